@@ -1,0 +1,270 @@
+//! Command-line flags and environment variables.
+//!
+//! The original's configuration carries over unchanged: `-db PATH` (also `--db`),
+//! `PORT`, `PS_SHARED_SECRET` / `PS_SHARED_SECRET_FILE` and `PS_BEHIND_PROXY`.
+//! New: `--listen` to choose the bind address, and storage tuning flags that the
+//! bench suite uses to compare settings of one build.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use axum::http::HeaderMap;
+use clap::Parser;
+
+use crate::store::{JournalMode, StoreConfig};
+
+/// Raw command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "picoshare",
+    version,
+    about = "A minimalist, self-hosted file-sharing server"
+)]
+pub struct Cli {
+    /// Path of the SQLite database (created with its folders if missing).
+    #[arg(long = "db", value_name = "PATH", default_value = "data/store.db")]
+    pub db: PathBuf,
+
+    /// TCP port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 4001)]
+    pub port: u16,
+
+    /// Address to listen on: an IP (with PORT) or IP:PORT. Default: all interfaces.
+    #[arg(long, env = "PS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
+    #[arg(long, env = "PS_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+
+    /// Bytes per stored chunk for new uploads.
+    #[arg(long, env = "PS_CHUNK_SIZE", default_value_t = crate::store::DEFAULT_CHUNK_SIZE, help_heading = "Storage tuning")]
+    pub chunk_size: usize,
+
+    /// SQLite page size for newly created databases.
+    #[arg(
+        long,
+        env = "PS_PAGE_SIZE",
+        default_value_t = 65536,
+        help_heading = "Storage tuning"
+    )]
+    pub page_size: u32,
+
+    /// SQLite journal mode (wal keeps Litestream working and never blocks readers).
+    #[arg(
+        long,
+        env = "PS_JOURNAL_MODE",
+        value_enum,
+        default_value = "wal",
+        help_heading = "Storage tuning"
+    )]
+    pub journal_mode: JournalMode,
+
+    /// Commit the upload transaction every this many MiB.
+    #[arg(
+        long,
+        env = "PS_COMMIT_MIB",
+        default_value_t = 64,
+        help_heading = "Storage tuning"
+    )]
+    pub commit_mib: u64,
+
+    /// SQLite page cache per connection, in KiB.
+    #[arg(
+        long,
+        env = "PS_CACHE_KIB",
+        default_value_t = 2048,
+        help_heading = "Storage tuning"
+    )]
+    pub cache_kib: u32,
+
+    /// Start disk writeback of new data early (0 to disable).
+    #[arg(
+        long,
+        env = "PS_EARLY_WRITEBACK",
+        default_value_t = 1,
+        help_heading = "Storage tuning"
+    )]
+    pub early_writeback: u8,
+
+    /// WAL pages that trigger an automatic checkpoint.
+    #[arg(
+        long,
+        env = "PS_WAL_AUTOCHECKPOINT",
+        default_value_t = 1000,
+        help_heading = "Storage tuning"
+    )]
+    pub wal_autocheckpoint: u32,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The admin passphrase.
+    pub shared_secret: String,
+    /// Whether a reverse proxy sits in front (trust its forwarding headers).
+    pub behind_proxy: bool,
+    /// Storage settings.
+    pub store: StoreConfig,
+    /// Grace period for shutdown.
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Config {
+    /// Whether the request reached the proxy over TLS (only trusted behind a proxy).
+    pub fn behind_tls_proxy(&self, headers: &HeaderMap) -> bool {
+        self.behind_proxy
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+    }
+}
+
+/// Accepts the original's single-dash `-db` spelling alongside `--db`.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|a| {
+            if a == "-db" {
+                "--db".to_owned()
+            } else if let Some(rest) = a.strip_prefix("-db=") {
+                format!("--db={rest}")
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
+fn read_secret(secret: Option<String>, secret_file: Option<String>) -> anyhow::Result<String> {
+    let value = match secret_file.filter(|f| !f.is_empty()) {
+        Some(path) => std::fs::read_to_string(&path)
+            .with_context(|| format!("could not read PS_SHARED_SECRET_FILE ({path})"))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        None => secret.unwrap_or_default(),
+    };
+    if value.is_empty() {
+        bail!(
+            "no admin passphrase: set the PS_SHARED_SECRET environment variable \
+             (or PS_SHARED_SECRET_FILE to a file that holds it) to a non-empty value"
+        );
+    }
+    Ok(value)
+}
+
+fn listen_addr(listen: Option<&str>, port: u16) -> anyhow::Result<SocketAddr> {
+    let Some(raw) = listen.filter(|s| !s.is_empty()) else {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    };
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let ip: IpAddr = raw
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .with_context(|| format!("--listen {raw:?} is neither an IP address nor IP:PORT"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+impl Config {
+    /// Builds the configuration from the command line and the environment.
+    ///
+    /// # Errors
+    /// A message naming the setting that is missing or wrong.
+    pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
+        Self::from_parts(
+            cli,
+            std::env::var("PS_SHARED_SECRET").ok(),
+            std::env::var("PS_SHARED_SECRET_FILE").ok(),
+            std::env::var("PS_BEHIND_PROXY").ok(),
+        )
+    }
+
+    fn from_parts(
+        cli: Cli,
+        secret: Option<String>,
+        secret_file: Option<String>,
+        behind_proxy: Option<String>,
+    ) -> anyhow::Result<Config> {
+        if cli.chunk_size < 4096 || cli.chunk_size > (64 << 20) {
+            bail!("--chunk-size must be between 4096 and 67108864 bytes");
+        }
+        if !cli.page_size.is_power_of_two() || !(512..=65536).contains(&cli.page_size) {
+            bail!("--page-size must be a power of two between 512 and 65536");
+        }
+        let mut store = StoreConfig::new(cli.db);
+        store.chunk_size = cli.chunk_size;
+        store.page_size = cli.page_size;
+        store.journal_mode = cli.journal_mode;
+        store.commit_bytes = cli.commit_mib.max(1) << 20;
+        store.cache_kib = cli.cache_kib.max(64);
+        store.early_writeback = cli.early_writeback != 0;
+        store.wal_autocheckpoint = cli.wal_autocheckpoint;
+        Ok(Config {
+            listen: listen_addr(cli.listen.as_deref(), cli.port)?,
+            shared_secret: read_secret(secret, secret_file)?,
+            behind_proxy: behind_proxy.is_some_and(|v| !v.is_empty()),
+            store,
+            shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let args = normalize_args(
+            std::iter::once("picoshare".to_owned()).chain(args.iter().map(|s| s.to_string())),
+        );
+        Cli::try_parse_from(args).unwrap()
+    }
+
+    #[test]
+    fn single_dash_db_is_accepted() {
+        assert_eq!(cli(&["-db", "x/y.db"]).db, PathBuf::from("x/y.db"));
+        assert_eq!(cli(&["-db=z.db"]).db, PathBuf::from("z.db"));
+        assert_eq!(cli(&[]).db, PathBuf::from("data/store.db"));
+    }
+
+    #[test]
+    fn secret_is_required_and_file_wins() {
+        let err = Config::from_parts(cli(&[]), None, None, None).unwrap_err();
+        assert!(err.to_string().contains("PS_SHARED_SECRET"));
+        let err = Config::from_parts(cli(&[]), Some(String::new()), None, None).unwrap_err();
+        assert!(err.to_string().contains("PS_SHARED_SECRET"));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "from-file\r\n").unwrap();
+        let c = Config::from_parts(
+            cli(&[]),
+            Some("env".into()),
+            Some(f.display().to_string()),
+            Some("true".into()),
+        )
+        .unwrap();
+        assert_eq!(c.shared_secret, "from-file");
+        assert!(c.behind_proxy);
+    }
+
+    #[test]
+    fn listen_accepts_ip_or_socket_address() {
+        assert_eq!(listen_addr(None, 4001).unwrap().to_string(), "0.0.0.0:4001");
+        assert_eq!(
+            listen_addr(Some("127.0.0.1"), 5).unwrap().to_string(),
+            "127.0.0.1:5"
+        );
+        assert_eq!(
+            listen_addr(Some("[::1]:7"), 5).unwrap().to_string(),
+            "[::1]:7"
+        );
+        assert_eq!(listen_addr(Some("::1"), 5).unwrap().to_string(), "[::1]:5");
+        assert!(listen_addr(Some("nonsense"), 5).is_err());
+    }
+}

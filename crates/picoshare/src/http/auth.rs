@@ -1,0 +1,180 @@
+//! Login, logout and the admin-session check.
+//!
+//! Unlike the original (whose cookie is a fixed function of the passphrase), a
+//! login creates a random 256-bit session token. The database stores only its
+//! SHA-256, logout deletes it, and sessions end after 30 days.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chrono::Duration;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{AppError, AppState};
+
+/// Name of the session cookie.
+pub const COOKIE_NAME: &str = "ps_session";
+/// Session lifetime.
+const SESSION_DAYS: i64 = 30;
+
+/// The SHA-256 of a secret, for constant-time comparison of equal-length values.
+pub fn secret_digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+fn token_hash(token: &str) -> String {
+    let d = Sha256::digest(token.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A `Set-Cookie` value that deletes the session cookie.
+pub fn clearing_cookie() -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
+    ))
+    .expect("static cookie is a valid header value")
+}
+
+/// The session token from the request's cookies, if any.
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE_NAME)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// Whether the request carries a valid admin session.
+pub async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
+    let Some(token) = session_token(headers) else {
+        return Ok(false);
+    };
+    state
+        .store
+        .session_valid(token_hash(&token), state.clock.now())
+        .await
+        .map_err(|e| AppError::internal("failed to check the session", e))
+}
+
+/// Extractor that admits only requests with a valid admin session; any other
+/// request gets `401 Authentication required`.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if is_admin(state, &parts.headers).await? {
+            Ok(Admin)
+        } else {
+            Err(AppError::unauthorized())
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LoginRequest {
+    #[serde(rename = "sharedSecretKey")]
+    shared_secret_key: Option<String>,
+}
+
+/// `POST /api/auth`: checks the passphrase and starts a session.
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match try_login(&state, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn try_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, AppError> {
+    // Like the original, read only the first JSON value and ignore what follows.
+    let req: LoginRequest = serde_json::Deserializer::from_slice(body)
+        .into_iter::<LoginRequest>()
+        .next()
+        .and_then(Result::ok)
+        .ok_or_else(|| AppError::bad_request("malformed request"))?;
+    let key = req.shared_secret_key.unwrap_or_default();
+    if key.is_empty() {
+        return Err(AppError::bad_request("invalid shared secret"));
+    }
+    if !bool::from(secret_digest(&key).ct_eq(&state.secret_digest)) {
+        return Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "incorrect shared secret",
+        ));
+    }
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let now = state.clock.now();
+    state
+        .store
+        .create_session(token_hash(&token), now, now + Duration::days(SESSION_DAYS))
+        .await
+        .map_err(|e| AppError::store("failed to start a session", e))?;
+    let secure = if state.config.behind_tls_proxy(headers) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE_NAME}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        SESSION_DAYS * 86400
+    );
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("bad cookie", e))?,
+    );
+    Ok(resp)
+}
+
+/// `DELETE /api/auth`: revokes the session (if any) and clears the cookie.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = session_token(&headers) {
+        if let Err(e) = state.store.delete_session(token_hash(&token)).await {
+            return AppError::store("failed to end the session", e).into_response();
+        }
+    }
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, clearing_cookie());
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; ps_session=abc; b=2"),
+        );
+        assert_eq!(session_token(&h).as_deref(), Some("abc"));
+        h.insert(header::COOKIE, HeaderValue::from_static("ps_session="));
+        assert_eq!(session_token(&h), None);
+    }
+
+    #[test]
+    fn token_hash_is_hex_sha256() {
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! Downloads: `GET`/`HEAD` on `/-{id}[/{name}]` and the legacy `/!{id}[/{name}]`.
+//!
+//! The body is streamed from the store: a producer task reads a few chunks at a
+//! time, each in its own short read transaction, and hands them to the response
+//! through a small bounded channel. A slow client therefore holds a little memory
+//! and no database lock, and never delays uploads or other downloads.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use rand::RngCore;
+use tokio::sync::mpsc;
+
+use super::conditional::{evaluate, http_date, if_range_allows, Precondition};
+use super::disposition::content_disposition;
+use super::entries::parse_entry_id;
+use super::mime::effective_content_type;
+use super::multipart_ranges::MultipartLayout;
+use super::ranges::{parse_range, ByteRange, RangeRequest};
+use super::{client_ip, AppError, AppState};
+use crate::store::{DownloadRecord, Entry, Store};
+
+/// Bytes read from the database per read transaction.
+const READ_BATCH_BYTES: u64 = 2 << 20;
+/// Chunks buffered between the reader task and the socket.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// Serves a download request.
+pub(super) async fn serve(state: AppState, peer: SocketAddr, req: Request) -> Response {
+    let (parts, _body) = req.into_parts();
+    match try_serve(&state, peer, &parts).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The ID part of `/-{id}/anything`.
+fn id_segment(path: &str) -> &str {
+    let rest = &path[2..];
+    rest.split('/').next().unwrap_or("")
+}
+
+async fn try_serve(state: &AppState, peer: SocketAddr, req: &Parts) -> Result<Response, AppError> {
+    let id = parse_entry_id(id_segment(req.uri.path()))?;
+    let entry = state
+        .store
+        .entry(&id)
+        .await
+        .map_err(|e| AppError::internal("failed to retrieve entry", e))?
+        .ok_or_else(|| AppError::not_found("entry not found"))?;
+    let now = state.clock.now();
+    if entry.expiration.is_some_and(|t| t <= now) {
+        return Err(AppError::new(
+            StatusCode::GONE,
+            "This file has expired and is no longer available.",
+        ));
+    }
+    let headers = &req.headers;
+    let is_get = req.method == Method::GET;
+    let response = build_response(&state.store, &entry, headers, is_get)?;
+    if is_get {
+        state.store.record_download(DownloadRecord {
+            entry_id: entry.id.clone(),
+            time: now,
+            client_ip: client_ip(&state.config, headers, peer),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(response)
+}
+
+fn etag(entry: &Entry) -> String {
+    format!("\"{}-{:x}\"", entry.id, entry.size)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn build_response(
+    store: &Store,
+    entry: &Entry,
+    headers: &HeaderMap,
+    with_body: bool,
+) -> Result<Response, AppError> {
+    let etag = etag(entry);
+    let mut out = HeaderMap::new();
+    let set = |out: &mut HeaderMap, name: header::HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.insert(name, v);
+        }
+    };
+    set(&mut out, header::ETAG, &etag);
+    set(
+        &mut out,
+        header::LAST_MODIFIED,
+        &http_date(entry.upload_time),
+    );
+    set(&mut out, header::CONTENT_SECURITY_POLICY, "sandbox");
+    set(&mut out, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(&mut out, header::ACCEPT_RANGES, "bytes");
+
+    match evaluate(
+        header_str(headers, header::IF_MATCH),
+        header_str(headers, header::IF_UNMODIFIED_SINCE),
+        header_str(headers, header::IF_NONE_MATCH),
+        header_str(headers, header::IF_MODIFIED_SINCE),
+        &etag,
+        entry.upload_time,
+    ) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => return Ok((StatusCode::NOT_MODIFIED, out).into_response()),
+        Precondition::Failed => {
+            return Ok((StatusCode::PRECONDITION_FAILED, out).into_response());
+        }
+    }
+
+    let content_type = effective_content_type(&entry.content_type, &entry.filename);
+    set(
+        &mut out,
+        header::CONTENT_DISPOSITION,
+        &content_disposition(&entry.filename),
+    );
+
+    let range = match header_str(headers, header::RANGE) {
+        Some(r)
+            if if_range_allows(
+                header_str(headers, header::IF_RANGE),
+                &etag,
+                entry.upload_time,
+            ) =>
+        {
+            parse_range(r, entry.size)
+        }
+        _ => RangeRequest::Full,
+    };
+    let (status, segments, length) = match range {
+        RangeRequest::Full => {
+            set(&mut out, header::CONTENT_TYPE, &content_type);
+            let all = ByteRange {
+                start: 0,
+                end: entry.size - 1,
+            };
+            (StatusCode::OK, vec![Segment::Data(all)], entry.size)
+        }
+        RangeRequest::Unsatisfiable => {
+            set(
+                &mut out,
+                header::CONTENT_RANGE,
+                &format!("bytes */{}", entry.size),
+            );
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
+        }
+        RangeRequest::Partial(ranges) if ranges.len() == 1 => {
+            let r = ranges[0];
+            set(&mut out, header::CONTENT_TYPE, &content_type);
+            set(
+                &mut out,
+                header::CONTENT_RANGE,
+                &format!("bytes {}-{}/{}", r.start, r.end, entry.size),
+            );
+            (StatusCode::PARTIAL_CONTENT, vec![Segment::Data(r)], r.len())
+        }
+        RangeRequest::Partial(ranges) => {
+            let mut raw = [0u8; 12];
+            rand::thread_rng().fill_bytes(&mut raw);
+            let boundary: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            let layout = MultipartLayout::new(&ranges, entry.size, &content_type, boundary);
+            set(&mut out, header::CONTENT_TYPE, &layout.content_type());
+            let length = layout.content_length();
+            let mut segments = Vec::with_capacity(layout.parts.len() * 2 + 1);
+            for (head, r) in layout.parts {
+                segments.push(Segment::Literal(Bytes::from(head)));
+                segments.push(Segment::Data(r));
+            }
+            segments.push(Segment::Literal(Bytes::from(layout.trailer)));
+            (StatusCode::PARTIAL_CONTENT, segments, length)
+        }
+    };
+    set(&mut out, header::CONTENT_LENGTH, &length.to_string());
+    let body = if with_body {
+        stream_body(store.clone(), entry.clone(), segments)
+    } else {
+        Body::empty()
+    };
+    let mut resp = (status, out, body).into_response();
+    // The explicit Content-Length must survive for HEAD, where the body is empty.
+    if !with_body {
+        if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
+            resp.headers_mut().insert(header::CONTENT_LENGTH, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// A piece of a response body.
+enum Segment {
+    /// Fixed bytes (multipart headers).
+    Literal(Bytes),
+    /// A byte range of the entry's data.
+    Data(ByteRange),
+}
+
+fn stream_body(store: Store, entry: Entry, segments: Vec<Segment>) -> Body {
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
+    tokio::spawn(async move {
+        for seg in segments {
+            let ok = match seg {
+                Segment::Literal(b) => tx.send(Ok(b)).await.is_ok(),
+                Segment::Data(r) => send_range(&store, &entry, r, &tx).await,
+            };
+            if !ok {
+                return;
+            }
+        }
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Body::from_stream(stream)
+}
+
+/// Streams one byte range; returns false if the client went away or reading failed.
+async fn send_range(
+    store: &Store,
+    entry: &Entry,
+    r: ByteRange,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> bool {
+    let cs = entry.chunk_size.max(1);
+    let per_batch = (READ_BATCH_BYTES / cs).max(1);
+    let last_chunk = r.end / cs;
+    let mut chunk = r.start / cs;
+    while chunk <= last_chunk {
+        let batch_end = (chunk + per_batch - 1).min(last_chunk);
+        let chunks = match store.read_chunks(&entry.id, chunk, batch_end).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(entry_id = %entry.id, error = %e, "download failed while reading");
+                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                return false;
+            }
+        };
+        for (i, data) in chunks.into_iter().enumerate() {
+            let base = (chunk + i as u64) * cs;
+            let from = r.start.saturating_sub(base) as usize;
+            let to = ((r.end + 1 - base) as usize).min(data.len());
+            if from >= to {
+                continue;
+            }
+            if tx.send(Ok(data.slice(from..to))).await.is_err() {
+                return false;
+            }
+        }
+        chunk = batch_end + 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_segment_stops_at_the_first_slash() {
+        assert_eq!(id_segment("/-abcdefghij"), "abcdefghij");
+        assert_eq!(id_segment("/-abcdefghij/name.txt"), "abcdefghij");
+        assert_eq!(id_segment("/!abcdefghij/a/b"), "abcdefghij");
+        assert_eq!(id_segment("/-"), "");
+    }
+}

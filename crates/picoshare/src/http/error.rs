@@ -1,0 +1,87 @@
+//! The one error type of the HTTP layer and how it becomes a response.
+//!
+//! Client errors carry a message a person can act on, sent as `text/plain` (the
+//! web UI shows these bodies verbatim). Server errors send a short fixed message
+//! and log the cause.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::store::StoreError;
+
+/// An error reply.
+#[derive(Debug)]
+pub struct AppError {
+    status: StatusCode,
+    message: String,
+    clear_cookie: bool,
+}
+
+impl AppError {
+    /// A reply with `status` and `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            clear_cookie: false,
+        }
+    }
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    /// 401 that also clears the session cookie, as the original does.
+    pub fn unauthorized() -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            message: "Authentication required".into(),
+            clear_cookie: true,
+        }
+    }
+    /// 500 with a fixed public message; `cause` is logged, never sent.
+    pub fn internal(public: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{public}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, public)
+    }
+    /// Maps a storage failure: a full disk is the client's 507, the rest is 500.
+    pub fn store(public: &str, e: StoreError) -> Self {
+        match e {
+            StoreError::DiskFull => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "The server's disk is full: the file was not stored. Free some space or ask the server's owner.",
+            ),
+            StoreError::WriterGone => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is shutting down; please try again in a moment.",
+            ),
+            other => Self::internal(public, other),
+        }
+    }
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, format!("{}\n", self.message)).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if self.clear_cookie {
+            h.insert(header::SET_COOKIE, super::auth::clearing_cookie());
+        }
+        resp
+    }
+}

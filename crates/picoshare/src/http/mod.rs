@@ -1,0 +1,126 @@
+//! The HTTP layer: routes, shared state, and the mapping of outcomes to replies.
+//!
+//! This is the only part of the server that knows status codes and headers.
+
+pub mod auth;
+pub mod conditional;
+pub mod disposition;
+mod download;
+mod entries;
+mod error;
+pub mod mime;
+pub mod multipart_ranges;
+pub mod ranges;
+mod upload;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{post, put};
+use axum::Router;
+
+pub use error::AppError;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Largest JSON body the API accepts.
+const JSON_LIMIT: usize = 64 * 1024;
+
+/// State shared by all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// SHA-256 of the admin passphrase.
+    pub secret_digest: [u8; 32],
+    /// Source of "now".
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/auth", post(auth::login).delete(auth::logout))
+        .route(
+            "/api/entry",
+            post(upload::upload_entry).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/entry/{id}",
+            put(entries::update_entry).delete(entries::delete_entry),
+        )
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .with_state(state)
+}
+
+/// Downloads live at `/-{id}…` and `/!{id}…`, which path patterns cannot express;
+/// everything else that matched no route is a 404.
+async fn fallback(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let path = req.uri().path();
+    let is_download = path.starts_with("/-") || path.starts_with("/!");
+    if !is_download {
+        return text(StatusCode::NOT_FOUND, "404 page not found");
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    download::serve(state, peer, req).await
+}
+
+/// A plain-text reply with a trailing newline.
+fn text(status: StatusCode, msg: &str) -> Response {
+    AppError::new(status, msg).into_response()
+}
+
+/// A JSON reply followed by a newline, as the original sends.
+fn json_reply(value: &serde_json::Value) -> Response {
+    let mut body = value.to_string();
+    body.push('\n');
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// The client's IP: the peer address, or the proxy's forwarding headers when the
+/// server is configured to run behind a proxy.
+pub fn client_ip(config: &Config, headers: &HeaderMap, peer: SocketAddr) -> String {
+    if config.behind_proxy {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if let Some(first) = header("x-forwarded-for").and_then(|v| v.split(',').next()) {
+            if !first.trim().is_empty() {
+                return first.trim().to_owned();
+            }
+        }
+        if let Some(real) = header("x-real-ip") {
+            if !real.trim().is_empty() {
+                return real.trim().to_owned();
+            }
+        }
+        if let Some(fwd) = header("forwarded") {
+            let found = fwd
+                .split([';', ','])
+                .filter_map(|kv| kv.trim().split_once('='))
+                .find(|(k, _)| k.eq_ignore_ascii_case("for"))
+                .map(|(_, v)| v.trim_matches('"').to_owned());
+            if let Some(v) = found {
+                return v;
+            }
+        }
+    }
+    peer.ip().to_string()
+}

@@ -1,0 +1,174 @@
+//! `POST /api/entry`: admin upload, streamed straight into the store.
+//!
+//! The multipart body is parsed as it arrives; the file part's bytes go to an
+//! [`UploadSink`](crate::store::UploadSink) chunk by chunk, so memory use does not
+//! depend on the file size and no temporary file is ever written. The note may
+//! come before or after the file. The reply is sent only once the entry is durable.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, Request, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+
+use super::auth::Admin;
+use super::{json_reply, AppError, AppState};
+use crate::ids::EntryId;
+use crate::store::NewEntry;
+use crate::validate;
+
+/// What the multipart body held, once fully read.
+pub(super) struct ReceivedUpload {
+    /// The sink holding the file's bytes (not yet finished).
+    pub sink: crate::store::UploadSink,
+    /// Validated filename.
+    pub filename: String,
+    /// Content type of the file part, verbatim.
+    pub content_type: String,
+    /// Raw note field, if one was sent.
+    pub note: Option<String>,
+}
+
+/// How an upload body failed.
+pub(super) enum ReceiveError {
+    /// The request is wrong; the text goes after `invalid request: `.
+    Invalid(String),
+    /// Storing failed.
+    Store(crate::store::StoreError),
+}
+
+/// Longest note field we read before giving up (the rule is 500 bytes).
+const NOTE_READ_LIMIT: usize = 4096;
+
+/// Reads a multipart upload body, streaming its `file` part into a new sink.
+pub(super) async fn receive(
+    state: &AppState,
+    req: Request,
+) -> Result<ReceivedUpload, ReceiveError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = multer::parse_boundary(content_type).map_err(|_| {
+        ReceiveError::Invalid("request Content-Type isn't multipart/form-data".into())
+    })?;
+    let stream = req.into_body().into_data_stream();
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let mut file: Option<(crate::store::UploadSink, String, String)> = None;
+    let mut note: Option<String> = None;
+    let cut_off =
+        |e: multer::Error| ReceiveError::Invalid(format!("could not read the multipart body: {e}"));
+    while let Some(mut field) = multipart.next_field().await.map_err(cut_off)? {
+        match (field.name(), field.file_name()) {
+            (Some("file"), Some(raw_name)) if file.is_none() => {
+                let name = validate::filename(validate::upload_basename(raw_name))
+                    .map_err(ReceiveError::Invalid)?
+                    .to_owned();
+                let ctype = field
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let mut sink = state.store.begin_upload(EntryId::generate());
+                while let Some(bytes) = field.chunk().await.map_err(cut_off)? {
+                    sink.write(bytes).await.map_err(ReceiveError::Store)?;
+                }
+                file = Some((sink, name, ctype));
+            }
+            (Some("note"), None) if note.is_none() => {
+                let mut buf = Vec::new();
+                while let Some(bytes) = field.chunk().await.map_err(cut_off)? {
+                    buf.extend_from_slice(&bytes);
+                    if buf.len() > NOTE_READ_LIMIT {
+                        return Err(ReceiveError::Invalid("note is too long".into()));
+                    }
+                }
+                note = Some(String::from_utf8_lossy(&buf).into_owned());
+            }
+            _ => {
+                // Unknown fields and extra files are read and discarded.
+                while field.try_next().await.map_err(cut_off)?.is_some() {}
+            }
+        }
+    }
+    let (sink, filename, content_type) =
+        file.ok_or_else(|| ReceiveError::Invalid("http: no such file".into()))?;
+    if sink.bytes_received() == 0 {
+        return Err(ReceiveError::Invalid("file must be non-empty".into()));
+    }
+    Ok(ReceivedUpload {
+        sink,
+        filename,
+        content_type,
+        note,
+    })
+}
+
+/// Turns a receive failure into the reply the original gives.
+pub(super) fn receive_error(e: ReceiveError) -> AppError {
+    match e {
+        ReceiveError::Invalid(msg) => AppError::bad_request(format!("invalid request: {msg}")),
+        ReceiveError::Store(e) => AppError::store("failed to insert file into database", e),
+    }
+}
+
+/// Parses the `expiration` query parameter of an admin upload.
+fn expiration_param(
+    query: &HashMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    let raw = query.get("expiration").map(String::as_str).unwrap_or("");
+    if raw == validate::NEVER_EXPIRE {
+        return Ok(None);
+    }
+    validate::expiration(raw, now)
+        .map(Some)
+        .map_err(|e| AppError::bad_request(format!("Invalid expiration URL parameter: {e}")))
+}
+
+/// `POST /api/entry?expiration=…`
+pub async fn upload_entry(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let now = state.clock.now();
+    let expiration = match expiration_param(&query, now) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let received = match receive(&state, req).await {
+        Ok(r) => r,
+        Err(e) => return receive_error(e).into_response(),
+    };
+    // As in the original, `?note=` in the URL also counts.
+    let raw_note = received
+        .note
+        .or_else(|| query.get("note").cloned())
+        .unwrap_or_default();
+    let note = match validate::note(&raw_note) {
+        Ok(n) => n,
+        Err(e) => return AppError::bad_request(format!("invalid request: {e}")).into_response(),
+    };
+    let id = received.sink.id().clone();
+    let entry = NewEntry {
+        filename: received.filename,
+        content_type: received.content_type,
+        upload_time: now,
+        expiration,
+        note,
+        guest_link_id: None,
+    };
+    match received.sink.finish(entry).await {
+        Ok(()) => {
+            tracing::info!(entry_id = %id, "stored upload");
+            json_reply(&serde_json::json!({ "id": id.as_str() }))
+        }
+        Err(e) => AppError::store("failed to insert file into database", e).into_response(),
+    }
+}

@@ -1,0 +1,160 @@
+//! Entry and guest-link identifiers.
+//!
+//! PicoShare IDs are random strings over a 57-character alphabet that leaves out
+//! look-alike characters (`l`, `I`, `O`, `0`, `1`). Entry IDs have 10 characters,
+//! guest-link IDs 16. The parse errors reproduce the original's wording because the
+//! web UI shows them to users verbatim.
+
+use rand::Rng;
+use std::fmt;
+
+/// The characters an ID may contain.
+pub const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// Length of an entry ID.
+pub const ENTRY_ID_LEN: usize = 10;
+/// Length of a guest-link ID.
+pub const GUEST_LINK_ID_LEN: usize = 16;
+
+/// Why a string is not a valid ID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Wrong number of bytes.
+    #[error("entry ID ({id}) has invalid length: got {got}, want {want}")]
+    Length {
+        /// The rejected input, with control characters escaped.
+        id: String,
+        /// Its length in bytes.
+        got: usize,
+        /// The required length.
+        want: usize,
+    },
+    /// A character outside [`ALPHABET`].
+    #[error("entry ID ({id}) contains invalid character: {ch:?}")]
+    Character {
+        /// The rejected input, with control characters escaped.
+        id: String,
+        /// The first offending character.
+        ch: char,
+    },
+}
+
+fn random_id(len: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn printable(raw: &str) -> String {
+    raw.chars()
+        .flat_map(char::escape_default)
+        .take(64)
+        .collect()
+}
+
+fn check(raw: &str, want: usize) -> Result<(), IdError> {
+    if raw.len() != want {
+        return Err(IdError::Length {
+            id: printable(raw),
+            got: raw.len(),
+            want,
+        });
+    }
+    if let Some(ch) = raw
+        .chars()
+        .find(|c| !c.is_ascii() || !ALPHABET.contains(&(*c as u8)))
+    {
+        return Err(IdError::Character {
+            id: printable(raw),
+            ch,
+        });
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $len:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A new random ID.
+            pub fn generate() -> Self {
+                Self(random_id($len))
+            }
+
+            /// Validates `raw` as an ID of this kind.
+            ///
+            /// # Errors
+            /// [`IdError`] if the length or a character is wrong.
+            pub fn parse(raw: &str) -> Result<Self, IdError> {
+                check(raw, $len).map(|()| Self(raw.to_owned()))
+            }
+
+            /// The ID as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// The 10-character ID of an uploaded file.
+    EntryId,
+    ENTRY_ID_LEN
+);
+id_type!(
+    /// The 16-character ID of a guest upload link.
+    GuestLinkId,
+    GUEST_LINK_ID_LEN
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_parse_back() {
+        for _ in 0..100 {
+            let id = EntryId::generate();
+            assert_eq!(EntryId::parse(id.as_str()), Ok(id.clone()));
+            let g = GuestLinkId::generate();
+            assert_eq!(GuestLinkId::parse(g.as_str()).unwrap(), g);
+        }
+    }
+
+    #[test]
+    fn wrong_length_is_reported_like_the_original() {
+        let err = EntryId::parse("abc").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "entry ID (abc) has invalid length: got 3, want 10"
+        );
+    }
+
+    #[test]
+    fn look_alike_characters_are_rejected() {
+        for bad in [
+            "abcdefghi0",
+            "abcdefghil",
+            "abcdefghiI",
+            "abcdefghiO",
+            "abcdefgh-1",
+        ] {
+            assert!(matches!(
+                EntryId::parse(bad),
+                Err(IdError::Character { .. })
+            ));
+        }
+        assert!(EntryId::parse("abcdéfghi").is_err());
+    }
+}

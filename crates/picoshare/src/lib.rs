@@ -1,0 +1,20 @@
+//! PicoShare in Rust: a minimalist, self-hosted file-sharing server that keeps
+//! everything in one SQLite file and opens the original PicoShare's databases in place.
+//!
+//! # Layout
+//! - [`config`]: command-line flags and environment variables.
+//! - [`server`]: building, running and stopping the HTTP server.
+//! - [`http`]: routes, handlers and the mapping to status codes; the only module
+//!   that knows HTTP.
+//! - [`store`]: the SQLite store (schema, the writer thread, chunk reads); the only
+//!   module that knows SQL.
+//! - [`validate`], [`ids`]: input rules and identifiers, pure functions.
+//! - [`clock`]: the injectable source of "now".
+
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod ids;
+pub mod server;
+pub mod store;
+pub mod validate;

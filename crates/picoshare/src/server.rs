@@ -1,0 +1,124 @@
+//! Starting and stopping the server.
+//!
+//! [`Application::build`] opens the store and binds the listener (port 0 works, for
+//! tests); [`Application::run_until_stopped`] serves until the shutdown future
+//! resolves, lets in-flight requests finish for a grace period, then stops the
+//! store's writer, which reclaims any upload that did not finish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::store::Store;
+
+/// A server ready to run.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the database and binds the listening socket.
+    ///
+    /// # Errors
+    /// If the database cannot be opened or the address cannot be bound.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Application::build`], with an injected clock.
+    ///
+    /// # Errors
+    /// If the database cannot be opened or the address cannot be bound.
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
+        let store_cfg = config.store.clone();
+        let path = store_cfg.path.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(store_cfg))
+            .await?
+            .with_context(|| format!("could not open the database at {}", path.display()))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("could not listen on {}", config.listen))?;
+        let state = AppState {
+            store,
+            secret_digest: http::auth::secret_digest(&config.shared_secret),
+            config: Arc::new(config),
+            clock,
+        };
+        Ok(Application { listener, state })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    ///
+    /// # Errors
+    /// If the socket has no local address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then drains and stops.
+    ///
+    /// # Errors
+    /// If the server fails.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let grace = self.state.config.shutdown_grace;
+        let store = self.state.store.clone();
+        let app = http::router(self.state)
+            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: waiting up to {grace:?} for requests in flight");
+            let _ = stopping_tx.send(());
+        });
+        let deadline = async move {
+            if stopping_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            r = serve => r.context("server failed")?,
+            () = deadline => tracing::warn!("grace period over: abandoning requests still in flight"),
+        }
+        store.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

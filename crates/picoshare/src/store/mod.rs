@@ -1,0 +1,520 @@
+//! The SQLite store: entries, their chunked file data, download history and sessions.
+//!
+//! This is the only module that knows SQL, chunk sizes and pragmas. The HTTP layer
+//! sees a narrow interface: begin an upload and stream bytes into it, look up an
+//! entry, read a range of chunks, and a few metadata operations.
+//!
+//! Concurrency design (see ARCHITECTURE.md):
+//! - **One writer thread** owns the only write connection. Every change goes to it
+//!   through a bounded channel, so writes never contend for SQLite's lock, memory
+//!   stays bounded, and a slow disk pushes back on the uploading clients.
+//!   It batches chunk inserts into large transactions and group-commits.
+//! - **Readers** use a small pool of read-only connections on blocking threads.
+//!   In WAL mode they never wait for the writer, and each read is a short
+//!   transaction, so a slow downloader never pins the WAL or holds a lock.
+
+mod reader;
+pub mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+pub use writer::{UploadSink, WriterStats};
+
+use crate::ids::EntryId;
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Any SQLite failure.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The disk (or the database's size limit) is full.
+    #[error("the disk is full")]
+    DiskFull,
+    /// The database is not one this server can open.
+    #[error("{0}")]
+    Schema(String),
+    /// The writer thread has stopped (the server is shutting down).
+    #[error("the database writer has stopped")]
+    WriterGone,
+    /// A blocking task panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(String),
+    /// The stored data is inconsistent (for example a missing chunk).
+    #[error("corrupt entry data: {0}")]
+    Corrupt(String),
+    /// An I/O error outside SQLite.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    /// Maps SQLite's "disk full" result to [`StoreError::DiskFull`].
+    fn classify(e: rusqlite::Error) -> StoreError {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StoreError::DiskFull
+            }
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// SQLite journal mode for the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JournalMode {
+    /// Write-ahead log: readers never wait for the writer; works with Litestream.
+    Wal,
+    /// Rollback journal: fewer bytes written, but readers wait while the writer commits.
+    Delete,
+}
+
+/// Storage tuning. The defaults are the measured best (docs/benchmarks.md); the
+/// other values exist so the bench suite can compare variants of one build.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Database file path.
+    pub path: PathBuf,
+    /// Bytes per chunk row for new uploads (existing entries keep theirs).
+    pub chunk_size: usize,
+    /// Page size for newly created databases.
+    pub page_size: u32,
+    /// Journal mode.
+    pub journal_mode: JournalMode,
+    /// Commit the running write transaction after this many bytes of file data.
+    pub commit_bytes: u64,
+    /// SQLite page cache per connection, in KiB.
+    pub cache_kib: u32,
+    /// Start writing dirty file pages back to disk early, from a side thread,
+    /// so that commits and checkpoints find little left to flush.
+    pub early_writeback: bool,
+    /// WAL size in pages that triggers a checkpoint.
+    pub wal_autocheckpoint: u32,
+}
+
+impl StoreConfig {
+    /// The defaults for a database at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            page_size: 65536,
+            journal_mode: JournalMode::Wal,
+            commit_bytes: 64 << 20,
+            cache_kib: 2048,
+            early_writeback: true,
+            wal_autocheckpoint: 1000,
+        }
+    }
+}
+
+/// The original's chunk size (320 KiB).
+pub const DEFAULT_CHUNK_SIZE: usize = 327_680;
+
+/// Metadata of a stored file.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its ID.
+    pub id: EntryId,
+    /// Filename shown to downloaders.
+    pub filename: String,
+    /// Content type as uploaded (may be empty).
+    pub content_type: String,
+    /// Upload time (UTC, whole seconds).
+    pub upload_time: DateTime<Utc>,
+    /// Expiration, `None` if it never expires.
+    pub expiration: Option<DateTime<Utc>>,
+    /// Owner's note.
+    pub note: Option<String>,
+    /// Guest link it came through.
+    pub guest_link_id: Option<String>,
+    /// Total size in bytes.
+    pub size: u64,
+    /// Size of every chunk but the last.
+    pub chunk_size: u64,
+}
+
+/// A new entry's metadata, written when its upload completes.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// Filename.
+    pub filename: String,
+    /// Content type, verbatim from the client.
+    pub content_type: String,
+    /// Upload time.
+    pub upload_time: DateTime<Utc>,
+    /// Expiration, `None` for never.
+    pub expiration: Option<DateTime<Utc>>,
+    /// Note.
+    pub note: Option<String>,
+    /// Guest link.
+    pub guest_link_id: Option<String>,
+}
+
+/// One row of download history.
+#[derive(Debug, Clone)]
+pub struct DownloadRecord {
+    /// Entry downloaded.
+    pub entry_id: EntryId,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Client IP.
+    pub client_ip: String,
+    /// Client User-Agent.
+    pub user_agent: String,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: StoreConfig,
+    readers: reader::Pool,
+    writer: writer::WriterHandle,
+}
+
+/// Applies the pragmas every connection needs.
+fn configure_connection(conn: &Connection, cfg: &StoreConfig) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
+        cfg.cache_kib
+    ))?;
+    Ok(())
+}
+
+fn db_time_to_utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+fn expiration_from_db(s: Option<String>) -> Option<DateTime<Utc>> {
+    match s.as_deref() {
+        None | Some(crate::validate::NEVER_EXPIRE) => None,
+        Some(t) => Some(db_time_to_utc(t)),
+    }
+}
+
+fn expiration_to_db(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || crate::validate::NEVER_EXPIRE.to_owned(),
+        crate::validate::db_time,
+    )
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, upgrades its schema, reclaims the
+    /// chunks of uploads that a previous run left unfinished, and starts the writer.
+    ///
+    /// # Errors
+    /// Any failure to open or upgrade the database.
+    pub fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
+        if let Some(parent) = cfg.path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        let mut conn = Connection::open(&cfg.path)?;
+        configure_connection(&conn, &cfg)?;
+        schema::migrate(
+            &mut conn,
+            schema::NewDatabaseOptions {
+                page_size: cfg.page_size,
+            },
+        )?;
+        let mode = match cfg.journal_mode {
+            JournalMode::Wal => "WAL",
+            JournalMode::Delete => "DELETE",
+        };
+        let got: String =
+            conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))?;
+        if !got.eq_ignore_ascii_case(mode) {
+            return Err(StoreError::Schema(format!(
+                "could not switch the database to journal mode {mode} (it is {got})"
+            )));
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+            cfg.wal_autocheckpoint,
+            64 << 20
+        ))?;
+        // No upload can be in progress before the writer starts: every chunk
+        // without an entry belongs to an upload that a previous run never finished.
+        let orphans = conn.execute(
+            "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)",
+            [],
+        )?;
+        if orphans > 0 {
+            tracing::info!(chunks = orphans, "reclaimed chunks of unfinished uploads");
+        }
+        let writer = writer::spawn(conn, cfg.clone())?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                readers: reader::Pool::new(cfg.clone()),
+                cfg,
+                writer,
+            }),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.cfg
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.cfg.path
+    }
+
+    /// Runs `f` on a pooled read-only connection, on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` inside the writer's transaction and waits until it is durably committed.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writer.exec(f, true).await
+    }
+
+    /// Starts an upload of a new entry with ID `id`. Nothing is visible until
+    /// [`UploadSink::finish`] returns; dropping the sink abandons the upload and
+    /// reclaims its chunks.
+    pub fn begin_upload(&self, id: EntryId) -> UploadSink {
+        self.inner
+            .writer
+            .begin_upload(id, self.inner.cfg.chunk_size)
+    }
+
+    /// Counters of the writer, for metrics and tests.
+    pub fn writer_stats(&self) -> WriterStats {
+        self.inner.writer.stats()
+    }
+
+    /// Looks up an entry's metadata and size. Entries without any data are
+    /// treated as missing, as in the original.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT filename, content_type, upload_time, expiration_time, note, guest_link_id,
+                        (SELECT sum(length(chunk)) FROM entries_data d WHERE d.id = e.id),
+                        (SELECT length(chunk) FROM entries_data d WHERE d.id = e.id AND d.chunk_index = 0)
+                     FROM entries e WHERE e.id = ?1",
+                    [id.as_str()],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, Option<String>>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                            r.get::<_, Option<i64>>(6)?,
+                            r.get::<_, Option<i64>>(7)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((filename, content_type, upload, exp, note, guest, size, chunk)) = row else {
+                return Ok(None);
+            };
+            let (Some(size), Some(chunk)) = (size, chunk) else {
+                return Ok(None);
+            };
+            Ok(Some(Entry {
+                id,
+                filename,
+                content_type,
+                upload_time: db_time_to_utc(&upload),
+                expiration: expiration_from_db(exp),
+                note,
+                guest_link_id: guest.filter(|g| !g.is_empty()),
+                size: size as u64,
+                chunk_size: chunk as u64,
+            }))
+        })
+        .await
+    }
+
+    /// Reads chunks `first..=last` of entry `id`, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if a chunk is missing; SQLite failures.
+    pub async fn read_chunks(
+        &self,
+        id: &EntryId,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<Bytes>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| reader::read_chunks(conn, id.as_str(), first, last))
+            .await
+    }
+
+    /// Changes an entry's filename, expiration and note. Returns whether it exists.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn update_entry(
+        &self,
+        id: &EntryId,
+        filename: String,
+        expiration: Option<DateTime<Utc>>,
+        note: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE entries SET filename = ?2, expiration_time = ?3, note = ?4 WHERE id = ?1",
+                params![id.as_str(), filename, expiration_to_db(expiration), note],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// Deletes an entry with its data and download history (nothing if absent).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn delete_entry(&self, id: &EntryId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |conn| {
+            conn.execute("DELETE FROM downloads WHERE entry_id = ?1", [id.as_str()])?;
+            conn.execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])?;
+            conn.execute("DELETE FROM entries WHERE id = ?1", [id.as_str()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a download. Fire-and-forget: the reply does not wait for it.
+    pub fn record_download(&self, rec: DownloadRecord) {
+        self.inner.writer.exec_detached(move |conn| {
+            conn.execute(
+                "INSERT INTO downloads (entry_id, download_timestamp, client_ip, user_agent)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    rec.entry_id.as_str(),
+                    crate::validate::db_time(rec.time),
+                    rec.client_ip,
+                    rec.user_agent
+                ],
+            )?;
+            Ok(())
+        });
+    }
+
+    /// Stores a new login session by the SHA-256 of its token.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn create_session(
+        &self,
+        token_sha256: String,
+        now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM picoshare_sessions WHERE expiration_time < ?1",
+                [crate::validate::db_time(now)],
+            )?;
+            conn.execute(
+                "INSERT INTO picoshare_sessions (token_sha256, created_time, expiration_time)
+                 VALUES (?1, ?2, ?3)",
+                params![
+                    token_sha256,
+                    crate::validate::db_time(now),
+                    crate::validate::db_time(expires)
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether a session with this token hash exists and has not expired.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn session_valid(
+        &self,
+        token_sha256: String,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.read(move |conn| {
+            let found: Option<String> = conn
+                .query_row(
+                    "SELECT expiration_time FROM picoshare_sessions WHERE token_sha256 = ?1",
+                    [token_sha256],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(found.is_some_and(|t| db_time_to_utc(&t) > now))
+        })
+        .await
+    }
+
+    /// Revokes a session.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn delete_session(&self, token_sha256: String) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "DELETE FROM picoshare_sessions WHERE token_sha256 = ?1",
+                [token_sha256],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stops the writer after it has committed everything queued, abandoning
+    /// (and reclaiming) uploads that are still unfinished.
+    pub async fn shutdown(&self) {
+        self.inner.writer.shutdown().await;
+    }
+}
+
+/// Opens a read-only connection for tools and tests.
+///
+/// # Errors
+/// SQLite failures.
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}

@@ -1,0 +1,105 @@
+//! Read-only connections and chunk reads.
+
+use std::ops::Deref;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use rusqlite::{Connection, OpenFlags};
+
+use super::{configure_connection, StoreConfig, StoreError};
+
+/// Idle connections kept for reuse; more are opened on demand under load.
+const MAX_IDLE: usize = 8;
+
+/// A small pool of read-only connections.
+pub(super) struct Pool {
+    cfg: StoreConfig,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// A connection borrowed from the pool; returned on drop.
+pub(super) struct Pooled<'a> {
+    pool: &'a Pool,
+    conn: Option<Connection>,
+}
+
+impl Deref for Pooled<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Invariant: `conn` is only taken in `drop`.
+        self.conn.as_ref().expect("connection present until drop")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+impl Pool {
+    pub(super) fn new(cfg: StoreConfig) -> Self {
+        Self {
+            cfg,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn get(&self) -> Result<Pooled<'_>, StoreError> {
+        let reused = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match reused {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.cfg.path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure_connection(&c, &self.cfg)?;
+                c.execute_batch("PRAGMA query_only = ON;")?;
+                c
+            }
+        };
+        Ok(Pooled {
+            pool: self,
+            conn: Some(conn),
+        })
+    }
+}
+
+/// Reads chunks `first..=last` of entry `id` in one short read transaction.
+pub(super) fn read_chunks(
+    conn: &Connection,
+    id: &str,
+    first: u64,
+    last: u64,
+) -> Result<Vec<Bytes>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT chunk_index, chunk FROM entries_data
+         WHERE id = ?1 AND chunk_index BETWEEN ?2 AND ?3 ORDER BY chunk_index",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![id, first as i64, last as i64])?;
+    let mut out = Vec::with_capacity((last - first + 1) as usize);
+    let mut expect = first;
+    while let Some(row) = rows.next()? {
+        let index: i64 = row.get(0)?;
+        if index as u64 != expect {
+            return Err(StoreError::Corrupt(format!(
+                "entry {id}: chunk {expect} is missing"
+            )));
+        }
+        let blob = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+        out.push(Bytes::copy_from_slice(blob));
+        expect += 1;
+    }
+    if expect != last + 1 {
+        return Err(StoreError::Corrupt(format!(
+            "entry {id}: chunk {expect} is missing"
+        )));
+    }
+    Ok(out)
+}

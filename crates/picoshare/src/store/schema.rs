@@ -1,0 +1,179 @@
+//! Database schema: creation of new databases and upgrades of existing ones.
+//!
+//! PicoShare databases carry `PRAGMA user_version` = 15 after the original's
+//! migrations 001–015. New databases get exactly that logical schema, so a
+//! database is always one format whichever server created it. Our own additions
+//! are *additive* (new tables and indexes, never a changed column) and recorded in
+//! `picoshare_rs_migrations`, leaving `user_version` at 15 so the original server
+//! can still open the file.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreError;
+
+/// The original's schema version that this server speaks.
+pub const USER_VERSION: i64 = 15;
+
+/// The original's schema after migration 015 (STRICT tables).
+const SCHEMA_V15: &str = r#"
+CREATE TABLE "guest_links" (
+    id TEXT PRIMARY KEY,
+    label TEXT CHECK (
+        label IS NULL OR length(label) <= 200
+    ),
+    max_file_bytes INTEGER CHECK (
+        max_file_bytes IS NULL OR max_file_bytes > 0
+    ),
+    max_file_uploads INTEGER CHECK (
+        max_file_uploads IS NULL OR max_file_uploads > 0
+    ),
+    creation_time TEXT NOT NULL CHECK (
+        datetime(creation_time) IS NOT NULL
+        AND datetime(creation_time) >= datetime('2022-02-20')
+    ),
+    url_expiration_time TEXT CHECK (
+        url_expiration_time IS NULL OR (
+            datetime(url_expiration_time) IS NOT NULL
+            AND datetime(url_expiration_time) >= datetime('2022-02-20')
+        )
+    ),
+    file_expiration_time TEXT,
+    is_disabled INTEGER NOT NULL CHECK (is_disabled IN (0, 1)) DEFAULT 0
+) STRICT;
+CREATE TABLE "entries" (
+    id TEXT PRIMARY KEY,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    upload_time TEXT NOT NULL CHECK (
+        datetime(upload_time) IS NOT NULL
+        AND datetime(upload_time) >= datetime('2022-02-20')
+    ),
+    expiration_time TEXT CHECK (
+        expiration_time IS NULL OR (
+            datetime(expiration_time) IS NOT NULL
+            AND datetime(expiration_time) >= datetime('2022-02-20')
+        )
+    ),
+    guest_link_id TEXT,
+    note TEXT
+) STRICT;
+CREATE TABLE "entries_data" (
+    id TEXT NOT NULL,
+    chunk_index INTEGER NOT NULL CHECK (chunk_index >= 0),
+    chunk BLOB NOT NULL,
+    PRIMARY KEY (id, chunk_index)
+) STRICT;
+CREATE TABLE "downloads" (
+    entry_id TEXT NOT NULL,
+    download_timestamp TEXT NOT NULL CHECK (
+        datetime(download_timestamp) IS NOT NULL
+        AND datetime(download_timestamp) >= datetime('2022-02-20')
+    ),
+    client_ip TEXT,
+    user_agent TEXT,
+    FOREIGN KEY (entry_id) REFERENCES "entries" (id)
+) STRICT;
+CREATE TABLE "settings" (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    default_expiration_in_days INTEGER CHECK (
+        default_expiration_in_days IS NULL
+        OR default_expiration_in_days >= 0
+    )
+) STRICT;
+CREATE INDEX idx_entries_guest_link_id ON entries (guest_link_id);
+CREATE INDEX idx_entries_data_length ON entries_data (id, length(chunk));
+INSERT INTO settings (id, default_expiration_in_days) VALUES (1, 30);
+"#;
+
+/// Our additive migrations, applied in order, each once.
+const ADDITIVE: &[(i64, &str)] = &[
+    (
+        1,
+        // Download history is looked up per entry; the original scans the table.
+        "CREATE INDEX IF NOT EXISTS idx_downloads_entry_id ON downloads (entry_id, download_timestamp);",
+    ),
+    (
+        2,
+        // Server-side login sessions. Only a SHA-256 of each token is stored, so a
+        // copy of the database does not hand out valid cookies.
+        "CREATE TABLE IF NOT EXISTS picoshare_sessions (
+            token_sha256 TEXT PRIMARY KEY,
+            created_time TEXT NOT NULL,
+            expiration_time TEXT NOT NULL
+        ) STRICT;",
+    ),
+];
+
+/// Settings that only take effect when a database file is created.
+#[derive(Debug, Clone, Copy)]
+pub struct NewDatabaseOptions {
+    /// SQLite page size in bytes.
+    pub page_size: u32,
+}
+
+/// Brings the database behind `conn` to the current schema.
+///
+/// # Errors
+/// [`StoreError::Schema`] for a database this server cannot use, or any SQLite error.
+pub fn migrate(conn: &mut Connection, new_db: NewDatabaseOptions) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    if version == 0 && tables == 0 {
+        create_new(conn, new_db)?;
+    } else if version < USER_VERSION {
+        return Err(StoreError::Schema(format!(
+            "the database has schema version {version}, older than PicoShare's version {USER_VERSION}; \
+             start a PicoShare 1.4 or later (Go) server on it once to upgrade it, then try again"
+        )));
+    } else if version > USER_VERSION {
+        tracing::warn!(
+            version,
+            "database schema is newer than this server knows ({USER_VERSION}); continuing, \
+             but features of the newer schema are ignored"
+        );
+    }
+    let tx = conn.transaction()?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS picoshare_rs_migrations (
+            version INTEGER PRIMARY KEY,
+            applied_time TEXT NOT NULL
+        ) STRICT;",
+    )?;
+    for (v, sql) in ADDITIVE {
+        let done: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM picoshare_rs_migrations WHERE version = ?1",
+                [v],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if done.is_none() {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO picoshare_rs_migrations (version, applied_time) VALUES (?1, ?2)",
+                params![v, crate::validate::db_time(chrono::Utc::now())],
+            )?;
+            tracing::info!(version = v, "applied additive migration");
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn create_new(conn: &mut Connection, opts: NewDatabaseOptions) -> Result<(), StoreError> {
+    // Both pragmas only take effect before the first table exists.
+    conn.execute_batch(&format!(
+        "PRAGMA page_size = {}; PRAGMA auto_vacuum = INCREMENTAL;",
+        opts.page_size
+    ))?;
+    let tx = conn.transaction()?;
+    tx.execute_batch(SCHEMA_V15)?;
+    tx.pragma_update(None, "user_version", USER_VERSION)?;
+    tx.commit()?;
+    tracing::info!(page_size = opts.page_size, "created a new database");
+    Ok(())
+}

@@ -1,0 +1,716 @@
+//! The writer thread: the only connection that writes to the database.
+//!
+//! Everything that changes the database arrives here as a [`Cmd`] on one bounded
+//! channel. Chunk inserts of all running uploads share large transactions that are
+//! committed every `commit_bytes` of data, or as soon as something waits for a
+//! reply (an upload that finished, a metadata change), and then with a full fsync
+//! (group commit). Batch commits in between skip the fsync: they need not be
+//! durable, because nothing is visible, and nothing is acknowledged, until the
+//! upload's final, durable commit.
+//!
+//! Failure model: if a statement or a commit fails (disk full, I/O error), the
+//! whole running transaction is rolled back, every upload with chunks in it is
+//! marked failed (its later chunks are dropped and its finish reports the error),
+//! and every waiter gets the error. The database stays consistent: an entry row is
+//! only ever written in the same transaction as, or after, all of its chunks.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rusqlite::{params, Connection};
+use tokio::sync::oneshot;
+
+use super::{expiration_to_db, NewEntry, StoreConfig, StoreError};
+use crate::ids::EntryId;
+use crate::validate::db_time;
+
+/// Called once the transaction holding a job's changes has committed (or failed).
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A unit of work run inside the writer's transaction. `Err` means the job failed
+/// and its changes must be rolled back; the completion then carries its error.
+type Job = Box<dyn FnOnce(&Connection) -> Result<Completion, Completion> + Send>;
+
+enum Cmd {
+    Chunk {
+        id: EntryId,
+        index: u64,
+        data: Bytes,
+    },
+    Finish {
+        id: EntryId,
+        entry: NewEntry,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Abort {
+        id: EntryId,
+    },
+    Exec {
+        job: Job,
+        durable: bool,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Counters kept by the writer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WriterStats {
+    /// Chunk rows inserted.
+    pub chunks: u64,
+    /// File bytes inserted.
+    pub bytes: u64,
+    /// Transactions committed.
+    pub commits: u64,
+    /// Nanoseconds spent inserting chunk rows.
+    pub insert_ns: u64,
+    /// Nanoseconds spent in COMMIT (including fsync and automatic checkpoints).
+    pub commit_ns: u64,
+    /// Uploads abandoned (client gone, error or shutdown).
+    pub aborted_uploads: u64,
+    /// Uploads in progress right now.
+    pub uploads_in_progress: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    chunks: AtomicU64,
+    bytes: AtomicU64,
+    commits: AtomicU64,
+    insert_ns: AtomicU64,
+    commit_ns: AtomicU64,
+    aborted: AtomicU64,
+    in_progress: AtomicU64,
+}
+
+/// The async side's handle on the writer thread.
+pub(super) struct WriterHandle {
+    tx: flume::Sender<Cmd>,
+    counters: Arc<Counters>,
+}
+
+/// Receives the bytes of one upload and hands full chunks to the writer.
+///
+/// Dropping it before [`UploadSink::finish`] abandons the upload: the writer
+/// deletes whatever chunks it already stored.
+pub struct UploadSink {
+    id: EntryId,
+    tx: flume::Sender<Cmd>,
+    chunk_size: usize,
+    buf: BytesMut,
+    next_index: u64,
+    bytes: u64,
+    done: bool,
+}
+
+impl UploadSink {
+    /// The ID the entry will have.
+    pub fn id(&self) -> &EntryId {
+        &self.id
+    }
+
+    /// Bytes received so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Appends bytes. Waits while the writer is behind (backpressure).
+    ///
+    /// # Errors
+    /// [`StoreError::WriterGone`] when the server is shutting down.
+    pub async fn write(&mut self, mut data: Bytes) -> Result<(), StoreError> {
+        self.bytes += data.len() as u64;
+        while !data.is_empty() {
+            if self.buf.is_empty() && data.len() >= self.chunk_size {
+                // Whole chunk straight from the network buffer, without a copy.
+                let chunk = data.split_to(self.chunk_size);
+                self.send_chunk(chunk).await?;
+                continue;
+            }
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(self.chunk_size);
+            }
+            let take = (self.chunk_size - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data.split_to(take));
+            if self.buf.len() == self.chunk_size {
+                let chunk = self.buf.split().freeze();
+                self.send_chunk(chunk).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_chunk(&mut self, data: Bytes) -> Result<(), StoreError> {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.tx
+            .send_async(Cmd::Chunk {
+                id: self.id.clone(),
+                index,
+                data,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Stores the last partial chunk and the entry row, and returns once both are
+    /// durable on disk. The caller must have checked that the file is not empty.
+    ///
+    /// # Errors
+    /// [`StoreError::DiskFull`] and other storage failures; nothing is stored then.
+    pub async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
+        if !self.buf.is_empty() {
+            let chunk = self.buf.split().freeze();
+            self.send_chunk(chunk).await?;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send_async(Cmd::Finish {
+                id: self.id.clone(),
+                entry,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        // From here on the writer owns the outcome: it cleans up on failure.
+        self.done = true;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+impl Drop for UploadSink {
+    fn drop(&mut self) {
+        if self.done || self.next_index == 0 {
+            return;
+        }
+        let cmd = Cmd::Abort {
+            id: self.id.clone(),
+        };
+        if let Err(flume::TrySendError::Full(cmd)) = self.tx.try_send(cmd) {
+            // The queue is full; deliver the abort as soon as there is room. If the
+            // runtime is gone, the writer's shutdown (or the next start) reclaims it.
+            let tx = self.tx.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = tx.send_async(cmd).await;
+                });
+            }
+        }
+    }
+}
+
+impl WriterHandle {
+    pub(super) fn begin_upload(&self, id: EntryId, chunk_size: usize) -> UploadSink {
+        UploadSink {
+            id,
+            tx: self.tx.clone(),
+            chunk_size,
+            buf: BytesMut::new(),
+            next_index: 0,
+            bytes: 0,
+            done: false,
+        }
+    }
+
+    pub(super) fn stats(&self) -> WriterStats {
+        let c = &self.counters;
+        WriterStats {
+            chunks: c.chunks.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+            commits: c.commits.load(Ordering::Relaxed),
+            insert_ns: c.insert_ns.load(Ordering::Relaxed),
+            commit_ns: c.commit_ns.load(Ordering::Relaxed),
+            aborted_uploads: c.aborted.load(Ordering::Relaxed),
+            uploads_in_progress: c.in_progress.load(Ordering::Relaxed),
+        }
+    }
+
+    fn job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| match f(conn) {
+            Ok(v) => Ok(Box::new(move |commit: Result<(), StoreError>| {
+                let _ = tx.send(commit.map(|()| v));
+            })),
+            Err(e) => Err(Box::new(move |_| {
+                let _ = tx.send(Err(e));
+            })),
+        });
+        (job, rx)
+    }
+
+    /// Runs `f` in the writer's transaction; resolves after the commit.
+    pub(super) async fn exec<T, F>(&self, f: F, durable: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, rx) = Self::job(f);
+        self.tx
+            .send_async(Cmd::Exec { job, durable })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queues `f` without waiting for it; failures are logged.
+    pub(super) fn exec_detached<F>(&self, f: F)
+    where
+        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    {
+        let (job, rx) = Self::job(f);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            if tx
+                .send_async(Cmd::Exec {
+                    job,
+                    durable: false,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if let Ok(Err(e)) = rx.await {
+                tracing::warn!(error = %e, "background database write failed");
+            }
+        });
+    }
+
+    pub(super) async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send_async(Cmd::Shutdown { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Starts the writer thread on `conn`.
+pub(super) fn spawn(conn: Connection, cfg: StoreConfig) -> Result<WriterHandle, StoreError> {
+    // Bound the queue in bytes, not messages: about 8 MiB of chunks in flight.
+    let capacity = ((8usize << 20) / cfg.chunk_size.max(1)).clamp(2, 64);
+    let (tx, rx) = flume::bounded(capacity);
+    let counters = Arc::new(Counters::default());
+    let writeback = cfg.early_writeback.then(|| Writeback::start(&cfg));
+    let mut writer = Writer {
+        conn,
+        cfg,
+        in_txn: false,
+        durable: false,
+        txn_bytes: 0,
+        txn_uploads: HashSet::new(),
+        uploads: HashMap::new(),
+        pending: Vec::new(),
+        counters: counters.clone(),
+        writeback,
+    };
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || writer.run(rx))?;
+    Ok(WriterHandle { tx, counters })
+}
+
+/// How long an open transaction may sit idle before it is committed.
+const IDLE_COMMIT: Duration = Duration::from_millis(100);
+
+#[derive(Default)]
+struct UploadState {
+    /// Set once the upload cannot succeed; later chunks are dropped.
+    failed: Option<FailKind>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum FailKind {
+    DiskFull,
+    Other,
+}
+
+impl FailKind {
+    fn of(e: &StoreError) -> Self {
+        match e {
+            StoreError::DiskFull => FailKind::DiskFull,
+            _ => FailKind::Other,
+        }
+    }
+    fn error(self, context: &str) -> StoreError {
+        match self {
+            FailKind::DiskFull => StoreError::DiskFull,
+            FailKind::Other => StoreError::Task(format!("write failed: {context}")),
+        }
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    cfg: StoreConfig,
+    in_txn: bool,
+    /// Whether the running transaction must be fsync'd at commit.
+    durable: bool,
+    txn_bytes: u64,
+    /// Uploads with chunks in the running transaction.
+    txn_uploads: HashSet<EntryId>,
+    /// Uploads that have sent at least one chunk and not yet finished.
+    uploads: HashMap<EntryId, UploadState>,
+    /// Waiters for the running transaction's commit.
+    pending: Vec<Completion>,
+    counters: Arc<Counters>,
+    writeback: Option<Writeback>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: flume::Receiver<Cmd>) {
+        loop {
+            let cmd = if self.in_txn {
+                match rx.recv_timeout(IDLE_COMMIT) {
+                    Ok(cmd) => cmd,
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        self.commit();
+                        continue;
+                    }
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(cmd) => cmd,
+                    Err(_) => break,
+                }
+            };
+            if let Cmd::Shutdown { reply } = cmd {
+                self.abandon_all();
+                let _ = reply.send(());
+                break;
+            }
+            self.handle(cmd);
+            let waiting = !self.pending.is_empty() && (rx.is_empty() || self.pending.len() >= 64);
+            if waiting || self.txn_bytes >= self.cfg.commit_bytes {
+                self.commit();
+            }
+        }
+        self.abandon_all();
+        if let Some(wb) = self.writeback.take() {
+            wb.stop();
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    /// Deletes the chunks of every unfinished upload and commits durably.
+    fn abandon_all(&mut self) {
+        let ids: Vec<EntryId> = self.uploads.keys().cloned().collect();
+        for id in ids {
+            self.abort(&id);
+        }
+        self.durable = true;
+        self.commit();
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if !self.in_txn {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(StoreError::classify)?;
+            self.in_txn = true;
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Chunk { id, index, data } => self.chunk(id, index, data),
+            Cmd::Finish { id, entry, reply } => self.finish(id, entry, reply),
+            Cmd::Abort { id } => self.abort(&id),
+            Cmd::Exec { job, durable } => self.exec(job, durable),
+            Cmd::Shutdown { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    fn chunk(&mut self, id: EntryId, index: u64, data: Bytes) {
+        let state = self.uploads.entry(id.clone()).or_insert_with(|| {
+            self.counters.in_progress.fetch_add(1, Ordering::Relaxed);
+            UploadState::default()
+        });
+        if state.failed.is_some() {
+            return;
+        }
+        let started = Instant::now();
+        let result = self.begin().and_then(|()| {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO entries_data (id, chunk_index, chunk) VALUES (?1, ?2, ?3)",
+            )?;
+            stmt.execute(params![id.as_str(), index as i64, &data[..]])
+                .map_err(StoreError::classify)?;
+            Ok(())
+        });
+        self.txn_uploads.insert(id);
+        match result {
+            Ok(()) => {
+                let n = data.len() as u64;
+                self.txn_bytes += n;
+                let c = &self.counters;
+                c.chunks.fetch_add(1, Ordering::Relaxed);
+                c.bytes.fetch_add(n, Ordering::Relaxed);
+                c.insert_ns
+                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                if let Some(wb) = &self.writeback {
+                    wb.poke();
+                }
+            }
+            Err(e) => self.fail_txn(e),
+        }
+    }
+
+    fn finish(
+        &mut self,
+        id: EntryId,
+        entry: NewEntry,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    ) {
+        let failed = match self.uploads.get(&id) {
+            Some(s) => s.failed,
+            None => Some(FailKind::Other),
+        };
+        if let Some(kind) = failed {
+            self.abort(&id);
+            let _ = reply.send(Err(kind.error("an earlier chunk could not be stored")));
+            return;
+        }
+        let result = self.begin().and_then(|()| {
+            self.conn
+                .execute(
+                    "INSERT INTO entries (id, filename, content_type, upload_time, expiration_time, guest_link_id, note)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        id.as_str(),
+                        entry.filename,
+                        entry.content_type,
+                        db_time(entry.upload_time),
+                        expiration_to_db(entry.expiration),
+                        entry.guest_link_id,
+                        entry.note
+                    ],
+                )
+                .map_err(StoreError::classify)?;
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                self.forget(&id);
+                self.durable = true;
+                self.pending.push(Box::new(move |r| {
+                    let _ = reply.send(r);
+                }));
+            }
+            Err(e) => {
+                // The transaction is rolled back; this upload fails with the rest.
+                self.txn_uploads.insert(id.clone());
+                let kind = FailKind::of(&e);
+                self.fail_txn(e);
+                self.abort(&id);
+                let _ = reply.send(Err(kind.error("the entry could not be recorded")));
+            }
+        }
+    }
+
+    fn forget(&mut self, id: &EntryId) {
+        if self.uploads.remove(id).is_some() {
+            self.counters.in_progress.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn abort(&mut self, id: &EntryId) {
+        self.forget(id);
+        self.counters.aborted.fetch_add(1, Ordering::Relaxed);
+        let result = self.begin().and_then(|()| {
+            self.conn
+                .execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])
+                .map_err(StoreError::classify)?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::warn!(entry_id = %id, error = %e, "could not delete an abandoned upload's chunks; the next start reclaims them");
+            self.fail_txn(e);
+        } else {
+            tracing::info!(entry_id = %id, "abandoned an unfinished upload");
+        }
+    }
+
+    fn exec(&mut self, job: Job, durable: bool) {
+        if let Err(e) = self.begin() {
+            let kind = FailKind::of(&e);
+            self.fail_txn(e);
+            // Run nothing; tell the waiter.
+            let (job_ok, done) = match job(&self.conn) {
+                Ok(c) => (true, c),
+                Err(c) => (false, c),
+            };
+            let _ = job_ok;
+            done(Err(kind.error("could not start a transaction")));
+            return;
+        }
+        if let Err(e) = self.conn.execute_batch("SAVEPOINT job") {
+            self.fail_txn(StoreError::classify(e));
+            return;
+        }
+        match job(&self.conn) {
+            Ok(done) => {
+                let _ = self.conn.execute_batch("RELEASE job");
+                self.durable |= durable;
+                self.pending.push(done);
+            }
+            Err(done) => {
+                let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                done(Ok(()));
+            }
+        }
+    }
+
+    fn commit(&mut self) {
+        if !self.in_txn {
+            return;
+        }
+        let started = Instant::now();
+        let result = self
+            .conn
+            .execute_batch("COMMIT")
+            .map_err(StoreError::classify)
+            .and_then(|()| {
+                if self.durable {
+                    self.sync_wal()
+                } else {
+                    Ok(())
+                }
+            });
+        match result {
+            Ok(()) => {
+                self.in_txn = false;
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .commit_ns
+                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                self.reset_txn();
+                for done in std::mem::take(&mut self.pending) {
+                    done(Ok(()));
+                }
+            }
+            Err(e) => self.fail_txn(e),
+        }
+    }
+
+    /// Makes the last commit durable. The connection runs with
+    /// `synchronous = NORMAL`, under which a WAL commit is not fsync'd (SQLite
+    /// refuses to change that setting inside a transaction, and we only learn
+    /// that a transaction needs durability while it runs). A checkpoint always
+    /// syncs the WAL before copying it, so syncing the WAL file here covers every
+    /// commit so far. In rollback-journal mode, NORMAL already syncs at commit.
+    fn sync_wal(&self) -> Result<(), StoreError> {
+        if self.cfg.journal_mode != super::JournalMode::Wal {
+            return Ok(());
+        }
+        match std::fs::File::open(wal_path(&self.cfg.path)) {
+            Ok(f) => f.sync_data().map_err(StoreError::Io),
+            // No WAL file: nothing is pending in one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Io(e)),
+        }
+    }
+
+    fn reset_txn(&mut self) {
+        self.in_txn = false;
+        self.durable = false;
+        self.txn_bytes = 0;
+        self.txn_uploads.clear();
+    }
+
+    /// Rolls back the running transaction and fails everything that was in it.
+    fn fail_txn(&mut self, e: StoreError) {
+        tracing::error!(error = %e, "write transaction failed; rolling back");
+        if !self.conn.is_autocommit() {
+            if let Err(re) = self.conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %re, "rollback failed");
+            }
+        }
+        let kind = FailKind::of(&e);
+        for id in &self.txn_uploads {
+            if let Some(state) = self.uploads.get_mut(id) {
+                state.failed = Some(kind);
+            }
+        }
+        self.reset_txn();
+        for done in std::mem::take(&mut self.pending) {
+            done(Err(kind.error(&e.to_string())));
+        }
+    }
+}
+
+/// Starts writeback of dirty file pages early, from a side thread, so that the
+/// kernel writes while the writer keeps inserting. Without it, each commit or
+/// checkpoint fsync waits for all the data written since the previous one.
+struct Writeback {
+    dirty: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writeback {
+    fn start(cfg: &StoreConfig) -> Self {
+        let dirty = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let paths = [cfg.path.clone(), wal_path(&cfg.path)];
+        let (d, s) = (dirty.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writeback".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if d.swap(false, Ordering::Relaxed) {
+                        for p in &paths {
+                            start_writeback(p);
+                        }
+                    }
+                }
+            })
+            .ok();
+        Writeback {
+            dirty,
+            stop,
+            thread,
+        }
+    }
+
+    fn poke(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push("-wal");
+    s.into()
+}
+
+#[cfg(target_os = "linux")]
+fn start_writeback(path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::File::open(path) {
+        // SAFETY: a valid open descriptor; the call only schedules writeback of
+        // the file's dirty pages and does not touch our memory.
+        unsafe {
+            libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_path: &std::path::Path) {}

@@ -1,0 +1,221 @@
+//! Login, logout, session cookies and the admin-only routes.
+
+use reqwest::header::{CONTENT_TYPE, COOKIE};
+
+use crate::helpers::*;
+
+/// A login body that is not JSON is rejected with 400 `malformed request`.
+#[tokio::test]
+async fn login_with_malformed_json_is_400() {
+    let s = TestServer::start().await;
+    let resp = plain_client()
+        .post(s.url("/api/auth"))
+        .header(CONTENT_TYPE, "application/json")
+        .body("{\"sharedSecretKey\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 400, "malformed request").await;
+}
+
+/// An empty or missing `sharedSecretKey` is 400 `invalid shared secret`.
+#[tokio::test]
+async fn login_with_empty_or_missing_key_is_400() {
+    let s = TestServer::start().await;
+    for body in [r#"{"sharedSecretKey": ""}"#, "{}"] {
+        let resp = plain_client()
+            .post(s.url("/api/auth"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(set_cookies(resp.headers()).iter().all(|c| c.value.is_empty()), "no session for {body}");
+        assert_error(resp, 400, "invalid shared secret").await;
+    }
+}
+
+/// A wrong passphrase is 401 `incorrect shared secret` and starts no session.
+#[tokio::test]
+async fn login_with_wrong_secret_is_401() {
+    let s = TestServer::start().await;
+    let c = client();
+    let resp = c
+        .post(s.url("/api/auth"))
+        .json(&serde_json::json!({ "sharedSecretKey": "not the secret" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        set_cookies(resp.headers()).iter().all(|c| c.value.is_empty()),
+        "a failed login must not hand out a session cookie"
+    );
+    assert_error(resp, 401, "incorrect shared secret").await;
+    let resp = c.delete(s.url(&format!("/api/entry/{UNKNOWN_ID}"))).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "the failed login must not authenticate");
+}
+
+/// The right passphrase gives 200 and a session cookie marked HttpOnly,
+/// SameSite=Strict and Path=/, without Secure on plain HTTP.
+#[tokio::test]
+async fn login_sets_hardened_session_cookie() {
+    let s = TestServer::start().await;
+    let resp = plain_client()
+        .post(s.url("/api/auth"))
+        .json(&serde_json::json!({ "sharedSecretKey": SECRET }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookie = session_set_cookie(resp.headers());
+    assert!(!cookie.value.is_empty(), "session cookie is empty: {cookie:?}");
+    assert!(cookie.has("HttpOnly"), "missing HttpOnly: {cookie:?}");
+    assert!(cookie.has("SameSite=Strict"), "missing SameSite=Strict: {cookie:?}");
+    assert!(cookie.has("Path=/"), "missing Path=/: {cookie:?}");
+    assert!(!cookie.has("Secure"), "Secure on plain HTTP without a proxy: {cookie:?}");
+}
+
+/// Every login gets a fresh random session: two logins never share a cookie
+/// value, and the value does not reveal the secret.
+#[tokio::test]
+async fn sessions_are_random_and_do_not_contain_the_secret() {
+    let s = TestServer::start().await;
+    let mut values = Vec::new();
+    for _ in 0..2 {
+        let resp = plain_client()
+            .post(s.url("/api/auth"))
+            .json(&serde_json::json!({ "sharedSecretKey": SECRET }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        values.push(session_set_cookie(resp.headers()).value);
+    }
+    assert_ne!(values[0], values[1], "two logins got the same session cookie");
+    for v in &values {
+        assert!(!v.contains(SECRET) && !v.contains("horse"), "cookie {v:?} contains the secret");
+        assert!(v.len() >= 16, "session cookie {v:?} is too short to be unguessable");
+    }
+}
+
+/// A logged-in client reaches admin routes; both sessions work side by side.
+#[tokio::test]
+async fn logged_in_client_reaches_admin_routes() {
+    let s = TestServer::start().await;
+    let a = s.admin_client().await;
+    let b = s.admin_client().await;
+    for c in [&a, &b] {
+        let resp = c.delete(s.url(&format!("/api/entry/{UNKNOWN_ID}"))).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+}
+
+/// Logout answers 200, clears the cookie, and revokes the session on the
+/// server: replaying the old cookie by hand no longer authenticates.
+#[tokio::test]
+async fn logout_revokes_the_session_server_side() {
+    let s = TestServer::start().await;
+    let cookie = s.session_cookie().await;
+    let other = s.session_cookie().await;
+    let probe = |cookie: String| {
+        let url = s.url(&format!("/api/entry/{UNKNOWN_ID}"));
+        async move {
+            plain_client()
+                .delete(url)
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(probe(cookie.clone()).await.status().as_u16(), 200, "fresh session should work");
+
+    let resp = plain_client()
+        .delete(s.url("/api/auth"))
+        .header(COOKIE, cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let cleared = session_set_cookie(resp.headers());
+    assert!(
+        cleared.value.is_empty() || cleared.attr("Max-Age").as_deref() == Some("0"),
+        "logout should clear the cookie, got {cleared:?}"
+    );
+
+    let resp = probe(cookie).await;
+    assert_error(resp, 401, "Authentication required").await;
+    assert_eq!(
+        probe(other).await.status().as_u16(),
+        200,
+        "logging one session out must not end another"
+    );
+}
+
+/// Without a session, POST /api/entry, PUT and DELETE /api/entry/{id} are
+/// 401 `Authentication required`, and nothing is stored.
+#[tokio::test]
+async fn admin_routes_require_a_session() {
+    let s = TestServer::start().await;
+    let c = plain_client();
+    let form = Multipart::new().file("file", "a.txt", Some("text/plain"), b"hello");
+    let resp = s.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form).await;
+    assert_error(resp, 401, "Authentication required").await;
+
+    let resp = c
+        .put(s.url(&format!("/api/entry/{UNKNOWN_ID}")))
+        .json(&serde_json::json!({ "filename": "x.txt", "note": null }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 401, "Authentication required").await;
+
+    let resp = c.delete(s.url(&format!("/api/entry/{UNKNOWN_ID}"))).send().await.unwrap();
+    assert_error(resp, 401, "Authentication required").await;
+
+    let resp = c
+        .delete(s.url(&format!("/api/entry/{UNKNOWN_ID}")))
+        .header(COOKIE, "sharedSecret=Zm9yZ2VkIGNvb2tpZSB2YWx1ZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 401, "Authentication required").await;
+
+    assert_eq!(s.entry_count(), 0);
+    assert_eq!(s.orphan_chunks(), 0);
+}
+
+/// Behind a proxy (`PS_BEHIND_PROXY=1`) that says the client used HTTPS,
+/// the session cookie is marked Secure.
+#[tokio::test]
+async fn cookie_is_secure_behind_https_proxy() {
+    let s = TestServer::start_with(ServerOptions::new().env("PS_BEHIND_PROXY", "1")).await;
+    let resp = plain_client()
+        .post(s.url("/api/auth"))
+        .header("X-Forwarded-Proto", "https")
+        .json(&serde_json::json!({ "sharedSecretKey": SECRET }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookie = session_set_cookie(resp.headers());
+    assert!(cookie.has("Secure"), "expected Secure behind an HTTPS proxy: {cookie:?}");
+    assert!(cookie.has("HttpOnly") && cookie.has("SameSite=Strict"), "{cookie:?}");
+}
+
+/// Without `PS_BEHIND_PROXY`, a client-supplied `X-Forwarded-Proto: https`
+/// is not trusted: the cookie has no Secure flag.
+#[tokio::test]
+async fn forwarded_proto_is_ignored_without_proxy_setting() {
+    let s = TestServer::start().await;
+    let resp = plain_client()
+        .post(s.url("/api/auth"))
+        .header("X-Forwarded-Proto", "https")
+        .json(&serde_json::json!({ "sharedSecretKey": SECRET }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookie = session_set_cookie(resp.headers());
+    assert!(!cookie.has("Secure"), "Secure set from an untrusted header: {cookie:?}");
+}

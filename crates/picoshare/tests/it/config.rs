@@ -1,0 +1,85 @@
+//! Startup configuration: where the secret comes from and how the database
+//! path is given.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+
+/// Without `PS_SHARED_SECRET` (or its `_FILE` variant) the server refuses to
+/// start: non-zero exit and a message naming the variable.
+#[tokio::test]
+async fn missing_secret_is_fatal() {
+    let report = run_until_exit(ServerOptions::new().without_secret(), Duration::from_secs(30));
+    let status = report.status.expect("server kept running without a secret");
+    assert!(!status.success(), "exit status {status:?} should be a failure");
+    assert!(
+        report.stderr.contains("PS_SHARED_SECRET"),
+        "stderr should mention PS_SHARED_SECRET: {:?}",
+        report.stderr
+    );
+    assert!(!report.stdout.contains("listening"), "it must not start listening: {:?}", report.stdout);
+}
+
+/// An empty `PS_SHARED_SECRET` is as fatal as a missing one.
+#[tokio::test]
+async fn empty_secret_is_fatal() {
+    let report = run_until_exit(ServerOptions::new().secret(""), Duration::from_secs(30));
+    let status = report.status.expect("server kept running with an empty secret");
+    assert!(!status.success(), "exit status {status:?} should be a failure");
+    assert!(!report.stdout.contains("listening"), "it must not start listening: {:?}", report.stdout);
+}
+
+/// `PS_SHARED_SECRET_FILE` is read and its trailing newline trimmed: the
+/// file `secret\n` makes `secret` the passphrase.
+#[tokio::test]
+async fn secret_file_is_read_and_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret.txt");
+    std::fs::write(&path, "secret\n").unwrap();
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .without_secret()
+            .env("PS_SHARED_SECRET_FILE", path.to_str().unwrap()),
+    )
+    .await;
+    let login = |key: &'static str| {
+        let url = s.url("/api/auth");
+        async move {
+            plain_client()
+                .post(url)
+                .json(&serde_json::json!({ "sharedSecretKey": key }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(login("secret").await, 200);
+    assert_eq!(login("secret\n").await, 401, "the newline is not part of the secret");
+}
+
+/// `--db` inside folders that do not exist yet creates them, and the server
+/// then stores uploads there.
+#[tokio::test]
+async fn db_in_missing_nested_folders_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a").join("b").join("c").join("store.db");
+    let s = TestServer::start_on_db(&db).await;
+    let c = s.admin_client().await;
+    let id = s.upload(&c, "x.txt", b"nested", "text/plain", None, None).await;
+    assert!(db.is_file(), "{} was not created", db.display());
+    assert!(s.entry(&id).is_some(), "the upload is not in {}", db.display());
+}
+
+/// The original's single-dash `-db PATH` flag is accepted too.
+#[tokio::test]
+async fn single_dash_db_flag_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("single-dash.db");
+    let s = TestServer::start_with(ServerOptions::new().db(&db).db_flag("-db")).await;
+    let c = s.admin_client().await;
+    let id = s.upload(&c, "x.txt", b"dash", "text/plain", None, None).await;
+    assert!(db.is_file(), "{} was not created", db.display());
+    assert_eq!(s.download(&id).await, b"dash");
+}
