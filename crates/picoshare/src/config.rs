@@ -88,7 +88,15 @@ pub struct Cli {
     )]
     pub early_writeback: u8,
 
-    /// WAL pages that trigger an automatic checkpoint.
+    /// Checkpoint the WAL from a background thread (0: inside commits).
+    #[arg(long, env = "PS_BACKGROUND_CHECKPOINT", default_value_t = 1, help_heading = "Storage tuning")]
+    pub background_checkpoint: u8,
+
+    /// With background checkpoints: WAL size (MiB) at which the writer waits for them.
+    #[arg(long, env = "PS_WAL_LIMIT_MIB", default_value_t = 256, help_heading = "Storage tuning")]
+    pub wal_limit_mib: u64,
+
+    /// WAL pages that trigger an automatic checkpoint (inline checkpoints only).
     #[arg(
         long,
         env = "PS_WAL_AUTOCHECKPOINT",
@@ -205,6 +213,8 @@ impl Config {
         store.cache_kib = cli.cache_kib.max(64);
         store.early_writeback = cli.early_writeback != 0;
         store.wal_autocheckpoint = cli.wal_autocheckpoint;
+        store.background_checkpoint = cli.background_checkpoint != 0;
+        store.wal_limit_bytes = cli.wal_limit_mib.max(1) << 20;
         Ok(Config {
             listen: listen_addr(cli.listen.as_deref(), cli.port)?,
             shared_secret: read_secret(secret, secret_file)?,

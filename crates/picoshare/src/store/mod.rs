@@ -13,6 +13,7 @@
 //!   In WAL mode they never wait for the writer, and each read is a short
 //!   transaction, so a slow downloader never pins the WAL or holds a lock.
 
+mod checkpoint;
 mod reader;
 pub mod schema;
 mod writer;
@@ -95,8 +96,13 @@ pub struct StoreConfig {
     /// Start writing dirty file pages back to disk early, from a side thread,
     /// so that commits and checkpoints find little left to flush.
     pub early_writeback: bool,
-    /// WAL size in pages that triggers a checkpoint.
+    /// WAL size in pages that triggers a checkpoint (inline checkpoints only).
     pub wal_autocheckpoint: u32,
+    /// Checkpoint from a separate thread instead of inside the writer's commits.
+    pub background_checkpoint: bool,
+    /// With background checkpoints: WAL bytes after which the writer waits for
+    /// the checkpointer to catch up, so the WAL restarts instead of growing.
+    pub wal_limit_bytes: u64,
 }
 
 impl StoreConfig {
@@ -111,6 +117,8 @@ impl StoreConfig {
             cache_kib: 2048,
             early_writeback: true,
             wal_autocheckpoint: 1000,
+            background_checkpoint: true,
+            wal_limit_bytes: 256 << 20,
         }
     }
 }
@@ -246,7 +254,7 @@ impl Store {
         }
         conn.execute_batch(&format!(
             "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
-            cfg.wal_autocheckpoint,
+            if cfg.background_checkpoint { 0 } else { cfg.wal_autocheckpoint },
             64 << 20
         ))?;
         // No upload can be in progress before the writer starts: every chunk

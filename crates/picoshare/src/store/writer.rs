@@ -293,11 +293,19 @@ impl WriterHandle {
 
 /// Starts the writer thread on `conn`.
 pub(super) fn spawn(conn: Connection, cfg: StoreConfig) -> Result<WriterHandle, StoreError> {
-    // Bound the queue in bytes, not messages: about 8 MiB of chunks in flight.
-    let capacity = ((8usize << 20) / cfg.chunk_size.max(1)).clamp(2, 64);
+    // Bound the queue in bytes, not messages: about 2 MiB of chunks in flight,
+    // enough to keep the writer busy while the network side fills the next one.
+    let capacity = ((2usize << 20) / cfg.chunk_size.max(1)).clamp(2, 64);
     let (tx, rx) = flume::bounded(capacity);
     let counters = Arc::new(Counters::default());
     let writeback = cfg.early_writeback.then(|| Writeback::start(&cfg));
+    let checkpointer = if cfg.background_checkpoint && cfg.journal_mode == super::JournalMode::Wal {
+        let c = Connection::open(&cfg.path)?;
+        super::configure_connection(&c, &cfg)?;
+        Some(super::checkpoint::Checkpointer::start(c)?)
+    } else {
+        None
+    };
     let mut writer = Writer {
         conn,
         cfg,
@@ -309,6 +317,8 @@ pub(super) fn spawn(conn: Connection, cfg: StoreConfig) -> Result<WriterHandle, 
         pending: Vec::new(),
         counters: counters.clone(),
         writeback,
+        checkpointer,
+        wal_bytes: 0,
     };
     std::thread::Builder::new()
         .name("sqlite-writer".into())
@@ -361,6 +371,9 @@ struct Writer {
     pending: Vec<Completion>,
     counters: Arc<Counters>,
     writeback: Option<Writeback>,
+    checkpointer: Option<super::checkpoint::Checkpointer>,
+    /// Bytes committed to the WAL since it last restarted (background checkpoints).
+    wal_bytes: u64,
 }
 
 impl Writer {
@@ -383,6 +396,7 @@ impl Writer {
             };
             if let Cmd::Shutdown { reply } = cmd {
                 self.abandon_all();
+                self.checkpoint();
                 let _ = reply.send(());
                 break;
             }
@@ -396,6 +410,9 @@ impl Writer {
         if let Some(wb) = self.writeback.take() {
             wb.stop();
         }
+        if let Some(c) = self.checkpointer.take() {
+            c.stop();
+        }
         tracing::debug!("writer stopped");
     }
 
@@ -407,6 +424,16 @@ impl Writer {
         }
         self.durable = true;
         self.commit();
+    }
+
+    /// Copies the WAL into the database file and truncates it, so a stopped
+    /// server leaves one self-contained file behind.
+    fn checkpoint(&self) {
+        if self.cfg.journal_mode == super::JournalMode::Wal {
+            if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+                tracing::warn!(error = %e, "final checkpoint failed");
+            }
+        }
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
@@ -588,6 +615,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.in_txn = false;
+                self.after_commit();
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.counters
                     .commit_ns
@@ -616,6 +644,25 @@ impl Writer {
             // No WAL file: nothing is pending in one.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::Io(e)),
+        }
+    }
+
+    /// With background checkpoints: start copying what was just committed, and
+    /// once the WAL has grown past its limit, wait for the copy to finish so the
+    /// next transaction restarts the WAL from the beginning.
+    fn after_commit(&mut self) {
+        let Some(cp) = &self.checkpointer else {
+            return;
+        };
+        self.wal_bytes += self.txn_bytes.max(1);
+        if self.wal_bytes >= self.cfg.wal_limit_bytes {
+            if cp.wait_complete(Duration::from_secs(30)) {
+                self.wal_bytes = 0;
+            } else {
+                tracing::warn!("the WAL checkpoint is not keeping up; the WAL file grows");
+            }
+        } else {
+            cp.poke();
         }
     }
 

@@ -30,7 +30,12 @@ async fn login_with_empty_or_missing_key_is_400() {
             .send()
             .await
             .unwrap();
-        assert!(set_cookies(resp.headers()).iter().all(|c| c.value.is_empty()), "no session for {body}");
+        assert!(
+            set_cookies(resp.headers())
+                .iter()
+                .all(|c| c.value.is_empty()),
+            "no session for {body}"
+        );
         assert_error(resp, 400, "invalid shared secret").await;
     }
 }
@@ -47,12 +52,22 @@ async fn login_with_wrong_secret_is_401() {
         .await
         .unwrap();
     assert!(
-        set_cookies(resp.headers()).iter().all(|c| c.value.is_empty()),
+        set_cookies(resp.headers())
+            .iter()
+            .all(|c| c.value.is_empty()),
         "a failed login must not hand out a session cookie"
     );
     assert_error(resp, 401, "incorrect shared secret").await;
-    let resp = c.delete(s.url(&format!("/api/entry/{UNKNOWN_ID}"))).send().await.unwrap();
-    assert_eq!(resp.status().as_u16(), 401, "the failed login must not authenticate");
+    let resp = c
+        .delete(s.url(&format!("/api/entry/{UNKNOWN_ID}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        401,
+        "the failed login must not authenticate"
+    );
 }
 
 /// The right passphrase gives 200 and a session cookie marked HttpOnly,
@@ -68,11 +83,20 @@ async fn login_sets_hardened_session_cookie() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let cookie = session_set_cookie(resp.headers());
-    assert!(!cookie.value.is_empty(), "session cookie is empty: {cookie:?}");
+    assert!(
+        !cookie.value.is_empty(),
+        "session cookie is empty: {cookie:?}"
+    );
     assert!(cookie.has("HttpOnly"), "missing HttpOnly: {cookie:?}");
-    assert!(cookie.has("SameSite=Strict"), "missing SameSite=Strict: {cookie:?}");
+    assert!(
+        cookie.has("SameSite=Strict"),
+        "missing SameSite=Strict: {cookie:?}"
+    );
     assert!(cookie.has("Path=/"), "missing Path=/: {cookie:?}");
-    assert!(!cookie.has("Secure"), "Secure on plain HTTP without a proxy: {cookie:?}");
+    assert!(
+        !cookie.has("Secure"),
+        "Secure on plain HTTP without a proxy: {cookie:?}"
+    );
 }
 
 /// Every login gets a fresh random session: two logins never share a cookie
@@ -91,10 +115,19 @@ async fn sessions_are_random_and_do_not_contain_the_secret() {
         assert_eq!(resp.status().as_u16(), 200);
         values.push(session_set_cookie(resp.headers()).value);
     }
-    assert_ne!(values[0], values[1], "two logins got the same session cookie");
+    assert_ne!(
+        values[0], values[1],
+        "two logins got the same session cookie"
+    );
     for v in &values {
-        assert!(!v.contains(SECRET) && !v.contains("horse"), "cookie {v:?} contains the secret");
-        assert!(v.len() >= 16, "session cookie {v:?} is too short to be unguessable");
+        assert!(
+            !v.contains(SECRET) && !v.contains("horse"),
+            "cookie {v:?} contains the secret"
+        );
+        assert!(
+            v.len() >= 16,
+            "session cookie {v:?} is too short to be unguessable"
+        );
     }
 }
 
@@ -105,7 +138,11 @@ async fn logged_in_client_reaches_admin_routes() {
     let a = s.admin_client().await;
     let b = s.admin_client().await;
     for c in [&a, &b] {
-        let resp = c.delete(s.url(&format!("/api/entry/{UNKNOWN_ID}"))).send().await.unwrap();
+        let resp = c
+            .delete(s.url(&format!("/api/entry/{UNKNOWN_ID}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200);
     }
 }
@@ -128,7 +165,11 @@ async fn logout_revokes_the_session_server_side() {
                 .unwrap()
         }
     };
-    assert_eq!(probe(cookie.clone()).await.status().as_u16(), 200, "fresh session should work");
+    assert_eq!(
+        probe(cookie.clone()).await.status().as_u16(),
+        200,
+        "fresh session should work"
+    );
 
     let resp = plain_client()
         .delete(s.url("/api/auth"))
@@ -159,7 +200,9 @@ async fn admin_routes_require_a_session() {
     let s = TestServer::start().await;
     let c = plain_client();
     let form = Multipart::new().file("file", "a.txt", Some("text/plain"), b"hello");
-    let resp = s.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form).await;
+    let resp = s
+        .post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form)
+        .await;
     assert_error(resp, 401, "Authentication required").await;
 
     let resp = c
@@ -170,7 +213,11 @@ async fn admin_routes_require_a_session() {
         .unwrap();
     assert_error(resp, 401, "Authentication required").await;
 
-    let resp = c.delete(s.url(&format!("/api/entry/{UNKNOWN_ID}"))).send().await.unwrap();
+    let resp = c
+        .delete(s.url(&format!("/api/entry/{UNKNOWN_ID}")))
+        .send()
+        .await
+        .unwrap();
     assert_error(resp, 401, "Authentication required").await;
 
     let resp = c
@@ -199,8 +246,14 @@ async fn cookie_is_secure_behind_https_proxy() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let cookie = session_set_cookie(resp.headers());
-    assert!(cookie.has("Secure"), "expected Secure behind an HTTPS proxy: {cookie:?}");
-    assert!(cookie.has("HttpOnly") && cookie.has("SameSite=Strict"), "{cookie:?}");
+    assert!(
+        cookie.has("Secure"),
+        "expected Secure behind an HTTPS proxy: {cookie:?}"
+    );
+    assert!(
+        cookie.has("HttpOnly") && cookie.has("SameSite=Strict"),
+        "{cookie:?}"
+    );
 }
 
 /// Without `PS_BEHIND_PROXY`, a client-supplied `X-Forwarded-Proto: https`
@@ -217,5 +270,8 @@ async fn forwarded_proto_is_ignored_without_proxy_setting() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let cookie = session_set_cookie(resp.headers());
-    assert!(!cookie.has("Secure"), "Secure set from an untrusted header: {cookie:?}");
+    assert!(
+        !cookie.has("Secure"),
+        "Secure set from an untrusted header: {cookie:?}"
+    );
 }

@@ -30,7 +30,9 @@ async fn large_upload_round_trips_without_temp_files() {
             while !stop.load(Ordering::Relaxed) {
                 if let Ok(rd) = std::fs::read_dir(&tmp) {
                     for e in rd.flatten() {
-                        seen.lock().unwrap().push(e.file_name().to_string_lossy().into_owned());
+                        seen.lock()
+                            .unwrap()
+                            .push(e.file_name().to_string_lossy().into_owned());
                     }
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -59,11 +61,21 @@ async fn large_upload_round_trips_without_temp_files() {
     stop.store(true, Ordering::Relaxed);
     watcher.await.unwrap();
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.is_empty(), "files appeared in TMPDIR during the upload: {seen:?}");
+    assert!(
+        seen.is_empty(),
+        "files appeared in TMPDIR during the upload: {seen:?}"
+    );
 
-    let resp = plain_client().get(s.url(&format!("/-{id}"))).send().await.unwrap();
+    let resp = plain_client()
+        .get(s.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(header_str(resp.headers(), "content-length"), size.to_string());
+    assert_eq!(
+        header_str(resp.headers(), "content-length"),
+        size.to_string()
+    );
     let mut hasher = Sha256::new();
     let mut received = 0usize;
     let mut stream = resp.bytes_stream();
@@ -73,6 +85,10 @@ async fn large_upload_round_trips_without_temp_files() {
         hasher.update(&piece);
     }
     assert_eq!(received, size);
-    assert_eq!(hex(&hasher.finalize()), expected_sha, "downloaded bytes differ");
+    assert_eq!(
+        hex(&hasher.finalize()),
+        expected_sha,
+        "downloaded bytes differ"
+    );
     assert_eq!(s.orphan_chunks(), 0);
 }

@@ -9,24 +9,43 @@ use crate::helpers::*;
 /// start: non-zero exit and a message naming the variable.
 #[tokio::test]
 async fn missing_secret_is_fatal() {
-    let report = run_until_exit(ServerOptions::new().without_secret(), Duration::from_secs(30));
+    let report = run_until_exit(
+        ServerOptions::new().without_secret(),
+        Duration::from_secs(30),
+    );
     let status = report.status.expect("server kept running without a secret");
-    assert!(!status.success(), "exit status {status:?} should be a failure");
+    assert!(
+        !status.success(),
+        "exit status {status:?} should be a failure"
+    );
     assert!(
         report.stderr.contains("PS_SHARED_SECRET"),
         "stderr should mention PS_SHARED_SECRET: {:?}",
         report.stderr
     );
-    assert!(!report.stdout.contains("listening"), "it must not start listening: {:?}", report.stdout);
+    assert!(
+        !report.stdout.contains("listening"),
+        "it must not start listening: {:?}",
+        report.stdout
+    );
 }
 
 /// An empty `PS_SHARED_SECRET` is as fatal as a missing one.
 #[tokio::test]
 async fn empty_secret_is_fatal() {
     let report = run_until_exit(ServerOptions::new().secret(""), Duration::from_secs(30));
-    let status = report.status.expect("server kept running with an empty secret");
-    assert!(!status.success(), "exit status {status:?} should be a failure");
-    assert!(!report.stdout.contains("listening"), "it must not start listening: {:?}", report.stdout);
+    let status = report
+        .status
+        .expect("server kept running with an empty secret");
+    assert!(
+        !status.success(),
+        "exit status {status:?} should be a failure"
+    );
+    assert!(
+        !report.stdout.contains("listening"),
+        "it must not start listening: {:?}",
+        report.stdout
+    );
 }
 
 /// `PS_SHARED_SECRET_FILE` is read and its trailing newline trimmed: the
@@ -56,7 +75,11 @@ async fn secret_file_is_read_and_trimmed() {
         }
     };
     assert_eq!(login("secret").await, 200);
-    assert_eq!(login("secret\n").await, 401, "the newline is not part of the secret");
+    assert_eq!(
+        login("secret\n").await,
+        401,
+        "the newline is not part of the secret"
+    );
 }
 
 /// `--db` inside folders that do not exist yet creates them, and the server
@@ -67,9 +90,15 @@ async fn db_in_missing_nested_folders_is_created() {
     let db = dir.path().join("a").join("b").join("c").join("store.db");
     let s = TestServer::start_on_db(&db).await;
     let c = s.admin_client().await;
-    let id = s.upload(&c, "x.txt", b"nested", "text/plain", None, None).await;
+    let id = s
+        .upload(&c, "x.txt", b"nested", "text/plain", None, None)
+        .await;
     assert!(db.is_file(), "{} was not created", db.display());
-    assert!(s.entry(&id).is_some(), "the upload is not in {}", db.display());
+    assert!(
+        s.entry(&id).is_some(),
+        "the upload is not in {}",
+        db.display()
+    );
 }
 
 /// The original's single-dash `-db PATH` flag is accepted too.
@@ -79,7 +108,32 @@ async fn single_dash_db_flag_is_accepted() {
     let db = dir.path().join("single-dash.db");
     let s = TestServer::start_with(ServerOptions::new().db(&db).db_flag("-db")).await;
     let c = s.admin_client().await;
-    let id = s.upload(&c, "x.txt", b"dash", "text/plain", None, None).await;
+    let id = s
+        .upload(&c, "x.txt", b"dash", "text/plain", None, None)
+        .await;
     assert!(db.is_file(), "{} was not created", db.display());
     assert_eq!(s.download(&id).await, b"dash");
+}
+
+/// Stdout carries exactly one line, the ready line; requests log to stderr.
+#[tokio::test]
+async fn stdout_carries_only_the_ready_line() {
+    let s = TestServer::start().await;
+    let c = s.client();
+    s.login(&c).await;
+    let id = s
+        .upload(&c, "x.txt", b"quiet", "text/plain", None, None)
+        .await;
+    assert_eq!(s.download(&id).await, b"quiet");
+    let _ = plain_client()
+        .get(s.url("/-aaaaaaaaaa"))
+        .send()
+        .await
+        .unwrap();
+    let stdout = s.stdout_text();
+    assert_eq!(
+        stdout,
+        format!("picoshare listening on {}\n", s.base),
+        "stdout: {stdout:?}"
+    );
 }

@@ -13,7 +13,9 @@ async fn all_download_routes_serve_the_file() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
     let data = random_bytes(70_000, 10);
-    let id = s.upload(&c, "routes.bin", &data, "application/x-routes", None, None).await;
+    let id = s
+        .upload(&c, "routes.bin", &data, "application/x-routes", None, None)
+        .await;
     for path in [
         format!("/-{id}"),
         format!("/-{id}/anything"),
@@ -23,7 +25,11 @@ async fn all_download_routes_serve_the_file() {
     ] {
         let resp = plain_client().get(s.url(&path)).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), 200, "GET {path}");
-        assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[..], "body of GET {path}");
+        assert_eq!(
+            resp.bytes().await.unwrap().as_ref(),
+            &data[..],
+            "body of GET {path}"
+        );
     }
 }
 
@@ -34,19 +40,39 @@ async fn head_gives_headers_without_body() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
     let data = random_bytes(12_345, 11);
-    let id = s.upload(&c, "head.txt", &data, "text/plain", None, None).await;
-    let get = plain_client().get(s.url(&format!("/-{id}"))).send().await.unwrap();
+    let id = s
+        .upload(&c, "head.txt", &data, "text/plain", None, None)
+        .await;
+    let get = plain_client()
+        .get(s.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get.status().as_u16(), 200);
 
     let raw = raw_exchange(
         s.addr,
-        format!("HEAD /-{id} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", s.addr).as_bytes(),
+        format!(
+            "HEAD /-{id} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            s.addr
+        )
+        .as_bytes(),
     )
     .await;
     assert_eq!(raw.status, 200);
-    assert!(raw.rest.is_empty(), "HEAD sent {} body bytes", raw.rest.len());
+    assert!(
+        raw.rest.is_empty(),
+        "HEAD sent {} body bytes",
+        raw.rest.len()
+    );
     assert_eq!(raw.header("content-length"), Some("12345"));
-    for name in ["content-type", "content-disposition", "etag", "last-modified", "accept-ranges"] {
+    for name in [
+        "content-type",
+        "content-disposition",
+        "etag",
+        "last-modified",
+        "accept-ranges",
+    ] {
         assert_eq!(
             raw.header(name),
             Some(header_str(get.headers(), name).as_str()),
@@ -59,7 +85,11 @@ async fn head_gives_headers_without_body() {
 #[tokio::test]
 async fn unknown_id_is_404() {
     let s = TestServer::start().await;
-    for path in [format!("/-{UNKNOWN_ID}"), format!("/-{UNKNOWN_ID}/name.txt"), format!("/!{UNKNOWN_ID}")] {
+    for path in [
+        format!("/-{UNKNOWN_ID}"),
+        format!("/-{UNKNOWN_ID}/name.txt"),
+        format!("/!{UNKNOWN_ID}"),
+    ] {
         let resp = plain_client().get(s.url(&path)).send().await.unwrap();
         assert_error(resp, 404, "entry not found").await;
     }
@@ -70,7 +100,14 @@ async fn unknown_id_is_404() {
 #[tokio::test]
 async fn malformed_id_is_400() {
     let s = TestServer::start().await;
-    for path in ["/-abc", "/-aaaaaaaaaaa", "/-aaaaaaaaa0", "/-aaaaaaaaaI/x.txt", "/!aaaaaaaaal", "/-aaaaaaaa%20a"] {
+    for path in [
+        "/-abc",
+        "/-aaaaaaaaaaa",
+        "/-aaaaaaaaa0",
+        "/-aaaaaaaaaI/x.txt",
+        "/!aaaaaaaaal",
+        "/-aaaaaaaa%20a",
+    ] {
         let resp = plain_client().get(s.url(path)).send().await.unwrap();
         assert_error_prefix(resp, 400, "bad entry ID:").await;
     }
@@ -83,8 +120,13 @@ async fn malformed_id_is_400() {
 async fn download_headers() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
-    let id1 = s.upload(&c, "one.html", b"<script>alert(1)</script>", "text/html", None, None).await;
-    let id2 = s.upload(&c, "two.html", b"<p>two</p>", "text/html", None, None).await;
+    let html: &[u8] = b"<script>alert(1)</script>";
+    let id1 = s
+        .upload(&c, "one.html", html, "text/html", None, None)
+        .await;
+    let id2 = s
+        .upload(&c, "two.html", b"<p>two</p>", "text/html", None, None)
+        .await;
     let get = |id: String| {
         let url = s.url(&format!("/-{id}"));
         async move { plain_client().get(url).send().await.unwrap() }
@@ -94,19 +136,26 @@ async fn download_headers() {
     let h = r1.headers();
     assert_eq!(header_str(h, "content-security-policy"), "sandbox");
     assert_eq!(header_str(h, "accept-ranges"), "bytes");
-    assert_eq!(header_str(h, "content-length"), "26");
+    assert_eq!(header_str(h, "content-length"), html.len().to_string());
     assert_eq!(header_str(h, "content-type"), "text/html");
     let last_modified = header_str(h, "last-modified");
     let when = chrono::DateTime::parse_from_rfc2822(&last_modified)
         .unwrap_or_else(|e| panic!("Last-Modified {last_modified:?} is not an HTTP date: {e}"));
     let age = chrono::Utc::now().signed_duration_since(when);
-    assert!(age.num_seconds().abs() < 120, "Last-Modified {last_modified} is not the upload time");
+    assert!(
+        age.num_seconds().abs() < 120,
+        "Last-Modified {last_modified} is not the upload time"
+    );
     let etag1 = header_str(h, "etag");
     assert!(
         etag1.trim_start_matches("W/").starts_with('"') && etag1.ends_with('"') && etag1.len() > 2,
         "ETag {etag1:?} is not a quoted entity tag"
     );
-    assert_eq!(header_str(get(id1).await.headers(), "etag"), etag1, "ETag must be stable");
+    assert_eq!(
+        header_str(get(id1).await.headers(), "etag"),
+        etag1,
+        "ETag must be stable"
+    );
     let etag2 = header_str(get(id2).await.headers(), "etag");
     assert_ne!(etag1, etag2, "two files share an ETag");
 }
@@ -116,9 +165,17 @@ async fn download_headers() {
 async fn stored_content_type_is_served() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
-    for (name, ct) in [("data.csv", "text/csv"), ("paste.txt", "text/plain;charset=UTF-8"), ("x.mp4", "application/x-custom")] {
+    for (name, ct) in [
+        ("data.csv", "text/csv"),
+        ("paste.txt", "text/plain;charset=UTF-8"),
+        ("x.mp4", "application/x-custom"),
+    ] {
         let id = s.upload(&c, name, b"1,2,3\n", ct, None, None).await;
-        let resp = plain_client().get(s.url(&format!("/-{id}"))).send().await.unwrap();
+        let resp = plain_client()
+            .get(s.url(&format!("/-{id}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(header_str(resp.headers(), "content-type"), ct, "for {name}");
     }
 }
@@ -136,9 +193,26 @@ async fn octet_stream_type_is_inferred_from_extension() {
         ("photo.PNG", "image/png"),
         ("mystery.qqqzzz", "application/octet-stream"),
     ] {
-        let id = s.upload(&c, name, b"\x00\x00\x00\x18ftypmp42", "application/octet-stream", None, None).await;
-        let resp = plain_client().get(s.url(&format!("/-{id}"))).send().await.unwrap();
-        assert_eq!(header_str(resp.headers(), "content-type"), served, "for {name}");
+        let id = s
+            .upload(
+                &c,
+                name,
+                b"\x00\x00\x00\x18ftypmp42",
+                "application/octet-stream",
+                None,
+                None,
+            )
+            .await;
+        let resp = plain_client()
+            .get(s.url(&format!("/-{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            header_str(resp.headers(), "content-type"),
+            served,
+            "for {name}"
+        );
     }
 }
 
@@ -149,9 +223,19 @@ async fn non_ascii_filename_disposition() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
     let name = "Résumé final (v2).pdf";
-    let id = s.upload(&c, name, b"%PDF-1.4", "application/pdf", None, None).await;
-    assert_eq!(s.entry(&id).unwrap().filename, name, "raw UTF-8 filename must be stored as sent");
-    let resp = plain_client().get(s.url(&format!("/-{id}"))).send().await.unwrap();
+    let id = s
+        .upload(&c, name, b"%PDF-1.4", "application/pdf", None, None)
+        .await;
+    assert_eq!(
+        s.entry(&id).unwrap().filename,
+        name,
+        "raw UTF-8 filename must be stored as sent"
+    );
+    let resp = plain_client()
+        .get(s.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
     assert_disposition_names(resp.headers(), name);
 }
 
@@ -163,9 +247,19 @@ async fn hostile_filenames_cannot_break_disposition() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
     for name in ["semi;colon.txt", "a\"b.txt", "x\"; filename=\"evil.exe"] {
-        let id = s.upload(&c, name, b"hostile", "text/plain", None, None).await;
-        assert_eq!(s.entry(&id).unwrap().filename, name, "multipart quoted-string not decoded");
-        let resp = plain_client().get(s.url(&format!("/-{id}"))).send().await.unwrap();
+        let id = s
+            .upload(&c, name, b"hostile", "text/plain", None, None)
+            .await;
+        assert_eq!(
+            s.entry(&id).unwrap().filename,
+            name,
+            "multipart quoted-string not decoded"
+        );
+        let resp = plain_client()
+            .get(s.url(&format!("/-{id}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200);
         assert_disposition_names(resp.headers(), name);
     }
@@ -177,8 +271,16 @@ async fn hostile_filenames_cannot_break_disposition() {
 async fn renamed_hostile_filenames_cannot_break_disposition() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
-    let id = s.upload(&c, "plain.txt", b"rename me", "text/plain", None, None).await;
-    for name in ["a\"b.txt", "semi;colon.txt", "Résumé final (v2).pdf", "日本語 \"quoted\"; x=y.txt", "tab%20pct%.txt"] {
+    let id = s
+        .upload(&c, "plain.txt", b"rename me", "text/plain", None, None)
+        .await;
+    for name in [
+        "a\"b.txt",
+        "semi;colon.txt",
+        "Résumé final (v2).pdf",
+        "日本語 \"quoted\"; x=y.txt",
+        "tab%20pct%.txt",
+    ] {
         let resp = c
             .put(s.url(&format!("/api/entry/{id}")))
             .json(&serde_json::json!({ "filename": name, "expiration": FAR_FUTURE, "note": null }))
@@ -186,7 +288,11 @@ async fn renamed_hostile_filenames_cannot_break_disposition() {
             .await
             .unwrap();
         assert_eq!(resp.status().as_u16(), 200, "rename to {name:?}");
-        let resp = plain_client().get(s.url(&format!("/-{id}"))).send().await.unwrap();
+        let resp = plain_client()
+            .get(s.url(&format!("/-{id}")))
+            .send()
+            .await
+            .unwrap();
         assert_disposition_names(resp.headers(), name);
     }
 }
@@ -197,9 +303,14 @@ async fn renamed_hostile_filenames_cannot_break_disposition() {
 async fn each_download_is_recorded() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
-    let id = s.upload(&c, "counted.txt", b"count me", "text/plain", None, None).await;
+    let id = s
+        .upload(&c, "counted.txt", b"count me", "text/plain", None, None)
+        .await;
     assert!(s.download_rows(&id).is_empty(), "no downloads yet");
-    let agents = ["it-agent/1.0 (first)", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"];
+    let agents = [
+        "it-agent/1.0 (first)",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    ];
     for (i, agent) in agents.iter().enumerate() {
         let resp = plain_client()
             .get(s.url(&format!("/-{id}/counted.txt")))

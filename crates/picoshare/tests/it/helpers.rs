@@ -41,7 +41,7 @@ pub const UNKNOWN_ID: &str = "aaaaaaaaaa";
 
 const READY_PREFIX: &str = "picoshare listening on ";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-const MiB: usize = 1024 * 1024;
+const MIB: usize = 1024 * 1024;
 
 // ---------------------------------------------------------------------------
 // Starting and stopping the server
@@ -294,6 +294,16 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// A cookie-keeping client (not logged in).
+    pub fn client(&self) -> Client {
+        client()
+    }
+
+    /// Everything the server wrote to stdout so far.
+    pub fn stdout_text(&self) -> String {
+        self.stdout_log.lock().unwrap().clone()
+    }
+
     /// Everything the server wrote to stderr so far.
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr_log.lock().unwrap()).into_owned()
@@ -339,7 +349,12 @@ impl TestServer {
             .send()
             .await
             .expect("POST /api/auth");
-        assert_eq!(resp.status().as_u16(), 200, "login failed: {:?}", resp.text().await);
+        assert_eq!(
+            resp.status().as_u16(),
+            200,
+            "login failed: {:?}",
+            resp.text().await
+        );
     }
 
     /// A cookie-keeping client that is already logged in.
@@ -438,7 +453,11 @@ impl TestServer {
     }
 
     pub fn chunk_rows(&self, id: &str) -> i64 {
-        count(&self.db(), "SELECT count(*) FROM entries_data WHERE id = ?1", [id])
+        count(
+            &self.db(),
+            "SELECT count(*) FROM entries_data WHERE id = ?1",
+            [id],
+        )
     }
 
     pub fn download_rows(&self, id: &str) -> Vec<DownloadRow> {
@@ -590,7 +609,10 @@ pub async fn assert_error(resp: Response, status: u16, message: &str) {
         (status, format!("{message}\n").as_str()),
         "error reply for {url}"
     );
-    assert_eq!(content_type, "text/plain; charset=utf-8", "error Content-Type for {url}");
+    assert_eq!(
+        content_type, "text/plain; charset=utf-8",
+        "error Content-Type for {url}"
+    );
 }
 
 /// Asserts an error reply whose body starts with `prefix`; returns the body.
@@ -604,8 +626,14 @@ pub async fn assert_error_prefix(resp: Response, status: u16, prefix: &str) -> S
         body.starts_with(prefix),
         "body for {url} should start with {prefix:?}, got {body:?}"
     );
-    assert!(body.ends_with('\n'), "error body should end with a newline: {body:?}");
-    assert_eq!(content_type, "text/plain; charset=utf-8", "error Content-Type for {url}");
+    assert!(
+        body.ends_with('\n'),
+        "error body should end with a newline: {body:?}"
+    );
+    assert_eq!(
+        content_type, "text/plain; charset=utf-8",
+        "error Content-Type for {url}"
+    );
     body
 }
 
@@ -632,7 +660,9 @@ impl SetCookie {
     pub fn attr(&self, name: &str) -> Option<String> {
         self.attributes.iter().find_map(|a| {
             let (k, v) = a.split_once('=')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
         })
     }
 }
@@ -651,7 +681,10 @@ pub fn set_cookies(headers: &HeaderMap) -> Vec<SetCookie> {
             SetCookie {
                 name: name.trim().to_string(),
                 value: value.trim().to_string(),
-                attributes: parts.map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+                attributes: parts
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
             }
         })
         .collect()
@@ -664,7 +697,11 @@ pub fn session_set_cookie(headers: &HeaderMap) -> SetCookie {
     if let Some(c) = cookies.iter().find(|c| c.name == "sharedSecret") {
         return c.clone();
     }
-    assert_eq!(cookies.len(), 1, "cannot tell which cookie is the session: {cookies:?}");
+    assert_eq!(
+        cookies.len(),
+        1,
+        "cannot tell which cookie is the session: {cookies:?}"
+    );
     cookies[0].clone()
 }
 
@@ -714,7 +751,12 @@ impl Multipart {
     }
 
     /// A part with a hand-written Content-Disposition value.
-    pub fn file_with_disposition(mut self, disposition: &str, content_type: Option<&str>, data: &[u8]) -> Self {
+    pub fn file_with_disposition(
+        mut self,
+        disposition: &str,
+        content_type: Option<&str>,
+        data: &[u8],
+    ) -> Self {
         self.open_part(disposition, content_type);
         self.body.extend_from_slice(data);
         self.body.extend_from_slice(b"\r\n");
@@ -722,11 +764,13 @@ impl Multipart {
     }
 
     fn open_part(&mut self, disposition: &str, content_type: Option<&str>) {
-        self.body.extend_from_slice(format!("--{}\r\n", self.boundary).as_bytes());
+        self.body
+            .extend_from_slice(format!("--{}\r\n", self.boundary).as_bytes());
         self.body
             .extend_from_slice(format!("Content-Disposition: {disposition}\r\n").as_bytes());
         if let Some(ct) = content_type {
-            self.body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+            self.body
+                .extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
         }
         self.body.extend_from_slice(b"\r\n");
     }
@@ -778,7 +822,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 pub fn mib(n: usize) -> usize {
-    n * MiB
+    n * MIB
 }
 
 /// Now + `offset`, in the RFC 3339 form the server stores (UTC, seconds).
@@ -801,8 +845,8 @@ pub fn open_db_read_only(path: &Path) -> Connection {
 }
 
 pub fn open_db_read_write(path: &Path) -> Connection {
-    let conn = Connection::open(path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let conn =
+        Connection::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     conn
 }
@@ -1079,7 +1123,8 @@ pub fn parse_content_disposition(value: &str) -> Result<ContentDisposition, Stri
             }
             String::from_utf8(out).map_err(|e| e.to_string())?
         } else {
-            token(value, &mut i).ok_or_else(|| format!("expected a value for {name:?} in {value:?}"))?
+            token(value, &mut i)
+                .ok_or_else(|| format!("expected a value for {name:?} in {value:?}"))?
         };
         if !seen.insert(name.clone()) {
             return Err(format!("duplicate parameter {name:?} in {value:?}"));
@@ -1102,8 +1147,12 @@ pub fn parse_content_disposition(value: &str) -> Result<ContentDisposition, Stri
 fn decode_ext_value(raw: &str) -> Result<String, String> {
     let mut pieces = raw.splitn(3, '\'');
     let charset = pieces.next().unwrap_or_default();
-    let _lang = pieces.next().ok_or_else(|| format!("ext-value without language part: {raw:?}"))?;
-    let encoded = pieces.next().ok_or_else(|| format!("ext-value without value part: {raw:?}"))?;
+    let _lang = pieces
+        .next()
+        .ok_or_else(|| format!("ext-value without language part: {raw:?}"))?;
+    let encoded = pieces
+        .next()
+        .ok_or_else(|| format!("ext-value without value part: {raw:?}"))?;
     if !charset.eq_ignore_ascii_case("utf-8") {
         return Err(format!("ext-value charset is not UTF-8: {raw:?}"));
     }
@@ -1122,7 +1171,10 @@ fn decode_ext_value(raw: &str) -> Result<String, String> {
             out.push(b[i]);
             i += 1;
         } else {
-            return Err(format!("byte {:?} must be percent-encoded in {raw:?}", b[i] as char));
+            return Err(format!(
+                "byte {:?} must be percent-encoded in {raw:?}",
+                b[i] as char
+            ));
         }
     }
     String::from_utf8(out).map_err(|e| format!("filename* is not UTF-8: {e}"))
@@ -1133,7 +1185,11 @@ fn decode_ext_value(raw: &str) -> Result<String, String> {
 /// ASCII).
 pub fn assert_disposition_names(headers: &HeaderMap, expected: &str) -> ContentDisposition {
     let all: Vec<_> = headers.get_all("content-disposition").iter().collect();
-    assert_eq!(all.len(), 1, "expected exactly one Content-Disposition, got {all:?}");
+    assert_eq!(
+        all.len(),
+        1,
+        "expected exactly one Content-Disposition, got {all:?}"
+    );
     let text = all[0].to_str().unwrap_or_else(|_| {
         panic!(
             "Content-Disposition has raw non-ASCII or control bytes: {:?}",

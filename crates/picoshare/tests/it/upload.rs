@@ -33,8 +33,16 @@ async fn assert_upload_refused(s: &TestServer, query: &str, form: Multipart, exp
 async fn assert_no_leftovers(s: &TestServer) {
     assert_eq!(s.entry_count(), 0, "a refused upload created an entry");
     let clean = eventually(Duration::from_secs(5), || s.orphan_chunks() == 0).await;
-    assert!(clean, "{} orphan chunk rows left after a refused upload", s.orphan_chunks());
-    assert!(s.tmp_files().is_empty(), "temp files left: {:?}", s.tmp_files());
+    assert!(
+        clean,
+        "{} orphan chunk rows left after a refused upload",
+        s.orphan_chunks()
+    );
+    assert!(
+        s.tmp_files().is_empty(),
+        "temp files left: {:?}",
+        s.tmp_files()
+    );
 }
 
 /// A successful upload answers 200 `{"id": ...}` with a 10-character ID from
@@ -46,7 +54,16 @@ async fn upload_returns_well_formed_id() {
     let data = random_bytes(5000, 1);
     let mut ids = Vec::new();
     for i in 0..3 {
-        let id = s.upload(&c, &format!("f{i}.bin"), &data, "application/x-test", None, None).await;
+        let id = s
+            .upload(
+                &c,
+                &format!("f{i}.bin"),
+                &data,
+                "application/x-test",
+                None,
+                None,
+            )
+            .await;
         assert_eq!(s.download(&id).await, data);
         ids.push(id);
     }
@@ -61,19 +78,33 @@ async fn upload_returns_well_formed_id() {
 async fn note_before_file_is_stored() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
-    let form = Multipart::new()
-        .text("note", "for the team")
-        .file("file", "notes.txt", Some("text/plain;charset=UTF-8"), b"hello notes");
-    let id = upload_id(s.post_entry(&c, "?expiration=2040-01-01T00:00:00Z", form).await).await;
+    let form = Multipart::new().text("note", "for the team").file(
+        "file",
+        "notes.txt",
+        Some("text/plain;charset=UTF-8"),
+        b"hello notes",
+    );
+    let id = upload_id(
+        s.post_entry(&c, "?expiration=2040-01-01T00:00:00Z", form)
+            .await,
+    )
+    .await;
     let row = s.entry(&id).expect("entry row");
     assert_eq!(row.filename, "notes.txt");
-    assert_eq!(row.content_type, "text/plain;charset=UTF-8", "content type must be stored verbatim");
+    assert_eq!(
+        row.content_type, "text/plain;charset=UTF-8",
+        "content type must be stored verbatim"
+    );
     assert_eq!(row.note.as_deref(), Some("for the team"));
     assert_eq!(row.expiration_time.as_deref(), Some("2040-01-01T00:00:00Z"));
     assert_eq!(row.guest_link_id, None);
     let uploaded = assert_stored_time(&row.upload_time);
     let age = chrono::Utc::now() - uploaded;
-    assert!(age.num_seconds().abs() < 120, "upload_time {} is not now", row.upload_time);
+    assert!(
+        age.num_seconds().abs() < 120,
+        "upload_time {} is not now",
+        row.upload_time
+    );
 }
 
 /// A note sent after the file part (here after more than one chunk of data)
@@ -86,7 +117,11 @@ async fn note_after_file_is_stored() {
     let form = Multipart::new()
         .file("file", "after.bin", Some("application/x-after"), &data)
         .text("note", "note comes last");
-    let id = upload_id(s.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form).await).await;
+    let id = upload_id(
+        s.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form)
+            .await,
+    )
+    .await;
     let row = s.entry(&id).expect("entry row");
     assert_eq!(row.note.as_deref(), Some("note comes last"));
     assert_eq!(row.filename, "after.bin");
@@ -98,10 +133,18 @@ async fn note_after_file_is_stored() {
 async fn upload_without_note_stores_null() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
-    let id = s.upload(&c, "plain.txt", b"x", "text/plain", None, None).await;
+    let id = s
+        .upload(&c, "plain.txt", b"x", "text/plain", None, None)
+        .await;
     assert_eq!(s.entry(&id).unwrap().note, None);
-    let id = s.upload(&c, "empty-note.txt", b"x", "text/plain", Some(""), None).await;
-    assert_eq!(s.entry(&id).unwrap().note, None, "an empty note means no note");
+    let id = s
+        .upload(&c, "empty-note.txt", b"x", "text/plain", Some(""), None)
+        .await;
+    assert_eq!(
+        s.entry(&id).unwrap().note,
+        None,
+        "an empty note means no note"
+    );
 }
 
 /// An expiration with a UTC offset is stored normalised to UTC.
@@ -111,10 +154,14 @@ async fn expiration_is_stored_in_utc() {
     let c = s.admin_client().await;
     let form = Multipart::new().file("file", "tz.txt", Some("text/plain"), b"tz");
     let id = upload_id(
-        s.post_entry(&c, "?expiration=2040-06-01T12:00:00%2B02:00", form).await,
+        s.post_entry(&c, "?expiration=2040-06-01T12:00:00%2B02:00", form)
+            .await,
     )
     .await;
-    assert_eq!(s.entry(&id).unwrap().expiration_time.as_deref(), Some("2040-06-01T10:00:00Z"));
+    assert_eq!(
+        s.entry(&id).unwrap().expiration_time.as_deref(),
+        Some("2040-06-01T10:00:00Z")
+    );
 }
 
 /// A 500-byte note and a 255-byte filename are exactly at the limits and are
@@ -126,7 +173,9 @@ async fn note_and_filename_at_the_limit_are_accepted() {
     let note = "n".repeat(500);
     let name = format!("{}.txt", "f".repeat(251));
     assert_eq!(name.len(), 255);
-    let id = s.upload(&c, &name, b"limits", "text/plain", Some(&note), None).await;
+    let id = s
+        .upload(&c, &name, b"limits", "text/plain", Some(&note), None)
+        .await;
     let row = s.entry(&id).unwrap();
     assert_eq!(row.note.as_deref(), Some(note.as_str()));
     assert_eq!(row.filename, name);
@@ -136,8 +185,19 @@ async fn note_and_filename_at_the_limit_are_accepted() {
 #[tokio::test]
 async fn missing_expiration_is_refused() {
     let s = TestServer::start().await;
-    let form = Multipart::new().file("file", "a.bin", Some("application/octet-stream"), &random_bytes(mib(1), 3));
-    assert_upload_refused(&s, "", form, Expect::Prefix("Invalid expiration URL parameter:")).await;
+    let form = Multipart::new().file(
+        "file",
+        "a.bin",
+        Some("application/octet-stream"),
+        &random_bytes(mib(1), 3),
+    );
+    assert_upload_refused(
+        &s,
+        "",
+        form,
+        Expect::Prefix("Invalid expiration URL parameter:"),
+    )
+    .await;
 }
 
 /// An expiration in the past is refused with the original's exact message.
@@ -149,7 +209,9 @@ async fn past_expiration_is_refused() {
         &s,
         "?expiration=2001-01-01T00:00:00Z",
         form,
-        Expect::Exact("Invalid expiration URL parameter: expire time must be at least one hour in the future"),
+        Expect::Exact(
+            "Invalid expiration URL parameter: expire time must be at least one hour in the future",
+        ),
     )
     .await;
 }
@@ -165,7 +227,9 @@ async fn expiration_within_the_hour_is_refused() {
         &s,
         &format!("?expiration={soon}"),
         form,
-        Expect::Exact("Invalid expiration URL parameter: expire time must be at least one hour in the future"),
+        Expect::Exact(
+            "Invalid expiration URL parameter: expire time must be at least one hour in the future",
+        ),
     )
     .await;
 }
@@ -204,7 +268,13 @@ async fn empty_file_is_refused() {
 async fn missing_file_part_is_refused() {
     let s = TestServer::start().await;
     let form = Multipart::new().text("note", "where is the file?");
-    assert_upload_refused(&s, &format!("?expiration={FAR_FUTURE}"), form, Expect::Prefix("invalid request:")).await;
+    assert_upload_refused(
+        &s,
+        &format!("?expiration={FAR_FUTURE}"),
+        form,
+        Expect::Prefix("invalid request:"),
+    )
+    .await;
 }
 
 /// Filenames `.` and `..x` are refused: `filename cannot begin with dots`.
@@ -245,9 +315,12 @@ async fn long_filename_is_refused() {
 #[tokio::test]
 async fn long_note_is_refused() {
     let s = TestServer::start().await;
-    let form = Multipart::new()
-        .text("note", &"n".repeat(501))
-        .file("file", "a.txt", Some("text/plain"), b"short");
+    let form = Multipart::new().text("note", &"n".repeat(501)).file(
+        "file",
+        "a.txt",
+        Some("text/plain"),
+        b"short",
+    );
     assert_upload_refused(
         &s,
         &format!("?expiration={FAR_FUTURE}"),
@@ -256,7 +329,12 @@ async fn long_note_is_refused() {
     )
     .await;
     let form = Multipart::new()
-        .file("file", "big.bin", Some("application/octet-stream"), &random_bytes(mib(1) + 1, 4))
+        .file(
+            "file",
+            "big.bin",
+            Some("application/octet-stream"),
+            &random_bytes(mib(1) + 1, 4),
+        )
         .text("note", &"Ö".repeat(251));
     assert_upload_refused(
         &s,
@@ -274,7 +352,12 @@ async fn html_note_is_refused() {
     let s = TestServer::start().await;
     for note in ["<script>alert(1)</script>", "see < iframe >", "x</script >"] {
         let form = Multipart::new()
-            .file("file", "a.bin", Some("application/octet-stream"), &random_bytes(400_000, 5))
+            .file(
+                "file",
+                "a.bin",
+                Some("application/octet-stream"),
+                &random_bytes(400_000, 5),
+            )
             .text("note", note);
         assert_upload_refused(
             &s,
@@ -290,9 +373,12 @@ async fn html_note_is_refused() {
 #[tokio::test]
 async fn null_note_is_refused() {
     let s = TestServer::start().await;
-    let form = Multipart::new()
-        .text("note", "null")
-        .file("file", "a.txt", Some("text/plain"), b"null note");
+    let form = Multipart::new().text("note", "null").file(
+        "file",
+        "a.txt",
+        Some("text/plain"),
+        b"null note",
+    );
     assert_upload_refused(
         &s,
         &format!("?expiration={FAR_FUTURE}"),
@@ -324,7 +410,12 @@ async fn non_multipart_body_is_refused() {
 async fn truncated_multipart_is_refused() {
     let s = TestServer::start().await;
     let c = s.admin_client().await;
-    let form = Multipart::new().file("file", "cut.bin", Some("application/octet-stream"), &random_bytes(mib(1), 6));
+    let form = Multipart::new().file(
+        "file",
+        "cut.bin",
+        Some("application/octet-stream"),
+        &random_bytes(mib(1), 6),
+    );
     let content_type = form.content_type();
     let mut body = form.finish();
     body.truncate(body.len() - 100);

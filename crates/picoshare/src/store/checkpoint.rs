@@ -1,0 +1,129 @@
+//! The background checkpointer: copies the WAL into the database file on its own
+//! thread and connection, so that the writer keeps inserting while the disk
+//! absorbs the copy and its fsyncs.
+//!
+//! SQLite can only restart the WAL from its beginning once every frame has been
+//! copied, so a WAL that is appended to without pause would grow without limit.
+//! The writer therefore calls [`Checkpointer::wait_complete`] when it has
+//! committed `wal_limit` bytes since the last restart; by then most of the copy
+//! has already happened in the background.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+#[derive(Default)]
+struct State {
+    /// Incremented by each request.
+    requested: u64,
+    /// The request number the last finished checkpoint started after.
+    finished: u64,
+    /// Whether that checkpoint copied every frame.
+    complete: bool,
+    stop: bool,
+}
+
+/// Handle on the checkpointer thread.
+pub(super) struct Checkpointer {
+    shared: Arc<(Mutex<State>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts the thread on its own connection `conn`.
+    pub(super) fn start(conn: Connection) -> Result<Self, StoreError> {
+        let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
+        let s = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || run(conn, &s))?;
+        Ok(Checkpointer {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for a checkpoint soon, without waiting.
+    pub(super) fn poke(&self) -> u64 {
+        let (lock, cv) = &*self.shared;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        st.requested += 1;
+        cv.notify_all();
+        st.requested
+    }
+
+    /// Asks for a checkpoint and waits (up to `timeout`) until one that started
+    /// after this call has copied the whole WAL. Returns whether it did.
+    pub(super) fn wait_complete(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ticket = self.poke();
+            let (lock, cv) = &*self.shared;
+            let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+            while st.finished < ticket {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                st = cv.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+            }
+            if st.complete {
+                return true;
+            }
+            drop(st);
+            // A reader still uses older frames; they are short, try again shortly.
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Stops the thread.
+    pub(super) fn stop(mut self) {
+        {
+            let (lock, cv) = &*self.shared;
+            lock.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+            cv.notify_all();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(conn: Connection, shared: &(Mutex<State>, Condvar)) {
+    let (lock, cv) = shared;
+    let mut done = 0;
+    loop {
+        let ticket = {
+            let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+            while st.requested == done && !st.stop {
+                st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if st.stop {
+                return;
+            }
+            st.requested
+        };
+        let result: rusqlite::Result<(i64, i64, i64)> =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            });
+        let complete = match result {
+            Ok((_busy, log, copied)) => log >= 0 && copied == log,
+            Err(e) => {
+                tracing::warn!(error = %e, "background checkpoint failed");
+                false
+            }
+        };
+        done = ticket;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        st.finished = ticket;
+        st.complete = complete;
+        cv.notify_all();
+    }
+}

@@ -1,0 +1,31 @@
+//! HTTP integration tests for the `picoshare` server.
+//!
+//! One test binary (faster to link than one per file) whose modules each
+//! cover one part of the behaviour contract. Every test starts the real
+//! binary on a fresh temp database and talks to it only over HTTP (plus a
+//! read-only look into its SQLite file), so the suite checks what users and
+//! API clients see, whatever the server's internals look like.
+
+// The harness: starting the server, clients, multipart bodies, parsers.
+mod helpers;
+
+// Login, logout, session cookies, admin-only routes.
+mod auth;
+// Startup configuration: secret sources, database path flags.
+mod config;
+// POST /api/entry: what is stored and every way an upload is refused.
+mod upload;
+// A 64 MiB streamed round trip without temp files.
+mod bigfile;
+// Public downloads: routes, HEAD, headers, types, names, history.
+mod download;
+// Range and conditional requests.
+mod ranges;
+// PUT and DELETE /api/entry/{id}.
+mod entries;
+// Uploads cut off by the client or by a killed server.
+mod aborted;
+// A database written by the original Go server.
+mod fixture;
+// Parallel clients and slow readers.
+mod concurrency;
