@@ -70,14 +70,23 @@ pub struct Cli {
     )]
     pub commit_mib: u64,
 
-    /// SQLite page cache per connection, in KiB.
+    /// SQLite page cache of the writer, in KiB.
     #[arg(
         long,
         env = "PS_CACHE_KIB",
-        default_value_t = 2048,
+        default_value_t = 256,
         help_heading = "Storage tuning"
     )]
     pub cache_kib: u32,
+
+    /// SQLite page cache of each reader (downloads), in KiB.
+    #[arg(
+        long,
+        env = "PS_READER_CACHE_KIB",
+        default_value_t = 4096,
+        help_heading = "Storage tuning"
+    )]
+    pub reader_cache_kib: u32,
 
     /// Start disk writeback of new data early (0 to disable).
     #[arg(
@@ -89,11 +98,21 @@ pub struct Cli {
     pub early_writeback: u8,
 
     /// Checkpoint the WAL from a background thread (0: inside commits).
-    #[arg(long, env = "PS_BACKGROUND_CHECKPOINT", default_value_t = 1, help_heading = "Storage tuning")]
+    #[arg(
+        long,
+        env = "PS_BACKGROUND_CHECKPOINT",
+        default_value_t = 1,
+        help_heading = "Storage tuning"
+    )]
     pub background_checkpoint: u8,
 
     /// With background checkpoints: WAL size (MiB) at which the writer waits for them.
-    #[arg(long, env = "PS_WAL_LIMIT_MIB", default_value_t = 256, help_heading = "Storage tuning")]
+    #[arg(
+        long,
+        env = "PS_WAL_LIMIT_MIB",
+        default_value_t = 256,
+        help_heading = "Storage tuning"
+    )]
     pub wal_limit_mib: u64,
 
     /// WAL pages that trigger an automatic checkpoint (inline checkpoints only).
@@ -211,6 +230,7 @@ impl Config {
         store.journal_mode = cli.journal_mode;
         store.commit_bytes = cli.commit_mib.max(1) << 20;
         store.cache_kib = cli.cache_kib.max(64);
+        store.reader_cache_kib = cli.reader_cache_kib.max(64);
         store.early_writeback = cli.early_writeback != 0;
         store.wal_autocheckpoint = cli.wal_autocheckpoint;
         store.background_checkpoint = cli.background_checkpoint != 0;

@@ -81,7 +81,7 @@ fn etag(entry: &Entry) -> String {
     format!("\"{}-{:x}\"", entry.id, entry.size)
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

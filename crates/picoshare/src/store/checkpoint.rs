@@ -68,7 +68,10 @@ impl Checkpointer {
                 if left.is_zero() {
                     return false;
                 }
-                st = cv.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0;
+                st = cv
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
             }
             if st.complete {
                 return true;

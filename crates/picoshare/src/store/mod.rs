@@ -91,8 +91,10 @@ pub struct StoreConfig {
     pub journal_mode: JournalMode,
     /// Commit the running write transaction after this many bytes of file data.
     pub commit_bytes: u64,
-    /// SQLite page cache per connection, in KiB.
+    /// SQLite page cache of the writing connections, in KiB.
     pub cache_kib: u32,
+    /// SQLite page cache of each reading connection, in KiB.
+    pub reader_cache_kib: u32,
     /// Start writing dirty file pages back to disk early, from a side thread,
     /// so that commits and checkpoints find little left to flush.
     pub early_writeback: bool,
@@ -114,7 +116,8 @@ impl StoreConfig {
             page_size: 65536,
             journal_mode: JournalMode::Wal,
             commit_bytes: 64 << 20,
-            cache_kib: 2048,
+            cache_kib: 256,
+            reader_cache_kib: 4096,
             early_writeback: true,
             wal_autocheckpoint: 1000,
             background_checkpoint: true,

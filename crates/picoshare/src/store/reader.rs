@@ -60,7 +60,12 @@ impl Pool {
                     OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 configure_connection(&c, &self.cfg)?;
-                c.execute_batch("PRAGMA query_only = ON;")?;
+                // A read batch must fit in the cache: below that, downloads ran at
+                // half speed (docs/benchmarks.md).
+                c.execute_batch(&format!(
+                    "PRAGMA query_only = ON; PRAGMA cache_size = -{};",
+                    self.cfg.reader_cache_kib
+                ))?;
                 c
             }
         };
