@@ -31,7 +31,9 @@ use crate::validate::db_time;
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A unit of work run inside the writer's transaction. `Err` means the job failed
 /// and its changes must be rolled back; the completion then carries its error.
-type Job = Box<dyn FnOnce(&Connection) -> Result<Completion, Completion> + Send>;
+/// It is given the transaction's connection, or the reason none could be started.
+type Job =
+    Box<dyn FnOnce(Result<&Connection, StoreError>) -> Result<Completion, Completion> + Send>;
 
 enum Cmd {
     Chunk {
@@ -234,7 +236,7 @@ impl WriterHandle {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| match f(conn) {
+        let job: Job = Box::new(move |conn| match conn.and_then(f) {
             Ok(v) => Ok(Box::new(move |commit: Result<(), StoreError>| {
                 let _ = tx.send(commit.map(|()| v));
             })),
@@ -319,12 +321,24 @@ pub(super) fn spawn(conn: Connection, cfg: StoreConfig) -> Result<WriterHandle, 
         writeback,
         checkpointer,
         wal_bytes: 0,
+        undurable_bytes: 0,
+        unchecked_bytes: 0,
     };
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || writer.run(rx))?;
     Ok(WriterHandle { tx, counters })
 }
+
+/// Early writeback starts once this many bytes await a durable commit. Smaller
+/// uploads fit in the page cache until their one fsync, and measured faster
+/// without it; larger ones measured faster with it (docs/benchmarks.md).
+const WRITEBACK_AFTER: u64 = 128 << 20;
+
+/// Committed bytes after which a background checkpoint is started.
+const CHECKPOINT_EVERY: u64 = 16 << 20;
+/// Idle time after which small commits are checkpointed.
+const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
 
 /// How long an open transaction may sit idle before it is committed.
 const IDLE_COMMIT: Duration = Duration::from_millis(100);
@@ -374,6 +388,10 @@ struct Writer {
     checkpointer: Option<super::checkpoint::Checkpointer>,
     /// Bytes committed to the WAL since it last restarted (background checkpoints).
     wal_bytes: u64,
+    /// Chunk bytes written since the last durable commit.
+    undurable_bytes: u64,
+    /// Bytes committed since the checkpointer was last asked to run.
+    unchecked_bytes: u64,
 }
 
 impl Writer {
@@ -384,6 +402,15 @@ impl Writer {
                     Ok(cmd) => cmd,
                     Err(flume::RecvTimeoutError::Timeout) => {
                         self.commit();
+                        continue;
+                    }
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                }
+            } else if self.unchecked_bytes > 0 {
+                match rx.recv_timeout(IDLE_CHECKPOINT) {
+                    Ok(cmd) => cmd,
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        self.idle();
                         continue;
                     }
                     Err(flume::RecvTimeoutError::Disconnected) => break,
@@ -483,8 +510,11 @@ impl Writer {
                 c.bytes.fetch_add(n, Ordering::Relaxed);
                 c.insert_ns
                     .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                if let Some(wb) = &self.writeback {
-                    wb.poke();
+                self.undurable_bytes += n;
+                if self.undurable_bytes >= WRITEBACK_AFTER {
+                    if let Some(wb) = &self.writeback {
+                        wb.poke();
+                    }
                 }
             }
             Err(e) => self.fail_txn(e),
@@ -543,15 +573,19 @@ impl Writer {
         }
     }
 
-    fn forget(&mut self, id: &EntryId) {
-        if self.uploads.remove(id).is_some() {
+    /// Stops tracking an upload; returns whether it was in progress.
+    fn forget(&mut self, id: &EntryId) -> bool {
+        let was = self.uploads.remove(id).is_some();
+        if was {
             self.counters.in_progress.fetch_sub(1, Ordering::Relaxed);
         }
+        was
     }
 
     fn abort(&mut self, id: &EntryId) {
-        self.forget(id);
-        self.counters.aborted.fetch_add(1, Ordering::Relaxed);
+        if self.forget(id) {
+            self.counters.aborted.fetch_add(1, Ordering::Relaxed);
+        }
         let result = self.begin().and_then(|()| {
             self.conn
                 .execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])
@@ -567,23 +601,20 @@ impl Writer {
     }
 
     fn exec(&mut self, job: Job, durable: bool) {
-        if let Err(e) = self.begin() {
+        let started = self.begin().and_then(|()| {
+            self.conn
+                .execute_batch("SAVEPOINT job")
+                .map_err(StoreError::classify)
+        });
+        if let Err(e) = started {
             let kind = FailKind::of(&e);
             self.fail_txn(e);
-            // Run nothing; tell the waiter.
-            let (job_ok, done) = match job(&self.conn) {
-                Ok(c) => (true, c),
-                Err(c) => (false, c),
-            };
-            let _ = job_ok;
-            done(Err(kind.error("could not start a transaction")));
+            // The job sees the error and its completion reports it.
+            let (Ok(done) | Err(done)) = job(Err(kind.error("could not start a transaction")));
+            done(Ok(()));
             return;
         }
-        if let Err(e) = self.conn.execute_batch("SAVEPOINT job") {
-            self.fail_txn(StoreError::classify(e));
-            return;
-        }
-        match job(&self.conn) {
+        match job(Ok(&self.conn)) {
             Ok(done) => {
                 let _ = self.conn.execute_batch("RELEASE job");
                 self.durable |= durable;
@@ -615,6 +646,9 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.in_txn = false;
+                if self.durable {
+                    self.undurable_bytes = 0;
+                }
                 self.after_commit();
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.counters
@@ -654,15 +688,33 @@ impl Writer {
         let Some(cp) = &self.checkpointer else {
             return;
         };
-        self.wal_bytes += self.txn_bytes.max(1);
+        let n = self.txn_bytes.max(1);
+        self.wal_bytes += n;
+        self.unchecked_bytes += n;
         if self.wal_bytes >= self.cfg.wal_limit_bytes {
-            if cp.wait_complete(Duration::from_secs(30)) {
-                self.wal_bytes = 0;
-            } else {
-                tracing::warn!("the WAL checkpoint is not keeping up; the WAL file grows");
+            // A reader that keeps an old snapshot (Litestream does, between its
+            // syncs) can stop the copy from completing; then do not stall uploads
+            // for it, just try again after the next `wal_limit` bytes.
+            if !cp.wait_complete(Duration::from_secs(1)) {
+                tracing::debug!("the WAL could not be fully checkpointed yet; it grows for now");
             }
-        } else {
+            self.wal_bytes = 0;
+            self.unchecked_bytes = 0;
+        } else if self.unchecked_bytes >= CHECKPOINT_EVERY {
+            // Small commits (download records, edits) are checkpointed when the
+            // writer goes idle instead: a checkpoint costs two fsyncs.
             cp.poke();
+            self.unchecked_bytes = 0;
+        }
+    }
+
+    /// Called when the writer has been idle for a while.
+    fn idle(&mut self) {
+        if let Some(cp) = &self.checkpointer {
+            if self.unchecked_bytes > 0 {
+                cp.poke();
+                self.unchecked_bytes = 0;
+            }
         }
     }
 

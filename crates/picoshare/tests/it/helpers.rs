@@ -317,6 +317,26 @@ impl TestServer {
         }
     }
 
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit on its
+    /// own; returns its exit status, or `None` if it had to be killed.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        // SAFETY: plain kill(2) on the pid of a child we have not reaped.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
     /// SIGTERM, then up to 15 s for a graceful exit, then SIGKILL.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

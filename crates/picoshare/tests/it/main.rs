@@ -29,3 +29,5 @@ mod aborted;
 mod fixture;
 // Parallel clients and slow readers.
 mod concurrency;
+// SIGTERM with uploads in flight.
+mod shutdown;
