@@ -209,6 +209,7 @@ impl Config {
             std::env::var("PS_SHARED_SECRET").ok(),
             std::env::var("PS_SHARED_SECRET_FILE").ok(),
             std::env::var("PS_BEHIND_PROXY").ok(),
+            std::env::var("LITESTREAM_BUCKET").ok(),
         )
     }
 
@@ -217,6 +218,7 @@ impl Config {
         secret: Option<String>,
         secret_file: Option<String>,
         behind_proxy: Option<String>,
+        litestream_bucket: Option<String>,
     ) -> anyhow::Result<Config> {
         if cli.chunk_size < 4096 || cli.chunk_size > (64 << 20) {
             bail!("--chunk-size must be between 4096 and 67108864 bytes");
@@ -235,6 +237,9 @@ impl Config {
         store.wal_autocheckpoint = cli.wal_autocheckpoint;
         store.background_checkpoint = cli.background_checkpoint != 0;
         store.wal_limit_bytes = cli.wal_limit_mib.max(1) << 20;
+        // Under Litestream (the original's Docker image sets LITESTREAM_BUCKET),
+        // Litestream alone checkpoints, so it never misses WAL frames.
+        store.external_checkpoints = litestream_bucket.is_some_and(|v| !v.is_empty());
         Ok(Config {
             listen: listen_addr(cli.listen.as_deref(), cli.port)?,
             shared_secret: read_secret(secret, secret_file)?,
@@ -265,9 +270,9 @@ mod tests {
 
     #[test]
     fn secret_is_required_and_file_wins() {
-        let err = Config::from_parts(cli(&[]), None, None, None).unwrap_err();
+        let err = Config::from_parts(cli(&[]), None, None, None, None).unwrap_err();
         assert!(err.to_string().contains("PS_SHARED_SECRET"));
-        let err = Config::from_parts(cli(&[]), Some(String::new()), None, None).unwrap_err();
+        let err = Config::from_parts(cli(&[]), Some(String::new()), None, None, None).unwrap_err();
         assert!(err.to_string().contains("PS_SHARED_SECRET"));
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("s");
@@ -277,10 +282,12 @@ mod tests {
             Some("env".into()),
             Some(f.display().to_string()),
             Some("true".into()),
+            Some("bucket".into()),
         )
         .unwrap();
         assert_eq!(c.shared_secret, "from-file");
         assert!(c.behind_proxy);
+        assert!(c.store.external_checkpoints);
     }
 
     #[test]

@@ -102,6 +102,9 @@ pub struct StoreConfig {
     pub wal_autocheckpoint: u32,
     /// Checkpoint from a separate thread instead of inside the writer's commits.
     pub background_checkpoint: bool,
+    /// Leave all checkpoints to an outside process (Litestream): the server never
+    /// checkpoints, as the original does when `LITESTREAM_BUCKET` is set.
+    pub external_checkpoints: bool,
     /// With background checkpoints: WAL bytes after which the writer waits for
     /// the checkpointer to catch up, so the WAL restarts instead of growing.
     pub wal_limit_bytes: u64,
@@ -121,6 +124,7 @@ impl StoreConfig {
             early_writeback: true,
             wal_autocheckpoint: 1000,
             background_checkpoint: true,
+            external_checkpoints: false,
             wal_limit_bytes: 256 << 20,
         }
     }
@@ -197,6 +201,13 @@ struct Inner {
 /// Applies the pragmas every connection needs.
 fn configure_connection(conn: &Connection, cfg: &StoreConfig) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
+    if cfg.external_checkpoints {
+        // Closing the last connection would otherwise checkpoint the WAL.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+    }
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
         cfg.cache_kib
@@ -257,7 +268,11 @@ impl Store {
         }
         conn.execute_batch(&format!(
             "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
-            if cfg.background_checkpoint { 0 } else { cfg.wal_autocheckpoint },
+            if cfg.background_checkpoint || cfg.external_checkpoints {
+                0
+            } else {
+                cfg.wal_autocheckpoint
+            },
             64 << 20
         ))?;
         // No upload can be in progress before the writer starts: every chunk

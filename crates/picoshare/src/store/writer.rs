@@ -301,7 +301,10 @@ pub(super) fn spawn(conn: Connection, cfg: StoreConfig) -> Result<WriterHandle, 
     let (tx, rx) = flume::bounded(capacity);
     let counters = Arc::new(Counters::default());
     let writeback = cfg.early_writeback.then(|| Writeback::start(&cfg));
-    let checkpointer = if cfg.background_checkpoint && cfg.journal_mode == super::JournalMode::Wal {
+    let checkpointer = if cfg.background_checkpoint
+        && !cfg.external_checkpoints
+        && cfg.journal_mode == super::JournalMode::Wal
+    {
         let c = Connection::open(&cfg.path)?;
         super::configure_connection(&c, &cfg)?;
         Some(super::checkpoint::Checkpointer::start(c)?)
@@ -456,7 +459,7 @@ impl Writer {
     /// Copies the WAL into the database file and truncates it, so a stopped
     /// server leaves one self-contained file behind.
     fn checkpoint(&self) {
-        if self.cfg.journal_mode == super::JournalMode::Wal {
+        if self.cfg.journal_mode == super::JournalMode::Wal && !self.cfg.external_checkpoints {
             if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
                 tracing::warn!(error = %e, "final checkpoint failed");
             }

@@ -140,3 +140,46 @@ async fn sigterm_abandons_an_upload_that_does_not_finish() {
         0
     );
 }
+
+/// With `LITESTREAM_BUCKET` set (the original's Docker image under Litestream),
+/// the server leaves WAL checkpoints to Litestream: after an upload and a clean
+/// stop the uploaded bytes are still in the WAL file, not copied into the
+/// database by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn litestream_mode_leaves_checkpoints_to_litestream() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let mut s = TestServer::start_with(
+        ServerOptions::new()
+            .db(&db)
+            .env("LITESTREAM_BUCKET", "backups"),
+    )
+    .await;
+    let c = s.admin_client().await;
+    let data = random_bytes(mib(2), 23);
+    let id = s
+        .upload(
+            &c,
+            "replicated.bin",
+            &data,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(sha256_hex(&s.download(&id).await), sha256_hex(&data));
+    let status = s.terminate(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|st| st.success()),
+        "exit status {status:?}"
+    );
+    drop(s);
+    let wal_len = std::fs::metadata(dir.path().join("store.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(
+        wal_len >= data.len() as u64,
+        "the WAL holds {wal_len} bytes; the upload's {} bytes should still be there for Litestream",
+        data.len()
+    );
+}
