@@ -130,6 +130,9 @@ pub struct Cli {
 pub struct Config {
     /// Where to listen.
     pub listen: SocketAddr,
+    /// Whether `listen` is the default (all interfaces), which falls back to
+    /// IPv4 only where IPv6 is unavailable.
+    pub listen_is_default: bool,
     /// The admin passphrase.
     pub shared_secret: String,
     /// Whether a reverse proxy sits in front (trust its forwarding headers).
@@ -138,6 +141,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Grace period for shutdown.
     pub shutdown_grace: std::time::Duration,
+    /// Serve `/metrics` without a session.
+    pub metrics_public: bool,
 }
 
 impl Config {
@@ -185,7 +190,8 @@ fn read_secret(secret: Option<String>, secret_file: Option<String>) -> anyhow::R
 
 fn listen_addr(listen: Option<&str>, port: u16) -> anyhow::Result<SocketAddr> {
     let Some(raw) = listen.filter(|s| !s.is_empty()) else {
-        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+        // All interfaces, IPv6 and (dual-stack) IPv4, like the original.
+        return Ok(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port)));
     };
     if let Ok(addr) = raw.parse::<SocketAddr>() {
         return Ok(addr);
@@ -211,6 +217,10 @@ impl Config {
             std::env::var("PS_BEHIND_PROXY").ok(),
             std::env::var("LITESTREAM_BUCKET").ok(),
         )
+        .map(|mut c| {
+            c.metrics_public = std::env::var("PS_METRICS_PUBLIC").is_ok_and(|v| !v.is_empty());
+            c
+        })
     }
 
     fn from_parts(
@@ -242,10 +252,12 @@ impl Config {
         store.external_checkpoints = litestream_bucket.is_some_and(|v| !v.is_empty());
         Ok(Config {
             listen: listen_addr(cli.listen.as_deref(), cli.port)?,
+            listen_is_default: cli.listen.as_deref().is_none_or(str::is_empty),
             shared_secret: read_secret(secret, secret_file)?,
             behind_proxy: behind_proxy.is_some_and(|v| !v.is_empty()),
             store,
             shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),
+            metrics_public: false,
         })
     }
 }
@@ -292,7 +304,7 @@ mod tests {
 
     #[test]
     fn listen_accepts_ip_or_socket_address() {
-        assert_eq!(listen_addr(None, 4001).unwrap().to_string(), "0.0.0.0:4001");
+        assert_eq!(listen_addr(None, 4001).unwrap().to_string(), "[::]:4001");
         assert_eq!(
             listen_addr(Some("127.0.0.1"), 5).unwrap().to_string(),
             "127.0.0.1:5"

@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "picoshare=info,tower_http=warn".into()),
+                .unwrap_or_else(|_| "picoshare=info,tower_http=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -45,14 +45,25 @@ impl Application {
         let store = tokio::task::spawn_blocking(move || Store::open(store_cfg))
             .await?
             .with_context(|| format!("could not open the database at {}", path.display()))?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("could not listen on {}", config.listen))?;
+        let listener = match TcpListener::bind(config.listen).await {
+            Ok(l) => l,
+            Err(e) if config.listen_is_default => {
+                let v4 = SocketAddr::from(([0, 0, 0, 0], config.listen.port()));
+                tracing::info!(error = %e, "IPv6 unavailable; listening on IPv4 only");
+                TcpListener::bind(v4)
+                    .await
+                    .with_context(|| format!("could not listen on {v4}"))?
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("could not listen on {}", config.listen))
+            }
+        };
         let state = AppState {
             store,
             secret_digest: http::auth::secret_digest(&config.shared_secret),
             config: Arc::new(config),
             clock,
+            metrics: Arc::default(),
         };
         Ok(Application { listener, state })
     }
@@ -76,7 +87,20 @@ impl Application {
         let grace = self.state.config.shutdown_grace;
         let store = self.state.store.clone();
         let app = http::router(self.state)
-            .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(
+                // One INFO line per request: method, path (never the query, which
+                // may carry names), status and latency.
+                tower_http::trace::TraceLayer::new_for_http()
+                    .make_span_with(|req: &axum::http::Request<_>| {
+                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                    })
+                    .on_request(())
+                    .on_response(
+                        tower_http::trace::DefaultOnResponse::new()
+                            .level(tracing::Level::INFO)
+                            .latency_unit(tower_http::LatencyUnit::Millis),
+                    ),
+            )
             .into_make_service_with_connect_info::<SocketAddr>();
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {

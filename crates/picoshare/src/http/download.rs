@@ -6,6 +6,8 @@
 //! and no database lock, and never delays uploads or other downloads.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -19,6 +21,7 @@ use tokio::sync::mpsc;
 use super::conditional::{evaluate, http_date, if_range_allows, Precondition};
 use super::disposition::content_disposition;
 use super::entries::parse_entry_id;
+use super::metrics::HttpMetrics;
 use super::mime::effective_content_type;
 use super::multipart_ranges::MultipartLayout;
 use super::ranges::{parse_range, ByteRange, RangeRequest};
@@ -62,7 +65,7 @@ async fn try_serve(state: &AppState, peer: SocketAddr, req: &Parts) -> Result<Re
     }
     let headers = &req.headers;
     let is_get = req.method == Method::GET;
-    let response = build_response(&state.store, &entry, headers, is_get)?;
+    let response = build_response(&state.store, &state.metrics, &entry, headers, is_get)?;
     if is_get {
         state.store.record_download(DownloadRecord {
             entry_id: entry.id.clone(),
@@ -87,6 +90,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 
 fn build_response(
     store: &Store,
+    metrics: &Arc<HttpMetrics>,
     entry: &Entry,
     headers: &HeaderMap,
     with_body: bool,
@@ -187,7 +191,8 @@ fn build_response(
     };
     set(&mut out, header::CONTENT_LENGTH, &length.to_string());
     let body = if with_body {
-        stream_body(store.clone(), entry.clone(), segments)
+        HttpMetrics::add(&metrics.downloads, 1);
+        stream_body(store.clone(), metrics.clone(), entry.clone(), segments)
     } else {
         Body::empty()
     };
@@ -209,13 +214,18 @@ enum Segment {
     Data(ByteRange),
 }
 
-fn stream_body(store: Store, entry: Entry, segments: Vec<Segment>) -> Body {
+fn stream_body(
+    store: Store,
+    metrics: Arc<HttpMetrics>,
+    entry: Entry,
+    segments: Vec<Segment>,
+) -> Body {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     tokio::spawn(async move {
         for seg in segments {
             let ok = match seg {
                 Segment::Literal(b) => tx.send(Ok(b)).await.is_ok(),
-                Segment::Data(r) => send_range(&store, &entry, r, &tx).await,
+                Segment::Data(r) => send_range(&store, &metrics, &entry, r, &tx).await,
             };
             if !ok {
                 return;
@@ -229,6 +239,7 @@ fn stream_body(store: Store, entry: Entry, segments: Vec<Segment>) -> Body {
 /// Streams one byte range; returns false if the client went away or reading failed.
 async fn send_range(
     store: &Store,
+    metrics: &HttpMetrics,
     entry: &Entry,
     r: ByteRange,
     tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
@@ -254,9 +265,15 @@ async fn send_range(
             if from >= to {
                 continue;
             }
+            let t = Instant::now();
             if tx.send(Ok(data.slice(from..to))).await.is_err() {
                 return false;
             }
+            HttpMetrics::add(
+                &metrics.download_send_wait_ns,
+                t.elapsed().as_nanos() as u64,
+            );
+            HttpMetrics::add(&metrics.download_bytes, (to - from) as u64);
         }
         chunk = batch_end + 1;
     }

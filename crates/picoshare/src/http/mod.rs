@@ -8,6 +8,7 @@ pub mod disposition;
 mod download;
 mod entries;
 mod error;
+pub mod metrics;
 pub mod mime;
 pub mod multipart_ranges;
 pub mod ranges;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use error::AppError;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub secret_digest: [u8; 32],
     /// Source of "now".
     pub clock: Arc<dyn Clock>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::HttpMetrics>,
 }
 
 /// Builds the router.
@@ -56,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             "/api/entry/{id}",
             put(entries::update_entry).delete(entries::delete_entry),
         )
+        .route("/metrics", get(metrics::metrics))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .with_state(state)

@@ -13,7 +13,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 
+use std::time::Instant;
+
 use super::auth::Admin;
+use super::metrics::HttpMetrics;
 use super::{json_reply, AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::NewEntry;
@@ -74,8 +77,17 @@ pub(super) async fn receive(
                     .unwrap_or("")
                     .to_owned();
                 let mut sink = state.store.begin_upload(EntryId::generate());
-                while let Some(bytes) = field.chunk().await.map_err(cut_off)? {
+                let m = &state.metrics;
+                loop {
+                    let t = Instant::now();
+                    let Some(bytes) = field.chunk().await.map_err(cut_off)? else {
+                        break;
+                    };
+                    HttpMetrics::add(&m.upload_receive_ns, t.elapsed().as_nanos() as u64);
+                    HttpMetrics::add(&m.upload_bytes, bytes.len() as u64);
+                    let t = Instant::now();
                     sink.write(bytes).await.map_err(ReceiveError::Store)?;
+                    HttpMetrics::add(&m.upload_store_wait_ns, t.elapsed().as_nanos() as u64);
                 }
                 file = Some((sink, name, ctype));
             }
@@ -164,8 +176,15 @@ pub async fn upload_entry(
         note,
         guest_link_id: None,
     };
-    match received.sink.finish(entry).await {
+    let t = Instant::now();
+    let stored = received.sink.finish(entry).await;
+    HttpMetrics::add(
+        &state.metrics.upload_finish_ns,
+        t.elapsed().as_nanos() as u64,
+    );
+    match stored {
         Ok(()) => {
+            HttpMetrics::add(&state.metrics.uploads, 1);
             tracing::info!(entry_id = %id, "stored upload");
             json_reply(&serde_json::json!({ "id": id.as_str() }))
         }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::stats::Counters;
 use super::StoreError;
 
 #[derive(Default)]
@@ -34,12 +35,12 @@ pub(super) struct Checkpointer {
 
 impl Checkpointer {
     /// Starts the thread on its own connection `conn`.
-    pub(super) fn start(conn: Connection) -> Result<Self, StoreError> {
+    pub(super) fn start(conn: Connection, counters: Arc<Counters>) -> Result<Self, StoreError> {
         let shared = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(conn, &s))?;
+            .spawn(move || run(conn, &s, &counters))?;
         Ok(Checkpointer {
             shared,
             thread: Some(thread),
@@ -98,7 +99,7 @@ impl Checkpointer {
     }
 }
 
-fn run(conn: Connection, shared: &(Mutex<State>, Condvar)) {
+fn run(conn: Connection, shared: &(Mutex<State>, Condvar), counters: &Counters) {
     let (lock, cv) = shared;
     let mut done = 0;
     loop {
@@ -112,10 +113,13 @@ fn run(conn: Connection, shared: &(Mutex<State>, Condvar)) {
             }
             st.requested
         };
+        let started = Instant::now();
         let result: rusqlite::Result<(i64, i64, i64)> =
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             });
+        Counters::add(&counters.checkpoints, 1);
+        Counters::add(&counters.checkpoint_ns, started.elapsed().as_nanos() as u64);
         let complete = match result {
             Ok((_busy, log, copied)) => log >= 0 && copied == log,
             Err(e) => {

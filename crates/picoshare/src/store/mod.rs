@@ -16,6 +16,7 @@
 mod checkpoint;
 mod reader;
 pub mod schema;
+mod stats;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-pub use writer::{UploadSink, WriterStats};
+pub use stats::StoreStats;
+pub use writer::UploadSink;
 
 use crate::ids::EntryId;
 
@@ -193,6 +195,7 @@ pub struct Store {
 }
 
 struct Inner {
+    counters: Arc<stats::Counters>,
     cfg: StoreConfig,
     readers: reader::Pool,
     writer: writer::WriterHandle,
@@ -284,9 +287,11 @@ impl Store {
         if orphans > 0 {
             tracing::info!(chunks = orphans, "reclaimed chunks of unfinished uploads");
         }
-        let writer = writer::spawn(conn, cfg.clone())?;
+        let counters = Arc::new(stats::Counters::default());
+        let writer = writer::spawn(conn, cfg.clone(), counters.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
+                counters,
                 readers: reader::Pool::new(cfg.clone()),
                 cfg,
                 writer,
@@ -337,9 +342,9 @@ impl Store {
             .begin_upload(id, self.inner.cfg.chunk_size)
     }
 
-    /// Counters of the writer, for metrics and tests.
-    pub fn writer_stats(&self) -> WriterStats {
-        self.inner.writer.stats()
+    /// The store's counters, for metrics.
+    pub fn stats(&self) -> StoreStats {
+        self.inner.counters.snapshot()
     }
 
     /// Looks up an entry's metadata and size. Entries without any data are
@@ -403,8 +408,16 @@ impl Store {
         last: u64,
     ) -> Result<Vec<Bytes>, StoreError> {
         let id = id.clone();
-        self.read(move |conn| reader::read_chunks(conn, id.as_str(), first, last))
-            .await
+        let counters = self.inner.counters.clone();
+        self.read(move |conn| {
+            let started = std::time::Instant::now();
+            let chunks = reader::read_chunks(conn, id.as_str(), first, last)?;
+            stats::Counters::add(&counters.read_ns, started.elapsed().as_nanos() as u64);
+            let n: usize = chunks.iter().map(Bytes::len).sum();
+            stats::Counters::add(&counters.read_bytes, n as u64);
+            Ok(chunks)
+        })
+        .await
     }
 
     /// Changes an entry's filename, expiration and note. Returns whether it exists.

@@ -15,7 +15,7 @@
 //! only ever written in the same transaction as, or after, all of its chunks.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,40 +58,11 @@ enum Cmd {
     },
 }
 
-/// Counters kept by the writer.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct WriterStats {
-    /// Chunk rows inserted.
-    pub chunks: u64,
-    /// File bytes inserted.
-    pub bytes: u64,
-    /// Transactions committed.
-    pub commits: u64,
-    /// Nanoseconds spent inserting chunk rows.
-    pub insert_ns: u64,
-    /// Nanoseconds spent in COMMIT (including fsync and automatic checkpoints).
-    pub commit_ns: u64,
-    /// Uploads abandoned (client gone, error or shutdown).
-    pub aborted_uploads: u64,
-    /// Uploads in progress right now.
-    pub uploads_in_progress: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    chunks: AtomicU64,
-    bytes: AtomicU64,
-    commits: AtomicU64,
-    insert_ns: AtomicU64,
-    commit_ns: AtomicU64,
-    aborted: AtomicU64,
-    in_progress: AtomicU64,
-}
+use super::stats::Counters;
 
 /// The async side's handle on the writer thread.
 pub(super) struct WriterHandle {
     tx: flume::Sender<Cmd>,
-    counters: Arc<Counters>,
 }
 
 /// Receives the bytes of one upload and hands full chunks to the writer.
@@ -217,19 +188,6 @@ impl WriterHandle {
         }
     }
 
-    pub(super) fn stats(&self) -> WriterStats {
-        let c = &self.counters;
-        WriterStats {
-            chunks: c.chunks.load(Ordering::Relaxed),
-            bytes: c.bytes.load(Ordering::Relaxed),
-            commits: c.commits.load(Ordering::Relaxed),
-            insert_ns: c.insert_ns.load(Ordering::Relaxed),
-            commit_ns: c.commit_ns.load(Ordering::Relaxed),
-            aborted_uploads: c.aborted.load(Ordering::Relaxed),
-            uploads_in_progress: c.in_progress.load(Ordering::Relaxed),
-        }
-    }
-
     fn job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
     where
         T: Send + 'static,
@@ -294,12 +252,15 @@ impl WriterHandle {
 }
 
 /// Starts the writer thread on `conn`.
-pub(super) fn spawn(conn: Connection, cfg: StoreConfig) -> Result<WriterHandle, StoreError> {
+pub(super) fn spawn(
+    conn: Connection,
+    cfg: StoreConfig,
+    counters: Arc<Counters>,
+) -> Result<WriterHandle, StoreError> {
     // Bound the queue in bytes, not messages: about 2 MiB of chunks in flight,
     // enough to keep the writer busy while the network side fills the next one.
     let capacity = ((2usize << 20) / cfg.chunk_size.max(1)).clamp(2, 64);
     let (tx, rx) = flume::bounded(capacity);
-    let counters = Arc::new(Counters::default());
     let writeback = cfg.early_writeback.then(|| Writeback::start(&cfg));
     let checkpointer = if cfg.background_checkpoint
         && !cfg.external_checkpoints
@@ -307,7 +268,7 @@ pub(super) fn spawn(conn: Connection, cfg: StoreConfig) -> Result<WriterHandle, 
     {
         let c = Connection::open(&cfg.path)?;
         super::configure_connection(&c, &cfg)?;
-        Some(super::checkpoint::Checkpointer::start(c)?)
+        Some(super::checkpoint::Checkpointer::start(c, counters.clone())?)
     } else {
         None
     };
@@ -330,7 +291,7 @@ pub(super) fn spawn(conn: Connection, cfg: StoreConfig) -> Result<WriterHandle, 
     std::thread::Builder::new()
         .name("sqlite-writer".into())
         .spawn(move || writer.run(rx))?;
-    Ok(WriterHandle { tx, counters })
+    Ok(WriterHandle { tx })
 }
 
 /// Early writeback starts once this many bytes await a durable commit. Smaller

@@ -31,3 +31,5 @@ mod fixture;
 mod concurrency;
 // SIGTERM with uploads in flight.
 mod shutdown;
+// Prometheus counters.
+mod metrics;
