@@ -17,3 +17,31 @@ impl Clock for SystemClock {
         Utc::now().trunc_subsecs(0)
     }
 }
+
+/// A clock read from a file holding an RFC 3339 time, for tests of expiry and
+/// garbage collection against the real binary (`--clock-file`): the test
+/// writes the time it wants the server to see. If the file is missing or
+/// unreadable, the system clock is used.
+#[derive(Debug, Clone)]
+pub struct FileClock {
+    path: std::path::PathBuf,
+}
+
+impl FileClock {
+    /// A clock that reads `path`.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> DateTime<Utc> {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+            .map_or_else(
+                || SystemClock.now(),
+                |t| t.with_timezone(&Utc).trunc_subsecs(0),
+            )
+    }
+}

@@ -38,6 +38,18 @@ pub struct Cli {
     #[arg(long, env = "PS_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
 
+    /// Seconds between garbage collections of expired files (also run at start-up).
+    #[arg(long, env = "PS_GC_INTERVAL", default_value_t = 3600)]
+    pub gc_interval: u64,
+
+    /// Convert databases without incremental auto-vacuum at start-up (0 to skip).
+    #[arg(long, env = "PS_CONVERT_DB", default_value_t = 1)]
+    pub convert_db: u8,
+
+    /// Testing aid: read "now" from this file (RFC 3339) instead of the system clock.
+    #[arg(long, env = "PS_CLOCK_FILE", hide = true)]
+    pub clock_file: Option<PathBuf>,
+
     /// Bytes per stored chunk for new uploads.
     #[arg(long, env = "PS_CHUNK_SIZE", default_value_t = crate::store::DEFAULT_CHUNK_SIZE, help_heading = "Storage tuning")]
     pub chunk_size: usize,
@@ -143,6 +155,10 @@ pub struct Config {
     pub shutdown_grace: std::time::Duration,
     /// Serve `/metrics` without a session.
     pub metrics_public: bool,
+    /// Testing aid: the file the clock reads "now" from.
+    pub clock_file: Option<PathBuf>,
+    /// Time between garbage collections.
+    pub gc_interval: std::time::Duration,
 }
 
 impl Config {
@@ -245,6 +261,7 @@ impl Config {
         store.reader_cache_kib = cli.reader_cache_kib.max(64);
         store.early_writeback = cli.early_writeback != 0;
         store.wal_autocheckpoint = cli.wal_autocheckpoint;
+        store.convert_existing = cli.convert_db != 0;
         store.background_checkpoint = cli.background_checkpoint != 0;
         store.wal_limit_bytes = cli.wal_limit_mib.max(1) << 20;
         // Under Litestream (the original's Docker image sets LITESTREAM_BUCKET),
@@ -258,6 +275,8 @@ impl Config {
             store,
             shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),
             metrics_public: false,
+            clock_file: cli.clock_file,
+            gc_interval: std::time::Duration::from_secs(cli.gc_interval.max(1)),
         })
     }
 }

@@ -10,9 +10,11 @@
 //!   module that knows SQL.
 //! - [`validate`], [`ids`]: input rules and identifiers, pure functions.
 //! - [`clock`]: the injectable source of "now".
+//! - [`gc`]: the periodic garbage collection of expired files.
 
 pub mod clock;
 pub mod config;
+pub mod gc;
 pub mod http;
 pub mod ids;
 pub mod server;

@@ -29,7 +29,14 @@ impl Application {
     /// # Errors
     /// If the database cannot be opened or the address cannot be bound.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        Self::build_with_clock(config, Arc::new(SystemClock)).await
+        let clock: Arc<dyn Clock> = match &config.clock_file {
+            Some(path) => {
+                tracing::warn!(path = %path.display(), "testing aid: the clock is read from a file");
+                Arc::new(crate::clock::FileClock::new(path))
+            }
+            None => Arc::new(SystemClock),
+        };
+        Self::build_with_clock(config, clock).await
     }
 
     /// Like [`Application::build`], with an injected clock.
@@ -86,6 +93,8 @@ impl Application {
     ) -> anyhow::Result<()> {
         let grace = self.state.config.shutdown_grace;
         let store = self.state.store.clone();
+        let clock_for_gc = self.state.clock.clone();
+        let gc_interval = self.state.config.gc_interval;
         let app = http::router(self.state)
             .layer(
                 // One INFO line per request: method, path (never the query, which
@@ -102,6 +111,11 @@ impl Application {
                     ),
             )
             .into_make_service_with_connect_info::<SocketAddr>();
+        let gc = tokio::spawn(crate::gc::run_periodically(
+            store.clone(),
+            clock_for_gc,
+            gc_interval,
+        ));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             shutdown.await;
@@ -119,6 +133,7 @@ impl Application {
             r = serve => r.context("server failed")?,
             () = deadline => tracing::warn!("grace period over: abandoning requests still in flight"),
         }
+        gc.abort();
         store.shutdown().await;
         tracing::info!("stopped");
         Ok(())

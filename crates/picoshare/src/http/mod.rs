@@ -2,6 +2,7 @@
 //!
 //! This is the only part of the server that knows status codes and headers.
 
+mod admin;
 pub mod auth;
 pub mod conditional;
 pub mod disposition;
@@ -59,6 +60,7 @@ pub fn router(state: AppState) -> Router {
             "/api/entry/{id}",
             put(entries::update_entry).delete(entries::delete_entry),
         )
+        .route("/api/admin/gc", post(admin::collect_garbage))
         .route("/metrics", get(metrics::metrics))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))

@@ -14,6 +14,8 @@
 //!   transaction, so a slow downloader never pins the WAL or holds a lock.
 
 mod checkpoint;
+mod convert;
+pub mod gc;
 mod reader;
 pub mod schema;
 mod stats;
@@ -107,6 +109,8 @@ pub struct StoreConfig {
     /// Leave all checkpoints to an outside process (Litestream): the server never
     /// checkpoints, as the original does when `LITESTREAM_BUCKET` is set.
     pub external_checkpoints: bool,
+    /// Convert existing databases without incremental auto-vacuum at start-up.
+    pub convert_existing: bool,
     /// With background checkpoints: WAL bytes after which the writer waits for
     /// the checkpointer to catch up, so the WAL restarts instead of growing.
     pub wal_limit_bytes: u64,
@@ -127,6 +131,7 @@ impl StoreConfig {
             wal_autocheckpoint: 1000,
             background_checkpoint: true,
             external_checkpoints: false,
+            convert_existing: true,
             wal_limit_bytes: 256 << 20,
         }
     }
@@ -196,6 +201,7 @@ pub struct Store {
 
 struct Inner {
     counters: Arc<stats::Counters>,
+    shared: Arc<writer::Shared>,
     cfg: StoreConfig,
     readers: reader::Pool,
     writer: writer::WriterHandle,
@@ -250,6 +256,9 @@ impl Store {
                 std::fs::create_dir_all(parent)?;
             }
         }
+        if let Err(e) = convert::convert_if_needed(&cfg) {
+            tracing::warn!(error = %e, "could not convert the database to incremental auto-vacuum; continuing with it unchanged");
+        }
         let mut conn = Connection::open(&cfg.path)?;
         configure_connection(&conn, &cfg)?;
         schema::migrate(
@@ -287,11 +296,19 @@ impl Store {
         if orphans > 0 {
             tracing::info!(chunks = orphans, "reclaimed chunks of unfinished uploads");
         }
+        let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
         let counters = Arc::new(stats::Counters::default());
-        let writer = writer::spawn(conn, cfg.clone(), counters.clone())?;
+        let shared = Arc::new(writer::Shared::default());
+        if free_pages > 0 {
+            shared
+                .vacuum_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let writer = writer::spawn(conn, cfg.clone(), counters.clone(), shared.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 counters,
+                shared,
                 readers: reader::Pool::new(cfg.clone()),
                 cfg,
                 writer,
@@ -454,7 +471,12 @@ impl Store {
             conn.execute("DELETE FROM entries WHERE id = ?1", [id.as_str()])?;
             Ok(())
         })
-        .await
+        .await?;
+        self.inner
+            .shared
+            .vacuum_wanted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Records a download. Fire-and-forget: the reply does not wait for it.

@@ -17,6 +17,8 @@ pub(crate) struct Counters {
     pub in_progress: AtomicU64,
     pub read_ns: AtomicU64,
     pub read_bytes: AtomicU64,
+    pub vacuum_steps: AtomicU64,
+    pub vacuum_ns: AtomicU64,
 }
 
 /// A snapshot of the store's counters.
@@ -45,6 +47,10 @@ pub struct StoreStats {
     pub read_ns: u64,
     /// File bytes read for downloads.
     pub read_bytes: u64,
+    /// Incremental-vacuum steps run.
+    pub vacuum_steps: u64,
+    /// Nanoseconds spent in incremental-vacuum steps.
+    pub vacuum_ns: u64,
 }
 
 impl Counters {
@@ -62,6 +68,8 @@ impl Counters {
             uploads_in_progress: l(&self.in_progress),
             read_ns: l(&self.read_ns),
             read_bytes: l(&self.read_bytes),
+            vacuum_steps: l(&self.vacuum_steps),
+            vacuum_ns: l(&self.vacuum_ns),
         }
     }
 

@@ -60,6 +60,16 @@ enum Cmd {
 
 use super::stats::Counters;
 
+/// State the writer shares with jobs and the rest of the store.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Entries whose upload is in progress (their chunks have no entry row yet).
+    pub in_progress: std::sync::Mutex<HashSet<EntryId>>,
+    /// Set when pages were freed (deletes): the writer then returns them to the
+    /// filesystem with small incremental-vacuum steps whenever it is idle.
+    pub vacuum_wanted: AtomicBool,
+}
+
 /// The async side's handle on the writer thread.
 pub(super) struct WriterHandle {
     tx: flume::Sender<Cmd>,
@@ -256,6 +266,7 @@ pub(super) fn spawn(
     conn: Connection,
     cfg: StoreConfig,
     counters: Arc<Counters>,
+    shared: Arc<Shared>,
 ) -> Result<WriterHandle, StoreError> {
     // Bound the queue in bytes, not messages: about 2 MiB of chunks in flight,
     // enough to keep the writer busy while the network side fills the next one.
@@ -287,6 +298,7 @@ pub(super) fn spawn(
         wal_bytes: 0,
         undurable_bytes: 0,
         unchecked_bytes: 0,
+        shared,
     };
     std::thread::Builder::new()
         .name("sqlite-writer".into())
@@ -301,6 +313,12 @@ const WRITEBACK_AFTER: u64 = 128 << 20;
 
 /// Committed bytes after which a background checkpoint is started.
 const CHECKPOINT_EVERY: u64 = 16 << 20;
+/// Idle time after which a step of incremental vacuum runs.
+const IDLE_VACUUM: Duration = Duration::from_millis(20);
+/// Pages freed per incremental-vacuum step: small, so that a step never
+/// holds up an upload or a metadata change for long.
+const VACUUM_STEP_PAGES: u32 = 128;
+
 /// Idle time after which small commits are checkpointed.
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
 
@@ -356,6 +374,7 @@ struct Writer {
     undurable_bytes: u64,
     /// Bytes committed since the checkpointer was last asked to run.
     unchecked_bytes: u64,
+    shared: Arc<Shared>,
 }
 
 impl Writer {
@@ -366,6 +385,15 @@ impl Writer {
                     Ok(cmd) => cmd,
                     Err(flume::RecvTimeoutError::Timeout) => {
                         self.commit();
+                        continue;
+                    }
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                }
+            } else if self.shared.vacuum_wanted.load(Ordering::Relaxed) {
+                match rx.recv_timeout(IDLE_VACUUM) {
+                    Ok(cmd) => cmd,
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        self.vacuum_step();
                         continue;
                     }
                     Err(flume::RecvTimeoutError::Disconnected) => break,
@@ -450,6 +478,9 @@ impl Writer {
     fn chunk(&mut self, id: EntryId, index: u64, data: Bytes) {
         let state = self.uploads.entry(id.clone()).or_insert_with(|| {
             self.counters.in_progress.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut set) = self.shared.in_progress.lock() {
+                set.insert(id.clone());
+            }
             UploadState::default()
         });
         if state.failed.is_some() {
@@ -537,11 +568,52 @@ impl Writer {
         }
     }
 
+    /// Returns up to [`VACUUM_STEP_PAGES`] free pages to the filesystem (the
+    /// file shrinks at the next checkpoint). Clears the request once no free
+    /// pages are left, or if the database does not use incremental vacuum.
+    fn vacuum_step(&mut self) {
+        let started = Instant::now();
+        let step = || -> rusqlite::Result<i64> {
+            let auto: i64 = self
+                .conn
+                .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+            if auto != 2 {
+                return Ok(0);
+            }
+            self.conn
+                .execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"))?;
+            self.conn
+                .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        };
+        match step() {
+            Ok(left) => {
+                Counters::add(
+                    &self.counters.vacuum_ns,
+                    started.elapsed().as_nanos() as u64,
+                );
+                Counters::add(&self.counters.vacuum_steps, 1);
+                self.unchecked_bytes += 1;
+                if left == 0 {
+                    self.shared.vacuum_wanted.store(false, Ordering::Relaxed);
+                    // Checkpoint now, so that the file shrinks without waiting.
+                    self.idle();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "incremental vacuum failed; will retry after the next delete");
+                self.shared.vacuum_wanted.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Stops tracking an upload; returns whether it was in progress.
     fn forget(&mut self, id: &EntryId) -> bool {
         let was = self.uploads.remove(id).is_some();
         if was {
             self.counters.in_progress.fetch_sub(1, Ordering::Relaxed);
+            if let Ok(mut set) = self.shared.in_progress.lock() {
+                set.remove(id);
+            }
         }
         was
     }
@@ -556,6 +628,7 @@ impl Writer {
                 .map_err(StoreError::classify)?;
             Ok(())
         });
+        self.shared.vacuum_wanted.store(true, Ordering::Relaxed);
         if let Err(e) = result {
             tracing::warn!(entry_id = %id, error = %e, "could not delete an abandoned upload's chunks; the next start reclaims them");
             self.fail_txn(e);

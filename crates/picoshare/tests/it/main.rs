@@ -33,3 +33,5 @@ mod concurrency;
 mod shutdown;
 // Prometheus counters.
 mod metrics;
+// Expiry, garbage collection, incremental vacuum.
+mod gc;

@@ -1,0 +1,229 @@
+//! The result file: everything a run measured, as written to `results.json`.
+//!
+//! This is the one format every other part reads: the report, the charts, the
+//! CSV files and `compare` are all computed from it, so a result file can be
+//! re-reported or compared long after the run. Units are in the field names:
+//! `_bytes`, `_s` (seconds), `_mbps` (10^6 bytes per second), `_mib` (2^20 bytes).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of this format.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResultFile {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Version of picoshare-bench that wrote it.
+    pub tool_version: String,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time (also set when interrupted).
+    pub finished_at: Option<String>,
+    /// The command line that produced the run.
+    pub command: Vec<String>,
+    /// Seed of every random choice (order of blocks, bootstrap).
+    pub seed: u64,
+    /// What was asked for.
+    pub config: RunConfig,
+    /// The machine, as the doctor saw it before the run.
+    pub environment: Environment,
+    /// The variants compared; the first is the baseline of comparisons.
+    pub variants: Vec<VariantInfo>,
+    /// Every measurement, warm-ups included, in the order they ran.
+    pub samples: Vec<Sample>,
+    /// True if the run was stopped early (Ctrl-C); samples so far are kept.
+    pub interrupted: bool,
+}
+
+/// The run's parameters.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    /// File sizes in MiB (2^20 bytes).
+    pub sizes_mib: Vec<u64>,
+    /// Memory limits for the server in MiB; `None` = unlimited.
+    pub memory_limits_mib: Vec<Option<u64>>,
+    /// Workloads: `upload`, `download`, `range`.
+    pub workloads: Vec<String>,
+    /// Measured iterations per configuration.
+    pub iterations: u32,
+    /// Warm-up iterations per configuration (run, recorded, excluded from statistics).
+    pub warmup: u32,
+    /// Parallel clients per measurement.
+    pub concurrency: u32,
+    /// Where data directories and test files were created.
+    pub data_dir: String,
+    /// `interleaved` (A B A B …) or `randomized` (random order within each block).
+    pub order: String,
+}
+
+/// One check of the doctor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Check {
+    /// Short name, e.g. `rotational disk`.
+    pub name: String,
+    /// `ok`, `warn` or `fail`.
+    pub status: String,
+    /// What was found.
+    pub detail: String,
+}
+
+/// The machine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Environment {
+    /// Host name.
+    pub hostname: String,
+    /// `uname -r`-style kernel release.
+    pub kernel: String,
+    /// CPU model name.
+    pub cpu_model: String,
+    /// Logical CPUs.
+    pub cpus: u32,
+    /// Total memory in bytes.
+    pub memory_bytes: u64,
+    /// Filesystem type of the data directory.
+    pub filesystem: String,
+    /// Block device behind the data directory (e.g. `/dev/vda`).
+    pub device: String,
+    /// Whether the device reports itself rotational (`None` if unknown).
+    pub rotational: Option<bool>,
+    /// Free bytes in the data directory's filesystem before the run.
+    pub free_bytes: u64,
+    /// CPU frequency governor (`None` if the machine exposes none).
+    pub cpu_governor: Option<String>,
+    /// 1-minute load average before the run.
+    pub load_average: f64,
+    /// How memory limits are enforced here: `cgroup-v2`, `cgroup-v1`, `systemd-run` or `not enforced`.
+    pub memory_limit_method: String,
+    /// Every check, with warnings.
+    pub checks: Vec<Check>,
+}
+
+/// A server variant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VariantInfo {
+    /// Name used in tables and charts.
+    pub name: String,
+    /// `binary` (a path), `git` (a revision built into a cache), `settings`
+    /// (extra arguments to one build) or `url` (an already running server).
+    pub kind: String,
+    /// Path of the binary started, if any.
+    pub binary: Option<String>,
+    /// Extra server arguments.
+    pub args: Vec<String>,
+    /// Base URL, for `url` variants.
+    pub url: Option<String>,
+    /// Git revision of the build (`git describe`/hash), when known.
+    pub git_revision: Option<String>,
+    /// `--version` output of the binary, when known.
+    pub version: Option<String>,
+}
+
+/// One measurement: one transfer (or, with concurrency N, N transfers at once).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Sample {
+    /// Order in the run (0, 1, 2…).
+    pub seq: u64,
+    /// RFC 3339 time the measurement started.
+    pub timestamp: String,
+    /// Variant name.
+    pub variant: String,
+    /// `upload`, `download` or `range`.
+    pub workload: String,
+    /// File size in bytes.
+    pub size_bytes: u64,
+    /// Memory limit in MiB, `None` = unlimited.
+    pub memory_limit_mib: Option<u64>,
+    /// Whether the limit was really enforced (`false` also when unlimited).
+    pub memory_limit_enforced: bool,
+    /// Iteration number within its configuration (warm-ups first, from 0).
+    pub iteration: u32,
+    /// Warm-up: recorded but excluded from statistics.
+    pub warmup: bool,
+    /// Parallel clients.
+    pub concurrency: u32,
+    /// Whether every transfer succeeded.
+    pub ok: bool,
+    /// Error text when not ok.
+    pub error: Option<String>,
+    /// HTTP status of the (last) reply.
+    pub http_status: Option<u16>,
+    /// Payload bytes moved (all clients together).
+    pub bytes: u64,
+    /// Wall-clock seconds from the first request byte to the last reply byte.
+    pub seconds: f64,
+    /// `bytes / seconds / 1e6`.
+    pub throughput_mbps: f64,
+    /// Uploads: seconds between sending the last body byte and receiving the reply.
+    pub reply_wait_s: Option<f64>,
+    /// Server peak resident memory (VmHWM) over its whole life so far, bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Bytes the server process caused to be written to storage during this sample.
+    pub disk_written_bytes: Option<u64>,
+    /// Server-side phase timings during this sample (seconds), from its /metrics.
+    pub phases: BTreeMap<String, f64>,
+}
+
+impl Sample {
+    /// The key of the configuration this sample belongs to.
+    pub fn group_key(&self) -> GroupKey {
+        GroupKey {
+            variant: self.variant.clone(),
+            workload: self.workload.clone(),
+            size_bytes: self.size_bytes,
+            memory_limit_mib: self.memory_limit_mib,
+            concurrency: self.concurrency,
+        }
+    }
+}
+
+/// A configuration: samples with equal keys are repetitions of one measurement.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupKey {
+    /// Variant name.
+    pub variant: String,
+    /// Workload.
+    pub workload: String,
+    /// File size in bytes.
+    pub size_bytes: u64,
+    /// Memory limit in MiB.
+    pub memory_limit_mib: Option<u64>,
+    /// Parallel clients.
+    pub concurrency: u32,
+}
+
+/// Formats a memory limit for people: `2048 MiB` or `unlimited`.
+pub fn memory_label(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".to_owned(), |m| format!("{m} MiB"))
+}
+
+/// Formats a size in bytes as MiB/GiB for people.
+pub fn size_label(bytes: u64) -> String {
+    let mib = bytes as f64 / (1u64 << 20) as f64;
+    if mib >= 1024.0 && (mib / 1024.0).fract() == 0.0 {
+        format!("{} GiB", mib / 1024.0)
+    } else if mib.fract() == 0.0 {
+        format!("{mib} MiB")
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+impl ResultFile {
+    /// Samples that count for statistics: measured (not warm-up) and successful.
+    pub fn measured(&self) -> impl Iterator<Item = &Sample> {
+        self.samples.iter().filter(|s| !s.warmup && s.ok)
+    }
+
+    /// Measured samples grouped by configuration, in key order.
+    pub fn groups(&self) -> BTreeMap<GroupKey, Vec<&Sample>> {
+        let mut map: BTreeMap<GroupKey, Vec<&Sample>> = BTreeMap::new();
+        for s in self.measured() {
+            map.entry(s.group_key()).or_default().push(s);
+        }
+        map
+    }
+}

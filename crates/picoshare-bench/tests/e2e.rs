@@ -1,0 +1,192 @@
+//! End to end: the bench against the real server with tiny files, checking that
+//! every output file is produced and agrees with the raw samples.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The `picoshare` server binary of this workspace (built if missing).
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/picoshare
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+    let bin = profile_dir.join("picoshare");
+    if !bin.exists() {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "-p", "picoshare"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo");
+        assert!(status.success(), "building picoshare failed");
+    }
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn run_bench(args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_picoshare-bench"))
+        .args(args)
+        .output()
+        .expect("run picoshare-bench");
+    if !out.status.success() {
+        panic!(
+            "picoshare-bench {args:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// A tiny matrix (2 sizes × 2 memory limits × 2 variants × 3 workloads,
+/// 1 warm-up + 3 iterations) against the real server writes every output,
+/// and the summaries, CSV rows and charts agree with the raw samples.
+#[test]
+fn tiny_matrix_produces_consistent_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = tmp.path().join("out");
+    let server = server_binary();
+    run_bench(&[
+        "run",
+        "--quiet",
+        "--binary",
+        server.to_str().unwrap(),
+        "--variant",
+        "base=",
+        "--variant",
+        "small-chunks=--chunk-size 65536",
+        "--sizes",
+        "2M,3M",
+        "--memory-limits",
+        "none,256",
+        "--workloads",
+        "upload,download,range",
+        "--iterations",
+        "3",
+        "--warmup",
+        "1",
+        "--range-count",
+        "4",
+        "--range-size",
+        "1M",
+        "--seed",
+        "42",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+    ]);
+    for f in [
+        "results.json",
+        "samples.csv",
+        "summary.csv",
+        "summary.json",
+        "report.md",
+        "memory.svg",
+        "throughput-upload.svg",
+        "throughput-download.svg",
+        "throughput-range.svg",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing; have {:?}", list(&out));
+    }
+    let results: Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let samples = results["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 2 * 2 * 4 * 2 * 3);
+    for s in samples {
+        assert_eq!(s["ok"], true, "failed sample: {s}");
+        assert!(s["throughput_mbps"].as_f64().unwrap() > 0.0);
+        assert!(s["peak_rss_bytes"].as_u64().unwrap() > 0);
+        if s["workload"] == "upload" {
+            assert!(s["disk_written_bytes"].as_u64().is_some());
+            assert!(s["phases"].as_object().unwrap().contains_key("store_insert"), "{s}");
+        }
+    }
+    // Variants alternate within each block.
+    let order: Vec<&str> = samples
+        .iter()
+        .filter(|s| s["workload"] == "upload")
+        .map(|s| s["variant"].as_str().unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] != w[1]), "not interleaved: {order:?}");
+    // Limits are enforced on this machine kind (cgroup v1 memory controller).
+    let method = results["environment"]["memory_limit_method"].as_str().unwrap();
+    for s in samples.iter().filter(|s| !s["memory_limit_mib"].is_null()) {
+        assert_eq!(s["memory_limit_enforced"], method != "not enforced");
+    }
+
+    // samples.csv: a header and one row per sample.
+    let csv = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    assert_eq!(csv.lines().count(), samples.len() + 1);
+
+    // summary.json medians are the medians of the measured raw samples.
+    let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let groups = summary["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2 * 2 * 2 * 3);
+    for g in groups {
+        let key = &g["key"];
+        let xs: Vec<f64> = samples
+            .iter()
+            .filter(|s| {
+                s["warmup"] == false
+                    && s["variant"] == key["variant"]
+                    && s["workload"] == key["workload"]
+                    && s["size_bytes"] == key["size_bytes"]
+                    && s["memory_limit_mib"] == key["memory_limit_mib"]
+            })
+            .map(|s| s["throughput_mbps"].as_f64().unwrap())
+            .collect();
+        assert_eq!(xs.len(), 3);
+        let want = median(xs);
+        let got = g["throughput"]["median"].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-9 * want.max(1.0), "{key}: {got} vs {want}");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("base") && md.contains("small-chunks"));
+    let svg = std::fs::read_to_string(out.join("throughput-upload.svg")).unwrap();
+    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"));
+    assert!(svg.contains("small-chunks"));
+
+    // Rebuilding the report from results.json gives the same summary.
+    let again = tmp.path().join("again");
+    run_bench(&["report", out.join("results.json").to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    assert!(
+        std::fs::read_to_string(again.join("summary.json")).unwrap()
+            == std::fs::read_to_string(out.join("summary.json")).unwrap(),
+        "summary.json differs after rebuilding the report from results.json"
+    );
+
+    // Comparing the run with itself: no detectable difference anywhere.
+    let cmp = run_bench(&[
+        "compare",
+        out.join("results.json").to_str().unwrap(),
+        out.join("results.json").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&cmp.stdout);
+    assert!(text.contains("no detectable difference"), "{text}");
+    assert!(!text.contains("| faster") && !text.contains("| slower"), "{text}");
+
+    // Test files are kept for reuse; server data directories are gone.
+    assert!(data.join("files/random-2MiB.bin").exists());
+    let leftovers: Vec<_> = list(&data).into_iter().filter(|n| n.starts_with("picoshare-bench-")).collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,16 @@
+//! Maintenance routes for the admin.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+use super::auth::Admin;
+use super::{json_reply, AppError, AppState};
+
+/// `POST /api/admin/gc`: collects garbage now (instead of waiting for the next
+/// scheduled run) and reports what it removed.
+pub async fn collect_garbage(_admin: Admin, State(state): State<AppState>) -> Response {
+    match state.store.collect_garbage(state.clock.now()).await {
+        Ok(outcome) => json_reply(&serde_json::to_value(outcome).unwrap_or_default()),
+        Err(e) => AppError::store("garbage collection failed", e).into_response(),
+    }
+}
