@@ -94,7 +94,10 @@ impl Api {
         if !resp.status().is_success() {
             let status = resp.status().as_u16();
             let text = resp.text().await.unwrap_or_default();
-            bail!(failed(Some(status), format!("login refused: {}", text.trim())));
+            bail!(failed(
+                Some(status),
+                format!("login refused: {}", text.trim())
+            ));
         }
         Ok(Api {
             http,
@@ -124,7 +127,10 @@ impl Api {
         let resp = self
             .http
             .post(format!("{}/api/entry?expiration={NEVER}", self.base))
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
             .header("content-length", length)
             .header("accept", "application/json")
             .body(body)
@@ -160,7 +166,10 @@ impl Api {
         let started = Instant::now();
         let bytes = self.get(&format!("/-{id}"), None).await?;
         if bytes != expect {
-            bail!(failed(Some(200), format!("downloaded {bytes} bytes, expected {expect}")));
+            bail!(failed(
+                Some(200),
+                format!("downloaded {bytes} bytes, expected {expect}")
+            ));
         }
         Ok(Transfer {
             bytes,
@@ -190,7 +199,10 @@ impl Api {
                 .get(&format!("/-{id}"), Some((start, start + len - 1)))
                 .await?;
             if got != len {
-                bail!(failed(Some(206), format!("range gave {got} bytes, expected {len}")));
+                bail!(failed(
+                    Some(206),
+                    format!("range gave {got} bytes, expected {len}")
+                ));
             }
             total += got;
         }
@@ -335,8 +347,11 @@ mod tests {
 
     #[test]
     fn phases_are_counter_differences() {
-        let before = parse_metrics("# HELP x\npicoshare_a_seconds_total 1.5\npicoshare_b_total 3\n");
-        let after = parse_metrics("picoshare_a_seconds_total 2.0\npicoshare_c_seconds_total 0\npicoshare_b_total 9\n");
+        let before =
+            parse_metrics("# HELP x\npicoshare_a_seconds_total 1.5\npicoshare_b_total 3\n");
+        let after = parse_metrics(
+            "picoshare_a_seconds_total 2.0\npicoshare_c_seconds_total 0\npicoshare_b_total 9\n",
+        );
         let d = phase_deltas(&before, &after);
         assert_eq!(d.len(), 1);
         assert!((d["a"] - 0.5).abs() < 1e-12);

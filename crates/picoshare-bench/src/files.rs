@@ -42,9 +42,7 @@ pub fn ensure(dir: &Path, size_mib: u64) -> anyhow::Result<PathBuf> {
         rng.fill_bytes(&mut buf);
         out.write_all(&buf)?;
     }
-    out.into_inner()
-        .map_err(|e| e.into_error())?
-        .sync_all()?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
 }
@@ -93,8 +91,14 @@ mod tests {
         let first = std::fs::read(&p).unwrap();
         let modified = std::fs::metadata(&p).unwrap().modified().unwrap();
         let again = ensure(dir.path(), 2).unwrap();
-        assert_eq!(std::fs::metadata(&again).unwrap().modified().unwrap(), modified);
+        assert_eq!(
+            std::fs::metadata(&again).unwrap().modified().unwrap(),
+            modified
+        );
         std::fs::remove_file(&p).unwrap();
-        assert_eq!(std::fs::read(ensure(dir.path(), 2).unwrap()).unwrap(), first);
+        assert_eq!(
+            std::fs::read(ensure(dir.path(), 2).unwrap()).unwrap(),
+            first
+        );
     }
 }

@@ -14,7 +14,11 @@ use picoshare_bench::runner::{self, Order, RunOptions, Workload};
 use picoshare_bench::{cgroup, compare, doctor, files, report, results, variants};
 
 #[derive(Parser)]
-#[command(name = "picoshare-bench", version, about = "Performance test suite for PicoShare-compatible servers")]
+#[command(
+    name = "picoshare-bench",
+    version,
+    about = "Performance test suite for PicoShare-compatible servers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -70,7 +74,12 @@ struct RunArgs {
     #[arg(long, value_delimiter = ',', default_value = "none")]
     memory_limits: Vec<String>,
     /// Workloads to measure (uploads always run: the others need the file).
-    #[arg(long, value_delimiter = ',', value_enum, default_value = "upload,download")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "upload,download"
+    )]
     workloads: Vec<Workload>,
     /// Measured iterations per configuration.
     #[arg(long, default_value_t = 10)]
@@ -133,7 +142,8 @@ async fn main() -> ExitCode {
 
 fn load(path: &PathBuf) -> anyhow::Result<results::ResultFile> {
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_slice(&text).with_context(|| format!("{} is not a result file", path.display()))
+    serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a result file", path.display()))
 }
 
 fn rebuild_report(path: &PathBuf, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -148,7 +158,9 @@ fn rebuild_report(path: &PathBuf, out: Option<PathBuf>) -> anyhow::Result<ExitCo
 fn compare_files(a: &PathBuf, b: &PathBuf, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let md = compare::compare_files(&load(a)?, &load(b)?);
     match out {
-        Some(p) => std::fs::write(&p, md).with_context(|| format!("cannot write {}", p.display()))?,
+        Some(p) => {
+            std::fs::write(&p, md).with_context(|| format!("cannot write {}", p.display()))?
+        }
         None => print!("{md}"),
     }
     Ok(ExitCode::SUCCESS)
@@ -177,7 +189,10 @@ fn parse_limits(raw: &[String]) -> anyhow::Result<Vec<Option<u64>>> {
                     .trim_end_matches(['M', 'm'])
                     .parse()
                     .with_context(|| format!("bad memory limit {l:?}: MiB or `none`"))?;
-                anyhow::ensure!(mib >= 16, "memory limit {mib} MiB is too small to start a server");
+                anyhow::ensure!(
+                    mib >= 16,
+                    "memory limit {mib} MiB is too small to start a server"
+                );
                 Ok(Some(mib))
             }
         })
@@ -228,7 +243,10 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                 v.info.git_revision = variants::current_revision();
             }
         }
-        if vs.iter().any(|o: &variants::Variant| o.info.name == v.info.name) {
+        if vs
+            .iter()
+            .any(|o: &variants::Variant| o.info.name == v.info.name)
+        {
             bail!("two variants are named {}", v.info.name);
         }
         vs.push(v);
@@ -292,10 +310,18 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         "{} samples ({} failed){}; wrote:",
         results.samples.len(),
         failed,
-        if results.interrupted { ", interrupted" } else { "" }
+        if results.interrupted {
+            ", interrupted"
+        } else {
+            ""
+        }
     );
     for p in written {
         eprintln!("  {}", p.display());
     }
-    Ok(if results.interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(if results.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

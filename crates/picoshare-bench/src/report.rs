@@ -648,7 +648,9 @@ pub fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
          - {} measured iterations per configuration, after {} warm-up iteration(s) that are recorded \
          in `samples.csv` but excluded from statistics; failed samples are excluded too and counted.\n\
          - Order: {}, seed {} (the seed also drives the bootstrap).\n\
-         - {} per measurement; a fresh server and data directory per configuration.\n\
+         - {} per measurement; a fresh server process and data directory for every iteration of \
+         every variant, deleted afterwards; before each, `sync` and a wait until the page cache \
+         holds under 32 MiB of unwritten data, so no measurement pays for an earlier one's writeback.\n\
          - Workloads: {}; file sizes: {}; server memory limits: {}.\n\
          - Statistics: median throughput with its 95 % percentile-bootstrap confidence interval \
          ({} resamples); sd is the sample standard deviation; CV = sd / mean; MDE is the smallest \

@@ -121,7 +121,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
     let files_dir = opts.data_dir.join("files");
-    let runs_dir = opts.data_dir.join(format!("picoshare-bench-{}", std::process::id()));
+    let runs_dir = opts
+        .data_dir
+        .join(format!("picoshare-bench-{}", std::process::id()));
     let mut results = ResultFile {
         schema_version: SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -208,7 +210,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
                         variant.info.name,
                         crate::results::memory_label(limit),
                         iteration + 1,
-                        if iteration < opts.warmup { " (warm-up)" } else { "" }
+                        if iteration < opts.warmup {
+                            " (warm-up)"
+                        } else {
+                            ""
+                        }
                     ));
                     let unit = Unit {
                         opts: &opts,
@@ -221,6 +227,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
                         cgroup_name: format!("unit-{unit_no}"),
                         seed: opts.seed ^ unit_no,
                     };
+                    settle_disk().await;
                     let first_seq = results.samples.len() as u64;
                     tokio::select! {
                         samples = unit.run(first_seq) => results.samples.extend(samples),
@@ -242,6 +249,35 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
     results.finished_at = Some(chrono::Utc::now().to_rfc3339());
     save(&results, &opts.out_dir)?;
     Ok(results)
+}
+
+/// Dirty page-cache bytes (written but not yet on disk), from /proc/meminfo.
+fn dirty_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = |name: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((kib("Dirty:")? + kib("Writeback:")?) * 1024)
+}
+
+/// Lets the disk finish the previous unit's writes before the next unit starts:
+/// without this, a large upload's writeback lands in the next measurement
+/// (whichever variant that is) and inflates the noise. Bounded to 60 s.
+async fn settle_disk() {
+    let _ = tokio::task::spawn_blocking(|| {
+        // SAFETY: sync(2) has no arguments and no failure mode.
+        unsafe { libc::sync() };
+    })
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while dirty_bytes().is_some_and(|d| d > 32 << 20) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Writes `results.json` atomically.
@@ -331,7 +367,9 @@ impl Unit<'_> {
                 self.opts.url_passphrase.clone().unwrap_or_default(),
             ),
         };
-        let result = self.workloads(&running, &base, &passphrase, first_seq, &mut out).await;
+        let result = self
+            .workloads(&running, &base, &passphrase, first_seq, &mut out)
+            .await;
         if let Err(e) = result {
             let mut s = self.sample(first_seq + out.len() as u64, "upload");
             s.error = Some(format!("{e:#}"));
@@ -343,7 +381,9 @@ impl Unit<'_> {
                 for s in &mut out {
                     if !s.ok && s.error.is_some() {
                         let e = s.error.take().unwrap_or_default();
-                        s.error = Some(format!("{e} (the server was killed for exceeding its memory limit)"));
+                        s.error = Some(format!(
+                            "{e} (the server was killed for exceeding its memory limit)"
+                        ));
                     }
                 }
             }
@@ -373,10 +413,9 @@ impl Unit<'_> {
         let before = api.metrics().await;
         let io0 = server.and_then(Server::disk_written);
         let started = std::time::Instant::now();
-        let uploads = futures_util::future::join_all(
-            (0..n).map(|_| api.upload(self.file, self.size_bytes)),
-        )
-        .await;
+        let uploads =
+            futures_util::future::join_all((0..n).map(|_| api.upload(self.file, self.size_bytes)))
+                .await;
         s.seconds = started.elapsed().as_secs_f64();
         let mut ids = Vec::new();
         let mut waits = Vec::new();
@@ -410,20 +449,22 @@ impl Unit<'_> {
             let before = api.metrics().await;
             let io0 = server.and_then(Server::disk_written);
             let started = std::time::Instant::now();
-            let transfers = futures_util::future::join_all(ids.iter().enumerate().map(|(i, id)| {
-                let api = api.clone();
-                let seed = self.seed.wrapping_add(i as u64);
-                let (opts, size) = (self.opts, self.size_bytes);
-                async move {
-                    match w {
-                        Workload::Range => {
-                            api.ranges(id, size, opts.range_count, opts.range_len, seed).await
+            let transfers =
+                futures_util::future::join_all(ids.iter().enumerate().map(|(i, id)| {
+                    let api = api.clone();
+                    let seed = self.seed.wrapping_add(i as u64);
+                    let (opts, size) = (self.opts, self.size_bytes);
+                    async move {
+                        match w {
+                            Workload::Range => {
+                                api.ranges(id, size, opts.range_count, opts.range_len, seed)
+                                    .await
+                            }
+                            _ => api.download(id, size).await,
                         }
-                        _ => api.download(id, size).await,
                     }
-                }
-            }))
-            .await;
+                }))
+                .await;
             s.seconds = started.elapsed().as_secs_f64();
             for t in transfers {
                 match t {

@@ -123,7 +123,10 @@ impl Server {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("the server did not answer within 60 s; its log:\n{}", self.log_tail());
+                bail!(
+                    "the server did not answer within 60 s; its log:\n{}",
+                    self.log_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

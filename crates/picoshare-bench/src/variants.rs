@@ -86,15 +86,16 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
         Some((k @ ("args" | "bin" | "git" | "url"), rest)) => (k, rest.trim()),
         _ => ("args", spec),
     };
-    let info = |kind: &str, binary: Option<&Path>, args: Vec<String>, url: Option<String>| VariantInfo {
-        name: name.to_owned(),
-        kind: kind.to_owned(),
-        binary: binary.map(|b| b.display().to_string()),
-        args,
-        url,
-        git_revision: None,
-        version: None,
-    };
+    let info =
+        |kind: &str, binary: Option<&Path>, args: Vec<String>, url: Option<String>| VariantInfo {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            binary: binary.map(|b| b.display().to_string()),
+            args,
+            url,
+            git_revision: None,
+            version: None,
+        };
     let variant = match kind {
         "args" => {
             let args = split_args(rest);
@@ -184,7 +185,10 @@ fn build_revision(rev: &str, cache: &Path) -> anyhow::Result<(PathBuf, String)> 
     eprintln!("building {rev} ({}) into {}", &hash[..12], dir.display());
     let archive = Command::new("sh")
         .arg("-c")
-        .arg(format!("git archive {hash} | tar -x -C '{}'", src.display()))
+        .arg(format!(
+            "git archive {hash} | tar -x -C '{}'",
+            src.display()
+        ))
         .status()?;
     if !archive.success() {
         bail!("could not export revision {rev}");
@@ -219,12 +223,24 @@ mod tests {
         let bin = Path::new("/bin/ps");
         let cache = Path::new("/nonexistent");
         let v = parse("a=", bin, cache).unwrap();
-        assert_eq!(v.target, Target::Binary { path: bin.into(), args: vec![] });
+        assert_eq!(
+            v.target,
+            Target::Binary {
+                path: bin.into(),
+                args: vec![]
+            }
+        );
         assert_eq!(v.info.kind, "settings");
         let v = parse("big=--chunk-size 1048576", bin, cache).unwrap();
         assert_eq!(v.info.args, ["--chunk-size", "1048576"]);
         let v = parse("go=bin:/opt/go-picoshare -x", bin, cache).unwrap();
-        assert_eq!(v.target, Target::Binary { path: "/opt/go-picoshare".into(), args: vec!["-x".into()] });
+        assert_eq!(
+            v.target,
+            Target::Binary {
+                path: "/opt/go-picoshare".into(),
+                args: vec!["-x".into()]
+            }
+        );
         let v = parse("ext=url:http://127.0.0.1:4001/", bin, cache).unwrap();
         assert_eq!(v.target, Target::Url("http://127.0.0.1:4001".into()));
         assert!(parse("noequals", bin, cache).is_err());

@@ -103,7 +103,8 @@ fn tiny_matrix_produces_consistent_outputs() {
     ] {
         assert!(out.join(f).exists(), "{f} missing; have {:?}", list(&out));
     }
-    let results: Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let samples = results["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 2 * 2 * 4 * 2 * 3);
     for s in samples {
@@ -112,7 +113,13 @@ fn tiny_matrix_produces_consistent_outputs() {
         assert!(s["peak_rss_bytes"].as_u64().unwrap() > 0);
         if s["workload"] == "upload" {
             assert!(s["disk_written_bytes"].as_u64().is_some());
-            assert!(s["phases"].as_object().unwrap().contains_key("store_insert"), "{s}");
+            assert!(
+                s["phases"]
+                    .as_object()
+                    .unwrap()
+                    .contains_key("store_insert"),
+                "{s}"
+            );
         }
     }
     // Variants alternate within each block.
@@ -121,9 +128,14 @@ fn tiny_matrix_produces_consistent_outputs() {
         .filter(|s| s["workload"] == "upload")
         .map(|s| s["variant"].as_str().unwrap())
         .collect();
-    assert!(order.windows(2).all(|w| w[0] != w[1]), "not interleaved: {order:?}");
+    assert!(
+        order.windows(2).all(|w| w[0] != w[1]),
+        "not interleaved: {order:?}"
+    );
     // Limits are enforced on this machine kind (cgroup v1 memory controller).
-    let method = results["environment"]["memory_limit_method"].as_str().unwrap();
+    let method = results["environment"]["memory_limit_method"]
+        .as_str()
+        .unwrap();
     for s in samples.iter().filter(|s| !s["memory_limit_mib"].is_null()) {
         assert_eq!(s["memory_limit_enforced"], method != "not enforced");
     }
@@ -133,7 +145,8 @@ fn tiny_matrix_produces_consistent_outputs() {
     assert_eq!(csv.lines().count(), samples.len() + 1);
 
     // summary.json medians are the medians of the measured raw samples.
-    let summary: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     let groups = summary["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 2 * 2 * 2 * 3);
     for g in groups {
@@ -152,7 +165,10 @@ fn tiny_matrix_produces_consistent_outputs() {
         assert_eq!(xs.len(), 3);
         let want = median(xs);
         let got = g["throughput"]["median"].as_f64().unwrap();
-        assert!((got - want).abs() < 1e-9 * want.max(1.0), "{key}: {got} vs {want}");
+        assert!(
+            (got - want).abs() < 1e-9 * want.max(1.0),
+            "{key}: {got} vs {want}"
+        );
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("base") && md.contains("small-chunks"));
@@ -162,7 +178,12 @@ fn tiny_matrix_produces_consistent_outputs() {
 
     // Rebuilding the report from results.json gives the same summary.
     let again = tmp.path().join("again");
-    run_bench(&["report", out.join("results.json").to_str().unwrap(), "--out", again.to_str().unwrap()]);
+    run_bench(&[
+        "report",
+        out.join("results.json").to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
     assert!(
         std::fs::read_to_string(again.join("summary.json")).unwrap()
             == std::fs::read_to_string(out.join("summary.json")).unwrap(),
@@ -177,16 +198,26 @@ fn tiny_matrix_produces_consistent_outputs() {
     ]);
     let text = String::from_utf8_lossy(&cmp.stdout);
     assert!(text.contains("no detectable difference"), "{text}");
-    assert!(!text.contains("| faster") && !text.contains("| slower"), "{text}");
+    assert!(
+        !text.contains("| faster") && !text.contains("| slower"),
+        "{text}"
+    );
 
     // Test files are kept for reuse; server data directories are gone.
     assert!(data.join("files/random-2MiB.bin").exists());
-    let leftovers: Vec<_> = list(&data).into_iter().filter(|n| n.starts_with("picoshare-bench-")).collect();
+    let leftovers: Vec<_> = list(&data)
+        .into_iter()
+        .filter(|n| n.starts_with("picoshare-bench-"))
+        .collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
 }
 
 fn list(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -8,7 +8,8 @@
 //!   that knows HTTP.
 //! - [`store`]: the SQLite store (schema, the writer thread, chunk reads); the only
 //!   module that knows SQL.
-//! - [`validate`], [`ids`]: input rules and identifiers, pure functions.
+//! - [`validate`], [`ids`], [`useragent`]: input rules, identifiers and the
+//!   User-Agent classifier of the download history; pure functions.
 //! - [`clock`]: the injectable source of "now".
 //! - [`gc`]: the periodic garbage collection of expired files.
 
@@ -19,4 +20,5 @@ pub mod http;
 pub mod ids;
 pub mod server;
 pub mod store;
+pub mod useragent;
 pub mod validate;

@@ -71,6 +71,7 @@ impl Application {
             config: Arc::new(config),
             clock,
             metrics: Arc::default(),
+            guest_slots: Arc::default(),
         };
         Ok(Application { listener, state })
     }
@@ -97,11 +98,10 @@ impl Application {
         let gc_interval = self.state.config.gc_interval;
         let app = http::router(self.state)
             .layer(
-                // One INFO line per request: method, path (never the query, which
-                // may carry names), status and latency.
+                // One INFO line per request: method, route, status and latency.
                 tower_http::trace::TraceLayer::new_for_http()
                     .make_span_with(|req: &axum::http::Request<_>| {
-                        tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                        tracing::info_span!("request", method = %req.method(), route = log_route(req))
                     })
                     .on_request(())
                     .on_response(
@@ -137,6 +137,21 @@ impl Application {
         store.shutdown().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The route a request matched, as a pattern (`/api/guest/{id}`), never the
+/// concrete path: link IDs are capabilities (a guest-link ID lets anyone upload)
+/// and do not belong in logs. Downloads are logged as `/-{id}`.
+fn log_route<B>(req: &axum::http::Request<B>) -> &str {
+    if let Some(m) = req.extensions().get::<axum::extract::MatchedPath>() {
+        return m.as_str();
+    }
+    let path = req.uri().path();
+    if path.starts_with("/-") || path.starts_with("/!") {
+        "/-{id}"
+    } else {
+        "(no route)"
     }
 }
 

@@ -9,10 +9,14 @@ pub mod disposition;
 mod download;
 mod entries;
 mod error;
+mod guest_links;
+mod history;
 pub mod metrics;
 pub mod mime;
 pub mod multipart_ranges;
 pub mod ranges;
+mod settings;
+mod system;
 mod upload;
 
 use std::net::SocketAddr;
@@ -46,6 +50,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::HttpMetrics>,
+    /// Upload slots held by guest uploads in progress.
+    pub guest_slots: Arc<guest_links::GuestSlots>,
 }
 
 /// Builds the router.
@@ -61,6 +67,30 @@ pub fn router(state: AppState) -> Router {
             put(entries::update_entry).delete(entries::delete_entry),
         )
         .route("/api/admin/gc", post(admin::collect_garbage))
+        .route("/api/entries", get(history::list_entries))
+        .route("/api/entry/{id}/downloads", get(history::entry_downloads))
+        .route(
+            "/api/settings",
+            get(settings::get_settings).put(settings::put_settings),
+        )
+        .route("/api/system", get(system::system_info))
+        .route("/api/guest-links", post(guest_links::create_guest_link))
+        .route(
+            "/api/guest-links/{id}",
+            axum::routing::delete(guest_links::delete_guest_link),
+        )
+        .route(
+            "/api/guest-links/{id}/enable",
+            put(guest_links::enable_guest_link),
+        )
+        .route(
+            "/api/guest-links/{id}/disable",
+            put(guest_links::disable_guest_link),
+        )
+        .route(
+            "/api/guest/{guestLinkID}",
+            post(guest_links::upload_guest_file).layer(DefaultBodyLimit::disable()),
+        )
         .route("/metrics", get(metrics::metrics))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))

@@ -11,7 +11,7 @@ use axum::extract::{Query, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 use std::time::Instant;
 
@@ -38,6 +38,8 @@ pub(super) struct ReceivedUpload {
 pub(super) enum ReceiveError {
     /// The request is wrong; the text goes after `invalid request: `.
     Invalid(String),
+    /// The file passed the caller's size limit (in bytes).
+    TooLarge(u64),
     /// Storing failed.
     Store(crate::store::StoreError),
 }
@@ -45,10 +47,34 @@ pub(super) enum ReceiveError {
 /// Longest note field we read before giving up (the rule is 500 bytes).
 const NOTE_READ_LIMIT: usize = 4096;
 
+/// What a size-limited upload may carry besides the file itself: boundaries,
+/// part headers and small fields.
+const FORM_OVERHEAD: u64 = 64 * 1024;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A size-limited request body went past the file limit (held here) plus
+/// [`FORM_OVERHEAD`].
+#[derive(Debug)]
+struct BodyTooLarge(u64);
+
+impl std::fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request body too large")
+    }
+}
+
+impl std::error::Error for BodyTooLarge {}
+
 /// Reads a multipart upload body, streaming its `file` part into a new sink.
+///
+/// With `max_file_bytes`, reading stops as soon as the file part passes it, or
+/// the whole body passes it by more than [`FORM_OVERHEAD`]: the sink is dropped,
+/// which deletes what was stored, and the rest of the body is never read.
 pub(super) async fn receive(
     state: &AppState,
     req: Request,
+    max_file_bytes: Option<u64>,
 ) -> Result<ReceivedUpload, ReceiveError> {
     let content_type = req
         .headers()
@@ -58,12 +84,33 @@ pub(super) async fn receive(
     let boundary = multer::parse_boundary(content_type).map_err(|_| {
         ReceiveError::Invalid("request Content-Type isn't multipart/form-data".into())
     })?;
-    let stream = req.into_body().into_data_stream();
+    // Capping the body as well bounds what the fields that are thrown away may
+    // carry, and keeps what is read past the limit independent of how the bytes
+    // arrive: a frame that crosses the cap never reaches the parser.
+    let cap = max_file_bytes.map(|limit| (limit, limit.saturating_add(FORM_OVERHEAD)));
+    let mut body_bytes: u64 = 0;
+    let stream = req.into_body().into_data_stream().map(move |frame| {
+        let data = frame?;
+        body_bytes += data.len() as u64;
+        match cap {
+            Some((limit, cap)) if body_bytes > cap => Err(BoxError::from(BodyTooLarge(limit))),
+            _ => Ok(data),
+        }
+    });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut file: Option<(crate::store::UploadSink, String, String)> = None;
     let mut note: Option<String> = None;
-    let cut_off =
-        |e: multer::Error| ReceiveError::Invalid(format!("could not read the multipart body: {e}"));
+    let within_limit = |n: u64| match max_file_bytes {
+        Some(limit) if n > limit => Err(ReceiveError::TooLarge(limit)),
+        _ => Ok(()),
+    };
+    let cut_off = |e: multer::Error| match &e {
+        multer::Error::StreamReadFailed(inner) => match inner.downcast_ref::<BodyTooLarge>() {
+            Some(&BodyTooLarge(limit)) => ReceiveError::TooLarge(limit),
+            None => ReceiveError::Invalid(format!("could not read the multipart body: {e}")),
+        },
+        _ => ReceiveError::Invalid(format!("could not read the multipart body: {e}")),
+    };
     while let Some(mut field) = multipart.next_field().await.map_err(cut_off)? {
         match (field.name(), field.file_name()) {
             (Some("file"), Some(raw_name)) if file.is_none() => {
@@ -85,6 +132,7 @@ pub(super) async fn receive(
                     };
                     HttpMetrics::add(&m.upload_receive_ns, t.elapsed().as_nanos() as u64);
                     HttpMetrics::add(&m.upload_bytes, bytes.len() as u64);
+                    within_limit(sink.bytes_received() + bytes.len() as u64)?;
                     let t = Instant::now();
                     sink.write(bytes).await.map_err(ReceiveError::Store)?;
                     HttpMetrics::add(&m.upload_store_wait_ns, t.elapsed().as_nanos() as u64);
@@ -124,6 +172,10 @@ pub(super) async fn receive(
 pub(super) fn receive_error(e: ReceiveError) -> AppError {
     match e {
         ReceiveError::Invalid(msg) => AppError::bad_request(format!("invalid request: {msg}")),
+        ReceiveError::TooLarge(limit) => AppError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!("File is too large: this guest link accepts files up to {limit} bytes."),
+        ),
         ReceiveError::Store(e) => AppError::store("failed to insert file into database", e),
     }
 }
@@ -154,7 +206,7 @@ pub async fn upload_entry(
         Ok(e) => e,
         Err(e) => return e.into_response(),
     };
-    let received = match receive(&state, req).await {
+    let received = match receive(&state, req, None).await {
         Ok(r) => r,
         Err(e) => return receive_error(e).into_response(),
     };

@@ -16,8 +16,11 @@
 mod checkpoint;
 mod convert;
 pub mod gc;
+pub mod guest_links;
+pub mod history;
 mod reader;
 pub mod schema;
+pub mod settings;
 mod stats;
 mod writer;
 

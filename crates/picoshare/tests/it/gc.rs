@@ -46,7 +46,8 @@ async fn expired_entries_are_refused_then_collected() {
     set_clock(&clock, now);
     let s = start_with_clock(&db, &clock).await;
     let c = s.admin_client().await;
-    let soon = (now + chrono::Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let soon =
+        (now + chrono::Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let short = s
         .upload(
             &c,
@@ -103,7 +104,8 @@ async fn collection_runs_at_startup() {
     set_clock(&clock, now);
     let mut s = start_with_clock(&db, &clock).await;
     let c = s.admin_client().await;
-    let soon = (now + chrono::Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let soon =
+        (now + chrono::Duration::hours(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let id = s
         .upload(&c, "a.txt", b"a", "text/plain", None, Some(&soon))
         .await;

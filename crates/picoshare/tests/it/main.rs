@@ -33,5 +33,13 @@ mod concurrency;
 mod shutdown;
 // Prometheus counters.
 mod metrics;
+// GET/PUT /api/settings: the default file lifetime.
+mod settings;
+// The file list and download history APIs, with User-Agent parsing.
+mod history;
+// GET /api/system: disk usage and version.
+mod system;
 // Expiry, garbage collection, incremental vacuum.
 mod gc;
+// Guest links: the owner's routes and guest uploads within their limits.
+mod guest_links;

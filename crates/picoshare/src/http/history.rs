@@ -1,0 +1,167 @@
+//! `GET /api/entries` and `GET /api/entry/{id}/downloads`: the file list and an
+//! entry's download history, as JSON for the web UI.
+//!
+//! Times are RFC 3339 UTC with whole seconds, as stored. The User-Agent is
+//! classified here, when the history is read, so that better rules also apply
+//! to downloads recorded before them.
+
+use std::collections::HashSet;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Admin;
+use super::entries::parse_entry_id;
+use super::{json_reply, AppError, AppState};
+use crate::store::history::{Download, EntrySummary};
+use crate::useragent;
+use crate::validate::db_time;
+
+/// One row of `GET /api/entry/{id}/downloads`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DownloadJson {
+    time: String,
+    client_ip: String,
+    user_agent: String,
+    browser: String,
+    platform: String,
+}
+
+impl From<Download> for DownloadJson {
+    fn from(d: Download) -> Self {
+        let ua = useragent::parse(&d.user_agent);
+        DownloadJson {
+            time: db_time(d.time),
+            client_ip: d.client_ip,
+            user_agent: d.user_agent,
+            browser: ua.browser,
+            platform: ua.platform,
+        }
+    }
+}
+
+/// One element of `GET /api/entries`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryJson {
+    id: String,
+    filename: String,
+    content_type: String,
+    size: u64,
+    upload_time: String,
+    /// `null` when the file never expires.
+    expiration: Option<String>,
+    note: Option<String>,
+    guest_link_id: Option<String>,
+    downloads: u64,
+}
+
+impl From<EntrySummary> for EntryJson {
+    fn from(e: EntrySummary) -> Self {
+        EntryJson {
+            id: e.id,
+            filename: e.filename,
+            content_type: e.content_type,
+            size: e.size,
+            upload_time: db_time(e.upload_time),
+            expiration: e.expiration.map(db_time),
+            note: e.note,
+            guest_link_id: e.guest_link_id,
+            downloads: e.downloads,
+        }
+    }
+}
+
+/// The query of the history route.
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    /// `true` keeps only the most recent download per client IP.
+    unique: Option<String>,
+}
+
+fn to_json<T: Serialize>(value: &T) -> Response {
+    match serde_json::to_value(value) {
+        Ok(v) => json_reply(&v),
+        Err(e) => AppError::internal("failed to encode the reply", e).into_response(),
+    }
+}
+
+/// Keeps the first row of each client IP. The rows come newest first, so that
+/// is each IP's most recent download, as the original's "Unique IPs only".
+fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
+    let mut seen = HashSet::new();
+    rows.into_iter()
+        .filter(|d| seen.insert(d.client_ip.clone()))
+        .collect()
+}
+
+/// `GET /api/entry/{id}/downloads[?unique=true]`: the entry's downloads, newest
+/// first, with the browser and platform read from each User-Agent.
+pub async fn entry_downloads(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Response {
+    let result = async {
+        let id = parse_entry_id(&raw_id)?;
+        let rows = state
+            .store
+            .downloads(&id)
+            .await
+            .map_err(|e| AppError::store("failed to retrieve downloads", e))?
+            .ok_or_else(|| AppError::not_found("entry not found"))?;
+        // Only the exact value `true` filters, as the original's page checks it.
+        let rows = if query.unique.as_deref() == Some("true") {
+            unique_by_ip(rows)
+        } else {
+            rows
+        };
+        let rows: Vec<DownloadJson> = rows.into_iter().map(DownloadJson::from).collect();
+        Ok::<_, AppError>(to_json(&rows))
+    }
+    .await;
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /api/entries`: every entry, newest upload first, with its size and
+/// number of downloads.
+pub async fn list_entries(_admin: Admin, State(state): State<AppState>) -> Response {
+    match state.store.entries().await {
+        Ok(entries) => {
+            let entries: Vec<EntryJson> = entries.into_iter().map(EntryJson::from).collect();
+            to_json(&entries)
+        }
+        Err(e) => AppError::store("failed to retrieve file index", e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(secs: i64, ip: &str) -> Download {
+        Download {
+            time: chrono::DateTime::from_timestamp(secs, 0).unwrap(),
+            client_ip: ip.to_owned(),
+            user_agent: String::new(),
+        }
+    }
+
+    #[test]
+    fn unique_keeps_each_ips_first_row() {
+        let rows = vec![
+            row(5, "10.0.0.1"),
+            row(4, "10.0.0.2"),
+            row(3, "10.0.0.1"),
+            row(2, ""),
+            row(1, ""),
+        ];
+        assert_eq!(
+            unique_by_ip(rows),
+            vec![row(5, "10.0.0.1"), row(4, "10.0.0.2"), row(2, "")]
+        );
+    }
+}

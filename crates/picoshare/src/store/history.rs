@@ -1,0 +1,394 @@
+//! Read-only reports for the admin pages: an entry's download history, the
+//! file list with sizes and download counts, and how much space the store uses.
+//!
+//! Everything here reads through the reader pool; nothing writes. The queries
+//! are written so that their cost does not grow with the bytes stored:
+//! sizes come from the `idx_entries_data_length` expression index (the chunk
+//! lengths, without reading a blob), and per-entry download counts and history
+//! from our `idx_downloads_entry_id` index (see `schema.rs`). A unit test below
+//! pins both query plans.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{Store, StoreError};
+use crate::ids::EntryId;
+use crate::validate::NEVER_EXPIRE;
+
+/// One download of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Download {
+    /// When (UTC, whole seconds).
+    pub time: DateTime<Utc>,
+    /// The client's IP as recorded (empty if the row has none).
+    pub client_ip: String,
+    /// The full User-Agent header (empty if there was none).
+    pub user_agent: String,
+}
+
+/// An entry as the file list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntrySummary {
+    /// Its ID.
+    pub id: String,
+    /// Filename.
+    pub filename: String,
+    /// Content type as uploaded (may be empty).
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Upload time.
+    pub upload_time: DateTime<Utc>,
+    /// Expiration, `None` if it never expires.
+    pub expiration: Option<DateTime<Utc>>,
+    /// Owner's note.
+    pub note: Option<String>,
+    /// Guest link it came through.
+    pub guest_link_id: Option<String>,
+    /// Number of recorded downloads.
+    pub downloads: u64,
+}
+
+/// Space used by the store and free on its filesystem, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageUsage {
+    /// Size of the filesystem holding the database.
+    pub fs_total: u64,
+    /// Bytes in use on that filesystem, by anyone.
+    pub fs_used: u64,
+    /// Bytes an unprivileged process can still write there.
+    pub fs_free: u64,
+    /// The database file plus its `-wal` and `-shm` files.
+    pub database: u64,
+    /// Sum of the sizes of all entries.
+    pub stored_files: u64,
+    /// Free pages inside the database file: space that deleted files left
+    /// behind, reused by new uploads before the file grows again.
+    pub reclaimable: u64,
+}
+
+/// An entry's history, newest first. Downloads recorded in the same second
+/// keep their recording order (newest first too) through `rowid`, which the
+/// index carries, so the sort needs no extra step.
+const DOWNLOADS_SQL: &str = "SELECT download_timestamp, client_ip, user_agent FROM downloads
+     WHERE entry_id = ?1 ORDER BY download_timestamp DESC, rowid DESC";
+
+/// Every entry with its size and download count, newest first, in one query.
+/// Both aggregates are grouped scans of a covering index, joined by ID; the
+/// inner join leaves out entries without data and the chunks of uploads in
+/// progress (no entry row yet), as `Store::entry` does.
+const ENTRIES_SQL: &str =
+    "SELECT e.id, e.filename, e.content_type, e.upload_time, e.expiration_time,
+        e.note, e.guest_link_id, s.size, coalesce(d.n, 0)
+     FROM entries e
+     JOIN (SELECT id, sum(length(chunk)) AS size FROM entries_data GROUP BY id) s ON s.id = e.id
+     LEFT JOIN (SELECT entry_id, count(*) AS n FROM downloads GROUP BY entry_id) d
+        ON d.entry_id = e.id
+     ORDER BY e.upload_time DESC, e.rowid DESC";
+
+/// Bytes of all entries' data; chunks of unfinished uploads do not count.
+const STORED_BYTES_SQL: &str = "SELECT coalesce(sum(length(chunk)), 0) FROM entries_data
+     WHERE id IN (SELECT id FROM entries)";
+
+fn parse_time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+impl Store {
+    /// An entry's download history, newest first; `None` if the entry does not
+    /// exist (or has no data, which the rest of the server treats as missing).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn downloads(&self, id: &EntryId) -> Result<Option<Vec<Download>>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            // Both statements run in one read transaction, so the history
+            // belongs to the entry that was found.
+            let tx = conn.unchecked_transaction()?;
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM entries e WHERE e.id = ?1
+                       AND EXISTS (SELECT 1 FROM entries_data d WHERE d.id = e.id)",
+                    [id.as_str()],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !exists {
+                return Ok(None);
+            }
+            let mut stmt = tx.prepare_cached(DOWNLOADS_SQL)?;
+            let rows = stmt
+                .query_map([id.as_str()], |r| {
+                    Ok(Download {
+                        time: parse_time(&r.get::<_, String>(0)?),
+                        client_ip: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                        user_agent: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(rows))
+        })
+        .await
+    }
+
+    /// Every entry with its size and number of downloads, newest upload first.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(ENTRIES_SQL)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let expiration: Option<String> = r.get(4)?;
+                    Ok(EntrySummary {
+                        id: r.get(0)?,
+                        filename: r.get(1)?,
+                        content_type: r.get(2)?,
+                        upload_time: parse_time(&r.get::<_, String>(3)?),
+                        expiration: expiration
+                            .filter(|t| t != NEVER_EXPIRE)
+                            .map(|t| parse_time(&t)),
+                        note: r.get(5)?,
+                        guest_link_id: r.get::<_, Option<String>>(6)?.filter(|g| !g.is_empty()),
+                        size: r.get::<_, i64>(7)?.max(0) as u64,
+                        downloads: r.get::<_, i64>(8)?.max(0) as u64,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Space used by the database and free on its filesystem.
+    ///
+    /// # Errors
+    /// SQLite failures, or the filesystem cannot be queried.
+    pub async fn usage(&self) -> Result<StorageUsage, StoreError> {
+        let path = self.path().to_owned();
+        self.read(move |conn| {
+            let (stored_files, reclaimable) = sql_usage(conn)?;
+            let fs = filesystem_usage(&path)?;
+            let database = ["", "-wal", "-shm"]
+                .iter()
+                .map(|suffix| {
+                    let mut p = path.as_os_str().to_owned();
+                    p.push(suffix);
+                    // A missing -wal or -shm file simply holds nothing.
+                    std::fs::metadata(&p).map_or(0, |m| m.len())
+                })
+                .sum();
+            Ok(StorageUsage {
+                fs_total: fs.total,
+                fs_used: fs.used,
+                fs_free: fs.free,
+                database,
+                stored_files,
+                reclaimable,
+            })
+        })
+        .await
+    }
+}
+
+/// Stored file bytes and the bytes of free pages, in one read transaction.
+fn sql_usage(conn: &Connection) -> Result<(u64, u64), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    let stored: i64 = tx.query_row(STORED_BYTES_SQL, [], |r| r.get(0))?;
+    let free_pages: i64 = tx.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let page_size: i64 = tx.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let reclaimable = free_pages.max(0) as u64 * page_size.max(0) as u64;
+    Ok((stored.max(0) as u64, reclaimable))
+}
+
+struct FsUsage {
+    total: u64,
+    used: u64,
+    free: u64,
+}
+
+/// `statvfs` of the directory holding the database. "Free" is what an
+/// unprivileged process may still use (`f_bavail`), which is what decides
+/// whether the next upload fits; "used" counts the blocks not free at all
+/// (`f_bfree`), so used + free can be less than total by the root reserve.
+#[cfg(unix)]
+fn filesystem_usage(db: &Path) -> Result<FsUsage, StoreError> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+        StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "database path contains a NUL byte",
+        ))
+    })?;
+    // SAFETY: `statvfs` is plain old data, for which all-zero bytes are valid.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a pointer to a live, writable struct.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
+        return Err(StoreError::Io(std::io::Error::last_os_error()));
+    }
+    // The block counts are in units of the fragment size; some filesystems
+    // leave it zero, and then the block size is the unit.
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let (unit, blocks, bfree, bavail) = (
+        if st.f_frsize > 0 {
+            st.f_frsize as u64
+        } else {
+            st.f_bsize as u64
+        },
+        u64::from(st.f_blocks),
+        u64::from(st.f_bfree),
+        u64::from(st.f_bavail),
+    );
+    Ok(FsUsage {
+        total: blocks.saturating_mul(unit),
+        used: blocks.saturating_sub(bfree).saturating_mul(unit),
+        free: bavail.saturating_mul(unit),
+    })
+}
+
+#[cfg(not(unix))]
+fn filesystem_usage(_db: &Path) -> Result<FsUsage, StoreError> {
+    Err(StoreError::Io(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "filesystem usage is only available on Unix",
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema;
+
+    fn new_db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        schema::migrate(&mut conn, schema::NewDatabaseOptions { page_size: 4096 }).unwrap();
+        conn
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let params: Vec<&dyn rusqlite::ToSql> = (0..n).map(|_| &"x" as _).collect();
+        let rows = stmt
+            .query_map(params.as_slice(), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Whether running `sql` ever reads a column (or the rowid) of `table`'s
+    /// rows. SQLite's plan says `USING INDEX` rather than `USING COVERING
+    /// INDEX` for the expression index even when it takes `length(chunk)` from
+    /// the index and never seeks the table (the seek is deferred until a table
+    /// column is needed, and none is), so the bytecode is the reliable witness.
+    fn reads_table_rows(conn: &Connection, sql: &str, table: &str) -> bool {
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let params: Vec<&dyn rusqlite::ToSql> = (0..n).map(|_| &"x" as _).collect();
+        let ops: Vec<(String, i64, i64)> = stmt
+            .query_map(params.as_slice(), |r| Ok((r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let cursors: Vec<i64> = ops
+            .iter()
+            .filter(|(op, _, p2)| op == "OpenRead" && *p2 == root)
+            .map(|(_, p1, _)| *p1)
+            .collect();
+        ops.iter()
+            .any(|(op, p1, _)| (op == "Column" || op == "Rowid") && cursors.contains(p1))
+    }
+
+    /// The reports stay index-only: no chunk row is read to size a file, no
+    /// download row to count them, and the history is neither a table scan
+    /// nor a separate sort.
+    #[test]
+    fn queries_use_the_indexes() {
+        let conn = new_db();
+        let p = plan(&conn, ENTRIES_SQL);
+        assert!(p.contains("INDEX idx_entries_data_length"), "sizes: {p}");
+        assert!(
+            p.contains("COVERING INDEX idx_downloads_entry_id"),
+            "counts: {p}"
+        );
+        assert!(!reads_table_rows(&conn, ENTRIES_SQL, "entries_data"), "{p}");
+        let p = plan(&conn, STORED_BYTES_SQL);
+        assert!(p.contains("INDEX idx_entries_data_length"), "stored: {p}");
+        assert!(
+            !reads_table_rows(&conn, STORED_BYTES_SQL, "entries_data"),
+            "{p}"
+        );
+        let p = plan(&conn, DOWNLOADS_SQL);
+        assert!(
+            p.contains("idx_downloads_entry_id (entry_id=?)"),
+            "history: {p}"
+        );
+        assert!(!p.contains("TEMP B-TREE"), "history needs a sort: {p}");
+        // The check itself can fail: reading the blobs does read the rows.
+        assert!(reads_table_rows(
+            &conn,
+            "SELECT sum(length(chunk || x'00')) FROM entries_data",
+            "entries_data"
+        ));
+    }
+
+    #[test]
+    fn entries_report_sizes_counts_and_order() {
+        let conn = new_db();
+        conn.execute_batch(
+            "INSERT INTO entries VALUES
+               ('aaaaaaaaaa', 'old.txt', 'text/plain', '2026-01-01T00:00:00Z', '2999-12-31T00:00:00Z', NULL, NULL),
+               ('bbbbbbbbbb', 'new.txt', '', '2026-02-01T00:00:00Z', '2030-01-01T00:00:00Z', 'gggggggggggggggg', 'hi'),
+               ('cccccccccc', 'nodata.txt', '', '2026-03-01T00:00:00Z', NULL, NULL, NULL);
+             INSERT INTO entries_data VALUES
+               ('aaaaaaaaaa', 0, x'0102030405'), ('aaaaaaaaaa', 1, x'06'),
+               ('bbbbbbbbbb', 0, x'0102'),
+               ('zzzzzzzzzz', 0, x'010203');
+             INSERT INTO downloads VALUES
+               ('aaaaaaaaaa', '2026-01-02T00:00:00Z', '1.2.3.4', 'curl/8'),
+               ('aaaaaaaaaa', '2026-01-03T00:00:00Z', NULL, NULL);",
+        )
+        .unwrap();
+        let mut stmt = conn.prepare(ENTRIES_SQL).unwrap();
+        let got: Vec<(String, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(7)?, r.get(8)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("bbbbbbbbbb".to_owned(), 2, 0),
+                ("aaaaaaaaaa".to_owned(), 6, 2)
+            ]
+        );
+        assert_eq!(sql_usage(&conn).unwrap().0, 8);
+    }
+
+    #[test]
+    fn filesystem_numbers_are_consistent() {
+        let dir = std::env::temp_dir();
+        let fs = filesystem_usage(&dir.join("store.db")).unwrap();
+        assert!(fs.total > 0);
+        assert!(fs.used <= fs.total);
+        assert!(fs.free <= fs.total);
+        assert!(filesystem_usage(Path::new("relative.db")).is_ok());
+    }
+}

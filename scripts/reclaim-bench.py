@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Measures how disk space comes back: upload a file, delete it, and watch the
+database file shrink while the server keeps running.
+
+Prints the database size (file + WAL) before the upload, after it, right after
+the delete, and once it has stopped shrinking, with the time the reclaim took.
+While it waits, it times small downloads of another file, to show that the
+background vacuum does not block readers.
+
+Example: scripts/reclaim-bench.py --size-mib 1024 [--db-from shared/fixtures/picoshare-v15/store.db]
+"""
+import argparse, json, os, shutil, subprocess, sys, tempfile, time
+
+SECRET = "reclaim-bench"
+
+
+def db_bytes(db):
+    return sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
+
+
+def curl(*args):
+    return subprocess.run(["curl", "-sS", "--fail-with-body", *args], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default="target/release/picoshare")
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--db-from", help="start from a copy of this database (e.g. one written by the original)")
+    ap.add_argument("--data-dir", default=None)
+    a = ap.parse_args()
+    d = tempfile.mkdtemp(prefix="reclaim-", dir=a.data_dir)
+    db = os.path.join(d, "store.db")
+    if a.db_from:
+        shutil.copyfile(a.db_from, db)
+        os.chmod(db, 0o644)
+    src = os.path.join(d, "file.bin")
+    with open(src, "wb") as f:
+        for _ in range(a.size_mib):
+            f.write(os.urandom(1 << 20))
+    env = dict(os.environ, PS_SHARED_SECRET=SECRET, RUST_LOG="picoshare=info")
+    log = open(os.path.join(d, "server.log"), "w")
+    p = subprocess.Popen([a.binary, "--db", db, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                         stderr=log, text=True, env=env)
+    try:
+        base = p.stdout.readline().strip().rsplit(" ", 1)[1]
+        jar = os.path.join(d, "cookies")
+        curl("-c", jar, "-X", "POST", "-d", json.dumps({"sharedSecretKey": SECRET}), base + "/api/auth")
+        small = json.loads(curl("-b", jar, "-F", "file=@" + __file__, base + "/api/entry?expiration=2999-12-31T00:00:00Z"))["id"]
+        time.sleep(1.5)
+        before = db_bytes(db)
+        up = json.loads(curl("-b", jar, "-F", f"file=@{src}", base + "/api/entry?expiration=2999-12-31T00:00:00Z"))["id"]
+        time.sleep(1.5)
+        full = db_bytes(db)
+        t0 = time.monotonic()
+        curl("-b", jar, "-X", "DELETE", f"{base}/api/entry/{up}")
+        delete_s = time.monotonic() - t0
+        after_delete = db_bytes(db)
+        last, stable_since, worst_read = after_delete, time.monotonic(), 0.0
+        while time.monotonic() - stable_since < 3.0 and time.monotonic() - t0 < 600:
+            r0 = time.monotonic()
+            curl("-o", "/dev/null", f"{base}/-{small}")
+            worst_read = max(worst_read, time.monotonic() - r0)
+            time.sleep(0.05)
+            now = db_bytes(db)
+            if now < last:
+                last, stable_since = now, time.monotonic()
+        reclaim_s = stable_since - t0
+        mib = lambda b: b / 2**20
+        print(f"| {a.size_mib} MiB | {'copy of ' + os.path.basename(a.db_from) if a.db_from else 'new database'} "
+              f"| {mib(before):.1f} | {mib(full):.1f} | {mib(after_delete):.1f} | {mib(last):.1f} "
+              f"| {delete_s:.2f} | {reclaim_s:.1f} | {worst_read*1000:.0f} |")
+    finally:
+        p.terminate(); p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    print("| file | database | before upload MiB | after upload MiB | right after delete MiB | after reclaim MiB "
+          "| DELETE reply s | reclaim s | slowest small download during reclaim ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    main()
