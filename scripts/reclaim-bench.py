@@ -58,7 +58,7 @@ def main():
         delete_s = time.monotonic() - t0
         after_delete = db_bytes(db)
         last, stable_since, worst_read = after_delete, time.monotonic(), 0.0
-        while time.monotonic() - stable_since < 3.0 and time.monotonic() - t0 < 600:
+        while time.monotonic() - stable_since < 5.0 and time.monotonic() - t0 < 600:
             r0 = time.monotonic()
             curl("-o", "/dev/null", f"{base}/-{small}")
             worst_read = max(worst_read, time.monotonic() - r0)
@@ -68,6 +68,8 @@ def main():
                 last, stable_since = now, time.monotonic()
         reclaim_s = stable_since - t0
         mib = lambda b: b / 2**20
+        sizes = {sfx or "db": os.path.getsize(db + sfx) for sfx in ("", "-wal") if os.path.exists(db + sfx)}
+        print("final sizes:", sizes, file=sys.stderr)
         print(f"| {a.size_mib} MiB | {'copy of ' + os.path.basename(a.db_from) if a.db_from else 'new database'} "
               f"| {mib(before):.1f} | {mib(full):.1f} | {mib(after_delete):.1f} | {mib(last):.1f} "
               f"| {delete_s:.2f} | {reclaim_s:.1f} | {worst_read*1000:.0f} |")

@@ -86,6 +86,14 @@ impl Checkpointer {
         }
     }
 
+    /// Whether the most recent checkpoint copied the whole WAL, once every
+    /// requested checkpoint has run (`None` while one is still pending).
+    pub(super) fn caught_up(&self) -> Option<bool> {
+        let (lock, _) = &*self.shared;
+        let st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        (st.finished >= st.requested).then_some(st.complete)
+    }
+
     /// Stops the thread.
     pub(super) fn stop(mut self) {
         {

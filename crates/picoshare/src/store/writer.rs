@@ -298,6 +298,7 @@ pub(super) fn spawn(
         wal_bytes: 0,
         undurable_bytes: 0,
         unchecked_bytes: 0,
+        checkpoint_unconfirmed: false,
         shared,
     };
     std::thread::Builder::new()
@@ -315,9 +316,9 @@ const WRITEBACK_AFTER: u64 = 128 << 20;
 const CHECKPOINT_EVERY: u64 = 16 << 20;
 /// Idle time after which a step of incremental vacuum runs.
 const IDLE_VACUUM: Duration = Duration::from_millis(20);
-/// Pages freed per incremental-vacuum step: small, so that a step never
-/// holds up an upload or a metadata change for long.
-const VACUUM_STEP_PAGES: u32 = 128;
+/// Bytes of free pages returned per incremental-vacuum step: small enough
+/// that a step never holds up an upload or a metadata change for long.
+const VACUUM_STEP_BYTES: i64 = 32 << 20;
 
 /// Idle time after which small commits are checkpointed.
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
@@ -374,6 +375,9 @@ struct Writer {
     undurable_bytes: u64,
     /// Bytes committed since the checkpointer was last asked to run.
     unchecked_bytes: u64,
+    /// Whether the last checkpoint asked for when idle may not have copied
+    /// the whole WAL yet.
+    checkpoint_unconfirmed: bool,
     shared: Arc<Shared>,
 }
 
@@ -398,7 +402,7 @@ impl Writer {
                     }
                     Err(flume::RecvTimeoutError::Disconnected) => break,
                 }
-            } else if self.unchecked_bytes > 0 {
+            } else if self.unchecked_bytes > 0 || self.checkpoint_unconfirmed {
                 match rx.recv_timeout(IDLE_CHECKPOINT) {
                     Ok(cmd) => cmd,
                     Err(flume::RecvTimeoutError::Timeout) => {
@@ -580,8 +584,17 @@ impl Writer {
             if auto != 2 {
                 return Ok(0);
             }
-            self.conn
-                .execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_STEP_PAGES})"))?;
+            let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages = (VACUUM_STEP_BYTES / page.max(512)).max(1);
+            // The pragma frees one page per step of its statement: run it to
+            // completion (a single step would free a single page).
+            let mut stmt = self
+                .conn
+                .prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+            drop(rows);
+            drop(stmt);
             self.conn
                 .query_row("PRAGMA freelist_count", [], |r| r.get(0))
         };
@@ -592,18 +605,37 @@ impl Writer {
                     started.elapsed().as_nanos() as u64,
                 );
                 Counters::add(&self.counters.vacuum_steps, 1);
-                self.unchecked_bytes += 1;
                 if left == 0 {
                     self.shared.vacuum_wanted.store(false, Ordering::Relaxed);
-                    // Checkpoint now, so that the file shrinks without waiting.
-                    self.idle();
                 }
+                tracing::debug!(free_pages_left = left, "incremental vacuum step");
+                // The file shrinks when the checkpoint copies the step's commit
+                // into it: ask for one after every step, so space comes back
+                // progressively rather than at the end.
+                self.unchecked_bytes += 1;
+                self.idle();
             }
             Err(e) => {
                 tracing::warn!(error = %e, "incremental vacuum failed; will retry after the next delete");
                 self.shared.vacuum_wanted.store(false, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Once everything is checkpointed, gives the WAL file's space back too (it
+    /// keeps its largest size otherwise, up to the WAL limit, until the next
+    /// write). Waits at most briefly for readers; returns false to retry later.
+    fn truncate_wal(&self) -> bool {
+        let len = std::fs::metadata(wal_path(&self.cfg.path)).map_or(0, |m| m.len());
+        if len <= 4 << 20 {
+            return true;
+        }
+        let _ = self.conn.busy_timeout(Duration::from_millis(100));
+        let busy: rusqlite::Result<i64> =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
+        let _ = self.conn.busy_timeout(Duration::from_secs(10));
+        matches!(busy, Ok(0))
     }
 
     /// Stops tracking an upload; returns whether it was in progress.
@@ -745,12 +777,25 @@ impl Writer {
         }
     }
 
-    /// Called when the writer has been idle for a while.
+    /// Called when the writer has been idle for a while: checkpoint what was
+    /// committed since the last request, and retry until a checkpoint has
+    /// copied the whole WAL (a reader holding an old snapshot can stop one
+    /// short; until it completes, space freed by vacuum stays in the file).
     fn idle(&mut self) {
-        if let Some(cp) = &self.checkpointer {
-            if self.unchecked_bytes > 0 {
-                cp.poke();
-                self.unchecked_bytes = 0;
+        let Some(cp) = &self.checkpointer else {
+            return;
+        };
+        if self.unchecked_bytes > 0 {
+            cp.poke();
+            self.unchecked_bytes = 0;
+            self.checkpoint_unconfirmed = true;
+        } else if self.checkpoint_unconfirmed {
+            match cp.caught_up() {
+                Some(true) => self.checkpoint_unconfirmed = !self.truncate_wal(),
+                Some(false) => {
+                    cp.poke();
+                }
+                None => {}
             }
         }
     }
