@@ -180,12 +180,23 @@ pub(super) fn receive_error(e: ReceiveError) -> AppError {
     }
 }
 
-/// Parses the `expiration` query parameter of an admin upload.
-fn expiration_param(
+/// Parses the `expiration` query parameter of an admin upload. Without the
+/// parameter, the settings' default lifetime applies (the original refuses the
+/// upload; API clients such as curl then need not compute a date). A present
+/// but empty or invalid value is refused with the original's message.
+async fn expiration_param(
+    state: &AppState,
     query: &HashMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppError> {
-    let raw = query.get("expiration").map(String::as_str).unwrap_or("");
+    let Some(raw) = query.get("expiration") else {
+        let settings = state
+            .store
+            .settings()
+            .await
+            .map_err(|e| AppError::store("failed to read settings", e))?;
+        return Ok(settings.default_lifetime.expiration_from(now));
+    };
     if raw == validate::NEVER_EXPIRE {
         return Ok(None);
     }
@@ -202,7 +213,7 @@ pub async fn upload_entry(
     req: Request,
 ) -> Response {
     let now = state.clock.now();
-    let expiration = match expiration_param(&query, now) {
+    let expiration = match expiration_param(&state, &query, now).await {
         Ok(e) => e,
         Err(e) => return e.into_response(),
     };

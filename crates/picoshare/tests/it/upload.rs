@@ -181,9 +181,9 @@ async fn note_and_filename_at_the_limit_are_accepted() {
     assert_eq!(row.filename, name);
 }
 
-/// Missing `expiration` is 400 `Invalid expiration URL parameter: ...`.
+/// An empty `expiration` is 400 `Invalid expiration URL parameter: ...`.
 #[tokio::test]
-async fn missing_expiration_is_refused() {
+async fn empty_expiration_is_refused() {
     let s = TestServer::start().await;
     let form = Multipart::new().file(
         "file",
@@ -193,11 +193,44 @@ async fn missing_expiration_is_refused() {
     );
     assert_upload_refused(
         &s,
-        "",
+        "?expiration=",
         form,
         Expect::Prefix("Invalid expiration URL parameter:"),
     )
     .await;
+}
+
+/// Without `expiration`, an upload gets the settings' default lifetime: 30
+/// days on a new database, then whatever `PUT /api/settings` chose (never).
+#[tokio::test]
+async fn missing_expiration_takes_the_default_lifetime() {
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    let before = chrono::Utc::now();
+    let form = Multipart::new().file("file", "a.txt", Some("text/plain"), b"default");
+    let id = upload_id(s.post_entry(&c, "", form).await).await;
+    let row = s.entry(&id).expect("stored");
+    let exp =
+        chrono::DateTime::parse_from_rfc3339(row.expiration_time.as_deref().unwrap()).unwrap();
+    let days = (exp.with_timezone(&chrono::Utc) - before).num_hours();
+    assert!(
+        (30 * 24 - 1..=30 * 24 + 1).contains(&days),
+        "expires in {days} h, want 30 days"
+    );
+
+    let resp = c
+        .put(s.url("/api/settings"))
+        .json(&serde_json::json!({"defaultExpirationDays": 7, "defaultNeverExpire": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let form = Multipart::new().file("file", "b.txt", Some("text/plain"), b"forever");
+    let id = upload_id(s.post_entry(&c, "", form).await).await;
+    assert_eq!(
+        s.entry(&id).unwrap().expiration_time.as_deref(),
+        Some("2999-12-31T00:00:00Z")
+    );
 }
 
 /// An expiration in the past is refused with the original's exact message.
