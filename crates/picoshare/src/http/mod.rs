@@ -14,6 +14,7 @@ mod history;
 pub mod metrics;
 pub mod mime;
 pub mod multipart_ranges;
+pub mod pages;
 pub mod ranges;
 mod settings;
 mod system;
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
             post(guest_links::upload_guest_file).layer(DefaultBodyLimit::disable()),
         )
         .route("/metrics", get(metrics::metrics))
+        .route("/static/{name}", get(pages::assets::serve))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .with_state(state)

@@ -1,0 +1,118 @@
+//! Server-rendered HTML pages (maud templates, checked at compile time) and the
+//! embedded static assets they use.
+//!
+//! Every page goes through [`Page::render`], which wraps it in the common
+//! layout (head, navigation, theme) and sends a strict Content-Security-Policy
+//! with a fresh nonce: scripts and styles run only from `/static/` or with that
+//! nonce, and nothing is loaded from another origin.
+
+pub mod assets;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use rand::RngCore;
+
+/// What every page needs to know about the request.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Per-response CSP nonce (base64url, 16 random bytes).
+    pub nonce: String,
+    /// Whether the visitor is logged in (shows the admin navigation).
+    pub admin: bool,
+}
+
+impl Page {
+    /// A page context with a new nonce.
+    pub fn new(admin: bool) -> Self {
+        let mut raw = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let nonce = raw.iter().map(|b| format!("{b:02x}")).collect();
+        Page { nonce, admin }
+    }
+
+    /// The Content-Security-Policy sent with this page.
+    pub fn csp(&self) -> String {
+        let n = &self.nonce;
+        format!(
+            "default-src 'self'; script-src 'self' 'nonce-{n}'; style-src 'self' 'nonce-{n}'; \
+             img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'"
+        )
+    }
+
+    /// Renders `body` inside the layout, with `title` (shown as `PicoShare - title`).
+    pub fn render(&self, title: &str, body: Markup) -> Response {
+        self.render_status(StatusCode::OK, title, body)
+    }
+
+    /// Like [`Page::render`] with another status code.
+    pub fn render_status(&self, status: StatusCode, title: &str, body: Markup) -> Response {
+        let full_title = if title.is_empty() {
+            "PicoShare".to_owned()
+        } else {
+            format!("PicoShare - {title}")
+        };
+        let markup = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    meta name="color-scheme" content="light dark";
+                    title { (full_title) }
+                    link rel="icon" href=(assets::url("favicon.svg")) type="image/svg+xml";
+                    link rel="stylesheet" href=(assets::url("style.css"));
+                    script type="module" src=(assets::url("app.js")) nonce=(self.nonce) {}
+                }
+                body {
+                    a.skip-link href="#main" { "Skip to content" }
+                    (self.nav())
+                    main id="main" { (body) }
+                }
+            }
+        };
+        let mut resp = (status, markup.into_string()).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        if let Ok(v) = HeaderValue::from_str(&self.csp()) {
+            h.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        resp
+    }
+
+    fn nav(&self) -> Markup {
+        html! {
+            header.site-header {
+                nav aria-label="Main" {
+                    a.brand href="/" { "PicoShare" }
+                    @if self.admin {
+                        ul.nav-links role="menubar" {
+                            li { a role="menuitem" href="/" { "Upload" } }
+                            li { a role="menuitem" href="/files" { "Files" } }
+                            li { a role="menuitem" href="/guest-links" { "Guest Links" } }
+                            li { a role="menuitem" href="/information" { "Information" } }
+                            li { a role="menuitem" href="/settings" { "Settings" } }
+                            li { button role="menuitem" type="button" data-action="logout" { "Log Out" } }
+                        }
+                    } @else {
+                        ul.nav-links {
+                            li { a.button href="/login" { "Log In" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// JSON embedded in a page for its script, safe inside `<script type="application/json">`.
+pub fn json_data(id: &str, value: &serde_json::Value) -> Markup {
+    // `<` is escaped so that no string in the data can close the script element.
+    let text = value.to_string().replace('<', "\\u003c");
+    html! { script type="application/json" id=(id) { (PreEscaped(text)) } }
+}
