@@ -94,6 +94,21 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/metrics", get(metrics::metrics))
         .route("/static/{name}", get(pages::assets::serve))
+        .route("/", get(pages::upload::index))
+        .route("/login", get(pages::login::login_page))
+        .route("/g/{guestLinkID}", get(pages::upload::guest_page))
+        .route("/files", get(pages::files::files))
+        .route("/files/{id}/info", get(pages::files::file_info))
+        .route("/files/{id}/edit", get(pages::files::file_edit))
+        .route(
+            "/files/{id}/confirm-delete",
+            get(pages::files::file_confirm_delete),
+        )
+        .route("/files/{id}/downloads", get(pages::files::file_downloads))
+        .route("/guest-links", get(pages::guest_links::guest_links))
+        .route("/guest-links/new", get(pages::guest_links::new_guest_link))
+        .route("/settings", get(pages::settings::settings))
+        .route("/information", get(pages::system::information))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .with_state(state)

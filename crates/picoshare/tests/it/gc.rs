@@ -69,7 +69,12 @@ async fn expired_entries_are_refused_then_collected() {
         )
         .await;
     assert_eq!(s.download(&short).await, b"short-lived");
-    assert_eq!(s.download_rows(&short).len(), 1);
+    // The history row is written in the background after the reply.
+    assert!(
+        eventually(Duration::from_secs(5), || s.download_rows(&short).len()
+            == 1)
+        .await
+    );
 
     set_clock(&clock, now + chrono::Duration::hours(3));
     let resp = plain_client()

@@ -43,3 +43,7 @@ mod system;
 mod gc;
 // Guest links: the owner's routes and guest uploads within their limits.
 mod guest_links;
+// The admin HTML pages: files, history, guest links, settings, information.
+mod admin_pages;
+// The server side of the landing, login and upload pages.
+mod pages;

@@ -10,9 +10,21 @@ use sha2::{Digest, Sha256};
 
 /// Every asset: name, content type, bytes.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("style.css", "text/css; charset=utf-8", include_bytes!("../../../assets/style.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../../assets/app.js")),
-    ("favicon.svg", "image/svg+xml", include_bytes!("../../../assets/favicon.svg")),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../assets/style.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../assets/app.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../../assets/favicon.svg"),
+    ),
 ];
 
 fn hashes() -> &'static Vec<String> {
@@ -21,7 +33,11 @@ fn hashes() -> &'static Vec<String> {
         ASSETS
             .iter()
             .map(|(_, _, bytes)| {
-                Sha256::digest(bytes).iter().take(6).map(|b| format!("{b:02x}")).collect()
+                Sha256::digest(bytes)
+                    .iter()
+                    .take(6)
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
             })
             .collect()
     })
@@ -47,6 +63,9 @@ pub async fn serve(Path(name): Path<String>) -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=31536000, immutable"),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     resp
 }

@@ -7,11 +7,20 @@
 //! nonce, and nothing is loaded from another origin.
 
 pub mod assets;
+pub mod files;
+pub mod guest_links;
+pub mod login;
+pub mod settings;
+pub mod system;
+pub mod upload;
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use rand::RngCore;
+
+use super::auth::is_admin;
+use super::AppState;
 
 /// What every page needs to know about the request.
 #[derive(Debug, Clone)]
@@ -74,12 +83,21 @@ impl Page {
         };
         let mut resp = (status, markup.into_string()).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
         if let Ok(v) = HeaderValue::from_str(&self.csp()) {
             h.insert(header::CONTENT_SECURITY_POLICY, v);
         }
-        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
         h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         resp
@@ -97,7 +115,7 @@ impl Page {
                             li { a role="menuitem" href="/guest-links" { "Guest Links" } }
                             li { a role="menuitem" href="/information" { "Information" } }
                             li { a role="menuitem" href="/settings" { "Settings" } }
-                            li { button role="menuitem" type="button" data-action="logout" { "Log Out" } }
+                            li { button type="button" data-action="logout" { "Log Out" } }
                         }
                     } @else {
                         ul.nav-links {
@@ -108,6 +126,63 @@ impl Page {
             }
         }
     }
+}
+
+/// For admin-only HTML pages: a [`Page`] for a logged-in visitor, or the reply
+/// to send instead, a `303 See Other` to `/login?next=<path>` (or a 500 page
+/// if the session could not be checked). `path` is the page's own path with
+/// its query, e.g. `/files/abc/edit` or `/files/abc/downloads?unique=true`.
+///
+/// # Errors
+/// The response to return when the visitor is not an admin.
+pub async fn require_admin_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Page, Response> {
+    match is_admin(state, headers).await {
+        Ok(true) => Ok(Page::new(true)),
+        Ok(false) => Err(login_redirect(path)),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// The page context for a page anyone may see, with the admin navigation when
+/// the visitor is logged in.
+///
+/// # Errors
+/// The reply to send when the session could not be checked.
+pub async fn page_for(state: &AppState, headers: &HeaderMap) -> Result<Page, Response> {
+    match is_admin(state, headers).await {
+        Ok(admin) => Ok(Page::new(admin)),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// `303 See Other` to the login page, which comes back to `path` afterwards.
+pub fn login_redirect(path: &str) -> Response {
+    let location = format!("/login?next={}", encode_query_value(path));
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Percent-encodes a query parameter value (everything but unreserved
+/// characters and `/`).
+fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// JSON embedded in a page for its script, safe inside `<script type="application/json">`.

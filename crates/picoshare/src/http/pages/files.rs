@@ -1,0 +1,514 @@
+//! The admin's file pages: the list (`/files`), one file's information, edit
+//! form, delete confirmation and download history.
+//!
+//! Everything a page shows is rendered on the server, so the pages read well
+//! without JavaScript; `assets/app.js` adds sorting, filtering, copying and the
+//! calls to the JSON API (`PUT`/`DELETE /api/entry/{id}`). Dates are shown in
+//! UTC.
+
+use std::collections::HashSet;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use maud::{html, Markup};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::{require_admin_page, Page};
+use crate::http::entries::parse_entry_id;
+use crate::http::{AppError, AppState};
+use crate::ids::{EntryId, GuestLinkId};
+use crate::store::history::Download;
+use crate::store::Entry;
+use crate::useragent;
+use crate::validate::db_time;
+
+/// What `encodeURIComponent` leaves alone.
+const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// A size in the original's units: `N B` under 1 KiB, else two decimals of
+/// 1024-based `kB`, `MB`, `GB`, …
+pub(super) fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", UNITS[unit])
+}
+
+/// `YYYY-MM-DD`.
+pub(super) fn date(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`.
+pub(super) fn date_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// `Never`, or `YYYY-MM-DD (N days)` with N the rounded number of days left
+/// (`(N days ago)` once past, for guest links; files show a negative count
+/// as the original does when `ago` is false).
+pub(super) fn expiry(t: Option<DateTime<Utc>>, now: DateTime<Utc>, ago: bool) -> String {
+    let Some(t) = t else {
+        return "Never".to_owned();
+    };
+    let secs = (t - now).num_seconds() as f64;
+    let days = (secs / 86_400.0).round() as i64;
+    let plural = |n: i64| if n == 1 { "day" } else { "days" };
+    if ago && days < 0 {
+        format!("{} ({} {} ago)", date(t), -days, plural(-days))
+    } else {
+        format!("{} ({days} {})", date(t), plural(days.abs()))
+    }
+}
+
+/// The full download link of a file, `/-{id}/{encoded filename}`.
+pub(super) fn full_link(id: &str, filename: &str) -> String {
+    format!("/-{id}/{}", utf8_percent_encode(filename, URI_COMPONENT))
+}
+
+/// The path and query of the request, for the login redirect.
+pub(super) fn path_of(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
+}
+
+/// A page for a request that cannot be served: a 400 for a malformed ID, a
+/// 404 for an unknown one, the error's text otherwise.
+pub(super) fn error_page(page: &Page, err: &AppError, message: &str) -> Response {
+    let (title, heading) = match err.status() {
+        StatusCode::NOT_FOUND => ("Not Found", "Not found"),
+        StatusCode::BAD_REQUEST => ("Bad Request", "Bad request"),
+        _ => ("Error", "Something went wrong"),
+    };
+    page.render_status(
+        err.status(),
+        title,
+        html! {
+            section data-page="error" {
+                h1 { (heading) }
+                p role="alert" { (message) }
+                p { a href="/files" { "Back to the files" } }
+            }
+        },
+    )
+}
+
+/// Turns an [`AppError`] into its page.
+fn fail(page: &Page, err: AppError) -> Response {
+    let message = match err.status() {
+        StatusCode::NOT_FOUND => {
+            "There is no file with this ID. It may have expired or been deleted.".to_owned()
+        }
+        StatusCode::BAD_REQUEST => "This is not a valid file ID.".to_owned(),
+        _ => "The server could not read this file's data.".to_owned(),
+    };
+    error_page(page, &err, &message)
+}
+
+/// Looks up a file for one of the per-file pages.
+async fn load_entry(state: &AppState, raw_id: &str) -> Result<(EntryId, Entry), AppError> {
+    let id = parse_entry_id(raw_id)?;
+    let entry = state
+        .store
+        .entry(&id)
+        .await
+        .map_err(|e| AppError::store("failed to read the entry", e))?
+        .ok_or_else(|| AppError::not_found("entry not found"))?;
+    Ok((id, entry))
+}
+
+/// A `Copy` button that copies the absolute form of `path`.
+fn copy_button(path: &str, label: Option<&str>) -> Markup {
+    html! {
+        button.button.secondary type="button" data-action="copy-link" data-path=(path)
+            aria-label=[label] { "Copy" }
+    }
+}
+
+/// `GET /files`: every file, newest first.
+pub async fn files(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let page = match require_admin_page(&state, &headers, "/files").await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let entries = match state.store.entries().await {
+        Ok(e) => e,
+        Err(e) => {
+            let err = AppError::store("failed to retrieve file index", e);
+            return fail(&page, err);
+        }
+    };
+    let now = state.clock.now();
+    page.render(
+        "Files",
+        html! {
+            section data-page="files" {
+                h1 { "Files" }
+                div.toolbar {
+                    label for="files-filter" { "Filter by name" }
+                    input #files-filter type="search" autocomplete="off";
+                    p.status #files-status role="status" aria-live="polite" {}
+                }
+                @if entries.is_empty() {
+                    p.empty { "No files yet. " a href="/" { "Upload one" } "." }
+                } @else {
+                    div.table-scroll {
+                        table.data-table.files-table {
+                            thead {
+                                tr {
+                                    th scope="col" { button.sort type="button" data-sort="filename" data-type="text" { "Filename" } }
+                                    th scope="col" { span.visually-hidden { "Note" } }
+                                    th scope="col" { button.sort type="button" data-sort="size" data-type="number" { "Size" } }
+                                    th scope="col" aria-sort="descending" { button.sort type="button" data-sort="uploaded" data-type="text" { "Uploaded" } }
+                                    th scope="col" { button.sort type="button" data-sort="expires" data-type="text" { "Expires" } }
+                                    th scope="col" { span.visually-hidden { "Actions" } }
+                                }
+                            }
+                            tbody {
+                                @for e in &entries {
+                                    tr data-filename=(e.filename)
+                                        data-size=(e.size)
+                                        data-uploaded=(db_time(e.upload_time))
+                                        data-expires=(e.expiration.map_or_else(|| "9999".to_owned(), db_time)) {
+                                        td.filename { a href=(full_link(&e.id, &e.filename)) { (e.filename) } }
+                                        td.note {
+                                            @if let Some(note) = e.note.as_deref().filter(|n| !n.is_empty()) {
+                                                span.note-indicator role="img" title=(note) aria-label=(format!("Note: {note}")) { "✎" }
+                                            }
+                                        }
+                                        td.num { (human_size(e.size)) }
+                                        td { (date(e.upload_time)) }
+                                        td { (expiry(e.expiration, now, false)) }
+                                        td.actions {
+                                            a.button.secondary href=(format!("/files/{}/info", e.id)) { "Information" }
+                                            a.button.secondary href=(format!("/files/{}/edit", e.id)) { "Edit" }
+                                            (copy_button(&format!("/-{}", e.id), None))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// `GET /files/{id}/info`.
+pub async fn file_info(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(raw_id): Path<String>,
+) -> Response {
+    let page = match require_admin_page(&state, &headers, &path_of(&uri)).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let (id, entry) = match load_entry(&state, &raw_id).await {
+        Ok(v) => v,
+        Err(e) => return fail(&page, e),
+    };
+    let downloads = match state.store.downloads(&id).await {
+        Ok(d) => d.map_or(0, |d| d.len()),
+        Err(e) => return fail(&page, AppError::store("failed to retrieve downloads", e)),
+    };
+    let guest = match entry.guest_link_id.as_deref().map(GuestLinkId::parse) {
+        Some(Ok(gid)) => match state.store.guest_link(&gid).await {
+            Ok(link) => Some((
+                gid.as_str().to_owned(),
+                link.map(|l| l.label)
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or_else(|| gid.as_str().to_owned()),
+            )),
+            Err(e) => return fail(&page, AppError::store("failed to read the guest link", e)),
+        },
+        Some(Err(_)) => entry.guest_link_id.clone().map(|g| (g.clone(), g)),
+        None => None,
+    };
+    let id = id.as_str();
+    let full = full_link(id, &entry.filename);
+    let short = format!("/-{id}");
+    let now = state.clock.now();
+    page.render(
+        "File Information",
+        html! {
+            section data-page="file-info" {
+                h1 { "File Information" }
+                div.fields {
+                    p.field { span.field-name { "Filename:" } " " span.field-value { (entry.filename) } }
+                    p.field {
+                        span.field-name { "Full link:" } " "
+                        a.field-value href=(full) { (full) } " "
+                        (copy_button(&full, Some("Copy full link")))
+                    }
+                    p.field {
+                        span.field-name { "Short link:" } " "
+                        a.field-value href=(short) { (short) } " "
+                        (copy_button(&short, Some("Copy short link")))
+                    }
+                    p.field { span.field-name { "Size:" } " " span.field-value { (human_size(entry.size)) } }
+                    p.field { span.field-name { "Expires:" } " " span.field-value { (expiry(entry.expiration, now, false)) } }
+                    p.field {
+                        span.field-name { "Downloads:" } " "
+                        span.field-value { (downloads) " (" a href=(format!("/files/{id}/downloads")) { "History" } ")" }
+                    }
+                    p.field {
+                        span.field-name { "Note:" } " "
+                        span.field-value {
+                            @match entry.note.as_deref().filter(|n| !n.is_empty()) {
+                                Some(note) => (note),
+                                None => em { "None" },
+                            }
+                        }
+                    }
+                    p.field {
+                        span.field-name { "Uploaded by:" } " "
+                        span.field-value {
+                            @match &guest {
+                                Some((gid, label)) => { "Guest link: " a href=(format!("/g/{gid}")) { (label) } },
+                                None => "You",
+                            }
+                        }
+                    }
+                    p.field {
+                        span.field-name { "Upload time:" } " "
+                        time.field-value datetime=(db_time(entry.upload_time)) { (date_time(entry.upload_time)) }
+                    }
+                }
+                div.actions {
+                    a.button href=(format!("/files/{id}/edit")) { "Edit" }
+                    a.button.secondary href="/files" { "Close" }
+                }
+            }
+        },
+    )
+}
+
+/// `GET /files/{id}/edit`.
+pub async fn file_edit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(raw_id): Path<String>,
+) -> Response {
+    let page = match require_admin_page(&state, &headers, &path_of(&uri)).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let (id, entry) = match load_entry(&state, &raw_id).await {
+        Ok(v) => v,
+        Err(e) => return fail(&page, e),
+    };
+    let id = id.as_str();
+    let never = entry.expiration.is_none();
+    let tomorrow = date(state.clock.now() + chrono::Duration::days(1));
+    page.render(
+        "Edit",
+        html! {
+            section data-page="file-edit" data-entry-id=(id) {
+                h1 { "Edit " (entry.filename) }
+                form #edit-form.stack {
+                    div.form-row {
+                        label for="edit-filename" { "Filename" }
+                        input #edit-filename name="filename" type="text" required maxlength="255" value=(entry.filename);
+                    }
+                    div.form-row.check {
+                        input #edit-never type="checkbox" name="never" checked[never];
+                        label for="edit-never" { "Never expire" }
+                    }
+                    div.form-row {
+                        label for="edit-expiration" { "Expiration date" }
+                        input #edit-expiration name="expiration" type="date" min=(tomorrow)
+                            value=[entry.expiration.map(date)]
+                            data-original=[entry.expiration.map(db_time)]
+                            disabled[never];
+                    }
+                    div.form-row {
+                        label for="edit-note" { "Note" }
+                        textarea #edit-note name="note" rows="3" maxlength="500" { (entry.note.as_deref().unwrap_or("")) }
+                        p.hint { "Only you can see the note." }
+                    }
+                    p.error #edit-error role="alert" hidden {}
+                    div.actions {
+                        button.button type="submit" { "Save" }
+                        button.button.danger type="submit" form="delete-form" { "Delete" }
+                        a.button.secondary href="/files" { "Cancel" }
+                    }
+                }
+                form #delete-form method="get" action=(format!("/files/{id}/confirm-delete")) {}
+            }
+        },
+    )
+}
+
+/// `GET /files/{id}/confirm-delete`.
+pub async fn file_confirm_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(raw_id): Path<String>,
+) -> Response {
+    let page = match require_admin_page(&state, &headers, &path_of(&uri)).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let (id, entry) = match load_entry(&state, &raw_id).await {
+        Ok(v) => v,
+        Err(e) => return fail(&page, e),
+    };
+    let id = id.as_str();
+    page.render(
+        "Delete",
+        html! {
+            section data-page="file-delete" data-entry-id=(id) {
+                h1 { "Delete file" }
+                p { "Permanently delete " strong { (entry.filename) } "?" }
+                p.error #delete-error role="alert" hidden {}
+                div.actions {
+                    button.button.danger type="button" data-action="delete-entry" { "Delete" }
+                    a.button.secondary href=(format!("/files/{id}/edit")) { "Cancel" }
+                }
+            }
+        },
+    )
+}
+
+/// Keeps each client IP's most recent download (rows come newest first).
+fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
+    let mut seen = HashSet::new();
+    rows.into_iter()
+        .filter(|d| seen.insert(d.client_ip.clone()))
+        .collect()
+}
+
+/// `GET /files/{id}/downloads[?unique=true]`.
+pub async fn file_downloads(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(raw_id): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let page = match require_admin_page(&state, &headers, &path_of(&uri)).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let (id, entry) = match load_entry(&state, &raw_id).await {
+        Ok(v) => v,
+        Err(e) => return fail(&page, e),
+    };
+    let rows = match state.store.downloads(&id).await {
+        Ok(Some(rows)) => rows,
+        Ok(None) => return fail(&page, AppError::not_found("entry not found")),
+        Err(e) => return fail(&page, AppError::store("failed to retrieve downloads", e)),
+    };
+    let any = !rows.is_empty();
+    // Only the exact value `true` filters, as in the API.
+    let unique = query.iter().any(|(k, v)| k == "unique" && v == "true");
+    let rows = if unique { unique_by_ip(rows) } else { rows };
+    let total = rows.len();
+    let id = id.as_str();
+    page.render(
+        "Downloads",
+        html! {
+            section data-page="file-downloads" {
+                h1 { (entry.filename) }
+                p.subtitle { "Download history" }
+                @if any {
+                    form.toolbar #unique-form method="get" action=(format!("/files/{id}/downloads")) {
+                        div.form-row.check {
+                            input #unique-ips type="checkbox" name="unique" value="true" checked[unique];
+                            label for="unique-ips" { "Unique IPs only" }
+                        }
+                        noscript { button.button.secondary type="submit" { "Apply" } }
+                    }
+                    div.table-scroll {
+                        table.data-table {
+                            thead {
+                                tr {
+                                    th scope="col" { "Download #" }
+                                    th scope="col" { "Time" }
+                                    th scope="col" { "Downloader IP" }
+                                    th scope="col" { "Browser" }
+                                    th scope="col" { "Platform" }
+                                }
+                            }
+                            tbody {
+                                @for (i, d) in rows.iter().enumerate() {
+                                    @let ua = useragent::parse(&d.user_agent);
+                                    tr {
+                                        td.num { (total - i) }
+                                        td { time datetime=(db_time(d.time)) { (date_time(d.time)) } }
+                                        td { (d.client_ip) }
+                                        td title=(d.user_agent) { (ua.browser) }
+                                        td { (ua.platform) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } @else {
+                    p.empty { "No downloads yet." }
+                }
+                div.actions {
+                    a.button.secondary href=(format!("/files/{id}/info")) { "Close" }
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_the_originals_units() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1024), "1.00 kB");
+        assert_eq!(human_size(1536), "1.50 kB");
+        assert_eq!(human_size(5 * 1024 * 1024), "5.00 MB");
+        assert_eq!(human_size(3 << 30), "3.00 GB");
+    }
+
+    #[test]
+    fn expiry_shows_days_left() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(expiry(None, now, false), "Never");
+        let t = now + chrono::Duration::days(7);
+        assert_eq!(expiry(Some(t), now, false), "2026-01-08 (7 days)");
+        let t = now + chrono::Duration::hours(20);
+        assert_eq!(expiry(Some(t), now, false), "2026-01-02 (1 day)");
+        let t = now - chrono::Duration::days(2);
+        assert_eq!(expiry(Some(t), now, true), "2025-12-30 (2 days ago)");
+        assert_eq!(expiry(Some(t), now, false), "2025-12-30 (-2 days)");
+    }
+
+    #[test]
+    fn links_encode_the_filename() {
+        assert_eq!(full_link("abc", "a b/c.txt"), "/-abc/a%20b%2Fc.txt");
+    }
+}

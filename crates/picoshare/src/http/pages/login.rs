@@ -1,0 +1,117 @@
+//! The public pages: the landing page for visitors who are not logged in and
+//! the login form.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use maud::{html, Markup};
+
+use super::{page_for, Page};
+use crate::http::AppState;
+
+/// Longest `next` path the login page passes on.
+const MAX_NEXT_LEN: usize = 2048;
+
+/// Where to go after logging in: `next` if it is a path on this server
+/// (starts with one `/`, no scheme or host, no control characters), else `/`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && n.len() <= MAX_NEXT_LEN
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// `GET /login[?next=PATH]`: the passphrase form.
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let page = match page_for(&state, &headers).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let next = safe_next(query.get("next").map(String::as_str));
+    page.render(
+        "Log in",
+        html! {
+            section.narrow data-page="login" {
+                h1 { "Log in" }
+                form.card.stack #login-form data-next=(next) {
+                    div.field {
+                        label for="passphrase" { "Passphrase" }
+                        input #passphrase type="password" name="passphrase"
+                            autocomplete="current-password" required autofocus;
+                    }
+                    p.alert.error #login-error role="alert" {}
+                    div { button.primary type="submit" { "Authenticate" } }
+                }
+                h2 { "Don't know the passphrase?" }
+                p {
+                    "PicoShare is a private file-sharing server. Only its owner can upload "
+                    "files here. If someone shared a file with you, use the link they sent."
+                }
+            }
+        },
+    )
+}
+
+/// The landing page for visitors who are not logged in (`GET /`).
+pub fn landing(page: &Page) -> Response {
+    page.render("", landing_body())
+}
+
+fn landing_body() -> Markup {
+    html! {
+        section.narrow data-page="landing" {
+            h1 { "PicoShare" }
+            p.lead { "A minimalist, easy-to-host service for sharing images and other files." }
+            h2 { "What is PicoShare?" }
+            p {
+                "PicoShare lets its owner upload a file and share it with a link. There are "
+                "no accounts for the people you share with, no ads and no tracking: they "
+                "open the link and get the file, exactly as it was uploaded."
+            }
+            p {
+                "Files expire when their owner wants them to, and the owner can hand out "
+                "guest links so that others can upload files, too."
+            }
+            p {
+                "PicoShare is free and open source, under the "
+                a href="https://www.gnu.org/licenses/agpl-3.0.en.html" { "GNU AGPLv3" }
+                " licence. The original PicoShare is on "
+                a href="https://github.com/mtlynch/picoshare" { "GitHub" } "."
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_must_be_a_local_path() {
+        assert_eq!(safe_next(Some("/files")), "/files");
+        assert_eq!(
+            safe_next(Some("/files/abc/downloads?unique=true")),
+            "/files/abc/downloads?unique=true"
+        );
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("")), "/");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/a\nb")), "/");
+    }
+}

@@ -1,0 +1,70 @@
+//! The system information page (`/information`): disk usage, the space the
+//! store takes and could give back, and the build's version.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use maud::html;
+
+use super::files::{error_page, human_size};
+use super::require_admin_page;
+use crate::http::system::{REVISION, REVISION_TIME, VERSION};
+use crate::http::{AppError, AppState};
+
+/// `GET /information`.
+pub async fn information(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let page = match require_admin_page(&state, &headers, "/information").await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let u = match state.store.usage().await {
+        Ok(u) => u,
+        Err(e) => {
+            let err = AppError::store("failed to check available space", e);
+            return error_page(&page, &err, "The server could not check its disk usage.");
+        }
+    };
+    let percent = if u.fs_total == 0 {
+        0.0
+    } else {
+        u.fs_used as f64 * 100.0 / u.fs_total as f64
+    };
+    page.render(
+        "System Information",
+        html! {
+            section data-page="information" {
+                h1 { "System Information" }
+                h2 { "Disk usage" }
+                div.usage {
+                    label for="disk-usage" { "Disk usage" }
+                    progress #disk-usage value=(u.fs_used) max=(u.fs_total.max(1)) {
+                        (format!("{percent:.0}%"))
+                    }
+                    p #disk-usage-text {
+                        "Server disk usage: " (human_size(u.fs_used)) " (" (format!("{percent:.0}%")) ") used of "
+                        (human_size(u.fs_total)) " total; " (human_size(u.fs_free)) " free."
+                    }
+                }
+                h2 { "PicoShare usage" }
+                div.fields {
+                    p.field { span.field-name { "Upload data:" } " " span.field-value { (human_size(u.stored_files)) } }
+                    p.field { span.field-name { "Database files:" } " " span.field-value { (human_size(u.database)) } }
+                    p.field { span.field-name { "Reclaimable space:" } " " span.field-value { (human_size(u.reclaimable)) } }
+                }
+                p.hint {
+                    "Space left by deleted files stays inside the database and is reused by new "
+                    "uploads before the database grows again; PicoShare gives it back to the disk "
+                    "gradually. Reclaimable space is what is free inside the database right now."
+                }
+                h2 { "PicoShare version" }
+                div.fields {
+                    p.field { span.field-name { "Version:" } " " span.field-value { (VERSION) } }
+                    p.field { span.field-name { "Revision:" } " " span.field-value { code { (REVISION) } } }
+                    @if !REVISION_TIME.is_empty() {
+                        p.field { span.field-name { "Built at:" } " " span.field-value { (REVISION_TIME) } }
+                    }
+                }
+            }
+        },
+    )
+}

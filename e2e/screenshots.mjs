@@ -1,0 +1,72 @@
+// Takes screenshots of the main pages into docs/screenshots/: light and dark,
+// desktop (1280×800) and phone (375×800). Run by hand (not part of the tests):
+//
+//   cargo build -p picoshare && node e2e/screenshots.mjs
+//
+// It starts its own server with a fresh database and fills it with sample data.
+// Files are named PAGE-THEME-DEVICE.png, e.g. upload-dark-phone.png.
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { setup, teardown, loginViaApi, apiUpload, apiGuestLink, ROOT } from "./helpers.mjs";
+
+// The API's "never expires" date (validate::NEVER_EXPIRE).
+const NEVER = "2999-12-31T00:00:00Z";
+const OUT = path.join(ROOT, "docs/screenshots");
+const DEVICES = {
+  desktop: { viewport: { width: 1280, height: 800 } },
+  phone: { viewport: { width: 375, height: 800 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 },
+};
+
+const ctx = await setup();
+let failed = 0;
+try {
+  await mkdir(OUT, { recursive: true });
+  const seed = await ctx.browser.newContext({ baseURL: ctx.url });
+  await loginViaApi(seed);
+  const day = 86400_000;
+  const iso = (ms) => new Date(Date.now() + ms).toISOString().replace(/\.\d+Z$/, "Z");
+  const id = await apiUpload(seed, "holiday-photos.zip", Buffer.alloc(3_400_000, 7), { expiration: iso(30 * day), note: "For the family" });
+  await apiUpload(seed, "quarterly-report.pdf", Buffer.alloc(820_000, 1), { expiration: iso(6 * day) });
+  await apiUpload(seed, "notes.txt", "Shopping list\n", { expiration: NEVER });
+  await apiGuestLink(seed, { label: "Photos from Alice", urlExpirationTime: iso(7 * day), fileLifetime: "720h0m0s", maxFileBytes: 50 * 1024 * 1024, maxFileUploads: 10 });
+  await apiGuestLink(seed, { label: "", urlExpirationTime: NEVER, fileLifetime: "876000h0m0s" });
+  await seed.request.get(`/-${id}`);
+  await seed.close();
+
+  const pages = [
+    ["login", "/login", false],
+    ["upload", "/", true],
+    ["files", "/files", true],
+    ["file-info", `/files/${id}/info`, true],
+    ["guest-links", "/guest-links", true],
+    ["settings", "/settings", true],
+    ["information", "/information", true],
+  ];
+  for (const [device, options] of Object.entries(DEVICES)) {
+    for (const theme of ["light", "dark"]) {
+      const context = await ctx.browser.newContext({ baseURL: ctx.url, colorScheme: theme, ...options });
+      await loginViaApi(context);
+      const page = await context.newPage();
+      for (const [name, url, admin] of pages) {
+        if (!admin) await context.clearCookies();
+        const resp = await page.goto(url);
+        if (!resp || resp.status() !== 200) {
+          console.error(`skipped ${name} (${url}): HTTP ${resp?.status()}`);
+          failed++;
+        } else {
+          const file = path.join(OUT, `${name}-${theme}-${device}.png`);
+          await page.screenshot({ path: file, fullPage: true });
+          console.log(`wrote ${path.relative(ROOT, file)}`);
+        }
+        if (!admin) await loginViaApi(context);
+      }
+      await context.close();
+    }
+  }
+} finally {
+  await teardown(ctx);
+}
+if (failed) {
+  console.error(`${failed} screenshot(s) could not be taken`);
+  process.exitCode = 1;
+}
