@@ -7,7 +7,6 @@ use reqwest::Client;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::history::copy_fixture;
 
 /// GETs a page with `c`; asserts 200 and HTML with a CSP, returns the body.
 async fn page(s: &TestServer, c: &Client, path: &str) -> String {

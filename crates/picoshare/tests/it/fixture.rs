@@ -1,39 +1,11 @@
 //! Drop-in compatibility: a database written by the original Go server
 //! (`shared/fixtures/picoshare-v15`) opens and serves every file exactly.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::helpers::*;
-
-/// Where the fixture lives: `PICOSHARE_FIXTURES` if set, else `shared/`
-/// beside the repository (as on developer machines and in CI).
-fn fixture_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("PICOSHARE_FIXTURES") {
-        return PathBuf::from(dir).join("picoshare-v15");
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/picoshare-v15")
-}
-
-/// Copies the fixture database into a temp dir (the original must never be
-/// opened in place: even a read-only open creates -wal/-shm files).
-fn copy_fixture(into: &Path) -> (PathBuf, Value) {
-    let src = fixture_dir();
-    let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(src.join("manifest.json"))
-            .unwrap_or_else(|e| panic!("cannot read {}/manifest.json: {e}", src.display())),
-    )
-    .expect("manifest.json");
-    let db = into.join("store.db");
-    std::fs::copy(src.join("store.db"), &db).expect("copy store.db");
-    let mut perms = std::fs::metadata(&db).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&db, perms).unwrap();
-    (db, manifest)
-}
 
 /// What the server should send as Content-Type for a stored type: as stored,
 /// except `application/octet-stream`, which is inferred from the extension.

@@ -220,17 +220,7 @@ async fn database_file_shrinks_after_delete() {
 #[tokio::test]
 async fn fixture_database_is_converted_and_shrinks() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/picoshare-v15/store.db");
-    let src = std::env::var("PICOSHARE_FIXTURES")
-        .map(|d| Path::new(&d).join("picoshare-v15/store.db"))
-        .unwrap_or(src);
-    std::fs::copy(&src, &db).unwrap();
-    let mut perms = std::fs::metadata(&db).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&db, perms).unwrap();
+    let (db, _manifest) = copy_fixture(dir.path());
 
     let s = TestServer::start_on_db(&db).await;
     let auto: i64 = s

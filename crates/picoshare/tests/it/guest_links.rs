@@ -1108,27 +1108,13 @@ async fn oversized_upload_is_cut_off_while_streaming() {
 // A database written by the original
 // ---------------------------------------------------------------------------
 
-/// Where the original's database lives (as `fixture.rs` finds it).
-fn fixture_db() -> PathBuf {
-    let dir = match std::env::var("PICOSHARE_FIXTURES") {
-        Ok(dir) => PathBuf::from(dir),
-        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"),
-    };
-    dir.join("picoshare-v15/store.db")
-}
-
 /// The Go server's active guest link takes an upload (its count goes from 1
 /// to 2, and the file gets the link's 7-day lifetime), and its disabled link
 /// refuses one.
 #[tokio::test]
 async fn links_of_an_original_database_work() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("store.db");
-    std::fs::copy(fixture_db(), &db).expect("copy the fixture database");
-    let mut perms = std::fs::metadata(&db).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&db, perms).unwrap();
+    let (db, _manifest) = copy_fixture(dir.path());
     // A fixed clock, before the link's own expiration (mid-2030).
     let clock = dir.path().join("clock");
     set_clock(&clock, "2028-01-01T00:00:00Z");

@@ -2,7 +2,6 @@
 //! platform) and `GET /api/entries` (the file list with sizes and download
 //! counts).
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Client;
@@ -14,31 +13,6 @@ const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWeb
 const FIREFOX_LINUX: &str =
     "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
-
-/// Copies the Go server's fixture database into `into` (never open the
-/// original in place: even a read-only open creates -wal/-shm files) and
-/// returns its path and the fixture's manifest. Same source as `fixture.rs`:
-/// `PICOSHARE_FIXTURES` if set, else `shared/` beside the repository.
-pub(crate) fn copy_fixture(into: &Path) -> (PathBuf, Value) {
-    let src = match std::env::var("PICOSHARE_FIXTURES") {
-        Ok(dir) => PathBuf::from(dir).join("picoshare-v15"),
-        Err(_) => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/picoshare-v15")
-        }
-    };
-    let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(src.join("manifest.json"))
-            .unwrap_or_else(|e| panic!("cannot read {}/manifest.json: {e}", src.display())),
-    )
-    .expect("manifest.json");
-    let db = into.join("store.db");
-    std::fs::copy(src.join("store.db"), &db).expect("copy store.db");
-    let mut perms = std::fs::metadata(&db).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    std::fs::set_permissions(&db, perms).unwrap();
-    (db, manifest)
-}
 
 /// GETs a JSON route with a logged-in client; asserts 200 and JSON.
 async fn get_json(s: &TestServer, c: &Client, path: &str) -> Value {

@@ -5,7 +5,6 @@ use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::history::copy_fixture;
 
 async fn put_raw(s: &TestServer, c: &Client, body: &str) -> Response {
     c.put(s.url("/api/settings"))

@@ -4,7 +4,6 @@ use reqwest::Client;
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::history::copy_fixture;
 
 async fn system(s: &TestServer, c: &Client) -> Value {
     let resp = c.get(s.url("/api/system")).send().await.unwrap();
