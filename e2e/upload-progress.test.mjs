@@ -48,6 +48,8 @@ describe("upload progress", () => {
     assert.equal(d.type(), "beforeunload");
     await d.dismiss();
     assert.equal(page.isClosed(), false, "the page stays when the visitor cancels");
-    await page.context().close();
+    // The upload is still running: closing the context may race with the page's
+    // own teardown in Chromium, which is not what this test is about.
+    await page.context().close().catch(() => {});
   });
 });
