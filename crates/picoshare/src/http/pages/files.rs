@@ -123,6 +123,21 @@ fn fail(page: &Page, err: AppError) -> Response {
     error_page(page, &err, &message)
 }
 
+/// The page context and the entry of a `/files/{id}/…` page: a redirect to the
+/// login page without a session, an error page for a bad or unknown ID.
+async fn entry_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    raw_id: &str,
+) -> Result<(Page, EntryId, Entry), Response> {
+    let page = require_admin_page(state, headers, &path_of(uri)).await?;
+    match load_entry(state, raw_id).await {
+        Ok((id, entry)) => Ok((page, id, entry)),
+        Err(e) => Err(fail(&page, e)),
+    }
+}
+
 /// Looks up a file for one of the per-file pages.
 async fn load_entry(state: &AppState, raw_id: &str) -> Result<(EntryId, Entry), AppError> {
     let id = parse_entry_id(raw_id)?;
@@ -220,13 +235,9 @@ pub async fn file_info(
     uri: Uri,
     Path(raw_id): Path<String>,
 ) -> Response {
-    let page = match require_admin_page(&state, &headers, &path_of(&uri)).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let (id, entry) = match load_entry(&state, &raw_id).await {
+    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
         Ok(v) => v,
-        Err(e) => return fail(&page, e),
+        Err(resp) => return resp,
     };
     let downloads = match state.store.downloads(&id).await {
         Ok(d) => d.map_or(0, |d| d.len()),
@@ -311,13 +322,9 @@ pub async fn file_edit(
     uri: Uri,
     Path(raw_id): Path<String>,
 ) -> Response {
-    let page = match require_admin_page(&state, &headers, &path_of(&uri)).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let (id, entry) = match load_entry(&state, &raw_id).await {
+    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
         Ok(v) => v,
-        Err(e) => return fail(&page, e),
+        Err(resp) => return resp,
     };
     let id = id.as_str();
     let never = entry.expiration.is_none();
@@ -368,13 +375,9 @@ pub async fn file_confirm_delete(
     uri: Uri,
     Path(raw_id): Path<String>,
 ) -> Response {
-    let page = match require_admin_page(&state, &headers, &path_of(&uri)).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let (id, entry) = match load_entry(&state, &raw_id).await {
+    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
         Ok(v) => v,
-        Err(e) => return fail(&page, e),
+        Err(resp) => return resp,
     };
     let id = id.as_str();
     page.render(
@@ -409,13 +412,9 @@ pub async fn file_downloads(
     Path(raw_id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
-    let page = match require_admin_page(&state, &headers, &path_of(&uri)).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let (id, entry) = match load_entry(&state, &raw_id).await {
+    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
         Ok(v) => v,
-        Err(e) => return fail(&page, e),
+        Err(resp) => return resp,
     };
     let rows = match state.store.downloads(&id).await {
         Ok(Some(rows)) => rows,
