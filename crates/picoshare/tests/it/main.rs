@@ -41,6 +41,8 @@ mod history;
 mod system;
 // Expiry, garbage collection, incremental vacuum.
 mod gc;
+// A full disk (a small tmpfs of the test's own).
+mod disk_full;
 // Guest links: the owner's routes and guest uploads within their limits.
 mod guest_links;
 // The admin HTML pages: files, history, guest links, settings, information.
