@@ -72,6 +72,7 @@ impl Application {
             clock,
             metrics: Arc::default(),
             guest_slots: Arc::default(),
+            login_limiter: Arc::default(),
         };
         Ok(Application { listener, state })
     }

@@ -4,7 +4,9 @@
 //! login creates a random 256-bit session token. The database stores only its
 //! SHA-256, logout deletes it, and sessions end after 30 days.
 
-use axum::extract::{FromRequestParts, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -87,11 +89,33 @@ struct LoginRequest {
 }
 
 /// `POST /api/auth`: checks the passphrase and starts a session.
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match try_login(&state, &headers, &body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let addr = super::client_ip(&state.config, &headers, peer);
+    let now = std::time::Instant::now();
+    if let Some(wait) = state.login_limiter.blocked(&addr, now) {
+        let secs = wait.as_secs().max(1);
+        let mut resp = AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many wrong passphrases from your address. Try again in {secs} seconds."),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
     }
+    let result = try_login(&state, &headers, &body).await;
+    match &result {
+        Ok(_) => state.login_limiter.succeeded(&addr),
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => state.login_limiter.failed(&addr, now),
+        Err(_) => {}
+    }
+    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 async fn try_login(

@@ -11,6 +11,7 @@ mod entries;
 mod error;
 mod guest_links;
 mod history;
+pub mod login_limit;
 pub mod metrics;
 pub mod mime;
 pub mod multipart_ranges;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::HttpMetrics>,
     /// Upload slots held by guest uploads in progress.
     pub guest_slots: Arc<guest_links::GuestSlots>,
+    /// Failed logins per client address.
+    pub login_limiter: Arc<login_limit::LoginLimiter>,
 }
 
 /// Builds the router.

@@ -275,3 +275,34 @@ async fn forwarded_proto_is_ignored_without_proxy_setting() {
         "Secure set from an untrusted header: {cookie:?}"
     );
 }
+
+/// After 10 wrong passphrases from one address, logins from it are refused
+/// with 429 and `Retry-After`, even with the right passphrase; another address
+/// (behind a proxy, by `X-Forwarded-For`) can still log in.
+#[tokio::test]
+async fn repeated_wrong_passphrases_are_rate_limited() {
+    let s = TestServer::start_with(ServerOptions::new().env("PS_BEHIND_PROXY", "1")).await;
+    let c = plain_client();
+    let attempt = |secret: &str, ip: &str| {
+        c.post(s.url("/api/auth"))
+            .header("X-Forwarded-For", ip)
+            .json(&serde_json::json!({ "sharedSecretKey": secret }))
+            .send()
+    };
+    for _ in 0..10 {
+        let resp = attempt("wrong", "203.0.113.7").await.unwrap();
+        assert_eq!(resp.status().as_u16(), 401);
+    }
+    let resp = attempt(&s.secret, "203.0.113.7").await.unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let retry: u64 = header_str(resp.headers(), "retry-after").parse().unwrap();
+    assert!((1..=300).contains(&retry), "Retry-After {retry}");
+    let body = resp.text().await.unwrap();
+    assert!(body.starts_with("Too many wrong passphrases"), "{body}");
+    let resp = attempt(&s.secret, "198.51.100.9").await.unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "another address is not affected"
+    );
+}
