@@ -43,6 +43,8 @@ mod system;
 mod gc;
 // A full disk (a small tmpfs of the test's own).
 mod disk_full;
+// SIGKILL at 20 points during uploads.
+mod crash;
 // Guest links: the owner's routes and guest uploads within their limits.
 mod guest_links;
 // The admin HTML pages: files, history, guest links, settings, information.
