@@ -3,9 +3,9 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 
 use super::auth::Admin;
+use super::error::JsonBody;
 use super::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::validate;
@@ -30,7 +30,7 @@ pub async fn update_entry(
     _admin: Admin,
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
     let result = async {
         let id = parse_entry_id(&raw_id)?;

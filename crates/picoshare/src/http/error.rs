@@ -85,3 +85,27 @@ impl IntoResponse for AppError {
         resp
     }
 }
+
+/// A JSON request body of at most the router's limit (64 KiB), as bytes. A
+/// larger body is refused with 413 and a message, in our error format.
+pub struct JsonBody(pub bytes::Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        match bytes::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(JsonBody(b)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "Request body too large: JSON requests are limited to {} KiB.",
+                    super::JSON_LIMIT / 1024
+                ),
+            )),
+            Err(e) => Err(AppError::bad_request(format!(
+                "could not read the request body: {e}"
+            ))),
+        }
+    }
+}

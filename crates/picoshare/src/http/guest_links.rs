@@ -18,10 +18,10 @@ use std::time::Instant;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use chrono::{DateTime, Timelike, Utc};
 
 use super::auth::Admin;
+use super::error::JsonBody;
 use super::metrics::HttpMetrics;
 use super::upload::{receive, receive_error};
 use super::{json_reply, AppError, AppState};
@@ -131,7 +131,7 @@ fn new_guest_link(body: &[u8], now: DateTime<Utc>) -> Result<NewGuestLink, Strin
 pub async fn create_guest_link(
     _admin: Admin,
     State(state): State<AppState>,
-    body: Bytes,
+    JsonBody(body): JsonBody,
 ) -> Response {
     let link = match new_guest_link(&body, state.clock.now()) {
         Ok(link) => link,

@@ -8,7 +8,7 @@ pub mod conditional;
 pub mod disposition;
 mod download;
 mod entries;
-mod error;
+pub mod error;
 mod guest_links;
 mod history;
 pub mod login_limit;
@@ -37,7 +37,7 @@ use crate::config::Config;
 use crate::store::Store;
 
 /// Largest JSON body the API accepts.
-const JSON_LIMIT: usize = 64 * 1024;
+pub(crate) const JSON_LIMIT: usize = 64 * 1024;
 
 /// State shared by all handlers.
 #[derive(Clone)]

@@ -8,10 +8,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Deserialize;
 
 use super::auth::Admin;
+use super::error::JsonBody;
 use super::{json_reply, AppError, AppState};
 use crate::store::settings::{FileLifetime, Settings, DEFAULT_LIFETIME_DAYS};
 
@@ -48,7 +48,11 @@ pub async fn get_settings(_admin: Admin, State(state): State<AppState>) -> Respo
 
 /// `PUT /api/settings`: "never expire" wins over any number of days; otherwise
 /// the days must be between 1 and 3650. Replies 200 with an empty body.
-pub async fn put_settings(_admin: Admin, State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn put_settings(
+    _admin: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Response {
     let result = async {
         let invalid = |e: String| AppError::bad_request(format!("Invalid request: {e}"));
         // Like the original's decoder: the first JSON value counts, the rest is

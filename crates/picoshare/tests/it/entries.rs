@@ -344,3 +344,38 @@ async fn delete_bad_id_is_400() {
         assert_error_prefix(resp, 400, "bad entry ID:").await;
     }
 }
+
+/// A JSON body over 64 KiB is refused with 413 and a message (our error
+/// format), on the owner's routes and on login alike.
+#[tokio::test]
+async fn oversized_json_is_refused() {
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    let id = s.upload(&c, "a.txt", b"a", "text/plain", None, None).await;
+    let huge = serde_json::json!({ "filename": "b.txt", "note": "x".repeat(100_000) });
+    let resp = c
+        .put(s.url(&format!("/api/entry/{id}")))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        resp,
+        413,
+        "Request body too large: JSON requests are limited to 64 KiB.",
+    )
+    .await;
+    let resp = plain_client()
+        .post(s.url("/api/auth"))
+        .json(&serde_json::json!({ "sharedSecretKey": "y".repeat(100_000) }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        resp,
+        413,
+        "Request body too large: JSON requests are limited to 64 KiB.",
+    )
+    .await;
+    assert_eq!(s.entry(&id).unwrap().filename, "a.txt", "nothing changed");
+}
