@@ -830,6 +830,21 @@ async function adminErrorText(resp) {
   return text || `Request failed (${resp.status})`;
 }
 
+/**
+ * Sends JSON and reports failure in `error` (the server's message, or that it
+ * could not be reached). Returns whether the request succeeded.
+ */
+async function adminRequest(error, method, url, body) {
+  try {
+    const resp = await adminSend(method, url, body);
+    if (resp.ok) return true;
+    adminError(error, await adminErrorText(resp));
+  } catch (e) {
+    adminError(error, `Could not reach the server: ${e.message}`);
+  }
+  return false;
+}
+
 /** Copy buttons (`data-action=copy-link`, `data-path`) on any admin page. */
 function adminCopyButtons(section) {
   section.addEventListener("click", async (event) => {
@@ -929,15 +944,8 @@ page("file-edit", (section) => {
           ? date.dataset.original
           : new Date(`${date.value}T00:00:00`).toISOString();
     }
-    try {
-      const resp = await adminSend("PUT", `/api/entry/${encodeURIComponent(id)}`, body);
-      if (!resp.ok) {
-        adminError(error, await adminErrorText(resp));
-        return;
-      }
+    if (await adminRequest(error, "PUT", `/api/entry/${encodeURIComponent(id)}`, body)) {
       window.location.assign("/files");
-    } catch (e) {
-      adminError(error, `Could not reach the server: ${e.message}`);
     }
   });
 });
@@ -948,15 +956,8 @@ page("file-delete", (section) => {
   const error = section.querySelector("#delete-error");
   section.querySelector("[data-action=delete-entry]").addEventListener("click", async () => {
     adminError(error, "");
-    try {
-      const resp = await adminSend("DELETE", `/api/entry/${encodeURIComponent(id)}`);
-      if (!resp.ok) {
-        adminError(error, await adminErrorText(resp));
-        return;
-      }
+    if (await adminRequest(error, "DELETE", `/api/entry/${encodeURIComponent(id)}`)) {
       window.location.assign("/files");
-    } catch (e) {
-      adminError(error, `Could not reach the server: ${e.message}`);
     }
   });
 });
@@ -1025,15 +1026,8 @@ page("guest-link-new", (section) => {
       maxFileBytes: mb === null ? null : Math.round(mb * 1024 * 1024),
       maxFileUploads: number("#gl-max-uploads"),
     };
-    try {
-      const resp = await adminSend("POST", "/api/guest-links", body);
-      if (!resp.ok) {
-        adminError(error, await adminErrorText(resp));
-        return;
-      }
+    if (await adminRequest(error, "POST", "/api/guest-links", body)) {
       window.location.assign("/guest-links");
-    } catch (e) {
-      adminError(error, `Could not reach the server: ${e.message}`);
     }
   });
 });
@@ -1066,15 +1060,8 @@ page("settings", (section) => {
           defaultExpirationDays: Number(value.value) * (unit.value === "years" ? 365 : 1),
           defaultNeverExpire: false,
         };
-    try {
-      const resp = await adminSend("PUT", "/api/settings", body);
-      if (!resp.ok) {
-        adminError(error, await adminErrorText(resp));
-        return;
-      }
+    if (await adminRequest(error, "PUT", "/api/settings", body)) {
       status.textContent = "Settings saved";
-    } catch (e) {
-      adminError(error, `Could not reach the server: ${e.message}`);
     }
   });
 });
