@@ -9,7 +9,7 @@ pub mod disposition;
 mod download;
 mod entries;
 pub mod error;
-mod guest_links;
+pub(crate) mod guest_links;
 mod history;
 pub mod login_limit;
 pub mod metrics;
@@ -19,7 +19,7 @@ pub mod pages;
 pub mod ranges;
 mod settings;
 mod system;
-mod upload;
+pub(crate) mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
