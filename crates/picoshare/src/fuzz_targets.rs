@@ -102,7 +102,7 @@ pub fn range(data: &[u8]) {
             r.start <= r.end && r.end < len,
             "{r:?} is not inside {len} bytes ({header:?})"
         );
-        total += r.len();
+        total = total.saturating_add(r.len());
     }
     assert!(total <= len, "{total} bytes selected of {len}");
     for (i, a) in ranges.iter().enumerate() {
@@ -114,7 +114,9 @@ pub fn range(data: &[u8]) {
             );
         }
     }
-    if ranges.len() > 1 {
+    // Entry sizes are SQLite integers, so at most i64::MAX: the multipart
+    // layout's length arithmetic only has to hold up to there.
+    if ranges.len() > 1 && i64::try_from(len).is_ok() {
         let layout = MultipartLayout::new(
             &ranges,
             len,
