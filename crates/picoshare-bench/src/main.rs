@@ -5,7 +5,7 @@
 //! and charts from a result file), `compare` (two result files) and `doctor`
 //! (check the machine before measuring).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -131,8 +131,9 @@ struct LoadArgs {
     /// The server binary; built with cargo if it is the default and missing.
     #[arg(long, default_value = "target/release/picoshare")]
     binary: PathBuf,
-    /// Extra server arguments, separated by spaces.
-    #[arg(long, default_value = "")]
+    /// Extra server arguments, separated by spaces (e.g. `--server-args
+    /// "--reader-cache-kib 256"`).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     server_args: String,
     /// Parallel uploading clients.
     #[arg(long, default_value_t = 32)]
@@ -203,7 +204,7 @@ async fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&a.data_dir)
         .with_context(|| format!("cannot create {}", a.data_dir.display()))?;
     let data_dir = a.data_dir.canonicalize()?;
-    if !a.binary.exists() && a.binary == PathBuf::from("target/release/picoshare") {
+    if !a.binary.exists() && a.binary == Path::new("target/release/picoshare") {
         eprintln!("{} is missing: building it with cargo", a.binary.display());
         let status = std::process::Command::new("cargo")
             .args(["build", "--release", "-p", "picoshare"])
