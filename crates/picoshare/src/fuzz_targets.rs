@@ -44,8 +44,11 @@ use crate::http::upload::{field_role, FieldRole, NOTE_READ_LIMIT};
 use crate::store::guest_links::FileLifetime;
 use crate::validate;
 
+/// A fuzz target: takes any bytes, panics only on a broken property.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its `cargo fuzz` binary and corpus folder.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("range", range),
     ("multipart", multipart),
     ("filename", filename),
@@ -540,7 +543,7 @@ mod tests {
 
     /// Runs one input; on a panic, fails with the input in the message so
     /// that it can be added to the corpus and replayed.
-    fn run(name: &str, target: fn(&[u8]), data: &[u8], origin: &str) {
+    fn run(name: &str, target: super::Target, data: &[u8], origin: &str) {
         if catch_unwind(AssertUnwindSafe(|| target(data))).is_err() {
             panic!(
                 "fuzz target {name} failed on {origin}: input b\"{}\"",
