@@ -42,6 +42,15 @@ pub struct Cli {
     #[arg(long, env = "PS_GC_INTERVAL", default_value_t = 3600)]
     pub gc_interval: u64,
 
+    /// Hours an unfinished resumable upload is kept after its last bytes arrived.
+    #[arg(long, env = "PS_TUS_EXPIRY_HOURS", default_value_t = 24)]
+    pub tus_expiry_hours: u64,
+
+    /// MiB per request the web page sends a resumable upload in (0: as few
+    /// requests as possible). Set it below a reverse proxy's body limit.
+    #[arg(long, env = "PS_TUS_REQUEST_MIB", default_value_t = 0)]
+    pub tus_request_mib: u64,
+
     /// Convert databases without incremental auto-vacuum at start-up (0 to skip).
     #[arg(long, env = "PS_CONVERT_DB", default_value_t = 1)]
     pub convert_db: u8,
@@ -159,6 +168,10 @@ pub struct Config {
     pub clock_file: Option<PathBuf>,
     /// Time between garbage collections.
     pub gc_interval: std::time::Duration,
+    /// How long an unfinished resumable upload lives without progress.
+    pub tus_expiry: chrono::Duration,
+    /// Bytes per request of the web page's resumable uploads (0: unlimited).
+    pub tus_request_bytes: u64,
 }
 
 impl Config {
@@ -277,6 +290,10 @@ impl Config {
             metrics_public: false,
             clock_file: cli.clock_file,
             gc_interval: std::time::Duration::from_secs(cli.gc_interval.max(1)),
+            tus_expiry: chrono::Duration::hours(
+                i64::try_from(cli.tus_expiry_hours.clamp(1, 24 * 365)).unwrap_or(24),
+            ),
+            tus_request_bytes: cli.tus_request_mib.saturating_mul(1 << 20),
         })
     }
 }

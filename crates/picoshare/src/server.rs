@@ -21,6 +21,8 @@ use crate::store::Store;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Tells long requests that the server is shutting down.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -65,6 +67,7 @@ impl Application {
                 return Err(e).with_context(|| format!("could not listen on {}", config.listen))
             }
         };
+        let (stopping, shutdown) = tokio::sync::watch::channel(false);
         let state = AppState {
             store,
             secret_digest: http::auth::secret_digest(&config.shared_secret),
@@ -73,8 +76,14 @@ impl Application {
             metrics: Arc::default(),
             guest_slots: Arc::default(),
             login_limiter: Arc::default(),
+            tus_locks: Arc::default(),
+            shutdown,
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            stopping,
+        })
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -118,9 +127,12 @@ impl Application {
             gc_interval,
         ));
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let stopping = self.stopping;
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: waiting up to {grace:?} for requests in flight");
+            // Resumable uploads save what they have and reply at once.
+            let _ = stopping.send(true);
             let _ = stopping_tx.send(());
         });
         let deadline = async move {

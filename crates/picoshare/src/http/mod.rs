@@ -19,6 +19,8 @@ pub mod pages;
 pub mod ranges;
 mod settings;
 mod system;
+pub mod tus;
+pub mod tus_headers;
 mod upload;
 
 use std::net::SocketAddr;
@@ -56,6 +58,11 @@ pub struct AppState {
     pub guest_slots: Arc<guest_links::GuestSlots>,
     /// Failed logins per client address.
     pub login_limiter: Arc<login_limit::LoginLimiter>,
+    /// The request writing to each resumable upload.
+    pub tus_locks: Arc<tus::TusLocks>,
+    /// Turns true when the server starts shutting down, so that long requests
+    /// (resumable uploads) can save their progress and stop.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Builds the router.
@@ -95,6 +102,7 @@ pub fn router(state: AppState) -> Router {
             "/api/guest/{guestLinkID}",
             post(guest_links::upload_guest_file).layer(DefaultBodyLimit::disable()),
         )
+        .merge(tus_routes())
         .route("/metrics", get(metrics::metrics))
         .route("/static/{name}", get(pages::assets::serve))
         .route("/", get(pages::upload::index))
@@ -115,6 +123,37 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .with_state(state)
+}
+
+/// The tus routes: every reply carries `Tus-Resumable`, and bodies are
+/// unlimited (uploads stream into the store).
+fn tus_routes() -> Router<AppState> {
+    use axum::routing::head;
+    Router::new()
+        .route(
+            "/api/tus",
+            post(tus::create_admin).options(tus::options_admin),
+        )
+        .route(
+            "/api/tus/{uploadID}",
+            head(tus::head_admin)
+                .patch(tus::patch_admin)
+                .delete(tus::delete_admin)
+                .options(tus::options_admin),
+        )
+        .route(
+            "/api/guest/{guestLinkID}/tus",
+            post(tus::create_guest).options(tus::options_guest),
+        )
+        .route(
+            "/api/guest/{guestLinkID}/tus/{uploadID}",
+            head(tus::head_guest)
+                .patch(tus::patch_guest)
+                .delete(tus::delete_guest)
+                .options(tus::options_guest),
+        )
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(tus::add_tus_resumable))
 }
 
 /// Downloads live at `/-{id}…` and `/!{id}…`, which path patterns cannot express;

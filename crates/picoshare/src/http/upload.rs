@@ -189,7 +189,25 @@ async fn expiration_param(
     query: &HashMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppError> {
-    let Some(raw) = query.get("expiration") else {
+    owner_expiration(
+        state,
+        query.get("expiration").map(String::as_str),
+        now,
+        |e| AppError::bad_request(format!("Invalid expiration URL parameter: {e}")),
+    )
+    .await
+}
+
+/// The expiration of an owner's upload from its requested value: the default
+/// lifetime when absent, never for the original's "never" time, otherwise a
+/// valid future time. `invalid` turns a validation message into the reply.
+pub(super) async fn owner_expiration(
+    state: &AppState,
+    raw: Option<&str>,
+    now: DateTime<Utc>,
+    invalid: impl FnOnce(String) -> AppError,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    let Some(raw) = raw else {
         let settings = state
             .store
             .settings()
@@ -200,9 +218,7 @@ async fn expiration_param(
     if raw == validate::NEVER_EXPIRE {
         return Ok(None);
     }
-    validate::expiration(raw, now)
-        .map(Some)
-        .map_err(|e| AppError::bad_request(format!("Invalid expiration URL parameter: {e}")))
+    validate::expiration(raw, now).map(Some).map_err(invalid)
 }
 
 /// `POST /api/entry?expiration=…`

@@ -51,3 +51,7 @@ mod guest_links;
 mod admin_pages;
 // The server side of the landing, login and upload pages.
 mod pages;
+// Resumable uploads with the tus protocol.
+mod tus;
+// SIGKILL at 12 points during resumable uploads.
+mod tus_crash;
