@@ -85,6 +85,38 @@ describe("resumable upload from the page", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("sends a guest's large file as a resumable upload within the link's limits", async () => {
+    const context = await browser.newContext({ baseURL: base });
+    context.setDefaultTimeout(TIMEOUT);
+    const admin = await browser.newContext({ baseURL: base });
+    const login = await admin.request.post("/api/auth", { data: { sharedSecretKey: SECRET } });
+    assert.equal(login.status(), 200);
+    const created = await admin.request.post("/api/guest-links", {
+      data: { label: "big files", urlExpirationTime: "2030-01-01T00:00:00Z", fileLifetime: "876000h0m0s", maxFileBytes: 8 << 20, maxFileUploads: 1 },
+    });
+    assert.equal(created.status(), 200);
+    const { id: link } = await created.json();
+    const page = await context.newPage();
+    const tusRequests = [];
+    page.on("request", (r) => {
+      if (r.url().includes(`/api/guest/${link}/tus`)) tusRequests.push(r.method());
+    });
+    await page.goto(`/g/${link}`);
+    const content = bytes(6 * 1024 * 1024, 43);
+    const file = path.join(dir, "guest-big.bin");
+    await writeFile(file, content);
+    await page.getByLabel("Choose files").setInputFiles(file);
+    const { short, id } = await completedUpload(page, "guest-big.bin");
+    assert.deepEqual(tusRequests.slice(0, 2), ["POST", "PATCH"], `requests: ${tusRequests.join(", ")}`);
+    const got = await fetchBytesInPage(page, short);
+    assert.ok(got.equals(content), "downloaded bytes differ");
+    const entries = await (await admin.request.get("/api/entries")).json();
+    const entry = entries.find((e) => e.id === id);
+    assert.equal(entry?.guestLinkId, link);
+    await context.close();
+    await admin.close();
+  });
+
   for (const signal of ["SIGKILL", "SIGTERM"]) {
     it(`continues after the server is stopped with ${signal} and restarted`, async () => {
       const context = await browser.newContext({ baseURL: base });

@@ -565,6 +565,10 @@ async fn unfinished_uploads_expire_and_their_space_is_reclaimed() {
     )
     .await;
     let t = Tus::admin(&s).await;
+    // A finished upload: collecting its row later must leave its file alone.
+    let done = t.create(3, &metadata(&[("filename", "done.txt")])).await;
+    let resp = t.patch(&done, 0, b"abc").await;
+    let done_entry = header_str(resp.headers(), "picoshare-entry-id");
     let stale = t
         .create(4_000_000, &metadata(&[("filename", "old.bin")]))
         .await;
@@ -593,7 +597,9 @@ async fn unfinished_uploads_expire_and_their_space_is_reclaimed() {
     let resp = t.c.post(s.url("/api/admin/gc")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     let outcome: Value = resp.json().await.unwrap();
-    assert_eq!(outcome["expiredUploads"], 1, "{outcome}");
+    assert_eq!(outcome["expiredUploads"], 2, "{outcome}");
+    assert_eq!(t.head(&done).await.status().as_u16(), 404);
+    assert_eq!(s.download(&done_entry).await, b"abc");
     assert_eq!(outcome["orphanChunks"], 0, "{outcome}");
     assert_eq!(t.head(&stale).await.status().as_u16(), 404);
     assert_eq!(s.chunk_rows(&stale_entry), 0);
@@ -603,7 +609,7 @@ async fn unfinished_uploads_expire_and_their_space_is_reclaimed() {
         .patch_with(&fresh, 1_000_000, vec![9u8; 3_000_000], &[])
         .await;
     assert_eq!(resp.status().as_u16(), 204);
-    assert_eq!(s.entry_count(), 1);
+    assert_eq!(s.entry_count(), 2);
 }
 
 async fn guest_link(s: &TestServer, c: &Client, body: Value) -> String {
