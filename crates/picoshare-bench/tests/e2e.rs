@@ -174,7 +174,10 @@ fn tiny_matrix_produces_consistent_outputs() {
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("base") && md.contains("small-chunks"));
-    assert!(md.contains("| tus/1 MiB |"), "the variant's upload protocol is reported");
+    assert!(
+        md.contains("| tus/1 MiB |"),
+        "the variant's upload protocol is reported"
+    );
     let svg = std::fs::read_to_string(out.join("throughput-upload.svg")).unwrap();
     assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"));
     assert!(svg.contains("small-chunks"));

@@ -477,6 +477,11 @@ pub(super) fn spawn(
 /// without it; larger ones measured faster with it (docs/benchmarks.md).
 const WRITEBACK_AFTER: u64 = 128 << 20;
 
+/// The same for a large resumable upload sent in several requests: each request
+/// ends with a durable commit, so the bytes awaiting one never reach
+/// [`WRITEBACK_AFTER`], yet the upload as a whole is large.
+const TUS_WRITEBACK_AFTER: u64 = 16 << 20;
+
 /// Committed bytes after which a background checkpoint is started.
 const CHECKPOINT_EVERY: u64 = 16 << 20;
 /// Idle time after which a step of incremental vacuum runs.
@@ -700,6 +705,10 @@ impl Writer {
         }
         // A resumable upload may find a chunk that a session cut short by a
         // crash stored past its recorded offset: the new bytes replace it.
+        let writeback_after = match &state.tus {
+            Some(t) if t.length >= WRITEBACK_AFTER => TUS_WRITEBACK_AFTER,
+            _ => WRITEBACK_AFTER,
+        };
         let sql = if state.tus.is_some() {
             "INSERT OR REPLACE INTO entries_data (id, chunk_index, chunk) VALUES (?1, ?2, ?3)"
         } else {
@@ -731,7 +740,7 @@ impl Writer {
                 c.insert_ns
                     .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.undurable_bytes += n;
-                if self.undurable_bytes >= WRITEBACK_AFTER {
+                if self.undurable_bytes >= writeback_after {
                     if let Some(wb) = &self.writeback {
                         wb.poke();
                     }
