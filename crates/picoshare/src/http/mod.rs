@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod auth;
+pub mod body_timeout;
 pub mod conditional;
 pub mod disposition;
 mod download;
@@ -17,6 +18,7 @@ pub mod mime;
 pub mod multipart_ranges;
 pub mod pages;
 pub mod ranges;
+pub mod serve;
 mod settings;
 mod system;
 mod upload;
@@ -26,6 +28,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -59,6 +62,9 @@ pub struct AppState {
 }
 
 /// Builds the router.
+///
+/// Routes go before the layers at the end, which apply to every route and the
+/// fallback: the JSON body limit and the request-body idle timeout.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/auth", post(auth::login).delete(auth::logout))
@@ -114,6 +120,10 @@ pub fn router(state: AppState) -> Router {
         .route("/information", get(pages::system::information))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_timeout::layer,
+        ))
         .with_state(state)
 }
 
