@@ -51,3 +51,5 @@ mod guest_links;
 mod admin_pages;
 // The server side of the landing, login and upload pages.
 mod pages;
+// Slow and stalled clients: header, body and send timeouts.
+mod slow_clients;
