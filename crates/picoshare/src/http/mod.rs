@@ -6,6 +6,7 @@ mod admin;
 pub mod auth;
 pub mod body_timeout;
 pub mod conditional;
+pub mod csrf;
 pub mod disposition;
 mod download;
 mod entries;
@@ -18,6 +19,7 @@ pub mod mime;
 pub mod multipart_ranges;
 pub mod pages;
 pub mod ranges;
+pub mod security_headers;
 pub mod serve;
 mod settings;
 mod system;
@@ -64,7 +66,9 @@ pub struct AppState {
 /// Builds the router.
 ///
 /// Routes go before the layers at the end, which apply to every route and the
-/// fallback: the JSON body limit and the request-body idle timeout.
+/// fallback: the JSON body limit, the request-body idle timeout, the
+/// cross-origin check on state-changing requests, and the security headers
+/// (outermost, so refusals from the other layers get them too).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/auth", post(auth::login).delete(auth::logout))
@@ -124,6 +128,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             body_timeout::layer,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::layer))
+        .layer(middleware::from_fn(security_headers::layer))
         .with_state(state)
 }
 
