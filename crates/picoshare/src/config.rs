@@ -184,13 +184,29 @@ pub struct Config {
 }
 
 impl Config {
-    /// Whether the request reached the proxy over TLS (only trusted behind a proxy).
+    /// Whether the request reached the proxy over TLS (only trusted behind a
+    /// proxy): `X-Forwarded-Proto: https`, or `proto=https` in the first
+    /// element of a `Forwarded` header.
     pub fn behind_tls_proxy(&self, headers: &HeaderMap) -> bool {
-        self.behind_proxy
-            && headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+        if !self.behind_proxy {
+            return false;
+        }
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if let Some(proto) = get("x-forwarded-proto") {
+            let first = proto.split(',').next().unwrap_or("");
+            return first.trim().eq_ignore_ascii_case("https");
+        }
+        get("forwarded")
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|element| {
+                element
+                    .split(';')
+                    .filter_map(|kv| kv.trim().split_once('='))
+                    .any(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("proto")
+                            && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+                    })
+            })
     }
 }
 
