@@ -53,3 +53,5 @@ mod admin_pages;
 mod pages;
 // Slow and stalled clients: header, body and send timeouts.
 mod slow_clients;
+// CSRF checks, security headers, sandboxed downloads, session expiry.
+mod web_security;
