@@ -55,3 +55,5 @@ mod pages;
 mod slow_clients;
 // CSRF checks, security headers, sandboxed downloads, session expiry.
 mod web_security;
+// Hostile input on every route that takes it: clean 4xx, never a 5xx.
+mod hostile;
