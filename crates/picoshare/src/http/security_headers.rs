@@ -5,9 +5,10 @@
 //!
 //! - Every response: `X-Content-Type-Options: nosniff`.
 //! - Everything but downloads: `Referrer-Policy: same-origin`,
-//!   `X-Frame-Options: DENY`, `Cross-Origin-Resource-Policy: same-origin`, and a
-//!   CSP that allows nothing and no framing when the handler sent none.
-//!   HTML also gets `Cross-Origin-Opener-Policy: same-origin`.
+//!   `X-Frame-Options: DENY`, `Cross-Origin-Resource-Policy: same-origin`, and,
+//!   except for our own static files (`/static/…`, which tools and tests open
+//!   as documents), a CSP that allows nothing and no framing when the handler
+//!   sent none. HTML also gets `Cross-Origin-Opener-Policy: same-origin`.
 //! - Downloads (`/-…`, `/!…`): `Referrer-Policy: no-referrer`, so that a link
 //!   followed from a downloaded document never reveals the download's URL (a
 //!   capability). They may be embedded by other sites (images, videos, PDFs);
@@ -28,6 +29,7 @@ pub const DEFAULT_CSP: &str =
 pub async fn layer(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let download = path.starts_with("/-") || path.starts_with("/!");
+    let asset = path.starts_with("/static/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let mut default = |name: HeaderName, value: &'static str| {
@@ -41,7 +43,9 @@ pub async fn layer(req: Request, next: Next) -> Response {
     }
     default(header::REFERRER_POLICY, "same-origin");
     default(header::X_FRAME_OPTIONS, "DENY");
-    default(header::CONTENT_SECURITY_POLICY, DEFAULT_CSP);
+    if !asset {
+        default(header::CONTENT_SECURITY_POLICY, DEFAULT_CSP);
+    }
     default(
         HeaderName::from_static("cross-origin-resource-policy"),
         "same-origin",
