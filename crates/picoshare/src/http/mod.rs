@@ -4,7 +4,9 @@
 
 mod admin;
 pub mod auth;
+pub mod body_timeout;
 pub mod conditional;
+pub mod csrf;
 pub mod disposition;
 mod download;
 mod entries;
@@ -17,6 +19,8 @@ pub mod mime;
 pub mod multipart_ranges;
 pub mod pages;
 pub mod ranges;
+pub mod security_headers;
+pub mod serve;
 mod settings;
 mod system;
 pub mod tus;
@@ -28,6 +32,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -66,6 +71,11 @@ pub struct AppState {
 }
 
 /// Builds the router.
+///
+/// Routes go before the layers at the end, which apply to every route and the
+/// fallback: the JSON body limit, the request-body idle timeout, the
+/// cross-origin check on state-changing requests, and the security headers
+/// (outermost, so refusals from the other layers get them too).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/auth", post(auth::login).delete(auth::logout))
@@ -122,6 +132,12 @@ pub fn router(state: AppState) -> Router {
         .route("/information", get(pages::system::information))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_timeout::layer,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::layer))
+        .layer(middleware::from_fn(security_headers::layer))
         .with_state(state)
 }
 

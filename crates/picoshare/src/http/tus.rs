@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -36,6 +36,7 @@ use tokio::sync::watch;
 
 use super::auth::Admin;
 use super::conditional::http_date;
+use super::error::Path;
 use super::guest_links::{guest_expiration, parse_guest_link_id, reserve_slot, INACTIVE};
 use super::metrics::HttpMetrics;
 use super::tus_headers::{

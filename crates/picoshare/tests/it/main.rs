@@ -55,3 +55,9 @@ mod pages;
 mod tus;
 // SIGKILL at 12 points during resumable uploads.
 mod tus_crash;
+// Slow and stalled clients: header, body and send timeouts.
+mod slow_clients;
+// CSRF checks, security headers, sandboxed downloads, session expiry.
+mod web_security;
+// Hostile input on every route that takes it: clean 4xx, never a 5xx.
+mod hostile;

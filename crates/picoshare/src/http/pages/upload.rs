@@ -7,7 +7,9 @@
 //! so that a wrong clock in the browser cannot push a guest past the link's
 //! limit.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::http::error::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
