@@ -695,7 +695,7 @@ async fn write(
         let t = Instant::now();
         sink.tus_complete(entry, expires)
             .await
-            .map_err(|e| AppError::store("failed to insert file into database", e))?;
+            .map_err(|e| store_error("failed to insert file into database", e))?;
         HttpMetrics::add(
             &state.metrics.upload_finish_ns,
             t.elapsed().as_nanos() as u64,
@@ -706,7 +706,7 @@ async fn write(
     } else {
         sink.tus_save(expires)
             .await
-            .map_err(|e| AppError::store("failed to record the upload's progress", e))?;
+            .map_err(|e| store_error("failed to record the upload's progress", e))?;
         row.expires = expires;
     }
     row.offset = reached;
@@ -716,6 +716,19 @@ async fn write(
             row,
         }),
         Some(c) => Err(cut_error(&c)),
+    }
+}
+
+/// Maps a storage failure while bytes were being stored. A full disk keeps
+/// what was stored before it: the client can resume once space is freed.
+fn store_error(public: &str, e: crate::store::StoreError) -> AppError {
+    match e {
+        crate::store::StoreError::DiskFull => AppError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "The server's disk is full: the upload stopped, and what was stored so far is kept. \
+             Free some space (or ask the server's owner), then resume.",
+        ),
+        other => AppError::store(public, other),
     }
 }
 
@@ -790,7 +803,7 @@ async fn receive(
         let t = Instant::now();
         sink.write(bytes)
             .await
-            .map_err(|e| AppError::store("failed to store the upload's bytes", e))?;
+            .map_err(|e| store_error("failed to store the upload's bytes", e))?;
         HttpMetrics::add(&m.upload_store_wait_ns, t.elapsed().as_nanos() as u64);
         if too_long {
             return Ok((sink, Some(Cut::TooLong)));
