@@ -36,7 +36,36 @@ export const TIMEOUT = 15_000;
  */
 export async function startServer({ env = {} } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), "picoshare-e2e-"));
-  const child = spawn(SERVER_BIN, ["--listen", "127.0.0.1:0", "--db", path.join(dir, "store.db")], {
+  let proc;
+  try {
+    proc = await spawnServer({ dir, env });
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    url: proc.url,
+    dir,
+    stderr: proc.stderr,
+    async stop() {
+      await proc.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts one `picoshare` process on the database `<dir>/store.db`, listening on
+ * `listen` (default: a free port of 127.0.0.1), with extra command-line `args`.
+ * Unlike `startServer` it leaves `dir` alone, so a test can stop the process and
+ * start another one on the same database and port (`listen: "127.0.0.1:PORT"`).
+ * Resolves once it printed `picoshare listening on http://ADDR`.
+ * `stop(signal = "SIGTERM", { killAfterMs = 5000 })` sends `signal`, SIGKILL if
+ * the process is still there `killAfterMs` later, waits for the exit and returns
+ * `{ code, signal }` as the process ended.
+ */
+export async function spawnServer({ dir, listen = "127.0.0.1:0", args = [], env = {} }) {
+  const child = spawn(SERVER_BIN, ["--listen", listen, "--db", path.join(dir, "store.db"), ...args], {
     env: { ...process.env, PS_SHARED_SECRET: SECRET, RUST_LOG: process.env.RUST_LOG ?? "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -45,43 +74,46 @@ export async function startServer({ env = {} } = {}) {
     stderr += d;
     if (stderr.length > 20_000) stderr = stderr.slice(-10_000);
   });
-  const url = await new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`server did not start in 20 s\n${stderr}`)), 20_000);
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = out.match(/picoshare listening on (http:\/\/\S+)/);
-      if (m) {
+  const exited = new Promise((r) => child.once("exit", r));
+  const stop = async (signal = "SIGTERM", { killAfterMs = 5_000 } = {}) => {
+    // No pid: it never started (and may never emit "exit").
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      child.kill(signal);
+      const t = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+      await exited;
+      clearTimeout(t);
+    }
+    return { code: child.exitCode, signal: child.signalCode };
+  };
+  let url;
+  try {
+    url = await new Promise((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`server did not start in 20 s\n${stderr}`)), 20_000);
+      child.stdout.on("data", (d) => {
+        out += d;
+        const m = out.match(/picoshare listening on (http:\/\/\S+)/);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1].replace(/\/$/, ""));
+        }
+      });
+      child.on("exit", (code, signal) => {
         clearTimeout(timer);
-        resolve(m[1].replace(/\/$/, ""));
-      }
+        reject(new Error(`server exited (${code ?? signal}) before listening\n${stderr}`));
+      });
+      child.on("error", (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
     });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code ?? signal}) before listening\n${stderr}`));
-    });
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
+  } catch (e) {
+    await stop("SIGKILL");
+    throw e;
+  }
   // Keep draining stdout so the child never blocks on a full pipe.
   child.stdout.resume();
-  return {
-    url,
-    dir,
-    stderr: () => stderr,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        const t = setTimeout(() => child.kill("SIGKILL"), 5_000);
-        await exited;
-        clearTimeout(t);
-      }
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return { url, port: Number(new URL(url).port), child, stderr: () => stderr, stop };
 }
 
 /**

@@ -117,7 +117,7 @@ impl Api {
         let (head, tail) = form_framing(&name);
         let length = head.len() as u64 + size + tail.len() as u64;
         let last_sent: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let body = file_body(file, head, tail, last_sent.clone()).await?;
+        let body = file_body(file, (0, size), head, tail, last_sent.clone()).await?;
         self.send_upload(body, length, last_sent).await
     }
 
@@ -164,6 +164,115 @@ impl Api {
             .ok()
             .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
             .ok_or_else(|| failed(Some(status), format!("reply has no id: {text}")))?;
+        let last = last_sent
+            .lock()
+            .map(|g| g.unwrap_or(replied))
+            .unwrap_or(replied);
+        Ok(Upload {
+            id,
+            seconds: started.elapsed().as_secs_f64(),
+            reply_wait_s: replied.saturating_duration_since(last).as_secs_f64(),
+        })
+    }
+
+    /// Uploads `file` (of `size` bytes) as a resumable (tus 1.0.0) upload: one
+    /// creation request, then PATCH requests of at most `request_bytes` each
+    /// (0: a single one). Times the whole sequence.
+    ///
+    /// # Errors
+    /// Transport errors and unexpected replies.
+    pub async fn upload_tus(
+        &self,
+        file: &Path,
+        size: u64,
+        request_bytes: u64,
+    ) -> anyhow::Result<Upload> {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file.bin".into());
+        let started = Instant::now();
+        let resp = self
+            .http
+            .post(format!("{}/api/tus", self.base))
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", size)
+            .header(
+                "upload-metadata",
+                format!("filename {},expiration {}", b64(&name), b64(NEVER)),
+            )
+            .send()
+            .await
+            .map_err(|e| failed(None, format!("upload creation failed: {e}")))?;
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let Some(location) = location.filter(|_| status == 201) else {
+            let text = resp.text().await.unwrap_or_default();
+            bail!(failed(
+                Some(status),
+                format!("upload creation: {}", text.trim())
+            ));
+        };
+        let url = if location.starts_with("http") {
+            location
+        } else {
+            format!("{}{location}", self.base)
+        };
+        let last_sent: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let mut offset = 0u64;
+        let mut entry = None;
+        while offset < size {
+            let left = size - offset;
+            let len = if request_bytes == 0 {
+                left
+            } else {
+                left.min(request_bytes)
+            };
+            let body = file_body(
+                file,
+                (offset, len),
+                Bytes::new(),
+                Bytes::new(),
+                last_sent.clone(),
+            )
+            .await?;
+            let resp = self
+                .http
+                .patch(&url)
+                .header("tus-resumable", "1.0.0")
+                .header("upload-offset", offset)
+                .header("content-type", "application/offset+octet-stream")
+                .header("content-length", len)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| failed(None, format!("upload failed: {e}")))?;
+            let status = resp.status().as_u16();
+            let header = |n: &str| {
+                resp.headers()
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let new_offset = header("upload-offset").and_then(|v| v.parse::<u64>().ok());
+            entry = header("picoshare-entry-id");
+            if status != 204 || new_offset != Some(offset + len) {
+                let text = resp.text().await.unwrap_or_default();
+                bail!(failed(
+                    Some(status),
+                    format!("PATCH at {offset}: {}", text.trim())
+                ));
+            }
+            offset += len;
+        }
+        let replied = Instant::now();
+        let id = entry.ok_or_else(|| failed(Some(204), "the last PATCH named no entry"))?;
         let last = last_sent
             .lock()
             .map(|g| g.unwrap_or(replied))
@@ -364,18 +473,23 @@ fn form_framing(name: &str) -> (Bytes, Bytes) {
 
 /// A streaming body: `head`, the file's bytes, `tail`. Records when the tail
 /// was handed to the HTTP client, i.e. when the last byte went to the socket.
+/// A request body of `head`, `len` bytes of the file from `offset`, `tail`.
 async fn file_body(
     path: &Path,
+    (offset, len): (u64, u64),
     head: Bytes,
     tail: Bytes,
     last_sent: Arc<Mutex<Option<Instant>>>,
 ) -> anyhow::Result<reqwest::Body> {
-    let file = tokio::fs::File::open(path)
+    use tokio::io::AsyncSeekExt;
+    let mut file = tokio::fs::File::open(path)
         .await
         .with_context(|| format!("cannot open {}", path.display()))?;
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let file = file.take(len);
     enum State {
-        Head(tokio::fs::File),
-        File(tokio::fs::File),
+        Head(tokio::io::Take<tokio::fs::File>),
+        File(tokio::io::Take<tokio::fs::File>),
         Tail,
         Done,
     }

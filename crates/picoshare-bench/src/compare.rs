@@ -273,6 +273,7 @@ mod tests {
                     url: None,
                     git_revision: None,
                     version: None,
+                    upload: None,
                 })
                 .collect(),
             samples,

@@ -65,7 +65,9 @@ enum Cmd {
 struct RunArgs {
     /// A variant, NAME=SPEC, repeatable; the first is the baseline. SPEC is
     /// `args:ARGS` (default build with extra arguments; `NAME=` for none),
-    /// `bin:PATH [ARGS]`, `git:REV [ARGS]` or `url:http://HOST:PORT`.
+    /// `bin:PATH [ARGS]`, `git:REV [ARGS]`, `url:http://HOST:PORT`, or
+    /// `tus:[MIB] [ARGS]` (default build, uploads sent with the tus protocol in
+    /// one PATCH or in PATCHes of MIB MiB).
     #[arg(long = "variant", value_name = "NAME=SPEC")]
     variants: Vec<String>,
     /// The default build (for `args:` variants); built with cargo if missing.

@@ -616,15 +616,16 @@ pub fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
     let _ = writeln!(
         w,
         "\n## Variants\n\nThe first variant is the baseline of comparisons.\n\n\
-         | name | kind | binary / URL | arguments | git revision | version |\n|---|---|---|---|---|---|"
+         | name | kind | uploads | binary / URL | arguments | git revision | version |\n|---|---|---|---|---|---|---|"
     );
     for v in &results.variants {
         let target = v.binary.as_deref().or(v.url.as_deref()).unwrap_or("—");
         let _ = writeln!(
             w,
-            "| {} | {} | `{}` | {} | {} | {} |",
+            "| {} | {} | {} | `{}` | {} | {} | {} |",
             cell(&v.name),
             cell(&v.kind),
+            cell(v.upload.as_deref().unwrap_or("multipart")),
             cell(target),
             if v.args.is_empty() {
                 "—".to_owned()
@@ -884,6 +885,7 @@ mod tests {
             url: None,
             git_revision: None,
             version: None,
+            upload: None,
         };
         ResultFile {
             schema_version: SCHEMA_VERSION,

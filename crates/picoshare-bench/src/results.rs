@@ -120,6 +120,10 @@ pub struct VariantInfo {
     pub git_revision: Option<String>,
     /// `--version` output of the binary, when known.
     pub version: Option<String>,
+    /// How uploads are sent: absent for one multipart request, `tus` for a
+    /// resumable upload in one PATCH, `tus/N MiB` for PATCHes of N MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<String>,
 }
 
 /// One measurement: one transfer (or, with concurrency N, N transfers at once).

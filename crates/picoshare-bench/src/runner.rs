@@ -26,7 +26,7 @@ use crate::cgroup::LimitMethod;
 use crate::client::{phase_deltas, Api, RequestError};
 use crate::results::{Environment, ResultFile, RunConfig, Sample, SCHEMA_VERSION};
 use crate::server::{Server, SECRET};
-use crate::variants::{Target, Variant};
+use crate::variants::{Target, UploadVia, Variant};
 
 /// A workload measured in each unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -413,9 +413,16 @@ impl Unit<'_> {
         let before = api.metrics().await;
         let io0 = server.and_then(Server::disk_written);
         let started = std::time::Instant::now();
-        let uploads =
-            futures_util::future::join_all((0..n).map(|_| api.upload(self.file, self.size_bytes)))
-                .await;
+        let via = self.variant.upload;
+        let uploads = futures_util::future::join_all((0..n).map(|_| async {
+            match via {
+                UploadVia::Multipart => api.upload(self.file, self.size_bytes).await,
+                UploadVia::Tus(request) => {
+                    api.upload_tus(self.file, self.size_bytes, request).await
+                }
+            }
+        }))
+        .await;
         s.seconds = started.elapsed().as_secs_f64();
         let mut ids = Vec::new();
         let mut waits = Vec::new();

@@ -8,7 +8,9 @@
 //! - `NAME=git:REV [ARGS…]` — a git revision of this repository, built once
 //!   into a cache under the data directory;
 //! - `NAME=url:http://host:port` — an already running server that speaks
-//!   PicoShare's API, logged into with `--url-passphrase`.
+//!   PicoShare's API, logged into with `--url-passphrase`;
+//! - `NAME=tus:[MIB] [ARGS…]` — the default build (with extra arguments), with
+//!   uploads sent as resumable tus uploads: one PATCH, or PATCHes of MIB MiB.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +33,16 @@ pub enum Target {
     Url(String),
 }
 
+/// How a variant's uploads are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UploadVia {
+    /// One multipart request.
+    #[default]
+    Multipart,
+    /// A tus upload in PATCH requests of at most this many bytes (0: one).
+    Tus(u64),
+}
+
 /// A variant ready to run.
 #[derive(Debug, Clone)]
 pub struct Variant {
@@ -38,6 +50,8 @@ pub struct Variant {
     pub info: VariantInfo,
     /// How to run it.
     pub target: Target,
+    /// How uploads are sent.
+    pub upload: UploadVia,
 }
 
 /// Splits an argument string on whitespace, honouring simple quotes.
@@ -83,7 +97,7 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
     }
     let spec = spec.trim();
     let (kind, rest) = match spec.split_once(':') {
-        Some((k @ ("args" | "bin" | "git" | "url"), rest)) => (k, rest.trim()),
+        Some((k @ ("args" | "bin" | "git" | "url" | "tus"), rest)) => (k, rest.trim()),
         _ => ("args", spec),
     };
     let info =
@@ -95,6 +109,7 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
             url,
             git_revision: None,
             version: None,
+            upload: None,
         };
     let variant = match kind {
         "args" => {
@@ -105,6 +120,31 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
                     path: default_binary.to_owned(),
                     args,
                 },
+                upload: UploadVia::Multipart,
+            }
+        }
+        "tus" => {
+            let mut args = split_args(rest);
+            let mib = match args.first().map(|a| a.parse::<u64>()) {
+                Some(Ok(n)) => {
+                    args.remove(0);
+                    n
+                }
+                _ => 0,
+            };
+            let mut v = info("settings", Some(default_binary), args.clone(), None);
+            v.upload = Some(if mib == 0 {
+                "tus".to_owned()
+            } else {
+                format!("tus/{mib} MiB")
+            });
+            Variant {
+                info: v,
+                target: Target::Binary {
+                    path: default_binary.to_owned(),
+                    args,
+                },
+                upload: UploadVia::Tus(mib << 20),
             }
         }
         "bin" => {
@@ -116,6 +156,7 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
             Variant {
                 info: info("binary", Some(&path), words.clone(), None),
                 target: Target::Binary { path, args: words },
+                upload: UploadVia::Multipart,
             }
         }
         "git" => {
@@ -130,6 +171,7 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
             Variant {
                 info: v,
                 target: Target::Binary { path, args: words },
+                upload: UploadVia::Multipart,
             }
         }
         _ => {
@@ -140,6 +182,7 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
             Variant {
                 info: info("url", None, Vec::new(), Some(url.clone())),
                 target: Target::Url(url),
+                upload: UploadVia::Multipart,
             }
         }
     };
@@ -233,6 +276,16 @@ mod tests {
         assert_eq!(v.info.kind, "settings");
         let v = parse("big=--chunk-size 1048576", bin, cache).unwrap();
         assert_eq!(v.info.args, ["--chunk-size", "1048576"]);
+        assert_eq!(v.upload, UploadVia::Multipart);
+        let v = parse("t=tus:", bin, cache).unwrap();
+        assert_eq!(
+            (v.upload, v.info.upload.as_deref()),
+            (UploadVia::Tus(0), Some("tus"))
+        );
+        let v = parse("t64=tus:64 --commit-mib 32", bin, cache).unwrap();
+        assert_eq!(v.upload, UploadVia::Tus(64 << 20));
+        assert_eq!(v.info.upload.as_deref(), Some("tus/64 MiB"));
+        assert_eq!(v.info.args, ["--commit-mib", "32"]);
         let v = parse("go=bin:/opt/go-picoshare -x", bin, cache).unwrap();
         assert_eq!(
             v.target,

@@ -50,7 +50,8 @@ fn run_bench(args: &[&str]) -> std::process::Output {
     out
 }
 
-/// A tiny matrix (2 sizes × 2 memory limits × 2 variants × 3 workloads,
+/// A tiny matrix (2 sizes × 2 memory limits × 2 variants, one of which
+/// uploads with tus in several requests, × 3 workloads,
 /// 1 warm-up + 3 iterations) against the real server writes every output,
 /// and the summaries, CSV rows and charts agree with the raw samples.
 #[test]
@@ -67,7 +68,8 @@ fn tiny_matrix_produces_consistent_outputs() {
         "--variant",
         "base=",
         "--variant",
-        "small-chunks=--chunk-size 65536",
+        // Also sends its uploads with tus, in PATCH requests of 1 MiB.
+        "small-chunks=tus:1 --chunk-size 65536",
         "--sizes",
         "2M,3M",
         "--memory-limits",
@@ -172,6 +174,10 @@ fn tiny_matrix_produces_consistent_outputs() {
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("base") && md.contains("small-chunks"));
+    assert!(
+        md.contains("| tus/1 MiB |"),
+        "the variant's upload protocol is reported"
+    );
     let svg = std::fs::read_to_string(out.join("throughput-upload.svg")).unwrap();
     assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"));
     assert!(svg.contains("small-chunks"));

@@ -607,9 +607,43 @@ page("upload", () => {
     }
     u.li.classList.remove("failed", "done");
     u.detail.replaceChildren();
+    u.samples = null;
+    running.add(u);
+    if (data.tusEndpoint && u.file.size >= data.resumableFrom) {
+      sendResumable(u);
+    } else {
+      sendForm(u);
+    }
+  }
+
+  /** Shows that `loaded` of the file's bytes have arrived, with rate and time left. */
+  function progress(u, loaded) {
+    const total = u.file.size || 1;
+    u.loaded = Math.min(total, loaded);
+    const now = performance.now();
+    if (!u.samples) u.samples = [];
+    u.samples.push({ t: now, loaded: u.loaded });
+    while (u.samples.length > 2 && now - u.samples[0].t > 3000) u.samples.shift();
+    const first = u.samples[0];
+    const seconds = (now - first.t) / 1000;
+    const rate = seconds > 0 ? (u.loaded - first.loaded) / seconds : 0;
+    const pct = Math.floor((u.loaded / total) * 100);
+    u.bar.value = pct;
+    let text = `${pct} %`;
+    if (rate > 0) text += ` · ${humanRate(rate)} · ${humanDuration((total - u.loaded) / rate)} left`;
+    u.status.textContent = text;
+    updateTitle();
+  }
+
+  function finished(u) {
+    running.delete(u);
+    updateTitle();
+  }
+
+  /** One multipart request (small files). */
+  function sendForm(u) {
     u.bar.value = 0;
-    u.loaded = 0;
-    u.status.textContent = "0 %";
+    progress(u, 0);
     const url = new URL(data.endpoint, window.location.origin);
     if (u.params.expiration) url.searchParams.set("expiration", u.params.expiration);
     const body = new FormData();
@@ -618,29 +652,13 @@ page("upload", () => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url.pathname + url.search);
     xhr.setRequestHeader("Accept", "application/json");
-    const samples = [{ t: performance.now(), loaded: 0 }];
     xhr.upload.addEventListener("progress", (event) => {
       if (!event.lengthComputable) return;
       // The request is a little larger than the file (multipart framing).
-      const total = event.total || 1;
-      const fraction = event.loaded / total;
-      u.loaded = Math.min(u.file.size, Math.round(fraction * u.file.size));
-      const now = performance.now();
-      samples.push({ t: now, loaded: event.loaded });
-      while (samples.length > 2 && now - samples[0].t > 3000) samples.shift();
-      const first = samples[0];
-      const seconds = (now - first.t) / 1000;
-      const rate = seconds > 0 ? (event.loaded - first.loaded) / seconds : 0;
-      const pct = Math.floor(fraction * 100);
-      u.bar.value = pct;
-      let text = `${pct} %`;
-      if (rate > 0) text += ` · ${humanRate(rate)} · ${humanDuration((total - event.loaded) / rate)} left`;
-      u.status.textContent = text;
-      updateTitle();
+      progress(u, Math.round((event.loaded / (event.total || 1)) * u.file.size));
     });
     xhr.addEventListener("load", () => {
-      running.delete(u);
-      updateTitle();
+      finished(u);
       if (xhr.status >= 200 && xhr.status < 300) {
         let id = null;
         try {
@@ -655,13 +673,177 @@ page("upload", () => {
       }
     });
     xhr.addEventListener("error", () => {
-      running.delete(u);
-      updateTitle();
+      finished(u);
       fail(u, "The connection to the server was lost.", true);
     });
-    running.add(u);
     updateTitle();
     xhr.send(body);
+  }
+
+  // ---- resumable uploads (tus 1.0.0) ----
+  // A large file is created on the server first, then sent from the server's
+  // offset. When the connection drops or the server restarts, the page asks
+  // for the offset again and continues from there, waiting longer between
+  // attempts (up to 30 s) for as long as the upload exists. The upload's URL
+  // is kept in localStorage, so choosing the same file again after the page
+  // was closed continues it too.
+
+  const TUS = "1.0.0";
+  const tusKey = (file) => `picoshare-tus:${data.tusEndpoint}:${file.name}:${file.size}:${file.lastModified}`;
+  const b64 = (text) => {
+    const bytes = new TextEncoder().encode(text);
+    let bin = "";
+    for (const b of bytes) bin += String.fromCharCode(b);
+    return btoa(bin);
+  };
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const store = {
+    get(file) {
+      try {
+        return window.localStorage.getItem(tusKey(file));
+      } catch {
+        return null;
+      }
+    },
+    set(file, url) {
+      try {
+        window.localStorage.setItem(tusKey(file), url);
+      } catch {
+        // Private mode: resuming still works while the page stays open.
+      }
+    },
+    forget(file) {
+      try {
+        window.localStorage.removeItem(tusKey(file));
+      } catch {
+        // Nothing stored.
+      }
+    },
+  };
+
+  /** A failure that retrying cannot fix (shown with a Retry button that starts over). */
+  class Refused extends Error {}
+
+  async function tusCreate(u) {
+    const meta = [`filename ${b64(u.file.name)}`];
+    if (u.file.type) meta.push(`filetype ${b64(u.file.type)}`);
+    if (u.params.note) meta.push(`note ${b64(u.params.note)}`);
+    if (u.params.expiration) meta.push(`expiration ${b64(u.params.expiration)}`);
+    const resp = await fetch(data.tusEndpoint, {
+      method: "POST",
+      headers: { "Tus-Resumable": TUS, "Upload-Length": String(u.file.size), "Upload-Metadata": meta.join(",") },
+    });
+    if (resp.status !== 201) {
+      const text = (await resp.text()).trim();
+      if (resp.status >= 500 || resp.status === 423) throw new Error(text || `HTTP ${resp.status}`);
+      throw new Refused(text || `Upload failed (HTTP ${resp.status}).`);
+    }
+    return resp.headers.get("Location");
+  }
+
+  /** The server's offset, or null if the upload is gone (expired or cancelled). */
+  async function tusOffset(url) {
+    const resp = await fetch(url, { method: "HEAD", headers: { "Tus-Resumable": TUS }, cache: "no-store" });
+    if (resp.status === 404 || resp.status === 410) return null;
+    if (resp.status === 401) throw new Refused("Your session has ended: log in again in another tab, then press Retry.");
+    if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+    return { offset: Number(resp.headers.get("Upload-Offset")), entry: resp.headers.get("PicoShare-Entry-ID") };
+  }
+
+  /** Sends the file from `offset` in one request (or `tusRequestBytes`). */
+  function tusPatch(u, url, offset) {
+    return new Promise((resolve, reject) => {
+      const limit = u.requestBytes || u.file.size;
+      const end = Math.min(u.file.size, offset + limit);
+      const xhr = new XMLHttpRequest();
+      xhr.open("PATCH", url);
+      xhr.setRequestHeader("Tus-Resumable", TUS);
+      xhr.setRequestHeader("Upload-Offset", String(offset));
+      xhr.setRequestHeader("Content-Type", "application/offset+octet-stream");
+      xhr.upload.addEventListener("progress", (event) => progress(u, offset + event.loaded));
+      xhr.addEventListener("load", () => resolve(xhr));
+      xhr.addEventListener("error", () => reject(new Error("connection lost")));
+      xhr.addEventListener("abort", () => reject(new Error("aborted")));
+      xhr.send(u.file.slice(offset, end));
+    });
+  }
+
+  async function sendResumable(u) {
+    let delay = 1000;
+    const waitAndRetry = async (why) => {
+      const seconds = Math.round(delay / 1000);
+      u.status.textContent = `${why} Resuming in ${seconds} s…`;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 30000);
+    };
+    u.requestBytes = data.tusRequestBytes || 0;
+    u.tusUrl = u.tusUrl || store.get(u.file);
+    let offset = null;
+    for (;;) {
+      try {
+        if (u.tusUrl && offset === null) {
+          const state = await tusOffset(u.tusUrl);
+          if (state === null) {
+            // Gone: start a new one.
+            store.forget(u.file);
+            u.tusUrl = null;
+          } else if (state.entry) {
+            store.forget(u.file);
+            finished(u);
+            done(u, state.entry);
+            return;
+          } else {
+            offset = state.offset;
+            progress(u, offset);
+          }
+        }
+        if (!u.tusUrl) {
+          progress(u, 0);
+          u.tusUrl = await tusCreate(u);
+          store.set(u.file, u.tusUrl);
+          offset = 0;
+        }
+        const xhr = await tusPatch(u, u.tusUrl, offset);
+        if (xhr.status === 204) {
+          delay = 1000;
+          const entry = xhr.getResponseHeader("PicoShare-Entry-ID");
+          offset = Number(xhr.getResponseHeader("Upload-Offset"));
+          progress(u, offset);
+          if (entry) {
+            store.forget(u.file);
+            finished(u);
+            done(u, entry);
+            return;
+          }
+          continue;
+        }
+        const text = xhr.responseText.trim();
+        if (xhr.status === 413 && !text.startsWith("File is too large") && u.requestBytes !== 50 << 20) {
+          // A proxy in front refused the request's size: send smaller ones.
+          u.requestBytes = 50 << 20;
+          offset = null;
+          continue;
+        }
+        if (xhr.status === 404 || xhr.status === 410 || xhr.status === 409) {
+          // Gone, or the offset moved on: ask again (a gone upload starts over).
+          offset = null;
+          continue;
+        }
+        if (xhr.status === 401 || (xhr.status >= 400 && xhr.status < 500 && xhr.status !== 423 && xhr.status !== 408 && xhr.status !== 429)) {
+          throw new Refused(text || `Upload failed (HTTP ${xhr.status}).`);
+        }
+        offset = null;
+        await waitAndRetry(`The server answered ${xhr.status}.`);
+      } catch (err) {
+        if (err instanceof Refused) {
+          finished(u);
+          fail(u, err.message, true);
+          return;
+        }
+        offset = null;
+        await waitAndRetry("The connection to the server was lost.");
+      }
+    }
   }
 
   function done(u, id) {

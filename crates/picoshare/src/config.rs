@@ -2,8 +2,9 @@
 //!
 //! The original's configuration carries over unchanged: `-db PATH` (also `--db`),
 //! `PORT`, `PS_SHARED_SECRET` / `PS_SHARED_SECRET_FILE` and `PS_BEHIND_PROXY`.
-//! New: `--listen` to choose the bind address, and storage tuning flags that the
-//! bench suite uses to compare settings of one build.
+//! New: `--listen` to choose the bind address, the timeouts that protect against
+//! slow and stalled clients, and storage tuning flags that the bench suite uses
+//! to compare settings of one build.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -41,6 +42,29 @@ pub struct Cli {
     /// Seconds between garbage collections of expired files (also run at start-up).
     #[arg(long, env = "PS_GC_INTERVAL", default_value_t = 3600)]
     pub gc_interval: u64,
+
+    /// Hours an unfinished resumable upload is kept after its last bytes arrived.
+    #[arg(long, env = "PS_TUS_EXPIRY_HOURS", default_value_t = 24)]
+    pub tus_expiry_hours: u64,
+
+    /// MiB per request the web page sends a resumable upload in (0: as few
+    /// requests as possible). Set it below a reverse proxy's body limit.
+    #[arg(long, env = "PS_TUS_REQUEST_MIB", default_value_t = 0)]
+    pub tus_request_mib: u64,
+    /// Seconds a client may take to send a request's headers; also how long an
+    /// idle keep-alive connection stays open.
+    #[arg(long, env = "PS_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
+
+    /// Seconds a request body may send nothing before the request is cut off
+    /// (an idle timeout: a slow but moving upload is never cut).
+    #[arg(long, env = "PS_BODY_IDLE_TIMEOUT", default_value_t = 60)]
+    pub body_idle_timeout: u64,
+
+    /// Seconds a response may wait for a client that reads nothing before the
+    /// connection is closed (an idle timeout, like the one on request bodies).
+    #[arg(long, env = "PS_SEND_TIMEOUT", default_value_t = 60)]
+    pub send_timeout: u64,
 
     /// Convert databases without incremental auto-vacuum at start-up (0 to skip).
     #[arg(long, env = "PS_CONVERT_DB", default_value_t = 1)]
@@ -159,16 +183,42 @@ pub struct Config {
     pub clock_file: Option<PathBuf>,
     /// Time between garbage collections.
     pub gc_interval: std::time::Duration,
+    /// How long an unfinished resumable upload lives without progress.
+    pub tus_expiry: chrono::Duration,
+    /// Bytes per request of the web page's resumable uploads (0: unlimited).
+    pub tus_request_bytes: u64,
+    /// Time a client may take to send a request head (and idle keep-alive time).
+    pub header_timeout: std::time::Duration,
+    /// Time a request body may send nothing.
+    pub body_idle_timeout: std::time::Duration,
+    /// Time a response may wait for a client that reads nothing.
+    pub send_timeout: std::time::Duration,
 }
 
 impl Config {
-    /// Whether the request reached the proxy over TLS (only trusted behind a proxy).
+    /// Whether the request reached the proxy over TLS (only trusted behind a
+    /// proxy): `X-Forwarded-Proto: https`, or `proto=https` in the first
+    /// element of a `Forwarded` header.
     pub fn behind_tls_proxy(&self, headers: &HeaderMap) -> bool {
-        self.behind_proxy
-            && headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+        if !self.behind_proxy {
+            return false;
+        }
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        if let Some(proto) = get("x-forwarded-proto") {
+            let first = proto.split(',').next().unwrap_or("");
+            return first.trim().eq_ignore_ascii_case("https");
+        }
+        get("forwarded")
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|element| {
+                element
+                    .split(';')
+                    .filter_map(|kv| kv.trim().split_once('='))
+                    .any(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("proto")
+                            && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+                    })
+            })
     }
 }
 
@@ -202,6 +252,15 @@ fn read_secret(secret: Option<String>, secret_file: Option<String>) -> anyhow::R
         );
     }
     Ok(value)
+}
+
+/// A timeout in whole seconds: at least 1 (a zero timeout would cut every
+/// request) and at most a day.
+fn positive_secs(flag: &str, secs: u64) -> anyhow::Result<std::time::Duration> {
+    if !(1..=86_400).contains(&secs) {
+        bail!("{flag} must be between 1 and 86400 seconds");
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 fn listen_addr(listen: Option<&str>, port: u16) -> anyhow::Result<SocketAddr> {
@@ -277,6 +336,13 @@ impl Config {
             metrics_public: false,
             clock_file: cli.clock_file,
             gc_interval: std::time::Duration::from_secs(cli.gc_interval.max(1)),
+            tus_expiry: chrono::Duration::hours(
+                i64::try_from(cli.tus_expiry_hours.clamp(1, 24 * 365)).unwrap_or(24),
+            ),
+            tus_request_bytes: cli.tus_request_mib.saturating_mul(1 << 20),
+            header_timeout: positive_secs("--header-timeout", cli.header_timeout)?,
+            body_idle_timeout: positive_secs("--body-idle-timeout", cli.body_idle_timeout)?,
+            send_timeout: positive_secs("--send-timeout", cli.send_timeout)?,
         })
     }
 }
@@ -319,6 +385,42 @@ mod tests {
         assert_eq!(c.shared_secret, "from-file");
         assert!(c.behind_proxy);
         assert!(c.store.external_checkpoints);
+    }
+
+    #[test]
+    fn timeouts_have_defaults_and_must_be_positive() {
+        let c = Config::from_parts(cli(&[]), Some("s".into()), None, None, None).unwrap();
+        assert_eq!(c.header_timeout.as_secs(), 10);
+        assert_eq!(c.body_idle_timeout.as_secs(), 60);
+        assert_eq!(c.send_timeout.as_secs(), 60);
+        let c = Config::from_parts(
+            cli(&[
+                "--header-timeout",
+                "2",
+                "--body-idle-timeout",
+                "3",
+                "--send-timeout",
+                "4",
+            ]),
+            Some("s".into()),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.header_timeout.as_secs(),
+                c.body_idle_timeout.as_secs(),
+                c.send_timeout.as_secs()
+            ),
+            (2, 3, 4)
+        );
+        for flag in ["--header-timeout", "--body-idle-timeout", "--send-timeout"] {
+            let err = Config::from_parts(cli(&[flag, "0"]), Some("s".into()), None, None, None)
+                .unwrap_err();
+            assert!(err.to_string().contains(flag), "{err}");
+        }
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ2
 pub const ENTRY_ID_LEN: usize = 10;
 /// Length of a guest-link ID.
 pub const GUEST_LINK_ID_LEN: usize = 16;
+/// Length of a resumable upload's ID (about 140 random bits: the ID in an
+/// upload's URL is all a guest needs to continue it).
+pub const TUS_UPLOAD_ID_LEN: usize = 24;
 
 /// Why a string is not a valid ID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,6 +119,12 @@ id_type!(
     /// The 16-character ID of a guest upload link.
     GuestLinkId,
     GUEST_LINK_ID_LEN
+);
+
+id_type!(
+    /// The 24-character ID of a resumable (tus) upload.
+    TusUploadId,
+    TUS_UPLOAD_ID_LEN
 );
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //!
 //! [`Application::build`] opens the store and binds the listener (port 0 works, for
 //! tests); [`Application::run_until_stopped`] serves until the shutdown future
-//! resolves, lets in-flight requests finish for a grace period, then stops the
-//! store's writer, which reclaims any upload that did not finish.
+//! resolves (see [`crate::http::serve`] for the connections and their
+//! timeouts), lets in-flight requests finish for a grace period, aborts those
+//! still running, then stops the store's writer, which reclaims any upload that
+//! did not finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,6 +23,8 @@ use crate::store::Store;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Tells long requests that the server is shutting down.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -65,6 +69,7 @@ impl Application {
                 return Err(e).with_context(|| format!("could not listen on {}", config.listen))
             }
         };
+        let (stopping, shutdown) = tokio::sync::watch::channel(false);
         let state = AppState {
             store,
             secret_digest: http::auth::secret_digest(&config.shared_secret),
@@ -73,8 +78,14 @@ impl Application {
             metrics: Arc::default(),
             guest_slots: Arc::default(),
             login_limiter: Arc::default(),
+            tus_locks: Arc::default(),
+            shutdown,
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            stopping,
+        })
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -97,6 +108,10 @@ impl Application {
         let store = self.state.store.clone();
         let clock_for_gc = self.state.clock.clone();
         let gc_interval = self.state.config.gc_interval;
+        let timeouts = http::serve::Timeouts {
+            header: self.state.config.header_timeout,
+            send: self.state.config.send_timeout,
+        };
         let app = http::router(self.state)
             .layer(
                 // One INFO line per request: method, route, status and latency.
@@ -111,28 +126,23 @@ impl Application {
                             .latency_unit(tower_http::LatencyUnit::Millis),
                     ),
             )
-            .into_make_service_with_connect_info::<SocketAddr>();
+            ;
         let gc = tokio::spawn(crate::gc::run_periodically(
             store.clone(),
             clock_for_gc,
             gc_interval,
         ));
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        // Resumable uploads save what they have and reply at once when the
+        // server starts shutting down.
+        let stopping = self.stopping;
+        let shutdown = async move {
             shutdown.await;
-            tracing::info!("shutting down: waiting up to {grace:?} for requests in flight");
-            let _ = stopping_tx.send(());
-        });
-        let deadline = async move {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
+            let _ = stopping.send(true);
         };
-        tokio::select! {
-            r = serve => r.context("server failed")?,
-            () = deadline => tracing::warn!("grace period over: abandoning requests still in flight"),
+        let open = http::serve::serve(self.listener, app, timeouts, shutdown).await;
+        tracing::info!("shutting down: waiting up to {grace:?} for requests in flight");
+        if !open.drain(grace).await {
+            tracing::warn!("grace period over: abandoning requests still in flight");
         }
         gc.abort();
         store.shutdown().await;

@@ -54,6 +54,12 @@ fn session_token(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
+/// Whether the request carries a session cookie (valid or not), which is what
+/// a forged cross-site request would borrow.
+pub(crate) fn has_session_cookie(headers: &HeaderMap) -> bool {
+    session_token(headers).is_some()
+}
+
 /// Whether the request carries a valid admin session.
 pub async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
     let Some(token) = session_token(headers) else {

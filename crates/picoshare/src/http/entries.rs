@@ -1,6 +1,8 @@
 //! `PUT /api/entry/{id}` and `DELETE /api/entry/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::error::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 

@@ -109,3 +109,25 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
         }
     }
 }
+
+/// `axum::extract::Path`, with its refusals (a path segment that is not valid
+/// UTF-8 once percent-decoded) in our error format.
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, AppError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(e) => Err(AppError::new(e.status(), e.body_text())),
+        }
+    }
+}

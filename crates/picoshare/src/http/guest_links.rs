@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
+
+use super::error::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Timelike, Utc};
@@ -37,12 +39,12 @@ const MIN_MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// The reply to any upload through a link that cannot take it (expired,
 /// disabled, or out of uploads).
-const INACTIVE: &str = "Guest link is no longer active";
+pub(super) const INACTIVE: &str = "Guest link is no longer active";
 
 /// Parses a guest-link ID from a path, with the original's wording. The
 /// original names guest links in its length message but, by a slip, entries in
 /// its character message; clients may match either, so both are kept.
-fn parse_guest_link_id(raw: &str) -> Result<GuestLinkId, AppError> {
+pub(super) fn parse_guest_link_id(raw: &str) -> Result<GuestLinkId, AppError> {
     GuestLinkId::parse(raw).map_err(|e| {
         let why = match e {
             IdError::Length { id, got, want } => {
@@ -243,7 +245,7 @@ impl GuestSlots {
     }
 
     /// The release counter; read it before reading a link's stored count.
-    fn releases(&self) -> u64 {
+    pub(super) fn releases(&self) -> u64 {
         self.lock().releases
     }
 
@@ -287,7 +289,7 @@ impl GuestSlots {
 }
 
 /// A slot held by one upload; dropping it gives the slot back.
-struct SlotGuard {
+pub(super) struct SlotGuard {
     slots: Arc<GuestSlots>,
     link: GuestLinkId,
 }
@@ -305,7 +307,7 @@ const RESERVE_ATTEMPTS: usize = 20;
 
 /// Takes an upload slot on `link` if it has a limit (`None` if it has none).
 /// `releases` is [`GuestSlots::releases`] read before `link` was loaded.
-async fn reserve_slot(
+pub(super) async fn reserve_slot(
     state: &AppState,
     link: &GuestLink,
     mut releases: u64,

@@ -7,7 +7,9 @@
 
 use std::collections::HashSet;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
+
+use super::error::Path;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,9 @@
 
 mod admin;
 pub mod auth;
+pub mod body_timeout;
 pub mod conditional;
+pub mod csrf;
 pub mod disposition;
 mod download;
 mod entries;
@@ -17,8 +19,12 @@ pub mod mime;
 pub mod multipart_ranges;
 pub mod pages;
 pub mod ranges;
+pub mod security_headers;
+pub mod serve;
 mod settings;
 mod system;
+pub mod tus;
+pub mod tus_headers;
 pub(crate) mod upload;
 
 use std::net::SocketAddr;
@@ -26,6 +32,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
@@ -56,9 +63,19 @@ pub struct AppState {
     pub guest_slots: Arc<guest_links::GuestSlots>,
     /// Failed logins per client address.
     pub login_limiter: Arc<login_limit::LoginLimiter>,
+    /// The request writing to each resumable upload.
+    pub tus_locks: Arc<tus::TusLocks>,
+    /// Turns true when the server starts shutting down, so that long requests
+    /// (resumable uploads) can save their progress and stop.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Builds the router.
+///
+/// Routes go before the layers at the end, which apply to every route and the
+/// fallback: the JSON body limit, the request-body idle timeout, the
+/// cross-origin check on state-changing requests, and the security headers
+/// (outermost, so refusals from the other layers get them too).
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/auth", post(auth::login).delete(auth::logout))
@@ -95,6 +112,7 @@ pub fn router(state: AppState) -> Router {
             "/api/guest/{guestLinkID}",
             post(guest_links::upload_guest_file).layer(DefaultBodyLimit::disable()),
         )
+        .merge(tus_routes())
         .route("/metrics", get(metrics::metrics))
         .route("/static/{name}", get(pages::assets::serve))
         .route("/", get(pages::upload::index))
@@ -114,7 +132,44 @@ pub fn router(state: AppState) -> Router {
         .route("/information", get(pages::system::information))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            body_timeout::layer,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::layer))
+        .layer(middleware::from_fn(security_headers::layer))
         .with_state(state)
+}
+
+/// The tus routes: every reply carries `Tus-Resumable`, and bodies are
+/// unlimited (uploads stream into the store).
+fn tus_routes() -> Router<AppState> {
+    use axum::routing::head;
+    Router::new()
+        .route(
+            "/api/tus",
+            post(tus::create_admin).options(tus::options_admin),
+        )
+        .route(
+            "/api/tus/{uploadID}",
+            head(tus::head_admin)
+                .patch(tus::patch_admin)
+                .delete(tus::delete_admin)
+                .options(tus::options_admin),
+        )
+        .route(
+            "/api/guest/{guestLinkID}/tus",
+            post(tus::create_guest).options(tus::options_guest),
+        )
+        .route(
+            "/api/guest/{guestLinkID}/tus/{uploadID}",
+            head(tus::head_guest)
+                .patch(tus::patch_guest)
+                .delete(tus::delete_guest)
+                .options(tus::options_guest),
+        )
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(tus::add_tus_resumable))
 }
 
 /// Downloads live at `/-{id}…` and `/!{id}…`, which path patterns cannot express;

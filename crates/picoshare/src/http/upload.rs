@@ -6,6 +6,8 @@
 //! come before or after the file. The reply is sent only once the entry is durable.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use axum::extract::{Query, Request, State};
 use axum::http::header;
@@ -66,6 +68,45 @@ impl std::fmt::Display for BodyTooLarge {
 
 impl std::error::Error for BodyTooLarge {}
 
+/// Most body bytes the multipart parser may hold while it looks for the end
+/// of something that is not file data: the preamble, a part's headers, a
+/// boundary. It buffers those whole, so without this bound one endless part
+/// header would take all memory. Field data is handed on as it arrives and
+/// does not count. (Larger than any one read of the body, which the parser
+/// takes whole.)
+const MAX_UNPARSED: u64 = 1 << 20;
+
+/// Bytes fed to the multipart parser, and the count when it last produced
+/// something (a new field or a piece of data).
+#[derive(Default)]
+struct ParserProgress {
+    fed: AtomicU64,
+    at_last_output: AtomicU64,
+}
+
+impl ParserProgress {
+    fn output(&self) {
+        self.at_last_output
+            .store(self.fed.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// More than [`MAX_UNPARSED`] bytes arrived without the parser producing anything.
+#[derive(Debug)]
+struct PartHeadersTooLarge;
+
+impl std::fmt::Display for PartHeadersTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a multipart boundary or part header section is larger than {} KiB",
+            MAX_UNPARSED / 1024
+        )
+    }
+}
+
+impl std::error::Error for PartHeadersTooLarge {}
+
 /// Reads a multipart upload body, streaming its `file` part into a new sink.
 ///
 /// With `max_file_bytes`, reading stops as soon as the file part passes it, or
@@ -89,9 +130,15 @@ pub(super) async fn receive(
     // arrive: a frame that crosses the cap never reaches the parser.
     let cap = max_file_bytes.map(|limit| (limit, limit.saturating_add(FORM_OVERHEAD)));
     let mut body_bytes: u64 = 0;
+    let progress = Arc::new(ParserProgress::default());
+    let fed = Arc::clone(&progress);
     let stream = req.into_body().into_data_stream().map(move |frame| {
         let data = frame?;
         body_bytes += data.len() as u64;
+        fed.fed.store(body_bytes, Ordering::Relaxed);
+        if body_bytes - fed.at_last_output.load(Ordering::Relaxed) > MAX_UNPARSED {
+            return Err(BoxError::from(PartHeadersTooLarge));
+        }
         match cap {
             Some((limit, cap)) if body_bytes > cap => Err(BoxError::from(BodyTooLarge(limit))),
             _ => Ok(data),
@@ -105,13 +152,19 @@ pub(super) async fn receive(
         _ => Ok(()),
     };
     let cut_off = |e: multer::Error| match &e {
-        multer::Error::StreamReadFailed(inner) => match inner.downcast_ref::<BodyTooLarge>() {
-            Some(&BodyTooLarge(limit)) => ReceiveError::TooLarge(limit),
-            None => ReceiveError::Invalid(format!("could not read the multipart body: {e}")),
-        },
+        multer::Error::StreamReadFailed(inner) => {
+            if let Some(&BodyTooLarge(limit)) = inner.downcast_ref::<BodyTooLarge>() {
+                ReceiveError::TooLarge(limit)
+            } else if inner.is::<PartHeadersTooLarge>() {
+                ReceiveError::Invalid(inner.to_string())
+            } else {
+                ReceiveError::Invalid(format!("could not read the multipart body: {e}"))
+            }
+        }
         _ => ReceiveError::Invalid(format!("could not read the multipart body: {e}")),
     };
     while let Some(mut field) = multipart.next_field().await.map_err(cut_off)? {
+        progress.output();
         let role = field_role(
             field.name(),
             field.file_name(),
@@ -134,6 +187,7 @@ pub(super) async fn receive(
                     let Some(bytes) = field.chunk().await.map_err(cut_off)? else {
                         break;
                     };
+                    progress.output();
                     HttpMetrics::add(&m.upload_receive_ns, t.elapsed().as_nanos() as u64);
                     HttpMetrics::add(&m.upload_bytes, bytes.len() as u64);
                     within_limit(sink.bytes_received() + bytes.len() as u64)?;
@@ -146,6 +200,7 @@ pub(super) async fn receive(
             FieldRole::Note => {
                 let mut buf = Vec::new();
                 while let Some(bytes) = field.chunk().await.map_err(cut_off)? {
+                    progress.output();
                     buf.extend_from_slice(&bytes);
                     if buf.len() > NOTE_READ_LIMIT {
                         return Err(ReceiveError::Invalid("note is too long".into()));
@@ -153,7 +208,11 @@ pub(super) async fn receive(
                 }
                 note = Some(String::from_utf8_lossy(&buf).into_owned());
             }
-            FieldRole::Skip => while field.try_next().await.map_err(cut_off)?.is_some() {},
+            FieldRole::Skip => {
+                while field.try_next().await.map_err(cut_off)?.is_some() {
+                    progress.output();
+                }
+            }
         }
     }
     let (sink, filename, content_type) =
@@ -222,7 +281,25 @@ async fn expiration_param(
     query: &HashMap<String, String>,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppError> {
-    let Some(raw) = query.get("expiration") else {
+    owner_expiration(
+        state,
+        query.get("expiration").map(String::as_str),
+        now,
+        |e| AppError::bad_request(format!("Invalid expiration URL parameter: {e}")),
+    )
+    .await
+}
+
+/// The expiration of an owner's upload from its requested value: the default
+/// lifetime when absent, never for the original's "never" time, otherwise a
+/// valid future time. `invalid` turns a validation message into the reply.
+pub(super) async fn owner_expiration(
+    state: &AppState,
+    raw: Option<&str>,
+    now: DateTime<Utc>,
+    invalid: impl FnOnce(String) -> AppError,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    let Some(raw) = raw else {
         let settings = state
             .store
             .settings()
@@ -233,9 +310,7 @@ async fn expiration_param(
     if raw == validate::NEVER_EXPIRE {
         return Ok(None);
     }
-    validate::expiration(raw, now)
-        .map(Some)
-        .map_err(|e| AppError::bad_request(format!("Invalid expiration URL parameter: {e}")))
+    validate::expiration(raw, now).map(Some).map_err(invalid)
 }
 
 /// `POST /api/entry?expiration=…`

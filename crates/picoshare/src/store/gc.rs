@@ -20,6 +20,9 @@ pub struct GcOutcome {
     pub expired_entries: u64,
     /// Chunk rows deleted that belonged to no entry and no upload in progress.
     pub orphan_chunks: u64,
+    /// Resumable uploads deleted because they expired (unfinished ones with
+    /// their chunks).
+    pub expired_uploads: u64,
 }
 
 impl Store {
@@ -58,18 +61,42 @@ impl Store {
                     .map(|set| set.iter().map(|id| id.as_str().to_owned()).collect())
                     .unwrap_or_default();
                 let placeholders = vec!["?"; in_progress.len()].join(",");
-                let sql = if in_progress.is_empty() {
-                    "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)".to_owned()
+                let busy = if in_progress.is_empty() {
+                    String::new()
                 } else {
-                    format!(
-                        "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)
-                         AND id NOT IN ({placeholders})"
-                    )
+                    format!("AND entry_id NOT IN ({placeholders})")
                 };
-                let orphan_chunks = conn.execute(&sql, params_from_iter(in_progress.iter()))? as u64;
+                // Resumable uploads that saw no bytes for their expiry time;
+                // one being written to is never collected.
+                let mut args: Vec<&str> = vec![&now];
+                args.extend(in_progress.iter().map(String::as_str));
+                let expired_tus = format!(
+                    "SELECT entry_id FROM picoshare_tus_uploads
+                     WHERE completed = 0 AND expires_time < ?1 {busy}"
+                );
+                conn.execute(
+                    &format!("DELETE FROM entries_data WHERE id IN ({expired_tus})"),
+                    params_from_iter(args.iter()),
+                )?;
+                let expired_uploads = conn.execute(
+                    &format!(
+                        "DELETE FROM picoshare_tus_uploads WHERE expires_time < ?1 {busy}"
+                    ),
+                    params_from_iter(args.iter()),
+                )? as u64;
+                let orphan_chunks = conn.execute(
+                    &format!(
+                        "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)
+                         AND id NOT IN (SELECT entry_id FROM picoshare_tus_uploads WHERE completed = 0)
+                         {}",
+                        busy.replace("entry_id", "id")
+                    ),
+                    params_from_iter(in_progress.iter()),
+                )? as u64;
                 Ok(GcOutcome {
                     expired_entries,
                     orphan_chunks,
+                    expired_uploads,
                 })
             })
             .await?;
@@ -81,6 +108,7 @@ impl Store {
             tracing::info!(
                 expired = outcome.expired_entries,
                 orphan_chunks = outcome.orphan_chunks,
+                expired_uploads = outcome.expired_uploads,
                 "garbage collected"
             );
         }

@@ -250,7 +250,8 @@ pub struct GuestLink {
     pub file_lifetime: FileLifetime,
     /// Whether the owner has switched it off.
     pub is_disabled: bool,
-    /// Files currently stored that came through this link.
+    /// Files currently stored that came through this link, plus its
+    /// unfinished resumable uploads.
     pub files_uploaded: u64,
 }
 
@@ -294,10 +295,13 @@ pub struct NewGuestLink {
 }
 
 /// Columns of a [`GuestLink`], in the order [`guest_link_from_row`] reads them.
-/// `files_uploaded` is counted through `idx_entries_guest_link_id`.
+/// `files_uploaded` is counted through `idx_entries_guest_link_id` (and
+/// counts unfinished resumable uploads, which hold their slots).
 const SELECT_GUEST_LINK: &str = "SELECT g.id, g.label, g.max_file_bytes, g.max_file_uploads,
         g.creation_time, g.url_expiration_time, g.file_expiration_time, g.is_disabled,
         (SELECT count(*) FROM entries e WHERE e.guest_link_id = g.id)
+            + (SELECT count(*) FROM picoshare_tus_uploads t
+               WHERE t.guest_link_id = g.id AND t.completed = 0)
      FROM guest_links g";
 
 /// Reads one row of [`SELECT_GUEST_LINK`]. The outer error is SQLite's; the
@@ -473,9 +477,13 @@ impl Store {
     }
 }
 
+/// Files stored through a link, plus its unfinished resumable uploads: each
+/// holds its slot from creation until it completes (and becomes a file) or
+/// expires.
 fn count_uploads(conn: &Connection, id: &GuestLinkId) -> Result<u64, StoreError> {
     let n: i64 = conn.query_row(
-        "SELECT count(*) FROM entries WHERE guest_link_id = ?1",
+        "SELECT (SELECT count(*) FROM entries WHERE guest_link_id = ?1)
+            + (SELECT count(*) FROM picoshare_tus_uploads WHERE guest_link_id = ?1 AND completed = 0)",
         [id.as_str()],
         |r| r.get(0),
     )?;

@@ -22,6 +22,7 @@ mod reader;
 pub mod schema;
 pub mod settings;
 mod stats;
+pub mod tus;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -292,8 +293,16 @@ impl Store {
         ))?;
         // No upload can be in progress before the writer starts: every chunk
         // without an entry belongs to an upload that a previous run never finished.
+        // Unfinished resumable uploads keep their chunks, except any stored
+        // past their recorded offset by a session that never ended.
         let orphans = conn.execute(
-            "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)",
+            "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)
+                AND id NOT IN (SELECT entry_id FROM picoshare_tus_uploads WHERE completed = 0)",
+            [],
+        )? + conn.execute(
+            "DELETE FROM entries_data WHERE rowid IN (
+                SELECT d.rowid FROM picoshare_tus_uploads t JOIN entries_data d ON d.id = t.entry_id
+                WHERE t.completed = 0 AND d.chunk_index >= t.upload_offset / t.chunk_size)",
             [],
         )?;
         if orphans > 0 {

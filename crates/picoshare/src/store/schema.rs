@@ -102,6 +102,36 @@ const ADDITIVE: &[(i64, &str)] = &[
             expiration_time TEXT NOT NULL
         ) STRICT;",
     ),
+    (
+        3,
+        // Resumable (tus) uploads. Their full chunks live in `entries_data` under
+        // `entry_id` like any upload's; the bytes after the last full chunk wait
+        // in `tail` (always `upload_offset % chunk_size` bytes), because every
+        // chunk of an entry but the last must have the same size. The entry row
+        // is written, and `completed` set, in the transaction that stores the
+        // last byte. Unfinished rows keep their chunks from garbage collection
+        // until `expires_time`.
+        "CREATE TABLE IF NOT EXISTS picoshare_tus_uploads (
+            id TEXT PRIMARY KEY,
+            entry_id TEXT NOT NULL UNIQUE,
+            guest_link_id TEXT,
+            upload_length INTEGER NOT NULL CHECK (upload_length > 0),
+            upload_offset INTEGER NOT NULL DEFAULT 0
+                CHECK (upload_offset >= 0 AND upload_offset <= upload_length),
+            chunk_size INTEGER NOT NULL CHECK (chunk_size > 0),
+            tail BLOB,
+            filename TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            note TEXT,
+            expiration_time TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            created_time TEXT NOT NULL,
+            expires_time TEXT NOT NULL,
+            completed INTEGER NOT NULL DEFAULT 0 CHECK (completed IN (0, 1))
+        ) STRICT;
+        CREATE INDEX IF NOT EXISTS idx_tus_uploads_guest_link
+            ON picoshare_tus_uploads (guest_link_id) WHERE completed = 0;",
+    ),
 ];
 
 /// Settings that only take effect when a database file is created.

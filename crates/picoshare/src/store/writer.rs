@@ -20,11 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
 
+use super::tus::{self, TusUpload};
 use super::{expiration_to_db, NewEntry, StoreConfig, StoreError};
-use crate::ids::EntryId;
+use crate::ids::{EntryId, TusUploadId};
 use crate::validate::db_time;
 
 /// Called once the transaction holding a job's changes has committed (or failed).
@@ -52,6 +54,31 @@ enum Cmd {
     Exec {
         job: Job,
         durable: bool,
+    },
+    /// Starts a writing session on a resumable upload: loads its row and
+    /// registers it as in progress.
+    TusOpen {
+        upload_id: TusUploadId,
+        track: bool,
+        reply: oneshot::Sender<Result<Option<(TusUpload, u64)>, StoreError>>,
+    },
+    /// Ends a session by recording its offset and tail durably, or by
+    /// completing the upload (entry row written in the same transaction).
+    TusSave {
+        id: EntryId,
+        session: u64,
+        offset: u64,
+        tail: Bytes,
+        expires: String,
+        complete: Option<NewEntry>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Ends a session without saving its tail: keeps what the transactions
+    /// recorded, or with `discard_from` deletes the chunks the session wrote.
+    TusRelease {
+        id: EntryId,
+        session: u64,
+        discard_from: Option<u64>,
     },
     Shutdown {
         reply: oneshot::Sender<()>,
@@ -87,6 +114,17 @@ pub struct UploadSink {
     next_index: u64,
     bytes: u64,
     done: bool,
+    /// Set for a session on a resumable upload.
+    tus: Option<TusSession>,
+}
+
+/// A writing session on a resumable upload.
+#[derive(Debug, Clone, Copy)]
+struct TusSession {
+    /// Tells this session's messages from those of an earlier one.
+    session: u64,
+    /// The first chunk index this session writes.
+    start_index: u64,
 }
 
 impl UploadSink {
@@ -95,7 +133,8 @@ impl UploadSink {
         &self.id
     }
 
-    /// Bytes received so far.
+    /// Bytes received so far (for a resumable upload: its offset, counting
+    /// the bytes stored before this session).
     pub fn bytes_received(&self) -> u64 {
         self.bytes
     }
@@ -164,13 +203,93 @@ impl UploadSink {
     }
 }
 
+impl UploadSink {
+    /// Ends a resumable upload's session: the bytes received so far become its
+    /// durable offset (full chunks in the chunk table, the rest as its tail).
+    ///
+    /// # Errors
+    /// Storage failures; the upload keeps the offset its last commit recorded.
+    pub async fn tus_save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
+        let tail = self.buf.split().freeze();
+        self.tus_send(tail, expires, None).await
+    }
+
+    /// Completes a resumable upload whose last byte has arrived: stores the
+    /// last chunk and the entry row, and returns once they are durable.
+    ///
+    /// # Errors
+    /// Storage failures; the upload then keeps its last recorded offset.
+    pub async fn tus_complete(
+        mut self,
+        entry: NewEntry,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if !self.buf.is_empty() {
+            let chunk = self.buf.split().freeze();
+            self.send_chunk(chunk).await?;
+        }
+        self.tus_send(Bytes::new(), expires, Some(entry)).await
+    }
+
+    async fn tus_send(
+        &mut self,
+        tail: Bytes,
+        expires: DateTime<Utc>,
+        complete: Option<NewEntry>,
+    ) -> Result<(), StoreError> {
+        let Some(tus) = self.tus else {
+            return Err(StoreError::Task("not a resumable upload".into()));
+        };
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send_async(Cmd::TusSave {
+                id: self.id.clone(),
+                session: tus.session,
+                offset: self.bytes,
+                tail,
+                expires: db_time(expires),
+                complete,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        self.done = true;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Ends a resumable upload's session and deletes everything it wrote (a
+    /// checksum mismatch): the upload keeps the offset it had before.
+    pub async fn tus_discard(mut self) {
+        if let Some(tus) = self.tus {
+            self.done = true;
+            let _ = self
+                .tx
+                .send_async(Cmd::TusRelease {
+                    id: self.id.clone(),
+                    session: tus.session,
+                    discard_from: Some(tus.start_index),
+                })
+                .await;
+        }
+    }
+}
+
 impl Drop for UploadSink {
     fn drop(&mut self) {
-        if self.done || self.next_index == 0 {
+        if self.done {
             return;
         }
-        let cmd = Cmd::Abort {
-            id: self.id.clone(),
+        let cmd = match self.tus {
+            // A resumable upload keeps what its commits recorded.
+            Some(tus) => Cmd::TusRelease {
+                id: self.id.clone(),
+                session: tus.session,
+                discard_from: None,
+            },
+            None if self.next_index == 0 => return,
+            None => Cmd::Abort {
+                id: self.id.clone(),
+            },
         };
         if let Err(flume::TrySendError::Full(cmd)) = self.tx.try_send(cmd) {
             // The queue is full; deliver the abort as soon as there is room. If the
@@ -195,7 +314,52 @@ impl WriterHandle {
             next_index: 0,
             bytes: 0,
             done: false,
+            tus: None,
         }
+    }
+
+    /// Starts a writing session on resumable upload `upload_id`. With `track`,
+    /// every commit records the offset its full chunks reached, so a crash
+    /// loses at most the bytes since the last commit. Returns `None` for an
+    /// unknown upload, and no sink for a completed one.
+    pub(super) async fn tus_open(
+        &self,
+        upload_id: TusUploadId,
+        track: bool,
+    ) -> Result<Option<(TusUpload, Option<UploadSink>)>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send_async(Cmd::TusOpen {
+                upload_id,
+                track,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        let Some((row, session)) = rx.await.map_err(|_| StoreError::WriterGone)?? else {
+            return Ok(None);
+        };
+        if row.completed {
+            return Ok(Some((row, None)));
+        }
+        let chunk_size = row.chunk_size as usize;
+        let mut buf = BytesMut::with_capacity(chunk_size);
+        buf.extend_from_slice(&row.tail);
+        let start_index = row.offset / row.chunk_size;
+        let sink = UploadSink {
+            id: row.entry_id.clone(),
+            tx: self.tx.clone(),
+            chunk_size,
+            buf,
+            next_index: start_index,
+            bytes: row.offset,
+            done: false,
+            tus: Some(TusSession {
+                session,
+                start_index,
+            }),
+        };
+        Ok(Some((row, Some(sink))))
     }
 
     fn job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
@@ -291,6 +455,7 @@ pub(super) fn spawn(
         txn_bytes: 0,
         txn_uploads: HashSet::new(),
         uploads: HashMap::new(),
+        next_session: 1,
         pending: Vec::new(),
         counters: counters.clone(),
         writeback,
@@ -312,6 +477,11 @@ pub(super) fn spawn(
 /// without it; larger ones measured faster with it (docs/benchmarks.md).
 const WRITEBACK_AFTER: u64 = 128 << 20;
 
+/// The same for a large resumable upload sent in several requests: each request
+/// ends with a durable commit, so the bytes awaiting one never reach
+/// [`WRITEBACK_AFTER`], yet the upload as a whole is large.
+const TUS_WRITEBACK_AFTER: u64 = 16 << 20;
+
 /// Committed bytes after which a background checkpoint is started.
 const CHECKPOINT_EVERY: u64 = 16 << 20;
 /// Idle time after which a step of incremental vacuum runs.
@@ -330,6 +500,20 @@ const IDLE_COMMIT: Duration = Duration::from_millis(100);
 struct UploadState {
     /// Set once the upload cannot succeed; later chunks are dropped.
     failed: Option<FailKind>,
+    /// Set for a session on a resumable upload.
+    tus: Option<TusTrack>,
+}
+
+/// The writer's view of a resumable upload's session.
+struct TusTrack {
+    session: u64,
+    /// Record the offset reached at every commit.
+    track: bool,
+    chunk_size: u64,
+    length: u64,
+    /// Offset reached by full chunks in the running transaction, not yet
+    /// written to the upload's row.
+    progress: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -362,8 +546,11 @@ struct Writer {
     txn_bytes: u64,
     /// Uploads with chunks in the running transaction.
     txn_uploads: HashSet<EntryId>,
-    /// Uploads that have sent at least one chunk and not yet finished.
+    /// Uploads that have sent at least one chunk and not yet finished, and
+    /// sessions on resumable uploads.
     uploads: HashMap<EntryId, UploadState>,
+    /// The next resumable-upload session number.
+    next_session: u64,
     /// Waiters for the running transaction's commit.
     pending: Vec<Completion>,
     counters: Arc<Counters>,
@@ -440,10 +627,15 @@ impl Writer {
     }
 
     /// Deletes the chunks of every unfinished upload and commits durably.
+    /// Resumable uploads keep theirs, with the offset their chunks reached.
     fn abandon_all(&mut self) {
         let ids: Vec<EntryId> = self.uploads.keys().cloned().collect();
         for id in ids {
-            self.abort(&id);
+            if self.uploads.get(&id).is_some_and(|s| s.tus.is_some()) {
+                self.tus_release(&id, None, None);
+            } else {
+                self.abort(&id);
+            }
         }
         self.durable = true;
         self.commit();
@@ -475,6 +667,27 @@ impl Writer {
             Cmd::Finish { id, entry, reply } => self.finish(id, entry, reply),
             Cmd::Abort { id } => self.abort(&id),
             Cmd::Exec { job, durable } => self.exec(job, durable),
+            Cmd::TusOpen {
+                upload_id,
+                track,
+                reply,
+            } => {
+                let _ = reply.send(self.tus_open(&upload_id, track));
+            }
+            Cmd::TusSave {
+                id,
+                session,
+                offset,
+                tail,
+                expires,
+                complete,
+                reply,
+            } => self.tus_save(&id, session, offset, &tail, &expires, complete, reply),
+            Cmd::TusRelease {
+                id,
+                session,
+                discard_from,
+            } => self.tus_release(&id, Some(session), discard_from),
             Cmd::Shutdown { .. } => unreachable!("handled in run"),
         }
     }
@@ -490,11 +703,28 @@ impl Writer {
         if state.failed.is_some() {
             return;
         }
+        // A resumable upload may find a chunk that a session cut short by a
+        // crash stored past its recorded offset: the new bytes replace it.
+        let writeback_after = match &state.tus {
+            Some(t) if t.length >= WRITEBACK_AFTER => TUS_WRITEBACK_AFTER,
+            _ => WRITEBACK_AFTER,
+        };
+        let sql = if state.tus.is_some() {
+            "INSERT OR REPLACE INTO entries_data (id, chunk_index, chunk) VALUES (?1, ?2, ?3)"
+        } else {
+            "INSERT INTO entries_data (id, chunk_index, chunk) VALUES (?1, ?2, ?3)"
+        };
+        if let Some(t) = state.tus.as_mut().filter(|t| t.track) {
+            // Never record the full length: only the completing save may, with
+            // the entry row, or a crash could leave an upload that looks done.
+            let reached = (index + 1) * t.chunk_size;
+            if reached < t.length {
+                t.progress = Some(reached);
+            }
+        }
         let started = Instant::now();
         let result = self.begin().and_then(|()| {
-            let mut stmt = self.conn.prepare_cached(
-                "INSERT INTO entries_data (id, chunk_index, chunk) VALUES (?1, ?2, ?3)",
-            )?;
+            let mut stmt = self.conn.prepare_cached(sql)?;
             stmt.execute(params![id.as_str(), index as i64, &data[..]])
                 .map_err(StoreError::classify)?;
             Ok(())
@@ -510,7 +740,7 @@ impl Writer {
                 c.insert_ns
                     .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.undurable_bytes += n;
-                if self.undurable_bytes >= WRITEBACK_AFTER {
+                if self.undurable_bytes >= writeback_after {
                     if let Some(wb) = &self.writeback {
                         wb.poke();
                     }
@@ -700,6 +930,10 @@ impl Writer {
         if !self.in_txn {
             return;
         }
+        if let Err(e) = self.record_all_progress() {
+            self.fail_txn(e);
+            return;
+        }
         let started = Instant::now();
         let result = self
             .conn
@@ -800,6 +1034,218 @@ impl Writer {
         }
     }
 
+    /// Writes the offset reached by each tracked resumable upload into its row,
+    /// inside the running transaction (so the row and its chunks commit together).
+    fn record_all_progress(&mut self) -> Result<(), StoreError> {
+        let ids: Vec<EntryId> = self
+            .uploads
+            .iter()
+            .filter(|(_, s)| s.tus.as_ref().is_some_and(|t| t.progress.is_some()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            self.record_progress(&id)?;
+        }
+        Ok(())
+    }
+
+    fn record_progress(&mut self, id: &EntryId) -> Result<(), StoreError> {
+        let Some(state) = self.uploads.get_mut(id) else {
+            return Ok(());
+        };
+        if state.failed.is_some() {
+            return Ok(());
+        }
+        let Some(offset) = state.tus.as_mut().and_then(|t| t.progress.take()) else {
+            return Ok(());
+        };
+        self.begin()?;
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE picoshare_tus_uploads SET upload_offset = ?2, tail = NULL WHERE entry_id = ?1",
+        )?;
+        stmt.execute(params![id.as_str(), offset as i64])
+            .map_err(StoreError::classify)?;
+        Ok(())
+    }
+
+    fn tus_open(
+        &mut self,
+        upload_id: &TusUploadId,
+        track: bool,
+    ) -> Result<Option<(TusUpload, u64)>, StoreError> {
+        self.begin()?;
+        let Some(row) = tus::load(&self.conn, upload_id)? else {
+            return Ok(None);
+        };
+        if row.completed {
+            return Ok(Some((row, 0)));
+        }
+        // An earlier session whose end has not arrived yet (its handler was
+        // dropped): keep what it recorded, then start over from the row.
+        if self.uploads.contains_key(&row.entry_id) {
+            self.tus_release(&row.entry_id, None, None);
+        }
+        let row = match tus::load(&self.conn, upload_id)? {
+            Some(r) => r,
+            None => return Ok(None),
+        };
+        if row.tail.len() as u64 != row.offset % row.chunk_size {
+            return Err(StoreError::Corrupt(format!(
+                "resumable upload {upload_id} has a tail of {} bytes at offset {}",
+                row.tail.len(),
+                row.offset
+            )));
+        }
+        // Chunks past the recorded offset (a session cut short by a crash, or
+        // one whose checksum failed) are dropped; the client sends them again.
+        self.conn
+            .execute(
+                "DELETE FROM entries_data WHERE id = ?1 AND chunk_index >= ?2",
+                params![row.entry_id.as_str(), (row.offset / row.chunk_size) as i64],
+            )
+            .map_err(StoreError::classify)?;
+        let session = self.next_session;
+        self.next_session += 1;
+        self.counters.in_progress.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut set) = self.shared.in_progress.lock() {
+            set.insert(row.entry_id.clone());
+        }
+        self.txn_uploads.insert(row.entry_id.clone());
+        self.uploads.insert(
+            row.entry_id.clone(),
+            UploadState {
+                failed: None,
+                tus: Some(TusTrack {
+                    session,
+                    track,
+                    chunk_size: row.chunk_size,
+                    length: row.length,
+                    progress: None,
+                }),
+            },
+        );
+        Ok(Some((row, session)))
+    }
+
+    /// Whether `id` is in resumable session `session`.
+    fn in_session(&self, id: &EntryId, session: u64) -> bool {
+        self.uploads
+            .get(id)
+            .and_then(|s| s.tus.as_ref())
+            .is_some_and(|t| t.session == session)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tus_save(
+        &mut self,
+        id: &EntryId,
+        session: u64,
+        offset: u64,
+        tail: &[u8],
+        expires: &str,
+        complete: Option<NewEntry>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    ) {
+        if !self.in_session(id, session) {
+            let _ = reply.send(Err(StoreError::Task(
+                "another request took over this upload".into(),
+            )));
+            return;
+        }
+        if let Some(kind) = self.uploads.get(id).and_then(|s| s.failed) {
+            self.forget(id);
+            let _ = reply.send(Err(kind.error("an earlier chunk could not be stored")));
+            return;
+        }
+        let result = self.begin().and_then(|()| {
+            match &complete {
+                Some(entry) => {
+                    self.conn
+                        .execute(
+                            "INSERT INTO entries (id, filename, content_type, upload_time, expiration_time, guest_link_id, note)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                            params![
+                                id.as_str(),
+                                entry.filename,
+                                entry.content_type,
+                                db_time(entry.upload_time),
+                                expiration_to_db(entry.expiration),
+                                entry.guest_link_id,
+                                entry.note
+                            ],
+                        )
+                        .map_err(StoreError::classify)?;
+                    self.conn
+                        .execute(
+                            "UPDATE picoshare_tus_uploads
+                             SET upload_offset = upload_length, tail = NULL, completed = 1, expires_time = ?2
+                             WHERE entry_id = ?1",
+                            params![id.as_str(), expires],
+                        )
+                        .map_err(StoreError::classify)?;
+                }
+                None => {
+                    let tail = (!tail.is_empty()).then_some(tail);
+                    self.conn
+                        .execute(
+                            "UPDATE picoshare_tus_uploads
+                             SET upload_offset = ?2, tail = ?3, expires_time = ?4
+                             WHERE entry_id = ?1",
+                            params![id.as_str(), offset as i64, tail, expires],
+                        )
+                        .map_err(StoreError::classify)?;
+                }
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                // This save supersedes any progress not yet recorded.
+                self.forget(id);
+                self.durable = true;
+                self.pending.push(Box::new(move |r| {
+                    let _ = reply.send(r);
+                }));
+            }
+            Err(e) => {
+                self.txn_uploads.insert(id.clone());
+                let kind = FailKind::of(&e);
+                self.fail_txn(e);
+                self.forget(id);
+                let _ = reply.send(Err(
+                    kind.error("the upload's progress could not be recorded")
+                ));
+            }
+        }
+    }
+
+    /// Ends a resumable session (any session when `session` is `None`).
+    fn tus_release(&mut self, id: &EntryId, session: Option<u64>, discard_from: Option<u64>) {
+        if let Some(s) = session {
+            if !self.in_session(id, s) {
+                return;
+            }
+        }
+        let result = match discard_from {
+            Some(from) => self.begin().and_then(|()| {
+                self.conn
+                    .execute(
+                        "DELETE FROM entries_data WHERE id = ?1 AND chunk_index >= ?2",
+                        params![id.as_str(), from as i64],
+                    )
+                    .map_err(StoreError::classify)?;
+                self.shared.vacuum_wanted.store(true, Ordering::Relaxed);
+                Ok(())
+            }),
+            None => self.record_progress(id),
+        };
+        if let Err(e) = result {
+            self.txn_uploads.insert(id.clone());
+            self.fail_txn(e);
+        }
+        self.forget(id);
+    }
+
     fn reset_txn(&mut self) {
         self.in_txn = false;
         self.durable = false;
@@ -819,6 +1265,11 @@ impl Writer {
         for id in &self.txn_uploads {
             if let Some(state) = self.uploads.get_mut(id) {
                 state.failed = Some(kind);
+            }
+        }
+        for state in self.uploads.values_mut() {
+            if let Some(t) = state.tus.as_mut() {
+                t.progress = None;
             }
         }
         self.reset_txn();

@@ -111,3 +111,124 @@ async fn full_disk_gives_507_and_recovers() {
     assert_eq!(sha256_hex(&s.download(&id).await), sha256_hex(&again));
     assert!(used_by_db(&disk.path()) <= mib(48) as u64);
 }
+
+/// A resumable upload that meets a full disk gets 507, keeps a consistent
+/// offset (the bytes stored are exactly the file's first `offset` bytes), and
+/// continues from there to a byte-identical file once space is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_during_a_resumable_upload_loses_nothing() {
+    use base64::Engine;
+    let disk = SmallDisk::mount(48);
+    let db = disk.path().join("store.db");
+    let s = TestServer::start_on_db(&db).await;
+    let c = s.admin_client().await;
+    let filler = random_bytes(mib(18), 54);
+    let filler_id = s
+        .upload(
+            &c,
+            "filler.bin",
+            &filler,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    let data = random_bytes(mib(34) + 12_345, 55);
+    let name = base64::engine::general_purpose::STANDARD.encode("resumed.bin");
+    let resp = c
+        .post(s.url("/api/tus"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", format!("filename {name}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let url = header_str(resp.headers(), "location");
+    let patch = |offset: usize| {
+        c.patch(s.url(&url))
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", offset.to_string())
+            .body(data[offset..].to_vec())
+            .send()
+    };
+    let resp = patch(0).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 507);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.starts_with("The server's disk is full: the upload stopped"),
+        "{body}"
+    );
+    let offset: usize = {
+        let resp = c
+            .head(s.url(&url))
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
+        header_str(resp.headers(), "upload-offset").parse().unwrap()
+    };
+    assert!(offset < data.len());
+    // What is stored is exactly the file's beginning.
+    let upload_id = url.rsplit('/').next().unwrap().to_owned();
+    let db_conn = s.db();
+    let (entry, tail): (String, Option<Vec<u8>>) = db_conn
+        .query_row(
+            "SELECT entry_id, tail FROM picoshare_tus_uploads WHERE id = ?1",
+            [&upload_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let mut stored = Vec::new();
+    let mut stmt = db_conn
+        .prepare("SELECT chunk FROM entries_data WHERE id = ?1 ORDER BY chunk_index")
+        .unwrap();
+    for chunk in stmt
+        .query_map([&entry], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+    {
+        stored.extend_from_slice(&chunk.unwrap());
+    }
+    stored.extend_from_slice(&tail.unwrap_or_default());
+    drop(stmt);
+    drop(db_conn);
+    assert!(
+        stored == data[..offset],
+        "stored bytes are not the file's first {offset}"
+    );
+    assert_eq!(s.entry_count(), 1);
+
+    // Free space, then continue from the server's offset.
+    let resp = c
+        .delete(s.url(&format!("/api/entry/{filler_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // The deleted file's space comes back in the background: retry like a
+    // client would, from the server's offset each time.
+    let mut attempts = 0;
+    let id = loop {
+        attempts += 1;
+        let resp = c
+            .head(s.url(&url))
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
+        let now: usize = header_str(resp.headers(), "upload-offset").parse().unwrap();
+        assert!(now >= offset, "the offset went back from {offset} to {now}");
+        let resp = patch(now).await.unwrap();
+        match resp.status().as_u16() {
+            204 => break header_str(resp.headers(), "picoshare-entry-id"),
+            507 if attempts < 40 => {
+                let body = resp.text().await.unwrap();
+                assert!(body.contains("resume"), "{body}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => panic!("resuming got {other}: {:?}", resp.text().await),
+        }
+    };
+    assert_eq!(sha256_hex(&s.download(&id).await), sha256_hex(&data));
+}

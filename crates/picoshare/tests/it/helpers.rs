@@ -309,6 +309,22 @@ impl TestServer {
         String::from_utf8_lossy(&self.stderr_log.lock().unwrap()).into_owned()
     }
 
+    /// The server's process ID, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The server's resident memory in KiB (`VmRSS` from `/proc`).
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.pid().expect("server is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+
     /// SIGKILL, like a power cut for the process (not for the disk).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

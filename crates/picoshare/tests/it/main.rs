@@ -51,3 +51,13 @@ mod guest_links;
 mod admin_pages;
 // The server side of the landing, login and upload pages.
 mod pages;
+// Resumable uploads with the tus protocol.
+mod tus;
+// SIGKILL at 12 points during resumable uploads.
+mod tus_crash;
+// Slow and stalled clients: header, body and send timeouts.
+mod slow_clients;
+// CSRF checks, security headers, sandboxed downloads, session expiry.
+mod web_security;
+// Hostile input on every route that takes it: clean 4xx, never a 5xx.
+mod hostile;

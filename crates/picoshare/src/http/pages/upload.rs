@@ -7,7 +7,9 @@
 //! so that a wrong clock in the browser cannot push a guest past the link's
 //! limit.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::http::error::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
@@ -128,6 +130,10 @@ fn now_millis(state: &AppState) -> i64 {
     state.clock.now().timestamp_millis()
 }
 
+/// Files from this size on are sent as resumable (tus) uploads; smaller ones
+/// in one multipart request, which has nothing worth resuming.
+const RESUMABLE_FROM: u64 = 4 << 20;
+
 /// `GET /`: the upload page for the owner, the landing page for anyone else.
 pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let page = match page_for(&state, &headers).await {
@@ -148,6 +154,9 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
         admin: true,
         data: serde_json::json!({
             "endpoint": "/api/entry",
+            "tusEndpoint": "/api/tus",
+            "resumableFrom": RESUMABLE_FROM,
+            "tusRequestBytes": state.config.tus_request_bytes,
             "maxFileBytes": null,
             "serverNow": now_millis(&state),
             "neverExpire": validate::NEVER_EXPIRE,
@@ -220,6 +229,9 @@ fn guest_form(state: &AppState, link: &GuestLink) -> UploadForm {
         admin: false,
         data: serde_json::json!({
             "endpoint": format!("/api/guest/{}", link.id.as_str()),
+            "tusEndpoint": format!("/api/guest/{}/tus", link.id.as_str()),
+            "resumableFrom": RESUMABLE_FROM,
+            "tusRequestBytes": state.config.tus_request_bytes,
             "maxFileBytes": link.max_file_bytes,
             "serverNow": now_millis(state),
             "neverExpire": validate::NEVER_EXPIRE,

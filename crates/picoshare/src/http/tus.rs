@@ -1,0 +1,881 @@
+//! Resumable uploads with the tus 1.0.0 protocol.
+//!
+//! Routes (each upload is reachable only under the URL it was created at):
+//! - owner: `POST /api/tus` creates, `HEAD|PATCH|DELETE /api/tus/{uploadID}`;
+//! - guest: `POST /api/guest/{guestLinkID}/tus`, then
+//!   `HEAD|PATCH|DELETE /api/guest/{guestLinkID}/tus/{uploadID}`;
+//! - `OPTIONS` on all of them describes what the server supports.
+//!
+//! Extensions: creation, creation-with-upload, termination, expiration,
+//! checksum (sha1, sha256). Metadata keys: `filename` (or `name`), `filetype`
+//! (or `type`, `contentType`), `note` and `expiration`, with the same rules as
+//! the multipart upload's fields.
+//!
+//! Bytes go through the same writer and chunk table as a multipart upload. A
+//! request's bytes are recorded as they are committed (every 64 MiB), and its
+//! end records the exact offset durably before the reply, so the offset a
+//! client is told always survives a crash. The entry appears, with the
+//! metadata given at creation, in the transaction that stores the last byte.
+//!
+//! Only one request writes to an upload at a time: a new request for the same
+//! upload asks the running one to stop (it saves what it has) and takes over,
+//! so a client that reconnects after a dropped connection does not wait for
+//! the server to notice the old one died.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use super::auth::Admin;
+use super::conditional::http_date;
+use super::error::Path;
+use super::guest_links::{guest_expiration, parse_guest_link_id, reserve_slot, INACTIVE};
+use super::metrics::HttpMetrics;
+use super::tus_headers::{
+    self as th, Checksum, ChecksumError, Hasher, MetadataPair, CHECKSUM_ALGORITHMS, TUS_EXTENSIONS,
+    TUS_VERSION,
+};
+use super::upload::owner_expiration;
+use super::{AppError, AppState};
+use crate::ids::{GuestLinkId, TusUploadId};
+use crate::store::guest_links::GuestLink;
+use crate::store::tus::{NewTusUpload, TusUpload};
+use crate::store::{NewEntry, UploadSink};
+use crate::validate;
+
+/// The media type of PATCH bodies.
+const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
+/// The entry a completed upload became (`HEAD` and the completing request).
+pub const ENTRY_ID_HEADER: &str = "picoshare-entry-id";
+/// The status tus defines for a checksum mismatch.
+const CHECKSUM_MISMATCH: u16 = 460;
+/// How long a request waits for the one it takes over to save and stop.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(15);
+
+// ---------------------------------------------------------------------------
+// One writer per upload
+// ---------------------------------------------------------------------------
+
+/// The request writing to each upload, so that a new one can take over.
+#[derive(Default)]
+pub struct TusLocks {
+    map: Mutex<HashMap<TusUploadId, Arc<UploadLock>>>,
+}
+
+struct UploadLock {
+    writing: Arc<tokio::sync::Mutex<()>>,
+    /// Bumped by each request that wants the upload; the holder stops when
+    /// it changes.
+    wanted: watch::Sender<u64>,
+}
+
+/// The right to write to one upload; dropping it lets the next request in.
+pub struct UploadGuard {
+    _held: tokio::sync::OwnedMutexGuard<()>,
+    id: TusUploadId,
+    lock: Arc<UploadLock>,
+    locks: Arc<TusLocks>,
+    /// Changes when another request wants this upload.
+    pub wanted: watch::Receiver<u64>,
+}
+
+impl TusLocks {
+    fn entry(&self, id: &TusUploadId) -> Arc<UploadLock> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(id.clone())
+            .or_insert_with(|| {
+                Arc::new(UploadLock {
+                    writing: Arc::default(),
+                    wanted: watch::Sender::new(0),
+                })
+            })
+            .clone()
+    }
+
+    /// Asks the request writing to `id` (if any) to stop, and waits for it.
+    /// `None` if it did not stop in time.
+    pub async fn acquire(self: &Arc<Self>, id: &TusUploadId) -> Option<UploadGuard> {
+        let lock = self.entry(id);
+        lock.wanted.send_modify(|n| *n = n.wrapping_add(1));
+        let held = tokio::time::timeout(TAKEOVER_WAIT, lock.writing.clone().lock_owned())
+            .await
+            .ok();
+        let Some(held) = held else {
+            self.forget_if_unused(id, &lock);
+            return None;
+        };
+        let wanted = lock.wanted.subscribe();
+        Some(UploadGuard {
+            _held: held,
+            id: id.clone(),
+            lock,
+            locks: self.clone(),
+            wanted,
+        })
+    }
+
+    /// Drops the map's entry once no request holds or waits for it.
+    fn forget_if_unused(&self, id: &TusUploadId, lock: &Arc<UploadLock>) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        // Ours and the map's: nobody else holds or waits.
+        if Arc::strong_count(lock) <= 2 {
+            map.remove(id);
+        }
+    }
+}
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        self.locks.forget_if_unused(&self.id, &self.lock);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Who is asking
+// ---------------------------------------------------------------------------
+
+/// Whose upload route a request came in on.
+enum Owner {
+    Admin,
+    Guest(GuestLink),
+}
+
+impl Owner {
+    /// The URL of upload `id` under this owner's routes.
+    fn upload_url(&self, id: &TusUploadId) -> String {
+        match self {
+            Owner::Admin => format!("/api/tus/{id}"),
+            Owner::Guest(link) => format!("/api/guest/{}/tus/{id}", link.id),
+        }
+    }
+
+    /// Whether `row` was created under this owner's routes.
+    fn owns(&self, row: &TusUpload) -> bool {
+        match self {
+            Owner::Admin => row.guest_link_id.is_none(),
+            Owner::Guest(link) => row.guest_link_id.as_deref() == Some(link.id.as_str()),
+        }
+    }
+}
+
+/// Loads a guest link for its tus routes: it must exist; `for_new_upload`
+/// also requires it to be enabled and unexpired (an upload already started
+/// may finish after the link expires, but not once it is disabled).
+async fn guest_owner(
+    state: &AppState,
+    raw_id: &str,
+    for_new_upload: bool,
+) -> Result<(Owner, u64), AppError> {
+    let id: GuestLinkId = parse_guest_link_id(raw_id)?;
+    let releases = state.guest_slots.releases();
+    let link = state
+        .store
+        .guest_link(&id)
+        .await
+        .map_err(|e| AppError::store("Failed to retrieve guest link", e))?
+        .ok_or_else(|| AppError::not_found("Invalid guest link ID"))?;
+    let now = state.clock.now();
+    if link.is_disabled || (for_new_upload && link.is_expired(now)) {
+        return Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE));
+    }
+    Ok((Owner::Guest(link), releases))
+}
+
+// ---------------------------------------------------------------------------
+// Replies
+// ---------------------------------------------------------------------------
+
+/// Adds `Tus-Resumable` to every reply of the tus routes.
+pub async fn add_tus_resumable(mut resp: Response) -> Response {
+    resp.headers_mut().insert(
+        HeaderName::from_static("tus-resumable"),
+        HeaderValue::from_static(TUS_VERSION),
+    );
+    resp
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn set(resp: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// Every request but `OPTIONS` must speak our version: the refusal if not.
+fn version_refusal(headers: &HeaderMap) -> Option<Response> {
+    match header_str(headers, "tus-resumable") {
+        Some(TUS_VERSION) => None,
+        other => {
+            let msg = match other {
+                None => "This is a tus endpoint: send Tus-Resumable: 1.0.0 with every request."
+                    .to_owned(),
+                Some(v) => format!(
+                    "Tus-Resumable {:?} is not supported; this server speaks tus {TUS_VERSION}.",
+                    v.chars().take(20).collect::<String>()
+                ),
+            };
+            let mut resp = AppError::new(StatusCode::PRECONDITION_FAILED, msg).into_response();
+            set(&mut resp, "tus-version", TUS_VERSION);
+            Some(resp)
+        }
+    }
+}
+
+fn status(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+/// The headers that describe an upload's state.
+fn describe(resp: &mut Response, row: &TusUpload, offset: u64) {
+    set(resp, "upload-offset", &offset.to_string());
+    if row.completed {
+        set(resp, ENTRY_ID_HEADER, row.entry_id.as_str());
+    } else {
+        set(resp, "upload-expires", &http_date(row.expires));
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+fn gone() -> AppError {
+    AppError::new(
+        StatusCode::GONE,
+        "This upload expired before it was finished; start it again.",
+    )
+}
+
+fn no_such_upload() -> AppError {
+    AppError::not_found(
+        "No such upload: it was never created here, was cancelled, or expired and was removed.",
+    )
+}
+
+fn parse_upload_id(raw: &str) -> Result<TusUploadId, AppError> {
+    TusUploadId::parse(raw).map_err(|_| no_such_upload())
+}
+
+// ---------------------------------------------------------------------------
+// OPTIONS
+// ---------------------------------------------------------------------------
+
+fn options_reply(max_size: Option<u64>) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    set(&mut resp, "tus-version", TUS_VERSION);
+    set(&mut resp, "tus-extension", TUS_EXTENSIONS);
+    set(&mut resp, "tus-checksum-algorithm", CHECKSUM_ALGORITHMS);
+    if let Some(max) = max_size {
+        set(&mut resp, "tus-max-size", &max.to_string());
+    }
+    resp
+}
+
+/// `OPTIONS /api/tus[/{id}]`: what the server supports. Needs no session.
+pub async fn options_admin() -> Response {
+    options_reply(None)
+}
+
+/// `OPTIONS /api/guest/{guestLinkID}/tus[/{id}]`, with the link's size limit.
+pub async fn options_guest(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+) -> Response {
+    let raw = params.get("guestLinkID").map_or("", String::as_str);
+    match guest_owner(&state, raw, false).await {
+        Ok((Owner::Guest(link), _)) => options_reply(link.max_file_bytes),
+        Ok((Owner::Admin, _)) => options_reply(None),
+        Err(e) => e.into_response(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Creation
+// ---------------------------------------------------------------------------
+
+/// `POST /api/tus`: the owner creates an upload.
+pub async fn create_admin(_admin: Admin, State(state): State<AppState>, req: Request) -> Response {
+    create(state, Owner::Admin, 0, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /api/guest/{guestLinkID}/tus`: a guest creates an upload.
+pub async fn create_guest(
+    State(state): State<AppState>,
+    Path(raw_link): Path<String>,
+    req: Request,
+) -> Response {
+    let run = async {
+        let (owner, releases) = guest_owner(&state, &raw_link, true).await?;
+        create(state.clone(), owner, releases, req).await
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What `Upload-Metadata` and the owner's rules make of a new upload.
+async fn new_upload(
+    state: &AppState,
+    owner: &Owner,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> Result<NewTusUpload, AppError> {
+    let invalid = |e: &str| AppError::bad_request(format!("invalid request: {e}"));
+    if headers.contains_key("upload-defer-length") {
+        return Err(invalid(
+            "Upload-Defer-Length is not supported: send Upload-Length",
+        ));
+    }
+    let length = match header_str(headers, "upload-length") {
+        Some(raw) => th::parse_size("Upload-Length", raw).map_err(|e| invalid(&e))?,
+        None => return Err(invalid("Upload-Length is required")),
+    };
+    if length == 0 {
+        return Err(invalid("file must be non-empty"));
+    }
+    if let Owner::Guest(link) = owner {
+        if let Some(max) = link.max_file_bytes {
+            if length > max {
+                return Err(AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("File is too large: this guest link accepts files up to {max} bytes."),
+                ));
+            }
+        }
+    }
+    let raw_metadata = match headers.get("upload-metadata") {
+        Some(v) => v
+            .to_str()
+            .map_err(|_| invalid("Upload-Metadata must be ASCII"))?
+            .to_owned(),
+        None => String::new(),
+    };
+    let pairs: Vec<MetadataPair> = th::parse_metadata(&raw_metadata).map_err(|e| invalid(&e))?;
+    let text = |keys: &[&str]| th::metadata_text(&pairs, keys).map_err(|e| invalid(&e));
+    let raw_name =
+        text(&["filename", "name"])?.ok_or_else(|| invalid("Upload-Metadata needs a filename"))?;
+    let filename = validate::filename(validate::upload_basename(&raw_name))
+        .map_err(|e| invalid(&e))?
+        .to_owned();
+    let content_type = text(&["filetype", "type", "contentType"])?.unwrap_or_default();
+    if content_type.len() > 255 || content_type.chars().any(char::is_control) {
+        return Err(invalid("the file type is not a valid media type"));
+    }
+    let raw_note = text(&["note"])?.unwrap_or_default();
+    let note = validate::note(&raw_note).map_err(|e| invalid(&e))?;
+    let raw_expiration = text(&["expiration"])?;
+    let (expiration, guest_link_id, note) = match owner {
+        Owner::Admin => {
+            let exp = owner_expiration(state, raw_expiration.as_deref(), now, |e| {
+                AppError::bad_request(format!("Invalid expiration: {e}"))
+            })
+            .await?;
+            (exp, None, note)
+        }
+        Owner::Guest(link) => {
+            if note.is_some() {
+                return Err(invalid("guest uploads cannot have file notes"));
+            }
+            let exp = guest_expiration(raw_expiration.as_deref(), link.file_lifetime, now)
+                .map_err(|e| AppError::bad_request(format!("Invalid expiration: {e}")))?;
+            (exp, Some(link.id.clone()), None)
+        }
+    };
+    Ok(NewTusUpload {
+        guest_link_id,
+        length,
+        filename,
+        content_type,
+        note,
+        expiration,
+        metadata: raw_metadata,
+        created: now,
+        expires: now + state.config.tus_expiry,
+    })
+}
+
+async fn create(
+    state: AppState,
+    owner: Owner,
+    releases: u64,
+    req: Request,
+) -> Result<Response, AppError> {
+    if let Some(resp) = version_refusal(req.headers()) {
+        return Ok(resp);
+    }
+    let now = state.clock.now();
+    let new = new_upload(&state, &owner, req.headers(), now).await?;
+    // A guest's upload takes a slot from creation on: the row counts as one of
+    // the link's files until it completes (and becomes one) or expires.
+    let slot = match &owner {
+        Owner::Guest(link) => reserve_slot(&state, link, releases).await?,
+        Owner::Admin => None,
+    };
+    let row = state
+        .store
+        .tus_create(new)
+        .await
+        .map_err(|e| AppError::store("failed to create the upload", e))?;
+    drop(slot);
+    let location = owner.upload_url(&row.id);
+    tracing::info!(entry_id = %row.entry_id, length = row.length, "created a resumable upload");
+
+    // creation-with-upload: the body, if any, is the upload's first bytes.
+    let has_body = header_str(req.headers(), "content-type")
+        .is_some_and(|v| v.eq_ignore_ascii_case(OFFSET_OCTET_STREAM))
+        && header_str(req.headers(), "content-length") != Some("0");
+    let (mut resp, offset, row) = if has_body {
+        match write(&state, &owner, &row.id, 0, req).await {
+            Ok(w) => (StatusCode::CREATED.into_response(), w.offset, w.row),
+            Err(e) => {
+                // The upload exists: tell the client where, so it can resume.
+                let mut resp = e.into_response();
+                set(&mut resp, "location", &location);
+                return Ok(resp);
+            }
+        }
+    } else {
+        (StatusCode::CREATED.into_response(), 0, row)
+    };
+    set(&mut resp, "location", &location);
+    describe(&mut resp, &row, offset);
+    Ok(resp)
+}
+
+// ---------------------------------------------------------------------------
+// HEAD
+// ---------------------------------------------------------------------------
+
+/// `HEAD /api/tus/{uploadID}`.
+pub async fn head_admin(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    head(state, Owner::Admin, &raw_id, &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `HEAD /api/guest/{guestLinkID}/tus/{uploadID}`.
+pub async fn head_guest(
+    State(state): State<AppState>,
+    Path((raw_link, raw_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let run = async {
+        let (owner, _) = guest_owner(&state, &raw_link, false).await?;
+        head(state.clone(), owner, &raw_id, &headers).await
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn head(
+    state: AppState,
+    owner: Owner,
+    raw_id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    if let Some(resp) = version_refusal(headers) {
+        return Ok(resp);
+    }
+    let id = parse_upload_id(raw_id)?;
+    let row = state
+        .store
+        .tus_upload(&id)
+        .await
+        .map_err(|e| AppError::store("failed to read the upload", e))?
+        .filter(|r| owner.owns(r))
+        .ok_or_else(no_such_upload)?;
+    if !row.completed && row.expires < state.clock.now() {
+        return Err(gone());
+    }
+    let mut resp = StatusCode::OK.into_response();
+    set(&mut resp, "upload-length", &row.length.to_string());
+    if !row.metadata.is_empty() {
+        set(&mut resp, "upload-metadata", &row.metadata);
+    }
+    describe(&mut resp, &row, row.offset);
+    Ok(resp)
+}
+
+// ---------------------------------------------------------------------------
+// PATCH
+// ---------------------------------------------------------------------------
+
+/// `PATCH /api/tus/{uploadID}`.
+pub async fn patch_admin(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    req: Request,
+) -> Response {
+    patch(state, Owner::Admin, &raw_id, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `PATCH /api/guest/{guestLinkID}/tus/{uploadID}`.
+pub async fn patch_guest(
+    State(state): State<AppState>,
+    Path((raw_link, raw_id)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    let run = async {
+        let (owner, _) = guest_owner(&state, &raw_link, false).await?;
+        patch(state.clone(), owner, &raw_id, req).await
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn patch(
+    state: AppState,
+    owner: Owner,
+    raw_id: &str,
+    req: Request,
+) -> Result<Response, AppError> {
+    if let Some(resp) = version_refusal(req.headers()) {
+        return Ok(resp);
+    }
+    let id = parse_upload_id(raw_id)?;
+    let content_type = header_str(req.headers(), "content-type").unwrap_or("");
+    if !content_type.eq_ignore_ascii_case(OFFSET_OCTET_STREAM) {
+        return Err(AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("PATCH bodies must have Content-Type: {OFFSET_OCTET_STREAM}"),
+        ));
+    }
+    let offset = match header_str(req.headers(), "upload-offset") {
+        Some(raw) => th::parse_size("Upload-Offset", raw).map_err(AppError::bad_request)?,
+        None => return Err(AppError::bad_request("Upload-Offset is required")),
+    };
+    let w = write(&state, &owner, &id, offset, req).await?;
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    describe(&mut resp, &w.row, w.offset);
+    Ok(resp)
+}
+
+/// The state after a request's bytes were written.
+struct Written {
+    /// The row (marked completed if this request completed it).
+    row: TusUpload,
+    /// The offset now stored.
+    offset: u64,
+}
+
+/// Why reading a request body stopped before its end.
+enum Cut {
+    /// Another request took the upload over.
+    TakenOver,
+    /// The server is shutting down.
+    ShuttingDown,
+    /// The client went away or the body broke.
+    BodyFailed,
+    /// The body went past the upload's declared length.
+    TooLong,
+}
+
+/// Writes a request's body to upload `id`, which must be at `offset`.
+async fn write(
+    state: &AppState,
+    owner: &Owner,
+    id: &TusUploadId,
+    offset: u64,
+    req: Request,
+) -> Result<Written, AppError> {
+    let checksum: Option<Checksum> = match header_str(req.headers(), "upload-checksum") {
+        Some(raw) => Some(th::parse_checksum(raw).map_err(|e| match e {
+            ChecksumError::Unsupported(_) | ChecksumError::Malformed(_) => {
+                AppError::bad_request(e.to_string())
+            }
+        })?),
+        None => None,
+    };
+    let content_length = match header_str(req.headers(), "content-length") {
+        Some(raw) => Some(th::parse_size("Content-Length", raw).map_err(AppError::bad_request)?),
+        None => None,
+    };
+    let mut guard = state.tus_locks.acquire(id).await.ok_or_else(|| {
+        AppError::new(
+            StatusCode::LOCKED,
+            "Another request is still writing to this upload; try again in a moment.",
+        )
+    })?;
+    let opened = state
+        .store
+        .tus_open(id, checksum.is_none())
+        .await
+        .map_err(|e| AppError::store("failed to open the upload", e))?;
+    let Some((row, sink)) = opened else {
+        return Err(no_such_upload());
+    };
+    // From here on, returning early drops the sink, which ends its session.
+    if !owner.owns(&row) {
+        return Err(no_such_upload());
+    }
+    let now = state.clock.now();
+    let Some(sink) = sink else {
+        // Completed already: a repeat of the last request is harmless.
+        if offset == row.length && content_length.unwrap_or(0) == 0 {
+            return Ok(Written {
+                offset: row.length,
+                row,
+            });
+        }
+        return Err(conflict(offset, row.length));
+    };
+    if row.expires < now {
+        return Err(gone());
+    }
+    if offset != row.offset {
+        return Err(conflict(offset, row.offset));
+    }
+    let remaining = row.length - row.offset;
+    if content_length.is_some_and(|n| n > remaining) {
+        return Err(AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "The request carries more bytes than the upload has left ({remaining} of {} bytes).",
+                row.length
+            ),
+        ));
+    }
+
+    let mut hasher = checksum.as_ref().map(|c| Hasher::new(c.algorithm));
+    let mut shutdown = state.shutdown.clone();
+    let (sink, cut) = receive(
+        state,
+        sink,
+        req.into_body(),
+        row.length,
+        hasher.as_mut(),
+        &mut guard.wanted,
+        &mut shutdown,
+    )
+    .await?;
+    let expires = state.clock.now() + state.config.tus_expiry;
+
+    if let (Some(c), Some(h)) = (&checksum, hasher) {
+        // The checksum covers the whole request: keep nothing of one that did
+        // not arrive whole, or does not match.
+        let matched = cut.is_none() && h.matches(&c.digest);
+        if !matched {
+            sink.tus_discard().await;
+            return Err(match cut {
+                None => AppError::new(
+                    status(CHECKSUM_MISMATCH),
+                    "Checksum Mismatch: the request's bytes do not match its Upload-Checksum; nothing of it was stored.",
+                ),
+                Some(c) => cut_error(&c),
+            });
+        }
+    }
+
+    let reached = sink.bytes_received();
+    let mut row = row;
+    if reached == row.length {
+        let entry = NewEntry {
+            filename: row.filename.clone(),
+            content_type: row.content_type.clone(),
+            upload_time: state.clock.now(),
+            expiration: row.expiration,
+            note: row.note.clone(),
+            guest_link_id: row.guest_link_id.clone(),
+        };
+        let t = Instant::now();
+        sink.tus_complete(entry, expires)
+            .await
+            .map_err(|e| store_error("failed to insert file into database", e))?;
+        HttpMetrics::add(
+            &state.metrics.upload_finish_ns,
+            t.elapsed().as_nanos() as u64,
+        );
+        HttpMetrics::add(&state.metrics.uploads, 1);
+        tracing::info!(entry_id = %row.entry_id, "stored resumable upload");
+        row.completed = true;
+    } else {
+        sink.tus_save(expires)
+            .await
+            .map_err(|e| store_error("failed to record the upload's progress", e))?;
+        row.expires = expires;
+    }
+    row.offset = reached;
+    match cut {
+        None => Ok(Written {
+            offset: reached,
+            row,
+        }),
+        Some(c) => Err(cut_error(&c)),
+    }
+}
+
+/// Maps a storage failure while bytes were being stored. A full disk keeps
+/// what was stored before it: the client can resume once space is freed.
+fn store_error(public: &str, e: crate::store::StoreError) -> AppError {
+    match e {
+        crate::store::StoreError::DiskFull => AppError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "The server's disk is full: the upload stopped, and what was stored so far is kept. \
+             Free some space (or ask the server's owner), then resume.",
+        ),
+        other => AppError::store(public, other),
+    }
+}
+
+fn conflict(sent: u64, stored: u64) -> AppError {
+    AppError::new(
+        StatusCode::CONFLICT,
+        format!(
+            "Upload-Offset is {sent} but the upload has {stored} bytes: ask for the offset with HEAD and continue from there."
+        ),
+    )
+}
+
+fn cut_error(cut: &Cut) -> AppError {
+    match cut {
+        Cut::TakenOver => AppError::new(
+            StatusCode::CONFLICT,
+            "Another request continued this upload; this one stopped.",
+        ),
+        Cut::ShuttingDown => AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is restarting; what arrived is saved. Resume in a moment.",
+        ),
+        Cut::BodyFailed => AppError::bad_request(
+            "The request body broke off; what arrived is saved. Resume from the upload's offset.",
+        ),
+        Cut::TooLong => AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request carried more bytes than the upload's declared length; the extra bytes were not stored.",
+        ),
+    }
+}
+
+/// Streams a body into `sink` until it ends, the upload's length is reached,
+/// or something cuts it short.
+async fn receive(
+    state: &AppState,
+    mut sink: UploadSink,
+    body: Body,
+    length: u64,
+    mut hasher: Option<&mut Hasher>,
+    wanted: &mut watch::Receiver<u64>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(UploadSink, Option<Cut>), AppError> {
+    let mut stream = body.into_data_stream();
+    let m = &state.metrics;
+    if *shutdown.borrow() {
+        return Ok((sink, Some(Cut::ShuttingDown)));
+    }
+    loop {
+        let t = Instant::now();
+        let next = tokio::select! {
+            biased;
+            _ = wanted.changed() => return Ok((sink, Some(Cut::TakenOver))),
+            _ = shutdown.changed() => return Ok((sink, Some(Cut::ShuttingDown))),
+            next = stream.next() => next,
+        };
+        let mut bytes = match next {
+            None => return Ok((sink, None)),
+            Some(Err(_)) => return Ok((sink, Some(Cut::BodyFailed))),
+            Some(Ok(b)) => b,
+        };
+        HttpMetrics::add(&m.upload_receive_ns, t.elapsed().as_nanos() as u64);
+        let left = length - sink.bytes_received();
+        let too_long = bytes.len() as u64 > left;
+        if too_long {
+            bytes.truncate(left as usize);
+        }
+        if let Some(h) = hasher.as_deref_mut() {
+            h.update(&bytes);
+        }
+        HttpMetrics::add(&m.upload_bytes, bytes.len() as u64);
+        let t = Instant::now();
+        sink.write(bytes)
+            .await
+            .map_err(|e| store_error("failed to store the upload's bytes", e))?;
+        HttpMetrics::add(&m.upload_store_wait_ns, t.elapsed().as_nanos() as u64);
+        if too_long {
+            return Ok((sink, Some(Cut::TooLong)));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// DELETE (termination)
+// ---------------------------------------------------------------------------
+
+/// `DELETE /api/tus/{uploadID}`.
+pub async fn delete_admin(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    terminate(state, Owner::Admin, &raw_id, &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `DELETE /api/guest/{guestLinkID}/tus/{uploadID}`.
+pub async fn delete_guest(
+    State(state): State<AppState>,
+    Path((raw_link, raw_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let run = async {
+        let (owner, _) = guest_owner(&state, &raw_link, false).await?;
+        terminate(state.clone(), owner, &raw_id, &headers).await
+    };
+    run.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Deletes an upload and its bytes. A completed upload's file stays (delete
+/// it as a file); only the upload's record goes.
+async fn terminate(
+    state: AppState,
+    owner: Owner,
+    raw_id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    if let Some(resp) = version_refusal(headers) {
+        return Ok(resp);
+    }
+    let id = parse_upload_id(raw_id)?;
+    let owned = state
+        .store
+        .tus_upload(&id)
+        .await
+        .map_err(|e| AppError::store("failed to read the upload", e))?
+        .is_some_and(|r| owner.owns(&r));
+    if !owned {
+        return Err(no_such_upload());
+    }
+    // Stop a request that is writing to it first.
+    let _guard = state.tus_locks.acquire(&id).await.ok_or_else(|| {
+        AppError::new(
+            StatusCode::LOCKED,
+            "Another request is still writing to this upload; try again in a moment.",
+        )
+    })?;
+    if !state
+        .store
+        .tus_terminate(&id)
+        .await
+        .map_err(|e| AppError::store("failed to delete the upload", e))?
+    {
+        return Err(no_such_upload());
+    }
+    tracing::info!("terminated a resumable upload");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
