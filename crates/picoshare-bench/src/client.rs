@@ -110,26 +110,43 @@ impl Api {
     /// # Errors
     /// Transport errors and non-2xx replies.
     pub async fn upload(&self, file: &Path, size: u64) -> anyhow::Result<Upload> {
-        let boundary = "picoshare-bench-boundary-7c1d2e";
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "file.bin".into());
-        let head = Bytes::from(format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n"
-        ));
-        let tail = Bytes::from(format!("\r\n--{boundary}--\r\n"));
+        let (head, tail) = form_framing(&name);
         let length = head.len() as u64 + size + tail.len() as u64;
         let last_sent: Arc<Mutex<Option<Instant>>> = Arc::default();
         let body = file_body(file, (0, size), head, tail, last_sent.clone()).await?;
+        self.send_upload(body, length, last_sent).await
+    }
+
+    /// Uploads `data`, held in memory, as a file named `name`.
+    ///
+    /// # Errors
+    /// Transport errors and non-2xx replies.
+    pub async fn upload_bytes(&self, name: &str, data: Bytes) -> anyhow::Result<Upload> {
+        let (head, tail) = form_framing(name);
+        let length = (head.len() + data.len() + tail.len()) as u64;
+        let body = reqwest::Body::wrap_stream(futures_util::stream::iter(
+            [head, data, tail].map(Ok::<Bytes, std::io::Error>),
+        ));
+        self.send_upload(body, length, Arc::default()).await
+    }
+
+    async fn send_upload(
+        &self,
+        body: reqwest::Body,
+        length: u64,
+        last_sent: Arc<Mutex<Option<Instant>>>,
+    ) -> anyhow::Result<Upload> {
         let started = Instant::now();
         let resp = self
             .http
             .post(format!("{}/api/entry?expiration={NEVER}", self.base))
             .header(
                 "content-type",
-                format!("multipart/form-data; boundary={boundary}"),
+                format!("multipart/form-data; boundary={BOUNDARY}"),
             )
             .header("content-length", length)
             .header("accept", "application/json")
@@ -321,6 +338,42 @@ impl Api {
         })
     }
 
+    /// Downloads entry `id` whole, handing every piece of the body to `check`
+    /// as it arrives (to compare it with what was uploaded).
+    ///
+    /// # Errors
+    /// Transport errors, non-200 replies, and the first error of `check`.
+    pub async fn download_with(
+        &self,
+        id: &str,
+        mut check: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Transfer> {
+        let started = Instant::now();
+        let resp = self
+            .http
+            .get(format!("{}/-{id}", self.base))
+            .send()
+            .await
+            .map_err(|e| failed(None, format!("download failed: {e}")))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let text = resp.text().await.unwrap_or_default();
+            bail!(failed(Some(status), text.trim().to_owned()));
+        }
+        let mut stream = resp.bytes_stream();
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| failed(Some(status), format!("download cut off: {e}")))?;
+            check(&chunk)?;
+            bytes += chunk.len() as u64;
+        }
+        Ok(Transfer {
+            bytes,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
     async fn get(&self, path: &str, range: Option<(u64, u64)>) -> anyhow::Result<u64> {
         let mut req = self.http.get(format!("{}{path}", self.base));
         if let Some((a, b)) = range {
@@ -403,6 +456,19 @@ pub fn phase_deltas(
             (d > 0.0).then(|| (name.to_owned(), d))
         })
         .collect()
+}
+
+/// The multipart boundary of every upload.
+const BOUNDARY: &str = "picoshare-bench-boundary-7c1d2e";
+
+/// What goes before and after a file's bytes in an upload body.
+fn form_framing(name: &str) -> (Bytes, Bytes) {
+    let head = Bytes::from(format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    ));
+    let tail = Bytes::from(format!("\r\n--{BOUNDARY}--\r\n"));
+    (head, tail)
 }
 
 /// A streaming body: `head`, the file's bytes, `tail`. Records when the tail

@@ -7,6 +7,7 @@ pub mod client;
 pub mod compare;
 pub mod doctor;
 pub mod files;
+pub mod load;
 pub mod report;
 pub mod results;
 pub mod runner;

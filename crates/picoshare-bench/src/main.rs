@@ -1,17 +1,18 @@
 //! `picoshare-bench`: the performance test suite for PicoShare-compatible servers.
 //!
 //! Subcommands: `run` (measure a matrix and write results, report and charts),
-//! `report` (rebuild report and charts from a result file), `compare` (two
-//! result files) and `doctor` (check the machine before measuring).
+//! `load` (many parallel clients for a bounded time), `report` (rebuild report
+//! and charts from a result file), `compare` (two result files) and `doctor`
+//! (check the machine before measuring).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 use picoshare_bench::runner::{self, Order, RunOptions, Workload};
-use picoshare_bench::{cgroup, compare, doctor, files, report, results, variants};
+use picoshare_bench::{cgroup, compare, doctor, files, load, report, results, variants};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +29,9 @@ struct Cli {
 enum Cmd {
     /// Measure uploads and downloads over a matrix of sizes, memory limits and variants.
     Run(RunArgs),
+    /// Many parallel uploading and downloading clients for a bounded time:
+    /// errors, server peak memory and latency percentiles.
+    Load(LoadArgs),
     /// Rebuild the report, CSV files and charts from a results.json.
     Report {
         /// The result file.
@@ -124,11 +128,152 @@ struct RunArgs {
     quiet: bool,
 }
 
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The server binary; built with cargo if it is the default and missing.
+    #[arg(long, default_value = "target/release/picoshare")]
+    binary: PathBuf,
+    /// Extra server arguments, separated by spaces (e.g. `--server-args
+    /// "--reader-cache-kib 256"`).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    server_args: String,
+    /// Parallel uploading clients.
+    #[arg(long, default_value_t = 32)]
+    uploaders: u32,
+    /// Parallel downloading clients.
+    #[arg(long, default_value_t = 64)]
+    downloaders: u32,
+    /// How long new requests start (`60s`, `2m`, or seconds); transfers in
+    /// flight then finish.
+    #[arg(long, default_value = "60s")]
+    duration: String,
+    /// Size mix of uploads: NAME=SIZE[-SIZE]:WEIGHT, comma-separated (K, M, G
+    /// are binary units). The first class with the smallest sizes and the one
+    /// with the largest are compared in the latency table.
+    #[arg(
+        long,
+        default_value = "small=4K-1M:85,medium=16M-64M:13,large=256M-512M:2"
+    )]
+    mix: String,
+    /// Entries uploaded before the clock starts (the classes in turn).
+    #[arg(long, default_value_t = 8)]
+    preload: u32,
+    /// Stop starting uploads after this many (downloads go on while uploads run).
+    #[arg(long)]
+    max_uploads: Option<u32>,
+    /// Seed of every random choice (default: from the clock, and recorded).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where test files and server data go.
+    #[arg(long, default_value = "bench-data")]
+    data_dir: PathBuf,
+    /// Where load.json and load.md go (default: bench-results/load-<date-time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Free space the run needs, checked by the doctor (e.g. 20G).
+    #[arg(long, default_value = "4G")]
+    need: String,
+    /// Run even if the doctor reports a failure.
+    #[arg(long)]
+    force: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Parses `90`, `90s`, `2m` into a duration.
+fn parse_duration(raw: &str) -> anyhow::Result<std::time::Duration> {
+    let s = raw.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s.strip_suffix('s').unwrap_or(s), 1.0)
+    };
+    let secs: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("bad duration {raw:?}: use seconds or e.g. 30s, 2m"))?;
+    anyhow::ensure!(
+        secs.is_finite() && secs > 0.0,
+        "duration must be positive: {raw:?}"
+    );
+    Ok(std::time::Duration::from_secs_f64(secs * mult))
+}
+
+async fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
+    let duration = parse_duration(&a.duration)?;
+    let mix = load::parse_mix(&a.mix)?;
+    std::fs::create_dir_all(&a.data_dir)
+        .with_context(|| format!("cannot create {}", a.data_dir.display()))?;
+    let data_dir = a.data_dir.canonicalize()?;
+    if !a.binary.exists() && a.binary == Path::new("target/release/picoshare") {
+        eprintln!("{} is missing: building it with cargo", a.binary.display());
+        let status = std::process::Command::new("cargo")
+            .args(["build", "--release", "-p", "picoshare"])
+            .status()
+            .context("cannot run cargo")?;
+        anyhow::ensure!(status.success(), "could not build {}", a.binary.display());
+    }
+    anyhow::ensure!(a.binary.exists(), "{} does not exist", a.binary.display());
+    let binary = a.binary.canonicalize()?;
+    let need = load::parse_bytes(&a.need)?;
+    let environment = doctor::inspect(&data_dir, need);
+    if !a.quiet {
+        eprint!("{}", doctor::print(&environment));
+    }
+    if doctor::has_failures(&environment) && !a.force {
+        bail!("the doctor found a problem that makes this run impossible or meaningless (see above); fix it, or pass --force");
+    }
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    });
+    let out = a.out.clone().unwrap_or_else(|| {
+        PathBuf::from("bench-results").join(format!(
+            "load-{}",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        ))
+    });
+    let result = load::run(load::LoadOptions {
+        binary,
+        server_args: a.server_args.split_whitespace().map(String::from).collect(),
+        uploaders: a.uploaders,
+        downloaders: a.downloaders,
+        duration,
+        mix,
+        preload: a.preload,
+        max_uploads: a.max_uploads,
+        seed,
+        data_dir,
+        out_dir: out.clone(),
+        command: std::env::args().collect(),
+        environment,
+        progress: !a.quiet,
+    })
+    .await?;
+    print!("{}", load::markdown(&result));
+    eprintln!(
+        "wrote {} and {}",
+        out.join("load.json").display(),
+        out.join("load.md").display()
+    );
+    Ok(if !result.completed {
+        ExitCode::from(130)
+    } else if result.error_count > 0 || !result.server_alive_at_end {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Run(args) => run(args).await,
+        Cmd::Load(args) => run_load(args).await,
         Cmd::Report { results, out } => rebuild_report(&results, out),
         Cmd::Compare { a, b, out } => compare_files(&a, &b, out),
         Cmd::Doctor { data_dir, need } => run_doctor(&data_dir, &need),

@@ -12,9 +12,13 @@
 //!   User-Agent classifier of the download history; pure functions.
 //! - [`clock`]: the injectable source of "now".
 //! - [`gc`]: the periodic garbage collection of expired files.
+//! - `fuzz_targets` (tests and the `fuzzing` feature only): the fuzz targets of
+//!   the parsers of untrusted input, shared by `cargo fuzz` and the replay tests.
 
 pub mod clock;
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_targets;
 pub mod gc;
 pub mod http;
 pub mod ids;

@@ -3,7 +3,7 @@
 //! The web UI shows these messages to people verbatim, so the texts match the
 //! original server word for word. Everything here is pure: "now" is a parameter.
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
 
 /// The timestamp that means "never expires" in the database.
 pub const NEVER_EXPIRE: &str = "2999-12-31T00:00:00Z";
@@ -103,12 +103,18 @@ pub const EXPIRATION_TOO_SOON: &str = "expire time must be at least one hour in 
 
 /// Parses an RFC 3339 timestamp.
 ///
+/// The time must fall in the years 0000 to 9999 once converted to UTC, as the
+/// database stores it in that form: `9999-12-31T23:59:59-23:59` is in the year
+/// 10000, would be stored as `+10000-…`, and read back as no valid time.
+///
 /// # Errors
 /// [`EXPIRATION_FORMAT_ERROR`].
 pub fn rfc3339(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| EXPIRATION_FORMAT_ERROR.to_owned())
+        .ok()
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .ok_or_else(|| EXPIRATION_FORMAT_ERROR.to_owned())
 }
 
 /// Parses an expiration that must lie at least one hour after `now`.
@@ -208,5 +214,19 @@ mod tests {
             db_time(rfc3339("2030-05-06T07:08:09+02:00").unwrap()),
             "2030-05-06T05:08:09Z"
         );
+    }
+
+    /// Found by the `expiration` fuzz target: a time that an offset pushes into
+    /// the year 10000 was accepted, then stored as text that reads back as no
+    /// valid time (so the file looked expired at once).
+    #[test]
+    fn times_the_database_cannot_store_are_refused() {
+        let now = rfc3339("2026-01-01T00:00:00Z").unwrap();
+        for raw in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+00:01"] {
+            assert_eq!(rfc3339(raw).unwrap_err(), EXPIRATION_FORMAT_ERROR, "{raw}");
+        }
+        let last = expiration("9999-12-31T23:59:59Z", now).unwrap();
+        assert_eq!(rfc3339(&db_time(last)).unwrap(), last);
+        assert!(rfc3339("0000-01-01T00:00:00Z").is_ok());
     }
 }

@@ -81,7 +81,7 @@ struct GuestLinkRequest {
 
 /// Checks a creation request, in the original's order, and returns the link to
 /// store. The error texts go after `Invalid request: `.
-fn new_guest_link(body: &[u8], now: DateTime<Utc>) -> Result<NewGuestLink, String> {
+pub(crate) fn new_guest_link(body: &[u8], now: DateTime<Utc>) -> Result<NewGuestLink, String> {
     // Only the first JSON value counts; an empty body is Go's `EOF`.
     let req: GuestLinkRequest = serde_json::Deserializer::from_slice(body)
         .into_iter::<GuestLinkRequest>()
@@ -365,7 +365,7 @@ fn go_time(t: DateTime<Utc>) -> String {
 /// lifetime when none was asked for, otherwise the requested time, which must be
 /// at least an hour away and within that lifetime. Errors go after
 /// `Invalid expiration: `.
-pub(super) fn guest_expiration(
+pub(crate) fn guest_expiration(
     raw: Option<&str>,
     lifetime: FileLifetime,
     now: DateTime<Utc>,

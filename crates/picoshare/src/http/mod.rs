@@ -11,7 +11,7 @@ pub mod disposition;
 mod download;
 mod entries;
 pub mod error;
-mod guest_links;
+pub(crate) mod guest_links;
 mod history;
 pub mod login_limit;
 pub mod metrics;
@@ -25,7 +25,7 @@ mod settings;
 mod system;
 pub mod tus;
 pub mod tus_headers;
-mod upload;
+pub(crate) mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -47,7 +47,7 @@ pub(super) enum ReceiveError {
 }
 
 /// Longest note field we read before giving up (the rule is 500 bytes).
-const NOTE_READ_LIMIT: usize = 4096;
+pub(crate) const NOTE_READ_LIMIT: usize = 4096;
 
 /// What a size-limited upload may carry besides the file itself: boundaries,
 /// part headers and small fields.
@@ -165,11 +165,15 @@ pub(super) async fn receive(
     };
     while let Some(mut field) = multipart.next_field().await.map_err(cut_off)? {
         progress.output();
-        match (field.name(), field.file_name()) {
-            (Some("file"), Some(raw_name)) if file.is_none() => {
-                let name = validate::filename(validate::upload_basename(raw_name))
-                    .map_err(ReceiveError::Invalid)?
-                    .to_owned();
+        let role = field_role(
+            field.name(),
+            field.file_name(),
+            file.is_some(),
+            note.is_some(),
+        )
+        .map_err(ReceiveError::Invalid)?;
+        match role {
+            FieldRole::File(name) => {
                 let ctype = field
                     .headers()
                     .get(header::CONTENT_TYPE)
@@ -193,7 +197,7 @@ pub(super) async fn receive(
                 }
                 file = Some((sink, name, ctype));
             }
-            (Some("note"), None) if note.is_none() => {
+            FieldRole::Note => {
                 let mut buf = Vec::new();
                 while let Some(bytes) = field.chunk().await.map_err(cut_off)? {
                     progress.output();
@@ -204,8 +208,7 @@ pub(super) async fn receive(
                 }
                 note = Some(String::from_utf8_lossy(&buf).into_owned());
             }
-            _ => {
-                // Unknown fields and extra files are read and discarded.
+            FieldRole::Skip => {
                 while field.try_next().await.map_err(cut_off)?.is_some() {
                     progress.output();
                 }
@@ -222,6 +225,38 @@ pub(super) async fn receive(
         filename,
         content_type,
         note,
+    })
+}
+
+/// What an upload does with one multipart field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FieldRole {
+    /// The file, under this validated name.
+    File(String),
+    /// The note.
+    Note,
+    /// Anything else (unknown fields, extra files, a second note): read and discarded.
+    Skip,
+}
+
+/// Decides what to do with a field from its `name` and `filename` parameters,
+/// given whether a file and a note were already read. The first `file` part
+/// with a filename is the file; its name is reduced to a base name and checked.
+///
+/// # Errors
+/// The filename's validation message.
+pub(crate) fn field_role(
+    name: Option<&str>,
+    file_name: Option<&str>,
+    have_file: bool,
+    have_note: bool,
+) -> Result<FieldRole, String> {
+    Ok(match (name, file_name) {
+        (Some("file"), Some(raw_name)) if !have_file => {
+            FieldRole::File(validate::filename(validate::upload_basename(raw_name))?.to_owned())
+        }
+        (Some("note"), None) if !have_note => FieldRole::Note,
+        _ => FieldRole::Skip,
     })
 }
 
