@@ -6,6 +6,7 @@
 //! and no database lock, and never delays uploads or other downloads.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,6 +31,15 @@ use crate::store::{DownloadRecord, Entry, Store};
 
 /// Bytes read from the database per read transaction.
 const READ_BATCH_BYTES: u64 = 2 << 20;
+/// The same while more than [`FULL_SPEED_DOWNLOADS`] downloads stream at once.
+/// A batch is held in memory until the client has taken it, and the reader's
+/// page cache grows to about a batch while reading: with many downloads,
+/// smaller batches keep memory bounded (eight parallel 1 GiB downloads beside
+/// eight uploads peaked at 122.6 MiB with 2 MiB batches, docs/reliability.md),
+/// while one or two downloads, which are CPU-bound, keep the faster large ones.
+const SHARED_READ_BATCH_BYTES: u64 = 640 << 10;
+/// Downloads that may stream at once with [`READ_BATCH_BYTES`].
+const FULL_SPEED_DOWNLOADS: u64 = 2;
 /// Chunks buffered between the reader task and the socket.
 const CHANNEL_CHUNKS: usize = 4;
 
@@ -222,6 +232,7 @@ fn stream_body(
 ) -> Body {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     tokio::spawn(async move {
+        let _streaming = Streaming::start(metrics.clone());
         for seg in segments {
             let ok = match seg {
                 Segment::Literal(b) => tx.send(Ok(b)).await.is_ok(),
@@ -236,6 +247,22 @@ fn stream_body(
     Body::from_stream(stream)
 }
 
+/// Counts a download body as streaming while it lives.
+struct Streaming(Arc<HttpMetrics>);
+
+impl Streaming {
+    fn start(metrics: Arc<HttpMetrics>) -> Self {
+        metrics.downloads_streaming.fetch_add(1, Ordering::Relaxed);
+        Streaming(metrics)
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.downloads_streaming.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Streams one byte range; returns false if the client went away or reading failed.
 async fn send_range(
     store: &Store,
@@ -245,10 +272,16 @@ async fn send_range(
     tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> bool {
     let cs = entry.chunk_size.max(1);
-    let per_batch = (READ_BATCH_BYTES / cs).max(1);
     let last_chunk = r.end / cs;
     let mut chunk = r.start / cs;
     while chunk <= last_chunk {
+        let streaming = metrics.downloads_streaming.load(Ordering::Relaxed);
+        let batch_bytes = if streaming > FULL_SPEED_DOWNLOADS {
+            SHARED_READ_BATCH_BYTES
+        } else {
+            READ_BATCH_BYTES
+        };
+        let per_batch = (batch_bytes / cs).max(1);
         let batch_end = (chunk + per_batch - 1).min(last_chunk);
         let chunks = match store.read_chunks(&entry.id, chunk, batch_end).await {
             Ok(c) => c,

@@ -33,6 +33,8 @@ pub struct HttpMetrics {
     pub download_bytes: AtomicU64,
     /// Time download producers waited for the client to take data.
     pub download_send_wait_ns: AtomicU64,
+    /// Download bodies being streamed now.
+    pub downloads_streaming: AtomicU64,
 }
 
 impl HttpMetrics {
@@ -106,6 +108,12 @@ pub fn render(state: &AppState) -> String {
         "gauge",
         "Uploads being received now.",
         s.uploads_in_progress as f64,
+    );
+    metric(
+        "picoshare_downloads_in_progress",
+        "gauge",
+        "Download bodies being streamed now.",
+        l(&m.downloads_streaming) as f64,
     );
     metric(
         "picoshare_uploads_aborted_total",
