@@ -18,15 +18,15 @@ use bytes::Bytes;
 use rand::RngCore;
 use tokio::sync::mpsc;
 
+use super::auth::is_admin;
 use super::conditional::{evaluate, http_date, if_range_allows, Precondition};
 use super::disposition::content_disposition;
 use super::entries::parse_entry_id;
 use super::metrics::HttpMetrics;
 use super::mime::effective_content_type;
 use super::multipart_ranges::MultipartLayout;
-use super::ranges::{parse_range, ByteRange, RangeRequest};
-use super::auth::is_admin;
 use super::protect::{self, Access};
+use super::ranges::{parse_range, ByteRange, RangeRequest};
 use super::{client_ip, AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::limits::Reservation;
@@ -186,7 +186,13 @@ fn wants_full_body(entry: &Entry, headers: &HeaderMap) -> bool {
         return false;
     }
     match header_str(headers, header::RANGE) {
-        Some(r) if if_range_allows(header_str(headers, header::IF_RANGE), &etag, entry.upload_time) => {
+        Some(r)
+            if if_range_allows(
+                header_str(headers, header::IF_RANGE),
+                &etag,
+                entry.upload_time,
+            ) =>
+        {
             matches!(parse_range(r, entry.size), RangeRequest::Full)
         }
         _ => true,

@@ -17,8 +17,7 @@ use std::time::Instant;
 
 /// Refusal of a guest upload that asks for a download limit or a password:
 /// only the owner sets those.
-pub(super) const GUEST_NO_LIMITS: &str =
-    "guest uploads cannot have download limits or passwords";
+pub(super) const GUEST_NO_LIMITS: &str = "guest uploads cannot have download limits or passwords";
 
 use axum::extract::{Query, Request, State};
 

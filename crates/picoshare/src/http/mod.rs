@@ -189,8 +189,7 @@ async fn fallback(
         return text(StatusCode::NOT_FOUND, "404 page not found");
     }
     // POST carries the password form of a protected file.
-    if req.method() != Method::GET && req.method() != Method::HEAD && req.method() != Method::POST
-    {
+    if req.method() != Method::GET && req.method() != Method::HEAD && req.method() != Method::POST {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     download::serve(state, peer, req).await

@@ -34,12 +34,12 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use super::protect;
 use super::auth::Admin;
 use super::conditional::http_date;
 use super::error::Path;
 use super::guest_links::{guest_expiration, parse_guest_link_id, reserve_slot, INACTIVE};
 use super::metrics::HttpMetrics;
+use super::protect;
 use super::tus_headers::{
     self as th, Checksum, ChecksumError, Hasher, MetadataPair, CHECKSUM_ALGORITHMS, TUS_EXTENSIONS,
     TUS_VERSION,

@@ -224,9 +224,8 @@ pub(super) async fn receive(
                         }));
                     }
                 }
-                let value = String::from_utf8(buf).map_err(|_| {
-                    ReceiveError::Invalid("form fields must be UTF-8 text".into())
-                })?;
+                let value = String::from_utf8(buf)
+                    .map_err(|_| ReceiveError::Invalid("form fields must be UTF-8 text".into()))?;
                 if is_password {
                     password = Some(value);
                 } else {

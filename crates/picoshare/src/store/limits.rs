@@ -80,11 +80,7 @@ pub(super) fn insert(conn: &Connection, entry_id: &str, l: &NewLimits) -> rusqli
         "INSERT OR REPLACE INTO picoshare_entry_limits
             (entry_id, max_downloads, downloads_used, reserved, password_hash)
          VALUES (?1, ?2, 0, 0, ?3)",
-        params![
-            entry_id,
-            l.max_downloads.map(|m| m as i64),
-            l.password_hash
-        ],
+        params![entry_id, l.max_downloads.map(|m| m as i64), l.password_hash],
     )?;
     Ok(())
 }

@@ -164,7 +164,8 @@ impl Store {
             )
             .map_err(StoreError::classify)?;
             if let Some(l) = &limits {
-                super::limits::insert(conn, r.entry_id.as_str(), l).map_err(StoreError::classify)?;
+                super::limits::insert(conn, r.entry_id.as_str(), l)
+                    .map_err(StoreError::classify)?;
             }
             Ok(())
         })
