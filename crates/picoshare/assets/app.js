@@ -599,7 +599,7 @@ page("upload", () => {
   function send(u) {
     if (!u.params) {
       try {
-        u.params = { expiration: expiration(), note: note ? note.value.trim() : "" };
+        u.params = { expiration: expiration(), note: note ? note.value.trim() : "", ...shareOptions() };
       } catch (err) {
         fail(u, err.message, true);
         return;
@@ -648,6 +648,7 @@ page("upload", () => {
     if (u.params.expiration) url.searchParams.set("expiration", u.params.expiration);
     const body = new FormData();
     if (u.params.note) body.append("note", u.params.note);
+    shareOptionFields(u.params, (k, v) => body.append(k, v));
     body.append("file", u.file, u.file.name);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url.pathname + url.search);
@@ -729,6 +730,7 @@ page("upload", () => {
     if (u.file.type) meta.push(`filetype ${b64(u.file.type)}`);
     if (u.params.note) meta.push(`note ${b64(u.params.note)}`);
     if (u.params.expiration) meta.push(`expiration ${b64(u.params.expiration)}`);
+    shareOptionFields(u.params, (k, v) => meta.push(`${k} ${b64(v)}`));
     const resp = await fetch(data.tusEndpoint, {
       method: "POST",
       headers: { "Tus-Resumable": TUS, "Upload-Length": String(u.file.size), "Upload-Metadata": meta.join(",") },
@@ -1126,6 +1128,7 @@ page("file-edit", (section) => {
           ? date.dataset.original
           : new Date(`${date.value}T00:00:00`).toISOString();
     }
+    if (!editShareOptions(section, body, error)) return;
     if (await adminRequest(error, "PUT", `/api/entry/${encodeURIComponent(id)}`, body)) {
       window.location.assign("/files");
     }
@@ -1247,3 +1250,52 @@ page("settings", (section) => {
     }
   });
 });
+
+// ==== download limits and passwords (upload and edit pages) ====
+// The upload page's options travel with each upload both as multipart fields
+// and as tus metadata (`maxDownloads`, `password`); the edit page sends them
+// in the PUT body only when they change.
+
+/** The owner's upload options: max downloads (one-shot = 1) and password. */
+function shareOptions() {
+  const max = document.getElementById("max-downloads");
+  const oneShot = document.getElementById("one-shot");
+  const password = document.getElementById("file-password");
+  const out = {};
+  if (oneShot && oneShot.checked) out.maxDownloads = "1";
+  else if (max && max.value.trim()) {
+    const n = Number(max.value.trim());
+    if (!Number.isInteger(n) || n < 1) throw new Error("Max downloads must be a whole number of at least 1.");
+    out.maxDownloads = String(n);
+  }
+  if (password && password.value) out.password = password.value;
+  return out;
+}
+
+/** Passes each set option of `params` to `add(name, value)`. */
+function shareOptionFields(params, add) {
+  if (params.maxDownloads) add("maxDownloads", params.maxDownloads);
+  if (params.password) add("password", params.password);
+}
+
+/** Adds the edit page's limit changes to `body`; false (with a message) if invalid. */
+function editShareOptions(section, body, error) {
+  const max = section.querySelector("#edit-max-downloads");
+  const password = section.querySelector("#edit-password");
+  const remove = section.querySelector("#edit-remove-password");
+  const value = max.value.trim();
+  if (value !== max.dataset.original) {
+    if (value === "") body.maxDownloads = null;
+    else {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) {
+        adminError(error, "Max downloads must be a whole number of at least 1, or empty for no limit.");
+        return false;
+      }
+      body.maxDownloads = n;
+    }
+  }
+  if (remove && remove.checked) body.password = null;
+  else if (password.value) body.password = password.value;
+  return true;
+}

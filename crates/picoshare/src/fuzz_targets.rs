@@ -237,7 +237,9 @@ fn read_form(boundary: &str, chunks: Vec<Bytes>) -> Result<Form, String> {
                     }
                     note = Some(String::from_utf8_lossy(&buf).into_owned());
                 }
-                FieldRole::Skip => while field.chunk().await.map_err(broken)?.is_some() {},
+                FieldRole::MaxDownloads | FieldRole::Password | FieldRole::Skip => {
+                    while field.chunk().await.map_err(broken)?.is_some() {}
+                }
             }
         }
         let (filename, content_type, file) = file.ok_or("http: no such file")?;

@@ -78,6 +78,7 @@ impl Application {
             metrics: Arc::default(),
             guest_slots: Arc::default(),
             login_limiter: Arc::default(),
+            file_access: Arc::default(),
             tus_locks: Arc::default(),
             shutdown,
         };

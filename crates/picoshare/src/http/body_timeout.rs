@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,15 +45,35 @@ impl std::fmt::Display for BodyIdleTimeout {
 
 impl std::error::Error for BodyIdleTimeout {}
 
+/// Most of a refused request's unread body that is read and thrown away
+/// before the refusal is sent, and how long that may take.
+const DRAIN_BYTES: u64 = 8 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
 /// Middleware: wraps the request body in the idle timeout and turns the reply
 /// of a request whose body timed out into a 408.
+///
+/// It also lets a refused request's client read the refusal: a handler that
+/// refuses a request before reading all of its body (bad multipart framing, a
+/// guest link's size limit) would otherwise close the connection with unread
+/// bytes in it, which resets it, and a client still sending may lose the
+/// reply. So the rest of such a body, up to [`DRAIN_BYTES`] and
+/// [`DRAIN_TIME`], is read and discarded first.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let timeout = state.config.body_idle_timeout;
     let fired = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&fired);
-    let req = req.map(|inner| Body::new(IdleBody::new(inner, timeout, flag)));
+    let shared: Arc<Mutex<Body>> = Arc::new(Mutex::new(Body::empty()));
+    let handle = Arc::clone(&shared);
+    let req = req.map(|inner| {
+        *lock(&handle) = inner;
+        Body::new(IdleBody::new(handle, timeout, flag))
+    });
     let resp = next.run(req).await;
     if !fired.load(Ordering::Acquire) {
+        if resp.status().is_client_error() || resp.status().is_server_error() {
+            drain(&shared).await;
+        }
         return resp;
     }
     tracing::info!(
@@ -74,10 +94,32 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
+fn lock(body: &Mutex<Body>) -> std::sync::MutexGuard<'_, Body> {
+    body.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads and discards what is left of a body, within the drain limits.
+async fn drain(body: &Arc<Mutex<Body>>) {
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut read = 0u64;
+    while read < DRAIN_BYTES {
+        let next = std::future::poll_fn(|cx| {
+            hyper::body::Body::poll_frame(Pin::new(&mut *lock(body)), cx)
+        });
+        match tokio::time::timeout_at(deadline, next).await {
+            Ok(Some(Ok(frame))) => {
+                read += frame.data_ref().map_or(0, |d| d.len() as u64);
+            }
+            _ => return,
+        }
+    }
+}
+
 /// A request body that fails once it has been waited on, without a byte
-/// arriving, for the timeout.
+/// arriving, for the timeout. The body itself is shared with the layer, which
+/// may drain it after the handler is done with it.
 struct IdleBody {
-    inner: Body,
+    inner: Arc<Mutex<Body>>,
     timeout: Duration,
     timer: Pin<Box<Sleep>>,
     waiting: bool,
@@ -85,7 +127,7 @@ struct IdleBody {
 }
 
 impl IdleBody {
-    fn new(inner: Body, timeout: Duration, fired: Arc<AtomicBool>) -> Self {
+    fn new(inner: Arc<Mutex<Body>>, timeout: Duration, fired: Arc<AtomicBool>) -> Self {
         IdleBody {
             inner,
             timeout,
@@ -108,7 +150,8 @@ impl hyper::body::Body for IdleBody {
         if this.fired.load(Ordering::Relaxed) {
             return Poll::Ready(Some(Err(Box::new(BodyIdleTimeout(this.timeout)))));
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let polled = Pin::new(&mut *lock(&this.inner)).poll_frame(cx);
+        match polled {
             Poll::Ready(frame) => {
                 this.waiting = false;
                 Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
@@ -131,11 +174,11 @@ impl hyper::body::Body for IdleBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        lock(&self.inner).is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        lock(&self.inner).size_hint()
     }
 }
 
@@ -144,12 +187,16 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
+    fn shared(body: Body) -> Arc<Mutex<Body>> {
+        Arc::new(Mutex::new(body))
+    }
+
     #[tokio::test]
     async fn a_silent_body_fails_after_the_timeout() {
         let stream = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
         let fired = Arc::new(AtomicBool::new(false));
         let timeout = Duration::from_millis(100);
-        let mut body = IdleBody::new(Body::from_stream(stream), timeout, fired.clone());
+        let mut body = IdleBody::new(shared(Body::from_stream(stream)), timeout, fired.clone());
         let start = std::time::Instant::now();
         let err = body.frame().await.unwrap().unwrap_err();
         assert!(err.is::<BodyIdleTimeout>(), "{err}");
@@ -172,7 +219,7 @@ mod tests {
         let fired = Arc::new(AtomicBool::new(false));
         // The whole body takes over twice the timeout; no gap comes near it.
         let timeout = Duration::from_millis(250);
-        let body = IdleBody::new(Body::from_stream(stream), timeout, fired.clone());
+        let body = IdleBody::new(shared(Body::from_stream(stream)), timeout, fired.clone());
         let all = body.collect().await.unwrap().to_bytes();
         assert_eq!(all.len(), 10);
         assert!(!fired.load(Ordering::Relaxed));
@@ -182,7 +229,7 @@ mod tests {
     async fn time_spent_between_reads_does_not_count() {
         let body = Body::from(Bytes::from_static(b"ab"));
         let fired = Arc::new(AtomicBool::new(false));
-        let mut body = IdleBody::new(body, Duration::from_millis(20), fired);
+        let mut body = IdleBody::new(shared(body), Duration::from_millis(20), fired);
         tokio::time::sleep(Duration::from_millis(100)).await;
         let frame = body.frame().await.unwrap().unwrap();
         assert_eq!(frame.into_data().unwrap(), Bytes::from_static(b"ab"));

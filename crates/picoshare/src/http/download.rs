@@ -19,14 +19,18 @@ use bytes::Bytes;
 use rand::RngCore;
 use tokio::sync::mpsc;
 
+use super::auth::is_admin;
 use super::conditional::{evaluate, http_date, if_range_allows, Precondition};
 use super::disposition::content_disposition;
 use super::entries::parse_entry_id;
 use super::metrics::HttpMetrics;
 use super::mime::effective_content_type;
 use super::multipart_ranges::MultipartLayout;
+use super::protect::{self, Access};
 use super::ranges::{parse_range, ByteRange, RangeRequest};
 use super::{client_ip, AppError, AppState};
+use crate::ids::EntryId;
+use crate::store::limits::Reservation;
 use crate::store::{DownloadRecord, Entry, Store};
 
 /// Bytes read from the database per read transaction.
@@ -43,10 +47,10 @@ const FULL_SPEED_DOWNLOADS: u64 = 2;
 /// Chunks buffered between the reader task and the socket.
 const CHANNEL_CHUNKS: usize = 4;
 
-/// Serves a download request.
+/// Serves a download request (or, with `POST`, a protected file's password form).
 pub(super) async fn serve(state: AppState, peer: SocketAddr, req: Request) -> Response {
-    let (parts, _body) = req.into_parts();
-    match try_serve(&state, peer, &parts).await {
+    let (parts, body) = req.into_parts();
+    match try_serve(&state, peer, &parts, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -58,7 +62,30 @@ fn id_segment(path: &str) -> &str {
     rest.split('/').next().unwrap_or("")
 }
 
-async fn try_serve(state: &AppState, peer: SocketAddr, req: &Parts) -> Result<Response, AppError> {
+/// Largest password form body read.
+const FORM_LIMIT: usize = 4096;
+
+fn used_up() -> AppError {
+    AppError::new(
+        StatusCode::GONE,
+        "This file has reached its download limit and is no longer available.",
+    )
+}
+
+fn busy() -> AppError {
+    AppError::new(
+        StatusCode::CONFLICT,
+        "The last allowed download of this file is in progress. If it does not complete, \
+         the file becomes available again: try again later.",
+    )
+}
+
+async fn try_serve(
+    state: &AppState,
+    peer: SocketAddr,
+    req: &Parts,
+    body: Body,
+) -> Result<Response, AppError> {
     let id = parse_entry_id(id_segment(req.uri.path()))?;
     let entry = state
         .store
@@ -75,12 +102,72 @@ async fn try_serve(state: &AppState, peer: SocketAddr, req: &Parts) -> Result<Re
     }
     let headers = &req.headers;
     let is_get = req.method == Method::GET;
-    let response = build_response(&state.store, &state.metrics, &entry, headers, is_get)?;
+    let addr = client_ip(&state.config, headers, peer);
+    let limits = state
+        .store
+        .entry_limits(&entry.id)
+        .await
+        .map_err(|e| AppError::internal("failed to retrieve entry", e))?;
+    // The owner is never asked for a password, and owner downloads never count.
+    let owner = match &limits {
+        Some(_) => is_admin(state, headers).await?,
+        None => false,
+    };
+    let path = req.uri.path();
+    if req.method == Method::POST {
+        let Some(hash) = limits.as_ref().and_then(|l| l.password_hash.as_deref()) else {
+            return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
+        };
+        let form = axum::body::to_bytes(body, FORM_LIMIT)
+            .await
+            .map_err(|_| AppError::bad_request("the password form could not be read"))?;
+        return protect::submit(state, &addr, headers, &entry.id, hash, path, &form).await;
+    }
+    let mut counter = None;
+    if let (Some(l), false) = (&limits, owner) {
+        if let Some(hash) = &l.password_hash {
+            if let Access::Refused(resp) =
+                protect::check(state, &addr, headers, &entry.id, hash, path).await?
+            {
+                return Ok(resp);
+            }
+        }
+        if l.used_up() {
+            return Err(used_up());
+        }
+        if l.max_downloads.is_some() && is_get && wants_full_body(&entry, headers) {
+            let reserved = state
+                .store
+                .reserve_download(&entry.id)
+                .await
+                .map_err(|e| AppError::store("failed to count the download", e))?;
+            match reserved {
+                Reservation::Reserved => {
+                    counter = Some(CountGuard {
+                        store: state.store.clone(),
+                        id: entry.id.clone(),
+                        done: false,
+                    });
+                }
+                Reservation::Unlimited => {}
+                Reservation::UsedUp => return Err(used_up()),
+                Reservation::Busy => return Err(busy()),
+            }
+        }
+    }
+    let response = build_response(
+        &state.store,
+        &state.metrics,
+        &entry,
+        headers,
+        is_get,
+        counter,
+    )?;
     if is_get {
         state.store.record_download(DownloadRecord {
             entry_id: entry.id.clone(),
             time: now,
-            client_ip: client_ip(&state.config, headers, peer),
+            client_ip: addr,
             user_agent: headers
                 .get(header::USER_AGENT)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
@@ -88,6 +175,63 @@ async fn try_serve(state: &AppState, peer: SocketAddr, req: &Parts) -> Result<Re
         });
     }
     Ok(response)
+}
+
+/// Whether a GET would be answered with the whole file (200): no failed or
+/// 304 precondition, and no satisfiable range that If-Range allows.
+fn wants_full_body(entry: &Entry, headers: &HeaderMap) -> bool {
+    let etag = etag(entry);
+    let proceed = matches!(
+        evaluate(
+            header_str(headers, header::IF_MATCH),
+            header_str(headers, header::IF_UNMODIFIED_SINCE),
+            header_str(headers, header::IF_NONE_MATCH),
+            header_str(headers, header::IF_MODIFIED_SINCE),
+            &etag,
+            entry.upload_time,
+        ),
+        Precondition::Proceed
+    );
+    if !proceed {
+        return false;
+    }
+    match header_str(headers, header::RANGE) {
+        Some(r)
+            if if_range_allows(
+                header_str(headers, header::IF_RANGE),
+                &etag,
+                entry.upload_time,
+            ) =>
+        {
+            matches!(parse_range(r, entry.size), RangeRequest::Full)
+        }
+        _ => true,
+    }
+}
+
+/// One reserved download of a limited entry. It counts once the last byte
+/// of the body has been handed to the connection; dropped before that (the
+/// client went away, reading failed, or the reply is not a full body), it
+/// releases the reservation.
+struct CountGuard {
+    store: Store,
+    id: EntryId,
+    done: bool,
+}
+
+impl CountGuard {
+    fn complete(mut self) {
+        self.done = true;
+        self.store.end_download(&self.id, true);
+    }
+}
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store.end_download(&self.id, false);
+        }
+    }
 }
 
 fn etag(entry: &Entry) -> String {
@@ -104,6 +248,7 @@ fn build_response(
     entry: &Entry,
     headers: &HeaderMap,
     with_body: bool,
+    counter: Option<CountGuard>,
 ) -> Result<Response, AppError> {
     let etag = etag(entry);
     let mut out = HeaderMap::new();
@@ -200,9 +345,17 @@ fn build_response(
         }
     };
     set(&mut out, header::CONTENT_LENGTH, &length.to_string());
+    // Only a full body counts; anything else releases the reservation.
+    let counter = counter.filter(|_| status == StatusCode::OK);
     let body = if with_body {
         HttpMetrics::add(&metrics.downloads, 1);
-        stream_body(store.clone(), metrics.clone(), entry.clone(), segments)
+        stream_body(
+            store.clone(),
+            metrics.clone(),
+            entry.clone(),
+            segments,
+            counter.map(|c| (c, length)),
+        )
     } else {
         Body::empty()
     };
@@ -229,6 +382,7 @@ fn stream_body(
     metrics: Arc<HttpMetrics>,
     entry: Entry,
     segments: Vec<Segment>,
+    counter: Option<(CountGuard, u64)>,
 ) -> Body {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     tokio::spawn(async move {
@@ -243,7 +397,29 @@ fn stream_body(
             }
         }
     });
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let (mut counter, total) = match counter {
+        Some((c, total)) => (Some(c), total),
+        None => (None, 0),
+    };
+    let mut sent: u64 = 0;
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        let polled = rx.poll_recv(cx);
+        if let std::task::Poll::Ready(item) = &polled {
+            match item {
+                Some(Ok(b)) => {
+                    sent += b.len() as u64;
+                    if sent >= total {
+                        if let Some(c) = counter.take() {
+                            c.complete();
+                        }
+                    }
+                }
+                // An error or an early end: the download does not count.
+                _ => drop(counter.take()),
+            }
+        }
+        polled
+    });
     Body::from_stream(stream)
 }
 

@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::Admin;
 use super::error::JsonBody;
-use super::{AppError, AppState};
+use super::{protect, AppError, AppState};
 use crate::ids::EntryId;
+use crate::store::limits::Change;
 use crate::validate;
 
 /// Parses an entry ID from a path, with the original's message.
@@ -24,10 +25,26 @@ struct EntryUpdate {
     expiration: Option<String>,
     #[serde(default)]
     note: Option<String>,
+    /// Absent: unchanged; `null`: no limit; a number: the new limit.
+    #[serde(default, rename = "maxDownloads", deserialize_with = "present")]
+    max_downloads: Option<Option<u64>>,
+    /// Absent: unchanged; `null`: remove the password; a string: the new one.
+    #[serde(default, deserialize_with = "present")]
+    password: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 /// `PUT /api/entry/{id}`: rename, change expiration (missing or empty: never),
-/// change or clear the note.
+/// change or clear the note; change or remove the download limit and the
+/// password (each only when present).
 pub async fn update_entry(
     _admin: Admin,
     State(state): State<AppState>,
@@ -48,6 +65,23 @@ pub async fn update_entry(
             Some(raw) => Some(validate::expiration(raw, state.clock.now()).map_err(bad)?),
         };
         let note = validate::note(req.note.as_deref().unwrap_or("")).map_err(bad)?;
+        let max_downloads = match req.max_downloads {
+            None => Change::Keep,
+            Some(None) => Change::Clear,
+            Some(Some(n)) => Change::Set(
+                protect::parse_max_downloads(&n.to_string())
+                    .map_err(bad)?
+                    .unwrap_or(n),
+            ),
+        };
+        let password = match req.password {
+            None => Change::Keep,
+            Some(None) => Change::Clear,
+            Some(Some(p)) => {
+                protect::check_new_password(&p).map_err(bad)?;
+                Change::Set(protect::hash_password(p).await?)
+            }
+        };
         let found = state
             .store
             .update_entry(&id, filename, expiration, note)
@@ -55,6 +89,13 @@ pub async fn update_entry(
             .map_err(|e| AppError::store("Failed to save new entry data", e))?;
         if !found {
             return Err(AppError::not_found("Invalid entry ID"));
+        }
+        if max_downloads != Change::Keep || password != Change::Keep {
+            state
+                .store
+                .update_limits(&id, max_downloads, password)
+                .await
+                .map_err(|e| AppError::store("Failed to save new entry data", e))?;
         }
         Ok(StatusCode::OK.into_response())
     }

@@ -15,6 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+/// Refusal of a guest upload that asks for a download limit or a password:
+/// only the owner sets those.
+pub(super) const GUEST_NO_LIMITS: &str = "guest uploads cannot have download limits or passwords";
+
 use axum::extract::{Query, Request, State};
 
 use super::error::Path;
@@ -470,6 +474,13 @@ async fn guest_upload(state: AppState, raw_id: &str, req: Request) -> Result<Res
     {
         return Err(invalid("guest uploads cannot have file notes"));
     }
+    if received.max_downloads.is_some()
+        || received.password.is_some()
+        || query.contains_key("maxDownloads")
+        || query.contains_key("password")
+    {
+        return Err(invalid(GUEST_NO_LIMITS));
+    }
 
     let sink = received.sink;
     let entry_id = sink.id().clone();
@@ -480,6 +491,7 @@ async fn guest_upload(state: AppState, raw_id: &str, req: Request) -> Result<Res
         expiration,
         note: None,
         guest_link_id: Some(id.as_str().to_owned()),
+        limits: None,
     };
     let started = Instant::now();
     // The slot must outlive the commit, or a concurrent upload could miss this

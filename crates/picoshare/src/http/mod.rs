@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod mime;
 pub mod multipart_ranges;
 pub mod pages;
+pub mod protect;
 pub mod ranges;
 pub mod security_headers;
 pub mod serve;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub guest_slots: Arc<guest_links::GuestSlots>,
     /// Failed logins per client address.
     pub login_limiter: Arc<login_limit::LoginLimiter>,
+    /// Wrong passwords of protected files, and the key of their cookies.
+    pub file_access: Arc<protect::FileAccess>,
     /// The request writing to each resumable upload.
     pub tus_locks: Arc<tus::TusLocks>,
     /// Turns true when the server starts shutting down, so that long requests
@@ -172,7 +175,8 @@ fn tus_routes() -> Router<AppState> {
         .layer(axum::middleware::map_response(tus::add_tus_resumable))
 }
 
-/// Downloads live at `/-{id}…` and `/!{id}…`, which path patterns cannot express;
+/// Downloads live at `/-{id}…` and `/!{id}…` (`POST` there submits a protected
+/// file's password), which path patterns cannot express;
 /// everything else that matched no route is a 404.
 async fn fallback(
     State(state): State<AppState>,
@@ -184,7 +188,8 @@ async fn fallback(
     if !is_download {
         return text(StatusCode::NOT_FOUND, "404 page not found");
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+    // POST carries the password form of a protected file.
+    if req.method() != Method::GET && req.method() != Method::HEAD && req.method() != Method::POST {
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     download::serve(state, peer, req).await

@@ -39,6 +39,7 @@ use super::conditional::http_date;
 use super::error::Path;
 use super::guest_links::{guest_expiration, parse_guest_link_id, reserve_slot, INACTIVE};
 use super::metrics::HttpMetrics;
+use super::protect;
 use super::tus_headers::{
     self as th, Checksum, ChecksumError, Hasher, MetadataPair, CHECKSUM_ALGORITHMS, TUS_EXTENSIONS,
     TUS_VERSION,
@@ -373,6 +374,18 @@ async fn new_upload(
     let raw_note = text(&["note"])?.unwrap_or_default();
     let note = validate::note(&raw_note).map_err(|e| invalid(&e))?;
     let raw_expiration = text(&["expiration"])?;
+    let raw_max = text(&["maxDownloads"])?;
+    let password = text(&["password"])?;
+    if matches!(owner, Owner::Guest(_)) && (raw_max.is_some() || password.is_some()) {
+        return Err(invalid(super::guest_links::GUEST_NO_LIMITS));
+    }
+    let limits = protect::new_limits(raw_max.as_deref(), password, |e| invalid(&e)).await?;
+    // The password must never be stored: keep every pair but its own.
+    let raw_metadata = raw_metadata
+        .split(',')
+        .filter(|pair| pair.split_whitespace().next() != Some("password"))
+        .collect::<Vec<_>>()
+        .join(",");
     let (expiration, guest_link_id, note) = match owner {
         Owner::Admin => {
             let exp = owner_expiration(state, raw_expiration.as_deref(), now, |e| {
@@ -400,6 +413,7 @@ async fn new_upload(
         metadata: raw_metadata,
         created: now,
         expires: now + state.config.tus_expiry,
+        limits,
     })
 }
 
@@ -691,6 +705,8 @@ async fn write(
             expiration: row.expiration,
             note: row.note.clone(),
             guest_link_id: row.guest_link_id.clone(),
+            // Stored with the upload's row when it was created.
+            limits: None,
         };
         let t = Instant::now();
         sink.tus_complete(entry, expires)

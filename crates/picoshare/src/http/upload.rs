@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use super::auth::Admin;
 use super::metrics::HttpMetrics;
-use super::{json_reply, AppError, AppState};
+use super::{json_reply, protect, AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::NewEntry;
 use crate::validate;
@@ -34,6 +34,10 @@ pub(super) struct ReceivedUpload {
     pub content_type: String,
     /// Raw note field, if one was sent.
     pub note: Option<String>,
+    /// Raw `maxDownloads` field, if one was sent.
+    pub max_downloads: Option<String>,
+    /// Raw `password` field, if one was sent.
+    pub password: Option<String>,
 }
 
 /// How an upload body failed.
@@ -147,6 +151,8 @@ pub(super) async fn receive(
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut file: Option<(crate::store::UploadSink, String, String)> = None;
     let mut note: Option<String> = None;
+    let mut max_downloads: Option<String> = None;
+    let mut password: Option<String> = None;
     let within_limit = |n: u64| match max_file_bytes {
         Some(limit) if n > limit => Err(ReceiveError::TooLarge(limit)),
         _ => Ok(()),
@@ -208,6 +214,28 @@ pub(super) async fn receive(
                 }
                 note = Some(String::from_utf8_lossy(&buf).into_owned());
             }
+            role @ (FieldRole::MaxDownloads | FieldRole::Password) => {
+                let is_password = matches!(role, FieldRole::Password);
+                let mut buf = Vec::new();
+                while let Some(bytes) = field.chunk().await.map_err(cut_off)? {
+                    progress.output();
+                    buf.extend_from_slice(&bytes);
+                    if buf.len() > NOTE_READ_LIMIT {
+                        return Err(ReceiveError::Invalid(if is_password {
+                            "the password is too long".into()
+                        } else {
+                            "maxDownloads is too long".into()
+                        }));
+                    }
+                }
+                let value = String::from_utf8(buf)
+                    .map_err(|_| ReceiveError::Invalid("form fields must be UTF-8 text".into()))?;
+                if is_password {
+                    password = Some(value);
+                } else {
+                    max_downloads = Some(value);
+                }
+            }
             FieldRole::Skip => {
                 while field.try_next().await.map_err(cut_off)?.is_some() {
                     progress.output();
@@ -225,6 +253,8 @@ pub(super) async fn receive(
         filename,
         content_type,
         note,
+        max_downloads,
+        password,
     })
 }
 
@@ -235,6 +265,10 @@ pub(crate) enum FieldRole {
     File(String),
     /// The note.
     Note,
+    /// The download limit (`maxDownloads`).
+    MaxDownloads,
+    /// The file's password.
+    Password,
     /// Anything else (unknown fields, extra files, a second note): read and discarded.
     Skip,
 }
@@ -256,6 +290,8 @@ pub(crate) fn field_role(
             FieldRole::File(validate::filename(validate::upload_basename(raw_name))?.to_owned())
         }
         (Some("note"), None) if !have_note => FieldRole::Note,
+        (Some("maxDownloads"), None) => FieldRole::MaxDownloads,
+        (Some("password"), None) => FieldRole::Password,
         _ => FieldRole::Skip,
     })
 }
@@ -338,6 +374,24 @@ pub async fn upload_entry(
         Ok(n) => n,
         Err(e) => return AppError::bad_request(format!("invalid request: {e}")).into_response(),
     };
+    if query.contains_key("password") {
+        return AppError::bad_request(
+            "invalid request: send the password as a form field, not in the URL",
+        )
+        .into_response();
+    }
+    let raw_max = received
+        .max_downloads
+        .as_deref()
+        .or_else(|| query.get("maxDownloads").map(String::as_str));
+    let limits = match protect::new_limits(raw_max, received.password, |e| {
+        AppError::bad_request(format!("invalid request: {e}"))
+    })
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
     let id = received.sink.id().clone();
     let entry = NewEntry {
         filename: received.filename,
@@ -346,6 +400,7 @@ pub async fn upload_entry(
         expiration,
         note,
         guest_link_id: None,
+        limits,
     };
     let t = Instant::now();
     let stored = received.sink.finish(entry).await;

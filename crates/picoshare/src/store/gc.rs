@@ -93,6 +93,10 @@ impl Store {
                     ),
                     params_from_iter(in_progress.iter()),
                 )? as u64;
+                // Limits of entries that are gone (deleted, expired, or never
+                // completed). Limits are written with their entry row or their
+                // resumable upload's row, so this never races an upload.
+                super::limits::delete_orphans(conn)?;
                 Ok(GcOutcome {
                     expired_entries,
                     orphan_chunks,

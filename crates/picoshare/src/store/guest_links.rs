@@ -613,6 +613,7 @@ mod tests {
             expiration: None,
             note: None,
             guest_link_id: Some(id.as_str().to_owned()),
+            limits: None,
         })
         .await
         .unwrap();

@@ -18,6 +18,7 @@ mod convert;
 pub mod gc;
 pub mod guest_links;
 pub mod history;
+pub mod limits;
 mod reader;
 pub mod schema;
 pub mod settings;
@@ -182,6 +183,8 @@ pub struct NewEntry {
     pub note: Option<String>,
     /// Guest link.
     pub guest_link_id: Option<String>,
+    /// Download limit and password, stored with the entry row.
+    pub limits: Option<limits::NewLimits>,
 }
 
 /// One row of download history.
@@ -308,6 +311,8 @@ impl Store {
         if orphans > 0 {
             tracing::info!(chunks = orphans, "reclaimed chunks of unfinished uploads");
         }
+        // Nothing is being downloaded before the server starts.
+        limits::reset_reservations(&conn)?;
         let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
         let counters = Arc::new(stats::Counters::default());
         let shared = Arc::new(writer::Shared::default());
@@ -481,6 +486,7 @@ impl Store {
             conn.execute("DELETE FROM downloads WHERE entry_id = ?1", [id.as_str()])?;
             conn.execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])?;
             conn.execute("DELETE FROM entries WHERE id = ?1", [id.as_str()])?;
+            limits::delete_for_entry(conn, id.as_str())?;
             Ok(())
         })
         .await?;

@@ -132,6 +132,25 @@ const ADDITIVE: &[(i64, &str)] = &[
         CREATE INDEX IF NOT EXISTS idx_tus_uploads_guest_link
             ON picoshare_tus_uploads (guest_link_id) WHERE completed = 0;",
     ),
+    (
+        5,
+        // Download limits and passwords per entry (a row only for entries that
+        // have one), and keys the server generates once (the key that signs
+        // the cookies of password-protected files). `reserved` counts full
+        // downloads in progress; it is reset at start-up. `password_hash` is an
+        // argon2id PHC string, never the password.
+        "CREATE TABLE IF NOT EXISTS picoshare_entry_limits (
+            entry_id TEXT PRIMARY KEY,
+            max_downloads INTEGER CHECK (max_downloads IS NULL OR max_downloads > 0),
+            downloads_used INTEGER NOT NULL DEFAULT 0 CHECK (downloads_used >= 0),
+            reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+            password_hash TEXT
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS picoshare_server_keys (
+            name TEXT PRIMARY KEY,
+            value BLOB NOT NULL
+        ) STRICT;",
+    ),
 ];
 
 /// Settings that only take effect when a database file is created.

@@ -62,12 +62,14 @@ pub struct NewTusUpload {
     pub note: Option<String>,
     /// The entry's expiration.
     pub expiration: Option<DateTime<Utc>>,
-    /// `Upload-Metadata` as sent.
+    /// `Upload-Metadata` as sent, without a password.
     pub metadata: String,
     /// Now.
     pub created: DateTime<Utc>,
     /// When it expires without progress.
     pub expires: DateTime<Utc>,
+    /// Download limit and password of the entry to be, stored with the row.
+    pub limits: Option<super::limits::NewLimits>,
 }
 
 const SELECT: &str = "SELECT id, entry_id, guest_link_id, upload_length, upload_offset, chunk_size,
@@ -138,6 +140,7 @@ impl Store {
             completed: false,
         };
         let r = row.clone();
+        let limits = new.limits;
         self.write(move |conn| {
             conn.execute(
                 "INSERT INTO picoshare_tus_uploads (id, entry_id, guest_link_id, upload_length,
@@ -160,6 +163,10 @@ impl Store {
                 ],
             )
             .map_err(StoreError::classify)?;
+            if let Some(l) = &limits {
+                super::limits::insert(conn, r.entry_id.as_str(), l)
+                    .map_err(StoreError::classify)?;
+            }
             Ok(())
         })
         .await?;

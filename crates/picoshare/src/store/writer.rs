@@ -781,6 +781,9 @@ impl Writer {
                     ],
                 )
                 .map_err(StoreError::classify)?;
+            if let Some(l) = &entry.limits {
+                super::limits::insert(&self.conn, id.as_str(), l).map_err(StoreError::classify)?;
+            }
             Ok(())
         });
         match result {

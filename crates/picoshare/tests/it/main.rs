@@ -61,3 +61,7 @@ mod slow_clients;
 mod web_security;
 // Hostile input on every route that takes it: clean 4xx, never a 5xx.
 mod hostile;
+// Download limits and one-shot links: what counts, 410, concurrent downloads.
+mod limits;
+// Password-protected files: form, cookie, Basic auth, rate limits, hashing.
+mod passwords;

@@ -22,6 +22,7 @@ use crate::http::entries::parse_entry_id;
 use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId};
 use crate::store::history::Download;
+use crate::store::limits::EntryLimits;
 use crate::store::Entry;
 use crate::useragent;
 use crate::validate::db_time;
@@ -160,6 +161,25 @@ fn copy_button(path: &str, label: Option<&str>) -> Markup {
     }
 }
 
+/// The badges of a file with limits: locked, one-shot, downloads used.
+fn limit_badges(l: &EntryLimits) -> Markup {
+    html! {
+        @if l.password_hash.is_some() {
+            " " span.badge.badge-locked title="Protected by a password" { "🔒 locked" }
+        }
+        @match l.max_downloads {
+            Some(1) if l.downloads_used == 0 => { " " span.badge.badge-limit title="One download allowed" { "one-shot" } }
+            Some(m) => {
+                " " span.badge.badge-limit.used-up[l.downloads_used >= m]
+                    title="Complete downloads used of those allowed" {
+                    (l.downloads_used) "/" (m) " downloads"
+                }
+            }
+            None => {}
+        }
+    }
+}
+
 /// `GET /files`: every file, newest first.
 pub async fn files(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let page = match require_admin_page(&state, &headers, "/files").await {
@@ -172,6 +192,10 @@ pub async fn files(State(state): State<AppState>, headers: HeaderMap) -> Respons
             let err = AppError::store("failed to retrieve file index", e);
             return fail(&page, err);
         }
+    };
+    let limits = match state.store.all_limits().await {
+        Ok(l) => l,
+        Err(e) => return fail(&page, AppError::store("failed to retrieve file index", e)),
     };
     let now = state.clock.now();
     page.render(
@@ -205,7 +229,12 @@ pub async fn files(State(state): State<AppState>, headers: HeaderMap) -> Respons
                                         data-size=(e.size)
                                         data-uploaded=(db_time(e.upload_time))
                                         data-expires=(e.expiration.map_or_else(|| "9999".to_owned(), db_time)) {
-                                        td.filename { a href=(full_link(&e.id, &e.filename)) { (e.filename) } }
+                                        td.filename {
+                                            a href=(full_link(&e.id, &e.filename)) { (e.filename) }
+                                            @if let Some(l) = limits.get(&e.id) {
+                                                (limit_badges(l))
+                                            }
+                                        }
                                         td.note {
                                             @if let Some(note) = e.note.as_deref().filter(|n| !n.is_empty()) {
                                                 span.note-indicator role="img" title=(note) aria-label=(format!("Note: {note}")) { "✎" }
@@ -328,6 +357,10 @@ pub async fn file_edit(
         Ok(v) => v,
         Err(resp) => return resp,
     };
+    let limits = match state.store.entry_limits(&id).await {
+        Ok(l) => l.unwrap_or_default(),
+        Err(e) => return fail(&page, AppError::store("failed to retrieve entry", e)),
+    };
     let id = id.as_str();
     let never = entry.expiration.is_none();
     let tomorrow = date(state.clock.now() + chrono::Duration::days(1));
@@ -356,6 +389,34 @@ pub async fn file_edit(
                         label for="edit-note" { "Note" }
                         textarea #edit-note name="note" rows="3" maxlength="500" { (entry.note.as_deref().unwrap_or("")) }
                         p.hint { "Only you can see the note." }
+                    }
+                    div.form-row {
+                        label for="edit-max-downloads" { "Max downloads" }
+                        input #edit-max-downloads name="maxDownloads" type="number" min="1"
+                            max="1000000" step="1" inputmode="numeric"
+                            value=[limits.max_downloads]
+                            data-original=(limits.max_downloads.map_or(String::new(), |m| m.to_string()));
+                        p.hint #edit-downloads-used {
+                            "Empty: no limit. Complete downloads so far: " (limits.downloads_used) "."
+                        }
+                    }
+                    div.form-row {
+                        label for="edit-password" { "New password" }
+                        input #edit-password name="password" type="password"
+                            autocomplete="new-password" maxlength="1024";
+                        p.hint {
+                            @if limits.password_hash.is_some() {
+                                "This file has a password. Leave empty to keep it."
+                            } @else {
+                                "This file has no password. Leave empty for none."
+                            }
+                        }
+                    }
+                    @if limits.password_hash.is_some() {
+                        div.form-row.check {
+                            input #edit-remove-password type="checkbox" name="removePassword";
+                            label for="edit-remove-password" { "Remove the password" }
+                        }
                     }
                     p.error #edit-error role="alert" hidden {}
                     div.actions {

@@ -299,6 +299,22 @@ fn upload_body(form: &UploadForm) -> Markup {
                                 aria-describedby="note-hint";
                             small.hint #note-hint { "Only visible to you." }
                         }
+                        div.field {
+                            label for="max-downloads" { "Max downloads (optional)" }
+                            input #max-downloads type="number" name="maxDownloads" min="1"
+                                max="1000000" step="1" inputmode="numeric"
+                                aria-describedby="max-downloads-hint";
+                            small.hint #max-downloads-hint { "Complete downloads allowed." }
+                        }
+                        div.field.check {
+                            input #one-shot type="checkbox" name="oneShot";
+                            label for="one-shot" { "One-shot (1 download)" }
+                        }
+                        div.field {
+                            label for="file-password" { "Password (optional)" }
+                            input #file-password type="password" name="password"
+                                autocomplete="new-password" maxlength="1024";
+                        }
                     }
                 }
                 div.drop-zone #drop-zone {

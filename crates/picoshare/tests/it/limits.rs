@@ -1,0 +1,405 @@
+//! Download limits and one-shot links: what counts as a download (a complete
+//! full-body GET), what does not (HEAD, 304, Range, aborted transfers), the
+//! 410 once the limit is used up, and the race of concurrent downloads.
+
+use std::time::Duration;
+
+use reqwest::header::{IF_NONE_MATCH, RANGE};
+use reqwest::Response;
+use rusqlite::OptionalExtension;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::*;
+
+/// `(max_downloads, downloads_used, reserved)` of an entry, if it has a row.
+pub fn limits_row(server: &TestServer, id: &str) -> Option<(Option<i64>, i64, i64)> {
+    server
+        .db()
+        .query_row(
+            "SELECT max_downloads, downloads_used, reserved FROM picoshare_entry_limits
+             WHERE entry_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .unwrap()
+}
+
+/// Uploads `data` with extra form fields (before the file) and returns its ID.
+pub async fn upload_with(
+    server: &TestServer,
+    fields: &[(&str, &str)],
+    query: &str,
+    data: &[u8],
+) -> String {
+    let c = server.admin_client().await;
+    let mut form = Multipart::new();
+    for (k, v) in fields {
+        form = form.text(k, v);
+    }
+    form = form.file(
+        "file",
+        "limited.bin",
+        Some("application/octet-stream"),
+        data,
+    );
+    let q = format!("?expiration={FAR_FUTURE}{query}");
+    upload_id(server.post_entry(&c, &q, form).await).await
+}
+
+/// GETs the download anonymously. A full download's end is recorded just
+/// after its last byte leaves, so a request right after one may still see it
+/// in progress (409): this retries those until the state has settled.
+async fn get_settled(server: &TestServer, id: &str, headers: &[(&str, &str)]) -> Response {
+    for _ in 0..400 {
+        let mut req = plain_client().get(server.url(&format!("/-{id}")));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.unwrap();
+        if resp.status().as_u16() != 409 {
+            return resp;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the download of {id} stayed in progress");
+}
+
+async fn full_download(server: &TestServer, id: &str, data: &[u8]) {
+    let resp = get_settled(server, id, &[]).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), data);
+}
+
+async fn assert_used_up(resp: Response) {
+    assert_error(
+        resp,
+        410,
+        "This file has reached its download limit and is no longer available.",
+    )
+    .await;
+}
+
+/// Waits until the entry's download count reaches `used` with nothing reserved.
+async fn settled_count(server: &TestServer, id: &str, used: i64) {
+    for _ in 0..400 {
+        if let Some((_, u, 0)) = limits_row(server, id) {
+            if u == used {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "downloads_used of {id} never became {used}: {:?}",
+        limits_row(server, id)
+    );
+}
+
+#[tokio::test]
+async fn a_limit_of_n_allows_exactly_n_full_downloads_then_410() {
+    let server = TestServer::start().await;
+    let data = random_bytes(700_000, 1);
+    let id = upload_with(&server, &[("maxDownloads", "3")], "", &data).await;
+    assert_eq!(limits_row(&server, &id), Some((Some(3), 0, 0)));
+    for _ in 0..3 {
+        full_download(&server, &id, &data).await;
+    }
+    assert_used_up(get_settled(&server, &id, &[]).await).await;
+    settled_count(&server, &id, 3).await;
+    // Once used up, ranges and HEAD are refused too.
+    assert_used_up(get_settled(&server, &id, &[("range", "bytes=0-9")]).await).await;
+    let head = plain_client()
+        .head(server.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 410);
+    // The owner still gets the file, and that does not count.
+    let admin = server.admin_client().await;
+    let resp = admin
+        .get(server.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[..]);
+    settled_count(&server, &id, 3).await;
+}
+
+#[tokio::test]
+async fn head_304_and_range_requests_do_not_count() {
+    let server = TestServer::start().await;
+    let data = random_bytes(1024 * 1024 + 5, 2);
+    let id = upload_with(&server, &[], "&maxDownloads=1", &data).await;
+    assert_eq!(limits_row(&server, &id), Some((Some(1), 0, 0)));
+    let url = server.url(&format!("/-{id}"));
+    for _ in 0..3 {
+        let head = plain_client().head(&url).send().await.unwrap();
+        assert_eq!(head.status().as_u16(), 200);
+        let etag = header_str(head.headers(), "etag");
+        let resp = plain_client()
+            .get(&url)
+            .header(IF_NONE_MATCH, &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 304);
+        let resp = plain_client()
+            .get(&url)
+            .header(RANGE, "bytes=100-199")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 206);
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[100..200]);
+        // A range that covers the whole file is still a 206, not a download.
+        let resp = plain_client()
+            .get(&url)
+            .header(RANGE, "bytes=0-")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 206);
+        assert_eq!(resp.bytes().await.unwrap().len(), data.len());
+    }
+    assert_eq!(limits_row(&server, &id), Some((Some(1), 0, 0)));
+    full_download(&server, &id, &data).await;
+    assert_used_up(get_settled(&server, &id, &[]).await).await;
+    settled_count(&server, &id, 1).await;
+}
+
+#[tokio::test]
+async fn an_aborted_download_does_not_count() {
+    let server = TestServer::start().await;
+    // Far more than the socket buffers hold, so the server cannot have sent it all.
+    let data = random_bytes(32 << 20, 3);
+    let id = upload_with(&server, &[("maxDownloads", "1")], "", &data).await;
+    {
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(format!("GET /-{id} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0;
+        while got < 256 * 1024 {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "server closed early");
+            if got == 0 {
+                assert!(
+                    buf.starts_with(b"HTTP/1.1 200"),
+                    "{:?}",
+                    String::from_utf8_lossy(&buf[..40])
+                );
+            }
+            got += n;
+        }
+        // Dropped here with unread data: the connection is reset.
+    }
+    // The reservation is released, nothing is counted, and a full download works.
+    settled_count(&server, &id, 0).await;
+    full_download(&server, &id, &data).await;
+    settled_count(&server, &id, 1).await;
+    assert_used_up(get_settled(&server, &id, &[]).await).await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_downloads_of_a_one_shot_file_give_the_file_once() {
+    let server = TestServer::start().await;
+    let data = random_bytes(2 * 1024 * 1024, 4);
+    let id = upload_with(&server, &[("maxDownloads", "1")], "", &data).await;
+    let url = server.url(&format!("/-{id}"));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let url = url.clone();
+        set.spawn(async move {
+            let resp = plain_client().get(&url).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.unwrap().to_vec();
+            (status, body)
+        });
+    }
+    let mut whole = 0;
+    while let Some(r) = set.join_next().await {
+        let (status, body) = r.unwrap();
+        match status {
+            200 => {
+                assert_eq!(body, data, "a 200 carries the whole file");
+                whole += 1;
+            }
+            409 | 410 => assert!(body.len() < 1000, "a refusal carries no file data"),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(whole, 1, "exactly one client gets the file");
+    settled_count(&server, &id, 1).await;
+    assert_used_up(get_settled(&server, &id, &[]).await).await;
+}
+
+#[tokio::test]
+async fn limits_set_by_tus_metadata_and_by_edit() {
+    use base64::Engine;
+    let server = TestServer::start().await;
+    let admin = server.admin_client().await;
+    let data = random_bytes(50_000, 5);
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let resp = admin
+        .post(server.url("/api/tus"))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", data.len().to_string())
+        .header(
+            "upload-metadata",
+            format!(
+                "filename {},maxDownloads {},expiration {}",
+                b64("t.bin"),
+                b64("2"),
+                b64(FAR_FUTURE)
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let location = header_str(resp.headers(), "location");
+    let resp = admin
+        .patch(server.url(&location))
+        .header("tus-resumable", "1.0.0")
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let id = header_str(resp.headers(), "picoshare-entry-id");
+    assert_eq!(limits_row(&server, &id), Some((Some(2), 0, 0)));
+    full_download(&server, &id, &data).await;
+    full_download(&server, &id, &data).await;
+    assert_used_up(get_settled(&server, &id, &[]).await).await;
+
+    // Editing: raise the limit, then remove it; a field left out is unchanged.
+    let put = |body: serde_json::Value| {
+        let admin = admin.clone();
+        let url = server.url(&format!("/api/entry/{id}"));
+        async move { admin.put(url).json(&body).send().await.unwrap() }
+    };
+    let r = put(serde_json::json!({"filename": "t.bin", "maxDownloads": 3})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    full_download(&server, &id, &data).await;
+    assert_used_up(get_settled(&server, &id, &[]).await).await;
+    let r = put(serde_json::json!({"filename": "t2.bin"})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(limits_row(&server, &id).map(|r| r.0), Some(Some(3)));
+    let r = put(serde_json::json!({"filename": "t2.bin", "maxDownloads": 0})).await;
+    assert_error_prefix(r, 400, "Bad request: maxDownloads must be").await;
+    let r = put(serde_json::json!({"filename": "t2.bin", "maxDownloads": null})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        limits_row(&server, &id),
+        None,
+        "a row that limits nothing is removed"
+    );
+    full_download(&server, &id, &data).await;
+
+    // An unlimited file gets a one-shot limit by edit.
+    let id2 = upload_with(&server, &[], "", &data).await;
+    assert_eq!(limits_row(&server, &id2), None);
+    let r = admin
+        .put(server.url(&format!("/api/entry/{id2}")))
+        .json(&serde_json::json!({"filename": "x.bin", "maxDownloads": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    full_download(&server, &id2, &data).await;
+    assert_used_up(get_settled(&server, &id2, &[]).await).await;
+}
+
+#[tokio::test]
+async fn bad_limits_are_refused_and_guests_cannot_set_them() {
+    let server = TestServer::start().await;
+    let admin = server.admin_client().await;
+    let form = Multipart::new().text("maxDownloads", "0").file(
+        "file",
+        "a.txt",
+        Some("text/plain"),
+        b"hello",
+    );
+    let r = server
+        .post_entry(&admin, &format!("?expiration={FAR_FUTURE}"), form)
+        .await;
+    assert_error_prefix(r, 400, "invalid request: maxDownloads must be").await;
+    let form = Multipart::new().file("file", "a.txt", Some("text/plain"), b"hello");
+    let r = server
+        .post_entry(
+            &admin,
+            &format!("?expiration={FAR_FUTURE}&password=x"),
+            form,
+        )
+        .await;
+    assert_error(
+        r,
+        400,
+        "invalid request: send the password as a form field, not in the URL",
+    )
+    .await;
+
+    let r = admin
+        .post(server.url("/api/guest-links"))
+        .json(&serde_json::json!({"label": "g", "urlExpirationTime": FAR_FUTURE, "fileLifetime": "168h0m0s", "maxFileBytes": null, "maxFileUploads": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let link: serde_json::Value = r.json().await.unwrap();
+    let gid = link["id"].as_str().unwrap().to_owned();
+    let form = Multipart::new().text("maxDownloads", "1").file(
+        "file",
+        "a.txt",
+        Some("text/plain"),
+        b"hello",
+    );
+    let r = plain_client()
+        .post(server.url(&format!("/api/guest/{gid}")))
+        .header("content-type", form.content_type())
+        .body(form.finish())
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        r,
+        400,
+        "invalid request: guest uploads cannot have download limits or passwords",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_an_entry_removes_its_limits_row() {
+    let server = TestServer::start().await;
+    let data = random_bytes(10_000, 6);
+    let id = upload_with(
+        &server,
+        &[("maxDownloads", "5"), ("password", "pw")],
+        "",
+        &data,
+    )
+    .await;
+    assert!(limits_row(&server, &id).is_some());
+    let admin = server.admin_client().await;
+    let r = admin
+        .delete(server.url(&format!("/api/entry/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(limits_row(&server, &id), None);
+    let n: i64 = server
+        .db()
+        .query_row("SELECT count(*) FROM picoshare_entry_limits", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 0);
+}
