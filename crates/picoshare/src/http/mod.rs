@@ -88,6 +88,8 @@ pub fn router(state: AppState) -> Router {
             "/api/upload/{filename}",
             put(upload::upload_raw).layer(DefaultBodyLimit::disable()),
         )
+        .route("/api/upload", put(upload::upload_raw_unnamed))
+        .route("/api/upload/", put(upload::upload_raw_unnamed))
         .route(
             "/api/tokens",
             get(tokens::list_tokens).post(tokens::create_token),

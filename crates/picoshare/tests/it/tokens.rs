@@ -408,6 +408,15 @@ async fn raw_put_refusals() {
     )
     .await;
     assert_error_prefix(resp, 400, "invalid request: ").await;
+    // No name in the URL (curl -T to a URL without the final slash).
+    for url in ["/api/upload", "/api/upload/"] {
+        let resp = bearer(plain_client().put(s.url(url)), &token)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_error_prefix(resp, 400, "invalid request: put the file's name in the URL").await;
+    }
     // Without any credentials.
     let resp = plain_client()
         .put(s.url("/api/upload/a.txt"))
