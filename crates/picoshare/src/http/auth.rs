@@ -287,6 +287,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_bearer_tokens_only() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(v));
+            h
+        };
+        assert_eq!(bearer_token(&with("Bearer pst_abc")), Some("pst_abc"));
+        assert_eq!(bearer_token(&with("bearer  pst_abc ")), Some("pst_abc"));
+        assert_eq!(bearer_token(&with("Bearer")), Some(""));
+        assert_eq!(bearer_token(&with("Basic dXNlcjpwYXNz")), None);
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
+
+    #[test]
     fn finds_the_session_cookie_among_others() {
         let mut h = HeaderMap::new();
         h.insert(
