@@ -47,7 +47,7 @@ pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Respon
                         button.button type="submit" { "Create token" }
                     }
                 }
-                div #token-created.card hidden {
+                div #token-created.card.token-created hidden {
                     h2 { "New token: " span #token-created-name {} }
                     p {
                         strong { "Copy it now: it is shown only this once." }
@@ -59,7 +59,7 @@ pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Respon
                     }
                     div.form-row {
                         label for="token-curl" { "Upload with curl" }
-                        textarea #token-curl readonly rows="3" spellcheck="false" {}
+                        textarea #token-curl readonly rows="5" spellcheck="false" {}
                     }
                     div.actions {
                         button.button.secondary type="button" data-action="copy-token" { "Copy token" }
