@@ -18,6 +18,9 @@ pub const GUEST_LINK_ID_LEN: usize = 16;
 /// Length of a resumable upload's ID (about 140 random bits: the ID in an
 /// upload's URL is all a guest needs to continue it).
 pub const TUS_UPLOAD_ID_LEN: usize = 24;
+/// Length of an API token's ID (public: it names the token in the list and
+/// in `DELETE /api/tokens/{id}`; the token itself is another, secret value).
+pub const API_TOKEN_ID_LEN: usize = 12;
 
 /// Why a string is not a valid ID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,6 +128,11 @@ id_type!(
     /// The 24-character ID of a resumable (tus) upload.
     TusUploadId,
     TUS_UPLOAD_ID_LEN
+);
+id_type!(
+    /// The 12-character ID of an API token.
+    ApiTokenId,
+    API_TOKEN_ID_LEN
 );
 
 #[cfg(test)]

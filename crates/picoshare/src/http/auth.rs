@@ -28,7 +28,8 @@ pub fn secret_digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
-fn token_hash(token: &str) -> String {
+/// SHA-256 of a session or API token, lower-case hex: what the database keeps.
+pub(crate) fn token_hash(token: &str) -> String {
     let d = Sha256::digest(token.as_bytes());
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -73,7 +74,9 @@ pub async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, App
 }
 
 /// Extractor that admits only requests with a valid admin session; any other
-/// request gets `401 Authentication required`.
+/// request gets `401 Authentication required`. An API token is refused here
+/// with a message that says what tokens are for: they only upload (see
+/// [`Uploader`]).
 pub struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
@@ -81,11 +84,106 @@ impl FromRequestParts<AppState> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         if is_admin(state, &parts.headers).await? {
-            Ok(Admin)
+            return Ok(Admin);
+        }
+        if let Some(token) = bearer_token(&parts.headers) {
+            return match api_token(state, token).await? {
+                Some(_) => Err(AppError::bearer(
+                    StatusCode::FORBIDDEN,
+                    "API tokens can only upload files (POST /api/entry, PUT /api/upload/{filename}, \
+                     /api/tus). Log in with the passphrase for everything else.",
+                )),
+                None => Err(invalid_token()),
+            };
+        }
+        Err(AppError::unauthorized())
+    }
+}
+
+/// Who may upload as the owner: a logged-in browser, or a script with an API
+/// token (`Authorization: Bearer <token>`). A request with a bearer token is
+/// judged by the token alone: an unknown or revoked one is a 401 even if a
+/// session cookie comes along.
+pub enum Uploader {
+    /// A valid admin session.
+    Session,
+    /// A valid API token.
+    Token(crate::ids::ApiTokenId),
+}
+
+impl Uploader {
+    /// Whether the request came with an API token (a script rather than the web UI).
+    pub fn is_token(&self) -> bool {
+        matches!(self, Uploader::Token(_))
+    }
+}
+
+impl FromRequestParts<AppState> for Uploader {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(token) = bearer_token(&parts.headers) {
+            return match api_token(state, token).await? {
+                Some(id) => Ok(Uploader::Token(id)),
+                None => Err(invalid_token()),
+            };
+        }
+        if is_admin(state, &parts.headers).await? {
+            Ok(Uploader::Session)
         } else {
             Err(AppError::unauthorized())
         }
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (the scheme is
+/// case-insensitive), if the request has one. Other schemes are ignored.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// 401 for a bearer token that is not (or no longer) valid.
+fn invalid_token() -> AppError {
+    AppError::bearer(
+        StatusCode::UNAUTHORIZED,
+        "Invalid API token: it is unknown or has been revoked. Create a new one on the \
+         Tokens page (/tokens).",
+    )
+}
+
+/// Longest token worth looking up (ours are much shorter).
+const MAX_TOKEN_LEN: usize = 256;
+
+/// The ID of the valid API token `token`, recording its use; `None` if there
+/// is no such token. Only the token's SHA-256 is looked up: the hash of a
+/// random 256-bit value gives nothing away, so the lookup need not be
+/// constant-time.
+async fn api_token(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<crate::ids::ApiTokenId>, AppError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+        return Ok(None);
+    }
+    let found = state
+        .store
+        .api_token_by_hash(token_hash(token))
+        .await
+        .map_err(|e| AppError::internal("failed to check the API token", e))?;
+    let Some(found) = found else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    // At most one write per token and second, however many requests it makes.
+    let stamp = crate::validate::db_time(now);
+    if found.last_used.map(crate::validate::db_time) != Some(stamp) {
+        state.store.touch_api_token(&found.id, now);
+    }
+    Ok(Some(found.id))
 }
 
 #[derive(serde::Deserialize)]
@@ -187,6 +285,20 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_bearer_tokens_only() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(v));
+            h
+        };
+        assert_eq!(bearer_token(&with("Bearer pst_abc")), Some("pst_abc"));
+        assert_eq!(bearer_token(&with("bearer  pst_abc ")), Some("pst_abc"));
+        assert_eq!(bearer_token(&with("Bearer")), Some(""));
+        assert_eq!(bearer_token(&with("Basic dXNlcjpwYXNz")), None);
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn finds_the_session_cookie_among_others() {

@@ -17,7 +17,8 @@
 //!
 //! Requests without the session cookie pass untouched: they carry no authority
 //! a forger could borrow. Guest uploads therefore work from any page, which is
-//! what a guest link (a public capability) is for.
+//! what a guest link (a public capability) is for, and so do uploads with an
+//! API token (`Authorization: Bearer`), a header no forged request can carry.
 //!
 //! Refusals are `403` with a message saying what to fix.
 
@@ -279,6 +280,21 @@ mod tests {
         assert!(check(&Method::POST, &no_cookie, false).is_ok());
         for m in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
             assert!(check(&m, &cross, false).is_err(), "{m}");
+        }
+    }
+
+    #[test]
+    fn bearer_requests_without_a_cookie_pass() {
+        let mut h = headers(&[
+            ("authorization", "Bearer pst_0123"),
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+            ("host", "a.example"),
+        ]);
+        assert!(check(&Method::PUT, &h, false).is_err(), "with the cookie");
+        h.remove(header::COOKIE);
+        for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert!(check(&m, &h, false).is_ok(), "{m}");
         }
     }
 

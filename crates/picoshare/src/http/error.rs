@@ -15,6 +15,7 @@ pub struct AppError {
     status: StatusCode,
     message: String,
     clear_cookie: bool,
+    bearer_challenge: bool,
 }
 
 impl AppError {
@@ -24,6 +25,7 @@ impl AppError {
             status,
             message: message.into(),
             clear_cookie: false,
+            bearer_challenge: false,
         }
     }
     /// 400.
@@ -40,6 +42,15 @@ impl AppError {
             status: StatusCode::UNAUTHORIZED,
             message: "Authentication required".into(),
             clear_cookie: true,
+            bearer_challenge: false,
+        }
+    }
+    /// A refused API token: `status` (401 or 403) with a
+    /// `WWW-Authenticate: Bearer` challenge. The session cookie is left alone.
+    pub fn bearer(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            bearer_challenge: true,
+            ..Self::new(status, message)
         }
     }
     /// 500 with a fixed public message; `cause` is logged, never sent.
@@ -81,6 +92,17 @@ impl IntoResponse for AppError {
         );
         if self.clear_cookie {
             h.insert(header::SET_COOKIE, super::auth::clearing_cookie());
+        }
+        if self.bearer_challenge {
+            let challenge = if self.status == StatusCode::FORBIDDEN {
+                r#"Bearer realm="PicoShare", error="insufficient_scope""#
+            } else {
+                r#"Bearer realm="PicoShare", error="invalid_token""#
+            };
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         resp
     }

@@ -393,7 +393,7 @@ pub(crate) fn guest_expiration(
 
 /// The plain-text reply's base URL: the `Host` the client used, and `https`
 /// when a TLS-terminating proxy is in front (this server never speaks TLS).
-fn base_url(state: &AppState, req: &Request) -> String {
+pub(super) fn base_url(state: &AppState, req: &Request) -> String {
     let scheme = if state.config.behind_proxy {
         "https"
     } else {
@@ -415,7 +415,7 @@ fn base_url(state: &AppState, req: &Request) -> String {
 
 /// Whether the client asked for JSON: only an `Accept` of exactly
 /// `application/json` does (the web UI sends it; curl and browsers get text).
-fn wants_json(headers: &HeaderMap) -> bool {
+pub(super) fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .is_some_and(|v| v.as_bytes() == b"application/json")

@@ -24,6 +24,7 @@ pub mod security_headers;
 pub mod serve;
 mod settings;
 mod system;
+mod tokens;
 pub mod tus;
 pub mod tus_headers;
 pub(crate) mod upload;
@@ -87,6 +88,20 @@ pub fn router(state: AppState) -> Router {
             post(upload::upload_entry).layer(DefaultBodyLimit::disable()),
         )
         .route(
+            "/api/upload/{filename}",
+            put(upload::upload_raw).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/upload", put(upload::upload_raw_unnamed))
+        .route("/api/upload/", put(upload::upload_raw_unnamed))
+        .route(
+            "/api/tokens",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route(
+            "/api/tokens/{id}",
+            axum::routing::delete(tokens::delete_token),
+        )
+        .route(
             "/api/entry/{id}",
             put(entries::update_entry).delete(entries::delete_entry),
         )
@@ -132,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .route("/guest-links", get(pages::guest_links::guest_links))
         .route("/guest-links/new", get(pages::guest_links::new_guest_link))
         .route("/settings", get(pages::settings::settings))
+        .route("/tokens", get(pages::tokens::tokens))
         .route("/information", get(pages::system::information))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))

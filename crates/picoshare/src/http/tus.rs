@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use super::auth::Admin;
+use super::auth::Uploader;
 use super::conditional::http_date;
 use super::error::Path;
 use super::guest_links::{guest_expiration, parse_guest_link_id, reserve_slot, INACTIVE};
@@ -304,7 +304,11 @@ pub async fn options_guest(
 // ---------------------------------------------------------------------------
 
 /// `POST /api/tus`: the owner creates an upload.
-pub async fn create_admin(_admin: Admin, State(state): State<AppState>, req: Request) -> Response {
+pub async fn create_admin(
+    _uploader: Uploader,
+    State(state): State<AppState>,
+    req: Request,
+) -> Response {
     create(state, Owner::Admin, 0, req)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -471,7 +475,7 @@ async fn create(
 
 /// `HEAD /api/tus/{uploadID}`.
 pub async fn head_admin(
-    _admin: Admin,
+    _uploader: Uploader,
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     headers: HeaderMap,
@@ -529,7 +533,7 @@ async fn head(
 
 /// `PATCH /api/tus/{uploadID}`.
 pub async fn patch_admin(
-    _admin: Admin,
+    _uploader: Uploader,
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     req: Request,
@@ -833,7 +837,7 @@ async fn receive(
 
 /// `DELETE /api/tus/{uploadID}`.
 pub async fn delete_admin(
-    _admin: Admin,
+    _uploader: Uploader,
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     headers: HeaderMap,

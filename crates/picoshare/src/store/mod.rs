@@ -13,6 +13,7 @@
 //!   In WAL mode they never wait for the writer, and each read is a short
 //!   transaction, so a slow downloader never pins the WAL or holds a lock.
 
+pub mod api_tokens;
 mod checkpoint;
 mod convert;
 pub mod gc;

@@ -133,6 +133,20 @@ const ADDITIVE: &[(i64, &str)] = &[
             ON picoshare_tus_uploads (guest_link_id) WHERE completed = 0;",
     ),
     (
+        4,
+        // API tokens for uploads from scripts (`Authorization: Bearer`). Only a
+        // SHA-256 of each token is stored, with a short prefix of it that
+        // identifies the token in the list; revoking a token deletes its row.
+        "CREATE TABLE IF NOT EXISTS picoshare_api_tokens (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+            token_sha256 TEXT NOT NULL UNIQUE,
+            prefix TEXT NOT NULL,
+            created_time TEXT NOT NULL,
+            last_used_time TEXT
+        ) STRICT;",
+    ),
+    (
         5,
         // Download limits and passwords per entry (a row only for entries that
         // have one), and keys the server generates once (the key that signs

@@ -381,6 +381,7 @@ async fn bad_ids_are_refused_on_every_route() {
             ("entry downloads", c.get(s.url(&format!("/api/entry/{id}/downloads")))),
             ("DELETE guest link", c.delete(s.url(&format!("/api/guest-links/{id}")))),
             ("enable guest link", c.put(s.url(&format!("/api/guest-links/{id}/enable")))),
+            ("DELETE API token", c.delete(s.url(&format!("/api/tokens/{id}")))),
             (
                 "guest upload",
                 plain_client()
@@ -424,6 +425,7 @@ async fn oversized_and_pathological_json_is_refused_on_every_route() {
         ("PUT", format!("/api/entry/{id}")),
         ("PUT", "/api/settings".to_owned()),
         ("POST", "/api/guest-links".to_owned()),
+        ("POST", "/api/tokens".to_owned()),
     ];
     let oversized = format!(
         "{{\"label\": \"{}\", \"filename\": \"a\", \"sharedSecretKey\": \"b\"}}",

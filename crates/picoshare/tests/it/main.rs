@@ -59,6 +59,8 @@ mod tus_crash;
 mod slow_clients;
 // CSRF checks, security headers, sandboxed downloads, session expiry.
 mod web_security;
+// API tokens: managed by the owner, used by scripts to upload (curl, ShareX).
+mod tokens;
 // Hostile input on every route that takes it: clean 4xx, never a 5xx.
 mod hostile;
 // Download limits and one-shot links: what counts, 410, concurrent downloads.

@@ -12,6 +12,7 @@ pub mod guest_links;
 pub mod login;
 pub mod settings;
 pub mod system;
+pub mod tokens;
 pub mod upload;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -113,6 +114,7 @@ impl Page {
                             li { a role="menuitem" href="/" { "Upload" } }
                             li { a role="menuitem" href="/files" { "Files" } }
                             li { a role="menuitem" href="/guest-links" { "Guest Links" } }
+                            li { a role="menuitem" href="/tokens" { "API Tokens" } }
                             li { a role="menuitem" href="/information" { "Information" } }
                             li { a role="menuitem" href="/settings" { "Settings" } }
                             li { button type="button" data-action="logout" { "Log Out" } }
