@@ -117,6 +117,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tus_routes())
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(health::healthz))
+        .route("/v/{id}", get(pages::preview::view_page))
         .route("/static/{name}", get(pages::assets::serve))
         .route("/", get(pages::upload::index))
         .route("/login", get(pages::login::login_page))
