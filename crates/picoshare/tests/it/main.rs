@@ -61,3 +61,7 @@ mod slow_clients;
 mod web_security;
 // Hostile input on every route that takes it: clean 4xx, never a 5xx.
 mod hostile;
+// GET /healthz, request and database metrics, JSON logs.
+mod ops;
+// The view page /v/{id} and previews on the file information page.
+mod preview;
