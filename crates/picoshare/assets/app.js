@@ -20,6 +20,8 @@ function page(name, init) {
 }
 
 function runPage() {
+  fillQrCodes();
+  fillTextPreviews();
   const el = document.querySelector("[data-page]");
   if (!el) return;
   const init = pageInits.get(el.dataset.page);
@@ -436,6 +438,45 @@ function qrSvg(text) {
   fg.setAttribute("fill", "#000");
   svg.append(title, bg, fg);
   return svg;
+}
+
+/**
+ * Draws a QR code in every `[data-qr]` element of the page: the absolute URL
+ * of its `data-qr` path, labelled by `data-qr-label`.
+ */
+function fillQrCodes() {
+  for (const el of document.querySelectorAll("[data-qr]")) {
+    if (el.querySelector("svg")) continue;
+    const svg = qrSvg(new URL(el.dataset.qr, window.location.origin).href);
+    if (!svg) continue;
+    if (el.dataset.qrLabel) {
+      svg.setAttribute("aria-label", el.dataset.qrLabel);
+      svg.querySelector("title").textContent = el.dataset.qrLabel;
+    }
+    el.append(svg);
+  }
+}
+
+// ---- Previews -------------------------------------------------------------
+// Text previews (`<pre data-preview-text=URL data-limit=N>`): the first N bytes
+// of the file, fetched with a Range request and shown as text (textContent,
+// never parsed as HTML). A multi-byte character cut at the end is dropped.
+
+async function fillTextPreviews() {
+  for (const pre of document.querySelectorAll("pre[data-preview-text]")) {
+    const limit = Number(pre.dataset.limit) || 65536;
+    try {
+      const resp = await fetch(pre.dataset.previewText, { headers: { Range: `bytes=0-${limit - 1}` } });
+      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+      const buf = await resp.arrayBuffer();
+      const text = new TextDecoder("utf-8").decode(buf.slice(0, limit), { stream: true });
+      pre.textContent = text;
+      pre.dataset.loaded = "true";
+    } catch (err) {
+      pre.textContent = `The preview could not be loaded: ${err.message}`;
+      pre.dataset.loaded = "error";
+    }
+  }
 }
 
 // ==== page: login ====
@@ -1095,6 +1136,11 @@ page("file-info", (section) => {
   adminCopyButtons(section);
 });
 
+// The public view page (/v/{id}): copy its link.
+page("view", (section) => {
+  adminCopyButtons(section);
+});
+
 // Edit: save through PUT /api/entry/{id}.
 page("file-edit", (section) => {
   const id = section.dataset.entryId;
@@ -1163,6 +1209,18 @@ page("file-downloads", (section) => {
 page("guest-links", (section) => {
   adminCopyButtons(section);
   const status = adminStatus(section);
+  const created = sessionStorage.getItem("picoshare-new-guest-link");
+  if (created) {
+    sessionStorage.removeItem("picoshare-new-guest-link");
+    const row = Array.from(section.querySelectorAll("tr[data-guest-link-id]")).find((r) => r.dataset.guestLinkId === created);
+    const details = row && row.querySelector("details.qr-details");
+    if (details) {
+      details.open = true;
+      row.classList.add("just-created");
+      status.textContent = "Guest link created";
+      row.scrollIntoView({ block: "nearest" });
+    }
+  }
   section.addEventListener("click", async (event) => {
     const button = event.target.closest("[data-action=toggle-guest-link], [data-action=delete-guest-link]");
     if (!button) return;
@@ -1211,8 +1269,18 @@ page("guest-link-new", (section) => {
       maxFileBytes: mb === null ? null : Math.round(mb * 1024 * 1024),
       maxFileUploads: number("#gl-max-uploads"),
     };
-    if (await adminRequest(error, "POST", "/api/guest-links", body)) {
+    try {
+      const resp = await adminSend("POST", "/api/guest-links", body);
+      if (!resp.ok) {
+        adminError(error, await adminErrorText(resp));
+        return;
+      }
+      const { id } = await resp.json();
+      // The list shows the new link's QR code open.
+      sessionStorage.setItem("picoshare-new-guest-link", id);
       window.location.assign("/guest-links");
+    } catch (e) {
+      adminError(error, `Could not reach the server: ${e.message}`);
     }
   });
 });

@@ -70,6 +70,11 @@ pub struct Cli {
     #[arg(long, env = "PS_CONVERT_DB", default_value_t = 1)]
     pub convert_db: u8,
 
+    /// Log line format on stderr: `text` for people, `json` (one object per
+    /// line) for log collectors.
+    #[arg(long, env = "PS_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
     /// Testing aid: read "now" from this file (RFC 3339) instead of the system clock.
     #[arg(long, env = "PS_CLOCK_FILE", hide = true)]
     pub clock_file: Option<PathBuf>,
@@ -159,6 +164,15 @@ pub struct Cli {
         help_heading = "Storage tuning"
     )]
     pub wal_autocheckpoint: u32,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Validated configuration.

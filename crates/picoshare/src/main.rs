@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use picoshare::config::{normalize_args, Cli, Config};
+use picoshare::config::{normalize_args, Cli, Config, LogFormat};
 use picoshare::server::{shutdown_signal, Application};
 
 fn main() -> ExitCode {
@@ -51,14 +51,8 @@ fn limit_malloc_arenas() {
 }
 
 async fn async_main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "picoshare=info,tower_http=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse_from(normalize_args(std::env::args()));
+    init_logging(cli.log_format);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -74,4 +68,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // Tests and scripts wait for this exact line on stdout.
     println!("picoshare listening on http://{}", app.local_addr()?);
     app.run_until_stopped(shutdown_signal()).await
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: info for this crate), as
+/// text or as one JSON object per line.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "picoshare=info,tower_http=info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }

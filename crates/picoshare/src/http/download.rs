@@ -163,7 +163,7 @@ async fn try_serve(
         is_get,
         counter,
     )?;
-    if is_get {
+    if is_get && !owner_preview(state, headers).await {
         state.store.record_download(DownloadRecord {
             entry_id: entry.id.clone(),
             time: now,
@@ -232,6 +232,26 @@ impl Drop for CountGuard {
             self.store.end_download(&self.id, false);
         }
     }
+}
+
+/// Whether this is a load the owner's own pages made to show a preview (an
+/// image, a media element, a frame, the text preview's fetch), which is not a
+/// download by a recipient and stays out of the history. Browsers mark such
+/// loads with `Sec-Fetch-Dest` and `Sec-Fetch-Site: same-origin`; only then is
+/// the session looked up. Navigations (`document`), other sites' embeds,
+/// visitors without a session and clients that send no such headers are
+/// recorded as before.
+async fn owner_preview(state: &AppState, headers: &HeaderMap) -> bool {
+    let embedded = matches!(
+        header_str(headers, header::HeaderName::from_static("sec-fetch-dest")),
+        Some("image" | "video" | "audio" | "track" | "iframe" | "empty")
+    );
+    let same_origin = header_str(headers, header::HeaderName::from_static("sec-fetch-site"))
+        == Some("same-origin");
+    embedded
+        && same_origin
+        && headers.contains_key(header::COOKIE)
+        && super::auth::is_admin(state, headers).await.unwrap_or(false)
 }
 
 fn etag(entry: &Entry) -> String {

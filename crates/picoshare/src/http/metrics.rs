@@ -4,15 +4,118 @@
 //! client's bytes, waiting for the database writer (backpressure), inserting,
 //! committing, checkpointing; reading chunks and waiting for the client to take
 //! them. Cumulative counters: a client takes the difference between two scrapes.
+//!
+//! Every request is also counted by [`layer`], outermost in the router: by
+//! method and status class, with the body bytes received and sent (headers
+//! not included). Gauges give the uploads in progress and the database's size
+//! and reclaimable space.
 
 use std::fmt::Write as _;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
 use super::{AppError, AppState};
+use crate::store::history::DatabaseSpace;
+
+/// The methods counted by name; anything else counts as `other`.
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+];
+/// Status classes `1xx` to `5xx`.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Requests by method and status class, and HTTP body bytes.
+#[derive(Debug, Default)]
+pub struct RequestMetrics {
+    /// Indexed by `METHODS` position, then status class − 1.
+    requests: [[AtomicU64; CLASSES.len()]; METHODS.len()],
+    /// Request body bytes received.
+    pub bytes_in: Arc<AtomicU64>,
+    /// Response body bytes sent (handed to the connection).
+    pub bytes_out: Arc<AtomicU64>,
+}
+
+impl RequestMetrics {
+    fn method_index(method: &Method) -> usize {
+        METHODS
+            .iter()
+            .position(|m| *m == method.as_str())
+            .unwrap_or(METHODS.len() - 1)
+    }
+
+    /// Counts one finished request.
+    pub fn count(&self, method: &Method, status: StatusCode) {
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        self.requests[Self::method_index(method)][class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The number of requests with `method` (one of `METHODS`) and `class`.
+    fn requests(&self, method: usize, class: usize) -> u64 {
+        self.requests[method][class].load(Ordering::Relaxed)
+    }
+}
+
+/// Wraps `body` so that the bytes of its data frames are added to `counter`.
+fn counted(body: Body, counter: Arc<AtomicU64>) -> Body {
+    Body::new(Counted {
+        inner: body,
+        counter,
+    })
+}
+
+/// A body that counts its data bytes and otherwise passes everything through,
+/// its size hint included (so that responses keep their `Content-Length`).
+struct Counted {
+    inner: Body,
+    counter: Arc<AtomicU64>,
+}
+
+impl HttpBody for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Middleware: counts every request by method and status class and the body
+/// bytes in both directions. Outermost, so that refusals by other layers count.
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let m = &state.metrics.requests;
+    let method = req.method().clone();
+    let req = req.map(|b| counted(b, m.bytes_in.clone()));
+    let resp = next.run(req).await;
+    m.count(&method, resp.status());
+    resp.map(|b| counted(b, m.bytes_out.clone()))
+}
 
 /// Counters kept by the HTTP layer.
 #[derive(Debug, Default)]
@@ -35,6 +138,8 @@ pub struct HttpMetrics {
     pub download_send_wait_ns: AtomicU64,
     /// Download bodies being streamed now.
     pub downloads_streaming: AtomicU64,
+    /// Requests by method and status class, HTTP body bytes.
+    pub requests: RequestMetrics,
 }
 
 impl HttpMetrics {
@@ -61,8 +166,8 @@ fn peak_rss_bytes() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// Renders every metric.
-pub fn render(state: &AppState) -> String {
+/// Renders every metric; `space` is the database's size, when it could be read.
+pub fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
     let m = &state.metrics;
     let s = state.store.stats();
     let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -187,6 +292,32 @@ pub fn render(state: &AppState) -> String {
         "Time downloads waited for clients to take data.",
         seconds(l(&m.download_send_wait_ns)),
     );
+    metric(
+        "picoshare_http_request_bytes_total",
+        "counter",
+        "HTTP request body bytes received (all routes).",
+        m.requests.bytes_in.load(Ordering::Relaxed) as f64,
+    );
+    metric(
+        "picoshare_http_response_bytes_total",
+        "counter",
+        "HTTP response body bytes sent (all routes).",
+        m.requests.bytes_out.load(Ordering::Relaxed) as f64,
+    );
+    if let Some(space) = space {
+        metric(
+            "picoshare_database_bytes",
+            "gauge",
+            "Size of the database file with its -wal and -shm files.",
+            space.database as f64,
+        );
+        metric(
+            "picoshare_database_reclaimable_bytes",
+            "gauge",
+            "Free pages inside the database file (space deleted files left, reused by new uploads).",
+            space.reclaimable as f64,
+        );
+    }
     if let Some((rss, hwm)) = peak_rss_bytes() {
         metric(
             "process_resident_memory_bytes",
@@ -201,6 +332,17 @@ pub fn render(state: &AppState) -> String {
             hwm as f64,
         );
     }
+    let name = "picoshare_http_requests_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} HTTP requests answered, by method and status class.\n# TYPE {name} counter"
+    );
+    for (mi, method) in METHODS.iter().enumerate() {
+        for (ci, class) in CLASSES.iter().enumerate() {
+            let n = m.requests.requests(mi, ci);
+            let _ = writeln!(out, "{name}{{method=\"{method}\",class=\"{class}\"}} {n}");
+        }
+    }
     out
 }
 
@@ -213,7 +355,14 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             Err(e) => return e.into_response(),
         }
     }
-    let mut resp = (StatusCode::OK, render(&state)).into_response();
+    let space = match state.store.database_space().await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: cannot read the database size");
+            None
+        }
+    };
+    let mut resp = (StatusCode::OK, render(&state, space)).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

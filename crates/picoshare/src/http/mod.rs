@@ -12,6 +12,7 @@ mod download;
 mod entries;
 pub mod error;
 pub(crate) mod guest_links;
+pub mod health;
 mod history;
 pub mod login_limit;
 pub mod metrics;
@@ -79,7 +80,8 @@ pub struct AppState {
 /// Routes go before the layers at the end, which apply to every route and the
 /// fallback: the JSON body limit, the request-body idle timeout, the
 /// cross-origin check on state-changing requests, and the security headers
-/// (outermost, so refusals from the other layers get them too).
+/// (so refusals from the other layers get them too), and outermost the request
+/// counters of `/metrics`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/auth", post(auth::login).delete(auth::logout))
@@ -132,6 +134,8 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(tus_routes())
         .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/v/{id}", get(pages::preview::view_page))
         .route("/static/{name}", get(pages::assets::serve))
         .route("/", get(pages::upload::index))
         .route("/login", get(pages::login::login_page))
@@ -157,6 +161,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::layer))
         .layer(middleware::from_fn(security_headers::layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::layer,
+        ))
         .with_state(state)
 }
 

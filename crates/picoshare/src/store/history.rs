@@ -176,15 +176,7 @@ impl Store {
         self.read(move |conn| {
             let (stored_files, reclaimable) = sql_usage(conn)?;
             let fs = filesystem_usage(&path)?;
-            let database = ["", "-wal", "-shm"]
-                .iter()
-                .map(|suffix| {
-                    let mut p = path.as_os_str().to_owned();
-                    p.push(suffix);
-                    // A missing -wal or -shm file simply holds nothing.
-                    std::fs::metadata(&p).map_or(0, |m| m.len())
-                })
-                .sum();
+            let database = database_files_bytes(&path);
             Ok(StorageUsage {
                 fs_total: fs.total,
                 fs_used: fs.used,
@@ -196,6 +188,49 @@ impl Store {
         })
         .await
     }
+}
+
+impl Store {
+    /// The size of the database files and the space inside them that deleted
+    /// files left (free pages). Cheap enough for every metrics scrape: two
+    /// pragmas and three `stat` calls, no table scan.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn database_space(&self) -> Result<DatabaseSpace, StoreError> {
+        let path = self.path().to_owned();
+        self.read(move |conn| {
+            let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            Ok(DatabaseSpace {
+                database: database_files_bytes(&path),
+                reclaimable: free_pages.max(0) as u64 * page_size.max(0) as u64,
+            })
+        })
+        .await
+    }
+}
+
+/// The database's size on disk and its free pages, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatabaseSpace {
+    /// The database file plus its `-wal` and `-shm` files.
+    pub database: u64,
+    /// Free pages inside the database file.
+    pub reclaimable: u64,
+}
+
+/// The sizes of the database file and its `-wal` and `-shm` files.
+fn database_files_bytes(path: &Path) -> u64 {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            // A missing -wal or -shm file simply holds nothing.
+            std::fs::metadata(&p).map_or(0, |m| m.len())
+        })
+        .sum()
 }
 
 /// Stored file bytes and the bytes of free pages, in one read transaction.

@@ -377,6 +377,26 @@ impl Store {
             .begin_upload(id, self.inner.cfg.chunk_size)
     }
 
+    /// Whether the database file at the configured path still answers a
+    /// trivial query, through a connection of its own (not a pooled one, which
+    /// would keep answering from a file deleted or replaced under it). For
+    /// health checks: one open and one read of the schema page.
+    ///
+    /// # Errors
+    /// The database cannot be opened or read.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let path = self.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = open_read_only(&path)?;
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
     /// The store's counters, for metrics.
     pub fn stats(&self) -> StoreStats {
         self.inner.counters.snapshot()

@@ -67,3 +67,7 @@ mod hostile;
 mod limits;
 // Password-protected files: form, cookie, Basic auth, rate limits, hashing.
 mod passwords;
+// GET /healthz, request and database metrics, JSON logs.
+mod ops;
+// The view page /v/{id} and previews on the file information page.
+mod preview;

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use super::preview::{preview, qr_figure};
 use super::{require_admin_page, Page};
 use crate::http::entries::parse_entry_id;
 use crate::http::{AppError, AppState};
@@ -142,7 +143,10 @@ async fn entry_page(
 }
 
 /// Looks up a file for one of the per-file pages.
-async fn load_entry(state: &AppState, raw_id: &str) -> Result<(EntryId, Entry), AppError> {
+pub(super) async fn load_entry(
+    state: &AppState,
+    raw_id: &str,
+) -> Result<(EntryId, Entry), AppError> {
     let id = parse_entry_id(raw_id)?;
     let entry = state
         .store
@@ -290,6 +294,7 @@ pub async fn file_info(
     let id = id.as_str();
     let full = full_link(id, &entry.filename);
     let short = format!("/-{id}");
+    let view = format!("/v/{id}");
     let now = state.clock.now();
     page.render(
         "File Information",
@@ -307,6 +312,11 @@ pub async fn file_info(
                         span.field-name { "Short link:" } " "
                         a.field-value href=(short) { (short) } " "
                         (copy_button(&short, Some("Copy short link")))
+                    }
+                    p.field {
+                        span.field-name { "Preview page:" } " "
+                        a.field-value href=(view) { (view) } " "
+                        (copy_button(&view, Some("Copy preview page link")))
                     }
                     p.field { span.field-name { "Size:" } " " span.field-value { (human_size(entry.size)) } }
                     p.field { span.field-name { "Expires:" } " " span.field-value { (expiry(entry.expiration, now, false)) } }
@@ -337,6 +347,11 @@ pub async fn file_info(
                         time.field-value datetime=(db_time(entry.upload_time)) { (date_time(entry.upload_time)) }
                     }
                 }
+                div.qr-codes {
+                    (qr_figure(&short, "Short link"))
+                    (qr_figure(&view, "Preview page"))
+                }
+                (preview(&entry))
                 div.actions {
                     a.button href=(format!("/files/{id}/edit")) { "Edit" }
                     a.button.secondary href="/files" { "Close" }

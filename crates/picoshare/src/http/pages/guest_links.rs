@@ -9,6 +9,7 @@ use chrono::Duration;
 use maud::html;
 
 use super::files::{date, error_page, expiry, human_size};
+use super::preview::qr_figure;
 use super::require_admin_page;
 use crate::http::{AppError, AppState};
 use crate::store::guest_links::FileLifetime;
@@ -117,6 +118,10 @@ pub async fn guest_links(State(state): State<AppState>, headers: HeaderMap) -> R
                                                 button.button.secondary type="button" data-action="toggle-guest-link" data-disabled="false" { "Disable" }
                                             }
                                             button.button.danger type="button" data-action="delete-guest-link" { "Delete" }
+                                            details.qr-details {
+                                                summary { "QR code" }
+                                                (qr_figure(&format!("/g/{id}"), "Guest link"))
+                                            }
                                         }
                                     }
                                 }

@@ -10,6 +10,7 @@ pub mod assets;
 pub mod files;
 pub mod guest_links;
 pub mod login;
+pub mod preview;
 pub mod settings;
 pub mod system;
 pub mod tokens;
@@ -46,7 +47,8 @@ impl Page {
         let n = &self.nonce;
         format!(
             "default-src 'self'; script-src 'self' 'nonce-{n}'; style-src 'self' 'nonce-{n}'; \
-             img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+             img-src 'self' data:; media-src 'self'; frame-src 'self'; connect-src 'self'; \
+             object-src 'none'; base-uri 'none'; \
              form-action 'self'; frame-ancestors 'none'"
         )
     }
