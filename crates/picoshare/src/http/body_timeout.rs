@@ -53,7 +53,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// Middleware: wraps the request body in the idle timeout and turns the reply
 /// of a request whose body timed out into a 408.
 ///
-/// It also lets a refused request's client read the refusal: a handler that
+/// It also lets a refused (4xx) request's client read the refusal: a handler that
 /// refuses a request before reading all of its body (bad multipart framing, a
 /// guest link's size limit) would otherwise close the connection with unread
 /// bytes in it, which resets it, and a client still sending may lose the
@@ -71,7 +71,9 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     });
     let resp = next.run(req).await;
     if !fired.load(Ordering::Acquire) {
-        if resp.status().is_client_error() || resp.status().is_server_error() {
+        // Only refusals: a server error or a shutdown (503, when a resumable
+        // upload saved what it had) must not wait for, or throw away, more.
+        if resp.status().is_client_error() {
             drain(&shared).await;
         }
         return resp;
