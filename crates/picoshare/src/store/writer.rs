@@ -765,27 +765,9 @@ impl Writer {
             let _ = reply.send(Err(kind.error("an earlier chunk could not be stored")));
             return;
         }
-        let result = self.begin().and_then(|()| {
-            self.conn
-                .execute(
-                    "INSERT INTO entries (id, filename, content_type, upload_time, expiration_time, guest_link_id, note)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        id.as_str(),
-                        entry.filename,
-                        entry.content_type,
-                        db_time(entry.upload_time),
-                        expiration_to_db(entry.expiration),
-                        entry.guest_link_id,
-                        entry.note
-                    ],
-                )
-                .map_err(StoreError::classify)?;
-            if let Some(l) = &entry.limits {
-                super::limits::insert(&self.conn, id.as_str(), l).map_err(StoreError::classify)?;
-            }
-            Ok(())
-        });
+        let result = self
+            .begin()
+            .and_then(|()| insert_entry(&self.conn, &id, &entry));
         match result {
             Ok(()) => {
                 self.forget(&id);
@@ -1163,21 +1145,7 @@ impl Writer {
         let result = self.begin().and_then(|()| {
             match &complete {
                 Some(entry) => {
-                    self.conn
-                        .execute(
-                            "INSERT INTO entries (id, filename, content_type, upload_time, expiration_time, guest_link_id, note)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                            params![
-                                id.as_str(),
-                                entry.filename,
-                                entry.content_type,
-                                db_time(entry.upload_time),
-                                expiration_to_db(entry.expiration),
-                                entry.guest_link_id,
-                                entry.note
-                            ],
-                        )
-                        .map_err(StoreError::classify)?;
+                    insert_entry(&self.conn, id, entry)?;
                     self.conn
                         .execute(
                             "UPDATE picoshare_tus_uploads
@@ -1280,6 +1248,29 @@ impl Writer {
             done(Err(kind.error(&e.to_string())));
         }
     }
+}
+
+/// Writes a finished upload's entry row, and its download limit or password
+/// if it has one, in the running transaction.
+fn insert_entry(conn: &Connection, id: &EntryId, entry: &NewEntry) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO entries (id, filename, content_type, upload_time, expiration_time, guest_link_id, note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id.as_str(),
+            entry.filename,
+            entry.content_type,
+            db_time(entry.upload_time),
+            expiration_to_db(entry.expiration),
+            entry.guest_link_id,
+            entry.note
+        ],
+    )
+    .map_err(StoreError::classify)?;
+    if let Some(l) = &entry.limits {
+        super::limits::insert(conn, id.as_str(), l).map_err(StoreError::classify)?;
+    }
+    Ok(())
 }
 
 /// Starts writeback of dirty file pages early, from a side thread, so that the
