@@ -31,6 +31,8 @@ try {
   await apiGuestLink(seed, { label: "Photos from Alice", urlExpirationTime: iso(7 * day), fileLifetime: "720h0m0s", maxFileBytes: 50 * 1024 * 1024, maxFileUploads: 10 });
   await apiGuestLink(seed, { label: "", urlExpirationTime: NEVER, fileLifetime: "876000h0m0s" });
   await seed.request.get(`/-${id}`);
+  const token = await seed.request.post("/api/tokens", { data: { name: "backup script" } });
+  if (token.status() !== 200 && token.status() !== 201) throw new Error(`token: HTTP ${token.status()}`);
   await seed.close();
 
   const pages = [
@@ -39,6 +41,8 @@ try {
     ["files", "/files", true],
     ["file-info", `/files/${id}/info`, true],
     ["guest-links", "/guest-links", true],
+    ["view", `/v/${id}`, false],
+    ["tokens", "/tokens", true],
     ["settings", "/settings", true],
     ["information", "/information", true],
   ];
