@@ -179,9 +179,9 @@ fn tus_routes() -> Router<AppState> {
         )
         .route(
             "/api/tus/{uploadID}",
-            head(tus::head_admin)
-                .patch(tus::patch_admin)
-                .delete(tus::delete_admin)
+            head(tus::head)
+                .patch(tus::patch)
+                .delete(tus::terminate)
                 .options(tus::options_admin),
         )
         .route(
@@ -190,9 +190,9 @@ fn tus_routes() -> Router<AppState> {
         )
         .route(
             "/api/guest/{guestLinkID}/tus/{uploadID}",
-            head(tus::head_guest)
-                .patch(tus::patch_guest)
-                .delete(tus::delete_guest)
+            head(tus::head)
+                .patch(tus::patch)
+                .delete(tus::terminate)
                 .options(tus::options_guest),
         )
         .layer(DefaultBodyLimit::disable())

@@ -190,6 +190,35 @@ async fn guest_owner(
     Ok((Owner::Guest(link), releases))
 }
 
+/// The upload a request is about, and whose routes it came in on: the guest
+/// routes carry `guestLinkID` (the link must exist and not be disabled); the
+/// owner's need a session or an API token.
+pub struct TusTarget {
+    owner: Owner,
+    id: TusUploadId,
+}
+
+impl axum::extract::FromRequestParts<AppState> for TusTarget {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, AppError> {
+        let Path(params) =
+            Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+        let owner = match params.get("guestLinkID") {
+            Some(link) => guest_owner(state, link, false).await?.0,
+            None => {
+                Uploader::from_request_parts(parts, state).await?;
+                Owner::Admin
+            }
+        };
+        let id = parse_upload_id(params.get("uploadID").map_or("", String::as_str))?;
+        Ok(TusTarget { owner, id })
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Replies
 // ---------------------------------------------------------------------------
@@ -473,41 +502,16 @@ async fn create(
 // HEAD
 // ---------------------------------------------------------------------------
 
-/// `HEAD /api/tus/{uploadID}`.
-pub async fn head_admin(
-    _uploader: Uploader,
+/// `HEAD /api/tus/{uploadID}` and `HEAD /api/guest/{guestLinkID}/tus/{uploadID}`.
+pub async fn head(
+    target: TusTarget,
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    head(state, Owner::Admin, &raw_id, &headers)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-/// `HEAD /api/guest/{guestLinkID}/tus/{uploadID}`.
-pub async fn head_guest(
-    State(state): State<AppState>,
-    Path((raw_link, raw_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let run = async {
-        let (owner, _) = guest_owner(&state, &raw_link, false).await?;
-        head(state.clone(), owner, &raw_id, &headers).await
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn head(
-    state: AppState,
-    owner: Owner,
-    raw_id: &str,
-    headers: &HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(resp) = version_refusal(headers) {
+    if let Some(resp) = version_refusal(&headers) {
         return Ok(resp);
     }
-    let id = parse_upload_id(raw_id)?;
+    let TusTarget { owner, id } = target;
     let row = state
         .store
         .tus_upload(&id)
@@ -531,41 +535,16 @@ async fn head(
 // PATCH
 // ---------------------------------------------------------------------------
 
-/// `PATCH /api/tus/{uploadID}`.
-pub async fn patch_admin(
-    _uploader: Uploader,
+/// `PATCH /api/tus/{uploadID}` and `PATCH /api/guest/{guestLinkID}/tus/{uploadID}`.
+pub async fn patch(
+    target: TusTarget,
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
-    req: Request,
-) -> Response {
-    patch(state, Owner::Admin, &raw_id, req)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-/// `PATCH /api/guest/{guestLinkID}/tus/{uploadID}`.
-pub async fn patch_guest(
-    State(state): State<AppState>,
-    Path((raw_link, raw_id)): Path<(String, String)>,
-    req: Request,
-) -> Response {
-    let run = async {
-        let (owner, _) = guest_owner(&state, &raw_link, false).await?;
-        patch(state.clone(), owner, &raw_id, req).await
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn patch(
-    state: AppState,
-    owner: Owner,
-    raw_id: &str,
     req: Request,
 ) -> Result<Response, AppError> {
     if let Some(resp) = version_refusal(req.headers()) {
         return Ok(resp);
     }
-    let id = parse_upload_id(raw_id)?;
+    let TusTarget { owner, id } = target;
     let content_type = header_str(req.headers(), "content-type").unwrap_or("");
     if !content_type.eq_ignore_ascii_case(OFFSET_OCTET_STREAM) {
         return Err(AppError::new(
@@ -835,43 +814,18 @@ async fn receive(
 // DELETE (termination)
 // ---------------------------------------------------------------------------
 
-/// `DELETE /api/tus/{uploadID}`.
-pub async fn delete_admin(
-    _uploader: Uploader,
+/// `DELETE /api/tus/{uploadID}` and `DELETE /api/guest/{guestLinkID}/tus/{uploadID}`:
+/// deletes an upload and its bytes. A completed upload's file stays (delete it
+/// as a file); only the upload's record goes.
+pub async fn terminate(
+    target: TusTarget,
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    terminate(state, Owner::Admin, &raw_id, &headers)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-/// `DELETE /api/guest/{guestLinkID}/tus/{uploadID}`.
-pub async fn delete_guest(
-    State(state): State<AppState>,
-    Path((raw_link, raw_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let run = async {
-        let (owner, _) = guest_owner(&state, &raw_link, false).await?;
-        terminate(state.clone(), owner, &raw_id, &headers).await
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
-}
-
-/// Deletes an upload and its bytes. A completed upload's file stays (delete
-/// it as a file); only the upload's record goes.
-async fn terminate(
-    state: AppState,
-    owner: Owner,
-    raw_id: &str,
-    headers: &HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(resp) = version_refusal(headers) {
+    if let Some(resp) = version_refusal(&headers) {
         return Ok(resp);
     }
-    let id = parse_upload_id(raw_id)?;
+    let TusTarget { owner, id } = target;
     let owned = state
         .store
         .tus_upload(&id)
