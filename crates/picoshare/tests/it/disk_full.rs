@@ -172,27 +172,7 @@ async fn full_disk_during_a_resumable_upload_loses_nothing() {
     assert!(offset < data.len());
     // What is stored is exactly the file's beginning.
     let upload_id = url.rsplit('/').next().unwrap().to_owned();
-    let db_conn = s.db();
-    let (entry, tail): (String, Option<Vec<u8>>) = db_conn
-        .query_row(
-            "SELECT entry_id, tail FROM picoshare_tus_uploads WHERE id = ?1",
-            [&upload_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let mut stored = Vec::new();
-    let mut stmt = db_conn
-        .prepare("SELECT chunk FROM entries_data WHERE id = ?1 ORDER BY chunk_index")
-        .unwrap();
-    for chunk in stmt
-        .query_map([&entry], |r| r.get::<_, Vec<u8>>(0))
-        .unwrap()
-    {
-        stored.extend_from_slice(&chunk.unwrap());
-    }
-    stored.extend_from_slice(&tail.unwrap_or_default());
-    drop(stmt);
-    drop(db_conn);
+    let stored = s.tus_stored_bytes(&upload_id);
     assert!(
         stored == data[..offset],
         "stored bytes are not the file's first {offset}"

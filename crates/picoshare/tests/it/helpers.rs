@@ -488,6 +488,31 @@ impl TestServer {
         )
     }
 
+    /// The bytes stored so far for an unfinished resumable upload (its
+    /// chunks in order, then its tail), straight from the database.
+    pub fn tus_stored_bytes(&self, upload_id: &str) -> Vec<u8> {
+        let db = self.db();
+        let (entry, tail): (String, Option<Vec<u8>>) = db
+            .query_row(
+                "SELECT entry_id, tail FROM picoshare_tus_uploads WHERE id = ?1",
+                [upload_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("resumable upload row");
+        let mut out = Vec::new();
+        let mut stmt = db
+            .prepare("SELECT chunk FROM entries_data WHERE id = ?1 ORDER BY chunk_index")
+            .expect("prepare chunk query");
+        for chunk in stmt
+            .query_map([&entry], |r| r.get::<_, Vec<u8>>(0))
+            .expect("query chunks")
+        {
+            out.extend_from_slice(&chunk.expect("chunk row"));
+        }
+        out.extend_from_slice(&tail.unwrap_or_default());
+        out
+    }
+
     pub fn chunk_rows(&self, id: &str) -> i64 {
         count(
             &self.db(),

@@ -66,31 +66,6 @@ fn patch_in_background(
     })
 }
 
-/// The bytes stored so far for an unfinished upload (its chunks, then its
-/// tail), straight from the database.
-fn stored_prefix(s: &TestServer, upload_id: &str) -> Vec<u8> {
-    let db = s.db();
-    let (entry, tail): (String, Option<Vec<u8>>) = db
-        .query_row(
-            "SELECT entry_id, tail FROM picoshare_tus_uploads WHERE id = ?1",
-            [upload_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let mut out = Vec::new();
-    let mut stmt = db
-        .prepare("SELECT chunk FROM entries_data WHERE id = ?1 ORDER BY chunk_index")
-        .unwrap();
-    for chunk in stmt
-        .query_map([&entry], |r| r.get::<_, Vec<u8>>(0))
-        .unwrap()
-    {
-        out.extend_from_slice(&chunk.unwrap());
-    }
-    out.extend_from_slice(&tail.unwrap_or_default());
-    out
-}
-
 struct Upload {
     url: String,
     data: Vec<u8>,
@@ -159,7 +134,7 @@ async fn kill_9_at_random_points_during_resumable_uploads() {
             );
             if entry.is_empty() {
                 let id = u.url.rsplit('/').next().unwrap();
-                let stored = stored_prefix(&s, id);
+                let stored = s.tus_stored_bytes(id);
                 assert_eq!(stored.len() as u64, offset, "round {round}: stored length");
                 assert!(
                     stored == u.data[..offset as usize],
