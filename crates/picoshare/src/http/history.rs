@@ -17,6 +17,7 @@ use super::auth::Admin;
 use super::entries::parse_entry_id;
 use super::{json_reply, AppError, AppState};
 use crate::store::history::{Download, EntrySummary};
+use crate::store::limits::EntryLimits;
 use crate::useragent;
 use crate::validate::db_time;
 
@@ -58,10 +59,16 @@ struct EntryJson {
     note: Option<String>,
     guest_link_id: Option<String>,
     downloads: u64,
+    /// The download limit, `null` for none.
+    max_downloads: Option<u64>,
+    /// Complete downloads counted against the limit.
+    downloads_used: u64,
+    /// Whether downloading needs a password.
+    password_protected: bool,
 }
 
-impl From<EntrySummary> for EntryJson {
-    fn from(e: EntrySummary) -> Self {
+impl EntryJson {
+    fn new(e: EntrySummary, limits: Option<&EntryLimits>) -> Self {
         EntryJson {
             id: e.id,
             filename: e.filename,
@@ -72,6 +79,9 @@ impl From<EntrySummary> for EntryJson {
             note: e.note,
             guest_link_id: e.guest_link_id,
             downloads: e.downloads,
+            max_downloads: limits.and_then(|l| l.max_downloads),
+            downloads_used: limits.map_or(0, |l| l.downloads_used),
+            password_protected: limits.is_some_and(|l| l.password_hash.is_some()),
         }
     }
 }
@@ -128,12 +138,23 @@ pub async fn entry_downloads(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// `GET /api/entries`: every entry, newest upload first, with its size and
-/// number of downloads.
+/// `GET /api/entries`: every entry, newest upload first, with its size,
+/// number of downloads, and download limit or password if it has one.
 pub async fn list_entries(_admin: Admin, State(state): State<AppState>) -> Response {
-    match state.store.entries().await {
-        Ok(entries) => {
-            let entries: Vec<EntryJson> = entries.into_iter().map(EntryJson::from).collect();
+    let listed = async {
+        let entries = state.store.entries().await?;
+        let limits = state.store.all_limits().await?;
+        Ok::<_, crate::store::StoreError>((entries, limits))
+    };
+    match listed.await {
+        Ok((entries, limits)) => {
+            let entries: Vec<EntryJson> = entries
+                .into_iter()
+                .map(|e| {
+                    let l = limits.get(&e.id);
+                    EntryJson::new(e, l)
+                })
+                .collect();
             to_json(&entries)
         }
         Err(e) => AppError::store("failed to retrieve file index", e).into_response(),

@@ -233,6 +233,9 @@ async fn go_database_entries_are_listed() {
                 "note": e["note"],
                 "guestLinkId": e["guest_link_id"],
                 "downloads": e["downloads"],
+                "maxDownloads": null,
+                "downloadsUsed": 0,
+                "passwordProtected": false,
             })
         })
         .collect();

@@ -126,6 +126,24 @@ async fn a_limit_of_n_allows_exactly_n_full_downloads_then_410() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[..]);
     settled_count(&server, &id, 3).await;
+    // The file list reports the limit and what was used of it.
+    let listed: serde_json::Value = admin
+        .get(server.url("/api/entries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["maxDownloads"], 3, "{row}");
+    assert_eq!(row["downloadsUsed"], 3, "{row}");
+    assert_eq!(row["passwordProtected"], false, "{row}");
 }
 
 #[tokio::test]
