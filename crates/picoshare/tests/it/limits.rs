@@ -144,6 +144,20 @@ async fn a_limit_of_n_allows_exactly_n_full_downloads_then_410() {
     assert_eq!(row["maxDownloads"], 3, "{row}");
     assert_eq!(row["downloadsUsed"], 3, "{row}");
     assert_eq!(row["passwordProtected"], false, "{row}");
+    // So does the file's information page.
+    let info = admin
+        .get(server.url(&format!("/files/{id}/info")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        info.contains("3 of 3 complete downloads used (used up)"),
+        "{info}"
+    );
+    assert!(!info.contains("required to download"));
 }
 
 #[tokio::test]

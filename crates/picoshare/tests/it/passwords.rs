@@ -68,6 +68,18 @@ async fn a_protected_file_needs_its_password() {
     let data = random_bytes(1024 * 1024 + 3, 7);
     let id = upload_with(&server, &[("password", PASSWORD)], "", &data).await;
     let url = server.url(&format!("/-{id}"));
+    let info = server
+        .admin_client()
+        .await
+        .get(server.url(&format!("/files/{id}/info")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(info.contains("required to download"), "{info}");
+    assert!(!info.contains(PASSWORD));
 
     // Without the password: 401, never the bytes.
     let r = plain_client().get(&url).send().await.unwrap();

@@ -291,6 +291,15 @@ pub async fn file_info(
         Some(Err(_)) => entry.guest_link_id.clone().map(|g| (g.clone(), g)),
         None => None,
     };
+    let limits = match state.store.entry_limits(&id).await {
+        Ok(l) => l,
+        Err(e) => {
+            return fail(
+                &page,
+                AppError::store("failed to read the file's limits", e),
+            )
+        }
+    };
     let id = id.as_str();
     let full = full_link(id, &entry.filename);
     let short = format!("/-{id}");
@@ -323,6 +332,23 @@ pub async fn file_info(
                     p.field {
                         span.field-name { "Downloads:" } " "
                         span.field-value { (downloads) " (" a href=(format!("/files/{id}/downloads")) { "History" } ")" }
+                    }
+                    @if let Some(l) = &limits {
+                        @if let Some(max) = l.max_downloads {
+                            p.field {
+                                span.field-name { "Download limit:" } " "
+                                span.field-value {
+                                    (l.downloads_used) " of " (max) " complete downloads used"
+                                    @if l.used_up() { " (used up)" }
+                                }
+                            }
+                        }
+                        @if l.password_hash.is_some() {
+                            p.field {
+                                span.field-name { "Password:" } " "
+                                span.field-value { "required to download" }
+                            }
+                        }
                     }
                     p.field {
                         span.field-name { "Note:" } " "
