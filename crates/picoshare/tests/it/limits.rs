@@ -435,3 +435,55 @@ async fn deleting_an_entry_removes_its_limits_row() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+/// `GET /v/{id}` without a session: status and page.
+async fn view(server: &TestServer, id: &str) -> (u16, String) {
+    let resp = plain_client()
+        .get(server.url(&format!("/v/{id}")))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// The public view page never embeds a file with a download limit or a
+/// password (an embedded image is a full download, and a password must come
+/// first); visitors get the download button, and nothing is used up.
+#[tokio::test]
+async fn the_view_page_does_not_preview_limited_or_protected_files() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let png = b"\x89PNG\r\n\x1a\n not really an image".to_vec();
+    let mut ids = Vec::new();
+    for fields in [
+        vec![("maxDownloads", "1")],
+        vec![("password", "correct horse")],
+        vec![],
+    ] {
+        let mut form = Multipart::new();
+        for (k, v) in &fields {
+            form = form.text(k, v);
+        }
+        form = form.file("file", "photo.png", Some("image/png"), &png);
+        let q = format!("?expiration={FAR_FUTURE}");
+        ids.push(upload_id(server.post_entry(&c, &q, form).await).await);
+    }
+    let (status, one_shot) = view(&server, &ids[0]).await;
+    assert_eq!(status, 200);
+    assert!(!one_shot.contains("<img"), "{one_shot}");
+    assert!(one_shot.contains("limited number of times"), "{one_shot}");
+    let (_, locked) = view(&server, &ids[1]).await;
+    assert!(!locked.contains("<img"), "{locked}");
+    assert!(locked.contains("protected by a password"), "{locked}");
+    let (_, open) = view(&server, &ids[2]).await;
+    assert!(
+        open.contains("<img"),
+        "an ordinary image is previewed: {open}"
+    );
+    // Nothing was used up: the one-shot file still downloads, once.
+    assert_eq!(limits_row(&server, &ids[0]), Some((Some(1), 0, 0)));
+    full_download(&server, &ids[0], &png).await;
+    settled_count(&server, &ids[0], 1).await;
+    let (status, _) = view(&server, &ids[0]).await;
+    assert_eq!(status, 410);
+}

@@ -152,6 +152,32 @@ pub async fn view_page(
             "This file has expired and is no longer available.",
         );
     }
+    let limits = match state.store.entry_limits(&entry.id).await {
+        Ok(l) => l,
+        Err(_) => {
+            return message_page(
+                &page,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "The server could not read this file's data.",
+            )
+        }
+    };
+    if limits.as_ref().is_some_and(|l| l.used_up()) && !page.admin {
+        return message_page(
+            &page,
+            StatusCode::GONE,
+            "No Longer Available",
+            "This file has reached its download limit and is no longer available.",
+        );
+    }
+    // A preview of a file with a download limit would use up a download (an
+    // embedded image or video is a full download), and one with a password
+    // cannot be shown before it is given: visitors get the download button
+    // only. The owner's downloads never count and need no password.
+    let restricted = limits
+        .as_ref()
+        .is_some_and(|l| l.max_downloads.is_some() || l.password_hash.is_some());
     let id = entry.id.as_str();
     let full = full_link(id, &entry.filename);
     let view = format!("/v/{id}");
@@ -161,7 +187,18 @@ pub async fn view_page(
             section data-page="view" {
                 h1.filename { (entry.filename) }
                 p.subtitle { (human_size(entry.size)) }
-                (preview(&entry))
+                @if restricted && !page.admin {
+                    p.notice {
+                        @if limits.as_ref().is_some_and(|l| l.password_hash.is_some()) {
+                            "This file is protected by a password: the download asks for it. "
+                        }
+                        @if limits.as_ref().is_some_and(|l| l.max_downloads.is_some()) {
+                            "This file can be downloaded a limited number of times, so it has no preview. "
+                        }
+                    }
+                } @else {
+                    (preview(&entry))
+                }
                 div.actions {
                     a.button href=(full) download=(entry.filename) { "Download" }
                     button.button.secondary type="button" data-action="copy-link" data-path=(view) { "Copy link" }
