@@ -432,6 +432,8 @@ mod tests {
             cd_len = u64_at(tail, rec + 40);
             cd_offset = u64_at(tail, rec + 48);
             assert_eq!(cd_offset + cd_len, base + rec as u64);
+        } else {
+            assert_eq!(cd_offset + cd_len, base + end as u64);
         }
         let mut at = (cd_offset - base) as usize;
         let mut out = Vec::new();
