@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -367,6 +367,7 @@ fn zip_filename(share: &Share) -> String {
 pub async fn download_zip(
     State(state): State<AppState>,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    method: Method,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
 ) -> Response {
@@ -407,15 +408,20 @@ pub async fn download_zip(
             .iter()
             .map(|f| (f.entry.id.clone(), f.entry.size, f.entry.chunk_size))
             .collect();
-        for (id, _, _) in &sources {
-            state.store.record_download(DownloadRecord {
-                entry_id: id.clone(),
-                time: now,
-                client_ip: addr.clone(),
-                user_agent: agent.clone(),
-            });
-        }
-        let body = zip_body(state.store.clone(), ZipStream::new(layout), sources);
+        // HEAD: the headers only, no download recorded.
+        let body = if method == Method::HEAD {
+            Body::empty()
+        } else {
+            for (id, _, _) in &sources {
+                state.store.record_download(DownloadRecord {
+                    entry_id: id.clone(),
+                    time: now,
+                    client_ip: addr.clone(),
+                    user_agent: agent.clone(),
+                });
+            }
+            zip_body(state.store.clone(), ZipStream::new(layout), sources)
+        };
         let mut resp = (StatusCode::OK, body).into_response();
         let h = resp.headers_mut();
         h.insert(

@@ -320,7 +320,18 @@ async fn the_zip_is_read_by_python_and_unzip() {
         null
     ]);
     let share = create_ok(&s, &c, json!({"entries": ids, "paths": paths})).await;
-    let zip = get_zip(&s, share["id"].as_str().unwrap()).await;
+    let id = share["id"].as_str().unwrap();
+    // HEAD announces the length and counts no download.
+    let head = plain_client()
+        .head(s.url(&format!("/s/{id}/zip")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    let announced = header_str(head.headers(), "content-length");
+    assert!(s.download_rows(&ids[0]).is_empty());
+    let zip = get_zip(&s, id).await;
+    assert_eq!(announced, zip.len().to_string());
     let file = write_temp(&zip);
     let members = python_members(file.path());
     let want_names = [
