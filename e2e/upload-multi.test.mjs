@@ -19,7 +19,7 @@ describe("multi-file upload", () => {
     const items = page.getByRole("list", { name: "Uploads" }).getByRole("listitem");
     const ra = await completedUpload(page, "first.bin");
     const rb = await completedUpload(page, "second.bin");
-    assert.equal(await items.count(), 2, "two upload items");
+    assert.equal(await items.count(), 3, "two upload items and their share's");
     assert.equal(await items.locator("progress").count(), 2, "a progress bar each");
     assert.notEqual(ra.id, rb.id);
     assert.ok((await fetchBytesInPage(page, ra.short)).equals(a));

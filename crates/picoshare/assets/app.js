@@ -612,8 +612,8 @@ page("upload", () => {
     event.returnValue = "";
   });
 
-  /** Adds one file to the list and sends it. */
-  function enqueue(file) {
+  /** Adds one file to the list and sends it (as part of `group`, a share, if given). */
+  function enqueue(file, group, path) {
     const status = h("span", { class: "upload-status" }, "Waiting…");
     const bar = h("progress", { max: "100", value: "0", "aria-label": `Upload of ${file.name}` });
     const detail = h("div", { class: "upload-detail" });
@@ -625,13 +625,16 @@ page("upload", () => {
       detail,
     );
     list.append(li);
-    const u = { file, li, status, bar, detail, loaded: 0, params: null };
+    const u = { file, li, status, bar, detail, loaded: 0, params: null, path: path || null };
+    if (group) shareGroupAdd(group, u);
     if (data.maxFileBytes !== null && data.maxFileBytes !== undefined && file.size > data.maxFileBytes) {
       fail(u, `File is too large. Maximum upload size is ${data.maxFileBytes} bytes.`, false);
+      shareGroupSkip(u);
       return;
     }
     if (file.size === 0) {
       fail(u, "The file is empty.", false);
+      shareGroupSkip(u);
       return;
     }
     send(u);
@@ -918,6 +921,7 @@ page("upload", () => {
     if (data.endpoint === "/api/entry") {
       links.append(h("a", { class: "button", href: `/files/${id}/edit`, text: "Edit" }));
     }
+    shareGroupDone(u, id);
   }
 
   function fail(u, message, retry) {
@@ -932,14 +936,24 @@ page("upload", () => {
     u.detail.replaceChildren(...parts);
   }
 
-  function enqueueAll(files) {
-    for (const file of files) enqueue(file);
+  /** Sends `files` (with their relative `paths` from a folder, if any), as one share when asked. */
+  function enqueueAll(files, paths) {
+    const group = shareGroupNew(list, files.length);
+    files.forEach((file, i) => enqueue(file, group, paths ? paths[i] : null));
   }
 
   fileInput.addEventListener("change", () => {
     enqueueAll(Array.from(fileInput.files));
     fileInput.value = "";
   });
+  const folderInput = document.getElementById("folder-input");
+  if (folderInput) {
+    folderInput.addEventListener("change", () => {
+      const files = Array.from(folderInput.files);
+      enqueueAll(files, files.map((f) => f.webkitRelativePath || null));
+      folderInput.value = "";
+    });
+  }
 
   // Drag and drop anywhere on the page.
   let dragDepth = 0;
@@ -959,11 +973,20 @@ page("upload", () => {
     dragDepth = Math.max(0, dragDepth - 1);
     if (dragDepth === 0) overlay.hidden = true;
   });
-  document.addEventListener("drop", (event) => {
+  document.addEventListener("drop", async (event) => {
     dragDepth = 0;
     overlay.hidden = true;
     if (!event.dataTransfer || event.dataTransfer.files.length === 0) return;
     event.preventDefault();
+    // Dropped folders are read through their entries, with relative paths.
+    const entries = Array.from(event.dataTransfer.items || [])
+      .map((item) => (item.webkitGetAsEntry ? item.webkitGetAsEntry() : null))
+      .filter(Boolean);
+    if (entries.some((e) => e.isDirectory)) {
+      const found = await shareDroppedFiles(entries);
+      enqueueAll(found.map((f) => f.file), found.map((f) => f.path));
+      return;
+    }
     enqueueAll(Array.from(event.dataTransfer.files));
   });
 
@@ -1518,6 +1541,166 @@ page("tokens", (section) => {
         break;
       }
       default:
+    }
+  });
+});
+
+// ==== shares (upload page; pages: share, shares) ====
+// Several files sent together from the owner's upload page become one share
+// when "One share for all files" is checked: each file is uploaded as usual
+// (multipart or tus), then POST /api/shares groups the new IDs, with their
+// paths when they came from a folder. A group's row shows the share's link
+// and QR code once every file is done. `shareGroup*` names keep this apart
+// from the upload section, which calls them.
+
+/** A share group for `count` files about to be sent, or null (one file, a guest, or unchecked). */
+function shareGroupNew(list, count) {
+  const box = document.getElementById("one-share");
+  if (!box || !box.checked || count < 2) return null;
+  const status = h("span", { class: "upload-status" }, `Waiting for ${count} uploads…`);
+  const detail = h("div", { class: "upload-detail" });
+  const li = h(
+    "li",
+    { class: "upload-item share-item" },
+    h("div", { class: "upload-head" }, h("span", { class: "upload-name", text: `Share of ${count} files` }), status),
+    detail,
+  );
+  list.append(li);
+  return { items: [], li, status, detail, created: false, creating: false };
+}
+
+function shareGroupAdd(group, u) {
+  u.group = group;
+  group.items.push(u);
+}
+
+/** A file that cannot be sent (empty, too large) is left out of its share. */
+function shareGroupSkip(u) {
+  if (!u.group) return;
+  u.skipped = true;
+  shareGroupDone(u, null);
+}
+
+/** Called when one of the group's files is done; creates the share after the last. */
+function shareGroupDone(u, id) {
+  const group = u.group;
+  if (!group || group.created || group.creating) return;
+  if (id) u.entryId = id;
+  const items = group.items.filter((x) => !x.skipped);
+  const left = items.filter((x) => !x.entryId).length;
+  if (left > 0) {
+    group.status.textContent = `Waiting for ${left} of ${items.length} uploads…`;
+    return;
+  }
+  if (items.length === 0) {
+    group.status.textContent = "No file to share";
+    return;
+  }
+  shareGroupCreate(group, items);
+}
+
+async function shareGroupCreate(group, items) {
+  group.creating = true;
+  group.status.textContent = "Creating the share…";
+  const body = { entries: items.map((x) => x.entryId) };
+  if (items.some((x) => x.path)) body.paths = items.map((x) => x.path);
+  let message = null;
+  try {
+    const resp = await fetch("/api/shares", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (resp.ok) {
+      const share = await resp.json();
+      group.created = true;
+      shareGroupShow(group, share);
+      return;
+    }
+    message = (await resp.text()).trim() || `The share could not be created (HTTP ${resp.status}).`;
+  } catch (err) {
+    message = `Could not reach the server: ${err.message}`;
+  } finally {
+    group.creating = false;
+  }
+  group.li.classList.add("failed");
+  group.status.textContent = "Failed";
+  const retry = h("button", { type: "button", text: "Retry" });
+  retry.addEventListener("click", () => {
+    group.li.classList.remove("failed");
+    shareGroupCreate(group, items);
+  });
+  group.detail.replaceChildren(h("p", { class: "alert error", role: "alert", text: message }), retry);
+}
+
+function shareGroupShow(group, share) {
+  const url = `${window.location.origin}/s/${share.id}`;
+  group.li.classList.add("done");
+  group.status.textContent = `${share.files.length} files`;
+  const links = h(
+    "div",
+    { class: "links" },
+    h(
+      "div",
+      { class: "link-row" },
+      h("span", { class: "link-label", text: "Share link" }),
+      h("a", { href: url, text: url, class: "share-link" }),
+      copyButton(url, "Copy share link"),
+    ),
+  );
+  group.detail.replaceChildren(
+    h("p", { class: "success", text: "Share created!" }),
+    h("div", { class: "result" }, links, qrSvg(url)),
+  );
+}
+
+/** Every file under the dropped `entries` (folders read recursively), with relative paths. */
+async function shareDroppedFiles(entries) {
+  const out = [];
+  const readAll = (reader) =>
+    new Promise((resolve, reject) => {
+      const all = [];
+      const next = () =>
+        reader.readEntries((batch) => {
+          if (batch.length === 0) resolve(all);
+          else {
+            all.push(...batch);
+            next();
+          }
+        }, reject);
+      next();
+    });
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      out.push({ file, path: entry.fullPath.replace(/^\/+/, "") });
+    } else if (entry.isDirectory) {
+      for (const child of await readAll(entry.createReader())) await walk(child);
+    }
+  };
+  for (const entry of entries) await walk(entry);
+  return out;
+}
+
+// The public share page: copy its link.
+page("share", (section) => adminCopyButtons(section));
+
+// The owner's shares: copy, delete (DELETE /api/shares/{id}, with ?files=true
+// to delete the files too).
+page("shares", (section) => {
+  adminCopyButtons(section);
+  const error = section.querySelector("#shares-error");
+  section.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-action=delete-share], [data-action=delete-share-files]");
+    if (!button) return;
+    const row = button.closest("tr");
+    const withFiles = button.dataset.action === "delete-share-files";
+    if (withFiles && !window.confirm("Delete this share and all of its files?")) return;
+    adminError(error, "");
+    const url = `/api/shares/${encodeURIComponent(row.dataset.shareId)}${withFiles ? "?files=true" : ""}`;
+    if (await adminRequest(error, "DELETE", url)) {
+      row.remove();
+      adminStatus(section).textContent = withFiles ? "Deleted the share and its files" : "Deleted the share";
     }
   });
 });

@@ -79,6 +79,11 @@ pub struct Cli {
     #[arg(long, env = "PS_CLOCK_FILE", hide = true)]
     pub clock_file: Option<PathBuf>,
 
+    /// Testing aid: sizes and offsets from which share ZIPs use ZIP64 records
+    /// (0 forces them on every archive).
+    #[arg(long, env = "PS_ZIP64_THRESHOLD", hide = true, default_value_t = crate::http::zipstream::ZIP64_LIMIT)]
+    pub zip64_threshold: u64,
+
     /// Bytes per stored chunk for new uploads.
     #[arg(long, env = "PS_CHUNK_SIZE", default_value_t = crate::store::DEFAULT_CHUNK_SIZE, help_heading = "Storage tuning")]
     pub chunk_size: usize,
@@ -195,6 +200,8 @@ pub struct Config {
     pub metrics_public: bool,
     /// Testing aid: the file the clock reads "now" from.
     pub clock_file: Option<PathBuf>,
+    /// Sizes and offsets from which share ZIPs use ZIP64 records.
+    pub zip64_threshold: u64,
     /// Time between garbage collections.
     pub gc_interval: std::time::Duration,
     /// How long an unfinished resumable upload lives without progress.
@@ -349,6 +356,7 @@ impl Config {
             shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),
             metrics_public: false,
             clock_file: cli.clock_file,
+            zip64_threshold: cli.zip64_threshold.min(crate::http::zipstream::ZIP64_LIMIT),
             gc_interval: std::time::Duration::from_secs(cli.gc_interval.max(1)),
             tus_expiry: chrono::Duration::hours(
                 i64::try_from(cli.tus_expiry_hours.clamp(1, 24 * 365)).unwrap_or(24),

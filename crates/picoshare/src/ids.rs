@@ -21,6 +21,9 @@ pub const TUS_UPLOAD_ID_LEN: usize = 24;
 /// Length of an API token's ID (public: it names the token in the list and
 /// in `DELETE /api/tokens/{id}`; the token itself is another, secret value).
 pub const API_TOKEN_ID_LEN: usize = 12;
+/// Length of a share's ID (public: it is the share page's link `/s/{id}`;
+/// a length no other ID has, so one is never mistaken for another).
+pub const SHARE_ID_LEN: usize = 14;
 
 /// Why a string is not a valid ID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,6 +136,11 @@ id_type!(
     /// The 12-character ID of an API token.
     ApiTokenId,
     API_TOKEN_ID_LEN
+);
+id_type!(
+    /// The 14-character ID of a share (several files behind one link).
+    ShareId,
+    SHARE_ID_LEN
 );
 
 #[cfg(test)]

@@ -24,11 +24,13 @@ pub mod ranges;
 pub mod security_headers;
 pub mod serve;
 mod settings;
+mod shares;
 mod system;
 mod tokens;
 pub mod tus;
 pub mod tus_headers;
 pub(crate) mod upload;
+pub mod zipstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -132,6 +134,17 @@ pub fn router(state: AppState) -> Router {
             "/api/guest/{guestLinkID}",
             post(guest_links::upload_guest_file).layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/api/shares",
+            get(shares::list_shares).post(shares::create_share),
+        )
+        .route(
+            "/api/shares/{id}",
+            get(shares::get_share).delete(shares::delete_share),
+        )
+        .route("/s/{id}", get(pages::shares::share_page))
+        .route("/s/{id}/zip", get(shares::download_zip))
+        .route("/shares", get(pages::shares::shares_page))
         .merge(tus_routes())
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(health::healthz))

@@ -97,6 +97,12 @@ impl Store {
                 // completed). Limits are written with their entry row or their
                 // resumable upload's row, so this never races an upload.
                 super::limits::delete_orphans(conn)?;
+                // Shares' rows of entries that are gone, and the shares left
+                // without entries.
+                let shares = super::shares::delete_orphans(conn)?;
+                if shares > 0 {
+                    tracing::info!(shares, "deleted shares whose files are all gone");
+                }
                 Ok(GcOutcome {
                     expired_entries,
                     orphan_chunks,

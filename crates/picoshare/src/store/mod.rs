@@ -23,6 +23,7 @@ pub mod limits;
 mod reader;
 pub mod schema;
 pub mod settings;
+pub mod shares;
 mod stats;
 pub mod tus;
 mod writer;
@@ -508,6 +509,7 @@ impl Store {
             conn.execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])?;
             conn.execute("DELETE FROM entries WHERE id = ?1", [id.as_str()])?;
             limits::delete_for_entry(conn, id.as_str())?;
+            shares::delete_for_entry(conn, id.as_str())?;
             Ok(())
         })
         .await?;

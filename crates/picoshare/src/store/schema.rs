@@ -165,6 +165,30 @@ const ADDITIVE: &[(i64, &str)] = &[
             value BLOB NOT NULL
         ) STRICT;",
     ),
+    (
+        6,
+        // Shares: several existing entries behind one link (`/s/{id}`), in
+        // order, each with an optional relative path (from a folder upload)
+        // used as its name inside the share's ZIP. A share owns no data: its
+        // entries stay ordinary entries. Rows of entries that are gone are
+        // deleted with the entry and by garbage collection, and a share left
+        // without entries with them.
+        "CREATE TABLE IF NOT EXISTS picoshare_shares (
+            id TEXT PRIMARY KEY,
+            title TEXT,
+            created_time TEXT NOT NULL,
+            note TEXT
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS picoshare_share_entries (
+            share_id TEXT NOT NULL,
+            entry_id TEXT NOT NULL,
+            position INTEGER NOT NULL CHECK (position >= 0),
+            path TEXT,
+            PRIMARY KEY (share_id, entry_id)
+        ) STRICT;
+        CREATE INDEX IF NOT EXISTS idx_share_entries_entry
+            ON picoshare_share_entries (entry_id);",
+    ),
 ];
 
 /// Settings that only take effect when a database file is created.

@@ -71,3 +71,5 @@ mod passwords;
 mod ops;
 // The view page /v/{id} and previews on the file information page.
 mod preview;
+// Shares: several files behind one link, and their streamed ZIP.
+mod shares;

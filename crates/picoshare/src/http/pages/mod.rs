@@ -12,6 +12,7 @@ pub mod guest_links;
 pub mod login;
 pub mod preview;
 pub mod settings;
+pub mod shares;
 pub mod system;
 pub mod tokens;
 pub mod upload;
@@ -115,6 +116,7 @@ impl Page {
                         ul.nav-links role="menubar" {
                             li { a role="menuitem" href="/" { "Upload" } }
                             li { a role="menuitem" href="/files" { "Files" } }
+                            li { a role="menuitem" href="/shares" { "Shares" } }
                             li { a role="menuitem" href="/guest-links" { "Guest Links" } }
                             li { a role="menuitem" href="/tokens" { "API Tokens" } }
                             li { a role="menuitem" href="/information" { "Information" } }

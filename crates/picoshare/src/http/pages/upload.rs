@@ -320,7 +320,17 @@ fn upload_body(form: &UploadForm) -> Markup {
                 div.drop-zone #drop-zone {
                     input.file-input #file-input type="file" multiple;
                     label.button.primary for="file-input" { "Choose files" }
+                    @if form.admin {
+                        input.file-input #folder-input type="file" webkitdirectory multiple;
+                        label.button.secondary for="folder-input" { "Choose a folder" }
+                    }
                     p.hint { "or drop files anywhere on this page" }
+                    @if form.admin {
+                        div.field.check {
+                            input #one-share type="checkbox" name="oneShare" checked;
+                            label for="one-share" { "One share for all files (when several are sent together)" }
+                        }
+                    }
                 }
                 div.field {
                     label for="pastebox" { "Paste here" }
