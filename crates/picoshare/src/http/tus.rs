@@ -502,6 +502,21 @@ async fn create(
 // HEAD
 // ---------------------------------------------------------------------------
 
+/// Upload `id` as last committed, if it was created under `owner`'s routes.
+async fn owned_upload(
+    state: &AppState,
+    owner: &Owner,
+    id: &TusUploadId,
+) -> Result<TusUpload, AppError> {
+    state
+        .store
+        .tus_upload(id)
+        .await
+        .map_err(|e| AppError::store("failed to read the upload", e))?
+        .filter(|r| owner.owns(r))
+        .ok_or_else(no_such_upload)
+}
+
 /// `HEAD /api/tus/{uploadID}` and `HEAD /api/guest/{guestLinkID}/tus/{uploadID}`.
 pub async fn head(
     target: TusTarget,
@@ -512,13 +527,7 @@ pub async fn head(
         return Ok(resp);
     }
     let TusTarget { owner, id } = target;
-    let row = state
-        .store
-        .tus_upload(&id)
-        .await
-        .map_err(|e| AppError::store("failed to read the upload", e))?
-        .filter(|r| owner.owns(r))
-        .ok_or_else(no_such_upload)?;
+    let row = owned_upload(&state, &owner, &id).await?;
     if !row.completed && row.expires < state.clock.now() {
         return Err(gone());
     }
@@ -826,15 +835,7 @@ pub async fn terminate(
         return Ok(resp);
     }
     let TusTarget { owner, id } = target;
-    let owned = state
-        .store
-        .tus_upload(&id)
-        .await
-        .map_err(|e| AppError::store("failed to read the upload", e))?
-        .is_some_and(|r| owner.owns(&r));
-    if !owned {
-        return Err(no_such_upload());
-    }
+    owned_upload(&state, &owner, &id).await?;
     // Stop a request that is writing to it first.
     let _guard = state.tus_locks.acquire(&id).await.ok_or_else(|| {
         AppError::new(
