@@ -169,6 +169,130 @@ pub struct Cli {
         help_heading = "Storage tuning"
     )]
     pub wal_autocheckpoint: u32,
+
+    /// PostgreSQL URL for the metadata (postgres://user:password@host:port/db).
+    /// Setting it moves file data to the S3 bucket PS_S3_BUCKET; --db is then
+    /// not used (except by --copy-to-remote).
+    #[arg(
+        long,
+        env = "PS_POSTGRES_URL",
+        hide_env_values = true,
+        help_heading = "Scale-out storage"
+    )]
+    pub postgres_url: Option<String>,
+
+    /// PostgreSQL schema for the tables (created if missing). Default: public.
+    #[arg(long, env = "PS_POSTGRES_SCHEMA", help_heading = "Scale-out storage")]
+    pub postgres_schema: Option<String>,
+
+    /// PostgreSQL connections per server process.
+    #[arg(
+        long,
+        env = "PS_POSTGRES_POOL",
+        default_value_t = 16,
+        help_heading = "Scale-out storage"
+    )]
+    pub postgres_pool: usize,
+
+    /// S3 endpoint URL (Garage, MinIO, Ceph, R2…); unset for AWS S3 itself.
+    #[arg(long, env = "PS_S3_ENDPOINT", help_heading = "Scale-out storage")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 bucket for file data (must exist).
+    #[arg(long, env = "PS_S3_BUCKET", help_heading = "Scale-out storage")]
+    pub s3_bucket: Option<String>,
+
+    /// S3 region (Garage's default is `garage`).
+    #[arg(
+        long,
+        env = "PS_S3_REGION",
+        default_value = "us-east-1",
+        help_heading = "Scale-out storage"
+    )]
+    pub s3_region: String,
+
+    /// S3 access key ID (default: AWS_ACCESS_KEY_ID).
+    #[arg(long, env = "PS_S3_ACCESS_KEY_ID", help_heading = "Scale-out storage")]
+    pub s3_access_key_id: Option<String>,
+
+    /// S3 secret access key (default: AWS_SECRET_ACCESS_KEY).
+    #[arg(
+        long,
+        env = "PS_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        help_heading = "Scale-out storage"
+    )]
+    pub s3_secret_access_key: Option<String>,
+
+    /// Prefix of every object key, such as `picoshare/`.
+    #[arg(
+        long,
+        env = "PS_S3_PREFIX",
+        default_value = "",
+        help_heading = "Scale-out storage"
+    )]
+    pub s3_prefix: String,
+
+    /// Use virtual-hosted-style requests (bucket.host) instead of path-style (1 or 0).
+    #[arg(
+        long,
+        env = "PS_S3_VIRTUAL_HOSTED",
+        default_value_t = 0,
+        help_heading = "Scale-out storage"
+    )]
+    pub s3_virtual_hosted: u8,
+
+    /// MiB per part of the multipart uploads that carry file data (5 to 5120).
+    #[arg(
+        long,
+        env = "PS_S3_PART_MIB",
+        default_value_t = 8,
+        help_heading = "Scale-out storage"
+    )]
+    pub s3_part_mib: usize,
+
+    /// Copy the SQLite database at --db (ours or the original PicoShare's)
+    /// into PostgreSQL and object storage, check every file's SHA-256, then exit.
+    #[arg(long, help_heading = "Scale-out storage")]
+    pub copy_to_remote: bool,
+}
+
+/// The scale-out storage settings, if PS_POSTGRES_URL or PS_S3_BUCKET is set.
+///
+/// # Errors
+/// One of the two set without the other, or a value out of range.
+pub fn remote_config(cli: &Cli) -> anyhow::Result<Option<crate::store::remote::RemoteConfig>> {
+    use crate::store::remote::{RemoteConfig, S3Config};
+    let url = cli.postgres_url.clone().filter(|s| !s.is_empty());
+    let bucket = cli.s3_bucket.clone().filter(|s| !s.is_empty());
+    let (postgres_url, bucket) = match (url, bucket) {
+        (None, None) => return Ok(None),
+        (Some(u), Some(b)) => (u, b),
+        (Some(_), None) => bail!(
+            "PS_POSTGRES_URL is set but PS_S3_BUCKET is not: with PostgreSQL for metadata, file data goes to an S3 bucket"
+        ),
+        (None, Some(_)) => bail!(
+            "PS_S3_BUCKET is set but PS_POSTGRES_URL is not: file data in S3 needs PostgreSQL for metadata"
+        ),
+    };
+    if !(5..=5120).contains(&cli.s3_part_mib) {
+        bail!("PS_S3_PART_MIB must be between 5 and 5120");
+    }
+    Ok(Some(RemoteConfig {
+        postgres_url,
+        postgres_schema: cli.postgres_schema.clone().filter(|s| !s.is_empty()),
+        pool_size: cli.postgres_pool.clamp(2, 1000),
+        s3: S3Config {
+            endpoint: cli.s3_endpoint.clone().filter(|s| !s.is_empty()),
+            bucket,
+            region: cli.s3_region.clone(),
+            access_key_id: cli.s3_access_key_id.clone().filter(|s| !s.is_empty()),
+            secret_access_key: cli.s3_secret_access_key.clone().filter(|s| !s.is_empty()),
+            prefix: cli.s3_prefix.clone(),
+            virtual_hosted: cli.s3_virtual_hosted != 0,
+        },
+        part_size: cli.s3_part_mib << 20,
+    }))
 }
 
 /// How log lines are written.
@@ -194,6 +318,8 @@ pub struct Config {
     pub behind_proxy: bool,
     /// Storage settings.
     pub store: StoreConfig,
+    /// Scale-out storage (PostgreSQL + S3) instead of SQLite, when set.
+    pub remote: Option<crate::store::remote::RemoteConfig>,
     /// Grace period for shutdown.
     pub shutdown_grace: std::time::Duration,
     /// Serve `/metrics` without a session.
@@ -332,6 +458,7 @@ impl Config {
         if !cli.page_size.is_power_of_two() || !(512..=65536).contains(&cli.page_size) {
             bail!("--page-size must be a power of two between 512 and 65536");
         }
+        let remote = remote_config(&cli)?;
         let mut store = StoreConfig::new(cli.db);
         store.chunk_size = cli.chunk_size;
         store.page_size = cli.page_size;
@@ -353,6 +480,7 @@ impl Config {
             shared_secret: read_secret(secret, secret_file)?,
             behind_proxy: behind_proxy.is_some_and(|v| !v.is_empty()),
             store,
+            remote,
             shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),
             metrics_public: false,
             clock_file: cli.clock_file,

@@ -48,6 +48,11 @@ pub enum IdError {
     },
 }
 
+/// A random string of `len` characters from [`ALPHABET`] (for internal keys).
+pub fn random_token(len: usize) -> String {
+    random_id(len)
+}
+
 fn random_id(len: usize) -> String {
     let mut rng = rand::thread_rng();
     (0..len)

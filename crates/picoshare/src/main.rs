@@ -63,6 +63,14 @@ async fn async_main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.copy_to_remote {
+        let Some(remote) = picoshare::config::remote_config(&cli)? else {
+            anyhow::bail!(
+                "--copy-to-remote needs the destination: set PS_POSTGRES_URL and PS_S3_BUCKET (and PS_S3_ENDPOINT and credentials)"
+            );
+        };
+        return picoshare::store::remote::migrate::copy_sqlite(&cli.db, remote).await;
+    }
     let config = Config::from_cli(cli)?;
     let app = Application::build(config).await?;
     // Tests and scripts wait for this exact line on stdout.

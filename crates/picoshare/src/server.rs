@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::store::Store;
+use crate::store::remote::RemoteStore;
+use crate::store::{SqliteStore, Store};
 
 /// A server ready to run.
 pub struct Application {
@@ -51,11 +52,24 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
-        let store_cfg = config.store.clone();
-        let path = store_cfg.path.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(store_cfg))
-            .await?
-            .with_context(|| format!("could not open the database at {}", path.display()))?;
+        let store = match &config.remote {
+            None => {
+                let store_cfg = config.store.clone();
+                let path = store_cfg.path.clone();
+                Store::Sqlite(
+                    tokio::task::spawn_blocking(move || SqliteStore::open(store_cfg))
+                        .await?
+                        .with_context(|| {
+                            format!("could not open the database at {}", path.display())
+                        })?,
+                )
+            }
+            Some(remote) => Store::Remote(
+                RemoteStore::open(remote.clone())
+                    .await
+                    .context("could not open the scale-out storage (PostgreSQL and S3)")?,
+            ),
+        };
         let listener = match TcpListener::bind(config.listen).await {
             Ok(l) => l,
             Err(e) if config.listen_is_default => {

@@ -467,46 +467,36 @@ async fn send_range(
     r: ByteRange,
     tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> bool {
-    let cs = entry.chunk_size.max(1);
-    let last_chunk = r.end / cs;
-    let mut chunk = r.start / cs;
-    while chunk <= last_chunk {
+    let mut reader = store.read_range(entry, r.start, r.end);
+    loop {
         let streaming = metrics.downloads_streaming.load(Ordering::Relaxed);
         let batch_bytes = if streaming > FULL_SPEED_DOWNLOADS {
             SHARED_READ_BATCH_BYTES
         } else {
             READ_BATCH_BYTES
         };
-        let per_batch = (batch_bytes / cs).max(1);
-        let batch_end = (chunk + per_batch - 1).min(last_chunk);
-        let chunks = match store.read_chunks(&entry.id, chunk, batch_end).await {
-            Ok(c) => c,
+        let pieces = match reader.next(batch_bytes).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return true,
             Err(e) => {
                 tracing::error!(entry_id = %entry.id, error = %e, "download failed while reading");
                 let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 return false;
             }
         };
-        for (i, data) in chunks.into_iter().enumerate() {
-            let base = (chunk + i as u64) * cs;
-            let from = r.start.saturating_sub(base) as usize;
-            let to = ((r.end + 1 - base) as usize).min(data.len());
-            if from >= to {
-                continue;
-            }
+        for data in pieces {
+            let n = data.len() as u64;
             let t = Instant::now();
-            if tx.send(Ok(data.slice(from..to))).await.is_err() {
+            if tx.send(Ok(data)).await.is_err() {
                 return false;
             }
             HttpMetrics::add(
                 &metrics.download_send_wait_ns,
                 t.elapsed().as_nanos() as u64,
             );
-            HttpMetrics::add(&metrics.download_bytes, (to - from) as u64);
+            HttpMetrics::add(&metrics.download_bytes, n);
         }
-        chunk = batch_end + 1;
     }
-    true
 }
 
 #[cfg(test)]

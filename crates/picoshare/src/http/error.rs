@@ -69,6 +69,18 @@ impl AppError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server is shutting down; please try again in a moment.",
             ),
+            StoreError::Busy => Self::new(
+                StatusCode::LOCKED,
+                "Another server is still writing to this upload; try again in a moment.",
+            ),
+            StoreError::TooLarge(msg) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, msg),
+            StoreError::Postgres(_) | StoreError::Object(_) => {
+                tracing::error!(error = %e, "{public}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{public}: the storage service did not answer; please try again in a moment."),
+                )
+            }
             other => Self::internal(public, other),
         }
     }

@@ -274,7 +274,7 @@ impl GuestSlots {
             return Attempt::Full;
         }
         *in_progress += 1;
-        Attempt::Granted(SlotGuard {
+        Attempt::Granted(SlotGuard::Local {
             slots: self.clone(),
             link: link.clone(),
         })
@@ -293,14 +293,21 @@ impl GuestSlots {
 }
 
 /// A slot held by one upload; dropping it gives the slot back.
-pub(super) struct SlotGuard {
-    slots: Arc<GuestSlots>,
-    link: GuestLinkId,
+pub(super) enum SlotGuard {
+    /// Counted in this process's memory (SQLite).
+    Local {
+        slots: Arc<GuestSlots>,
+        link: GuestLinkId,
+    },
+    /// A lease row in the shared database (several servers).
+    Remote(#[allow(dead_code)] crate::store::remote::SlotLease),
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        self.slots.release(&self.link);
+        if let SlotGuard::Local { slots, link } = self {
+            slots.release(link);
+        }
     }
 }
 
@@ -319,6 +326,14 @@ pub(super) async fn reserve_slot(
     let Some(max) = link.max_file_uploads else {
         return Ok(None);
     };
+    if state.store.is_remote() {
+        // Several servers share the link: the database takes the slot, atomically.
+        return match state.store.reserve_guest_slot(&link.id, max).await {
+            Ok(Some(lease)) => Ok(Some(SlotGuard::Remote(lease))),
+            Ok(None) => Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE)),
+            Err(e) => Err(AppError::store("Failed to retrieve guest link", e)),
+        };
+    }
     let mut stored = link.files_uploaded;
     for _ in 0..RESERVE_ATTEMPTS {
         match state

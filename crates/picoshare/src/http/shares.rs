@@ -25,10 +25,10 @@ use super::entries::parse_entry_id;
 use super::error::{JsonBody, Path};
 use super::zipstream::{Member, ZipLayout, ZipStream};
 use super::{json_reply, AppError, AppState};
-use crate::ids::{EntryId, ShareId};
+use crate::ids::ShareId;
 use crate::store::limits::EntryLimits;
 use crate::store::shares::{CreateOutcome, NewShare, Share, ShareFile};
-use crate::store::{DownloadRecord, Store};
+use crate::store::{DownloadRecord, Entry, Store};
 use crate::validate::{self, db_time};
 
 /// Most files in one share.
@@ -404,15 +404,12 @@ pub async fn download_zip(
             .get(header::USER_AGENT)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_default();
-        let sources: Vec<(EntryId, u64, u64)> = files
-            .iter()
-            .map(|f| (f.entry.id.clone(), f.entry.size, f.entry.chunk_size))
-            .collect();
+        let sources: Vec<Entry> = files.iter().map(|f| f.entry.clone()).collect();
         // HEAD: the headers only, no download recorded.
         let body = if method == Method::HEAD {
             Body::empty()
         } else {
-            for (id, _, _) in &sources {
+            for Entry { id, .. } in &sources {
                 state.store.record_download(DownloadRecord {
                     entry_id: id.clone(),
                     time: now,
@@ -451,11 +448,12 @@ pub async fn download_zip(
 /// The archive's body: a task reads each file's chunks in short read
 /// transactions and hands headers and data to the response through a small
 /// bounded channel, computing CRCs on the way.
-fn zip_body(store: Store, mut zip: ZipStream, sources: Vec<(EntryId, u64, u64)>) -> Body {
+fn zip_body(store: Store, mut zip: ZipStream, sources: Vec<Entry>) -> Body {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     tokio::spawn(async move {
         let fail = |e: String| std::io::Error::other(e);
-        for (id, size, chunk_size) in sources {
+        for entry in sources {
+            let id = &entry.id;
             let head = match zip.begin() {
                 Ok(b) => b,
                 Err(e) => {
@@ -466,27 +464,25 @@ fn zip_body(store: Store, mut zip: ZipStream, sources: Vec<(EntryId, u64, u64)>)
             if tx.send(Ok(head)).await.is_err() {
                 return;
             }
-            let cs = chunk_size.max(1);
-            let chunks = size.div_ceil(cs);
-            let per_batch = (READ_BATCH_BYTES / cs).max(1);
-            let mut first = 0;
-            while first < chunks {
-                let last = (first + per_batch - 1).min(chunks - 1);
-                let batch = match store.read_chunks(&id, first, last).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::error!(entry_id = %id, error = %e, "share ZIP failed while reading");
-                        let _ = tx.send(Err(fail(e.to_string()))).await;
-                        return;
-                    }
-                };
-                for data in batch {
-                    zip.data(&data);
-                    if tx.send(Ok(data)).await.is_err() {
-                        return;
+            if entry.size > 0 {
+                let mut reader = store.read_range(&entry, 0, entry.size - 1);
+                loop {
+                    let batch = match reader.next(READ_BATCH_BYTES).await {
+                        Ok(Some(b)) => b,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!(entry_id = %id, error = %e, "share ZIP failed while reading");
+                            let _ = tx.send(Err(fail(e.to_string()))).await;
+                            return;
+                        }
+                    };
+                    for data in batch {
+                        zip.data(&data);
+                        if tx.send(Ok(data)).await.is_err() {
+                            return;
+                        }
                     }
                 }
-                first = last + 1;
             }
             // A file changed under the archive (deleted and replaced) is an
             // error: the connection is cut rather than a wrong archive sent.

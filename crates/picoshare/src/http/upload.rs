@@ -122,6 +122,7 @@ pub(super) async fn receive(
     req: Request,
     max_file_bytes: Option<u64>,
 ) -> Result<ReceivedUpload, ReceiveError> {
+    let expected_len = content_length(req.headers());
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -187,7 +188,7 @@ pub(super) async fn receive(
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("")
                     .to_owned();
-                let mut sink = state.store.begin_upload(EntryId::generate());
+                let mut sink = state.store.begin_upload(EntryId::generate(), expected_len);
                 let m = &state.metrics;
                 loop {
                     let t = Instant::now();
@@ -516,7 +517,9 @@ async fn upload_raw_inner(
     })
     .await?;
     let content_type = raw_content_type(req.headers());
-    let mut sink = state.store.begin_upload(EntryId::generate());
+    let mut sink = state
+        .store
+        .begin_upload(EntryId::generate(), content_length(req.headers()));
     let mut body = req.into_body().into_data_stream();
     let m = &state.metrics;
     loop {
@@ -556,6 +559,16 @@ async fn upload_raw_inner(
 /// The stored type of a raw upload: the request's `Content-Type`, unless it
 /// says nothing about the file (absent, or the form type `curl --data-binary`
 /// sends by default); downloads then infer one from the file name.
+/// The request's `Content-Length`, if it has a valid one.
+pub(super) fn content_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 fn raw_content_type(headers: &axum::http::HeaderMap) -> String {
     let given = headers
         .get(header::CONTENT_TYPE)

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::{db_time_to_utc, Store, StoreError};
+use super::{db_time_to_utc, SqliteStore, StoreError};
 use crate::ids::ApiTokenId;
 use crate::validate::db_time;
 
@@ -55,7 +55,7 @@ fn token_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ApiToken, St
     }))
 }
 
-impl Store {
+impl SqliteStore {
     /// Stores a new token and returns its ID.
     ///
     /// # Errors

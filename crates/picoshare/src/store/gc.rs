@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Utc};
 use rusqlite::params_from_iter;
 
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 use crate::validate::{db_time, NEVER_EXPIRE};
 
 /// What one collection removed.
@@ -25,7 +25,7 @@ pub struct GcOutcome {
     pub expired_uploads: u64,
 }
 
-impl Store {
+impl SqliteStore {
     /// Deletes entries that expired before `now`, with their chunks and download
     /// history, and chunks left by abandoned uploads (never those of an upload
     /// in progress).

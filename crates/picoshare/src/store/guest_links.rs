@@ -18,7 +18,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{db_time_to_utc, expiration_from_db, expiration_to_db, Store, StoreError};
+use super::{db_time_to_utc, expiration_from_db, expiration_to_db, SqliteStore, StoreError};
 use crate::ids::GuestLinkId;
 use crate::validate::db_time;
 
@@ -347,7 +347,7 @@ fn guest_link_from_row(row: &Row<'_>) -> rusqlite::Result<Result<GuestLink, Stor
     }))
 }
 
-impl Store {
+impl SqliteStore {
     /// Creates a guest link with a new random ID and returns the ID.
     ///
     /// # Errors
@@ -580,7 +580,7 @@ mod tests {
     #[tokio::test]
     async fn guest_links_round_trip_through_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(StoreConfig::new(dir.path().join("store.db"))).unwrap();
+        let store = SqliteStore::open(StoreConfig::new(dir.path().join("store.db"))).unwrap();
         let now = crate::validate::rfc3339("2030-01-01T00:00:00Z").unwrap();
         let id = store
             .create_guest_link(NewGuestLink {

@@ -13,7 +13,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 use crate::ids::EntryId;
 use crate::validate::NEVER_EXPIRE;
 
@@ -98,7 +98,7 @@ fn parse_time(s: &str) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-impl Store {
+impl SqliteStore {
     /// An entry's download history, newest first; `None` if the entry does not
     /// exist (or has no data, which the rest of the server treats as missing).
     ///
@@ -190,7 +190,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The size of the database files and the space inside them that deleted
     /// files left (free pages). Cheap enough for every metrics scrape: two
     /// pragmas and three `stat` calls, no table scan.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 use crate::ids::EntryId;
 
 /// A new entry's download limit and password hash.
@@ -129,7 +129,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryLimits> {
     })
 }
 
-impl Store {
+impl SqliteStore {
     /// An entry's limits, `None` if it has none.
     ///
     /// # Errors

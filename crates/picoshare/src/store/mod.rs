@@ -16,11 +16,13 @@
 pub mod api_tokens;
 mod checkpoint;
 mod convert;
+mod facade;
 pub mod gc;
 pub mod guest_links;
 pub mod history;
 pub mod limits;
 mod reader;
+pub mod remote;
 pub mod schema;
 pub mod settings;
 pub mod shares;
@@ -36,8 +38,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+pub use facade::{Store, UploadSink};
 pub use stats::StoreStats;
-pub use writer::UploadSink;
+pub use writer::SqliteSink;
 
 use crate::ids::EntryId;
 
@@ -65,6 +68,18 @@ pub enum StoreError {
     /// An I/O error outside SQLite.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// Any PostgreSQL failure (scale-out store).
+    #[error("PostgreSQL error: {0}")]
+    Postgres(String),
+    /// Any object-storage failure (scale-out store).
+    #[error("object storage error: {0}")]
+    Object(String),
+    /// Another server instance is writing to this resumable upload.
+    #[error("another server is writing to this upload")]
+    Busy,
+    /// The file is larger than the storage can hold in one object.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl StoreError {
@@ -202,9 +217,9 @@ pub struct DownloadRecord {
     pub user_agent: String,
 }
 
-/// Handle to the store; cheap to clone.
+/// Handle to the SQLite store; cheap to clone.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
@@ -253,13 +268,13 @@ fn expiration_to_db(t: Option<DateTime<Utc>>) -> String {
     )
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the database, upgrades its schema, reclaims the
     /// chunks of uploads that a previous run left unfinished, and starts the writer.
     ///
     /// # Errors
     /// Any failure to open or upgrade the database.
-    pub fn open(cfg: StoreConfig) -> Result<Store, StoreError> {
+    pub fn open(cfg: StoreConfig) -> Result<SqliteStore, StoreError> {
         if let Some(parent) = cfg.path.parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent)?;
@@ -324,7 +339,7 @@ impl Store {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let writer = writer::spawn(conn, cfg.clone(), counters.clone(), shared.clone())?;
-        Ok(Store {
+        Ok(SqliteStore {
             inner: Arc::new(Inner {
                 counters,
                 shared,
@@ -372,7 +387,7 @@ impl Store {
     /// Starts an upload of a new entry with ID `id`. Nothing is visible until
     /// [`UploadSink::finish`] returns; dropping the sink abandons the upload and
     /// reclaims its chunks.
-    pub fn begin_upload(&self, id: EntryId) -> UploadSink {
+    pub fn begin_upload(&self, id: EntryId) -> SqliteSink {
         self.inner
             .writer
             .begin_upload(id, self.inner.cfg.chunk_size)

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::OptionalExtension;
 
-use super::{Store, StoreError};
+use super::{SqliteStore, StoreError};
 
 /// Days in the original's "infinite" file lifetime (`876000h`); a stored
 /// default of exactly this many days means "never expire".
@@ -58,7 +58,7 @@ impl FileLifetime {
     }
 
     /// How the lifetime is stored in `settings.default_expiration_in_days`.
-    fn to_db(self) -> i64 {
+    pub(crate) fn to_db(self) -> i64 {
         match self {
             FileLifetime::Days(d) => i64::from(d),
             FileLifetime::Never => i64::from(NEVER_EXPIRE_DAYS),
@@ -68,7 +68,7 @@ impl FileLifetime {
     /// Reads the stored value. NULL, zero and out-of-range values cannot come
     /// from either server's API; rather than fail the upload page over them,
     /// they fall back to the default, like a missing row.
-    fn from_db(days: Option<i64>) -> Self {
+    pub(crate) fn from_db(days: Option<i64>) -> Self {
         match days {
             Some(d) if d == i64::from(NEVER_EXPIRE_DAYS) => FileLifetime::Never,
             Some(d) if d >= 1 => u16::try_from(d)
@@ -94,7 +94,7 @@ impl Default for Settings {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The current settings; the defaults if the database has no settings row.
     ///
     /// # Errors

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{db_time_to_utc, expiration_from_db, limits, Entry, Store, StoreError};
+use super::{db_time_to_utc, expiration_from_db, limits, Entry, SqliteStore, StoreError};
 use crate::ids::{EntryId, ShareId};
 use crate::validate::db_time;
 
@@ -186,7 +186,7 @@ fn load(conn: &Connection, id: &str) -> Result<Option<Share>, StoreError> {
     }))
 }
 
-impl Store {
+impl SqliteStore {
     /// Creates a share of existing entries (all or nothing).
     ///
     /// # Errors

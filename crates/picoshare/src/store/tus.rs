@@ -8,7 +8,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{db_time_to_utc, expiration_from_db, expiration_to_db, Store, StoreError, UploadSink};
+use super::{
+    db_time_to_utc, expiration_from_db, expiration_to_db, SqliteSink, SqliteStore, StoreError,
+};
 use crate::ids::{EntryId, GuestLinkId, TusUploadId};
 use crate::validate::db_time;
 
@@ -112,7 +114,7 @@ pub(super) fn load(conn: &Connection, id: &TusUploadId) -> Result<Option<TusUplo
         .transpose()
 }
 
-impl Store {
+impl SqliteStore {
     /// Creates a resumable upload; its bytes arrive later through
     /// [`Store::tus_open`]. Durable when it returns.
     ///
@@ -195,7 +197,7 @@ impl Store {
         &self,
         id: &TusUploadId,
         track: bool,
-    ) -> Result<Option<(TusUpload, Option<UploadSink>)>, StoreError> {
+    ) -> Result<Option<(TusUpload, Option<SqliteSink>)>, StoreError> {
         self.inner.writer.tus_open(id.clone(), track).await
     }
 

@@ -104,9 +104,9 @@ pub(super) struct WriterHandle {
 
 /// Receives the bytes of one upload and hands full chunks to the writer.
 ///
-/// Dropping it before [`UploadSink::finish`] abandons the upload: the writer
+/// Dropping it before [`SqliteSink::finish`] abandons the upload: the writer
 /// deletes whatever chunks it already stored.
-pub struct UploadSink {
+pub struct SqliteSink {
     id: EntryId,
     tx: flume::Sender<Cmd>,
     chunk_size: usize,
@@ -127,7 +127,7 @@ struct TusSession {
     start_index: u64,
 }
 
-impl UploadSink {
+impl SqliteSink {
     /// The ID the entry will have.
     pub fn id(&self) -> &EntryId {
         &self.id
@@ -203,7 +203,7 @@ impl UploadSink {
     }
 }
 
-impl UploadSink {
+impl SqliteSink {
     /// Ends a resumable upload's session: the bytes received so far become its
     /// durable offset (full chunks in the chunk table, the rest as its tail).
     ///
@@ -274,7 +274,7 @@ impl UploadSink {
     }
 }
 
-impl Drop for UploadSink {
+impl Drop for SqliteSink {
     fn drop(&mut self) {
         if self.done {
             return;
@@ -305,8 +305,8 @@ impl Drop for UploadSink {
 }
 
 impl WriterHandle {
-    pub(super) fn begin_upload(&self, id: EntryId, chunk_size: usize) -> UploadSink {
-        UploadSink {
+    pub(super) fn begin_upload(&self, id: EntryId, chunk_size: usize) -> SqliteSink {
+        SqliteSink {
             id,
             tx: self.tx.clone(),
             chunk_size,
@@ -326,7 +326,7 @@ impl WriterHandle {
         &self,
         upload_id: TusUploadId,
         track: bool,
-    ) -> Result<Option<(TusUpload, Option<UploadSink>)>, StoreError> {
+    ) -> Result<Option<(TusUpload, Option<SqliteSink>)>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send_async(Cmd::TusOpen {
@@ -346,7 +346,7 @@ impl WriterHandle {
         let mut buf = BytesMut::with_capacity(chunk_size);
         buf.extend_from_slice(&row.tail);
         let start_index = row.offset / row.chunk_size;
-        let sink = UploadSink {
+        let sink = SqliteSink {
             id: row.entry_id.clone(),
             tx: self.tx.clone(),
             chunk_size,

@@ -1,0 +1,490 @@
+//! `picoshare --copy-to-remote`: copies a SQLite database (ours, or one the
+//! original PicoShare wrote) into PostgreSQL and object storage, and checks
+//! every file's SHA-256 after the copy by reading the object back.
+//!
+//! The SQLite file is only read (opened read-only), so the server can keep
+//! serving from it until the copy is done. Running the command again resumes:
+//! entries already copied and verified are skipped, rows already present are
+//! left as they are.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use bytes::Bytes;
+use rusqlite::{Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::{RemoteConfig, RemoteStore};
+use crate::ids::EntryId;
+use crate::store::{db_time_to_utc, expiration_from_db, Entry, NewEntry};
+
+/// What the copy did.
+#[derive(Debug, Default)]
+struct Summary {
+    copied: u64,
+    bytes: u64,
+    skipped_present: u64,
+    skipped_empty: u64,
+    failed: u64,
+}
+
+/// Copies the database at `db` into the scale-out store described by `remote`.
+///
+/// # Errors
+/// The database cannot be read, the destination cannot be used, or any
+/// file's checksum differs after the copy.
+pub async fn copy_sqlite(db: &Path, remote: RemoteConfig) -> anyhow::Result<()> {
+    if !db.exists() {
+        bail!("there is no database at {}", db.display());
+    }
+    let src = open_source(db)?;
+    let store = RemoteStore::open(remote)
+        .await
+        .context("could not open the destination (PostgreSQL and S3)")?;
+    let result = copy_all(db, &src, &store).await;
+    store.shutdown().await;
+    result
+}
+
+fn open_source(db: &Path) -> anyhow::Result<Connection> {
+    let conn = crate::store::open_read_only(db)
+        .with_context(|| format!("could not open {} read-only", db.display()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    if !table_exists(&conn, "entries")? || !table_exists(&conn, "entries_data")? {
+        bail!(
+            "{} is not a PicoShare database (no entries table)",
+            db.display()
+        );
+    }
+    Ok(conn)
+}
+
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// One row of any table, as text, integers, blobs or nulls.
+type Row = Vec<rusqlite::types::Value>;
+
+fn read_rows(conn: &Connection, sql: &str) -> anyhow::Result<Vec<Row>> {
+    let mut stmt = conn.prepare(sql)?;
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                .collect::<rusqlite::Result<Row>>()
+        })?
+        .collect::<rusqlite::Result<Vec<Row>>>()?;
+    Ok(rows)
+}
+
+/// Turns SQLite values into PostgreSQL parameters (TEXT, BIGINT, BYTEA, NULL).
+fn to_params(row: &Row) -> Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> {
+    use rusqlite::types::Value;
+    row.iter()
+        .map(|v| -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
+            match v {
+                Value::Null => Box::new(Option::<String>::None),
+                Value::Integer(i) => Box::new(*i),
+                // No column of PicoShare's holds a real; keep it as text.
+                Value::Real(f) => Box::new(f.to_string()),
+                Value::Text(t) => Box::new(t.clone()),
+                Value::Blob(b) => Box::new(b.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Copies every row of one table (if the source has it), leaving rows the
+/// destination already has as they are. Returns the rows read.
+async fn copy_table(
+    src: &Connection,
+    store: &RemoteStore,
+    select: &str,
+    insert: &str,
+    table: &str,
+) -> anyhow::Result<usize> {
+    if !table_exists(src, table)? {
+        return Ok(0);
+    }
+    let rows = read_rows(src, select)?;
+    let mut client = store.pg().await?;
+    let tx = client.transaction().await?;
+    let stmt = tx.prepare(insert).await?;
+    for row in &rows {
+        let params = to_params(row);
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        tx.execute(&stmt, &refs)
+            .await
+            .with_context(|| format!("could not copy a row of {table}"))?;
+    }
+    tx.commit().await?;
+    Ok(rows.len())
+}
+
+async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::Result<()> {
+    let started = Instant::now();
+    eprintln!(
+        "copying {} into PostgreSQL and object storage",
+        db.display()
+    );
+
+    // Settings: the destination takes the source's.
+    if let Some(days) = src
+        .query_row(
+            "SELECT default_expiration_in_days FROM settings WHERE id = 1",
+            [],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .optional()?
+    {
+        store
+            .pg()
+            .await?
+            .execute(
+                "UPDATE settings SET default_expiration_in_days = $1 WHERE id = 1",
+                &[&days],
+            )
+            .await?;
+    }
+    let tables: &[(&str, &str, &str)] = &[
+        (
+            "guest_links",
+            "SELECT id, label, max_file_bytes, max_file_uploads, creation_time,
+                url_expiration_time, file_expiration_time, is_disabled FROM guest_links",
+            "INSERT INTO guest_links (id, label, max_file_bytes, max_file_uploads, creation_time,
+                url_expiration_time, file_expiration_time, is_disabled)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        ),
+        (
+            "picoshare_sessions",
+            "SELECT token_sha256, created_time, expiration_time FROM picoshare_sessions",
+            "INSERT INTO picoshare_sessions (token_sha256, created_time, expiration_time)
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        ),
+        (
+            "picoshare_api_tokens",
+            "SELECT id, name, token_sha256, prefix, created_time, last_used_time
+             FROM picoshare_api_tokens",
+            "INSERT INTO picoshare_api_tokens (id, name, token_sha256, prefix, created_time,
+                last_used_time) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        ),
+        (
+            "picoshare_server_keys",
+            "SELECT name, value FROM picoshare_server_keys",
+            "INSERT INTO picoshare_server_keys (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        ),
+    ];
+    for (table, select, insert) in tables {
+        let n = copy_table(src, store, select, insert, table).await?;
+        if n > 0 {
+            eprintln!("  {table}: {n} rows");
+        }
+    }
+
+    let entries = read_rows(
+        src,
+        "SELECT e.id, e.filename, e.content_type, e.upload_time, e.expiration_time, e.note,
+            e.guest_link_id,
+            (SELECT coalesce(sum(length(chunk)), 0) FROM entries_data d WHERE d.id = e.id)
+         FROM entries e ORDER BY e.upload_time, e.rowid",
+    )?;
+    let total = entries.len();
+    let mut summary = Summary::default();
+    for (n, row) in entries.iter().enumerate() {
+        let text = |i: usize| match &row[i] {
+            rusqlite::types::Value::Text(t) => Some(t.clone()),
+            _ => None,
+        };
+        let id_text = text(0).unwrap_or_default();
+        let Ok(id) = EntryId::parse(&id_text) else {
+            eprintln!(
+                "  [{}/{total}] skipped {id_text:?}: not a valid entry ID",
+                n + 1
+            );
+            summary.failed += 1;
+            continue;
+        };
+        let size = match row[7] {
+            rusqlite::types::Value::Integer(i) => u64::try_from(i).unwrap_or(0),
+            _ => 0,
+        };
+        let filename = text(1).unwrap_or_default();
+        let label = format!("[{}/{total}] {id} {filename:?} ({})", n + 1, human(size));
+        if size == 0 {
+            // The server treats entries without data as missing.
+            eprintln!("  {label}: skipped, it has no data");
+            summary.skipped_empty += 1;
+            continue;
+        }
+        if let Some(hash) = store.copied_sha256(&id).await? {
+            eprintln!("  {label}: already copied (sha256 {})", &hash[..16]);
+            summary.skipped_present += 1;
+            continue;
+        }
+        let entry = NewEntry {
+            filename,
+            content_type: text(2).unwrap_or_default(),
+            upload_time: db_time_to_utc(&text(3).unwrap_or_default()),
+            expiration: expiration_from_db(text(4)),
+            note: text(5),
+            guest_link_id: text(6).filter(|g| !g.is_empty()),
+            limits: None,
+        };
+        match copy_entry(db, store, &id, entry, size).await {
+            Ok(hash) => {
+                eprintln!("  {label}: copied, sha256 {} verified", &hash[..16]);
+                summary.copied += 1;
+                summary.bytes += size;
+            }
+            Err(e) => {
+                eprintln!("  {label}: FAILED: {e:#}");
+                summary.failed += 1;
+            }
+        }
+    }
+
+    // Rows that refer to entries: only for entries that now exist.
+    let dependent: &[(&str, &str, &str)] = &[
+        (
+            "picoshare_entry_limits",
+            "SELECT entry_id, max_downloads, downloads_used, password_hash FROM picoshare_entry_limits",
+            "INSERT INTO picoshare_entry_limits (entry_id, max_downloads, downloads_used, reserved, password_hash)
+             SELECT $1, $2, $3, 0, $4 WHERE EXISTS (SELECT 1 FROM entries WHERE id = $1)
+             ON CONFLICT DO NOTHING",
+        ),
+        (
+            "picoshare_shares",
+            "SELECT id, title, created_time, note FROM picoshare_shares",
+            "INSERT INTO picoshare_shares (id, title, created_time, note) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        ),
+        (
+            "picoshare_share_entries",
+            "SELECT share_id, entry_id, position, path FROM picoshare_share_entries",
+            "INSERT INTO picoshare_share_entries (share_id, entry_id, position, path)
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM entries WHERE id = $2)
+             ON CONFLICT DO NOTHING",
+        ),
+    ];
+    for (table, select, insert) in dependent {
+        let n = copy_table(src, store, select, insert, table).await?;
+        if n > 0 {
+            eprintln!("  {table}: {n} rows");
+        }
+    }
+    if table_exists(src, "picoshare_tus_uploads")? {
+        let unfinished: i64 = src.query_row(
+            "SELECT count(*) FROM picoshare_tus_uploads WHERE completed = 0",
+            [],
+            |r| r.get(0),
+        )?;
+        if unfinished > 0 {
+            eprintln!(
+                "  {unfinished} unfinished resumable uploads were not copied: their clients start them again"
+            );
+        }
+    }
+    eprintln!(
+        "done in {:.1} s: {} files copied ({}), {} already there, {} without data skipped, {} failed",
+        started.elapsed().as_secs_f64(),
+        summary.copied,
+        human(summary.bytes),
+        summary.skipped_present,
+        summary.skipped_empty,
+        summary.failed
+    );
+    if summary.failed > 0 {
+        bail!(
+            "{} files could not be copied; run the command again to retry them",
+            summary.failed
+        );
+    }
+    Ok(())
+}
+
+/// Streams one entry's chunks into a new object (computing its SHA-256),
+/// writes its row and download history, reads the object back and compares
+/// checksums. On a mismatch the entry is deleted again. Returns the hex SHA-256.
+async fn copy_entry(
+    db: &Path,
+    store: &RemoteStore,
+    id: &EntryId,
+    entry: NewEntry,
+    size: u64,
+) -> anyhow::Result<String> {
+    // Chunks are read on a blocking thread, a few at a time (bounded memory).
+    let (tx, rx) = flume::bounded::<anyhow::Result<Bytes>>(4);
+    let path = db.to_owned();
+    let id_text = id.as_str().to_owned();
+    let reader = tokio::task::spawn_blocking(move || {
+        let run = || -> anyhow::Result<()> {
+            let conn = crate::store::open_read_only(&path)?;
+            let mut stmt =
+                conn.prepare("SELECT chunk FROM entries_data WHERE id = ?1 ORDER BY chunk_index")?;
+            let mut rows = stmt.query([&id_text])?;
+            while let Some(r) = rows.next()? {
+                let chunk: Vec<u8> = r.get(0)?;
+                if tx.send(Ok(Bytes::from(chunk))).is_err() {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = run() {
+            let _ = tx.send(Err(e));
+        }
+    });
+    let mut sink = store.begin_upload(id.clone(), Some(size));
+    let mut hasher = Sha256::new();
+    while let Ok(chunk) = rx.recv_async().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        sink.write(chunk).await?;
+    }
+    reader.await?;
+    if sink.bytes_received() != size {
+        bail!(
+            "read {} bytes but the database says {size}",
+            sink.bytes_received()
+        );
+    }
+    let source_hash = hex(&hasher.finalize());
+    let upload_time = entry.upload_time;
+    sink.finish(entry).await?;
+
+    // Read the object back.
+    let stored = Entry {
+        id: id.clone(),
+        filename: String::new(),
+        content_type: String::new(),
+        upload_time,
+        expiration: None,
+        note: None,
+        guest_link_id: None,
+        size,
+        chunk_size: 0,
+    };
+    let mut range = store.read_range(&stored, 0, size - 1);
+    let mut check = Sha256::new();
+    let mut read = 0u64;
+    while let Some(b) = range.next().await? {
+        read += b.len() as u64;
+        check.update(&b);
+    }
+    let stored_hash = hex(&check.finalize());
+    if read != size || stored_hash != source_hash {
+        store.delete_entry(id).await?;
+        bail!("the stored object differs from the database (sha256 {stored_hash} after the copy, {source_hash} before); it was removed");
+    }
+    store.set_copied_sha256(id, &source_hash).await?;
+    copy_downloads(db, store, id).await?;
+    Ok(source_hash)
+}
+
+/// Copies an entry's download history.
+async fn copy_downloads(db: &Path, store: &RemoteStore, id: &EntryId) -> anyhow::Result<()> {
+    let conn = crate::store::open_read_only(db)?;
+    let mut stmt = conn.prepare(
+        "SELECT entry_id, download_timestamp, client_ip, user_agent FROM downloads
+         WHERE entry_id = ?1 ORDER BY rowid",
+    )?;
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([id.as_str()], |r| {
+            (0..n)
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                .collect::<rusqlite::Result<Row>>()
+        })?
+        .collect::<rusqlite::Result<Vec<Row>>>()?;
+    drop(stmt);
+    drop(conn);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut client = store.pg().await?;
+    let tx = client.transaction().await?;
+    let insert = tx
+        .prepare(
+            "INSERT INTO downloads (entry_id, download_timestamp, client_ip, user_agent)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .await?;
+    for row in &rows {
+        let params = to_params(row);
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        tx.execute(&insert, &refs).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl RemoteStore {
+    /// The recorded SHA-256 of an entry the migration already copied.
+    async fn copied_sha256(&self, id: &EntryId) -> anyhow::Result<Option<String>> {
+        let row = self
+            .pg()
+            .await?
+            .query_opt("SELECT sha256 FROM entries WHERE id = $1", &[&id.as_str()])
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => match r.get::<_, Option<String>>(0) {
+                Some(h) => Ok(Some(h)),
+                // Present but never verified (an earlier run stopped between
+                // the copy and the check): copy it again.
+                None => {
+                    self.delete_entry(id).await?;
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    async fn set_copied_sha256(&self, id: &EntryId, hash: &str) -> anyhow::Result<()> {
+        self.pg()
+            .await?
+            .execute(
+                "UPDATE entries SET sha256 = $2 WHERE id = $1",
+                &[&id.as_str(), &hash],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= f64::from(1u32 << 30) {
+        format!("{:.2} GiB", b / f64::from(1u32 << 30))
+    } else if b >= f64::from(1u32 << 20) {
+        format!("{:.1} MiB", b / f64::from(1u32 << 20))
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}

@@ -1,0 +1,221 @@
+//! PostgreSQL tables of the scale-out store, and their migrations.
+//!
+//! The tables mirror the SQLite ones (same names, same columns, times as the
+//! same RFC 3339 text), minus `entries_data`: file bytes live in object
+//! storage, and `entries` gains the object's size and part size. The tables
+//! that only a shared database needs (instances, slots, reservations, pending
+//! uploads, the deletion queue) are described where they are created.
+//!
+//! Migrations run in one transaction under an advisory lock, so instances
+//! that start together upgrade the schema once.
+
+use super::StoreError;
+
+/// Our migrations, applied in order, each once.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r"
+CREATE TABLE guest_links (
+    id TEXT PRIMARY KEY,
+    label TEXT,
+    max_file_bytes BIGINT,
+    max_file_uploads BIGINT,
+    creation_time TEXT NOT NULL,
+    url_expiration_time TEXT,
+    file_expiration_time TEXT,
+    is_disabled BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE entries (
+    id TEXT PRIMARY KEY,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    upload_time TEXT NOT NULL,
+    expiration_time TEXT,
+    guest_link_id TEXT,
+    note TEXT,
+    -- The object's length in bytes.
+    size BIGINT NOT NULL CHECK (size >= 0),
+    -- Size of every multipart part but the last (informational).
+    part_size BIGINT NOT NULL,
+    -- Hex SHA-256 of the bytes, when known (set by the migration from SQLite).
+    sha256 TEXT,
+    -- Insertion order, for stable sorting of entries uploaded in one second.
+    seq BIGSERIAL
+);
+CREATE INDEX idx_entries_guest_link_id ON entries (guest_link_id);
+CREATE TABLE downloads (
+    seq BIGSERIAL PRIMARY KEY,
+    entry_id TEXT NOT NULL,
+    download_timestamp TEXT NOT NULL,
+    client_ip TEXT,
+    user_agent TEXT
+);
+CREATE INDEX idx_downloads_entry_id ON downloads (entry_id, download_timestamp);
+CREATE TABLE settings (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    default_expiration_in_days BIGINT
+);
+INSERT INTO settings (id, default_expiration_in_days) VALUES (1, 30);
+CREATE TABLE picoshare_sessions (
+    token_sha256 TEXT PRIMARY KEY,
+    created_time TEXT NOT NULL,
+    expiration_time TEXT NOT NULL
+);
+-- Resumable uploads. Their bytes go into one multipart upload
+-- (`multipart_id`) whose parts are listed in picoshare_tus_parts; bytes after
+-- the last full part wait in `tail`. `chunk_size` is the part size. A writing
+-- session holds a lease (`lease_owner`, until `lease_until`) so that two
+-- instances never write one upload at once.
+CREATE TABLE picoshare_tus_uploads (
+    id TEXT PRIMARY KEY,
+    entry_id TEXT NOT NULL UNIQUE,
+    guest_link_id TEXT,
+    upload_length BIGINT NOT NULL CHECK (upload_length > 0),
+    upload_offset BIGINT NOT NULL DEFAULT 0
+        CHECK (upload_offset >= 0 AND upload_offset <= upload_length),
+    chunk_size BIGINT NOT NULL CHECK (chunk_size > 0),
+    tail BYTEA,
+    filename TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    note TEXT,
+    expiration_time TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_time TEXT NOT NULL,
+    expires_time TEXT NOT NULL,
+    completed BIGINT NOT NULL DEFAULT 0,
+    multipart_id TEXT,
+    lease_owner TEXT,
+    lease_until TIMESTAMPTZ
+);
+CREATE INDEX idx_tus_uploads_guest_link
+    ON picoshare_tus_uploads (guest_link_id) WHERE completed = 0;
+CREATE TABLE picoshare_tus_parts (
+    upload_id TEXT NOT NULL,
+    part_number BIGINT NOT NULL,
+    etag TEXT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
+CREATE TABLE picoshare_api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    prefix TEXT NOT NULL,
+    created_time TEXT NOT NULL,
+    last_used_time TEXT
+);
+-- `reserved` is unused here: downloads in progress are rows of
+-- picoshare_download_reservations, per instance.
+CREATE TABLE picoshare_entry_limits (
+    entry_id TEXT PRIMARY KEY,
+    max_downloads BIGINT,
+    downloads_used BIGINT NOT NULL DEFAULT 0,
+    reserved BIGINT NOT NULL DEFAULT 0,
+    password_hash TEXT
+);
+CREATE TABLE picoshare_server_keys (
+    name TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
+CREATE TABLE picoshare_shares (
+    id TEXT PRIMARY KEY,
+    title TEXT,
+    created_time TEXT NOT NULL,
+    note TEXT
+);
+CREATE TABLE picoshare_share_entries (
+    share_id TEXT NOT NULL,
+    entry_id TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    path TEXT,
+    PRIMARY KEY (share_id, entry_id)
+);
+CREATE INDEX idx_share_entries_entry ON picoshare_share_entries (entry_id);
+-- Running server processes and their last sign of life.
+CREATE TABLE picoshare_instances (
+    id TEXT PRIMARY KEY,
+    started TIMESTAMPTZ NOT NULL,
+    heartbeat TIMESTAMPTZ NOT NULL
+);
+-- Guest-link upload slots held by uploads in progress.
+CREATE TABLE picoshare_guest_slots (
+    id TEXT PRIMARY KEY,
+    guest_link_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    created TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX idx_guest_slots_link ON picoshare_guest_slots (guest_link_id);
+-- Full downloads of limited entries in progress, per instance.
+CREATE TABLE picoshare_download_reservations (
+    entry_id TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (entry_id, instance_id)
+);
+-- Uploads whose object is being written (not resumable ones).
+CREATE TABLE picoshare_pending_uploads (
+    entry_id TEXT PRIMARY KEY,
+    multipart_id TEXT,
+    instance_id TEXT NOT NULL,
+    started TIMESTAMPTZ NOT NULL
+);
+-- Objects to delete (multipart uploads to abort when `multipart_id` is set).
+CREATE TABLE picoshare_deleted_objects (
+    key TEXT NOT NULL,
+    multipart_id TEXT NOT NULL DEFAULT '',
+    since TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (key, multipart_id)
+);
+",
+)];
+
+/// Creates the schema if needed and applies the migrations not yet applied.
+///
+/// # Errors
+/// [`StoreError::Schema`] for a database newer than this server; PostgreSQL failures.
+pub(super) async fn migrate(
+    client: &mut deadpool_postgres::Object,
+    schema: Option<&str>,
+) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    // One instance at a time: the others wait here, then find nothing to do.
+    tx.execute("SELECT pg_advisory_xact_lock(7201590414)", &[])
+        .await?;
+    if let Some(schema) = schema {
+        // The name was checked when the pool was built.
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await?;
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS picoshare_migrations (
+            version BIGINT PRIMARY KEY,
+            applied TIMESTAMPTZ NOT NULL DEFAULT now()
+        )",
+    )
+    .await?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM picoshare_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    let latest = MIGRATIONS.last().map_or(0, |m| m.0);
+    if current > latest {
+        return Err(StoreError::Schema(format!(
+            "the PostgreSQL database has schema version {current}, newer than this server's {latest}; upgrade the server"
+        )));
+    }
+    for (version, sql) in MIGRATIONS {
+        if *version > current {
+            tx.batch_execute(sql).await?;
+            tx.execute(
+                "INSERT INTO picoshare_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .await?;
+            tracing::info!(version, "applied PostgreSQL migration");
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
