@@ -87,13 +87,33 @@ fn read_rows(conn: &Connection, sql: &str) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// SQL NULL for a parameter of any type.
+#[derive(Debug)]
+struct Null;
+
+impl tokio_postgres::types::ToSql for Null {
+    fn to_sql(
+        &self,
+        _: &tokio_postgres::types::Type,
+        _: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(tokio_postgres::types::IsNull::Yes)
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
 /// Turns SQLite values into PostgreSQL parameters (TEXT, BIGINT, BYTEA, NULL).
 fn to_params(row: &Row) -> Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> {
     use rusqlite::types::Value;
     row.iter()
         .map(|v| -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
             match v {
-                Value::Null => Box::new(Option::<String>::None),
+                Value::Null => Box::new(Null),
                 Value::Integer(i) => Box::new(*i),
                 // No column of PicoShare's holds a real; keep it as text.
                 Value::Real(f) => Box::new(f.to_string()),
