@@ -137,6 +137,23 @@ fn spawn_server(opts: &ServerOptions, db: &Path, tmp: &Path) -> Spawned {
         }
     }
     cmd.env("TMPDIR", tmp);
+    if let Some(remote) = remote_storage() {
+        // The scale-out store: PostgreSQL and S3, in a schema and under a
+        // key prefix of this database path's own, so that a restart on the
+        // same path finds its data and other tests never see it.
+        let (schema, prefix) = remote_names(db);
+        cmd.env("PS_POSTGRES_URL", &remote.postgres_url)
+            .env("PS_POSTGRES_SCHEMA", schema)
+            .env("PS_POSTGRES_POOL", "6")
+            .env("PS_S3_ENDPOINT", &remote.endpoint)
+            .env("PS_S3_BUCKET", &remote.bucket)
+            .env("PS_S3_REGION", &remote.region)
+            .env("PS_S3_ACCESS_KEY_ID", &remote.access_key_id)
+            .env("PS_S3_SECRET_ACCESS_KEY", &remote.secret_access_key)
+            .env("PS_S3_PREFIX", prefix)
+            // Small parts, so that files of a few MiB are multipart uploads.
+            .env("PS_S3_PART_MIB", "5");
+    }
     if let Some(secret) = &opts.secret {
         cmd.env("PS_SHARED_SECRET", secret);
     }
@@ -466,8 +483,12 @@ impl TestServer {
     // --- database conveniences -----------------------------------------
 
     /// A read-only connection to the live database (WAL lets it read while
-    /// the server writes).
+    /// the server writes). On the scale-out store: an in-memory SQLite copy
+    /// of the PostgreSQL tables taken now (see [`remote_snapshot`]).
     pub fn db(&self) -> Connection {
+        if remote_storage().is_some() {
+            return remote_snapshot(&remote_names(&self.db_path).0);
+        }
         open_db_read_only(&self.db_path)
     }
 
@@ -534,6 +555,30 @@ impl TestServer {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Every byte the server keeps about its files apart from their data:
+    /// the database file and its WAL, or on the scale-out store every row
+    /// of its PostgreSQL tables (as JSON).
+    pub fn metadata_bytes(&self) -> Vec<u8> {
+        if remote_storage().is_some() {
+            let parts: Vec<String> = SNAPSHOT_TABLES
+                .iter()
+                .map(|(t, _)| format!("'{t}', (SELECT coalesce(json_agg(x), '[]') FROM {t} x)"))
+                .collect();
+            let sql = format!("SELECT json_build_object({})", parts.join(", "));
+            return pg_json(&remote_names(&self.db_path).0, &sql)
+                .to_string()
+                .into_bytes();
+        }
+        let mut all = Vec::new();
+        for suffix in ["", "-wal"] {
+            let path = format!("{}{suffix}", self.db_path.display());
+            if let Ok(bytes) = std::fs::read(&path) {
+                all.extend_from_slice(&bytes);
+            }
+        }
+        all
     }
 }
 
@@ -894,6 +939,180 @@ pub fn rfc3339_from_now(offset: chrono::Duration) -> String {
 // ---------------------------------------------------------------------------
 // Database inspection
 // ---------------------------------------------------------------------------
+
+/// Where the scale-out store's services are, when the tests run against it.
+#[derive(Debug, Clone)]
+pub struct RemoteStorage {
+    pub postgres_url: String,
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// `Some` when this test run uses PostgreSQL and S3
+/// (`PICOSHARE_TEST_STORAGE=remote` and the `PICOSHARE_TEST_*` settings that
+/// `scripts/remote-services start` prints); `None` for SQLite.
+pub fn remote_storage() -> Option<&'static RemoteStorage> {
+    static REMOTE: std::sync::OnceLock<Option<RemoteStorage>> = std::sync::OnceLock::new();
+    REMOTE
+        .get_or_init(|| {
+            let mode = std::env::var("PICOSHARE_TEST_STORAGE").unwrap_or_default();
+            if mode.is_empty() || mode == "sqlite" {
+                return None;
+            }
+            assert_eq!(
+                mode, "remote",
+                "PICOSHARE_TEST_STORAGE must be sqlite or remote"
+            );
+            let var = |k: &str| {
+                std::env::var(k).unwrap_or_else(|_| {
+                    panic!("PICOSHARE_TEST_STORAGE=remote needs {k} (see scripts/remote-services)")
+                })
+            };
+            Some(RemoteStorage {
+                postgres_url: var("PICOSHARE_TEST_POSTGRES_URL"),
+                endpoint: var("PICOSHARE_TEST_S3_ENDPOINT"),
+                bucket: var("PICOSHARE_TEST_S3_BUCKET"),
+                region: var("PICOSHARE_TEST_S3_REGION"),
+                access_key_id: var("PICOSHARE_TEST_S3_ACCESS_KEY_ID"),
+                secret_access_key: var("PICOSHARE_TEST_S3_SECRET_ACCESS_KEY"),
+            })
+        })
+        .as_ref()
+}
+
+/// The PostgreSQL schema and S3 key prefix of a database path.
+pub fn remote_names(db: &Path) -> (String, String) {
+    let digest = Sha256::digest(db.as_os_str().as_encoded_bytes());
+    let schema = format!("t_{}", &hex(&digest)[..16]);
+    let prefix = format!("{schema}/");
+    (schema, prefix)
+}
+
+/// Runs one query in a schema with `psql` and returns its single JSON value.
+pub fn pg_json(schema: &str, sql: &str) -> serde_json::Value {
+    let remote = remote_storage().expect("PostgreSQL queries need the scale-out store");
+    let out = Command::new("psql")
+        .arg(&remote.postgres_url)
+        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGOPTIONS", format!("-c search_path={schema}"))
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "psql output is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The tables of the scale-out store that tests look at, with the order
+/// their rows are copied in (so that `rowid` follows insertion order).
+const SNAPSHOT_TABLES: &[(&str, &str)] = &[
+    ("entries", "seq"),
+    ("downloads", "seq"),
+    ("guest_links", "creation_time"),
+    ("settings", "id"),
+    ("picoshare_sessions", "created_time"),
+    ("picoshare_tus_uploads", "created_time"),
+    ("picoshare_tus_parts", "part_number"),
+    ("picoshare_api_tokens", "created_time"),
+    ("picoshare_entry_limits", "entry_id"),
+    ("picoshare_server_keys", "name"),
+    ("picoshare_shares", "created_time"),
+    ("picoshare_share_entries", "position"),
+    ("picoshare_pending_uploads", "started"),
+    ("picoshare_deleted_objects", "since"),
+];
+
+/// An in-memory SQLite database holding a copy of the scale-out store's
+/// PostgreSQL tables (same names and columns), so that the tests' queries
+/// read either store. File data has no table there; `entries_data` is made
+/// up so that the questions tests ask of it get true answers: one row per
+/// part of every stored object (each as long as that part), one per part of
+/// an unfinished resumable upload and one for its tail, and one per upload
+/// in progress or object waiting for deletion (data that belongs to no entry).
+pub fn remote_snapshot(schema: &str) -> Connection {
+    let parts: Vec<String> = SNAPSHOT_TABLES
+        .iter()
+        .map(|(t, order)| {
+            format!("'{t}', (SELECT coalesce(json_agg(x ORDER BY x.{order}), '[]') FROM {t} x)")
+        })
+        .collect();
+    let sql = format!(
+        "SELECT json_build_object('columns', (SELECT json_object_agg(table_name, cols) FROM
+            (SELECT table_name, json_agg(column_name::text ORDER BY ordinal_position) AS cols
+             FROM information_schema.columns WHERE table_schema = current_schema()
+             GROUP BY table_name) c), 'rows', json_build_object({}))",
+        parts.join(", ")
+    );
+    let all = pg_json(schema, &sql);
+    let conn = Connection::open_in_memory().expect("in-memory SQLite");
+    for (table, _) in SNAPSHOT_TABLES {
+        let cols: Vec<String> = all["columns"][table]
+            .as_array()
+            .unwrap_or_else(|| panic!("no table {table} in schema {schema}"))
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect();
+        conn.execute_batch(&format!("CREATE TABLE {table} ({});", cols.join(", ")))
+            .unwrap();
+        let placeholders = vec!["?"; cols.len()].join(", ");
+        let insert = format!("INSERT INTO {table} VALUES ({placeholders})");
+        for row in all["rows"][table].as_array().unwrap() {
+            let values: Vec<rusqlite::types::Value> =
+                cols.iter().map(|c| json_to_sqlite(&row[c])).collect();
+            conn.execute(&insert, rusqlite::params_from_iter(values))
+                .unwrap();
+        }
+    }
+    conn.execute_batch(
+        "CREATE TABLE entries_data (id TEXT, chunk_index INTEGER, chunk BLOB);
+         WITH RECURSIVE parts(id, i, size, part) AS (
+            SELECT id, 0, size, max(part_size, 1) FROM entries
+            UNION ALL SELECT id, i + 1, size, part FROM parts WHERE (i + 1) * part < size)
+         INSERT INTO entries_data SELECT id, i, zeroblob(min(part, size - i * part)) FROM parts;
+         INSERT INTO entries_data SELECT t.entry_id, p.part_number - 1, zeroblob(1)
+            FROM picoshare_tus_parts p JOIN picoshare_tus_uploads t ON t.id = p.upload_id
+            WHERE t.completed = 0;
+         INSERT INTO entries_data SELECT entry_id, upload_offset / chunk_size, tail
+            FROM picoshare_tus_uploads WHERE completed = 0 AND length(tail) > 0;
+         INSERT INTO entries_data SELECT entry_id, 0, zeroblob(1) FROM picoshare_pending_uploads;
+         INSERT INTO entries_data SELECT replace(key, rtrim(key, replace(key, '/', '')), ''), 0, zeroblob(1)
+            FROM picoshare_deleted_objects;",
+    )
+    .unwrap();
+    conn
+}
+
+fn json_to_sqlite(v: &serde_json::Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Integer(i64::from(*b)),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Value::Real(n.as_f64().unwrap_or(0.0)), Value::Integer),
+        // BYTEA arrives as `\x` and hex digits.
+        serde_json::Value::String(s) => match s.strip_prefix("\\x") {
+            Some(h) if h.len() % 2 == 0 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Value::Blob(
+                (0..h.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                    .collect(),
+            ),
+            _ => Value::Text(s.clone()),
+        },
+        other => Value::Text(other.to_string()),
+    }
+}
 
 pub fn open_db_read_only(path: &Path) -> Connection {
     let conn = Connection::open_with_flags(

@@ -45,6 +45,8 @@ mod gc;
 mod disk_full;
 // SIGKILL at 20 points during uploads.
 mod crash;
+// Two servers sharing PostgreSQL and a bucket (scale-out store only).
+mod scaleout;
 // Guest links: the owner's routes and guest uploads within their limits.
 mod guest_links;
 // The admin HTML pages: files, history, guest links, settings, information.

@@ -30,16 +30,7 @@ fn password_hash(server: &TestServer, id: &str) -> Option<String> {
 
 /// Every byte of the database files (main file and WAL).
 fn database_bytes(server: &TestServer) -> Vec<u8> {
-    let mut all = std::fs::read(&server.db_path).unwrap();
-    let wal = server.db_path.with_extension("db-wal");
-    let mut wal_name = server.db_path.clone().into_os_string();
-    wal_name.push("-wal");
-    for p in [wal, std::path::PathBuf::from(wal_name)] {
-        if let Ok(b) = std::fs::read(p) {
-            all.extend(b);
-        }
-    }
-    all
+    server.metadata_bytes()
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

@@ -34,27 +34,40 @@ pub async fn information(State(state): State<AppState>, headers: HeaderMap) -> R
         html! {
             section data-page="information" {
                 h1 { "System Information" }
-                h2 { "Disk usage" }
-                div.usage {
-                    label for="disk-usage" { "Disk usage" }
-                    progress #disk-usage value=(u.fs_used) max=(u.fs_total.max(1)) {
-                        (format!("{percent:.0}%"))
-                    }
+                @if state.store.is_remote() {
+                    h2 { "Storage" }
                     p #disk-usage-text {
-                        "Server disk usage: " (human_size(u.fs_used)) " (" (format!("{percent:.0}%")) ") used of "
-                        (human_size(u.fs_total)) " total; " (human_size(u.fs_free)) " free."
+                        "File data is in S3-compatible object storage and metadata in PostgreSQL; "
+                        "their capacity is the storage services' own."
                     }
-                }
-                h2 { "PicoShare usage" }
-                div.fields {
-                    p.field { span.field-name { "Upload data:" } " " span.field-value { (human_size(u.stored_files)) } }
-                    p.field { span.field-name { "Database files:" } " " span.field-value { (human_size(u.database)) } }
-                    p.field { span.field-name { "Reclaimable space:" } " " span.field-value { (human_size(u.reclaimable)) } }
-                }
-                p.hint {
-                    "Space left by deleted files stays inside the database and is reused by new "
-                    "uploads before the database grows again; PicoShare gives it back to the disk "
-                    "gradually. Reclaimable space is what is free inside the database right now."
+                    h2 { "PicoShare usage" }
+                    div.fields {
+                        p.field { span.field-name { "Upload data:" } " " span.field-value { (human_size(u.stored_files)) } }
+                        p.field { span.field-name { "PostgreSQL database:" } " " span.field-value { (human_size(u.database)) } }
+                    }
+                } @else {
+                    h2 { "Disk usage" }
+                    div.usage {
+                        label for="disk-usage" { "Disk usage" }
+                        progress #disk-usage value=(u.fs_used) max=(u.fs_total.max(1)) {
+                            (format!("{percent:.0}%"))
+                        }
+                        p #disk-usage-text {
+                            "Server disk usage: " (human_size(u.fs_used)) " (" (format!("{percent:.0}%")) ") used of "
+                            (human_size(u.fs_total)) " total; " (human_size(u.fs_free)) " free."
+                        }
+                    }
+                    h2 { "PicoShare usage" }
+                    div.fields {
+                        p.field { span.field-name { "Upload data:" } " " span.field-value { (human_size(u.stored_files)) } }
+                        p.field { span.field-name { "Database files:" } " " span.field-value { (human_size(u.database)) } }
+                        p.field { span.field-name { "Reclaimable space:" } " " span.field-value { (human_size(u.reclaimable)) } }
+                    }
+                    p.hint {
+                        "Space left by deleted files stays inside the database and is reused by new "
+                        "uploads before the database grows again; PicoShare gives it back to the disk "
+                        "gradually. Reclaimable space is what is free inside the database right now."
+                    }
                 }
                 h2 { "PicoShare version" }
                 div.fields {

@@ -37,10 +37,13 @@ pub(super) struct TusSession {
     pub renewed: Instant,
     /// Expiry to record with progress.
     pub expires: String,
+    /// The upload's declared length: the offset that reaches it is only
+    /// recorded with the entry row, when the upload completes.
+    pub length: u64,
 }
 
-/// A part upload in flight: its 0-based index and the task sending it.
-type Inflight = (usize, JoinHandle<Result<PartId, StoreError>>);
+/// A part upload in flight: its 0-based index, its length and the task sending it.
+type Inflight = (usize, u64, JoinHandle<Result<PartId, StoreError>>);
 
 /// Receives the bytes of one upload and sends them to object storage in parts.
 ///
@@ -255,8 +258,8 @@ impl RemoteStore {
                     if let Some(m) = multipart {
                         queue_deletion(&tx, &key, &m).await?;
                     }
-                    outcome.expired_uploads += 1;
                 }
+                outcome.expired_uploads += 1;
             }
             // Uploads whose instance stopped (crashed) before finishing them.
             let abandoned = tx
@@ -294,6 +297,38 @@ impl RemoteStore {
         }
         self.drain_deletions(None).await;
         Ok(outcome)
+    }
+
+    /// Aborts this instance's uploads that are still registered (at shutdown,
+    /// once no request runs: their sinks' own clean-up may not have run).
+    pub(super) async fn abandon_own_uploads(&self) -> Result<(), StoreError> {
+        let prefix = self.inner.cfg.s3.prefix.clone();
+        {
+            let mut client = self.pg().await?;
+            let tx = client.transaction().await?;
+            let rows = tx
+                .query(
+                    "DELETE FROM picoshare_pending_uploads WHERE instance_id = $1
+                     RETURNING entry_id, multipart_id",
+                    &[&self.instance()],
+                )
+                .await?;
+            for row in &rows {
+                let entry_id: String = row.get(0);
+                let multipart: Option<String> = row.get(1);
+                let key = format!("{prefix}entries/{entry_id}");
+                if let Some(m) = multipart {
+                    queue_deletion(&tx, &key, &m).await?;
+                }
+                queue_deletion(&tx, &key, "").await?;
+            }
+            tx.commit().await?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+        }
+        self.drain_deletions(None).await;
+        Ok(())
     }
 
     /// Registers an upload in progress (before its first byte is stored).
@@ -373,6 +408,12 @@ impl RemoteSink {
     /// Object-storage or PostgreSQL failures; [`StoreError::Busy`] when a
     /// resumable upload's session lost its lease.
     pub async fn write(&mut self, mut data: Bytes) -> Result<(), StoreError> {
+        if self.tus.is_none() && !self.registered && !data.is_empty() {
+            // Recorded from the first byte on, so that an upload in progress
+            // is visible (and, if its instance dies, collectable) at once.
+            self.store.register_pending(&self.id).await?;
+            self.registered = true;
+        }
         self.bytes += data.len() as u64;
         while !data.is_empty() {
             if self.buf.is_empty() && data.len() >= self.part_size {
@@ -459,13 +500,13 @@ impl RemoteSink {
             Counters::add(&c.bytes, len);
             Ok(part)
         });
-        self.inflight = Some((index, handle));
+        self.inflight = Some((index, len, handle));
         Ok(())
     }
 
     /// Waits for the part in flight and records it.
     pub(super) async fn wait_inflight(&mut self) -> Result<(), StoreError> {
-        let Some((index, handle)) = self.inflight.take() else {
+        let Some((index, len, handle)) = self.inflight.take() else {
             return Ok(());
         };
         let part = handle
@@ -475,9 +516,9 @@ impl RemoteSink {
             None => self.parts.push(part),
             Some(t) => {
                 let number = index as i64 + 1;
-                if t.track {
+                let reached = index as u64 * self.part_size as u64 + len;
+                if t.track && reached < t.length {
                     // The offset this part reaches is durable before the next part starts.
-                    let reached = (index as u64 + 1) * self.part_size as u64;
                     record_parts(&self.store, t, &[(number, part.content_id)], Some(reached))
                         .await?;
                     t.renewed = Instant::now();
@@ -530,6 +571,7 @@ impl RemoteSink {
     async fn finish_inner(&mut self, entry: &NewEntry) -> Result<(), StoreError> {
         self.store_object().await?;
         let store = self.store.clone();
+        let started = Instant::now();
         let mut client = store.pg().await?;
         let tx = client.transaction().await?;
         insert_entry(&tx, &self.id, entry, self.bytes, self.part_size as u64).await?;
@@ -539,7 +581,9 @@ impl RemoteSink {
         )
         .await?;
         tx.commit().await?;
-        Counters::add(&store.inner.counters.commits, 1);
+        let c = &store.inner.counters;
+        Counters::add(&c.commits, 1);
+        Counters::add(&c.commit_ns, started.elapsed().as_nanos() as u64);
         Ok(())
     }
 
@@ -649,7 +693,7 @@ impl Drop for RemoteSink {
         let store = self.store.clone();
         Counters::add(&store.inner.counters.in_progress, u64::MAX);
         Counters::add(&store.inner.counters.aborted, 1);
-        if let Some((_, h)) = self.inflight.take() {
+        if let Some((_, _, h)) = self.inflight.take() {
             h.abort();
         }
         let path = self.path.clone();

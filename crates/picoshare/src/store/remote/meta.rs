@@ -359,7 +359,7 @@ impl RemoteStore {
             .await?
             .query(
                 "SELECT id, name, prefix, created_time, last_used_time
-                 FROM picoshare_api_tokens ORDER BY created_time DESC, id DESC",
+                 FROM picoshare_api_tokens ORDER BY created_time DESC, seq DESC",
                 &[],
             )
             .await?;

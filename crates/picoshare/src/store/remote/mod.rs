@@ -110,7 +110,16 @@ struct Inner {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StoreError::Postgres(e.to_string())
+        // The error's own text is only "db error" for errors the server reported.
+        match e.as_db_error() {
+            Some(db) => StoreError::Postgres(format!(
+                "{} ({}){}",
+                db.message(),
+                db.code().code(),
+                db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+            )),
+            None => StoreError::Postgres(e.to_string()),
+        }
     }
 }
 
@@ -322,6 +331,9 @@ impl RemoteStore {
             .take();
         if let Some(h) = handle {
             h.abort();
+        }
+        if let Err(e) = self.abandon_own_uploads().await {
+            tracing::warn!(error = %e, "could not abort this server's unfinished uploads");
         }
         if let Err(e) = self.forget_instance().await {
             tracing::warn!(error = %e, "could not unregister this server from PostgreSQL");

@@ -101,7 +101,8 @@ CREATE TABLE picoshare_api_tokens (
     token_sha256 TEXT NOT NULL UNIQUE,
     prefix TEXT NOT NULL,
     created_time TEXT NOT NULL,
-    last_used_time TEXT
+    last_used_time TEXT,
+    seq BIGSERIAL
 );
 -- `reserved` is unused here: downloads in progress are rows of
 -- picoshare_download_reservations, per instance.

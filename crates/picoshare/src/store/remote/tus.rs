@@ -197,6 +197,7 @@ impl RemoteStore {
                 unrecorded: Vec::new(),
                 renewed: Instant::now(),
                 expires: db_time(upload.expires),
+                length: upload.length,
             }),
             done: false,
         };
@@ -408,7 +409,7 @@ impl RemoteSink {
     /// stored (a checksum mismatch): the upload keeps its previous offset.
     /// Parts it sent are overwritten when those bytes arrive again.
     pub async fn tus_discard(mut self) {
-        if let Some((_, h)) = self.inflight.take() {
+        if let Some((_, _, h)) = self.inflight.take() {
             h.abort();
         }
         if let Some(t) = self.tus.take() {

@@ -1,0 +1,359 @@
+//! Two server processes on different ports sharing one PostgreSQL schema and
+//! one bucket prefix behave as one server: files, sessions, guest-link slots,
+//! one-shot links, resumable uploads and garbage collection across both.
+//!
+//! These tests need the scale-out store (`PICOSHARE_TEST_STORAGE=remote`);
+//! the SQLite run of the suite leaves them out with `--skip scaleout::`, and
+//! they fail rather than pass unnoticed if run without it.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{CONTENT_TYPE, COOKIE};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Two servers on the same database path, hence the same schema and prefix.
+async fn pair(db: &Path, extra: &[(&str, &str)]) -> (TestServer, TestServer) {
+    assert!(
+        remote_storage().is_some(),
+        "scaleout tests need PICOSHARE_TEST_STORAGE=remote (see scripts/remote-services)"
+    );
+    let opts = |_: u8| {
+        let mut o = ServerOptions::new().db(db);
+        for (k, v) in extra {
+            o = o.arg(k).arg(v);
+        }
+        o
+    };
+    let a = TestServer::start_with(opts(0)).await;
+    let b = TestServer::start_with(opts(1)).await;
+    assert_ne!(a.addr, b.addr);
+    (a, b)
+}
+
+fn set_clock(file: &Path, t: DateTime<Utc>) {
+    std::fs::write(file, t.to_rfc3339()).unwrap();
+}
+
+#[tokio::test]
+async fn a_file_uploaded_through_one_downloads_through_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(&dir.path().join("store.db"), &[]).await;
+    let ca = a.admin_client().await;
+    let cb = b.admin_client().await;
+    // Three parts of 5 MiB and a bit: a real multipart upload.
+    let data = random_bytes(mib(12) + 12_345, 91);
+    let id = a
+        .upload(
+            &ca,
+            "big.bin",
+            &data,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(sha256_hex(&b.download(&id).await), sha256_hex(&data));
+
+    // A range across a part boundary, through the other server.
+    let resp = plain_client()
+        .get(b.url(&format!("/-{id}")))
+        .header("Range", "bytes=5242000-5243999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 206);
+    assert_eq!(resp.bytes().await.unwrap(), &data[5_242_000..5_244_000]);
+
+    // Both list it; deleting through B removes it for A.
+    for (s, c) in [(&a, &ca), (&b, &cb)] {
+        let list: Value = c
+            .get(s.url("/api/entries"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    }
+    let resp = cb
+        .delete(b.url(&format!("/api/entry/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let resp = plain_client()
+        .get(a.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || a.orphan_chunks()
+            == 0)
+        .await,
+        "the object was not deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_session_is_valid_on_both_and_logout_ends_it_on_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(&dir.path().join("store.db"), &[]).await;
+    let cookie = a.session_cookie().await;
+    let probe = |s: &TestServer| {
+        plain_client()
+            .get(s.url("/api/entries"))
+            .header(COOKIE, cookie.clone())
+            .send()
+    };
+    assert_eq!(probe(&a).await.unwrap().status().as_u16(), 200);
+    assert_eq!(probe(&b).await.unwrap().status().as_u16(), 200);
+    let resp = plain_client()
+        .delete(b.url("/api/auth"))
+        .header(COOKIE, cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(probe(&a).await.unwrap().status().as_u16(), 401);
+    assert_eq!(probe(&b).await.unwrap().status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn guest_link_slots_are_never_exceeded_across_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(&dir.path().join("store.db"), &[]).await;
+    let c = a.admin_client().await;
+    let resp = c
+        .post(a.url("/api/guest-links"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(
+            json!({
+                "label": "shared",
+                "urlExpirationTime": FAR_FUTURE,
+                "fileLifetime": "168h0m0s",
+                "maxFileBytes": null,
+                "maxFileUploads": 3,
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let link = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..10u64 {
+        let url = if i % 2 == 0 { a.url("") } else { b.url("") };
+        let link = link.clone();
+        set.spawn(async move {
+            let form = Multipart::new().file(
+                "file",
+                &format!("g{i}.bin"),
+                Some("application/octet-stream"),
+                &random_bytes(300_000, i),
+            );
+            plain_client()
+                .post(format!("{url}/api/guest/{link}"))
+                .header(CONTENT_TYPE, form.content_type())
+                .header("Accept", "application/json")
+                .body(form.finish())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = set.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 401, 401, 401, 401, 401, 401, 401]);
+    let listed: Value = c
+        .get(b.url("/api/entries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+}
+
+#[tokio::test]
+async fn a_one_shot_file_is_downloaded_once_across_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(&dir.path().join("store.db"), &[]).await;
+    let c = a.admin_client().await;
+    let data = random_bytes(mib(2), 4);
+    let form = Multipart::new().text("maxDownloads", "1").file(
+        "file",
+        "once.bin",
+        Some("application/octet-stream"),
+        &data,
+    );
+    let id = upload_id(
+        a.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form)
+            .await,
+    )
+    .await;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let url = if i % 2 == 0 {
+            a.url(&format!("/-{id}"))
+        } else {
+            b.url(&format!("/-{id}"))
+        };
+        set.spawn(async move {
+            let resp = plain_client().get(&url).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.bytes().await.unwrap().to_vec())
+        });
+    }
+    let mut whole = 0;
+    while let Some(r) = set.join_next().await {
+        let (status, body) = r.unwrap();
+        match status {
+            200 => {
+                assert_eq!(body, data, "a 200 carries the whole file");
+                whole += 1;
+            }
+            409 | 410 => assert!(body.len() < 1000, "a refusal carries no file data"),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(whole, 1, "exactly one client gets the file");
+}
+
+#[tokio::test]
+async fn a_resumable_upload_continues_on_the_other_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(&dir.path().join("store.db"), &[]).await;
+    let ca = a.admin_client().await;
+    let cb = b.admin_client().await;
+    let data = random_bytes(mib(12), 77);
+    let resp = ca
+        .post(a.url("/api/tus"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", "filename dHVzLmJpbg==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let location = header_str(resp.headers(), "location");
+    let patch = |c: &reqwest::Client, url: String, offset: usize, end: usize| {
+        c.patch(url)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", offset.to_string())
+            .body(data[offset..end].to_vec())
+            .send()
+    };
+    // Past the first 5 MiB part, ending inside the second.
+    let half = mib(6) + 1_000;
+    let resp = patch(&ca, a.url(&location), 0, half).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let head = cb
+        .head(b.url(&location))
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header_str(head.headers(), "upload-offset"),
+        half.to_string()
+    );
+    let resp = patch(&cb, b.url(&location), half, data.len())
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(
+        header_str(resp.headers(), "upload-offset"),
+        data.len().to_string()
+    );
+    let list: Value = ca
+        .get(a.url("/api/entries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(sha256_hex(&a.download(&id).await), sha256_hex(&data));
+}
+
+#[tokio::test]
+async fn garbage_collection_on_both_at_once_deletes_each_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = dir.path().join("clock");
+    let now = Utc::now();
+    set_clock(&clock, now);
+    let (a, b) = pair(
+        &dir.path().join("store.db"),
+        &[("--clock-file", clock.to_str().unwrap())],
+    )
+    .await;
+    let ca = a.admin_client().await;
+    let cb = b.admin_client().await;
+    let soon =
+        (now + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut ids = Vec::new();
+    for i in 0..8u64 {
+        let (s, c) = if i % 2 == 0 { (&a, &ca) } else { (&b, &cb) };
+        ids.push(
+            s.upload(
+                c,
+                &format!("e{i}.bin"),
+                &random_bytes(100_000 + i as usize, i),
+                "application/octet-stream",
+                None,
+                Some(&soon),
+            )
+            .await,
+        );
+    }
+    let keep = a
+        .upload(&ca, "keep.txt", b"keep", "text/plain", None, None)
+        .await;
+    set_clock(&clock, now + chrono::Duration::hours(2));
+    let (ra, rb) = tokio::join!(
+        ca.post(a.url("/api/admin/gc")).send(),
+        cb.post(b.url("/api/admin/gc")).send()
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!((ra.status().as_u16(), rb.status().as_u16()), (200, 200));
+    let (oa, ob): (Value, Value) = (ra.json().await.unwrap(), rb.json().await.unwrap());
+    let deleted = oa["expiredEntries"].as_u64().unwrap() + ob["expiredEntries"].as_u64().unwrap();
+    assert_eq!(deleted, 8, "{oa} {ob}");
+    for id in &ids {
+        for s in [&a, &b] {
+            let resp = plain_client()
+                .get(s.url(&format!("/-{id}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 404);
+        }
+    }
+    assert_eq!(b.download(&keep).await, b"keep");
+    assert!(
+        eventually(std::time::Duration::from_secs(10), || a.orphan_chunks()
+            == 0)
+        .await,
+        "objects of collected files remain queued: {}",
+        a.orphan_chunks()
+    );
+    assert_eq!(a.entry_count(), 1);
+}
