@@ -357,3 +357,111 @@ async fn garbage_collection_on_both_at_once_deletes_each_file_once() {
     );
     assert_eq!(a.entry_count(), 1);
 }
+
+/// `--copy-to-remote` moves a database written by the original Go server
+/// into PostgreSQL and the bucket: every file byte-identical (checked against
+/// the fixture's manifest), guest links, settings and download history
+/// carried over; a second run copies nothing again; the source is unchanged.
+#[tokio::test]
+async fn copy_to_remote_moves_an_original_database() {
+    assert!(
+        remote_storage().is_some(),
+        "scaleout tests need PICOSHARE_TEST_STORAGE=remote (see scripts/remote-services)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (db, manifest) = copy_fixture(dir.path());
+    let before = std::fs::read(&db).unwrap();
+    let copy = || {
+        run_until_exit(
+            ServerOptions::new().db(&db).arg("--copy-to-remote"),
+            std::time::Duration::from_secs(60),
+        )
+    };
+    let first = copy();
+    assert!(
+        first.status.is_some_and(|s| s.success()),
+        "copy failed: {}",
+        first.stderr
+    );
+    let entries = manifest["entries"].as_array().unwrap();
+    assert!(
+        first
+            .stderr
+            .contains(&format!("{} files copied", entries.len())),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(first.stderr.matches("verified").count(), entries.len());
+    let again = copy();
+    assert!(
+        again.status.is_some_and(|s| s.success()),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains(&format!(
+            "0 files copied (0 B), {} already there",
+            entries.len()
+        )),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the source changed");
+
+    // A server on the copy (the same path: the same schema and prefix).
+    let s = TestServer::start_on_db(&db).await;
+    let c = s.admin_client().await;
+    for e in entries {
+        let id = e["id"].as_str().unwrap();
+        let body = s.download(id).await;
+        assert_eq!(body.len() as u64, e["size"].as_u64().unwrap(), "{id}");
+        assert_eq!(sha256_hex(&body), e["sha256"].as_str().unwrap(), "{id}");
+    }
+    let settings: Value = c
+        .get(s.url("/api/settings"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        settings["defaultExpirationDays"], manifest["settings"]["default_expiration_in_days"],
+        "{settings}"
+    );
+    // Guest links have no list API; the owner's page lists them.
+    let page = c
+        .get(s.url("/guest-links"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for l in manifest["guest_links"].as_array().unwrap() {
+        let id = l["id"].as_str().unwrap();
+        assert!(page.contains(id), "guest link {id} missing from the page");
+    }
+    // Download history: the fixture's counts, plus the downloads above.
+    let listed: Value = c
+        .get(s.url("/api/entries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for e in entries {
+        let row = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == e["id"])
+            .unwrap_or_else(|| panic!("{} not listed", e["id"]));
+        assert_eq!(
+            row["downloads"].as_u64().unwrap(),
+            e["downloads"].as_u64().unwrap() + 1,
+            "{row}"
+        );
+    }
+}
