@@ -251,10 +251,59 @@ pub struct Cli {
     )]
     pub s3_part_mib: usize,
 
+    /// Sign S3 requests without hashing their bodies: `1`, `0`, or `auto`
+    /// (unsigned over https:// and to loopback addresses, where nothing on
+    /// the way can change the bytes; signed otherwise). Saves hashing every byte.
+    #[arg(
+        long,
+        env = "PS_S3_UNSIGNED_PAYLOAD",
+        default_value = "auto",
+        help_heading = "Scale-out storage"
+    )]
+    pub s3_unsigned_payload: String,
+
+    /// Parts of one upload sent to the bucket at once (1 to 16); each holds
+    /// one part of memory.
+    #[arg(
+        long,
+        env = "PS_S3_PARALLEL_PARTS",
+        default_value_t = 2,
+        help_heading = "Scale-out storage"
+    )]
+    pub s3_parallel_parts: usize,
+
     /// Copy the SQLite database at --db (ours or the original PicoShare's)
     /// into PostgreSQL and object storage, check every file's SHA-256, then exit.
     #[arg(long, help_heading = "Scale-out storage")]
     pub copy_to_remote: bool,
+}
+
+/// Whether S3 request bodies go unhashed (`UNSIGNED-PAYLOAD`): `auto`
+/// chooses it where the bytes cannot be changed on the way: over TLS (AWS
+/// itself, or an https:// endpoint) and to a loopback address.
+fn unsigned_payload(setting: &str, endpoint: Option<&str>) -> anyhow::Result<bool> {
+    match setting.trim() {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        "auto" | "" => Ok(match endpoint.filter(|e| !e.is_empty()) {
+            None => true,
+            Some(e) if e.starts_with("https://") => true,
+            Some(e) => {
+                let host = e
+                    .trim_start_matches("http://")
+                    .split('/')
+                    .next()
+                    .unwrap_or("");
+                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                host == "localhost"
+                    || host
+                        .trim_matches(['[', ']'])
+                        .parse::<IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+        }),
+        other => bail!("PS_S3_UNSIGNED_PAYLOAD must be 1, 0 or auto, not {other:?}"),
+    }
 }
 
 /// The scale-out storage settings, if PS_POSTGRES_URL or PS_S3_BUCKET is set.
@@ -278,6 +327,9 @@ pub fn remote_config(cli: &Cli) -> anyhow::Result<Option<crate::store::remote::R
     if !(5..=5120).contains(&cli.s3_part_mib) {
         bail!("PS_S3_PART_MIB must be between 5 and 5120");
     }
+    if !(1..=16).contains(&cli.s3_parallel_parts) {
+        bail!("PS_S3_PARALLEL_PARTS must be between 1 and 16");
+    }
     Ok(Some(RemoteConfig {
         postgres_url,
         postgres_schema: cli.postgres_schema.clone().filter(|s| !s.is_empty()),
@@ -290,8 +342,13 @@ pub fn remote_config(cli: &Cli) -> anyhow::Result<Option<crate::store::remote::R
             secret_access_key: cli.s3_secret_access_key.clone().filter(|s| !s.is_empty()),
             prefix: cli.s3_prefix.clone(),
             virtual_hosted: cli.s3_virtual_hosted != 0,
+            unsigned_payload: unsigned_payload(
+                &cli.s3_unsigned_payload,
+                cli.s3_endpoint.as_deref(),
+            )?,
         },
         part_size: cli.s3_part_mib << 20,
+        parallel_parts: cli.s3_parallel_parts,
     }))
 }
 
@@ -500,6 +557,21 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsigned_payload_auto_only_where_bytes_cannot_change() {
+        let auto = |e: Option<&str>| unsigned_payload("auto", e).unwrap();
+        assert!(auto(None));
+        assert!(auto(Some("https://s3.example.com")));
+        assert!(auto(Some("http://127.0.0.1:3900")));
+        assert!(auto(Some("http://localhost:9000/")));
+        assert!(auto(Some("http://[::1]:3900")));
+        assert!(!auto(Some("http://10.0.0.5:3900")));
+        assert!(!auto(Some("http://garage.internal:3900")));
+        assert!(unsigned_payload("1", Some("http://10.0.0.5")).unwrap());
+        assert!(!unsigned_payload("0", None).unwrap());
+        assert!(unsigned_payload("sometimes", None).is_err());
+    }
 
     fn cli(args: &[&str]) -> Cli {
         let args = normalize_args(

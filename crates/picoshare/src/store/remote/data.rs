@@ -1,9 +1,9 @@
 //! File data on the scale-out store: uploads into multipart uploads, ranged
 //! reads, deletion and garbage collection.
 //!
-//! Memory: an upload holds at most two parts: the one being filled and the
-//! one being sent. The next part waits for the one in flight, so a slow
-//! bucket pushes back on the uploading client as a slow disk does.
+//! Memory: an upload holds at most `PS_S3_PARALLEL_PARTS` parts being sent
+//! plus the one being filled. The next part waits for the oldest in flight,
+//! so a slow bucket pushes back on the uploading client as a slow disk does.
 
 use std::time::Instant;
 
@@ -61,7 +61,8 @@ pub struct RemoteSink {
     pub(super) next_part: usize,
     /// Parts of a plain upload, in order.
     pub(super) parts: Vec<PartId>,
-    pub(super) inflight: Option<Inflight>,
+    /// Parts being sent, oldest first.
+    pub(super) inflight: std::collections::VecDeque<Inflight>,
     /// Whether the `picoshare_pending_uploads` row exists.
     pub(super) registered: bool,
     pub(super) tus: Option<TusSession>,
@@ -93,7 +94,7 @@ impl RemoteStore {
             multipart: None,
             next_part: 0,
             parts: Vec::new(),
-            inflight: None,
+            inflight: std::collections::VecDeque::new(),
             registered: false,
             tus: None,
             done: false,
@@ -483,7 +484,9 @@ impl RemoteSink {
             )));
         }
         let m = self.ensure_multipart().await?;
-        self.wait_inflight().await?;
+        while self.inflight.len() >= self.store.inner.cfg.parallel_parts.max(1) {
+            self.wait_oldest().await?;
+        }
         self.next_part += 1;
         let store = self.store.clone();
         let path = self.path.clone();
@@ -500,13 +503,21 @@ impl RemoteSink {
             Counters::add(&c.bytes, len);
             Ok(part)
         });
-        self.inflight = Some((index, len, handle));
+        self.inflight.push_back((index, len, handle));
         Ok(())
     }
 
-    /// Waits for the part in flight and records it.
+    /// Waits for every part in flight, recording each in order.
     pub(super) async fn wait_inflight(&mut self) -> Result<(), StoreError> {
-        let Some((index, len, handle)) = self.inflight.take() else {
+        while !self.inflight.is_empty() {
+            self.wait_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest part in flight and records it.
+    async fn wait_oldest(&mut self) -> Result<(), StoreError> {
+        let Some((index, len, handle)) = self.inflight.pop_front() else {
             return Ok(());
         };
         let part = handle
@@ -693,7 +704,7 @@ impl Drop for RemoteSink {
         let store = self.store.clone();
         Counters::add(&store.inner.counters.in_progress, u64::MAX);
         Counters::add(&store.inner.counters.aborted, 1);
-        if let Some((_, _, h)) = self.inflight.take() {
+        for (_, _, h) in self.inflight.drain(..) {
             h.abort();
         }
         let path = self.path.clone();

@@ -88,18 +88,37 @@ pub(super) async fn delete_entry_rows(
         &[&id],
     )
     .await?;
-    let shares = tx
+    let shares: Vec<String> = tx
         .query(
-            "DELETE FROM picoshare_share_entries WHERE entry_id = $1 RETURNING share_id",
+            "SELECT DISTINCT share_id FROM picoshare_share_entries WHERE entry_id = $1",
             &[&id],
         )
-        .await?;
-    for row in shares {
-        let share: String = row.get(0);
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if shares.is_empty() {
+        return Ok(());
+    }
+    // The shares are locked (always before their entry rows, in ID order)
+    // before the entry leaves them: otherwise two transactions deleting a
+    // share's last two entries would each still see the other's entry, and
+    // neither would delete the share left empty.
+    tx.execute(
+        "SELECT 1 FROM picoshare_shares WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &[&shares],
+    )
+    .await?;
+    tx.execute(
+        "DELETE FROM picoshare_share_entries WHERE entry_id = $1",
+        &[&id],
+    )
+    .await?;
+    for share in &shares {
         tx.execute(
             "DELETE FROM picoshare_shares WHERE id = $1
              AND NOT EXISTS (SELECT 1 FROM picoshare_share_entries WHERE share_id = $1)",
-            &[&share],
+            &[share],
         )
         .await?;
     }
@@ -704,8 +723,10 @@ impl RemoteStore {
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
         let id = id.as_str();
+        // Locked so that the entry cannot be deleted before the limits are
+        // written, which would leave a limits row without its entry.
         if tx
-            .query_opt("SELECT 1 FROM entries WHERE id = $1", &[&id])
+            .query_opt("SELECT 1 FROM entries WHERE id = $1 FOR SHARE", &[&id])
             .await?
             .is_none()
         {
@@ -817,6 +838,15 @@ impl RemoteStore {
         detached("record the end of a limited download", async move {
             let mut client = store.pg().await?;
             let tx = client.transaction().await?;
+            // The limits row first, as `reserve_download` and
+            // `delete_entry_rows` lock it, then the reservation: locking them
+            // in the other order deadlocks against a reservation of the same
+            // entry on this instance.
+            tx.execute(
+                "SELECT 1 FROM picoshare_entry_limits WHERE entry_id = $1 FOR UPDATE",
+                &[&id.as_str()],
+            )
+            .await?;
             tx.execute(
                 "UPDATE picoshare_download_reservations SET count = count - 1
                  WHERE entry_id = $1 AND instance_id = $2",
@@ -939,7 +969,12 @@ impl RemoteStore {
             tx.execute(
                 "INSERT INTO picoshare_share_entries (share_id, entry_id, position, path)
                  VALUES ($1, $2, $3, $4)",
-                &[&id.as_str(), &entry.as_str(), &(i as i64), path],
+                &[
+                    &id.as_str(),
+                    &entry.as_str(),
+                    &i64::try_from(i).unwrap_or(i64::MAX),
+                    path,
+                ],
             )
             .await?;
         }
@@ -1031,6 +1066,15 @@ impl RemoteStore {
         let (found, entries) = {
             let mut client = self.pg().await?;
             let tx = client.transaction().await?;
+            // The share's row first: `delete_entry_rows` locks a share
+            // before its entry rows too.
+            let found = tx
+                .execute(
+                    "DELETE FROM picoshare_shares WHERE id = $1",
+                    &[&id.as_str()],
+                )
+                .await?
+                > 0;
             let entries: Vec<String> = tx
                 .query(
                     "DELETE FROM picoshare_share_entries WHERE share_id = $1 RETURNING entry_id",
@@ -1040,13 +1084,6 @@ impl RemoteStore {
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
-            let found = tx
-                .execute(
-                    "DELETE FROM picoshare_shares WHERE id = $1",
-                    &[&id.as_str()],
-                )
-                .await?
-                > 0;
             tx.commit().await?;
             (found, entries)
         };

@@ -70,6 +70,8 @@ pub struct RemoteConfig {
     /// Bytes per multipart-upload part (the size grows for files that would
     /// need more than 10,000 parts, when their length is known up front).
     pub part_size: usize,
+    /// Parts of one upload sent at once.
+    pub parallel_parts: usize,
 }
 
 /// An S3-compatible bucket.
@@ -89,6 +91,9 @@ pub struct S3Config {
     pub prefix: String,
     /// Virtual-hosted-style requests (`bucket.host`) instead of path-style.
     pub virtual_hosted: bool,
+    /// Sign requests without hashing their bodies (`UNSIGNED-PAYLOAD`):
+    /// saves hashing every byte; use it over TLS or a trusted network.
+    pub unsigned_payload: bool,
 }
 
 /// Handle to the scale-out store; cheap to clone.
@@ -144,6 +149,7 @@ pub fn s3_client(cfg: &S3Config) -> Result<AmazonS3, StoreError> {
         .with_bucket_name(&cfg.bucket)
         .with_region(&cfg.region)
         .with_virtual_hosted_style_request(cfg.virtual_hosted)
+        .with_unsigned_payload(cfg.unsigned_payload)
         // Downloads stream for as long as the client reads: no overall
         // request timeout, only one for connecting.
         .with_client_options(

@@ -188,7 +188,7 @@ impl RemoteStore {
             multipart,
             next_part: usize::try_from(upload.offset / upload.chunk_size).unwrap_or(usize::MAX),
             parts: Vec::new(),
-            inflight: None,
+            inflight: std::collections::VecDeque::new(),
             registered: false,
             tus: Some(TusSession {
                 upload_id: upload.id.clone(),
@@ -409,7 +409,7 @@ impl RemoteSink {
     /// stored (a checksum mismatch): the upload keeps its previous offset.
     /// Parts it sent are overwritten when those bytes arrive again.
     pub async fn tus_discard(mut self) {
-        if let Some((_, _, h)) = self.inflight.take() {
+        for (_, _, h) in self.inflight.drain(..) {
             h.abort();
         }
         if let Some(t) = self.tus.take() {
