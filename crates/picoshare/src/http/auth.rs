@@ -70,7 +70,7 @@ pub async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, App
         .store
         .session_valid(token_hash(&token), state.clock.now())
         .await
-        .map_err(|e| AppError::internal("failed to check the session", e))
+        .map_err(|e| AppError::store("failed to check the session", e))
 }
 
 /// Extractor that admits only requests with a valid admin session; any other
@@ -173,7 +173,7 @@ async fn api_token(
         .store
         .api_token_by_hash(token_hash(token))
         .await
-        .map_err(|e| AppError::internal("failed to check the API token", e))?;
+        .map_err(|e| AppError::store("failed to check the API token", e))?;
     let Some(found) = found else {
         return Ok(None);
     };

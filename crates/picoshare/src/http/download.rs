@@ -91,7 +91,7 @@ async fn try_serve(
         .store
         .entry(&id)
         .await
-        .map_err(|e| AppError::internal("failed to retrieve entry", e))?
+        .map_err(|e| AppError::store("failed to retrieve entry", e))?
         .ok_or_else(|| AppError::not_found("entry not found"))?;
     let now = state.clock.now();
     if entry.expiration.is_some_and(|t| t <= now) {
@@ -107,7 +107,7 @@ async fn try_serve(
         .store
         .entry_limits(&entry.id)
         .await
-        .map_err(|e| AppError::internal("failed to retrieve entry", e))?;
+        .map_err(|e| AppError::store("failed to retrieve entry", e))?;
     // The owner is never asked for a password, and owner downloads never count.
     let owner = match &limits {
         Some(_) => is_admin(state, headers).await?,

@@ -52,7 +52,7 @@ impl Store {
     pub fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> UploadSink {
         match self {
             Store::Sqlite(s) => UploadSink::Sqlite(s.begin_upload(id)),
-            Store::Remote(s) => UploadSink::Remote(s.begin_upload(id, expected_len)),
+            Store::Remote(s) => UploadSink::Remote(Box::new(s.begin_upload(id, expected_len))),
         }
     }
 
@@ -419,7 +419,7 @@ impl Store {
             Store::Remote(s) => s
                 .tus_open(id, track)
                 .await?
-                .map(|(u, sink)| (u, sink.map(UploadSink::Remote))),
+                .map(|(u, sink)| (u, sink.map(|s| UploadSink::Remote(Box::new(s))))),
         })
     }
 
@@ -464,8 +464,8 @@ macro_rules! forward_sink {
 pub enum UploadSink {
     /// Into SQLite chunk rows.
     Sqlite(SqliteSink),
-    /// Into an object-storage multipart upload.
-    Remote(RemoteSink),
+    /// Into an object-storage multipart upload (boxed: it is much larger).
+    Remote(Box<RemoteSink>),
 }
 
 impl UploadSink {
