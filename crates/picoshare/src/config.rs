@@ -272,6 +272,11 @@ pub struct Cli {
     )]
     pub s3_parallel_parts: usize,
 
+    /// Seconds a resumable upload stays reserved for the server that received
+    /// its last bytes (another server answers 423 until then). For tests.
+    #[arg(long, env = "PS_TUS_LEASE_SECS", default_value_t = 30, hide = true)]
+    pub tus_lease_secs: u64,
+
     /// Copy the SQLite database at --db (ours or the original PicoShare's)
     /// into PostgreSQL and object storage, check every file's SHA-256, then exit.
     #[arg(long, help_heading = "Scale-out storage")]
@@ -349,6 +354,7 @@ pub fn remote_config(cli: &Cli) -> anyhow::Result<Option<crate::store::remote::R
         },
         part_size: cli.s3_part_mib << 20,
         parallel_parts: cli.s3_parallel_parts,
+        tus_lease_secs: cli.tus_lease_secs.clamp(1, 3600),
     }))
 }
 

@@ -66,6 +66,33 @@ fn patch_in_background(
     })
 }
 
+/// PATCHes, retrying while the upload is locked (423) by a killed server's
+/// session on the scale-out store (its lease runs out after 2 s here).
+async fn patch_when_free(
+    s: &TestServer,
+    c: &reqwest::Client,
+    url: &str,
+    offset: u64,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    for _ in 0..40 {
+        let resp = c
+            .patch(s.url(url))
+            .header("Tus-Resumable", V)
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", offset.to_string())
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        if resp.status().as_u16() != 423 {
+            return resp;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the upload stayed locked for 10 s");
+}
+
 struct Upload {
     url: String,
     data: Vec<u8>,
@@ -108,13 +135,20 @@ async fn kill_9_at_random_points_during_resumable_uploads() {
     let mut current: Option<Upload> = None;
     let mut completed: Vec<(String, String)> = Vec::new();
     let rounds = 12u64;
+    // On the scale-out store the killed server's session keeps its lease on
+    // the upload until it runs out (423 meanwhile): a short one here.
+    let remote = remote_storage().is_some();
     for round in 0..=rounds {
-        let mut s = TestServer::start_on_db(&db).await;
-        let quick: String = s
-            .db()
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(quick, "ok", "round {round}");
+        let mut s =
+            TestServer::start_with(ServerOptions::new().db(&db).env("PS_TUS_LEASE_SECS", "2"))
+                .await;
+        if !remote {
+            let quick: String = s
+                .db()
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(quick, "ok", "round {round}");
+        }
         let c = s.admin_client().await;
         if let Some(u) = current.as_mut() {
             let resp = c
@@ -132,7 +166,11 @@ async fn kill_9_at_random_points_during_resumable_uploads() {
                 u.acked,
                 u.sent_max
             );
-            if entry.is_empty() {
+            if entry.is_empty() && remote {
+                // Parts of an unfinished multipart upload cannot be read
+                // back; the bytes are compared once the upload completes.
+                u.acked = offset;
+            } else if entry.is_empty() {
                 let id = u.url.rsplit('/').next().unwrap();
                 let stored = s.tus_stored_bytes(id);
                 assert_eq!(stored.len() as u64, offset, "round {round}: stored length");
@@ -152,15 +190,9 @@ async fn kill_9_at_random_points_during_resumable_uploads() {
         if round == rounds {
             // The last round finishes the upload cleanly.
             if let Some(u) = current.take() {
-                let resp = c
-                    .patch(s.url(&u.url))
-                    .header("Tus-Resumable", V)
-                    .header("Content-Type", "application/offset+octet-stream")
-                    .header("Upload-Offset", u.acked.to_string())
-                    .body(u.data[u.acked as usize..].to_vec())
-                    .send()
-                    .await
-                    .unwrap();
+                let resp =
+                    patch_when_free(&s, &c, &u.url, u.acked, u.data[u.acked as usize..].to_vec())
+                        .await;
                 assert_eq!(resp.status().as_u16(), 204);
                 let entry = header_str(resp.headers(), "picoshare-entry-id");
                 completed.push((entry, sha256_hex(&u.data)));
@@ -168,11 +200,13 @@ async fn kill_9_at_random_points_during_resumable_uploads() {
             for (id, sum) in &completed {
                 assert_eq!(&sha256_hex(&s.download(id).await), sum, "{id} intact");
             }
-            let integrity: String = s
-                .db()
-                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(integrity, "ok");
+            if !remote {
+                let integrity: String = s
+                    .db()
+                    .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(integrity, "ok");
+            }
             let stray = count(
                 &s.db(),
                 "SELECT count(*) FROM entries_data WHERE id NOT IN (SELECT id FROM entries)",
@@ -196,15 +230,14 @@ async fn kill_9_at_random_points_during_resumable_uploads() {
             .gen_range(1..1_500_000)
             .min(u.data.len() - u.acked as usize - 1);
         let end = u.acked as usize + step;
-        let resp = c
-            .patch(s.url(&u.url))
-            .header("Tus-Resumable", V)
-            .header("Content-Type", "application/offset+octet-stream")
-            .header("Upload-Offset", u.acked.to_string())
-            .body(u.data[u.acked as usize..end].to_vec())
-            .send()
-            .await
-            .unwrap();
+        let resp = patch_when_free(
+            &s,
+            &c,
+            &u.url,
+            u.acked,
+            u.data[u.acked as usize..end].to_vec(),
+        )
+        .await;
         assert_eq!(resp.status().as_u16(), 204, "round {round}: step");
         u.acked = end as u64;
         u.sent_max = u.sent_max.max(u.acked);

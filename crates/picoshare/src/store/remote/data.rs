@@ -545,7 +545,7 @@ impl RemoteSink {
         let Some(t) = &mut self.tus else {
             return Ok(());
         };
-        if t.renewed.elapsed().as_secs() < 10 {
+        if t.renewed.elapsed().as_secs() < (self.store.inner.cfg.tus_lease_secs / 3).max(1) {
             return Ok(());
         }
         let n = self
@@ -553,8 +553,11 @@ impl RemoteSink {
             .pg()
             .await?
             .execute(
-                "UPDATE picoshare_tus_uploads SET lease_until = now() + interval '30 seconds'
-                 WHERE id = $1 AND lease_owner = $2",
+                &format!(
+                    "UPDATE picoshare_tus_uploads SET lease_until = {}
+                     WHERE id = $1 AND lease_owner = $2",
+                    self.store.lease_until_sql()
+                ),
                 &[&t.upload_id.as_str(), &t.lease],
             )
             .await?;
@@ -658,10 +661,13 @@ pub(super) async fn record_parts(
     let n = match offset {
         Some(o) => {
             tx.execute(
-                "UPDATE picoshare_tus_uploads
-                 SET upload_offset = $3, tail = NULL, lease_until = now() + interval '30 seconds',
-                     expires_time = $4
-                 WHERE id = $1 AND lease_owner = $2",
+                &format!(
+                    "UPDATE picoshare_tus_uploads
+                     SET upload_offset = $3, tail = NULL, lease_until = {},
+                         expires_time = $4
+                     WHERE id = $1 AND lease_owner = $2",
+                    store.lease_until_sql()
+                ),
                 &[
                     &t.upload_id.as_str(),
                     &t.lease,
@@ -673,8 +679,11 @@ pub(super) async fn record_parts(
         }
         None => {
             tx.execute(
-                "UPDATE picoshare_tus_uploads SET lease_until = now() + interval '30 seconds'
-                 WHERE id = $1 AND lease_owner = $2",
+                &format!(
+                    "UPDATE picoshare_tus_uploads SET lease_until = {}
+                     WHERE id = $1 AND lease_owner = $2",
+                    store.lease_until_sql()
+                ),
                 &[&t.upload_id.as_str(), &t.lease],
             )
             .await?

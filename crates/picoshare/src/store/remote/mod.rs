@@ -72,6 +72,9 @@ pub struct RemoteConfig {
     pub part_size: usize,
     /// Parts of one upload sent at once.
     pub parallel_parts: usize,
+    /// Seconds a resumable upload's writing session keeps its lease after
+    /// its last sign of progress (renewed every third of it while bytes arrive).
+    pub tus_lease_secs: u64,
 }
 
 /// An S3-compatible bucket.
@@ -281,6 +284,14 @@ impl RemoteStore {
 
     fn instance(&self) -> &str {
         &self.inner.instance
+    }
+
+    /// `now() + <lease>` in SQL (a whole number of seconds, never user text).
+    fn lease_until_sql(&self) -> String {
+        format!(
+            "now() + interval '{} seconds'",
+            self.inner.cfg.tus_lease_secs.max(1)
+        )
     }
 
     /// The object holding an entry's bytes.

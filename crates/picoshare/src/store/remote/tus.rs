@@ -7,7 +7,7 @@
 //! after the last full part wait in the row's `tail` between requests.
 //!
 //! A writing session holds a lease on the row (`lease_owner`, renewed while
-//! bytes arrive, lost 30 seconds after they stop). Every record of progress
+//! bytes arrive, lost `PS_TUS_LEASE_SECS` (30) seconds after they stop). Every record of progress
 //! is conditional on the lease, so a session that lost it (another server
 //! took the upload over) can never record anything. Within one server a new
 //! request takes over at once (see `http::tus`); across servers it gets 423
@@ -152,10 +152,11 @@ impl RemoteStore {
             .query_opt(
                 &format!(
                     "UPDATE picoshare_tus_uploads
-                     SET lease_owner = $2, lease_until = now() + interval '30 seconds'
+                     SET lease_owner = $2, lease_until = {}
                      WHERE id = $1 AND completed = 0
                        AND (lease_owner IS NULL OR lease_until < now() OR split_part(lease_owner, ':', 1) = $3)
                      RETURNING {}",
+                    self.lease_until_sql(),
                     SELECT
                         .trim_start_matches("SELECT ")
                         .trim_end_matches("FROM picoshare_tus_uploads")
