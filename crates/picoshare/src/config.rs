@@ -185,6 +185,11 @@ pub struct Cli {
     #[arg(long, env = "PS_POSTGRES_SCHEMA", help_heading = "Scale-out storage")]
     pub postgres_schema: Option<String>,
 
+    /// PEM file of the CA that signed PostgreSQL's certificate (for
+    /// `sslmode=require` in the URL; default: the system's trusted roots).
+    #[arg(long, env = "PS_POSTGRES_CA_FILE", help_heading = "Scale-out storage")]
+    pub postgres_ca_file: Option<PathBuf>,
+
     /// PostgreSQL connections per server process.
     #[arg(
         long,
@@ -339,6 +344,7 @@ pub fn remote_config(cli: &Cli) -> anyhow::Result<Option<crate::store::remote::R
         postgres_url,
         postgres_schema: cli.postgres_schema.clone().filter(|s| !s.is_empty()),
         pool_size: cli.postgres_pool.clamp(2, 1000),
+        postgres_ca_file: cli.postgres_ca_file.clone(),
         s3: S3Config {
             endpoint: cli.s3_endpoint.clone().filter(|s| !s.is_empty()),
             bucket,

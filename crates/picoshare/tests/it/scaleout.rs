@@ -465,3 +465,45 @@ async fn copy_to_remote_moves_an_original_database() {
         );
     }
 }
+
+/// With `sslmode=require` the server talks to PostgreSQL over TLS and checks
+/// its certificate: it starts with the CA that signed it, and refuses to
+/// start, saying why, without it.
+#[tokio::test]
+async fn postgres_over_tls_checks_the_certificate() {
+    let remote = remote_storage()
+        .expect("scaleout tests need PICOSHARE_TEST_STORAGE=remote (see scripts/remote-services)");
+    let ca = std::env::var("PICOSHARE_TEST_POSTGRES_CA_FILE")
+        .expect("PICOSHARE_TEST_POSTGRES_CA_FILE (from scripts/remote-services)");
+    let url = format!("{}?sslmode=require", remote.postgres_url);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+
+    let refused = run_until_exit(
+        ServerOptions::new().db(&db).env("PS_POSTGRES_URL", &url),
+        std::time::Duration::from_secs(30),
+    );
+    assert!(
+        refused.status.is_some_and(|s| !s.success()),
+        "started without a trusted certificate: {}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("TLS") && refused.stderr.contains("certificate"),
+        "{}",
+        refused.stderr
+    );
+
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .db(&db)
+            .env("PS_POSTGRES_URL", &url)
+            .env("PS_POSTGRES_CA_FILE", &ca),
+    )
+    .await;
+    let c = s.admin_client().await;
+    let id = s
+        .upload(&c, "tls.txt", b"over TLS", "text/plain", None, None)
+        .await;
+    assert_eq!(s.download(&id).await, b"over TLS");
+}

@@ -38,7 +38,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::ClientOptions;
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub use data::{RemoteRange, RemoteSink};
 
@@ -65,6 +65,10 @@ pub struct RemoteConfig {
     pub postgres_schema: Option<String>,
     /// Connections in the pool.
     pub pool_size: usize,
+    /// PEM file of the certificate authority that signed PostgreSQL's
+    /// certificate (else the system's trusted roots). TLS itself follows the
+    /// URL's `sslmode` (`disable`, `prefer`, the default, or `require`).
+    pub postgres_ca_file: Option<std::path::PathBuf>,
     /// Object storage.
     pub s3: S3Config,
     /// Bytes per multipart-upload part (the size grows for files that would
@@ -126,15 +130,31 @@ impl From<tokio_postgres::Error> for StoreError {
                 db.code().code(),
                 db.detail().map(|d| format!(": {d}")).unwrap_or_default()
             )),
-            None => StoreError::Postgres(e.to_string()),
+            None => StoreError::Postgres(with_causes(&e)),
         }
     }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        StoreError::Postgres(e.to_string())
+        StoreError::Postgres(with_causes(&e))
     }
+}
+
+/// An error's text followed by its causes': the outer texts are often
+/// generic ("error performing TLS handshake"), the causes say why.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl From<object_store::Error> for StoreError {
@@ -195,7 +215,7 @@ pub fn pg_pool(cfg: &RemoteConfig) -> Result<Pool, StoreError> {
     pg.application_name("picoshare");
     let mgr = Manager::from_config(
         pg,
-        NoTls,
+        postgres_tls(cfg.postgres_ca_file.as_deref())?,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -205,6 +225,67 @@ pub fn pg_pool(cfg: &RemoteConfig) -> Result<Pool, StoreError> {
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .map_err(|e| StoreError::Schema(format!("PostgreSQL pool: {e}")))
+}
+
+/// The TLS set-up for PostgreSQL connections: rustls with the given CA, or
+/// the system's trusted roots. Whether TLS is used at all is the URL's
+/// `sslmode`; with `require` the server's certificate must verify.
+fn postgres_tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                StoreError::Schema(format!(
+                    "cannot read PS_POSTGRES_CA_FILE {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let mut reader = std::io::BufReader::new(pem.as_slice());
+            let certs: Vec<_> = rustls_pemfile_certs(&mut reader);
+            if certs.is_empty() {
+                return Err(StoreError::Schema(format!(
+                    "PS_POSTGRES_CA_FILE {} holds no PEM certificate",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| {
+                    StoreError::Schema(format!("PS_POSTGRES_CA_FILE {}: {e}", path.display()))
+                })?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                // A system certificate rustls cannot parse is skipped.
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StoreError::Schema(format!("TLS set-up: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// The certificates in a PEM stream.
+fn rustls_pemfile_certs(
+    reader: &mut dyn std::io::BufRead,
+) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut all = Vec::new();
+    let mut text = Vec::new();
+    if reader.read_to_end(&mut text).is_err() {
+        return all;
+    }
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&text).flatten() {
+        all.push(cert);
+    }
+    all
 }
 
 /// Schema names go into a connection option and a `CREATE SCHEMA`: letters,
