@@ -213,9 +213,12 @@ pub fn pg_pool(cfg: &RemoteConfig) -> Result<Pool, StoreError> {
         pg.options(format!("-c search_path={schema}"));
     }
     pg.application_name("picoshare");
+    let verify = cfg.postgres_ca_file.is_some()
+        || matches!(pg.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
+    let tls = postgres_tls(cfg.postgres_ca_file.as_deref(), verify)?;
     let mgr = Manager::from_config(
         pg,
-        postgres_tls(cfg.postgres_ca_file.as_deref())?,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -227,10 +230,26 @@ pub fn pg_pool(cfg: &RemoteConfig) -> Result<Pool, StoreError> {
         .map_err(|e| StoreError::Schema(format!("PostgreSQL pool: {e}")))
 }
 
-/// The TLS set-up for PostgreSQL connections: rustls with the given CA, or
-/// the system's trusted roots. Whether TLS is used at all is the URL's
-/// `sslmode`; with `require` the server's certificate must verify.
-fn postgres_tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect, StoreError> {
+/// The TLS set-up for PostgreSQL connections (rustls). Whether TLS is used
+/// is the URL's `sslmode`. With `verify` (`sslmode=require`, or a CA file
+/// given) the server's certificate must check out against the CA file or the
+/// system's trusted roots; otherwise (`prefer`, the default) the connection
+/// is encrypted when the server offers TLS but, as with libpq's `prefer`,
+/// its certificate is not checked (servers often run with a self-signed one).
+fn postgres_tls(
+    ca_file: Option<&std::path::Path>,
+    verify: bool,
+) -> Result<MakeRustlsConnect, StoreError> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    if !verify {
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::Schema(format!("TLS set-up: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(Unverified(provider)))
+            .with_no_client_auth();
+        return Ok(MakeRustlsConnect::new(config));
+    }
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(path) => {
@@ -262,14 +281,62 @@ fn postgres_tls(ca_file: Option<&std::path::Path>) -> Result<MakeRustlsConnect, 
             }
         }
     }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| StoreError::Schema(format!("TLS set-up: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Schema(format!("TLS set-up: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// Accepts any certificate (signatures are still checked): the encryption of
+/// `sslmode=prefer`, which guards against eavesdropping, not impersonation.
+#[derive(Debug)]
+struct Unverified(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unverified {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// The certificates in a PEM stream.
