@@ -300,7 +300,18 @@ pub(super) enum SlotGuard {
         link: GuestLinkId,
     },
     /// A lease row in the shared database (several servers).
-    Remote(#[allow(dead_code)] crate::store::remote::SlotLease),
+    Remote(crate::store::remote::SlotLease),
+}
+
+impl SlotGuard {
+    /// The slot's row in the shared database, if it has one: the store
+    /// deletes it in the same transaction that stores what replaces it.
+    pub(super) fn database_id(&self) -> Option<String> {
+        match self {
+            SlotGuard::Local { .. } => None,
+            SlotGuard::Remote(lease) => Some(lease.id().to_owned()),
+        }
+    }
 }
 
 impl Drop for SlotGuard {
@@ -497,7 +508,11 @@ async fn guest_upload(state: AppState, raw_id: &str, req: Request) -> Result<Res
         return Err(invalid(GUEST_NO_LIMITS));
     }
 
-    let sink = received.sink;
+    let mut sink = received.sink;
+    if let Some(slot_id) = slot.as_ref().and_then(SlotGuard::database_id) {
+        // Released with the entry's insertion, so no count sees both.
+        sink.release_guest_slot_with_entry(slot_id);
+    }
     let entry_id = sink.id().clone();
     let entry = NewEntry {
         filename: received.filename,

@@ -37,7 +37,9 @@ use tokio::sync::watch;
 use super::auth::Uploader;
 use super::conditional::http_date;
 use super::error::Path;
-use super::guest_links::{guest_expiration, parse_guest_link_id, reserve_slot, INACTIVE};
+use super::guest_links::{
+    guest_expiration, parse_guest_link_id, reserve_slot, SlotGuard, INACTIVE,
+};
 use super::metrics::HttpMetrics;
 use super::protect;
 use super::tus_headers::{
@@ -447,6 +449,7 @@ async fn new_upload(
         created: now,
         expires: now + state.config.tus_expiry,
         limits,
+        guest_slot: None,
     })
 }
 
@@ -467,6 +470,8 @@ async fn create(
         Owner::Guest(link) => reserve_slot(&state, link, releases).await?,
         Owner::Admin => None,
     };
+    let mut new = new;
+    new.guest_slot = slot.as_ref().and_then(SlotGuard::database_id);
     let row = state
         .store
         .tus_create(new)

@@ -515,6 +515,15 @@ impl UploadSink {
         forward_sink!(self, s => s.tus_complete(entry, expires).await)
     }
 
+    /// Has the scale-out store delete guest-link slot `slot_id` in the
+    /// transaction that inserts the entry (the SQLite store counts slots in
+    /// memory and ignores it).
+    pub fn release_guest_slot_with_entry(&mut self, slot_id: String) {
+        if let UploadSink::Remote(s) = self {
+            s.slot = Some(slot_id);
+        }
+    }
+
     /// Ends a resumable upload's session, dropping what it wrote.
     pub async fn tus_discard(self) {
         forward_sink!(self, s => s.tus_discard().await)

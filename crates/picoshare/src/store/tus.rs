@@ -72,6 +72,10 @@ pub struct NewTusUpload {
     pub expires: DateTime<Utc>,
     /// Download limit and password of the entry to be, stored with the row.
     pub limits: Option<super::limits::NewLimits>,
+    /// A guest-link slot held in the database for this upload (scale-out
+    /// store): deleted in the transaction that inserts the row, which counts
+    /// in its place from then on.
+    pub guest_slot: Option<String>,
 }
 
 const SELECT: &str = "SELECT id, entry_id, guest_link_id, upload_length, upload_offset, chunk_size,

@@ -6,6 +6,10 @@
 //! ready), talks to it over HTTP, and looks inside its SQLite database with a
 //! read-only connection. Nothing here imports the server's own code: the
 //! tests see the server only as a user or an HTTP client would.
+//!
+//! With `PICOSHARE_TEST_STORAGE=remote` the same servers keep their data in
+//! PostgreSQL and S3 instead (see [`remote_storage`]); the database helpers
+//! then read the PostgreSQL schema of the test's database path.
 
 #![allow(dead_code)]
 
@@ -991,26 +995,88 @@ pub fn remote_names(db: &Path) -> (String, String) {
     (schema, prefix)
 }
 
-/// Runs one query in a schema with `psql` and returns its single JSON value.
-pub fn pg_json(schema: &str, sql: &str) -> serde_json::Value {
+/// Runs `work` with a fresh blocking PostgreSQL connection whose search path
+/// is `schema`. The blocking client drives a Tokio runtime of its own, which
+/// may not be started from inside the test's runtime, hence the thread.
+fn with_pg<T: Send + 'static>(
+    schema: &str,
+    work: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+) -> T {
     let remote = remote_storage().expect("PostgreSQL queries need the scale-out store");
-    let out = Command::new("psql")
-        .arg(&remote.postgres_url)
-        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .env("PGOPTIONS", format!("-c search_path={schema}"))
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "psql failed: {}\n{sql}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "psql output is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
+    let url = remote.postgres_url.clone();
+    let schema = schema.to_owned();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL: {e}"));
+        client
+            .batch_execute(&format!("SET search_path TO {schema}"))
+            .expect("set search_path");
+        work(&mut client).unwrap_or_else(|e| panic!("PostgreSQL (schema {schema}): {e}"))
     })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Runs one query in a schema and returns its single JSON value (the query
+/// must produce one row with one `json` column).
+pub fn pg_json(schema: &str, sql: &str) -> serde_json::Value {
+    let sql = sql.to_owned();
+    let text = with_pg(schema, move |client| {
+        // The simple protocol hands every value over as text.
+        let messages = client.simple_query(&sql)?;
+        Ok(messages.into_iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_owned)),
+            _ => None,
+        }))
+    });
+    let text = text
+        .flatten()
+        .unwrap_or_else(|| panic!("no JSON value from PostgreSQL"));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("PostgreSQL's answer is not JSON ({e}): {text}"))
+}
+
+/// Changes the store a (stopped) server on `db` keeps its data in, for the
+/// tests that set up a state no HTTP request can make: `sql` is executed
+/// once per element of `rows` (with `$1`, `$2`, ... bound to its values, all
+/// text), or once if `rows` is empty, all in one transaction. On SQLite it
+/// runs on the database file; on the scale-out store in the PostgreSQL
+/// schema of that path (whose tables have the same names and columns).
+pub fn store_execute(db: &Path, sql: &str, rows: &[Vec<String>]) {
+    if remote_storage().is_some() {
+        let (sql, rows) = (sql.to_owned(), rows.to_vec());
+        with_pg(&remote_names(db).0, move |client| {
+            let mut tx = client.transaction()?;
+            if rows.is_empty() {
+                tx.batch_execute(&sql)?;
+            } else {
+                let stmt = tx.prepare(&sql)?;
+                for row in &rows {
+                    let params: Vec<&(dyn postgres::types::ToSql + Sync)> = row
+                        .iter()
+                        .map(|v| v as &(dyn postgres::types::ToSql + Sync))
+                        .collect();
+                    tx.execute(&stmt, &params)?;
+                }
+            }
+            tx.commit()
+        });
+        return;
+    }
+    let mut conn = open_db_read_write(db);
+    let tx = conn.transaction().unwrap();
+    if rows.is_empty() {
+        tx.execute_batch(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    } else {
+        // SQLite numbers `$1`, `$2`, ... by first appearance: positional.
+        let mut stmt = tx.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        for row in rows {
+            stmt.execute(rusqlite::params_from_iter(row)).unwrap();
+        }
+        drop(stmt);
+    }
+    tx.commit().unwrap();
 }
 
 /// The tables of the scale-out store that tests look at, with the order

@@ -248,7 +248,8 @@ async fn go_database_entries_are_listed() {
 
 /// With thousands of history rows, the list still counts exactly; the
 /// history of the busiest entry lists every row, newest first. The rows are
-/// written straight into the database while no server runs.
+/// written straight into the store (SQLite file or PostgreSQL) while no
+/// server runs.
 #[tokio::test]
 async fn entries_count_many_downloads() {
     let dir = tempfile::tempdir().unwrap();
@@ -275,31 +276,23 @@ async fn entries_count_many_downloads() {
         s.stop();
     }
     let counts = [3_000usize, 2_000, 0];
-    {
-        let mut conn = open_db_read_write(&db);
-        let tx = conn.transaction().unwrap();
-        {
-            let mut insert = tx
-                .prepare(
-                    "INSERT INTO downloads (entry_id, download_timestamp, client_ip, user_agent)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )
-                .unwrap();
-            let start = chrono::DateTime::parse_from_rfc3339("2026-05-01T00:00:00Z").unwrap();
-            for (id, n) in ids.iter().zip(counts) {
-                for i in 0..n {
-                    let t = (start + chrono::Duration::seconds(i as i64))
-                        .with_timezone(&chrono::Utc)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                    let ip = format!("10.0.{}.{}", i / 250, i % 250);
-                    insert
-                        .execute(rusqlite::params![id, t, ip, "curl/8.5.0"])
-                        .unwrap();
-                }
-            }
+    let start = chrono::DateTime::parse_from_rfc3339("2026-05-01T00:00:00Z").unwrap();
+    let mut rows = Vec::new();
+    for (id, n) in ids.iter().zip(counts) {
+        for i in 0..n {
+            let t = (start + chrono::Duration::seconds(i as i64))
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let ip = format!("10.0.{}.{}", i / 250, i % 250);
+            rows.push(vec![id.clone(), t, ip, "curl/8.5.0".to_string()]);
         }
-        tx.commit().unwrap();
     }
+    store_execute(
+        &db,
+        "INSERT INTO downloads (entry_id, download_timestamp, client_ip, user_agent)
+         VALUES ($1, $2, $3, $4)",
+        &rows,
+    );
 
     let s = TestServer::start_on_db(&db).await;
     let c = s.admin_client().await;

@@ -218,9 +218,7 @@ async fn missing_settings_row_is_recreated() {
         let mut s = TestServer::start_on_db(&db).await;
         s.stop();
     }
-    open_db_read_write(&db)
-        .execute("DELETE FROM settings", [])
-        .unwrap();
+    store_execute(&db, "DELETE FROM settings", &[]);
 
     let s = TestServer::start_on_db(&db).await;
     let c = s.admin_client().await;

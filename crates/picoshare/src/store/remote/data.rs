@@ -67,6 +67,8 @@ pub struct RemoteSink {
     pub(super) registered: bool,
     pub(super) tus: Option<TusSession>,
     pub(super) done: bool,
+    /// A guest-link slot to delete with the entry's insertion.
+    pub(crate) slot: Option<String>,
 }
 
 impl RemoteStore {
@@ -98,6 +100,7 @@ impl RemoteStore {
             registered: false,
             tus: None,
             done: false,
+            slot: None,
         }
     }
 
@@ -594,6 +597,10 @@ impl RemoteSink {
             &[&self.id.as_str()],
         )
         .await?;
+        if let Some(slot) = &self.slot {
+            tx.execute("DELETE FROM picoshare_guest_slots WHERE id = $1", &[slot])
+                .await?;
+        }
         tx.commit().await?;
         let c = &store.inner.counters;
         Counters::add(&c.commits, 1);

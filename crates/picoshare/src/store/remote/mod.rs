@@ -592,6 +592,13 @@ pub struct SlotLease {
     id: String,
 }
 
+impl SlotLease {
+    /// The slot's row ID.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl Drop for SlotLease {
     fn drop(&mut self) {
         let store = self.store.clone();

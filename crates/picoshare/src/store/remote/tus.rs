@@ -18,6 +18,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use object_store::multipart::PartId;
+use object_store::ObjectStore;
 
 use super::data::{insert_entry, queue_deletion, RemoteSink, TusSession};
 use super::RemoteStore;
@@ -116,6 +117,11 @@ impl RemoteStore {
         if let Some(l) = &new.limits {
             super::meta::insert_limits(&tx, row.entry_id.as_str(), l).await?;
         }
+        if let Some(slot) = &new.guest_slot {
+            // The row now counts as one of the link's uploads.
+            tx.execute("DELETE FROM picoshare_guest_slots WHERE id = $1", &[slot])
+                .await?;
+        }
         tx.commit().await?;
         Ok(row)
     }
@@ -130,7 +136,18 @@ impl RemoteStore {
             .await?
             .query_opt(&format!("{SELECT} WHERE id = $1"), &[&id.as_str()])
             .await?;
-        row.map(|r| from_row(&r).map(|(u, _)| u)).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (upload, multipart) = from_row(&row)?;
+        if !upload.completed && multipart.is_some() {
+            // A server may have completed the object and stopped before
+            // recording it: then the upload is complete (see `tus_open`).
+            if let Some(done) = self.finish_if_stored(&upload, None).await? {
+                return Ok(Some(done));
+            }
+        }
+        Ok(Some(upload))
     }
 
     /// Starts writing to a resumable upload: takes its lease and returns its
@@ -175,6 +192,11 @@ impl RemoteStore {
             return Err(StoreError::Busy);
         };
         let (upload, multipart) = from_row(&r)?;
+        if multipart.is_some() {
+            if let Some(done) = self.finish_if_stored(&upload, Some(&lease)).await? {
+                return Ok(Some((done, None)));
+            }
+        }
         let part_size = usize::try_from(upload.chunk_size).unwrap_or(usize::MAX);
         let mut buf = BytesMut::with_capacity(part_size);
         buf.extend_from_slice(&upload.tail);
@@ -191,6 +213,7 @@ impl RemoteStore {
             parts: Vec::new(),
             inflight: std::collections::VecDeque::new(),
             registered: false,
+            slot: None,
             tus: Some(TusSession {
                 upload_id: upload.id.clone(),
                 lease,
@@ -203,6 +226,75 @@ impl RemoteStore {
             done: false,
         };
         Ok(Some((upload, Some(sink))))
+    }
+
+    /// Completes an upload whose object already holds all its bytes: the
+    /// server that sent the multipart upload's completion stopped before it
+    /// could record it (the entry row is written after the object exists).
+    /// Returns the completed row, or `None` if the object is not there.
+    async fn finish_if_stored(
+        &self,
+        upload: &TusUpload,
+        lease: Option<&str>,
+    ) -> Result<Option<TusUpload>, StoreError> {
+        let path = self.object_path(&upload.entry_id);
+        let meta = match self.s3().head(&path).await {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if meta.size != upload.length {
+            return Ok(None);
+        }
+        let entry = NewEntry {
+            filename: upload.filename.clone(),
+            content_type: upload.content_type.clone(),
+            upload_time: Utc::now(),
+            expiration: upload.expiration,
+            note: upload.note.clone(),
+            guest_link_id: upload.guest_link_id.clone(),
+            // Stored with the upload's row when it was created.
+            limits: None,
+        };
+        let mut client = self.pg().await?;
+        let tx = client.transaction().await?;
+        // With a lease: only while it is ours. Without (a lookup): whoever
+        // writes, the object is whole, so nothing they could add matters.
+        let n = tx
+            .execute(
+                "UPDATE picoshare_tus_uploads
+                 SET upload_offset = upload_length, tail = NULL, completed = 1,
+                     lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND completed = 0 AND ($2::TEXT IS NULL OR lease_owner = $2)",
+                &[&upload.id.as_str(), &lease],
+            )
+            .await?;
+        if n == 0 {
+            return match lease {
+                Some(_) => Err(StoreError::Busy),
+                None => Ok(None),
+            };
+        }
+        tx.execute(
+            "DELETE FROM picoshare_tus_parts WHERE upload_id = $1",
+            &[&upload.id.as_str()],
+        )
+        .await?;
+        insert_entry(
+            &tx,
+            &upload.entry_id,
+            &entry,
+            upload.length,
+            upload.chunk_size,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(entry_id = %upload.entry_id, "recorded a resumable upload whose object was already complete");
+        let mut done = upload.clone();
+        done.offset = upload.length;
+        done.completed = true;
+        done.tail = Vec::new();
+        Ok(Some(done))
     }
 
     /// Deletes a resumable upload and, unless it completed, its multipart
