@@ -59,6 +59,7 @@ pub struct ServerOptions {
     db: Option<PathBuf>,
     db_flag: String,
     extra_args: Vec<String>,
+    sqlite_only: bool,
 }
 
 impl Default for ServerOptions {
@@ -69,6 +70,7 @@ impl Default for ServerOptions {
             db: None,
             db_flag: "--db".to_string(),
             extra_args: Vec::new(),
+            sqlite_only: false,
         }
     }
 }
@@ -108,6 +110,13 @@ impl ServerOptions {
         self
     }
 
+    /// Runs this server on SQLite even when the suite runs against the
+    /// scale-out store (to make a database to copy over).
+    pub fn sqlite(mut self) -> Self {
+        self.sqlite_only = true;
+        self
+    }
+
     /// Passes an extra command-line argument.
     pub fn arg(mut self, arg: &str) -> Self {
         self.extra_args.push(arg.to_string());
@@ -141,7 +150,7 @@ fn spawn_server(opts: &ServerOptions, db: &Path, tmp: &Path) -> Spawned {
         }
     }
     cmd.env("TMPDIR", tmp);
-    if let Some(remote) = remote_storage() {
+    if let Some(remote) = remote_storage().filter(|_| !opts.sqlite_only) {
         // The scale-out store: PostgreSQL and S3, in a schema and under a
         // key prefix of this database path's own, so that a restart on the
         // same path finds its data and other tests never see it.

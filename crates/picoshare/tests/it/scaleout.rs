@@ -507,3 +507,138 @@ async fn postgres_over_tls_checks_the_certificate() {
         .await;
     assert_eq!(s.download(&id).await, b"over TLS");
 }
+
+/// `--copy-to-remote` also carries this server's own additions over: a
+/// file's download limit with the downloads used, its password, API tokens
+/// and shares.
+#[tokio::test]
+async fn copy_to_remote_keeps_limits_passwords_tokens_and_shares() {
+    use base64::Engine;
+    assert!(
+        remote_storage().is_some(),
+        "scaleout tests need PICOSHARE_TEST_STORAGE=remote (see scripts/remote-services)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let limited = random_bytes(700_000, 5);
+    let (limited_id, locked_id, share_id, token) = {
+        let s = TestServer::start_with(ServerOptions::new().db(&db).sqlite()).await;
+        let c = s.admin_client().await;
+        let form = Multipart::new().text("maxDownloads", "3").file(
+            "file",
+            "limited.bin",
+            Some("application/octet-stream"),
+            &limited,
+        );
+        let limited_id = upload_id(
+            s.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form)
+                .await,
+        )
+        .await;
+        assert_eq!(s.download(&limited_id).await, limited);
+        let form = Multipart::new().text("password", "open sesame").file(
+            "file",
+            "locked.txt",
+            Some("text/plain"),
+            b"behind a password",
+        );
+        let locked_id = upload_id(
+            s.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form)
+                .await,
+        )
+        .await;
+        let token: Value = c
+            .post(s.url("/api/tokens"))
+            .json(&json!({ "name": "laptop" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let share: Value = c
+            .post(s.url("/api/shares"))
+            .json(&json!({ "title": "both", "entries": [limited_id, locked_id] }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            limited_id,
+            locked_id,
+            share["id"].as_str().unwrap().to_owned(),
+            token["token"].as_str().unwrap().to_owned(),
+        )
+    };
+    // The SQLite server is stopped (dropped); copy its database.
+    let report = run_until_exit(
+        ServerOptions::new().db(&db).arg("--copy-to-remote"),
+        std::time::Duration::from_secs(60),
+    );
+    assert!(
+        report.status.is_some_and(|s| s.success()),
+        "copy failed: {}",
+        report.stderr
+    );
+    assert!(
+        report.stderr.contains("2 files copied"),
+        "{}",
+        report.stderr
+    );
+
+    let s = TestServer::start_on_db(&db).await;
+    let c = s.admin_client().await;
+    let listed: Value = c
+        .get(s.url("/api/entries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == limited_id.as_str())
+        .unwrap();
+    assert_eq!(row["maxDownloads"], 3, "{row}");
+    assert_eq!(row["downloadsUsed"], 1, "{row}");
+    // The password still guards the file, and still opens it.
+    let resp = plain_client()
+        .get(s.url(&format!("/-{locked_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let basic = base64::engine::general_purpose::STANDARD.encode("anyone:open sesame");
+    let resp = plain_client()
+        .get(s.url(&format!("/-{locked_id}")))
+        .header("Authorization", format!("Basic {basic}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.bytes().await.unwrap(), &b"behind a password"[..]);
+    // The token still uploads.
+    let resp = plain_client()
+        .put(s.url("/api/upload/after.txt"))
+        .header("Authorization", format!("Bearer {token}"))
+        .body("after the move")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // The share lists both files.
+    let share: Value = c
+        .get(s.url(&format!("/api/shares/{share_id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(share["files"].as_array().unwrap().len(), 2, "{share}");
+}
