@@ -33,6 +33,11 @@ async fn pair(db: &Path, extra: &[(&str, &str)]) -> (TestServer, TestServer) {
     (a, b)
 }
 
+/// GETs `url` with `c` and parses the JSON reply.
+async fn get_json(c: &reqwest::Client, url: String) -> Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 fn set_clock(file: &Path, t: DateTime<Utc>) {
     std::fs::write(file, t.to_rfc3339()).unwrap();
 }
@@ -69,14 +74,7 @@ async fn a_file_uploaded_through_one_downloads_through_the_other() {
 
     // Both list it; deleting through B removes it for A.
     for (s, c) in [(&a, &ca), (&b, &cb)] {
-        let list: Value = c
-            .get(s.url("/api/entries"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: Value = get_json(c, s.url("/api/entries")).await;
         assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     }
     let resp = cb
@@ -179,14 +177,7 @@ async fn guest_link_slots_are_never_exceeded_across_both() {
     }
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 200, 200, 401, 401, 401, 401, 401, 401, 401]);
-    let listed: Value = c
-        .get(b.url("/api/entries"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&c, b.url("/api/entries")).await;
     assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
 }
 
@@ -282,14 +273,7 @@ async fn a_resumable_upload_continues_on_the_other_server() {
         header_str(resp.headers(), "upload-offset"),
         data.len().to_string()
     );
-    let list: Value = ca
-        .get(a.url("/api/entries"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&ca, a.url("/api/entries")).await;
     let id = list[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(sha256_hex(&a.download(&id).await), sha256_hex(&data));
 }
@@ -417,14 +401,7 @@ async fn copy_to_remote_moves_an_original_database() {
         assert_eq!(body.len() as u64, e["size"].as_u64().unwrap(), "{id}");
         assert_eq!(sha256_hex(&body), e["sha256"].as_str().unwrap(), "{id}");
     }
-    let settings: Value = c
-        .get(s.url("/api/settings"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settings: Value = get_json(&c, s.url("/api/settings")).await;
     assert_eq!(
         settings["defaultExpirationDays"], manifest["settings"]["default_expiration_in_days"],
         "{settings}"
@@ -443,14 +420,7 @@ async fn copy_to_remote_moves_an_original_database() {
         assert!(page.contains(id), "guest link {id} missing from the page");
     }
     // Download history: the fixture's counts, plus the downloads above.
-    let listed: Value = c
-        .get(s.url("/api/entries"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&c, s.url("/api/entries")).await;
     for e in entries {
         let row = listed
             .as_array()
@@ -590,14 +560,7 @@ async fn copy_to_remote_keeps_limits_passwords_tokens_and_shares() {
 
     let s = TestServer::start_on_db(&db).await;
     let c = s.admin_client().await;
-    let listed: Value = c
-        .get(s.url("/api/entries"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&c, s.url("/api/entries")).await;
     let row = listed
         .as_array()
         .unwrap()
@@ -632,13 +595,6 @@ async fn copy_to_remote_keeps_limits_passwords_tokens_and_shares() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     // The share lists both files.
-    let share: Value = c
-        .get(s.url(&format!("/api/shares/{share_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let share: Value = get_json(&c, s.url(&format!("/api/shares/{share_id}"))).await;
     assert_eq!(share["files"].as_array().unwrap().len(), 2, "{share}");
 }

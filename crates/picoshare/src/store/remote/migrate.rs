@@ -124,6 +124,20 @@ fn to_params(row: &Row) -> Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Sen
         .collect()
 }
 
+/// Runs a prepared statement with one source row's values as parameters.
+async fn insert_row(
+    tx: &tokio_postgres::Transaction<'_>,
+    stmt: &tokio_postgres::Statement,
+    row: &Row,
+) -> Result<u64, tokio_postgres::Error> {
+    let params = to_params(row);
+    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    tx.execute(stmt, &refs).await
+}
+
 /// Copies every row of one table (if the source has it), leaving rows the
 /// destination already has as they are. Returns the rows read.
 async fn copy_table(
@@ -141,12 +155,7 @@ async fn copy_table(
     let tx = client.transaction().await?;
     let stmt = tx.prepare(insert).await?;
     for row in &rows {
-        let params = to_params(row);
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        tx.execute(&stmt, &refs)
+        insert_row(&tx, &stmt, row)
             .await
             .with_context(|| format!("could not copy a row of {table}"))?;
     }
@@ -443,12 +452,7 @@ async fn copy_downloads(db: &Path, store: &RemoteStore, id: &EntryId) -> anyhow:
         )
         .await?;
     for row in &rows {
-        let params = to_params(row);
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        tx.execute(&insert, &refs).await?;
+        insert_row(&tx, &insert, row).await?;
     }
     tx.commit().await?;
     Ok(())
