@@ -13,6 +13,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::limits::upload_with;
 
 /// Two servers on the same database path, hence the same schema and prefix.
 async fn pair(db: &Path, extra: &[(&str, &str)]) -> (TestServer, TestServer) {
@@ -185,19 +186,8 @@ async fn guest_link_slots_are_never_exceeded_across_both() {
 async fn a_one_shot_file_is_downloaded_once_across_both() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = pair(&dir.path().join("store.db"), &[]).await;
-    let c = a.admin_client().await;
     let data = random_bytes(mib(2), 4);
-    let form = Multipart::new().text("maxDownloads", "1").file(
-        "file",
-        "once.bin",
-        Some("application/octet-stream"),
-        &data,
-    );
-    let id = upload_id(
-        a.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form)
-            .await,
-    )
-    .await;
+    let id = upload_with(&a, &[("maxDownloads", "1")], "", &data).await;
     let mut set = tokio::task::JoinSet::new();
     for i in 0..20 {
         let url = if i % 2 == 0 {
@@ -494,29 +484,10 @@ async fn copy_to_remote_keeps_limits_passwords_tokens_and_shares() {
     let (limited_id, locked_id, share_id, token) = {
         let s = TestServer::start_with(ServerOptions::new().db(&db).sqlite()).await;
         let c = s.admin_client().await;
-        let form = Multipart::new().text("maxDownloads", "3").file(
-            "file",
-            "limited.bin",
-            Some("application/octet-stream"),
-            &limited,
-        );
-        let limited_id = upload_id(
-            s.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form)
-                .await,
-        )
-        .await;
+        let limited_id = upload_with(&s, &[("maxDownloads", "3")], "", &limited).await;
         assert_eq!(s.download(&limited_id).await, limited);
-        let form = Multipart::new().text("password", "open sesame").file(
-            "file",
-            "locked.txt",
-            Some("text/plain"),
-            b"behind a password",
-        );
-        let locked_id = upload_id(
-            s.post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form)
-                .await,
-        )
-        .await;
+        let locked_id =
+            upload_with(&s, &[("password", "open sesame")], "", b"behind a password").await;
         let token: Value = c
             .post(s.url("/api/tokens"))
             .json(&json!({ "name": "laptop" }))
