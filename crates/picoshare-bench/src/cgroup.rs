@@ -406,7 +406,7 @@ impl Drop for MemoryCgroup {
 }
 
 /// `picoshare-bench-<pid>-<n>[-<name>]`.
-fn unique_dir_name(name: &str) -> String {
+pub(crate) fn unique_dir_name(name: &str) -> String {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let mut dir = format!("picoshare-bench-{}-{n}", std::process::id());
     let clean: String = name
@@ -428,7 +428,7 @@ fn unique_dir_name(name: &str) -> String {
 }
 
 /// Runs in the forked child: writes its own pid to `cgroup.procs`.
-fn join_cgroup_in_child(procs: &CStr) -> io::Result<()> {
+pub(crate) fn join_cgroup_in_child(procs: &CStr) -> io::Result<()> {
     // Decimal digits of the pid, formatted without allocating.
     // SAFETY (all calls below): plain syscalls on a valid NUL-terminated
     // path and a stack buffer of the stated length.
@@ -517,9 +517,14 @@ fn probe(method: &LimitMethod) -> bool {
 /// (killed before they could clean up). A cgroup that still holds a process
 /// cannot be removed, so a server that outlived its bench is left alone.
 fn remove_stale_children(method: &LimitMethod) {
-    let (LimitMethod::CgroupV1 { parent } | LimitMethod::CgroupV2 { parent }) = method else {
-        return;
-    };
+    if let LimitMethod::CgroupV1 { parent } | LimitMethod::CgroupV2 { parent } = method {
+        remove_stale_in(parent);
+    }
+}
+
+/// Removes the empty `picoshare-bench-<pid>-…` children of `parent` whose
+/// bench process is gone (any controller's hierarchy).
+pub(crate) fn remove_stale_in(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
@@ -541,7 +546,7 @@ fn remove_stale_children(method: &LimitMethod) {
 }
 
 /// Whether systemd is the init system (as `sd_booted` decides, plus PID 1's name).
-fn systemd_is_init() -> bool {
+pub(crate) fn systemd_is_init() -> bool {
     Path::new("/run/systemd/system").is_dir()
         && fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
 }
@@ -599,7 +604,7 @@ fn keyed_value(text: &str, key: &str) -> Option<u64> {
 
 /// Whether a cgroup directory lists `pid` in `cgroup.procs`: confirms that
 /// the directory found really is the process's cgroup.
-fn dir_lists_pid(dir: &Path, pid: u32) -> bool {
+pub(crate) fn dir_lists_pid(dir: &Path, pid: u32) -> bool {
     let wanted = pid.to_string();
     fs::read_to_string(dir.join("cgroup.procs"))
         .is_ok_and(|procs| procs.split_whitespace().any(|p| p == wanted))
@@ -701,18 +706,29 @@ fn v2_dir(mounts: &[Mount], proc_cgroup: &str) -> Option<PathBuf> {
 /// The v1 memory cgroup directory in `proc_cgroup`, if a v1 memory
 /// hierarchy is mounted.
 fn v1_memory_dir(mounts: &[Mount], proc_cgroup: &str) -> Option<PathBuf> {
+    v1_controller_dir(mounts, proc_cgroup, "memory")
+}
+
+/// The directory of the v1 cgroup of `controller` (e.g. `memory`, `blkio`)
+/// in `proc_cgroup` (text of `/proc/<pid>/cgroup`), if a v1 hierarchy with
+/// that controller is mounted.
+pub(crate) fn v1_controller_dir(
+    mounts: &[Mount],
+    proc_cgroup: &str,
+    controller: &str,
+) -> Option<PathBuf> {
     let path = proc_cgroup.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
         let (_id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         controllers
             .split(',')
-            .any(|c| c == "memory")
+            .any(|c| c == controller)
             .then_some(path)
     })?;
     let mount = mounts
         .iter()
         .rev()
-        .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == "memory"))?;
+        .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller))?;
     Some(cgroup_dir(mount, path))
 }
 

@@ -110,14 +110,30 @@ impl Api {
     /// # Errors
     /// Transport errors and non-2xx replies.
     pub async fn upload(&self, file: &Path, size: u64) -> anyhow::Result<Upload> {
+        self.upload_padded(file, size, 0).await
+    }
+
+    /// Uploads `file` (of `size` bytes) followed by `padding` more bytes (the
+    /// file's first ones again), as one file part of `size + padding` bytes:
+    /// the planted slowdown of the sensitivity self-check, whose bench
+    /// counts only the nominal `size`.
+    ///
+    /// # Errors
+    /// Transport errors and non-2xx replies.
+    pub async fn upload_padded(
+        &self,
+        file: &Path,
+        size: u64,
+        padding: u64,
+    ) -> anyhow::Result<Upload> {
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "file.bin".into());
         let (head, tail) = form_framing(&name);
-        let length = head.len() as u64 + size + tail.len() as u64;
+        let length = head.len() as u64 + size + padding + tail.len() as u64;
         let last_sent: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let body = file_body(file, (0, size), head, tail, last_sent.clone()).await?;
+        let body = file_body(file, (0, size), padding, head, tail, last_sent.clone()).await?;
         self.send_upload(body, length, last_sent).await
     }
 
@@ -237,6 +253,7 @@ impl Api {
             let body = file_body(
                 file,
                 (offset, len),
+                0,
                 Bytes::new(),
                 Bytes::new(),
                 last_sent.clone(),
@@ -471,25 +488,31 @@ fn form_framing(name: &str) -> (Bytes, Bytes) {
     (head, tail)
 }
 
-/// A streaming body: `head`, the file's bytes, `tail`. Records when the tail
-/// was handed to the HTTP client, i.e. when the last byte went to the socket.
-/// A request body of `head`, `len` bytes of the file from `offset`, `tail`.
+/// A streaming request body: `head`, `len` bytes of the file from `offset`,
+/// then `padding` bytes from the file's start, then `tail`. Records when the
+/// tail was handed to the HTTP client, i.e. when the last byte went to the socket.
 async fn file_body(
     path: &Path,
     (offset, len): (u64, u64),
+    padding: u64,
     head: Bytes,
     tail: Bytes,
     last_sent: Arc<Mutex<Option<Instant>>>,
 ) -> anyhow::Result<reqwest::Body> {
     use tokio::io::AsyncSeekExt;
-    let mut file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let open = || async {
+        tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("cannot open {}", path.display()))
+    };
+    let mut file = open().await?;
     file.seek(std::io::SeekFrom::Start(offset)).await?;
-    let file = file.take(len);
+    let file = file.take(len).chain(open().await?.take(padding));
+    type Source =
+        tokio::io::Chain<tokio::io::Take<tokio::fs::File>, tokio::io::Take<tokio::fs::File>>;
     enum State {
-        Head(tokio::io::Take<tokio::fs::File>),
-        File(tokio::io::Take<tokio::fs::File>),
+        Head(Source),
+        File(Source),
         Tail,
         Done,
     }

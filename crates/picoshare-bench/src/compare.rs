@@ -242,6 +242,7 @@ mod tests {
                     peak_rss_bytes: None,
                     disk_written_bytes: None,
                     phases: BTreeMap::new(),
+                    ..Default::default()
                 });
             }
         }
@@ -261,6 +262,7 @@ mod tests {
                 concurrency: 1,
                 data_dir: String::new(),
                 order: "interleaved".into(),
+                ..Default::default()
             },
             environment: Environment::default(),
             variants: variants
@@ -274,10 +276,12 @@ mod tests {
                     git_revision: None,
                     version: None,
                     upload: None,
+                    ..Default::default()
                 })
                 .collect(),
             samples,
             interrupted: false,
+            ..Default::default()
         }
     }
 

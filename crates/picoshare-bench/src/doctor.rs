@@ -85,6 +85,7 @@ pub fn inspect(data_dir: &Path, needed_bytes: u64) -> Environment {
         free_bytes: free,
         cpu_governor: governor,
         load_average: load,
+        disk_limit_method: String::new(),
         memory_limit_method: method.label().to_owned(),
         checks,
     }

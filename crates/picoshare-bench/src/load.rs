@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroup::LimitMethod;
 use crate::client::Api;
+use crate::disk::DiskMethod;
 use crate::results::Environment;
-use crate::server::{Server, SECRET};
+use crate::server::{Limits, Server, Tool, SECRET};
 
 /// Sizes up to this are generated in memory (exact byte counts); larger ones
 /// are test files on disk (whole MiB), made once and reused.
@@ -518,13 +519,19 @@ pub async fn run(opts: LoadOptions) -> anyhow::Result<LoadResult> {
         .data_dir
         .join(format!("picoshare-load-{}", std::process::id()));
     bar.set_message("starting the server");
+    let unlimited = Limits {
+        memory_mib: None,
+        memory_method: &LimitMethod::NotEnforced,
+        disk_mbps: None,
+        disk_method: &DiskMethod::NotEnforced(String::new()),
+    };
     let mut server = Server::start(
         &opts.binary,
         &opts.server_args,
         &dir,
-        None,
-        &LimitMethod::NotEnforced,
+        unlimited,
         "load",
+        Tool::None,
     )
     .await?;
     let outcome = drive(&opts, &server, sources, large_class, &bar).await;

@@ -1,9 +1,10 @@
 //! `picoshare-bench`: the performance test suite for PicoShare-compatible servers.
 //!
 //! Subcommands: `run` (measure a matrix and write results, report and charts),
-//! `load` (many parallel clients for a bounded time), `report` (rebuild report
-//! and charts from a result file), `compare` (two result files) and `doctor`
-//! (check the machine before measuring).
+//! `calibrate` (what this machine lets the bench see: A/A and a planted
+//! slowdown), `load` (many parallel clients for a bounded time), `report`
+//! (rebuild report and charts from a result file), `compare` (two result
+//! files) and `doctor` (check the machine before measuring).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,8 +12,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
-use picoshare_bench::runner::{self, Order, RunOptions, Workload};
-use picoshare_bench::{cgroup, compare, doctor, files, load, report, results, variants};
+use picoshare_bench::results::{CalibrationRecord, ConfigKey};
+use picoshare_bench::runner::{self, Blocks, Order, RunOptions, Workload};
+use picoshare_bench::{
+    calibrate, cgroup, compare, disk, doctor, files, load, report, results, variants,
+};
 
 #[derive(Parser)]
 #[command(
@@ -27,8 +31,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Measure uploads and downloads over a matrix of sizes, memory limits and variants.
+    /// Measure uploads and downloads over a matrix of sizes, memory limits,
+    /// disk limits and variants.
     Run(RunArgs),
+    /// Measure what this machine lets the bench see: the base server against
+    /// an A/A twin and a planted slowdown of known size, repeated.
+    Calibrate(CalibrateArgs),
     /// Many parallel uploading and downloading clients for a bounded time:
     /// errors, server peak memory and latency percentiles.
     Load(LoadArgs),
@@ -61,24 +69,12 @@ enum Cmd {
     },
 }
 
+/// What `run` and `calibrate` share: variants, where data goes, order, seed.
 #[derive(clap::Args)]
-struct RunArgs {
-    /// A variant, NAME=SPEC, repeatable; the first is the baseline. SPEC is
-    /// `args:ARGS` (default build with extra arguments; `NAME=` for none),
-    /// `bin:PATH [ARGS]`, `git:REV [ARGS]`, `url:http://HOST:PORT`, or
-    /// `tus:[MIB] [ARGS]` (default build, uploads sent with the tus protocol in
-    /// one PATCH or in PATCHes of MIB MiB).
-    #[arg(long = "variant", value_name = "NAME=SPEC")]
-    variants: Vec<String>,
+struct Common {
     /// The default build (for `args:` variants); built with cargo if missing.
     #[arg(long, default_value = "target/release/picoshare")]
     binary: PathBuf,
-    /// File sizes (MiB-based: 100M, 1G = 1024 MiB).
-    #[arg(long, value_delimiter = ',', default_value = "100M,500M,1G,2G,5G")]
-    sizes: Vec<String>,
-    /// Server memory limits in MiB, or `none`.
-    #[arg(long, value_delimiter = ',', default_value = "none")]
-    memory_limits: Vec<String>,
     /// Workloads to measure (uploads always run: the others need the file).
     #[arg(
         long,
@@ -87,17 +83,11 @@ struct RunArgs {
         default_value = "upload,download"
     )]
     workloads: Vec<Workload>,
-    /// Measured iterations per configuration.
-    #[arg(long, default_value_t = 10)]
-    iterations: u32,
-    /// Warm-up iterations per configuration (recorded, excluded from statistics).
+    /// Warm-up blocks per configuration (recorded, excluded from statistics).
     #[arg(long, default_value_t = 1)]
     warmup: u32,
-    /// Parallel clients per measurement.
-    #[arg(long, default_value_t = 1)]
-    concurrency: u32,
     /// Order of variants in each block.
-    #[arg(long, value_enum, default_value = "interleaved")]
+    #[arg(long, value_enum, default_value = "randomized")]
     order: Order,
     /// Seed for every random choice (default: from the clock, and recorded).
     #[arg(long)]
@@ -108,6 +98,75 @@ struct RunArgs {
     /// Where results go (default: bench-results/<date-time>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Run even if the doctor reports a failure.
+    #[arg(long)]
+    force: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A variant, NAME=SPEC, repeatable; the first is the baseline. SPEC is
+    /// `args:ARGS` (default build with extra arguments; `NAME=` for none),
+    /// `bin:PATH [ARGS]`, `git:REV [ARGS]`, `url:http://HOST:PORT`, or
+    /// `tus:[MIB] [ARGS]` (default build, uploads sent with the tus protocol in
+    /// one PATCH or in PATCHes of MIB MiB).
+    #[arg(long = "variant", value_name = "NAME=SPEC")]
+    variants: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+    /// File sizes (MiB-based: 100M, 1G = 1024 MiB).
+    #[arg(long, value_delimiter = ',', default_value = "100M,500M,1G,2G,5G")]
+    sizes: Vec<String>,
+    /// Server memory limits in MiB, or `none`.
+    #[arg(long, value_delimiter = ',', default_value = "none")]
+    memory_limits: Vec<String>,
+    /// Server disk bandwidth limits in MB/s (reads and writes each), or `none`.
+    #[arg(long, value_delimiter = ',', default_value = "none")]
+    disk_limits: Vec<String>,
+    /// More configurations, `SIZES/MEMORY/DISK` (each a comma-separated
+    /// list, e.g. `100M,1G/none/50,200`), run after the main matrix; repeatable.
+    #[arg(long = "extra-matrix", value_name = "SIZES/MEMORY/DISK")]
+    extra_matrix: Vec<String>,
+    /// Blocks per configuration (without --target-mde).
+    #[arg(long, default_value_t = 10)]
+    iterations: u32,
+    /// Adaptive stopping: add blocks until every comparison's paired MDE is
+    /// below PCT percent, or it is decided beyond ±PCT %.
+    #[arg(long, value_name = "PCT")]
+    target_mde: Option<f64>,
+    /// With --target-mde: the fewest blocks per configuration.
+    #[arg(long, default_value_t = 3)]
+    min_iterations: u32,
+    /// With --target-mde: the most blocks per configuration.
+    #[arg(long, default_value_t = 30)]
+    max_iterations: u32,
+    /// Time budget of the timed blocks (`90s`, `20m`, `1h`), shared among
+    /// the configurations; every configuration still gets its fewest blocks.
+    #[arg(long)]
+    max_time: Option<String>,
+    /// Also count the server's work: instructions (valgrind) and system
+    /// calls (strace) per MiB uploaded and downloaded, start-up separated.
+    #[arg(long)]
+    count_instructions: bool,
+    /// Counted blocks per variant.
+    #[arg(long, default_value_t = 3)]
+    count_blocks: u32,
+    /// File size of counted runs (MiB-based).
+    #[arg(long, default_value = "64M")]
+    count_size: String,
+    /// Add the sensitivity self-check to the run: an A/A twin of the
+    /// baseline and a planted slowdown of it (see `calibrate`).
+    #[arg(long)]
+    self_check: bool,
+    /// Size of the planted slowdown in percent.
+    #[arg(long, default_value_t = 5.0)]
+    plant: f64,
+    /// Parallel clients per measurement.
+    #[arg(long, default_value_t = 1)]
+    concurrency: u32,
     /// Passphrase of `url:` variants.
     #[arg(long, env = "PICOSHARE_BENCH_PASSPHRASE")]
     url_passphrase: Option<String>,
@@ -120,12 +179,37 @@ struct RunArgs {
     /// Delete the test files at the end (they are kept for reuse by default).
     #[arg(long)]
     remove_files: bool,
-    /// Run even if the doctor reports a failure.
-    #[arg(long)]
-    force: bool,
-    /// No progress bars.
-    #[arg(long)]
-    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct CalibrateArgs {
+    /// The base variant, NAME=SPEC as for `run` (default: the default build).
+    #[arg(long = "variant", value_name = "NAME=SPEC", default_value = "base=")]
+    variant: String,
+    #[command(flatten)]
+    common: Common,
+    /// File size (MiB-based).
+    #[arg(long, default_value = "1G")]
+    size: String,
+    /// Size of the planted slowdown in percent.
+    #[arg(long, default_value_t = 5.0)]
+    plant: f64,
+    /// Target MDE in percent (adaptive stopping).
+    #[arg(long, default_value_t = 3.0)]
+    target_mde: f64,
+    /// Fewest blocks per run.
+    #[arg(long, default_value_t = 6)]
+    min_iterations: u32,
+    /// Most blocks per run.
+    #[arg(long, default_value_t = 15)]
+    max_iterations: u32,
+    /// Server disk bandwidth limit in MB/s, or `none`.
+    #[arg(long, default_value = "none")]
+    disk_limit: String,
+    /// Independent calibration runs, to measure how often the plant is
+    /// called and how often A/A stays clean.
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
 }
 
 #[derive(clap::Args)]
@@ -181,10 +265,12 @@ struct LoadArgs {
     quiet: bool,
 }
 
-/// Parses `90`, `90s`, `2m` into a duration.
+/// Parses `90`, `90s`, `2m`, `1h` into a duration.
 fn parse_duration(raw: &str) -> anyhow::Result<std::time::Duration> {
     let s = raw.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix('m') {
+    let (num, mult) = if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else if let Some(n) = s.strip_suffix('m') {
         (n, 60.0)
     } else {
         (s.strip_suffix('s').unwrap_or(s), 1.0)
@@ -192,7 +278,7 @@ fn parse_duration(raw: &str) -> anyhow::Result<std::time::Duration> {
     let secs: f64 = num
         .trim()
         .parse()
-        .with_context(|| format!("bad duration {raw:?}: use seconds or e.g. 30s, 2m"))?;
+        .with_context(|| format!("bad duration {raw:?}: use seconds or e.g. 30s, 2m, 1h"))?;
     anyhow::ensure!(
         secs.is_finite() && secs > 0.0,
         "duration must be positive: {raw:?}"
@@ -273,6 +359,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Run(args) => run(args).await,
+        Cmd::Calibrate(args) => run_calibrate(args).await,
         Cmd::Load(args) => run_load(args).await,
         Cmd::Report { results, out } => rebuild_report(&results, out),
         Cmd::Compare { a, b, out } => compare_files(&a, &b, out),
@@ -325,65 +412,117 @@ fn run_doctor(data_dir: &PathBuf, need: &str) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn parse_limits(raw: &[String]) -> anyhow::Result<Vec<Option<u64>>> {
+/// Parses limits: numbers (MiB or MB/s; a unit suffix of `M`, `MB/s` or
+/// `MiB` is allowed) or `none`, each at least `min`.
+fn parse_limits(raw: &[String], what: &str, min: u64) -> anyhow::Result<Vec<Option<u64>>> {
     raw.iter()
         .map(|l| {
             let l = l.trim();
             if l.eq_ignore_ascii_case("none") || l.eq_ignore_ascii_case("unlimited") {
                 Ok(None)
             } else {
-                let mib: u64 = l
+                let n: u64 = l
+                    .trim_end_matches("/s")
+                    .trim_end_matches(['B', 'b', 'i'])
                     .trim_end_matches(['M', 'm'])
                     .parse()
-                    .with_context(|| format!("bad memory limit {l:?}: MiB or `none`"))?;
+                    .with_context(|| format!("bad {what} {l:?}: a number or `none`"))?;
                 anyhow::ensure!(
-                    mib >= 16,
-                    "memory limit {mib} MiB is too small to start a server"
+                    n >= min,
+                    "{what} {n} is below the smallest that works ({min})"
                 );
-                Ok(Some(mib))
+                Ok(Some(n))
             }
         })
         .collect()
 }
 
-async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
-    let sizes: Vec<u64> = a
-        .sizes
+fn parse_memory_limits(raw: &[String]) -> anyhow::Result<Vec<Option<u64>>> {
+    parse_limits(raw, "memory limit (MiB)", 16)
+}
+
+fn parse_disk_limits(raw: &[String]) -> anyhow::Result<Vec<Option<u64>>> {
+    parse_limits(raw, "disk limit (MB/s)", 1)
+}
+
+/// Sizes × memory limits × disk limits, in that nesting order.
+fn matrix(sizes: &[u64], memory: &[Option<u64>], disk: &[Option<u64>]) -> Vec<ConfigKey> {
+    let mut out = Vec::new();
+    for &size_mib in sizes {
+        for &memory_limit_mib in memory {
+            for &disk_limit_mbps in disk {
+                out.push(ConfigKey {
+                    size_mib,
+                    memory_limit_mib,
+                    disk_limit_mbps,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Parses `SIZES/MEMORY/DISK`.
+fn parse_extra_matrix(raw: &str) -> anyhow::Result<Vec<ConfigKey>> {
+    let parts: Vec<&str> = raw.split('/').collect();
+    anyhow::ensure!(
+        parts.len() == 3,
+        "--extra-matrix {raw:?}: write SIZES/MEMORY/DISK, e.g. 100M,1G/none/50,200"
+    );
+    let list = |p: &str| p.split(',').map(str::to_owned).collect::<Vec<_>>();
+    let sizes = list(parts[0])
         .iter()
         .map(|s| files::parse_size_mib(s))
-        .collect::<anyhow::Result<_>>()?;
-    let limits = parse_limits(&a.memory_limits)?;
-    let range_len = files::parse_size_mib(&a.range_size)? << 20;
-    if a.iterations == 0 {
-        bail!("--iterations must be at least 1");
-    }
-    std::fs::create_dir_all(&a.data_dir)
-        .with_context(|| format!("cannot create {}", a.data_dir.display()))?;
-    let data_dir = a.data_dir.canonicalize()?;
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(matrix(
+        &sizes,
+        &parse_memory_limits(&list(parts[1]))?,
+        &parse_disk_limits(&list(parts[2]))?,
+    ))
+}
 
-    let specs = if a.variants.is_empty() {
-        vec!["default=".to_owned()]
-    } else {
-        a.variants.clone()
-    };
-    let needs_default = specs.iter().any(|s| {
-        let spec = s.split_once('=').map_or("", |(_, v)| v.trim());
-        !(spec.starts_with("bin:") || spec.starts_with("git:") || spec.starts_with("url:"))
-    });
-    if needs_default && !a.binary.exists() {
-        eprintln!("{} is missing: building it with cargo", a.binary.display());
+fn seed_or_clock(seed: Option<u64>) -> u64 {
+    seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    })
+}
+
+/// Builds the default binary with cargo when it is the default path and missing.
+fn ensure_default_binary(binary: &Path) -> anyhow::Result<PathBuf> {
+    if !binary.exists() {
+        eprintln!("{} is missing: building it with cargo", binary.display());
         let status = std::process::Command::new("cargo")
             .args(["build", "--release", "-p", "picoshare"])
             .status()
             .context("cannot run cargo")?;
-        if !status.success() || !a.binary.exists() {
-            bail!("could not build {}", a.binary.display());
+        if !status.success() || !binary.exists() {
+            bail!("could not build {}", binary.display());
         }
     }
-    let binary = a.binary.canonicalize().unwrap_or(a.binary.clone());
+    Ok(binary.canonicalize().unwrap_or(binary.to_owned()))
+}
+
+/// Parses variant specs (building the default binary or git revisions as needed).
+fn parse_variants(
+    specs: &[String],
+    binary: &Path,
+    data_dir: &Path,
+) -> anyhow::Result<Vec<variants::Variant>> {
+    let needs_default = specs.iter().any(|s| {
+        let spec = s.split_once('=').map_or("", |(_, v)| v.trim());
+        !(spec.starts_with("bin:") || spec.starts_with("git:") || spec.starts_with("url:"))
+    });
+    let binary = if needs_default {
+        ensure_default_binary(binary)?
+    } else {
+        binary.to_owned()
+    };
     let mut vs = Vec::new();
-    for spec in &specs {
-        let mut v = variants::parse(spec, &binary, &data_dir)?;
+    for spec in specs {
+        let mut v = variants::parse(spec, &binary, data_dir)?;
         if let variants::Target::Binary { path, .. } = &v.target {
             v.info.version = variants::binary_version(path);
             if v.info.kind == "settings" {
@@ -398,75 +537,299 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
         vs.push(v);
     }
-    if vs.iter().any(|v| v.info.kind == "url") && a.url_passphrase.is_none() {
-        bail!("url: variants need --url-passphrase (or PICOSHARE_BENCH_PASSPHRASE)");
-    }
+    Ok(vs)
+}
 
-    let biggest = sizes.iter().copied().max().unwrap_or(0);
-    let files_bytes: u64 = sizes
+/// The calibration record kept in a data directory, if any.
+fn calibration_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("calibration.json")
+}
+
+fn load_calibration(data_dir: &Path) -> Option<CalibrationRecord> {
+    let text = std::fs::read(calibration_path(data_dir)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// What a run or a calibration needs besides its variants and configurations.
+struct Prepared {
+    data_dir: PathBuf,
+    environment: results::Environment,
+    limit_method: cgroup::LimitMethod,
+    disk_method: disk::DiskMethod,
+    seed: u64,
+    out: PathBuf,
+}
+
+/// Checks the machine (doctor) and finds how limits are enforced.
+fn prepare(common: &Common, need: u64, any_limit: bool) -> anyhow::Result<Prepared> {
+    std::fs::create_dir_all(&common.data_dir)
+        .with_context(|| format!("cannot create {}", common.data_dir.display()))?;
+    let data_dir = common.data_dir.canonicalize()?;
+    let mut environment = doctor::inspect(&data_dir, need);
+    // Also without limits: a cgroup without a limit still accounts memory.
+    let limit_method = cgroup::detect();
+    let disk_method = disk::detect(&data_dir, &limit_method);
+    environment.disk_limit_method = disk_method.label();
+    eprint!("{}", doctor::print(&environment));
+    if any_limit && !disk_method.enforces() {
+        eprintln!(
+            "note: disk limits will be recorded as not enforced: {}",
+            disk_method.label()
+        );
+    }
+    if doctor::has_failures(&environment) && !common.force {
+        bail!("the doctor found a problem that makes this run impossible or meaningless (see above); fix it, or pass --force");
+    }
+    let out = common.out.clone().unwrap_or_else(|| {
+        PathBuf::from("bench-results").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
+    });
+    Ok(Prepared {
+        data_dir,
+        environment,
+        limit_method,
+        disk_method,
+        seed: seed_or_clock(common.seed),
+        out,
+    })
+}
+
+async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let sizes: Vec<u64> = a
+        .sizes
         .iter()
-        .filter(|s| !files::path_for(&data_dir.join("files"), **s).exists())
+        .map(|s| files::parse_size_mib(s))
+        .collect::<anyhow::Result<_>>()?;
+    let mut configs = matrix(
+        &sizes,
+        &parse_memory_limits(&a.memory_limits)?,
+        &parse_disk_limits(&a.disk_limits)?,
+    );
+    for extra in &a.extra_matrix {
+        for c in parse_extra_matrix(extra)? {
+            if !configs.contains(&c) {
+                configs.push(c);
+            }
+        }
+    }
+    let range_len = files::parse_size_mib(&a.range_size)? << 20;
+    let count_size_mib = files::parse_size_mib(&a.count_size)?;
+    let blocks = match a.target_mde {
+        Some(pct) => {
+            anyhow::ensure!(
+                pct > 0.0 && pct < 100.0,
+                "--target-mde is a percentage between 0 and 100"
+            );
+            anyhow::ensure!(
+                a.min_iterations >= 2 && a.max_iterations >= a.min_iterations,
+                "--min-iterations must be at least 2 and at most --max-iterations"
+            );
+            Blocks::Adaptive {
+                target: pct / 100.0,
+                min: a.min_iterations,
+                max: a.max_iterations,
+            }
+        }
+        None => {
+            anyhow::ensure!(a.iterations >= 1, "--iterations must be at least 1");
+            Blocks::Fixed(a.iterations)
+        }
+    };
+    let max_time = a.max_time.as_deref().map(parse_duration).transpose()?;
+    anyhow::ensure!(
+        a.plant > 0.0 && a.plant < 50.0,
+        "--plant is a percentage between 0 and 50"
+    );
+
+    let biggest = configs.iter().map(|c| c.size_mib).max().unwrap_or(0);
+    std::fs::create_dir_all(&a.common.data_dir)
+        .with_context(|| format!("cannot create {}", a.common.data_dir.display()))?;
+    let files_dir = a.common.data_dir.join("files");
+    let mut all_sizes: Vec<u64> = configs.iter().map(|c| c.size_mib).collect();
+    all_sizes.sort_unstable();
+    all_sizes.dedup();
+    let files_bytes: u64 = all_sizes
+        .iter()
+        .filter(|s| !files::path_for(&files_dir, **s).exists())
         .map(|s| s << 20)
         .sum();
     let need = runner::space_needed(biggest, a.concurrency) + files_bytes;
-    let environment = doctor::inspect(&data_dir, need);
-    eprint!("{}", doctor::print(&environment));
-    if doctor::has_failures(&environment) && !a.force {
-        bail!("the doctor found a problem that makes this run impossible or meaningless (see above); fix it, or pass --force");
+    let any_disk_limit = configs.iter().any(|c| c.disk_limit_mbps.is_some());
+    let p = prepare(&a.common, need, any_disk_limit)?;
+
+    let specs = if a.variants.is_empty() {
+        vec!["default=".to_owned()]
+    } else {
+        a.variants.clone()
+    };
+    let mut vs = parse_variants(&specs, &a.common.binary, &p.data_dir)?;
+    if vs.iter().any(|v| v.info.kind == "url") && a.url_passphrase.is_none() {
+        bail!("url: variants need --url-passphrase (or PICOSHARE_BENCH_PASSPHRASE)");
     }
-    let seed = a.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0)
-    });
-    let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("bench-results").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
-    });
-    // Also without limits: a cgroup without a limit still accounts memory.
-    let limit_method = cgroup::detect();
+    if a.self_check {
+        let twins = variants::self_check(&vs[0], a.plant / 100.0);
+        vs.extend(twins);
+    }
     let opts = RunOptions {
         variants: vs,
-        sizes_mib: sizes.clone(),
-        memory_limits: limits,
-        workloads: a.workloads.clone(),
-        iterations: a.iterations,
-        warmup: a.warmup,
+        configs,
+        workloads: a.common.workloads.clone(),
+        blocks,
+        max_time,
+        warmup: a.common.warmup,
         concurrency: a.concurrency.max(1),
-        order: a.order,
-        seed,
-        data_dir: data_dir.clone(),
-        out_dir: out.clone(),
+        order: a.common.order,
+        seed: p.seed,
+        data_dir: p.data_dir.clone(),
+        out_dir: p.out.clone(),
         url_passphrase: a.url_passphrase.clone(),
         range_count: a.range_count.max(1),
         range_len,
+        count_blocks: if a.count_instructions {
+            a.count_blocks.max(1)
+        } else {
+            0
+        },
+        count_size_mib,
         command: std::env::args().collect(),
-        environment,
-        limit_method,
-        progress: !a.quiet,
+        environment: p.environment,
+        limit_method: p.limit_method,
+        disk_method: p.disk_method,
+        calibration: load_calibration(&p.data_dir),
+        progress: !a.common.quiet,
     };
+    let started = std::time::Instant::now();
     let results = runner::run(opts).await?;
-    let written = report::write_all(&results, &out)?;
+    let written = report::write_all(&results, &p.out)?;
     if a.remove_files {
-        for s in &sizes {
-            let _ = std::fs::remove_file(files::path_for(&data_dir.join("files"), *s));
+        for s in &all_sizes {
+            let _ = std::fs::remove_file(files::path_for(&p.data_dir.join("files"), *s));
         }
     }
     let failed = results.samples.iter().filter(|s| !s.ok).count();
     eprintln!(
-        "{} samples ({} failed){}; wrote:",
+        "{} samples ({} failed){} in {:.0} s; wrote:",
         results.samples.len(),
         failed,
         if results.interrupted {
             ", interrupted"
         } else {
             ""
-        }
+        },
+        started.elapsed().as_secs_f64()
     );
     for p in written {
         eprintln!("  {}", p.display());
     }
     Ok(if results.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn run_calibrate(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
+    let size = files::parse_size_mib(&a.size)?;
+    let disk = parse_disk_limits(std::slice::from_ref(&a.disk_limit))?[0];
+    anyhow::ensure!(
+        a.plant > 0.0 && a.plant < 50.0,
+        "--plant is a percentage between 0 and 50"
+    );
+    anyhow::ensure!(a.repeat >= 1, "--repeat must be at least 1");
+    anyhow::ensure!(
+        a.min_iterations >= 2 && a.max_iterations >= a.min_iterations,
+        "--min-iterations must be at least 2 and at most --max-iterations"
+    );
+    let files_dir = a.common.data_dir.join("files");
+    let need = runner::space_needed(size, 1)
+        + if files::path_for(&files_dir, size).exists() {
+            0
+        } else {
+            size << 20
+        };
+    let p = prepare(&a.common, need, disk.is_some())?;
+    let base = parse_variants(
+        std::slice::from_ref(&a.variant),
+        &a.common.binary,
+        &p.data_dir,
+    )?
+    .remove(0);
+    if base.info.kind == "url" {
+        bail!("calibrate starts its own servers: give a build (args:, bin: or git:), not a url:");
+    }
+    let twins = variants::self_check(&base, a.plant / 100.0);
+    let variants = vec![base, twins[0].clone(), twins[1].clone()];
+    let command: Vec<String> = std::env::args().collect();
+    let started = std::time::Instant::now();
+    let mut repeats = Vec::new();
+    for k in 1..=a.repeat {
+        eprintln!("calibration run {k} of {}", a.repeat);
+        let out = p.out.join(format!("run-{k}"));
+        let run_started = std::time::Instant::now();
+        let opts = RunOptions {
+            variants: variants.clone(),
+            configs: vec![ConfigKey {
+                size_mib: size,
+                memory_limit_mib: None,
+                disk_limit_mbps: disk,
+            }],
+            workloads: a.common.workloads.clone(),
+            blocks: Blocks::Adaptive {
+                target: a.target_mde / 100.0,
+                min: a.min_iterations,
+                max: a.max_iterations,
+            },
+            max_time: None,
+            warmup: a.common.warmup,
+            concurrency: 1,
+            order: a.common.order,
+            seed: p.seed.wrapping_add(u64::from(k)),
+            data_dir: p.data_dir.clone(),
+            out_dir: out.clone(),
+            url_passphrase: None,
+            range_count: 64,
+            range_len: 1 << 20,
+            count_blocks: 0,
+            count_size_mib: 0,
+            command: command.clone(),
+            environment: p.environment.clone(),
+            limit_method: p.limit_method.clone(),
+            disk_method: p.disk_method.clone(),
+            calibration: None,
+            progress: !a.common.quiet,
+        };
+        let results = runner::run(opts).await?;
+        report::write_all(&results, &out)?;
+        let interrupted = results.interrupted;
+        repeats.push((results, run_started.elapsed().as_secs_f64()));
+        if interrupted {
+            break;
+        }
+    }
+    let summary = calibrate::summarize(
+        &repeats,
+        a.plant / 100.0,
+        command,
+        started.elapsed().as_secs_f64(),
+    );
+    std::fs::create_dir_all(&p.out)?;
+    let md = calibrate::markdown(&summary);
+    std::fs::write(p.out.join("calibration.md"), &md)?;
+    std::fs::write(
+        p.out.join("calibration.json"),
+        serde_json::to_string_pretty(&summary)? + "\n",
+    )?;
+    std::fs::write(
+        calibration_path(&p.data_dir),
+        serde_json::to_string_pretty(&summary.record)? + "\n",
+    )?;
+    print!("{md}");
+    eprintln!(
+        "wrote {} and {} (and {} for later reports)",
+        p.out.join("calibration.md").display(),
+        p.out.join("calibration.json").display(),
+        calibration_path(&p.data_dir).display()
+    );
+    Ok(if repeats.iter().any(|(r, _)| r.interrupted) {
         ExitCode::from(130)
     } else {
         ExitCode::SUCCESS

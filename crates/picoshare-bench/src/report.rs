@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::results::{memory_label, size_label, GroupKey, ResultFile, Sample};
+use crate::analysis::{self, Analysis};
+use crate::results::{disk_label, memory_label, size_label, GroupKey, ResultFile, Sample};
 use crate::stats::{self, Comparison, Summary, Verdict};
 use crate::svg;
 
@@ -42,6 +43,9 @@ pub struct GroupSummary {
     pub failures: usize,
     /// Whether the memory limit was enforced for every measured sample.
     pub memory_limit_enforced: bool,
+    /// Whether the disk limit was enforced for every measured sample.
+    #[serde(default)]
+    pub disk_limit_enforced: bool,
 }
 
 /// Throughput of one variant compared with the baseline in one configuration.
@@ -53,6 +57,8 @@ pub struct ComparisonRow {
     pub size_bytes: u64,
     /// Memory limit in MiB, `None` = unlimited.
     pub memory_limit_mib: Option<u64>,
+    /// Disk limit in MB/s, `None` = unlimited.
+    pub disk_limit_mbps: Option<u64>,
     /// Parallel clients.
     pub concurrency: u32,
     /// Baseline variant (the first of the run).
@@ -69,8 +75,11 @@ pub struct Summaries {
     /// One entry per configuration, ordered by workload, memory limit,
     /// concurrency, size and variant (as listed in the run's configuration).
     pub groups: Vec<GroupSummary>,
-    /// Every non-baseline variant against the baseline, per configuration.
+    /// Every non-baseline variant against the baseline, per configuration
+    /// (the unpaired view: ratio of medians, Mann–Whitney).
     pub comparisons: Vec<ComparisonRow>,
+    /// The paired and counted analysis (the primary comparisons).
+    pub analysis: Analysis,
 }
 
 /// Position of `x` in `list`, or past its end when absent.
@@ -86,6 +95,7 @@ fn sort_keys(results: &ResultFile, keys: &mut [GroupKey]) {
         (
             index_of(&c.workloads, &k.workload),
             index_of(&c.memory_limits_mib, &k.memory_limit_mib),
+            index_of(&c.disk_limits_mbps, &k.disk_limit_mbps),
             k.concurrency,
             k.size_bytes,
             index_of(&variant_names, &k.variant.as_str()),
@@ -134,6 +144,7 @@ pub fn summarize(results: &ResultFile) -> Summaries {
                     workload: k.workload.clone(),
                     size_bytes: k.size_bytes,
                     memory_limit_mib: k.memory_limit_mib,
+                    disk_limit_mbps: k.disk_limit_mbps,
                     concurrency: k.concurrency,
                     baseline: baseline.name.clone(),
                     variant: k.variant.clone(),
@@ -145,6 +156,7 @@ pub fn summarize(results: &ResultFile) -> Summaries {
     Summaries {
         groups,
         comparisons,
+        analysis: analysis::analyze(results),
     }
 }
 
@@ -179,14 +191,17 @@ fn summarize_group(key: &GroupKey, samples: &[&Sample], seed: u64) -> GroupSumma
         failures: measured.iter().filter(|s| !s.ok).count(),
         memory_limit_enforced: !measured.is_empty()
             && measured.iter().all(|s| s.memory_limit_enforced),
+        disk_limit_enforced: !measured.is_empty() && measured.iter().all(|s| s.disk_limit_enforced),
     }
 }
 
 /// Writes every output of a run into `dir` (created if needed) and returns
 /// the paths written: `results.json`, `samples.csv`, `summary.csv`,
-/// `comparisons.csv`, `summary.json`, `report.md`, one
-/// `throughput-<workload>[-<limit>mib].svg` per workload and memory limit,
-/// and `memory.svg`.
+/// `comparisons.csv` (unpaired), `paired.csv`, `counted.csv` (when the run
+/// counted), `summary.json`, `report.md`, one
+/// `throughput-<workload>[-<limit>mib][-disk<limit>mbps].svg` per workload,
+/// memory limit and disk limit, one `ratios-<workload>.svg` per workload
+/// with comparisons, and `memory.svg`.
 ///
 /// Every other output is computed from `results.json` as written and read
 /// back, not from `results`: serde_json's default float parser may return a
@@ -202,13 +217,29 @@ pub fn write_all(results: &ResultFile, dir: &Path) -> std::io::Result<Vec<PathBu
         ("samples.csv".into(), samples_csv(results)),
         ("summary.csv".into(), summary_csv(&summaries)),
         ("comparisons.csv".into(), comparisons_csv(&summaries)),
+        (
+            "paired.csv".into(),
+            crate::sections::paired_csv(&summaries.analysis),
+        ),
         ("summary.json".into(), pretty_json(&summaries)?),
         ("report.md".into(), markdown(results, &summaries)),
     ];
-    for (workload, limit) in chart_sets(&summaries) {
+    if !summaries.analysis.counted.is_empty() {
         files.push((
-            svg::throughput_chart_file(&workload, limit),
-            svg::throughput_chart(&summaries, &workload, limit),
+            "counted.csv".into(),
+            crate::sections::counted_csv(&summaries.analysis),
+        ));
+    }
+    for (workload, limit, disk) in chart_sets(&summaries) {
+        files.push((
+            svg::throughput_chart_file(&workload, limit, disk),
+            svg::throughput_chart(&summaries, &workload, limit, disk),
+        ));
+    }
+    for workload in crate::sections::ratio_chart_workloads(&summaries.analysis) {
+        files.push((
+            crate::sections::ratio_chart_file(&workload),
+            crate::sections::ratio_chart(&summaries.analysis, &workload),
         ));
     }
     files.push(("memory.svg".into(), svg::memory_chart(&summaries)));
@@ -226,11 +257,16 @@ fn pretty_json<T: Serialize>(value: &T) -> std::io::Result<String> {
     Ok(serde_json::to_string_pretty(value)? + "\n")
 }
 
-/// The (workload, memory limit) pairs that get a throughput chart, in report order.
-fn chart_sets(summaries: &Summaries) -> Vec<(String, Option<u64>)> {
-    let mut sets: Vec<(String, Option<u64>)> = Vec::new();
+/// The (workload, memory limit, disk limit) sets that get a throughput
+/// chart, in report order.
+fn chart_sets(summaries: &Summaries) -> Vec<(String, Option<u64>, Option<u64>)> {
+    let mut sets: Vec<(String, Option<u64>, Option<u64>)> = Vec::new();
     for g in &summaries.groups {
-        let set = (g.key.workload.clone(), g.key.memory_limit_mib);
+        let set = (
+            g.key.workload.clone(),
+            g.key.memory_limit_mib,
+            g.key.disk_limit_mbps,
+        );
         if !sets.contains(&set) {
             sets.push(set);
         }
@@ -249,14 +285,14 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv_line(out: &mut String, fields: impl IntoIterator<Item = String>) {
+pub(crate) fn csv_line(out: &mut String, fields: impl IntoIterator<Item = String>) {
     let fields: Vec<String> = fields.into_iter().map(|f| csv_field(&f)).collect();
     out.push_str(&fields.join(","));
     out.push('\n');
 }
 
 /// A number for CSV: shortest exact representation, empty when not finite.
-fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if x.is_finite() {
         x.to_string()
     } else {
@@ -264,7 +300,7 @@ fn num(x: f64) -> String {
     }
 }
 
-fn opt<T: ToString>(x: Option<T>) -> String {
+pub(crate) fn opt<T: ToString>(x: Option<T>) -> String {
     x.map(|v| v.to_string()).unwrap_or_default()
 }
 
@@ -297,6 +333,12 @@ pub fn samples_csv(results: &ResultFile) -> String {
         "reply_wait_s",
         "peak_rss_bytes",
         "disk_written_bytes",
+        "disk_limit_mbps",
+        "disk_limit_enforced",
+        "throttled_bytes",
+        "cpu_seconds",
+        "syscalls_read",
+        "syscalls_write",
     ];
     csv_line(
         &mut out,
@@ -326,6 +368,12 @@ pub fn samples_csv(results: &ResultFile) -> String {
             s.reply_wait_s.map(num).unwrap_or_default(),
             opt(s.peak_rss_bytes),
             opt(s.disk_written_bytes),
+            opt(s.disk_limit_mbps),
+            s.disk_limit_enforced.to_string(),
+            opt(s.throttled_bytes),
+            s.cpu_seconds.map(num).unwrap_or_default(),
+            opt(s.syscalls_read),
+            opt(s.syscalls_write),
         ];
         let phase_fields = phases
             .iter()
@@ -349,6 +397,7 @@ pub fn summary_csv(summaries: &Summaries) -> String {
         "workload",
         "size_bytes",
         "memory_limit_mib",
+        "disk_limit_mbps",
         "concurrency",
         "memory_limit_enforced",
         "n",
@@ -382,6 +431,7 @@ pub fn summary_csv(summaries: &Summaries) -> String {
             g.key.workload.clone(),
             g.key.size_bytes.to_string(),
             opt(g.key.memory_limit_mib),
+            opt(g.key.disk_limit_mbps),
             g.key.concurrency.to_string(),
             g.memory_limit_enforced.to_string(),
             t.n.to_string(),
@@ -416,6 +466,7 @@ pub fn comparisons_csv(summaries: &Summaries) -> String {
         "workload",
         "size_bytes",
         "memory_limit_mib",
+        "disk_limit_mbps",
         "concurrency",
         "baseline",
         "variant",
@@ -435,6 +486,7 @@ pub fn comparisons_csv(summaries: &Summaries) -> String {
                 r.workload.clone(),
                 r.size_bytes.to_string(),
                 opt(r.memory_limit_mib),
+                opt(r.disk_limit_mbps),
                 r.concurrency.to_string(),
                 r.baseline.clone(),
                 r.variant.clone(),
@@ -502,12 +554,12 @@ pub(crate) fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn bytes_gib(b: u64) -> String {
+pub(crate) fn bytes_gib(b: u64) -> String {
     format!("{:.1} GiB", b as f64 / (MIB * 1024.0))
 }
 
 /// An integer with a space between groups of three digits: `10 000`.
-fn thousands(n: usize) -> String {
+pub(crate) fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -519,7 +571,7 @@ fn thousands(n: usize) -> String {
     out
 }
 
-fn clients(n: u32) -> String {
+pub(crate) fn clients(n: u32) -> String {
     if n == 1 {
         "1 client".to_owned()
     } else {
@@ -554,6 +606,7 @@ pub fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
              so far are reported; some configurations may have fewer iterations or be missing."
         );
     }
+    crate::sections::sensitivity(w, results, &summaries.analysis);
 
     let _ = writeln!(w, "\n## Machine\n\n| | |\n|---|---|");
     let rotational = match env.rotational {
@@ -586,6 +639,14 @@ pub fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
             format!("{:.2}", env.load_average),
         ),
         ("Memory limits enforced by", env.memory_limit_method.clone()),
+        (
+            "Disk limits enforced by",
+            if env.disk_limit_method.is_empty() {
+                "—".to_owned()
+            } else {
+                env.disk_limit_method.clone()
+            },
+        ),
     ];
     for (k, v) in rows {
         let _ = writeln!(w, "| {k} | {} |", cell(&v));
@@ -637,41 +698,7 @@ pub fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
         );
     }
 
-    let sizes: Vec<String> = cfg.sizes_mib.iter().map(|m| size_label(m << 20)).collect();
-    let limits: Vec<String> = cfg
-        .memory_limits_mib
-        .iter()
-        .map(|l| memory_label(*l))
-        .collect();
-    let _ = writeln!(
-        w,
-        "\n## Method\n\n\
-         - {} measured iterations per configuration, after {} warm-up iteration(s) that are recorded \
-         in `samples.csv` but excluded from statistics; failed samples are excluded too and counted.\n\
-         - Order: {}, seed {} (the seed also drives the bootstrap).\n\
-         - {} per measurement; a fresh server process and data directory for every iteration of \
-         every variant, deleted afterwards; before each, `sync` and a wait until the page cache \
-         holds under 32 MiB of unwritten data, so no measurement pays for an earlier one's writeback.\n\
-         - Workloads: {}; file sizes: {}; server memory limits: {}.\n\
-         - Statistics: median throughput with its 95 % percentile-bootstrap confidence interval \
-         ({} resamples); sd is the sample standard deviation; CV = sd / mean; MDE is the smallest \
-         difference a two-sample comparison with this noise and n can detect (alpha 0.05, power 0.8): \
-         2.8016 · CV · √(2/n).\n\
-         - Comparisons: ratio of medians (variant / baseline) with a 95 % bootstrap CI and a two-sided \
-         Mann–Whitney U test. A difference is called only when p < 0.05, the CI excludes 1 and the \
-         ratio differs from 1 by more than the noise (the larger MDE of the two); otherwise \
-         \"no detectable difference\".\n\
-         - Units: MB/s = 10^6 bytes per second; file sizes and memory in MiB = 2^20 bytes.",
-        cfg.iterations,
-        cfg.warmup,
-        cfg.order,
-        results.seed,
-        clients(cfg.concurrency),
-        cfg.workloads.join(", "),
-        sizes.join(", "),
-        limits.join(", "),
-        thousands(stats::BOOTSTRAP_RESAMPLES),
-    );
+    crate::sections::method(w, results);
 
     let many_concurrencies = summaries
         .groups
@@ -679,18 +706,22 @@ pub fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
         .any(|g| g.key.concurrency != cfg.concurrency);
     let charts = chart_sets(summaries);
     let mut workloads: Vec<&str> = Vec::new();
-    for (wl, _) in &charts {
+    for (wl, _, _) in &charts {
         if !workloads.contains(&wl.as_str()) {
             workloads.push(wl);
         }
     }
     for wl in workloads {
         let _ = writeln!(w, "\n## Results: {wl}");
-        for (_, limit) in charts.iter().filter(|(x, _)| x == wl) {
+        for (_, limit, disk) in charts.iter().filter(|(x, _, _)| x == wl) {
             let in_set: Vec<&GroupSummary> = summaries
                 .groups
                 .iter()
-                .filter(|g| g.key.workload == wl && g.key.memory_limit_mib == *limit)
+                .filter(|g| {
+                    g.key.workload == wl
+                        && g.key.memory_limit_mib == *limit
+                        && g.key.disk_limit_mbps == *disk
+                })
                 .collect();
             let enforced = match limit {
                 None => String::new(),
@@ -699,36 +730,53 @@ pub fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
                 }
                 Some(_) => " (**not enforced** for some or all configurations)".to_owned(),
             };
+            let disk_text = match disk {
+                None => String::new(),
+                Some(_) if in_set.iter().all(|g| g.disk_limit_enforced) => {
+                    format!(", disk limit {} (enforced)", disk_label(*disk))
+                }
+                Some(_) => format!(
+                    ", disk limit {} (**not enforced** for some or all configurations)",
+                    disk_label(*disk)
+                ),
+            };
             let _ = writeln!(
                 w,
-                "\n### Memory limit: {}{enforced}\n",
+                "\n### Memory limit: {}{enforced}{disk_text}\n",
                 memory_label(*limit)
             );
             workload_table(w, &in_set, many_concurrencies);
-            let file = svg::throughput_chart_file(wl, *limit);
+            let file = svg::throughput_chart_file(wl, *limit, *disk);
             let _ = writeln!(
                 w,
-                "\n![{wl} throughput (MB/s) by file size, memory limit {}]({file})",
-                memory_label(*limit)
+                "\n![{wl} throughput (MB/s) by file size, memory limit {}, disk limit {}]({file})",
+                memory_label(*limit),
+                disk_label(*disk)
             );
         }
     }
 
+    crate::sections::paired_comparisons(w, &summaries.analysis);
     if !summaries.comparisons.is_empty() {
         let _ = writeln!(
             w,
-            "\n## Comparisons\n\nThroughput of each variant relative to the baseline (ratio > 1: variant faster).\n\n\
-             | workload | size | memory limit | clients | baseline | variant | ratio of medians [95 % CI] | p-value | noise (MDE %) | verdict |\n\
-             |---|---|---|---|---|---|---|---|---|---|"
+            "\n### Unpaired view (secondary)\n\nThe same samples compared as two independent groups: \
+             ratio of medians with a 95 % bootstrap CI, two-sided Mann–Whitney U test, and a difference \
+             called only when p < 0.05, the CI excludes 1 and the ratio differs from 1 by more than the \
+             noise (the larger of the two groups' MDEs). It ignores which block a sample came from, so \
+             it carries the noise that pairing removes.\n\n\
+             | workload | size | memory limit | disk limit | clients | baseline | variant | ratio of medians [95 % CI] | p-value | noise (MDE %) | verdict |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|"
         );
         for r in &summaries.comparisons {
             let c = &r.comparison;
             let _ = writeln!(
                 w,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 cell(&r.workload),
                 size_label(r.size_bytes),
                 memory_label(r.memory_limit_mib),
+                disk_label(r.disk_limit_mbps),
                 r.concurrency,
                 cell(&r.baseline),
                 cell(&r.variant),
@@ -739,6 +787,9 @@ pub fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
             );
         }
     }
+    crate::sections::pairing_gains(w, &summaries.analysis);
+    crate::sections::server_work(w, &summaries.analysis);
+    crate::sections::counted(w, results, &summaries.analysis);
 
     let phased: Vec<&GroupSummary> = summaries
         .groups
@@ -873,6 +924,7 @@ mod tests {
             peak_rss_bytes: Some(30 << 20),
             disk_written_bytes: Some(2 * (100 << 20)),
             phases: BTreeMap::from([("store".to_owned(), 0.2)]),
+            ..Default::default()
         }
     }
 
@@ -886,6 +938,7 @@ mod tests {
             git_revision: None,
             version: None,
             upload: None,
+            ..Default::default()
         };
         ResultFile {
             schema_version: SCHEMA_VERSION,
@@ -903,11 +956,13 @@ mod tests {
                 concurrency: 1,
                 data_dir: "/tmp".into(),
                 order: "interleaved".into(),
+                ..Default::default()
             },
             environment: Environment::default(),
             variants: vec![variant("b-base"), variant("a-new")],
             samples,
             interrupted: true,
+            ..Default::default()
         }
     }
 

@@ -9,11 +9,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of this format.
-pub const SCHEMA_VERSION: u32 = 1;
+use crate::paired::StopReason;
+
+/// Version of this format. Version 2 added blocks (adaptive stopping), disk
+/// limits, server CPU time and system calls per sample, instruction counts,
+/// planted variants and the sensitivity record; files of version 1 still load
+/// (the new fields take their defaults).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A whole run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ResultFile {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -37,10 +42,114 @@ pub struct ResultFile {
     pub samples: Vec<Sample>,
     /// True if the run was stopped early (Ctrl-C); samples so far are kept.
     pub interrupted: bool,
+    /// How each configuration ended: blocks run and why it stopped.
+    #[serde(default)]
+    pub outcomes: Vec<ConfigOutcome>,
+    /// Counted runs (`--count-instructions`): instructions, system calls and
+    /// disk bytes of whole server lifetimes.
+    #[serde(default)]
+    pub counts: Vec<CountSample>,
+    /// The latest calibration of this machine found before the run (see
+    /// `picoshare-bench calibrate`), for the report's sensitivity header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationRecord>,
+}
+
+/// One configuration of the matrix (what a block repeats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ConfigKey {
+    /// File size in MiB.
+    pub size_mib: u64,
+    /// Server memory limit in MiB (`None` = unlimited).
+    pub memory_limit_mib: Option<u64>,
+    /// Server disk bandwidth limit in MB/s, reads and writes each (`None` = unlimited).
+    pub disk_limit_mbps: Option<u64>,
+}
+
+/// How one configuration ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigOutcome {
+    /// The configuration.
+    pub config: ConfigKey,
+    /// Measured blocks (warm-ups not counted).
+    pub blocks: u32,
+    /// Why no further block ran.
+    pub reason: StopReason,
+    /// Wall-clock seconds the configuration took, warm-ups included.
+    pub seconds: f64,
+}
+
+/// One counted server lifetime: start, log in, (upload), (download), stop,
+/// under valgrind (instructions) or strace (system calls).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CountSample {
+    /// Variant name.
+    pub variant: String,
+    /// Block number (0, 1, …): variants are paired within a block.
+    pub block: u32,
+    /// `empty` (start, login, stop), `upload` (… and one upload) or
+    /// `upload+download` (… and one download of it).
+    pub run: String,
+    /// `instructions` (valgrind) or `syscalls` (strace).
+    pub tool: String,
+    /// Bytes of the file uploaded (and downloaded).
+    pub size_bytes: u64,
+    /// Whether the run completed.
+    pub ok: bool,
+    /// What went wrong otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Instructions executed by the server process over its whole life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<u64>,
+    /// System calls by name over its whole life (all threads).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub syscalls: BTreeMap<String, u64>,
+    /// Bytes it caused to be written to storage, up to just before it was stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_written_bytes: Option<u64>,
+}
+
+/// A calibration of the machine's sensitivity (summary of `calibrate`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationRecord {
+    /// RFC 3339 time it finished.
+    pub finished_at: String,
+    /// Host it ran on.
+    pub hostname: String,
+    /// Its data directory's device.
+    pub device: String,
+    /// File size in bytes.
+    pub size_bytes: u64,
+    /// Planted slowdown (fraction, e.g. 0.05).
+    pub plant: f64,
+    /// Target MDE of its runs (fraction).
+    pub target_mde: Option<f64>,
+    /// Per workload: how often the plant was called and A/A stayed clean.
+    pub workloads: Vec<CalibrationLine>,
+}
+
+/// Calibration results of one workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationLine {
+    /// Workload.
+    pub workload: String,
+    /// Repeated runs.
+    pub runs: u32,
+    /// Runs in which the plant was called "slower".
+    pub plant_called: u32,
+    /// Runs in which A/A said "no detectable difference".
+    pub aa_clean: u32,
+    /// Median blocks per run.
+    pub blocks_median: f64,
+    /// Median paired MDE reached (fraction).
+    pub mde_median: f64,
+    /// Median ratio measured for the plant (expected `1 − plant`).
+    pub plant_ratio_median: f64,
 }
 
 /// The run's parameters.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunConfig {
     /// File sizes in MiB (2^20 bytes).
     pub sizes_mib: Vec<u64>,
@@ -58,6 +167,32 @@ pub struct RunConfig {
     pub data_dir: String,
     /// `interleaved` (A B A B …) or `randomized` (random order within each block).
     pub order: String,
+    /// Server disk bandwidth limits in MB/s; `None` = unlimited.
+    #[serde(default = "unlimited")]
+    pub disk_limits_mbps: Vec<Option<u64>>,
+    /// Every configuration run, in order (the matrix and any extra matrices).
+    #[serde(default)]
+    pub configs: Vec<ConfigKey>,
+    /// Adaptive stopping: blocks are added until every comparison's MDE is
+    /// below this fraction (then `iterations` is the minimum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_mde: Option<f64>,
+    /// Adaptive stopping: most blocks per configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iterations: Option<u32>,
+    /// Time budget of the whole run in seconds, shared among configurations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_time_s: Option<f64>,
+    /// Counted blocks (instructions and system calls) per variant; 0 = none.
+    #[serde(default)]
+    pub count_blocks: u32,
+    /// File size of counted runs in MiB.
+    #[serde(default)]
+    pub count_size_mib: u64,
+}
+
+fn unlimited() -> Vec<Option<u64>> {
+    vec![None]
 }
 
 /// One check of the doctor.
@@ -98,12 +233,16 @@ pub struct Environment {
     pub load_average: f64,
     /// How memory limits are enforced here: `cgroup-v2`, `cgroup-v1`, `systemd-run` or `not enforced`.
     pub memory_limit_method: String,
+    /// How disk limits are enforced here: `cgroup-v2 io.max`, `cgroup-v1 blkio`,
+    /// `systemd-run` or `not enforced`.
+    #[serde(default)]
+    pub disk_limit_method: String,
     /// Every check, with warnings.
     pub checks: Vec<Check>,
 }
 
 /// A server variant.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct VariantInfo {
     /// Name used in tables and charts.
     pub name: String,
@@ -124,10 +263,18 @@ pub struct VariantInfo {
     /// resumable upload in one PATCH, `tus/N MiB` for PATCHes of N MiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload: Option<String>,
+    /// A planted slowdown (fraction): the client sends `1 / (1 − plant)`
+    /// times the bytes but counts only the nominal ones (see `calibrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plant: Option<f64>,
+    /// For the sensitivity self-check: the variant this one repeats (an A/A
+    /// twin, or the base of a plant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twin_of: Option<String>,
 }
 
 /// One measurement: one transfer (or, with concurrency N, N transfers at once).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
     /// Order in the run (0, 1, 2…).
     pub seq: u64,
@@ -169,6 +316,24 @@ pub struct Sample {
     pub disk_written_bytes: Option<u64>,
     /// Server-side phase timings during this sample (seconds), from its /metrics.
     pub phases: BTreeMap<String, f64>,
+    /// Server disk bandwidth limit in MB/s, `None` = unlimited.
+    #[serde(default)]
+    pub disk_limit_mbps: Option<u64>,
+    /// Whether the disk limit was really applied (`false` also when unlimited).
+    #[serde(default)]
+    pub disk_limit_enforced: bool,
+    /// Bytes of this sample that passed through the disk throttle (read + write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_bytes: Option<u64>,
+    /// Server CPU time (user + system, all threads) during this sample, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
+    /// Read-like system calls of the server during this sample (`syscr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_read: Option<u64>,
+    /// Write-like system calls of the server during this sample (`syscw`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls_write: Option<u64>,
 }
 
 impl Sample {
@@ -179,6 +344,7 @@ impl Sample {
             workload: self.workload.clone(),
             size_bytes: self.size_bytes,
             memory_limit_mib: self.memory_limit_mib,
+            disk_limit_mbps: self.disk_limit_mbps,
             concurrency: self.concurrency,
         }
     }
@@ -195,6 +361,9 @@ pub struct GroupKey {
     pub size_bytes: u64,
     /// Memory limit in MiB.
     pub memory_limit_mib: Option<u64>,
+    /// Disk limit in MB/s.
+    #[serde(default)]
+    pub disk_limit_mbps: Option<u64>,
     /// Parallel clients.
     pub concurrency: u32,
 }
@@ -202,6 +371,11 @@ pub struct GroupKey {
 /// Formats a memory limit for people: `2048 MiB` or `unlimited`.
 pub fn memory_label(limit: Option<u64>) -> String {
     limit.map_or_else(|| "unlimited".to_owned(), |m| format!("{m} MiB"))
+}
+
+/// Formats a disk limit for people: `100 MB/s` or `unlimited`.
+pub fn disk_label(limit: Option<u64>) -> String {
+    limit.map_or_else(|| "unlimited".to_owned(), |m| format!("{m} MB/s"))
 }
 
 /// Formats a size in bytes as MiB/GiB for people.

@@ -1,21 +1,31 @@
 //! Running a benchmark matrix.
 //!
-//! The matrix is file sizes × memory limits × iterations (warm-ups first) ×
-//! variants. Variants are the innermost loop, so they alternate (A B A B …, or
-//! in a random order per block from a recorded seed): drift of the machine over
-//! time hits every variant alike instead of masquerading as a difference.
+//! The matrix is a list of configurations (file size × memory limit × disk
+//! limit). Each configuration runs *blocks*: one block runs every variant
+//! once, in a random order from the recorded seed (or A B A B … with
+//! `--order interleaved`), so that drift of the machine over time hits every
+//! variant alike, and so that variants can be compared block by block (see
+//! [`crate::paired`]). Warm-up blocks come first and are recorded but not
+//! counted.
+//!
+//! How many blocks: a fixed number, or with a target MDE, as many as it
+//! takes for every comparison with the baseline to be decided or precise
+//! enough ([`crate::paired::stop_reason`]), between a minimum and a maximum,
+//! and within a time budget shared fairly among the configurations (one that
+//! finishes early leaves its time to the rest).
 //!
 //! One *unit* is one variant in one block: a fresh data directory and server,
 //! an upload (by every client at once when concurrency > 1), then the download
 //! and range workloads on what was uploaded, then the server is stopped and its
 //! data directory deleted. Results are written after every unit, so an
-//! interrupted run keeps everything measured so far.
+//! interrupted run keeps everything measured so far. Counted runs (valgrind,
+//! strace; see [`crate::counting`]) come before the timed blocks.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,8 +34,13 @@ use rand::SeedableRng;
 
 use crate::cgroup::LimitMethod;
 use crate::client::{phase_deltas, Api, RequestError};
-use crate::results::{Environment, ResultFile, RunConfig, Sample, SCHEMA_VERSION};
-use crate::server::{Server, SECRET};
+use crate::disk::DiskMethod;
+use crate::paired::{self, StopReason};
+use crate::results::{
+    disk_label, memory_label, CalibrationRecord, ConfigKey, ConfigOutcome, Environment, ResultFile,
+    RunConfig, Sample, SCHEMA_VERSION,
+};
+use crate::server::{Limits, ProcCounters, Server, Tool, SECRET};
 use crate::variants::{Target, UploadVia, Variant};
 
 /// A workload measured in each unit.
@@ -59,19 +74,36 @@ pub enum Order {
     Randomized,
 }
 
+/// How many blocks each configuration gets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Blocks {
+    /// Exactly this many.
+    Fixed(u32),
+    /// Adaptive: at least `min`, at most `max`, stopping once every
+    /// comparison is decided or has an MDE below `target` (fraction).
+    Adaptive {
+        /// Target MDE (fraction).
+        target: f64,
+        /// Fewest blocks.
+        min: u32,
+        /// Most blocks.
+        max: u32,
+    },
+}
+
 /// Everything a run needs.
 pub struct RunOptions {
     /// Variants; the first is the baseline.
     pub variants: Vec<Variant>,
-    /// File sizes, MiB.
-    pub sizes_mib: Vec<u64>,
-    /// Memory limits, MiB (`None` = unlimited).
-    pub memory_limits: Vec<Option<u64>>,
+    /// Configurations, in the order they run.
+    pub configs: Vec<ConfigKey>,
     /// Workloads (upload always runs: the others need its file).
     pub workloads: Vec<Workload>,
-    /// Measured iterations per configuration.
-    pub iterations: u32,
-    /// Warm-up iterations per configuration.
+    /// Blocks per configuration.
+    pub blocks: Blocks,
+    /// Time budget of the whole run (timed blocks), shared among configurations.
+    pub max_time: Option<Duration>,
+    /// Warm-up blocks per configuration.
     pub warmup: u32,
     /// Parallel clients.
     pub concurrency: u32,
@@ -89,14 +121,40 @@ pub struct RunOptions {
     pub range_count: u32,
     /// Bytes per ranged read.
     pub range_len: u64,
+    /// Counted blocks (instructions, system calls); 0 for none.
+    pub count_blocks: u32,
+    /// File size of counted runs, MiB.
+    pub count_size_mib: u64,
     /// The command line, for the record.
     pub command: Vec<String>,
     /// The machine, from the doctor.
     pub environment: Environment,
     /// How memory limits are enforced.
     pub limit_method: LimitMethod,
+    /// How disk limits are enforced.
+    pub disk_method: DiskMethod,
+    /// The machine's latest calibration, for the report.
+    pub calibration: Option<CalibrationRecord>,
     /// Show progress bars.
     pub progress: bool,
+}
+
+impl RunOptions {
+    /// The fewest blocks of a configuration.
+    fn min_blocks(&self) -> u32 {
+        match self.blocks {
+            Blocks::Fixed(n) => n,
+            Blocks::Adaptive { min, .. } => min,
+        }
+    }
+
+    /// The most blocks of a configuration.
+    fn max_blocks(&self) -> u32 {
+        match self.blocks {
+            Blocks::Fixed(n) => n,
+            Blocks::Adaptive { max, .. } => max,
+        }
+    }
 }
 
 /// Free space a unit needs: the database (file + WAL) per client, plus margin.
@@ -110,6 +168,23 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     // SAFETY: a valid C string and a zeroed struct that statvfs fills in.
     (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0)
         .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// The relative cost of one block of a configuration, for sharing the time
+/// budget: its bytes, plus a fixed cost per server start and stop.
+fn weight(c: &ConfigKey) -> f64 {
+    c.size_mib as f64 + 200.0
+}
+
+/// `xs` without repeats, in first-seen order.
+fn unique<T: PartialEq>(xs: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for x in xs {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
 }
 
 /// Runs the matrix; returns the result file (also written to `out_dir`).
@@ -132,10 +207,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
         command: opts.command.clone(),
         seed: opts.seed,
         config: RunConfig {
-            sizes_mib: opts.sizes_mib.clone(),
-            memory_limits_mib: opts.memory_limits.clone(),
+            sizes_mib: unique(opts.configs.iter().map(|c| c.size_mib)),
+            memory_limits_mib: unique(opts.configs.iter().map(|c| c.memory_limit_mib)),
+            disk_limits_mbps: unique(opts.configs.iter().map(|c| c.disk_limit_mbps)),
+            configs: opts.configs.clone(),
             workloads: opts.workloads.iter().map(|w| w.name().to_owned()).collect(),
-            iterations: opts.iterations,
+            iterations: opts.min_blocks(),
             warmup: opts.warmup,
             concurrency: opts.concurrency,
             data_dir: opts.data_dir.display().to_string(),
@@ -143,11 +220,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
                 Order::Interleaved => "interleaved".into(),
                 Order::Randomized => "randomized".into(),
             },
+            target_mde: match opts.blocks {
+                Blocks::Adaptive { target, .. } => Some(target),
+                Blocks::Fixed(_) => None,
+            },
+            max_iterations: matches!(opts.blocks, Blocks::Adaptive { .. })
+                .then(|| opts.max_blocks()),
+            max_time_s: opts.max_time.map(|d| d.as_secs_f64()),
+            count_blocks: opts.count_blocks,
+            count_size_mib: opts.count_size_mib,
         },
         environment: opts.environment.clone(),
         variants: opts.variants.iter().map(|v| v.info.clone()).collect(),
         samples: Vec::new(),
         interrupted: false,
+        outcomes: Vec::new(),
+        counts: Vec::new(),
+        calibration: opts.calibration.clone(),
     };
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -161,13 +250,31 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
             }
         });
     }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
+
+    if opts.count_blocks > 0 {
+        let file = crate::files::ensure(&files_dir, opts.count_size_mib)?;
+        let counted = crate::counting::run(
+            &opts,
+            &file,
+            &runs_dir,
+            &mut rng,
+            &interrupted,
+            &stop,
+            &mut |counts| {
+                results.counts = counts.to_vec();
+                save(&results, &opts.out_dir)
+            },
+        )
+        .await?;
+        results.counts = counted;
+        save(&results, &opts.out_dir)?;
+    }
 
     let per_block = opts.variants.len() as u64;
-    let blocks = opts.sizes_mib.len() as u64
-        * opts.memory_limits.len() as u64
-        * u64::from(opts.warmup + opts.iterations);
+    let planned_blocks = opts.configs.len() as u64 * u64::from(opts.warmup + opts.min_blocks());
     let bar = if opts.progress {
-        let b = ProgressBar::new(blocks * per_block);
+        let b = ProgressBar::new(planned_blocks * per_block);
         b.set_style(
             ProgressStyle::with_template(
                 "{elapsed_precise} [{wide_bar}] {pos}/{len} units, ETA {eta} — {msg}",
@@ -179,68 +286,99 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
         ProgressBar::hidden()
     };
 
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
+    let started = Instant::now();
     let mut unit_no = 0u64;
-    'matrix: for &size in &opts.sizes_mib {
+    'matrix: for (ci, config) in opts.configs.iter().enumerate() {
+        let size = config.size_mib;
         bar.set_message(format!("making the {size} MiB test file"));
         let file = crate::files::ensure(&files_dir, size)?;
-        for &limit in &opts.memory_limits {
-            for iteration in 0..opts.warmup + opts.iterations {
-                let mut order: Vec<&Variant> = opts.variants.iter().collect();
-                if opts.order == Order::Randomized {
-                    order.shuffle(&mut rng);
-                }
-                for variant in order {
-                    if interrupted.load(Ordering::SeqCst) {
-                        break 'matrix;
-                    }
-                    let need = space_needed(size, opts.concurrency);
-                    let free = free_bytes(&opts.data_dir).unwrap_or(u64::MAX);
-                    if free < need {
-                        bail!(
-                            "not enough free space in {} for the next measurement: {:.1} GiB free, {:.1} GiB needed; stopping (results so far are in {})",
-                            opts.data_dir.display(),
-                            free as f64 / 2f64.powi(30),
-                            need as f64 / 2f64.powi(30),
-                            opts.out_dir.display()
-                        );
-                    }
-                    bar.set_message(format!(
-                        "{} · {size} MiB · {} · iteration {}{}",
-                        variant.info.name,
-                        crate::results::memory_label(limit),
-                        iteration + 1,
-                        if iteration < opts.warmup {
-                            " (warm-up)"
-                        } else {
-                            ""
-                        }
-                    ));
-                    let unit = Unit {
-                        opts: &opts,
-                        variant,
-                        file: &file,
-                        size_bytes: size << 20,
-                        limit,
-                        iteration,
-                        dir: runs_dir.join(format!("unit-{unit_no}")),
-                        cgroup_name: format!("unit-{unit_no}"),
-                        seed: opts.seed ^ unit_no,
-                    };
-                    settle_disk().await;
-                    let first_seq = results.samples.len() as u64;
-                    tokio::select! {
-                        samples = unit.run(first_seq) => results.samples.extend(samples),
-                        () = stop.notified() => {
-                            bar.println("interrupted: stopping the server and keeping what was measured");
-                            break 'matrix;
-                        }
-                    }
-                    unit_no += 1;
-                    save(&results, &opts.out_dir)?;
-                    bar.inc(1);
-                }
+        warm_page_cache(&file).await;
+        let config_started = Instant::now();
+        let deadline = opts.max_time.map(|budget| {
+            let left = budget.saturating_sub(started.elapsed());
+            let weights: f64 = opts.configs[ci..].iter().map(weight).sum();
+            config_started + left.mul_f64(weight(config) / weights)
+        });
+        let mut measured = 0u32;
+        let mut block = 0u32;
+        let reason = loop {
+            let warm = block < opts.warmup;
+            let mut order: Vec<&Variant> = opts.variants.iter().collect();
+            if opts.order == Order::Randomized {
+                order.shuffle(&mut rng);
             }
+            for variant in order {
+                if interrupted.load(Ordering::SeqCst) {
+                    break;
+                }
+                let need = space_needed(size, opts.concurrency);
+                let free = free_bytes(&opts.data_dir).unwrap_or(u64::MAX);
+                if free < need {
+                    bail!(
+                        "not enough free space in {} for the next measurement: {:.1} GiB free, {:.1} GiB needed; stopping (results so far are in {})",
+                        opts.data_dir.display(),
+                        free as f64 / 2f64.powi(30),
+                        need as f64 / 2f64.powi(30),
+                        opts.out_dir.display()
+                    );
+                }
+                bar.set_message(format!(
+                    "{} · {size} MiB · {} · disk {} · block {}{}",
+                    variant.info.name,
+                    memory_label(config.memory_limit_mib),
+                    disk_label(config.disk_limit_mbps),
+                    block + 1,
+                    if warm { " (warm-up)" } else { "" }
+                ));
+                let unit = Unit {
+                    opts: &opts,
+                    variant,
+                    file: &file,
+                    size_bytes: size << 20,
+                    config: *config,
+                    iteration: block,
+                    dir: runs_dir.join(format!("unit-{unit_no}")),
+                    cgroup_name: format!("unit-{unit_no}"),
+                    seed: opts.seed ^ unit_no,
+                };
+                settle_disk().await;
+                let first_seq = results.samples.len() as u64;
+                tokio::select! {
+                    samples = unit.run(first_seq) => results.samples.extend(samples),
+                    () = stop.notified() => {
+                        bar.println("interrupted: stopping the server and keeping what was measured");
+                        interrupted.store(true, Ordering::SeqCst);
+                    }
+                }
+                unit_no += 1;
+                save(&results, &opts.out_dir)?;
+                bar.inc(1);
+            }
+            if interrupted.load(Ordering::SeqCst) {
+                break StopReason::Interrupted;
+            }
+            block += 1;
+            if warm {
+                continue;
+            }
+            measured += 1;
+            if let Some(reason) = block_decision(&opts, &results, config, measured, deadline) {
+                break reason;
+            }
+            // One more block than planned: grow the bar.
+            if measured >= opts.min_blocks() {
+                bar.inc_length(per_block);
+            }
+        };
+        results.outcomes.push(ConfigOutcome {
+            config: *config,
+            blocks: measured,
+            reason,
+            seconds: config_started.elapsed().as_secs_f64(),
+        });
+        save(&results, &opts.out_dir)?;
+        if reason == StopReason::Interrupted {
+            break 'matrix;
         }
     }
     bar.finish_and_clear();
@@ -249,6 +387,79 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
     results.finished_at = Some(chrono::Utc::now().to_rfc3339());
     save(&results, &opts.out_dir)?;
     Ok(results)
+}
+
+/// After `measured` blocks of `config`: stop (and why), or `None` for one more.
+fn block_decision(
+    opts: &RunOptions,
+    results: &ResultFile,
+    config: &ConfigKey,
+    measured: u32,
+    deadline: Option<Instant>,
+) -> Option<StopReason> {
+    if measured < opts.min_blocks() {
+        return None;
+    }
+    match opts.blocks {
+        Blocks::Fixed(_) => Some(StopReason::Fixed),
+        Blocks::Adaptive { target, max, .. } => {
+            let comparisons = config_comparisons(results, config);
+            let all_stopped = !comparisons.is_empty()
+                && comparisons
+                    .iter()
+                    .all(|c| c.is_some_and(|c| paired::stop_reason(&c, target).is_some()));
+            if all_stopped {
+                Some(StopReason::TargetReached)
+            } else if measured >= max {
+                Some(StopReason::MaxIterations)
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                Some(StopReason::MaxTime)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// The paired throughput comparison of every non-baseline variant with the
+/// baseline, for every workload, in one configuration so far (`None` where
+/// fewer than two blocks have both).
+fn config_comparisons(
+    results: &ResultFile,
+    config: &ConfigKey,
+) -> Vec<Option<paired::PairedComparison>> {
+    let Some(baseline) = results.variants.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for workload in &results.config.workloads {
+        for v in results.variants.iter().skip(1) {
+            let (a, b) = crate::analysis::paired_series(
+                results,
+                &baseline.name,
+                &v.name,
+                workload,
+                config,
+                |s| Some(s.throughput_mbps),
+            );
+            out.push(paired::paired_compare(&a, &b, true, results.seed));
+        }
+    }
+    out
+}
+
+/// Reads a test file once so that its pages are cached before the first
+/// unit: no variant pays for reading it from disk.
+async fn warm_page_cache(file: &Path) {
+    let file = file.to_owned();
+    let _ = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        if let Ok(mut f) = std::fs::File::open(&file) {
+            let mut buf = vec![0u8; 1 << 20];
+            while matches!(f.read(&mut buf), Ok(n) if n > 0) {}
+        }
+    })
+    .await;
 }
 
 /// Dirty page-cache bytes (written but not yet on disk), from /proc/meminfo.
@@ -268,20 +479,20 @@ fn dirty_bytes() -> Option<u64> {
 /// Lets the disk finish the previous unit's writes before the next unit starts:
 /// without this, a large upload's writeback lands in the next measurement
 /// (whichever variant that is) and inflates the noise. Bounded to 60 s.
-async fn settle_disk() {
+pub(crate) async fn settle_disk() {
     let _ = tokio::task::spawn_blocking(|| {
         // SAFETY: sync(2) has no arguments and no failure mode.
         unsafe { libc::sync() };
     })
     .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while dirty_bytes().is_some_and(|d| d > 32 << 20) && std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dirty_bytes().is_some_and(|d| d > 32 << 20) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// Writes `results.json` atomically.
-fn save(results: &ResultFile, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn save(results: &ResultFile, out: &Path) -> anyhow::Result<()> {
     let tmp = out.join("results.json.partial");
     std::fs::write(&tmp, serde_json::to_vec_pretty(results)?)?;
     std::fs::rename(&tmp, out.join("results.json"))?;
@@ -294,7 +505,7 @@ struct Unit<'a> {
     variant: &'a Variant,
     file: &'a Path,
     size_bytes: u64,
-    limit: Option<u64>,
+    config: ConfigKey,
     iteration: u32,
     dir: PathBuf,
     cgroup_name: String,
@@ -315,21 +526,12 @@ impl Unit<'_> {
             variant: self.variant.info.name.clone(),
             workload: workload.to_owned(),
             size_bytes: self.size_bytes,
-            memory_limit_mib: self.limit,
-            memory_limit_enforced: false,
+            memory_limit_mib: self.config.memory_limit_mib,
+            disk_limit_mbps: self.config.disk_limit_mbps,
             iteration: self.iteration,
             warmup: self.iteration < self.opts.warmup,
             concurrency: self.opts.concurrency,
-            ok: false,
-            error: None,
-            http_status: None,
-            bytes: 0,
-            seconds: 0.0,
-            throughput_mbps: 0.0,
-            reply_wait_s: None,
-            peak_rss_bytes: None,
-            disk_written_bytes: None,
-            phases: BTreeMap::new(),
+            ..Sample::default()
         }
     }
 
@@ -338,15 +540,14 @@ impl Unit<'_> {
         let mut out = Vec::new();
         let (running, base, passphrase) = match &self.variant.target {
             Target::Binary { path, args } => {
-                match Server::start(
-                    path,
-                    args,
-                    &self.dir,
-                    self.limit,
-                    &self.opts.limit_method,
-                    &self.cgroup_name,
-                )
-                .await
+                let limits = Limits {
+                    memory_mib: self.config.memory_limit_mib,
+                    memory_method: &self.opts.limit_method,
+                    disk_mbps: self.config.disk_limit_mbps,
+                    disk_method: &self.opts.disk_method,
+                };
+                match Server::start(path, args, &self.dir, limits, &self.cgroup_name, Tool::None)
+                    .await
                 {
                     Ok(s) => {
                         let base = s.base.clone();
@@ -405,18 +606,18 @@ impl Unit<'_> {
             Running::External => None,
         };
         let n = self.opts.concurrency.max(1);
-        let enforced = server.is_some_and(|s| s.limit_enforced);
+        let padding = self.variant.padding(self.size_bytes);
 
         // Upload: every client uploads the file at once.
         let mut s = self.sample(first_seq, "upload");
-        s.memory_limit_enforced = enforced;
-        let before = api.metrics().await;
-        let io0 = server.and_then(Server::disk_written);
-        let started = std::time::Instant::now();
+        let before = Before::take(&api, server).await;
+        let started = Instant::now();
         let via = self.variant.upload;
         let uploads = futures_util::future::join_all((0..n).map(|_| async {
             match via {
-                UploadVia::Multipart => api.upload(self.file, self.size_bytes).await,
+                UploadVia::Multipart => {
+                    api.upload_padded(self.file, self.size_bytes, padding).await
+                }
                 UploadVia::Tus(request) => {
                     api.upload_tus(self.file, self.size_bytes, request).await
                 }
@@ -438,7 +639,7 @@ impl Unit<'_> {
         s.ok = s.error.is_none();
         s.bytes = self.size_bytes * ids.len() as u64;
         s.reply_wait_s = waits.iter().copied().reduce(f64::max);
-        self.finish_sample(&mut s, &api, server, before, io0).await;
+        self.finish_sample(&mut s, &api, server, before).await;
         out.push(s);
         if ids.len() as u32 != n {
             return Ok(());
@@ -452,22 +653,23 @@ impl Unit<'_> {
             .enumerate()
         {
             let mut s = self.sample(first_seq + 1 + k as u64, w.name());
-            s.memory_limit_enforced = enforced;
-            let before = api.metrics().await;
-            let io0 = server.and_then(Server::disk_written);
-            let started = std::time::Instant::now();
+            let before = Before::take(&api, server).await;
+            let started = Instant::now();
             let transfers =
                 futures_util::future::join_all(ids.iter().enumerate().map(|(i, id)| {
                     let api = api.clone();
                     let seed = self.seed.wrapping_add(i as u64);
-                    let (opts, size) = (self.opts, self.size_bytes);
+                    let (opts, size, variant) = (self.opts, self.size_bytes, self.variant);
                     async move {
                         match w {
+                            // Counted: the nominal bytes (a plant moves more).
                             Workload::Range => {
-                                api.ranges(id, size, opts.range_count, opts.range_len, seed)
+                                let len = opts.range_len + variant.padding(opts.range_len);
+                                api.ranges(id, size + padding, opts.range_count, len, seed)
                                     .await
+                                    .map(|_| u64::from(opts.range_count) * opts.range_len.min(size))
                             }
-                            _ => api.download(id, size).await,
+                            _ => api.download(id, size + padding).await.map(|_| size),
                         }
                     }
                 }))
@@ -475,12 +677,12 @@ impl Unit<'_> {
             s.seconds = started.elapsed().as_secs_f64();
             for t in transfers {
                 match t {
-                    Ok(t) => s.bytes += t.bytes,
+                    Ok(nominal) => s.bytes += nominal,
                     Err(e) => record_error(&mut s, &e),
                 }
             }
             s.ok = s.error.is_none();
-            self.finish_sample(&mut s, &api, server, before, io0).await;
+            self.finish_sample(&mut s, &api, server, before).await;
             out.push(s);
         }
         if server.is_none() {
@@ -496,24 +698,47 @@ impl Unit<'_> {
         s: &mut Sample,
         api: &Api,
         server: Option<&Server>,
-        before: Option<BTreeMap<String, f64>>,
-        io0: Option<u64>,
+        before: Before,
     ) {
         if s.ok && s.seconds > 0.0 {
             s.throughput_mbps = s.bytes as f64 / s.seconds / 1e6;
             s.http_status = Some(if s.workload == "range" { 206 } else { 200 });
         }
-        if let (Some(b), Some(a)) = (before, api.metrics().await) {
+        if let (Some(b), Some(a)) = (before.metrics, api.metrics().await) {
             s.phases = phase_deltas(&b, &a);
         }
         if let Some(server) = server {
             // Give the server a moment to settle its last writes' accounting.
             tokio::time::sleep(Duration::from_millis(5)).await;
+            s.memory_limit_enforced = server.limit_enforced;
+            s.disk_limit_enforced = server.disk_limit_enforced;
             s.peak_rss_bytes = server.peak_rss();
-            s.disk_written_bytes = match (io0, server.disk_written()) {
-                (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-                _ => None,
-            };
+            if let (Some(a), Some(b)) = (before.counters, server.counters()) {
+                s.disk_written_bytes = Some(b.written_bytes.saturating_sub(a.written_bytes));
+                s.cpu_seconds = Some((b.cpu_seconds - a.cpu_seconds).max(0.0));
+                s.syscalls_read = Some(b.syscalls_read.saturating_sub(a.syscalls_read));
+                s.syscalls_write = Some(b.syscalls_write.saturating_sub(a.syscalls_write));
+            }
+            if let (Some(a), Some(b)) = (before.throttled, server.throttled_bytes()) {
+                s.throttled_bytes = Some(b.saturating_sub(a));
+            }
+        }
+    }
+}
+
+/// Counters taken just before a measurement.
+struct Before {
+    metrics: Option<BTreeMap<String, f64>>,
+    counters: Option<ProcCounters>,
+    throttled: Option<u64>,
+}
+
+impl Before {
+    async fn take(api: &Api, server: Option<&Server>) -> Before {
+        Before {
+            metrics: api.metrics().await,
+            counters: server.and_then(Server::counters),
+            throttled: server.and_then(Server::throttled_bytes),
         }
     }
 }

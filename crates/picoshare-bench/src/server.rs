@@ -15,6 +15,7 @@ use anyhow::{bail, Context};
 use tokio::process::{Child, Command};
 
 use crate::cgroup::{LimitMethod, MemoryCgroup};
+use crate::disk::{BlockDevice, DiskMethod, DiskThrottle};
 
 /// Passphrase of the servers the bench starts.
 pub const SECRET: &str = "picoshare-bench-passphrase";
@@ -22,13 +23,51 @@ pub const SECRET: &str = "picoshare-bench-passphrase";
 /// A running server the bench started.
 pub struct Server {
     child: Child,
+    /// The server's own process ID, when a tool (strace) runs it as its child.
+    inner_pid: Option<u32>,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// Its data directory (removed by [`Server::stop`]).
     pub dir: PathBuf,
     cgroup: Option<MemoryCgroup>,
+    throttle: Option<Throttle>,
     /// Whether its memory limit is enforced.
     pub limit_enforced: bool,
+    /// Whether its disk limit is enforced.
+    pub disk_limit_enforced: bool,
+    tool: Tool,
+}
+
+/// What limits a server runs under, and how they are enforced here.
+#[derive(Clone, Copy)]
+pub struct Limits<'a> {
+    /// Memory limit in MiB.
+    pub memory_mib: Option<u64>,
+    /// How memory limits are enforced.
+    pub memory_method: &'a LimitMethod,
+    /// Disk bandwidth limit in MB/s.
+    pub disk_mbps: Option<u64>,
+    /// How disk limits are enforced.
+    pub disk_method: &'a DiskMethod,
+}
+
+/// A tool the server runs under, for counting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tool {
+    /// Nothing: the server alone.
+    None,
+    /// `valgrind --tool=cachegrind --cache-sim=no`: instructions executed.
+    Cachegrind,
+    /// `strace -f -c`: system calls by name.
+    Strace,
+}
+
+/// The disk throttle of one server.
+enum Throttle {
+    /// A v1 blkio child cgroup.
+    V1(DiskThrottle),
+    /// `io.max` in its v2 memory cgroup (this directory).
+    V2(PathBuf, BlockDevice),
 }
 
 /// What is known after the server stopped.
@@ -36,6 +75,25 @@ pub struct Server {
 pub struct StopReport {
     /// OOM kills in its cgroup.
     pub oom_kills: Option<u64>,
+    /// Instructions executed over its life (under [`Tool::Cachegrind`]).
+    pub instructions: Option<u64>,
+    /// System calls by name over its life (under [`Tool::Strace`]).
+    pub syscalls: std::collections::BTreeMap<String, u64>,
+    /// Why the tool's output could not be read, if it could not.
+    pub tool_error: Option<String>,
+}
+
+/// CPU time and I/O counters of a process, from `/proc`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcCounters {
+    /// User + system CPU seconds of all its threads.
+    pub cpu_seconds: f64,
+    /// Bytes it caused to be written to storage (minus cancelled writeback).
+    pub written_bytes: u64,
+    /// Read-like system calls (`syscr`).
+    pub syscalls_read: u64,
+    /// Write-like system calls (`syscw`).
+    pub syscalls_write: u64,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -44,8 +102,9 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Server {
-    /// Starts `binary` with `args` on a fresh data directory `dir`, optionally
-    /// under a memory limit, and waits until it answers HTTP.
+    /// Starts `binary` with `args` on a fresh data directory `dir`, under
+    /// `limits` where they can be enforced and under `tool`, and waits until
+    /// it answers HTTP.
     ///
     /// # Errors
     /// If it does not start, or exits, within 60 s (the error shows its log).
@@ -53,25 +112,48 @@ impl Server {
         binary: &Path,
         args: &[String],
         dir: &Path,
-        limit_mib: Option<u64>,
-        method: &LimitMethod,
+        limits: Limits<'_>,
         cgroup_name: &str,
+        tool: Tool,
     ) -> anyhow::Result<Server> {
         std::fs::create_dir_all(dir.join("tmp"))?;
         let port = free_port()?;
         let log = std::fs::File::create(dir.join("server.log"))?;
-        let (program, mut argv): (PathBuf, Vec<String>) = match (limit_mib, method) {
-            (Some(mib), LimitMethod::SystemdRun) => {
-                let mut prefix = crate::cgroup::systemd_run_prefix(mib);
-                let program = PathBuf::from(prefix.remove(0));
-                prefix.push(binary.display().to_string());
-                (program, prefix)
+        let mut argv: Vec<String> = Vec::new();
+        if let (Some(mib), LimitMethod::SystemdRun) = (limits.memory_mib, limits.memory_method) {
+            argv = crate::cgroup::systemd_run_prefix(mib);
+            if let (Some(mbps), DiskMethod::SystemdRun { device }) =
+                (limits.disk_mbps, limits.disk_method)
+            {
+                let end = argv.len() - 1; // before the final `--`
+                argv.splice(end..end, crate::disk::systemd_properties(device, mbps));
             }
-            _ => (binary.to_owned(), Vec::new()),
-        };
+        }
+        match tool {
+            Tool::None => {}
+            Tool::Cachegrind => argv.extend([
+                "valgrind".to_owned(),
+                "--tool=cachegrind".to_owned(),
+                "--cache-sim=no".to_owned(),
+                "--quiet".to_owned(),
+                format!(
+                    "--cachegrind-out-file={}",
+                    dir.join("cachegrind.out").display()
+                ),
+            ]),
+            Tool::Strace => argv.extend([
+                "strace".to_owned(),
+                "-f".to_owned(),
+                "-c".to_owned(),
+                "-o".to_owned(),
+                dir.join("strace.out").display().to_string(),
+            ]),
+        }
+        argv.push(binary.display().to_string());
         argv.push("-db".into());
         argv.push(dir.join("store.db").display().to_string());
         argv.extend(args.iter().cloned());
+        let program = argv.remove(0);
         let mut cmd = Command::new(&program);
         cmd.args(&argv)
             .env("PS_SHARED_SECRET", SECRET)
@@ -83,29 +165,60 @@ impl Server {
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
-        // The server joins its cgroup between fork and exec, so that every byte
-        // it ever allocates is charged (and limited) there.
+        // The server joins its cgroups between fork and exec, so that every
+        // byte it ever allocates, reads or writes is charged (and limited) there.
+        let method = limits.memory_method;
         let cgroup = if method.enforces() && !matches!(method, LimitMethod::SystemdRun) {
-            let cg = MemoryCgroup::create(method, cgroup_name, limit_mib)
+            let cg = MemoryCgroup::create(method, cgroup_name, limits.memory_mib)
                 .with_context(|| format!("cannot create a memory cgroup ({})", method.label()))?;
             cg.attach_on_exec(cmd.as_std_mut());
             Some(cg)
         } else {
             None
         };
-        let limit_enforced = limit_mib.is_some() && method.enforces();
+        let throttle = match (limits.disk_mbps, limits.disk_method) {
+            (Some(mbps), DiskMethod::CgroupV1 { parent, device }) => {
+                let t = DiskThrottle::create(parent, device, cgroup_name, mbps)
+                    .context("cannot create a blkio cgroup")?;
+                t.attach_on_exec(cmd.as_std_mut());
+                Some(Throttle::V1(t))
+            }
+            (Some(mbps), DiskMethod::CgroupV2 { device }) => match &cgroup {
+                Some(cg) => {
+                    crate::disk::set_io_max(cg.path(), device, mbps)
+                        .context("cannot set io.max")?;
+                    Some(Throttle::V2(cg.path().to_owned(), device.clone()))
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let limit_enforced = limits.memory_mib.is_some() && method.enforces();
+        let disk_limit_enforced = limits.disk_mbps.is_some()
+            && match limits.disk_method {
+                DiskMethod::SystemdRun { .. } => limit_enforced,
+                DiskMethod::NotEnforced(_) => false,
+                _ => throttle.is_some(),
+            };
         let child = cmd
             .spawn()
-            .with_context(|| format!("cannot start {}", program.display()))?;
+            .with_context(|| format!("cannot start {program}"))?;
         let base = format!("http://127.0.0.1:{port}");
         let mut server = Server {
             child,
+            inner_pid: None,
             base,
             dir: dir.to_owned(),
             cgroup,
+            throttle,
             limit_enforced,
+            disk_limit_enforced,
+            tool,
         };
         server.wait_ready().await?;
+        if server.tool == Tool::Strace {
+            server.inner_pid = server.child.id().and_then(first_child);
+        }
         Ok(server)
     }
 
@@ -139,20 +252,28 @@ impl Server {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// Its process ID.
+    /// The server's process ID (under strace, the traced process's).
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.inner_pid.or_else(|| self.child.id())
     }
 
     /// Bytes it has caused to be written to storage so far.
     pub fn disk_written(&self) -> Option<u64> {
-        let text = std::fs::read_to_string(format!("/proc/{}/io", self.pid()?)).ok()?;
-        let field = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().parse::<u64>().ok())
+        self.counters().map(|c| c.written_bytes)
+    }
+
+    /// Its CPU time and I/O counters so far.
+    pub fn counters(&self) -> Option<ProcCounters> {
+        proc_counters(self.pid()?)
+    }
+
+    /// Bytes read and written through its disk throttle so far, if throttled.
+    pub fn throttled_bytes(&self) -> Option<u64> {
+        let (r, w) = match self.throttle.as_ref()? {
+            Throttle::V1(t) => t.serviced_bytes()?,
+            Throttle::V2(dir, device) => crate::disk::io_stat_bytes(dir, device)?,
         };
-        Some(field("write_bytes:")?.saturating_sub(field("cancelled_write_bytes:").unwrap_or(0)))
+        Some(r + w)
     }
 
     /// Its peak resident memory so far (VmHWM).
@@ -169,25 +290,50 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Stops it (SIGTERM, then SIGKILL after 30 s), removes its cgroup and its
-    /// data directory, temp files included.
+    /// Stops it (SIGTERM, then SIGKILL after 60 s), reads what its tool
+    /// counted, removes its cgroups and its data directory, temp files included.
     pub async fn stop(mut self) -> StopReport {
-        if let Some(pid) = self.child.id() {
-            // SAFETY: kill(2) on our own child's pid, not yet reaped.
+        if let Some(pid) = self.pid() {
+            // SAFETY: kill(2) on our own child (or the tool's traced child), not yet reaped.
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGTERM);
             }
         }
-        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+        if tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .is_err()
         {
             let _ = self.child.kill().await;
         }
         let mut report = StopReport::default();
+        match self.tool {
+            Tool::None => {}
+            Tool::Cachegrind => {
+                match std::fs::read_to_string(self.dir.join("cachegrind.out")) {
+                    Ok(text) => report.instructions = parse_cachegrind_total(&text),
+                    Err(e) => report.tool_error = Some(format!("no cachegrind output: {e}")),
+                }
+                if report.instructions.is_none() && report.tool_error.is_none() {
+                    report.tool_error = Some("cachegrind output has no summary".to_owned());
+                }
+            }
+            Tool::Strace => match std::fs::read_to_string(self.dir.join("strace.out")) {
+                Ok(text) => report.syscalls = parse_strace_summary(&text),
+                Err(e) => report.tool_error = Some(format!("no strace output: {e}")),
+            },
+        }
+        if report.tool_error.is_some() {
+            let log = self.log_tail();
+            if let Some(e) = report.tool_error.as_mut() {
+                e.push_str(&format!("; server log:\n{log}"));
+            }
+        }
         if let Some(cg) = self.cgroup.take() {
             report.oom_kills = cg.oom_kills();
             let _ = cg.remove();
+        }
+        if let Some(Throttle::V1(t)) = self.throttle.take() {
+            let _ = t.remove();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         report
@@ -196,5 +342,115 @@ impl Server {
     /// Out-of-memory kills so far in its cgroup.
     pub fn oom_kills(&self) -> Option<u64> {
         self.cgroup.as_ref().and_then(MemoryCgroup::oom_kills)
+    }
+}
+
+/// The first child of process `pid` (the program a tool such as strace
+/// started), from `/proc/PID/task/PID/children`.
+fn first_child(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// CPU time (`/proc/PID/stat`, all threads, exited ones included) and I/O
+/// counters (`/proc/PID/io`) of a process.
+pub fn proc_counters(pid: u32) -> Option<ProcCounters> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    parse_counters(&stat, &io, ticks)
+}
+
+fn parse_counters(stat: &str, io: &str, ticks_per_second: f64) -> Option<ProcCounters> {
+    // The command name (field 2) may hold spaces: count fields after its ')'.
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let field = |name: &str| {
+        io.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    Some(ProcCounters {
+        cpu_seconds: (utime + stime) / ticks_per_second,
+        written_bytes: field("write_bytes:")?
+            .saturating_sub(field("cancelled_write_bytes:").unwrap_or(0)),
+        syscalls_read: field("syscr:")?,
+        syscalls_write: field("syscw:")?,
+    })
+}
+
+/// The total of a cachegrind output file (`summary: N`, the first event: `Ir`).
+pub fn parse_cachegrind_total(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("summary:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Calls per system call from the table `strace -c` writes:
+/// `% time  seconds  usecs/call  calls  errors  syscall` rows, then a total.
+pub fn parse_strace_summary(text: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(name) = words.last() else { continue };
+        if words.len() < 5 || *name == "total" || name.starts_with('-') || *name == "syscall" {
+            continue;
+        }
+        // calls is the 4th column; errors (5th) may be empty.
+        if let Ok(calls) = words[3].parse::<u64>() {
+            *out.entry((*name).to_owned()).or_insert(0) += calls;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_counters() {
+        let stat =
+            "4242 (pico share) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 0 0";
+        let io = "rchar: 10\nwchar: 20\nsyscr: 7\nsyscw: 9\nread_bytes: 0\nwrite_bytes: 8192\ncancelled_write_bytes: 4096\n";
+        let c = parse_counters(stat, io, 100.0).unwrap();
+        assert_eq!(
+            c,
+            ProcCounters {
+                cpu_seconds: 3.0,
+                written_bytes: 4096,
+                syscalls_read: 7,
+                syscalls_write: 9
+            }
+        );
+        assert_eq!(parse_counters("garbage", io, 100.0), None);
+    }
+
+    #[test]
+    fn parses_tool_outputs() {
+        let cg = "desc: I1 cache: ...\ncmd: /bin/x\nevents: Ir\nfl=a.c\nfn=main\n1 5\nsummary: 468512345\n";
+        assert_eq!(parse_cachegrind_total(cg), Some(468_512_345));
+        assert_eq!(parse_cachegrind_total("events: Ir\n"), None);
+        let st = "% time     seconds  usecs/call     calls    errors syscall\n\
+------ ----------- ----------- --------- --------- ----------------\n\
+ 45.00    0.004500          10       450           read\n\
+ 30.00    0.003000          12       250        12 futex\n\
+  0.10    0.000010           5         2           pwrite64\n\
+------ ----------- ----------- --------- --------- ----------------\n\
+100.00    0.010000          14       702        12 total\n";
+        let m = parse_strace_summary(st);
+        assert_eq!(m.len(), 3);
+        assert_eq!((m["read"], m["futex"], m["pwrite64"]), (450, 250, 2));
     }
 }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Number of bootstrap resamples behind every confidence interval.
 pub const BOOTSTRAP_RESAMPLES: usize = 10_000;
@@ -275,7 +275,7 @@ fn exact_u_tail(m: usize, n: usize, k: usize) -> f64 {
 }
 
 /// Upper tail of the standard normal distribution, `P(Z > z)`.
-fn normal_sf(z: f64) -> f64 {
+pub(crate) fn normal_sf(z: f64) -> f64 {
     0.5 * erfc(z / std::f64::consts::SQRT_2)
 }
 
@@ -312,7 +312,7 @@ fn erfc(x: f64) -> f64 {
 }
 
 /// Outcome of a comparison, about the second sample relative to the first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Significantly and detectably better.
@@ -334,7 +334,7 @@ impl fmt::Display for Verdict {
 }
 
 /// Comparison of a sample `b` with a baseline `a`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// `median(b) / median(a)`.
     pub ratio: f64,

@@ -28,9 +28,14 @@ const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
 const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
 
 /// File name of a throughput chart: `throughput-<workload>.svg` when
-/// unlimited, `throughput-<workload>-<limit>mib.svg` otherwise (characters
-/// other than ASCII letters, digits, `-` and `_` become `_`).
-pub fn throughput_chart_file(workload: &str, memory_limit_mib: Option<u64>) -> String {
+/// unlimited, with `-<limit>mib` for a memory limit and `-disk<limit>mbps`
+/// for a disk limit (characters other than ASCII letters, digits, `-` and
+/// `_` become `_`).
+pub fn throughput_chart_file(
+    workload: &str,
+    memory_limit_mib: Option<u64>,
+    disk_limit_mbps: Option<u64>,
+) -> String {
     let safe: String = workload
         .chars()
         .map(|c| {
@@ -41,10 +46,9 @@ pub fn throughput_chart_file(workload: &str, memory_limit_mib: Option<u64>) -> S
             }
         })
         .collect();
-    match memory_limit_mib {
-        Some(m) => format!("throughput-{safe}-{m}mib.svg"),
-        None => format!("throughput-{safe}.svg"),
-    }
+    let memory = memory_limit_mib.map_or(String::new(), |m| format!("-{m}mib"));
+    let disk = disk_limit_mbps.map_or(String::new(), |d| format!("-disk{d}mbps"));
+    format!("throughput-{safe}{memory}{disk}.svg")
 }
 
 /// Escapes text for XML content and attribute values.
@@ -176,11 +180,16 @@ pub fn throughput_chart(
     summaries: &Summaries,
     workload: &str,
     memory_limit_mib: Option<u64>,
+    disk_limit_mbps: Option<u64>,
 ) -> String {
     let groups: Vec<&GroupSummary> = summaries
         .groups
         .iter()
-        .filter(|g| g.key.workload == workload && g.key.memory_limit_mib == memory_limit_mib)
+        .filter(|g| {
+            g.key.workload == workload
+                && g.key.memory_limit_mib == memory_limit_mib
+                && g.key.disk_limit_mbps == disk_limit_mbps
+        })
         .collect();
     let mut sizes: Vec<u64> = groups.iter().map(|g| g.key.size_bytes).collect();
     sizes.sort_unstable();
@@ -224,8 +233,9 @@ pub fn throughput_chart(
         [c] => format!(", {c} parallel clients"),
         _ => String::new(),
     };
+    let disk = disk_limit_mbps.map_or(String::new(), |d| format!(", disk limit {d} MB/s"));
     let title = format!(
-        "{workload} throughput by file size, memory limit {}{clients}",
+        "{workload} throughput by file size, memory limit {}{disk}{clients}",
         memory_label(memory_limit_mib)
     );
     let mut out = String::new();
@@ -343,11 +353,18 @@ pub fn throughput_chart(
 /// variant. Each group is labelled with its memory limit, and a dashed line
 /// marks the limit when it fits on the axis (limits more than three times
 /// the largest peak would flatten the bars, so they are only labelled).
+/// Configurations with a disk limit are left out (their peaks are in the
+/// report's tables) unless there are no others.
 pub fn memory_chart(summaries: &Summaries) -> String {
+    let any_undisked = summaries
+        .groups
+        .iter()
+        .any(|g| g.peak_rss_bytes_max.is_some() && g.key.disk_limit_mbps.is_none());
     let groups: Vec<&GroupSummary> = summaries
         .groups
         .iter()
         .filter(|g| g.peak_rss_bytes_max.is_some())
+        .filter(|g| !any_undisked || g.key.disk_limit_mbps.is_none())
         .collect();
     let names: Vec<&str> = variants(summaries)
         .into_iter()
@@ -502,6 +519,7 @@ mod tests {
                 workload: "upload".into(),
                 size_bytes: size_mib << 20,
                 memory_limit_mib: limit,
+                disk_limit_mbps: None,
                 concurrency: 1,
             },
             throughput: stats::summarize(xs, 1).unwrap(),
@@ -512,6 +530,7 @@ mod tests {
             phases_median: BTreeMap::new(),
             failures: 0,
             memory_limit_enforced: limit.is_some(),
+            disk_limit_enforced: false,
         }
     }
 
@@ -549,6 +568,7 @@ mod tests {
                 group("rust & co", 100, None, &[500.0, 505.0, 498.0], 4000),
             ],
             comparisons: vec![],
+            analysis: Default::default(),
         }
     }
 
@@ -609,7 +629,7 @@ mod tests {
     #[test]
     fn throughput_chart_plots_the_medians() {
         let s = sample_summaries();
-        let svg = throughput_chart(&s, "upload", Some(256));
+        let svg = throughput_chart(&s, "upload", Some(256), None);
         assert_well_formed(&svg);
         assert!(svg.contains("go &lt;orig&gt;") && svg.contains("rust &amp; co"));
         assert!(svg.contains(">100 MiB<") && svg.contains(">1 GiB<") && svg.contains("MB/s"));
@@ -640,10 +660,10 @@ mod tests {
             assert!((cy - (TOP + PLOT_H * (1.0 - m / y_max))).abs() < 0.01);
         }
         // The unlimited chart only has the one configuration.
-        let unlimited = throughput_chart(&s, "upload", None);
+        let unlimited = throughput_chart(&s, "upload", None, None);
         assert_well_formed(&unlimited);
         assert_eq!(attr_values(&unlimited, "data-median"), ["500"]);
-        assert_well_formed(&throughput_chart(&s, "download", None));
+        assert_well_formed(&throughput_chart(&s, "download", None, None));
     }
 
     #[test]
@@ -663,6 +683,7 @@ mod tests {
         let empty = Summaries {
             groups: vec![],
             comparisons: vec![],
+            analysis: Default::default(),
         };
         assert_well_formed(&memory_chart(&empty));
     }
@@ -674,12 +695,12 @@ mod tests {
         assert_eq!(nice_axis(12.0), (12.5, 2.5));
         assert_eq!(nice_axis(0.0), (1.0, 0.2));
         assert_eq!(
-            throughput_chart_file("upload", Some(512)),
+            throughput_chart_file("upload", Some(512), None),
             "throughput-upload-512mib.svg"
         );
         assert_eq!(
-            throughput_chart_file("range/x", None),
-            "throughput-range_x.svg"
+            throughput_chart_file("range/x", None, Some(50)),
+            "throughput-range_x-disk50mbps.svg"
         );
     }
 }

@@ -54,6 +54,48 @@ pub struct Variant {
     pub upload: UploadVia,
 }
 
+impl Variant {
+    /// The planted slowdown (fraction; 0 for none).
+    pub fn plant(&self) -> f64 {
+        self.info.plant.unwrap_or(0.0)
+    }
+
+    /// Extra bytes sent (and stored, and read back) per `nominal` bytes for
+    /// the plant: `nominal · p / (1 − p)`, so that time per nominal byte
+    /// grows by `1 / (1 − p)` and throughput falls to `1 − p` where time is
+    /// proportional to bytes.
+    pub fn padding(&self, nominal: u64) -> u64 {
+        let p = self.plant();
+        if p <= 0.0 {
+            0
+        } else {
+            (nominal as f64 * p / (1.0 - p)).round() as u64
+        }
+    }
+}
+
+/// The two variants of the sensitivity self-check for `base`: its A/A twin
+/// (`<name>-aa`, the same server started the same way) and its planted
+/// slowdown (`<name>-plant<P>`, the same server, with every transfer carrying
+/// `plant` (fraction) more time per counted byte).
+pub fn self_check(base: &Variant, plant: f64) -> [Variant; 2] {
+    let mut twin = base.clone();
+    twin.info.name = format!("{}-aa", base.info.name);
+    twin.info.twin_of = Some(base.info.name.clone());
+    twin.info.plant = None;
+    let mut planted = base.clone();
+    planted.info.name = format!("{}-plant{}", base.info.name, fmt_percent(plant));
+    planted.info.twin_of = Some(base.info.name.clone());
+    planted.info.plant = Some(plant);
+    [twin, planted]
+}
+
+/// `5`, `2.5`: a fraction as a percentage without trailing zeros.
+fn fmt_percent(fraction: f64) -> String {
+    let s = format!("{:.2}", fraction * 100.0);
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 /// Splits an argument string on whitespace, honouring simple quotes.
 pub fn split_args(raw: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -110,6 +152,8 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
             git_revision: None,
             version: None,
             upload: None,
+            plant: None,
+            twin_of: None,
         };
     let variant = match kind {
         "args" => {
@@ -299,5 +343,27 @@ mod tests {
         assert!(parse("noequals", bin, cache).is_err());
         assert!(parse("=x", bin, cache).is_err());
         assert!(parse("u=url:ftp://x", bin, cache).is_err());
+    }
+
+    #[test]
+    fn self_check_twins() {
+        let base = parse(
+            "rust=--chunk-size 1048576",
+            Path::new("/bin/ps"),
+            Path::new("/x"),
+        )
+        .unwrap();
+        let [aa, plant] = self_check(&base, 0.05);
+        assert_eq!(
+            (aa.info.name.as_str(), plant.info.name.as_str()),
+            ("rust-aa", "rust-plant5")
+        );
+        assert_eq!(aa.target, base.target);
+        assert_eq!(plant.info.args, ["--chunk-size", "1048576"]);
+        assert_eq!((aa.padding(1 << 30), base.padding(1 << 30)), (0, 0));
+        // 1 GiB · 0.05 / 0.95
+        assert_eq!(plant.padding(1 << 30), 56_512_728);
+        assert_eq!(plant.info.twin_of.as_deref(), Some("rust"));
+        assert_eq!(fmt_percent(0.025), "2.5");
     }
 }

@@ -1,0 +1,235 @@
+//! Counted runs: the cost of the server's own work, in units that do not
+//! depend on how busy the machine is.
+//!
+//! Wall-clock throughput on a shared two-core VM moves by several percent
+//! from run to run, and so does the server's CPU time (the kernel's
+//! writeback cost moves with it). What the server's *code* does for a
+//! mebibyte does not: the number of instructions it executes, and the system
+//! calls it makes. `--count-instructions` measures both, in blocks like the
+//! timed runs (every variant once per block, in random order):
+//!
+//! - under `valgrind --tool=cachegrind --cache-sim=no`, which counts every
+//!   instruction the server executes (about 1 % of native speed, so a small
+//!   file is used: `--count-size`, 64 MiB by default);
+//! - under `strace -f -c`, which counts system calls by name.
+//!
+//! A server's start-up and shutdown cost as much as tens of MiB of
+//! transfer, so each variant runs three lifetimes per tool and block: `empty`
+//! (start, log in, stop), `upload` (… and one upload) and `upload+download`
+//! (… and one download of it). Per MiB uploaded is `(upload − empty) / MiB`,
+//! per MiB downloaded `(upload+download − upload) / MiB`. Both tools come
+//! from the distribution (Debian's `valgrind` and `strace`), and are
+//! installed with apt-get when missing.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+
+use crate::client::Api;
+use crate::disk::DiskMethod;
+use crate::results::CountSample;
+use crate::runner::RunOptions;
+use crate::server::{Limits, Server, Tool, SECRET};
+use crate::variants::{Target, Variant};
+
+/// The three lifetimes counted per variant, tool and block.
+pub const RUNS: [&str; 3] = ["empty", "upload", "upload+download"];
+
+/// The tools, with the names results use.
+const TOOLS: [(Tool, &str, &str); 2] = [
+    (Tool::Cachegrind, "instructions", "valgrind"),
+    (Tool::Strace, "syscalls", "strace"),
+];
+
+/// Makes sure `program` is on the PATH, installing Debian's `package` with
+/// apt-get if it is missing.
+///
+/// # Errors
+/// If it is missing and cannot be installed.
+pub fn ensure_tool(program: &str, package: &str) -> anyhow::Result<()> {
+    let found = || {
+        std::process::Command::new(program)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if found() {
+        return Ok(());
+    }
+    eprintln!("{program} is missing: installing the {package} package with apt-get");
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !apt(&["install", "-y", "-qq", package]) {
+        apt(&["update", "-qq"]);
+        apt(&["install", "-y", "-qq", package]);
+    }
+    if !found() {
+        bail!("{program} is needed for --count-instructions and could not be installed (apt-get install {package})");
+    }
+    Ok(())
+}
+
+/// Runs the counted blocks of every variant that the bench starts itself
+/// (`url:` variants cannot be counted). `save` gets every sample so far
+/// after each lifetime.
+///
+/// # Errors
+/// A missing tool that cannot be installed.
+pub async fn run(
+    opts: &RunOptions,
+    file: &Path,
+    runs_dir: &Path,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    interrupted: &Arc<AtomicBool>,
+    stop: &Arc<tokio::sync::Notify>,
+    save: &mut dyn FnMut(&[CountSample]) -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<CountSample>> {
+    for (_, _, program) in TOOLS {
+        ensure_tool(program, program)?;
+    }
+    let variants: Vec<&Variant> = opts
+        .variants
+        .iter()
+        .filter(|v| matches!(v.target, Target::Binary { .. }))
+        .collect();
+    let total = u64::from(opts.count_blocks) * variants.len() as u64 * 6;
+    let bar = if opts.progress {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{wide_bar}] {pos}/{len} counted lifetimes — {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let size = opts.count_size_mib << 20;
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    'blocks: for block in 0..opts.count_blocks {
+        let mut order = variants.clone();
+        order.shuffle(rng);
+        for variant in order {
+            for (tool, tool_name, _) in &TOOLS {
+                for run in RUNS {
+                    if interrupted.load(Ordering::SeqCst) {
+                        break 'blocks;
+                    }
+                    bar.set_message(format!(
+                        "{} · {tool_name} · {run} · block {}",
+                        variant.info.name,
+                        block + 1
+                    ));
+                    let dir = runs_dir.join(format!("count-{n}"));
+                    n += 1;
+                    let lifetime = Lifetime {
+                        variant,
+                        file,
+                        size,
+                        run,
+                        tool: tool.clone(),
+                        dir: &dir,
+                        name: format!("count-{n}"),
+                    };
+                    let mut sample = CountSample {
+                        variant: variant.info.name.clone(),
+                        block,
+                        run: run.to_owned(),
+                        tool: (*tool_name).to_owned(),
+                        size_bytes: size,
+                        ..CountSample::default()
+                    };
+                    tokio::select! {
+                        r = lifetime.count(&mut sample) => {
+                            if let Err(e) = r {
+                                sample.error = Some(format!("{e:#}"));
+                            }
+                        }
+                        () = stop.notified() => {
+                            interrupted.store(true, Ordering::SeqCst);
+                            break 'blocks;
+                        }
+                    }
+                    sample.ok = sample.error.is_none();
+                    out.push(sample);
+                    save(&out)?;
+                    bar.inc(1);
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// One counted server lifetime.
+struct Lifetime<'a> {
+    variant: &'a Variant,
+    file: &'a Path,
+    size: u64,
+    run: &'static str,
+    tool: Tool,
+    dir: &'a Path,
+    name: String,
+}
+
+impl Lifetime<'_> {
+    async fn count(&self, sample: &mut CountSample) -> anyhow::Result<()> {
+        let Target::Binary { path, args } = &self.variant.target else {
+            bail!("only servers the bench starts can be counted");
+        };
+        let unlimited = Limits {
+            memory_mib: None,
+            memory_method: &crate::cgroup::LimitMethod::NotEnforced,
+            disk_mbps: None,
+            disk_method: &DiskMethod::NotEnforced(String::new()),
+        };
+        let server = Server::start(
+            path,
+            args,
+            self.dir,
+            unlimited,
+            &self.name,
+            self.tool.clone(),
+        )
+        .await
+        .context("server did not start")?;
+        let work = self.work(&server).await;
+        sample.disk_written_bytes = server.disk_written();
+        let report = server.stop().await;
+        work?;
+        if let Some(e) = report.tool_error {
+            bail!(e);
+        }
+        sample.instructions = report.instructions;
+        sample.syscalls = report.syscalls;
+        Ok(())
+    }
+
+    async fn work(&self, server: &Server) -> anyhow::Result<()> {
+        let api = Api::login(&server.base, SECRET).await?;
+        if self.run == "empty" {
+            return Ok(());
+        }
+        let padding = self.variant.padding(self.size);
+        let upload = api.upload_padded(self.file, self.size, padding).await?;
+        if self.run == "upload+download" {
+            api.download(&upload.id, self.size + padding).await?;
+        }
+        Ok(())
+    }
+}
