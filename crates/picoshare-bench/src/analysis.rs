@@ -13,6 +13,10 @@ use crate::stats::{self, Verdict};
 
 const MIB: f64 = (1u64 << 20) as f64;
 
+/// System calls of one kind are listed when a counted run made at least
+/// this many per MiB (the rest are start-up noise and timers).
+const PER_KIND_MIN: f64 = 2.0;
+
 /// The measured, successful values of one variant in one configuration and
 /// workload, by block: `value(sample)` for every block in which both
 /// `baseline` and `variant` have one. Returns `(baseline, variant)` in block order.
@@ -112,8 +116,10 @@ pub struct WorkRow {
     pub syscalls_per_mib: Option<f64>,
     /// Median bytes written to storage per byte moved.
     pub disk_bytes_per_byte: Option<f64>,
-    /// Median share of the bytes it read and wrote on disk that went through
-    /// the disk throttle (only where a disk limit was enforced).
+    /// Median share of the bytes it read and wrote on disk (`/proc/PID/io`)
+    /// that went through the disk throttle (only where a disk limit was
+    /// enforced; below 100 % where the kernel's flusher threads wrote some
+    /// of its pages back, which cgroup v1 does not throttle).
     pub throttled_share: Option<f64>,
     /// CPU per GiB against the baseline (paired; lower is better).
     pub cpu_vs_baseline: Option<PairedComparison>,
@@ -337,7 +343,7 @@ fn work_rows(results: &ResultFile) -> Vec<WorkRow> {
                 };
                 let throttled = |s: &Sample| {
                     let t = s.throttled_bytes? as f64;
-                    let d = s.disk_written_bytes? as f64;
+                    let d = (s.disk_written_bytes? + s.disk_read_bytes.unwrap_or(0)) as f64;
                     (s.disk_limit_enforced && d > 0.0).then(|| (t / d).min(1.0))
                 };
                 let is_base = *name == baseline;
@@ -389,7 +395,7 @@ pub fn counted_metrics(counts: &[CountSample]) -> BTreeMap<(String, String), BTr
             }
         };
         for (tool, unit) in [("instructions", "instructions"), ("syscalls", "syscalls")] {
-            let [e, u, ud] = crate::counting::RUNS.map(|r| get(&variant, block, r, tool));
+            let [e, u, ro, d] = crate::counting::RUNS.map(|r| get(&variant, block, r, tool));
             let total = |c: Option<&CountSample>| -> Option<f64> {
                 let c = c?;
                 if tool == "instructions" {
@@ -406,7 +412,7 @@ pub fn counted_metrics(counts: &[CountSample]) -> BTreeMap<(String, String), BTr
             );
             put(
                 &format!("{unit}/MiB downloaded"),
-                (|| Some((total(ud)? - total(u)?) / mib(ud)?))(),
+                (|| Some((total(d)? - total(ro)?) / mib(d)?))(),
             );
             if tool == "syscalls" {
                 // The kinds that make up most of the upload's calls.
@@ -414,31 +420,37 @@ pub fn counted_metrics(counts: &[CountSample]) -> BTreeMap<(String, String), BTr
                     for (name, n) in &u.syscalls {
                         let per = (*n as f64 - *e.syscalls.get(name).unwrap_or(&0) as f64)
                             / (u.size_bytes as f64 / MIB);
-                        if per >= 0.5 {
+                        if per >= PER_KIND_MIN {
                             put(&format!("{name}/MiB uploaded"), Some(per));
                         }
                     }
                 }
-                if let (Some(ud), Some(u)) = (ud, u) {
-                    for (name, n) in &ud.syscalls {
-                        let per = (*n as f64 - *u.syscalls.get(name).unwrap_or(&0) as f64)
-                            / (ud.size_bytes as f64 / MIB);
-                        if per >= 0.5 {
+                if let (Some(d), Some(ro)) = (d, ro) {
+                    for (name, n) in &d.syscalls {
+                        let per = (*n as f64 - *ro.syscalls.get(name).unwrap_or(&0) as f64)
+                            / (d.size_bytes as f64 / MIB);
+                        if per >= PER_KIND_MIN {
                             put(&format!("{name}/MiB downloaded"), Some(per));
                         }
                     }
                 }
             }
             if tool == "instructions" {
+                let per_byte = |a: Option<&CountSample>, b: Option<&CountSample>, f: fn(&CountSample) -> Option<u64>| {
+                    let (a, b) = (a?, b?);
+                    Some((f(a)? as f64 - f(b)? as f64) / a.size_bytes as f64)
+                };
+                put(
+                    "bytes passed to write calls per byte uploaded",
+                    per_byte(u, e, |c| c.write_call_bytes),
+                );
+                put(
+                    "bytes passed to write calls per byte downloaded",
+                    per_byte(d, ro, |c| c.write_call_bytes),
+                );
                 put(
                     "disk bytes written per byte uploaded",
-                    (|| {
-                        let (u, e) = (u?, e?);
-                        Some(
-                            (u.disk_written_bytes? as f64 - e.disk_written_bytes? as f64)
-                                / u.size_bytes as f64,
-                        )
-                    })(),
+                    per_byte(u, e, |c| c.disk_written_bytes),
                 );
             }
         }
@@ -461,7 +473,7 @@ fn counted_rows(results: &ResultFile) -> Vec<CountedRow> {
     let rank = |m: &str| match m {
         m if m.starts_with("instructions") => 0,
         m if m.starts_with("syscalls") => 1,
-        m if m.starts_with("disk") => 2,
+        m if m.starts_with("bytes passed") || m.starts_with("disk") => 2,
         _ => 3,
     };
     names.sort_by_key(|m| (rank(m), (*m).clone()));

@@ -14,11 +14,18 @@
 //! - under `strace -f -c`, which counts system calls by name.
 //!
 //! A server's start-up and shutdown cost as much as tens of MiB of
-//! transfer, so each variant runs three lifetimes per tool and block: `empty`
-//! (start, log in, stop), `upload` (… and one upload) and `upload+download`
-//! (… and one download of it). Per MiB uploaded is `(upload − empty) / MiB`,
-//! per MiB downloaded `(upload+download − upload) / MiB`. Both tools come
-//! from the distribution (Debian's `valgrind` and `strace`), and are
+//! transfer, so each variant runs four lifetimes per tool and block, on one
+//! data directory: `empty` (start on a new database, log in, stop),
+//! `upload` (the same plus one upload), `reopen` (start again on the database
+//! that now holds the file, log in, stop) and `download` (the same plus one
+//! download of it). Per MiB uploaded is `(upload − empty) / MiB`, per MiB
+//! downloaded `(download − reopen) / MiB`. Downloading from a server started
+//! afresh on a settled database (an uncounted start and stop runs first, in
+//! which the server may finish the upload's checkpoint), rather than right
+//! after the upload, keeps the upload's background work out of both counts:
+//! which one it overlapped would otherwise depend on timing.
+//! Both tools come from the distribution (Debian's `valgrind` and `strace`),
+//! and are
 //! installed with apt-get when missing.
 
 use std::path::Path;
@@ -36,8 +43,8 @@ use crate::runner::RunOptions;
 use crate::server::{Limits, Server, Tool, SECRET};
 use crate::variants::{Target, Variant};
 
-/// The three lifetimes counted per variant, tool and block.
-pub const RUNS: [&str; 3] = ["empty", "upload", "upload+download"];
+/// The four lifetimes counted per variant, tool and block, in order.
+pub const RUNS: [&str; 4] = ["empty", "upload", "reopen", "download"];
 
 /// The tools, with the names results use.
 const TOOLS: [(Tool, &str, &str); 2] = [
@@ -104,7 +111,7 @@ pub async fn run(
         .iter()
         .filter(|v| matches!(v.target, Target::Binary { .. }))
         .collect();
-    let total = u64::from(opts.count_blocks) * variants.len() as u64 * 6;
+    let total = u64::from(opts.count_blocks) * variants.len() as u64 * 8;
     let bar = if opts.progress {
         let b = ProgressBar::new(total);
         b.set_style(
@@ -125,8 +132,12 @@ pub async fn run(
         order.shuffle(rng);
         for variant in order {
             for (tool, tool_name, _) in &TOOLS {
+                // The database of `upload`, reused by `reopen` and `download`.
+                let dir = runs_dir.join(format!("count-{n}"));
+                let mut entry: Option<String> = None;
                 for run in RUNS {
                     if interrupted.load(Ordering::SeqCst) {
+                        let _ = std::fs::remove_dir_all(&dir);
                         break 'blocks;
                     }
                     bar.set_message(format!(
@@ -134,7 +145,6 @@ pub async fn run(
                         variant.info.name,
                         block + 1
                     ));
-                    let dir = runs_dir.join(format!("count-{n}"));
                     n += 1;
                     let lifetime = Lifetime {
                         variant,
@@ -154,13 +164,14 @@ pub async fn run(
                         ..CountSample::default()
                     };
                     tokio::select! {
-                        r = lifetime.count(&mut sample) => {
+                        r = lifetime.count(&mut sample, &mut entry) => {
                             if let Err(e) = r {
                                 sample.error = Some(format!("{e:#}"));
                             }
                         }
                         () = stop.notified() => {
                             interrupted.store(true, Ordering::SeqCst);
+                            let _ = std::fs::remove_dir_all(&dir);
                             break 'blocks;
                         }
                     }
@@ -169,6 +180,7 @@ pub async fn run(
                     save(&out)?;
                     bar.inc(1);
                 }
+                let _ = std::fs::remove_dir_all(&dir);
             }
         }
     }
@@ -188,7 +200,13 @@ struct Lifetime<'a> {
 }
 
 impl Lifetime<'_> {
-    async fn count(&self, sample: &mut CountSample) -> anyhow::Result<()> {
+    /// Runs the lifetime; `entry` carries the uploaded file's ID from
+    /// `upload` to `download`.
+    async fn count(
+        &self,
+        sample: &mut CountSample,
+        entry: &mut Option<String>,
+    ) -> anyhow::Result<()> {
         let Target::Binary { path, args } = &self.variant.target else {
             bail!("only servers the bench starts can be counted");
         };
@@ -198,19 +216,31 @@ impl Lifetime<'_> {
             disk_mbps: None,
             disk_method: &DiskMethod::NotEnforced(String::new()),
         };
-        let server = Server::start(
-            path,
-            args,
-            self.dir,
-            unlimited,
-            &self.name,
-            self.tool.clone(),
-        )
-        .await
-        .context("server did not start")?;
-        let work = self.work(&server).await;
-        sample.disk_written_bytes = server.disk_written();
-        let report = server.stop().await;
+        match self.run {
+            // A new database for each.
+            "empty" | "upload" => {
+                let _ = std::fs::remove_dir_all(self.dir);
+            }
+            // Before the first restart on the uploaded file, one uncounted
+            // start and stop without the tool: a server may finish the
+            // upload's checkpoint when it opens the database, and that work
+            // must land in neither `reopen` nor `download`.
+            "reopen" => {
+                let settle = Server::start(path, args, self.dir, unlimited, &self.name, Tool::None)
+                    .await
+                    .context("server did not start on the uploaded database")?;
+                Api::login(&settle.base, SECRET).await?;
+                settle.stop_keeping_data().await;
+            }
+            _ => {}
+        }
+        let server = Server::start(path, args, self.dir, unlimited, &self.name, self.tool.clone())
+            .await
+            .context("server did not start")?;
+        let work = self.work(&server, entry).await;
+        let report = server.stop_keeping_data().await;
+        sample.disk_written_bytes = report.final_counters.map(|c| c.written_bytes);
+        sample.write_call_bytes = report.final_counters.map(|c| c.write_call_bytes);
         work?;
         if let Some(e) = report.tool_error {
             bail!(e);
@@ -220,15 +250,18 @@ impl Lifetime<'_> {
         Ok(())
     }
 
-    async fn work(&self, server: &Server) -> anyhow::Result<()> {
+    async fn work(&self, server: &Server, entry: &mut Option<String>) -> anyhow::Result<()> {
         let api = Api::login(&server.base, SECRET).await?;
-        if self.run == "empty" {
-            return Ok(());
-        }
         let padding = self.variant.padding(self.size);
-        let upload = api.upload_padded(self.file, self.size, padding).await?;
-        if self.run == "upload+download" {
-            api.download(&upload.id, self.size + padding).await?;
+        match self.run {
+            "upload" => {
+                *entry = Some(api.upload_padded(self.file, self.size, padding).await?.id);
+            }
+            "download" => {
+                let id = entry.as_deref().context("the upload before it failed")?;
+                api.download(id, self.size + padding).await?;
+            }
+            _ => {}
         }
         Ok(())
     }

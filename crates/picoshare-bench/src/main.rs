@@ -154,6 +154,9 @@ struct RunArgs {
     /// Counted blocks per variant.
     #[arg(long, default_value_t = 3)]
     count_blocks: u32,
+    /// Only the counted runs: no timed blocks (implies --count-instructions).
+    #[arg(long)]
+    count_only: bool,
     /// File size of counted runs (MiB-based).
     #[arg(long, default_value = "64M")]
     count_size: String,
@@ -669,6 +672,9 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         let twins = variants::self_check(&vs[0], a.plant / 100.0);
         vs.extend(twins);
     }
+    if a.count_only {
+        configs.clear();
+    }
     let opts = RunOptions {
         variants: vs,
         configs,
@@ -684,7 +690,7 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         url_passphrase: a.url_passphrase.clone(),
         range_count: a.range_count.max(1),
         range_len,
-        count_blocks: if a.count_instructions {
+        count_blocks: if a.count_instructions || a.count_only {
             a.count_blocks.max(1)
         } else {
             0

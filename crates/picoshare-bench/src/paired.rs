@@ -342,18 +342,20 @@ impl StopReason {
 /// - [`StopReason::TargetReached`]: its MDE is below the target, so any
 ///   difference of that size would have been seen (and one smaller is
 ///   uninteresting);
-/// - [`StopReason::Decided`]: its confidence interval lies wholly above
-///   `1 + target` or below `1 / (1 + target)`: more blocks would only narrow
-///   an interval that already says "different, by more than the target".
+/// - [`StopReason::Decided`]: a difference is called (p < 0.05) and its
+///   confidence interval lies wholly above `1 + target` or below
+///   `1 / (1 + target)`: more blocks would only narrow an interval that
+///   already says "different, by more than the target".
 ///
 /// Stopping on precision (the MDE) does not depend on the effect's sign or
 /// size, so it does not inflate false positives; stopping on "decided"
 /// needs an interval that excludes a whole band around 1, which a true
 /// null effect practically never gives.
 pub fn stop_reason(c: &PairedComparison, target: f64) -> Option<StopReason> {
+    let beyond = c.ratio_ci_low > 1.0 + target || c.ratio_ci_high < 1.0 / (1.0 + target);
     if c.mde < target {
         Some(StopReason::TargetReached)
-    } else if c.ratio_ci_low > 1.0 + target || c.ratio_ci_high < 1.0 / (1.0 + target) {
+    } else if beyond && c.verdict != Verdict::NoDetectableDifference {
         Some(StopReason::Decided)
     } else {
         None
@@ -699,10 +701,14 @@ mod tests {
         c.ratio_ci_low = 0.9;
         c.ratio_ci_high = 1.05;
         assert_eq!(stop_reason(&c, 0.03), None);
-        // Noisy but far apart: a 3× difference is decided in a few blocks.
+        // Noisy but far apart: a 3× difference is decided in a few blocks,
+        // once the test calls it.
         c.ratio_ci_low = 2.5;
         c.ratio_ci_high = 3.5;
+        assert_eq!(stop_reason(&c, 0.03), None);
+        c.verdict = Verdict::Faster;
         assert_eq!(stop_reason(&c, 0.03), Some(StopReason::Decided));
+        c.verdict = Verdict::Slower;
         c.ratio_ci_low = 0.2;
         c.ratio_ci_high = 1.0 / 1.031;
         assert_eq!(stop_reason(&c, 0.03), Some(StopReason::Decided));

@@ -87,8 +87,9 @@ pub struct CountSample {
     pub variant: String,
     /// Block number (0, 1, …): variants are paired within a block.
     pub block: u32,
-    /// `empty` (start, login, stop), `upload` (… and one upload) or
-    /// `upload+download` (… and one download of it).
+    /// `empty` (start on a new database, log in, stop), `upload` (… and one
+    /// upload), `reopen` (start on that database again, log in, stop) or
+    /// `download` (… and one download of the file).
     pub run: String,
     /// `instructions` (valgrind) or `syscalls` (strace).
     pub tool: String,
@@ -105,9 +106,16 @@ pub struct CountSample {
     /// System calls by name over its whole life (all threads).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub syscalls: BTreeMap<String, u64>,
-    /// Bytes it caused to be written to storage, up to just before it was stopped.
+    /// Bytes it caused to be written to storage over its whole life (read
+    /// once it had exited; not for runs under strace). This depends on the
+    /// page cache: a page rewritten before writeback counts once, one
+    /// truncated before writeback not at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_written_bytes: Option<u64>,
+    /// Bytes it passed to write-like system calls over its whole life
+    /// (`wchar`: files and sockets), which does not depend on the page cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_call_bytes: Option<u64>,
 }
 
 /// A calibration of the machine's sensitivity (summary of `calibrate`).
@@ -325,6 +333,9 @@ pub struct Sample {
     /// Bytes of this sample that passed through the disk throttle (read + write).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttled_bytes: Option<u64>,
+    /// Bytes the server caused to be read from storage during this sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_read_bytes: Option<u64>,
     /// Server CPU time (user + system, all threads) during this sample, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_seconds: Option<f64>,

@@ -403,13 +403,18 @@ fn block_decision(
     match opts.blocks {
         Blocks::Fixed(_) => Some(StopReason::Fixed),
         Blocks::Adaptive { target, max, .. } => {
-            let comparisons = config_comparisons(results, config);
-            let all_stopped = !comparisons.is_empty()
-                && comparisons
-                    .iter()
-                    .all(|c| c.is_some_and(|c| paired::stop_reason(&c, target).is_some()));
+            let reasons: Vec<Option<StopReason>> = config_comparisons(results, config)
+                .iter()
+                .map(|c| c.and_then(|c| paired::stop_reason(&c, target)))
+                .collect();
+            let all_stopped = !reasons.is_empty() && reasons.iter().all(Option::is_some);
             if all_stopped {
-                Some(StopReason::TargetReached)
+                // "Decided" only when every comparison was; else the target.
+                Some(if reasons.iter().all(|r| *r == Some(StopReason::Decided)) {
+                    StopReason::Decided
+                } else {
+                    StopReason::TargetReached
+                })
             } else if measured >= max {
                 Some(StopReason::MaxIterations)
             } else if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -715,6 +720,7 @@ impl Unit<'_> {
             s.peak_rss_bytes = server.peak_rss();
             if let (Some(a), Some(b)) = (before.counters, server.counters()) {
                 s.disk_written_bytes = Some(b.written_bytes.saturating_sub(a.written_bytes));
+                s.disk_read_bytes = Some(b.read_bytes.saturating_sub(a.read_bytes));
                 s.cpu_seconds = Some((b.cpu_seconds - a.cpu_seconds).max(0.0));
                 s.syscalls_read = Some(b.syscalls_read.saturating_sub(a.syscalls_read));
                 s.syscalls_write = Some(b.syscalls_write.saturating_sub(a.syscalls_write));

@@ -81,6 +81,9 @@ pub struct StopReport {
     pub syscalls: std::collections::BTreeMap<String, u64>,
     /// Why the tool's output could not be read, if it could not.
     pub tool_error: Option<String>,
+    /// Its counters over its whole life, read once it had exited (not for
+    /// a server run under strace, which reaps it itself).
+    pub final_counters: Option<ProcCounters>,
 }
 
 /// CPU time and I/O counters of a process, from `/proc`.
@@ -90,6 +93,11 @@ pub struct ProcCounters {
     pub cpu_seconds: f64,
     /// Bytes it caused to be written to storage (minus cancelled writeback).
     pub written_bytes: u64,
+    /// Bytes it caused to be read from storage.
+    pub read_bytes: u64,
+    /// Bytes it passed to write-like system calls (files and sockets):
+    /// what it asked to be written, whatever the page cache then did.
+    pub write_call_bytes: u64,
     /// Read-like system calls (`syscr`).
     pub syscalls_read: u64,
     /// Write-like system calls (`syscw`).
@@ -292,11 +300,27 @@ impl Server {
 
     /// Stops it (SIGTERM, then SIGKILL after 60 s), reads what its tool
     /// counted, removes its cgroups and its data directory, temp files included.
-    pub async fn stop(mut self) -> StopReport {
+    pub async fn stop(self) -> StopReport {
+        self.stop_and(true).await
+    }
+
+    /// Like [`Server::stop`], but keeps the data directory (its database)
+    /// for a next server to start on.
+    pub async fn stop_keeping_data(self) -> StopReport {
+        self.stop_and(false).await
+    }
+
+    async fn stop_and(mut self, remove_data: bool) -> StopReport {
+        let mut report = StopReport::default();
         if let Some(pid) = self.pid() {
             // SAFETY: kill(2) on our own child (or the tool's traced child), not yet reaped.
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+            // Our own child stays a zombie until it is waited for: its
+            // counters then cover its whole life, final checkpoint included.
+            if self.inner_pid.is_none() {
+                report.final_counters = final_counters(pid, Duration::from_secs(60)).await;
             }
         }
         if tokio::time::timeout(Duration::from_secs(60), self.child.wait())
@@ -305,7 +329,6 @@ impl Server {
         {
             let _ = self.child.kill().await;
         }
-        let mut report = StopReport::default();
         match self.tool {
             Tool::None => {}
             Tool::Cachegrind => {
@@ -335,7 +358,9 @@ impl Server {
         if let Some(Throttle::V1(t)) = self.throttle.take() {
             let _ = t.remove();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if remove_data {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
         report
     }
 
@@ -343,6 +368,21 @@ impl Server {
     pub fn oom_kills(&self) -> Option<u64> {
         self.cgroup.as_ref().and_then(MemoryCgroup::oom_kills)
     }
+}
+
+/// Waits (up to `limit`) until our child `pid` has exited but is not yet
+/// reaped, and reads its counters then, when they cover its whole life.
+async fn final_counters(pid: u32, limit: Duration) -> Option<ProcCounters> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let state = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().next()?;
+        if state == "Z" {
+            return proc_counters(pid);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    None
 }
 
 /// The first child of process `pid` (the program a tool such as strace
@@ -382,6 +422,8 @@ fn parse_counters(stat: &str, io: &str, ticks_per_second: f64) -> Option<ProcCou
         cpu_seconds: (utime + stime) / ticks_per_second,
         written_bytes: field("write_bytes:")?
             .saturating_sub(field("cancelled_write_bytes:").unwrap_or(0)),
+        read_bytes: field("read_bytes:")?,
+        write_call_bytes: field("wchar:")?,
         syscalls_read: field("syscr:")?,
         syscalls_write: field("syscw:")?,
     })
@@ -430,6 +472,8 @@ mod tests {
             ProcCounters {
                 cpu_seconds: 3.0,
                 written_bytes: 4096,
+                read_bytes: 0,
+                write_call_bytes: 20,
                 syscalls_read: 7,
                 syscalls_write: 9
             }

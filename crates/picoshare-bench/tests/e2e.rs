@@ -124,16 +124,34 @@ fn tiny_matrix_produces_consistent_outputs() {
             );
         }
     }
-    // Variants alternate within each block.
-    let order: Vec<&str> = samples
+    // Each block runs every variant once, its units one after the other.
+    let uploads: Vec<&Value> = samples
         .iter()
         .filter(|s| s["workload"] == "upload")
-        .map(|s| s["variant"].as_str().unwrap())
         .collect();
-    assert!(
-        order.windows(2).all(|w| w[0] != w[1]),
-        "not interleaved: {order:?}"
-    );
+    for block in uploads.chunks(2) {
+        let key = |s: &Value| {
+            (
+                s["size_bytes"].clone(),
+                s["memory_limit_mib"].clone(),
+                s["iteration"].clone(),
+            )
+        };
+        assert_eq!(key(block[0]), key(block[1]), "a block was split: {block:?}");
+        assert_ne!(
+            block[0]["variant"], block[1]["variant"],
+            "a variant ran twice in a block"
+        );
+    }
+    // Every configuration ran its fixed number of blocks.
+    let outcomes = results["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 4);
+    for o in outcomes {
+        assert_eq!(
+            (o["blocks"].as_u64(), o["reason"].as_str()),
+            (Some(3), Some("fixed"))
+        );
+    }
     // Limits are enforced on this machine kind (cgroup v1 memory controller).
     let method = results["environment"]["memory_limit_method"]
         .as_str()
@@ -174,6 +192,11 @@ fn tiny_matrix_produces_consistent_outputs() {
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("base") && md.contains("small-chunks"));
+    assert!(md.contains("## Sensitivity") && md.contains("## Comparisons"));
+    assert!(md.contains("### Unpaired view (secondary)") && md.contains("### What pairing bought"));
+    // Paired comparisons: one per workload, configuration and non-baseline variant.
+    let paired = std::fs::read_to_string(out.join("paired.csv")).unwrap();
+    assert_eq!(paired.lines().count(), 1 + 3 * 4);
     assert!(
         md.contains("| tus/1 MiB |"),
         "the variant's upload protocol is reported"
