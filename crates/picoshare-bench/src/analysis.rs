@@ -394,63 +394,70 @@ pub fn counted_metrics(counts: &[CountSample]) -> BTreeMap<(String, String), BTr
                     .insert(block, v);
             }
         };
-        for (tool, unit) in [("instructions", "instructions"), ("syscalls", "syscalls")] {
-            let [e, u, ro, d] = crate::counting::RUNS.map(|r| get(&variant, block, r, tool));
-            let total = |c: Option<&CountSample>| -> Option<f64> {
-                let c = c?;
+        for tool in ["instructions", "syscalls"] {
+            let runs: BTreeMap<&str, &CountSample> = crate::counting::RUNS
+                .iter()
+                .filter_map(|r| Some((*r, get(&variant, block, r, tool)?)))
+                .collect();
+            let upload_mib = runs.get("upload").map(|c| c.size_bytes as f64 / MIB);
+            // (Σ plus − Σ minus) of `f` over lifetimes, per MiB of the file.
+            let per_mib = |plus: &[&str],
+                           minus: &[&str],
+                           f: &dyn Fn(&CountSample) -> Option<f64>| {
+                let sum =
+                    |names: &[&str]| -> Option<f64> { names.iter().map(|n| f(runs.get(n)?)).sum() };
+                Some((sum(plus)? - sum(minus)?) / upload_mib?)
+            };
+            const UP: (&[&str], &[&str]) =
+                (&["upload", "upload-reopen"], &["empty", "empty-reopen"]);
+            const DOWN: (&[&str], &[&str]) = (&["download"], &["reopen"]);
+            let total = |c: &CountSample| -> Option<f64> {
                 if tool == "instructions" {
                     c.instructions.map(|n| n as f64)
                 } else {
                     (!c.syscalls.is_empty()).then(|| c.syscalls.values().sum::<u64>() as f64)
                 }
             };
-            let mib = |c: Option<&CountSample>| c.map(|c| c.size_bytes as f64 / MIB);
-            put(&format!("{unit} at start-up and shutdown"), total(e));
             put(
-                &format!("{unit}/MiB uploaded"),
-                (|| Some((total(u)? - total(e)?) / mib(u)?))(),
+                &format!("{tool} at start-up and shutdown"),
+                runs.get("empty").and_then(|c| total(c)),
             );
+            put(&format!("{tool}/MiB uploaded"), per_mib(UP.0, UP.1, &total));
             put(
-                &format!("{unit}/MiB downloaded"),
-                (|| Some((total(d)? - total(ro)?) / mib(d)?))(),
+                &format!("{tool}/MiB downloaded"),
+                per_mib(DOWN.0, DOWN.1, &total),
             );
             if tool == "syscalls" {
-                // The kinds that make up most of the upload's calls.
-                if let (Some(u), Some(e)) = (u, e) {
-                    for (name, n) in &u.syscalls {
-                        let per = (*n as f64 - *e.syscalls.get(name).unwrap_or(&0) as f64)
-                            / (u.size_bytes as f64 / MIB);
-                        if per >= PER_KIND_MIN {
-                            put(&format!("{name}/MiB uploaded"), Some(per));
+                // The kinds that make up most of the calls.
+                let kinds: BTreeSet<&String> =
+                    runs.values().flat_map(|c| c.syscalls.keys()).collect();
+                for kind in kinds {
+                    let calls = |c: &CountSample| Some(*c.syscalls.get(kind).unwrap_or(&0) as f64);
+                    for (label, (plus, minus)) in [("uploaded", UP), ("downloaded", DOWN)] {
+                        if let Some(per) =
+                            per_mib(plus, minus, &calls).filter(|p| *p >= PER_KIND_MIN)
+                        {
+                            put(&format!("{kind}/MiB {label}"), Some(per));
                         }
                     }
                 }
-                if let (Some(d), Some(ro)) = (d, ro) {
-                    for (name, n) in &d.syscalls {
-                        let per = (*n as f64 - *ro.syscalls.get(name).unwrap_or(&0) as f64)
-                            / (d.size_bytes as f64 / MIB);
-                        if per >= PER_KIND_MIN {
-                            put(&format!("{name}/MiB downloaded"), Some(per));
-                        }
-                    }
-                }
-            }
-            if tool == "instructions" {
-                let per_byte = |a: Option<&CountSample>, b: Option<&CountSample>, f: fn(&CountSample) -> Option<u64>| {
-                    let (a, b) = (a?, b?);
-                    Some((f(a)? as f64 - f(b)? as f64) / a.size_bytes as f64)
+            } else {
+                let bytes = |f: fn(&CountSample) -> Option<u64>| {
+                    move |c: &CountSample| f(c).map(|b| b as f64 / MIB)
                 };
+                let calls = bytes(|c| c.write_call_bytes);
+                let disk = bytes(|c| c.disk_written_bytes);
                 put(
                     "bytes passed to write calls per byte uploaded",
-                    per_byte(u, e, |c| c.write_call_bytes),
+                    per_mib(UP.0, UP.1, &calls),
                 );
                 put(
                     "bytes passed to write calls per byte downloaded",
-                    per_byte(d, ro, |c| c.write_call_bytes),
+                    per_mib(DOWN.0, DOWN.1, &calls),
                 );
                 put(
                     "disk bytes written per byte uploaded",
-                    per_byte(u, e, |c| c.disk_written_bytes),
+                    per_mib(UP.0, UP.1, &disk),
                 );
             }
         }

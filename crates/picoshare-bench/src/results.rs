@@ -87,9 +87,8 @@ pub struct CountSample {
     pub variant: String,
     /// Block number (0, 1, …): variants are paired within a block.
     pub block: u32,
-    /// `empty` (start on a new database, log in, stop), `upload` (… and one
-    /// upload), `reopen` (start on that database again, log in, stop) or
-    /// `download` (… and one download of the file).
+    /// One of `crate::counting::RUNS`: `empty`, `empty-reopen`, `upload`,
+    /// `upload-reopen`, `reopen`, `download`.
     pub run: String,
     /// `instructions` (valgrind) or `syscalls` (strace).
     pub tool: String,

@@ -376,7 +376,10 @@ async fn final_counters(pid: u32, limit: Duration) -> Option<ProcCounters> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let state = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().next()?;
+        let state = stat
+            .get(stat.rfind(')')? + 1..)?
+            .split_whitespace()
+            .next()?;
         if state == "Z" {
             return proc_counters(pid);
         }

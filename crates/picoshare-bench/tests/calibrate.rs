@@ -238,9 +238,9 @@ fn adaptive_disk_limited_and_counted_run() {
         assert!(s["cpu_seconds"].as_f64().is_some() && s["syscalls_read"].as_u64().is_some());
     }
 
-    // 3 variants × 2 blocks × 2 tools × 4 lifetimes.
+    // 3 variants × 2 blocks × 2 tools × 6 lifetimes.
     let counts = r["counts"].as_array().unwrap();
-    assert_eq!(counts.len(), 48);
+    assert_eq!(counts.len(), 72);
     for c in counts {
         assert_eq!(c["ok"], true, "{c}");
         match c["tool"].as_str().unwrap() {
@@ -264,7 +264,9 @@ fn adaptive_disk_limited_and_counted_run() {
     assert!(plant > 1.02, "plant instructions ratio {plant}");
     // (Disk bytes per byte depend on when the background checkpointer ran,
     // so with 4 MiB files they are only checked for being there.)
-    let disk: f64 = row("disk bytes written per byte uploaded", "base")[2].parse().unwrap();
+    let disk: f64 = row("disk bytes written per byte uploaded", "base")[2]
+        .parse()
+        .unwrap();
     assert!(disk > 0.9, "disk bytes per byte {disk}");
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("## Counted cost (valgrind and strace)"), "{md}");
