@@ -39,7 +39,7 @@
 //! - **Deleting an entry deletes everything that hangs off it** (bytes,
 //!   download history, limits, places in shares, a share left empty), in
 //!   one transaction; garbage collection does the same for expired entries.
-//! - **Times** are stored in one text format ([`model::time`]), so every
+//! - **Times** are stored in one text format (`model/time.rs`), so every
 //!   value reads the same in both databases and moves between them as is.
 //! - **Errors** are [`StoreError`]: [`StoreError::DiskFull`] when the
 //!   storage is full, [`StoreError::WriterGone`] while shutting down,
@@ -49,7 +49,7 @@
 //!
 //! [`Store`] dispatches statically (a `match` on the enum, no trait object):
 //! most of its methods are declared once below with their contract and
-//! forwarded to the backend in use by [`forward!`].
+//! forwarded to the backend in use by the `forward!` macro.
 
 mod error;
 pub mod model;
@@ -89,7 +89,11 @@ pub enum Store {
 /// arguments on the backend in use (awaiting it for an `async fn`).
 macro_rules! forward {
     () => {};
-    ($(#[$doc:meta])* async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?; $($rest:tt)*) => {
+    (
+        $(#[$doc:meta])*
+        async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?;
+        $($rest:tt)*
+    ) => {
         $(#[$doc])*
         pub async fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
             match self {
@@ -99,7 +103,11 @@ macro_rules! forward {
         }
         forward!($($rest)*);
     };
-    ($(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?; $($rest:tt)*) => {
+    (
+        $(#[$doc:meta])*
+        fn $name:ident(&self $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?;
+        $($rest:tt)*
+    ) => {
         $(#[$doc])*
         pub fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
             match self {
@@ -258,7 +266,11 @@ impl Store {
         ///
         /// # Errors
         /// Storage failures.
-        async fn session_valid(&self, token_sha256: String, now: DateTime<Utc>) -> Result<bool, StoreError>;
+        async fn session_valid(
+            &self,
+            token_sha256: String,
+            now: DateTime<Utc>
+        ) -> Result<bool, StoreError>;
 
         /// Revokes a session.
         ///
@@ -282,7 +294,10 @@ impl Store {
         ///
         /// # Errors
         /// Storage failures.
-        async fn api_token_by_hash(&self, token_sha256: String) -> Result<Option<ApiToken>, StoreError>;
+        async fn api_token_by_hash(
+            &self,
+            token_sha256: String
+        ) -> Result<Option<ApiToken>, StoreError>;
 
         /// Records a token's use. Fire-and-forget.
         fn touch_api_token(&self, id: &ApiTokenId, now: DateTime<Utc>);
@@ -328,7 +343,11 @@ impl Store {
         ///
         /// # Errors
         /// Storage failures.
-        async fn set_guest_link_disabled(&self, id: &GuestLinkId, disabled: bool) -> Result<bool, StoreError>;
+        async fn set_guest_link_disabled(
+            &self,
+            id: &GuestLinkId,
+            disabled: bool
+        ) -> Result<bool, StoreError>;
 
         /// An entry's download history, newest first (`None` if the entry
         /// does not exist).
@@ -381,7 +400,8 @@ impl Store {
         ) -> Result<bool, StoreError>;
 
         /// Takes one of an entry's remaining downloads for a full download
-        /// about to start, atomically ([`EntryLimits::reservation`] decides).
+        /// about to start, atomically (the model's
+        /// `EntryLimits::reservation` decides).
         ///
         /// # Errors
         /// Storage failures.

@@ -1,15 +1,17 @@
 //! The store's domain, the same whichever backend is in use: the types the
 //! HTTP layer gets and gives (entries, guest links, limits, shares, tokens,
 //! settings, resumable uploads, reports), and every rule both backends
-//! share: the stored time format ([`time`]), how each type reads from a row
-//! ([`sql::Row`]), the download-reservation decision and limits changes
-//! ([`limits`]), how a guest link's uploads are counted ([`guest_links`]),
-//! that a share goes with its last entry ([`shares`]), and the SQL both
-//! backends run, written once ([`sql::shared_sql!`]).
+//! share: the stored time format (`time.rs`), how each type reads from a row
+//! (a `decode` beside each type), the download-reservation decision and
+//! limits changes (`limits.rs`), how a guest link's uploads are counted
+//! (`guest_links.rs`), that a share goes with its last entry (`shares.rs`),
+//! and the SQL both backends run, written once beside the type it is about
+//! (`sql.rs` explains how).
 //!
-//! Nothing here knows a database client: each backend implements
-//! [`sql::Row`] for its rows and runs the [`sql::Sql`] statements with its
-//! own placeholders.
+//! Nothing here knows a database client: each backend implements `sql::Row`
+//! for its rows and runs the shared statements with its own placeholders.
+//! Each file is named as the files of the same area in `sqlite/` and
+//! `remote/`.
 
 pub(crate) mod entries;
 pub(crate) mod gc;

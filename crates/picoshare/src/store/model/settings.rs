@@ -111,8 +111,10 @@ shared_sql! {
     pub(crate) const SETTINGS = "SELECT default_expiration_in_days FROM settings WHERE id = 1";
     /// Saves the settings. Unlike the original's plain `UPDATE`, which
     /// silently does nothing when the row is missing, this inserts the row then.
-    pub(crate) const SAVE_SETTINGS = "INSERT INTO settings (id, default_expiration_in_days) VALUES (1, $1)
-         ON CONFLICT (id) DO UPDATE SET default_expiration_in_days = excluded.default_expiration_in_days";
+    pub(crate) const SAVE_SETTINGS =
+        "INSERT INTO settings (id, default_expiration_in_days) VALUES (1, $1)
+         ON CONFLICT (id) DO UPDATE
+         SET default_expiration_in_days = excluded.default_expiration_in_days";
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! SQLite to PostgreSQL carries every value over unchanged.
 //!
 //! An entry that never expires stores the original's sentinel,
-//! [`NEVER_EXPIRE`](crate::validate::NEVER_EXPIRE) (older rows may hold NULL).
+//! [`NEVER_EXPIRE`] (older rows may hold NULL).
 
 use chrono::{DateTime, Utc};
 

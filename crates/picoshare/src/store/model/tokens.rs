@@ -78,7 +78,8 @@ shared_sql! {
     /// The token whose SHA-256 is `$1`.
     pub(crate) const TOKEN_BY_HASH = concat!(select_token!(), " WHERE token_sha256 = $1");
     /// Records that token `$1` was used at `$2`.
-    pub(crate) const TOUCH_TOKEN = "UPDATE picoshare_api_tokens SET last_used_time = $2 WHERE id = $1";
+    pub(crate) const TOUCH_TOKEN =
+        "UPDATE picoshare_api_tokens SET last_used_time = $2 WHERE id = $1";
     /// Revokes token `$1`.
     pub(crate) const DELETE_TOKEN = "DELETE FROM picoshare_api_tokens WHERE id = $1";
 }

@@ -105,7 +105,8 @@ impl RemoteStore {
         usize::try_from(size).unwrap_or(usize::MAX)
     }
 
-    /// Starts an upload of a new entry (see [`Store::begin_upload`](crate::store::Store::begin_upload)).
+    /// Starts an upload of a new entry (see
+    /// [`Store::begin_upload`](crate::store::Store::begin_upload)).
     pub fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> RemoteSink {
         let part_size = self.part_size_for(expected_len);
         Counters::add(&self.inner.counters.in_progress, 1);
