@@ -40,7 +40,7 @@ use crate::http::multipart_ranges::MultipartLayout;
 use crate::http::ranges::{parse_range, RangeRequest};
 use crate::http::tus_headers;
 use crate::http::upload::{field_role, FieldRole, NOTE_READ_LIMIT};
-use crate::store::guest_links::FileLifetime;
+use crate::store::model::GuestFileLifetime;
 use crate::validate;
 
 /// A fuzz target: takes any bytes, panics only on a broken property.
@@ -396,8 +396,8 @@ pub fn expiration(data: &[u8]) {
     }
     let lifetime = parts
         .get(1)
-        .and_then(|l| FileLifetime::parse_go(l).ok())
-        .unwrap_or(FileLifetime::INFINITE);
+        .and_then(|l| GuestFileLifetime::parse_go(l).ok())
+        .unwrap_or(GuestFileLifetime::INFINITE);
     match guest_expiration(Some(raw), lifetime, now) {
         Ok(Some(t)) => {
             if !raw.is_empty() {
@@ -413,7 +413,9 @@ pub fn expiration(data: &[u8]) {
     let body = parts.get(2).map(|s| s.as_bytes()).unwrap_or_default();
     if let Ok(link) = new_guest_link(body, now) {
         assert!(link.label.len() <= 200, "{:?}", link.label);
-        assert!(link.file_lifetime.is_infinite() || link.file_lifetime >= FileLifetime::ONE_DAY);
+        assert!(
+            link.file_lifetime.is_infinite() || link.file_lifetime >= GuestFileLifetime::ONE_DAY
+        );
         assert!(link.max_file_bytes.is_none_or(|n| n >= 1 << 20));
         assert!(link.max_file_uploads.is_none_or(|n| n > 0));
         if let Some(t) = link.url_expiration {
@@ -433,10 +435,10 @@ pub fn expiration(data: &[u8]) {
 pub fn lifetime(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let now = time_from(data);
-    if let Ok(d) = FileLifetime::parse_go(&text) {
+    if let Ok(d) = GuestFileLifetime::parse_go(&text) {
         let shown = d.to_string();
         assert_eq!(
-            FileLifetime::parse_go(&shown),
+            GuestFileLifetime::parse_go(&shown),
             Ok(d),
             "{text:?} → {shown:?}"
         );
@@ -444,9 +446,13 @@ pub fn lifetime(data: &[u8]) {
     }
     if data.len() >= 8 {
         let nanos = i64::from_le_bytes(data[..8].try_into().expect("8 bytes"));
-        let d = FileLifetime::from_nanos(nanos);
+        let d = GuestFileLifetime::from_nanos(nanos);
         let shown = d.to_string();
-        assert_eq!(FileLifetime::parse_go(&shown), Ok(d), "{nanos} → {shown:?}");
+        assert_eq!(
+            GuestFileLifetime::parse_go(&shown),
+            Ok(d),
+            "{nanos} → {shown:?}"
+        );
         let _ = d.expiration_from(now);
     }
 }

@@ -6,8 +6,8 @@
 //! - [`server`]: building, running and stopping the HTTP server.
 //! - [`http`]: routes, handlers and the mapping to status codes; the only module
 //!   that knows HTTP.
-//! - [`store`]: the SQLite store (schema, the writer thread, chunk reads); the only
-//!   module that knows SQL.
+//! - [`store`]: storage, the only module that knows SQL: one model and two
+//!   backends (one SQLite file, or PostgreSQL with S3) behind one handle.
 //! - [`validate`], [`ids`], [`useragent`]: input rules, identifiers and the
 //!   User-Agent classifier of the download history; pure functions.
 //! - [`clock`]: the injectable source of "now".

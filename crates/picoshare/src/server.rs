@@ -18,7 +18,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::store::remote::RemoteStore;
-use crate::store::{SqliteStore, Store};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
 
 /// A server ready to run.
 pub struct Application {
@@ -90,7 +91,6 @@ impl Application {
             config: Arc::new(config),
             clock,
             metrics: Arc::default(),
-            guest_slots: Arc::default(),
             login_limiter: Arc::default(),
             file_access: Arc::default(),
             tus_locks: Arc::default(),

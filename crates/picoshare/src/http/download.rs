@@ -30,8 +30,8 @@ use super::protect::{self, Access};
 use super::ranges::{parse_range, ByteRange, RangeRequest};
 use super::{client_ip, AppError, AppState};
 use crate::ids::EntryId;
-use crate::store::limits::Reservation;
-use crate::store::{DownloadRecord, Entry, Store};
+use crate::store::model::{DownloadRecord, Entry, Reservation};
+use crate::store::Store;
 
 /// Bytes read from the database per read transaction.
 const READ_BATCH_BYTES: u64 = 2 << 20;

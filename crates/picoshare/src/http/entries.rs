@@ -10,7 +10,7 @@ use super::auth::Admin;
 use super::error::JsonBody;
 use super::{protect, AppError, AppState};
 use crate::ids::EntryId;
-use crate::store::limits::Change;
+use crate::store::model::Change;
 use crate::validate;
 
 /// Parses an entry ID from a path, with the original's message.

@@ -74,6 +74,10 @@ impl AppError {
                 "Another server is still writing to this upload; try again in a moment.",
             ),
             StoreError::TooLarge(msg) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, msg),
+            StoreError::Contended => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is busy; please try again in a moment.",
+            ),
             StoreError::Postgres(_) | StoreError::Object(_) => {
                 tracing::error!(error = %e, "{public}");
                 Self::new(

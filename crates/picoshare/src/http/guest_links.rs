@@ -12,7 +12,6 @@
 //!   exceed the limit (the original checked the count and could overshoot).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// Refusal of a guest upload that asks for a download limit or a password:
@@ -32,8 +31,8 @@ use super::metrics::HttpMetrics;
 use super::upload::{receive, receive_error};
 use super::{json_reply, AppError, AppState};
 use crate::ids::{GuestLinkId, IdError};
-use crate::store::guest_links::{FileLifetime, GuestLink, NewGuestLink};
-use crate::store::NewEntry;
+use crate::store::model::{GuestFileLifetime, GuestLink, NewEntry, NewGuestLink};
+use crate::store::GuestSlot;
 use crate::validate;
 
 /// Longest label, in bytes.
@@ -100,12 +99,12 @@ pub(crate) fn new_guest_link(body: &[u8], now: DateTime<Utc>) -> Result<NewGuest
     }
     let url_expiration =
         validate::expiration(req.url_expiration_time.as_deref().unwrap_or(""), now)?;
-    let file_lifetime = FileLifetime::parse_go(req.file_lifetime.as_deref().unwrap_or(""))
+    let file_lifetime = GuestFileLifetime::parse_go(req.file_lifetime.as_deref().unwrap_or(""))
         .map_err(|_| {
             "unrecognized format for file life time, must be in 1ns, 1us (or 1µs), 1ms, 1s, 1m, 1h format"
                 .to_owned()
         })?;
-    if !file_lifetime.is_infinite() && file_lifetime < FileLifetime::ONE_DAY {
+    if !file_lifetime.is_infinite() && file_lifetime < GuestFileLifetime::ONE_DAY {
         return Err("file lifetime must be at least 1 day".into());
     }
     if req.max_file_bytes.is_some_and(|n| n < MIN_MAX_FILE_BYTES) {
@@ -204,169 +203,22 @@ async fn set_disabled(state: &AppState, raw_id: &str, disabled: bool) -> Respons
 // Upload slots
 // ---------------------------------------------------------------------------
 
-/// Upload slots taken by guest uploads in progress, per link.
-///
-/// A link with `maxFileUploads` has room for another upload while
-/// `stored files + uploads in progress < maxFileUploads`. The stored count comes
-/// from the database (deleting a guest's file frees its slot, as in the
-/// original), the in-progress count from here. An upload holds its slot until
-/// its entry is committed, then releases it; in between it is counted twice,
-/// which only errs on the side of refusing.
-///
-/// The catch is the database read: it happens outside the lock (a
-/// `std::sync::Mutex`, never held across an await), so an upload that commits and
-/// releases its slot while the count is being read could be missed by both
-/// numbers. Every release therefore bumps a counter, and a reservation whose
-/// read overlapped a release reads again.
-#[derive(Debug, Default)]
-pub struct GuestSlots {
-    state: Mutex<SlotState>,
-}
-
-#[derive(Debug, Default)]
-struct SlotState {
-    /// Uploads in progress per link; links with none are absent.
-    in_progress: HashMap<GuestLinkId, u64>,
-    /// Releases so far, of any link.
-    releases: u64,
-}
-
-/// The outcome of one reservation attempt.
-enum Attempt {
-    Granted(SlotGuard),
-    Full,
-    /// A slot was released since the count was read: read it again.
-    Stale {
-        releases: u64,
-    },
-}
-
-impl GuestSlots {
-    fn lock(&self) -> MutexGuard<'_, SlotState> {
-        // The state stays consistent even if a holder panicked: every update is
-        // a single field change.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The release counter; read it before reading a link's stored count.
-    pub(super) fn releases(&self) -> u64 {
-        self.lock().releases
-    }
-
-    fn try_reserve(
-        self: &Arc<Self>,
-        link: &GuestLinkId,
-        max: u64,
-        stored: u64,
-        releases_before_read: u64,
-    ) -> Attempt {
-        let mut st = self.lock();
-        if st.releases != releases_before_read {
-            return Attempt::Stale {
-                releases: st.releases,
-            };
-        }
-        let in_progress = st.in_progress.entry(link.clone()).or_insert(0);
-        if stored.saturating_add(*in_progress) >= max {
-            if *in_progress == 0 {
-                st.in_progress.remove(link);
-            }
-            return Attempt::Full;
-        }
-        *in_progress += 1;
-        Attempt::Granted(SlotGuard::Local {
-            slots: self.clone(),
-            link: link.clone(),
-        })
-    }
-
-    fn release(&self, link: &GuestLinkId) {
-        let mut st = self.lock();
-        if let Some(n) = st.in_progress.get_mut(link) {
-            *n -= 1;
-            if *n == 0 {
-                st.in_progress.remove(link);
-            }
-        }
-        st.releases += 1;
-    }
-}
-
-/// A slot held by one upload; dropping it gives the slot back.
-pub(super) enum SlotGuard {
-    /// Counted in this process's memory (SQLite).
-    Local {
-        slots: Arc<GuestSlots>,
-        link: GuestLinkId,
-    },
-    /// A lease row in the shared database (several servers).
-    Remote(crate::store::remote::SlotLease),
-}
-
-impl SlotGuard {
-    /// The slot's row in the shared database, if it has one: the store
-    /// deletes it in the same transaction that stores what replaces it.
-    pub(super) fn database_id(&self) -> Option<String> {
-        match self {
-            SlotGuard::Local { .. } => None,
-            SlotGuard::Remote(lease) => Some(lease.id().to_owned()),
-        }
-    }
-}
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        if let SlotGuard::Local { slots, link } = self {
-            slots.release(link);
-        }
-    }
-}
-
-/// Attempts before giving up on a reservation. Each retry needs another upload
-/// to finish exactly while the count is read, so a second attempt is rare and
-/// running out of them means something is badly wrong.
-const RESERVE_ATTEMPTS: usize = 20;
-
-/// Takes an upload slot on `link` if it has a limit (`None` if it has none).
-/// `releases` is [`GuestSlots::releases`] read before `link` was loaded.
+/// Takes an upload slot on `link` if it has a limit (`None` if it has none):
+/// the store counts the link's files and the uploads in progress, and takes
+/// a slot atomically. The upload holds it until what counts in its place is
+/// stored.
 pub(super) async fn reserve_slot(
     state: &AppState,
     link: &GuestLink,
-    mut releases: u64,
-) -> Result<Option<SlotGuard>, AppError> {
+) -> Result<Option<GuestSlot>, AppError> {
     let Some(max) = link.max_file_uploads else {
         return Ok(None);
     };
-    if state.store.is_remote() {
-        // Several servers share the link: the database takes the slot, atomically.
-        return match state.store.reserve_guest_slot(&link.id, max).await {
-            Ok(Some(lease)) => Ok(Some(SlotGuard::Remote(lease))),
-            Ok(None) => Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE)),
-            Err(e) => Err(AppError::store("Failed to retrieve guest link", e)),
-        };
+    match state.store.reserve_guest_slot(&link.id, max).await {
+        Ok(Some(slot)) => Ok(Some(slot)),
+        Ok(None) => Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE)),
+        Err(e) => Err(AppError::store("Failed to retrieve guest link", e)),
     }
-    let mut stored = link.files_uploaded;
-    for _ in 0..RESERVE_ATTEMPTS {
-        match state
-            .guest_slots
-            .try_reserve(&link.id, max, stored, releases)
-        {
-            Attempt::Granted(guard) => return Ok(Some(guard)),
-            Attempt::Full => return Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE)),
-            Attempt::Stale { releases: now } => {
-                releases = now;
-                stored = state
-                    .store
-                    .guest_link_files_uploaded(&link.id)
-                    .await
-                    .map_err(|e| AppError::store("Failed to retrieve guest link", e))?;
-            }
-        }
-    }
-    Err(AppError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The server is busy; please try again in a moment.",
-    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -397,7 +249,7 @@ fn go_time(t: DateTime<Utc>) -> String {
 /// `Invalid expiration: `.
 pub(crate) fn guest_expiration(
     raw: Option<&str>,
-    lifetime: FileLifetime,
+    lifetime: GuestFileLifetime,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, String> {
     let latest = lifetime.expiration_from(now);
@@ -461,8 +313,6 @@ pub async fn upload_guest_file(
 
 async fn guest_upload(state: AppState, raw_id: &str, req: Request) -> Result<Response, AppError> {
     let id = parse_guest_link_id(raw_id)?;
-    // Read before the link (and its stored count) is; see `GuestSlots`.
-    let releases = state.guest_slots.releases();
     let link = state
         .store
         .guest_link(&id)
@@ -473,7 +323,7 @@ async fn guest_upload(state: AppState, raw_id: &str, req: Request) -> Result<Res
     if link.is_disabled || link.is_expired(now) {
         return Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE));
     }
-    let slot = reserve_slot(&state, &link, releases).await?;
+    let slot = reserve_slot(&state, &link).await?;
 
     let query = Query::<HashMap<String, String>>::try_from_uri(req.uri())
         .map(|Query(q)| q)
@@ -509,9 +359,9 @@ async fn guest_upload(state: AppState, raw_id: &str, req: Request) -> Result<Res
     }
 
     let mut sink = received.sink;
-    if let Some(slot_id) = slot.as_ref().and_then(SlotGuard::database_id) {
-        // Released with the entry's insertion, so no count sees both.
-        sink.release_guest_slot_with_entry(slot_id);
+    if let Some(slot) = slot {
+        // Given back once the entry, which counts in its place, is stored.
+        sink.hold_guest_slot(slot);
     }
     let entry_id = sink.id().clone();
     let entry = NewEntry {
@@ -527,12 +377,7 @@ async fn guest_upload(state: AppState, raw_id: &str, req: Request) -> Result<Res
     // The slot must outlive the commit, or a concurrent upload could miss this
     // file in both counts. If the client goes away now, this handler is dropped,
     // so the commit and the release run in their own task.
-    let finished = tokio::spawn(async move {
-        let stored = sink.finish(entry).await;
-        drop(slot);
-        stored
-    })
-    .await;
+    let finished = tokio::spawn(async move { sink.finish(entry).await }).await;
     HttpMetrics::add(
         &state.metrics.upload_finish_ns,
         started.elapsed().as_nanos() as u64,
@@ -632,7 +477,7 @@ mod tests {
     #[test]
     fn guest_expiration_defaults_to_and_is_bounded_by_the_lifetime() {
         let now = at("2030-01-01T00:00:00Z");
-        let week = FileLifetime::parse_go("168h").unwrap();
+        let week = GuestFileLifetime::parse_go("168h").unwrap();
         let in_a_week = Some(at("2030-01-08T00:00:00Z"));
         assert_eq!(guest_expiration(None, week, now), Ok(in_a_week));
         assert_eq!(guest_expiration(Some(""), week, now), Ok(in_a_week));
@@ -649,7 +494,7 @@ mod tests {
             guest_expiration(Some("2030-01-01T00:59:59Z"), week, now).unwrap_err(),
             validate::EXPIRATION_TOO_SOON
         );
-        let never_ = FileLifetime::INFINITE;
+        let never_ = GuestFileLifetime::INFINITE;
         assert_eq!(guest_expiration(None, never_, now), Ok(None));
         assert_eq!(
             guest_expiration(Some(validate::NEVER_EXPIRE), never_, now),
@@ -670,31 +515,5 @@ mod tests {
         };
         assert!(msg("abc").contains("guest link ID (abc) has invalid length: got 3, want 16"));
         assert!(msg("abcdefghijkmnop0").contains("contains invalid character: 0"));
-    }
-
-    #[test]
-    fn slots_are_counted_with_stored_files_and_released() {
-        let slots = Arc::new(GuestSlots::default());
-        let link = GuestLinkId::generate();
-        let r0 = slots.releases();
-        let a = match slots.try_reserve(&link, 3, 1, r0) {
-            Attempt::Granted(g) => g,
-            _ => panic!("first slot refused"),
-        };
-        let _b = match slots.try_reserve(&link, 3, 1, r0) {
-            Attempt::Granted(g) => g,
-            _ => panic!("second slot refused"),
-        };
-        assert!(matches!(slots.try_reserve(&link, 3, 1, r0), Attempt::Full));
-        drop(a);
-        // A release since the count was read: the count must be read again.
-        assert!(matches!(
-            slots.try_reserve(&link, 3, 1, r0),
-            Attempt::Stale { releases } if releases == r0 + 1
-        ));
-        assert!(matches!(
-            slots.try_reserve(&link, 3, 1, r0 + 1),
-            Attempt::Granted(_)
-        ));
     }
 }

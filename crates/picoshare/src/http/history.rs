@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Admin;
 use super::entries::parse_entry_id;
 use super::{json_reply, AppError, AppState};
-use crate::store::history::{Download, EntrySummary};
-use crate::store::limits::EntryLimits;
+use crate::store::model::{Download, EntryLimits, EntrySummary};
 use crate::useragent;
 use crate::validate::db_time;
 

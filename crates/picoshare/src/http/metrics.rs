@@ -25,7 +25,7 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
 use super::{AppError, AppState};
-use crate::store::history::DatabaseSpace;
+use crate::store::model::DatabaseSpace;
 
 /// The methods counted by name; anything else counts as `other`.
 const METHODS: [&str; 8] = [

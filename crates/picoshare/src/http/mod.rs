@@ -64,8 +64,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Counters for `/metrics`.
     pub metrics: Arc<metrics::HttpMetrics>,
-    /// Upload slots held by guest uploads in progress.
-    pub guest_slots: Arc<guest_links::GuestSlots>,
     /// Failed logins per client address.
     pub login_limiter: Arc<login_limit::LoginLimiter>,
     /// Wrong passwords of protected files, and the key of their cookies.

@@ -25,7 +25,7 @@ use super::login_limit::LoginLimiter;
 use super::pages::Page;
 use super::{AppError, AppState};
 use crate::ids::EntryId;
-use crate::store::limits::NewLimits;
+use crate::store::model::NewLimits;
 
 /// Most downloads a limit may allow.
 pub const MAX_DOWNLOADS_LIMIT: u64 = 1_000_000;

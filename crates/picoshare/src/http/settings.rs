@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::auth::Admin;
 use super::error::JsonBody;
 use super::{json_reply, AppError, AppState};
-use crate::store::settings::{FileLifetime, Settings, DEFAULT_LIFETIME_DAYS};
+use crate::store::model::{DefaultLifetime, Settings, DEFAULT_LIFETIME_DAYS};
 
 /// The settings as the API reads and writes them.
 #[derive(Debug, Deserialize)]
@@ -34,8 +34,8 @@ pub async fn get_settings(_admin: Admin, State(state): State<AppState>) -> Respo
     match state.store.settings().await {
         Ok(settings) => {
             let (days, never) = match settings.default_lifetime {
-                FileLifetime::Days(d) => (d, false),
-                FileLifetime::Never => (DEFAULT_LIFETIME_DAYS, true),
+                DefaultLifetime::Days(d) => (d, false),
+                DefaultLifetime::Never => (DEFAULT_LIFETIME_DAYS, true),
             };
             json_reply(&serde_json::json!({
                 "defaultExpirationDays": days,
@@ -71,9 +71,9 @@ pub async fn put_settings(
         let req: SettingsJson =
             serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
         let default_lifetime = if req.default_never_expire.unwrap_or(false) {
-            FileLifetime::Never
+            DefaultLifetime::Never
         } else {
-            FileLifetime::from_days(req.default_expiration_days.unwrap_or(0)).map_err(invalid)?
+            DefaultLifetime::from_days(req.default_expiration_days.unwrap_or(0)).map_err(invalid)?
         };
         state
             .store

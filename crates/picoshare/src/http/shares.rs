@@ -26,9 +26,10 @@ use super::error::{JsonBody, Path};
 use super::zipstream::{Member, ZipLayout, ZipStream};
 use super::{json_reply, AppError, AppState};
 use crate::ids::ShareId;
-use crate::store::limits::EntryLimits;
-use crate::store::shares::{CreateOutcome, NewShare, Share, ShareFile};
-use crate::store::{DownloadRecord, Entry, Store};
+use crate::store::model::{
+    CreateOutcome, DownloadRecord, Entry, EntryLimits, NewShare, Share, ShareFile,
+};
+use crate::store::Store;
 use crate::validate::{self, db_time};
 
 /// Most files in one share.

@@ -15,7 +15,7 @@ use super::auth::{token_hash, Admin};
 use super::error::{JsonBody, Path};
 use super::{json_reply, AppError, AppState};
 use crate::ids::ApiTokenId;
-use crate::store::api_tokens::{ApiToken, NewApiToken};
+use crate::store::model::{ApiToken, NewApiToken};
 use crate::validate::db_time;
 
 /// What every token starts with, so that it is recognisable (in a script, or

@@ -37,9 +37,7 @@ use tokio::sync::watch;
 use super::auth::Uploader;
 use super::conditional::http_date;
 use super::error::Path;
-use super::guest_links::{
-    guest_expiration, parse_guest_link_id, reserve_slot, SlotGuard, INACTIVE,
-};
+use super::guest_links::{guest_expiration, parse_guest_link_id, reserve_slot, INACTIVE};
 use super::metrics::HttpMetrics;
 use super::protect;
 use super::tus_headers::{
@@ -49,9 +47,8 @@ use super::tus_headers::{
 use super::upload::owner_expiration;
 use super::{AppError, AppState};
 use crate::ids::{GuestLinkId, TusUploadId};
-use crate::store::guest_links::GuestLink;
-use crate::store::tus::{NewTusUpload, TusUpload};
-use crate::store::{NewEntry, UploadSink};
+use crate::store::model::{GuestLink, NewEntry, NewTusUpload, TusUpload};
+use crate::store::TusSink;
 use crate::validate;
 
 /// The media type of PATCH bodies.
@@ -176,9 +173,8 @@ async fn guest_owner(
     state: &AppState,
     raw_id: &str,
     for_new_upload: bool,
-) -> Result<(Owner, u64), AppError> {
+) -> Result<Owner, AppError> {
     let id: GuestLinkId = parse_guest_link_id(raw_id)?;
-    let releases = state.guest_slots.releases();
     let link = state
         .store
         .guest_link(&id)
@@ -189,7 +185,7 @@ async fn guest_owner(
     if link.is_disabled || (for_new_upload && link.is_expired(now)) {
         return Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE));
     }
-    Ok((Owner::Guest(link), releases))
+    Ok(Owner::Guest(link))
 }
 
 /// The upload a request is about, and whose routes it came in on: the guest
@@ -210,7 +206,7 @@ impl axum::extract::FromRequestParts<AppState> for TusTarget {
         let Path(params) =
             Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
         let owner = match params.get("guestLinkID") {
-            Some(link) => guest_owner(state, link, false).await?.0,
+            Some(link) => guest_owner(state, link, false).await?,
             None => {
                 Uploader::from_request_parts(parts, state).await?;
                 Owner::Admin
@@ -324,8 +320,8 @@ pub async fn options_guest(
 ) -> Response {
     let raw = params.get("guestLinkID").map_or("", String::as_str);
     match guest_owner(&state, raw, false).await {
-        Ok((Owner::Guest(link), _)) => options_reply(link.max_file_bytes),
-        Ok((Owner::Admin, _)) => options_reply(None),
+        Ok(Owner::Guest(link)) => options_reply(link.max_file_bytes),
+        Ok(Owner::Admin) => options_reply(None),
         Err(e) => e.into_response(),
     }
 }
@@ -340,7 +336,7 @@ pub async fn create_admin(
     State(state): State<AppState>,
     req: Request,
 ) -> Response {
-    create(state, Owner::Admin, 0, req)
+    create(state, Owner::Admin, req)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -352,8 +348,8 @@ pub async fn create_guest(
     req: Request,
 ) -> Response {
     let run = async {
-        let (owner, releases) = guest_owner(&state, &raw_link, true).await?;
-        create(state.clone(), owner, releases, req).await
+        let owner = guest_owner(&state, &raw_link, true).await?;
+        create(state.clone(), owner, req).await
     };
     run.await.unwrap_or_else(IntoResponse::into_response)
 }
@@ -449,16 +445,10 @@ async fn new_upload(
         created: now,
         expires: now + state.config.tus_expiry,
         limits,
-        guest_slot: None,
     })
 }
 
-async fn create(
-    state: AppState,
-    owner: Owner,
-    releases: u64,
-    req: Request,
-) -> Result<Response, AppError> {
+async fn create(state: AppState, owner: Owner, req: Request) -> Result<Response, AppError> {
     if let Some(resp) = version_refusal(req.headers()) {
         return Ok(resp);
     }
@@ -467,17 +457,14 @@ async fn create(
     // A guest's upload takes a slot from creation on: the row counts as one of
     // the link's files until it completes (and becomes one) or expires.
     let slot = match &owner {
-        Owner::Guest(link) => reserve_slot(&state, link, releases).await?,
+        Owner::Guest(link) => reserve_slot(&state, link).await?,
         Owner::Admin => None,
     };
-    let mut new = new;
-    new.guest_slot = slot.as_ref().and_then(SlotGuard::database_id);
     let row = state
         .store
-        .tus_create(new)
+        .tus_create(new, slot)
         .await
         .map_err(|e| AppError::store("failed to create the upload", e))?;
-    drop(slot);
     let location = owner.upload_url(&row.id);
     tracing::info!(entry_id = %row.entry_id, length = row.length, "created a resumable upload");
 
@@ -681,7 +668,7 @@ async fn write(
         // not arrive whole, or does not match.
         let matched = cut.is_none() && h.matches(&c.digest);
         if !matched {
-            sink.tus_discard().await;
+            sink.discard().await;
             return Err(match cut {
                 None => AppError::new(
                     status(CHECKSUM_MISMATCH),
@@ -706,7 +693,7 @@ async fn write(
             limits: None,
         };
         let t = Instant::now();
-        sink.tus_complete(entry, expires)
+        sink.complete(entry, expires)
             .await
             .map_err(|e| store_error("failed to insert file into database", e))?;
         HttpMetrics::add(
@@ -717,7 +704,7 @@ async fn write(
         tracing::info!(entry_id = %row.entry_id, "stored resumable upload");
         row.completed = true;
     } else {
-        sink.tus_save(expires)
+        sink.save(expires)
             .await
             .map_err(|e| store_error("failed to record the upload's progress", e))?;
         row.expires = expires;
@@ -778,13 +765,13 @@ fn cut_error(cut: &Cut) -> AppError {
 /// or something cuts it short.
 async fn receive(
     state: &AppState,
-    mut sink: UploadSink,
+    mut sink: TusSink,
     body: Body,
     length: u64,
     mut hasher: Option<&mut Hasher>,
     wanted: &mut watch::Receiver<u64>,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<(UploadSink, Option<Cut>), AppError> {
+) -> Result<(TusSink, Option<Cut>), AppError> {
     let mut stream = body.into_data_stream();
     let m = &state.metrics;
     if *shutdown.borrow() {

@@ -22,7 +22,7 @@ use super::error::Path;
 use super::metrics::HttpMetrics;
 use super::{json_reply, protect, AppError, AppState};
 use crate::ids::EntryId;
-use crate::store::NewEntry;
+use crate::store::model::NewEntry;
 use crate::validate;
 
 /// What the multipart body held, once fully read.

@@ -1,637 +1,490 @@
-//! The SQLite store: entries, their chunked file data, download history and sessions.
+//! The store: the only code that knows SQL, chunk sizes and object storage.
+//! The HTTP layer sees [`Store`], a handle on one of two closed backends:
 //!
-//! This is the only module that knows SQL, chunk sizes and pragmas. The HTTP layer
-//! sees a narrow interface: begin an upload and stream bytes into it, look up an
-//! entry, read a range of chunks, and a few metadata operations.
+//! - [`sqlite`]: everything in one SQLite file, in the original PicoShare's
+//!   schema (the default);
+//! - [`remote`]: metadata in PostgreSQL, file data in S3-compatible object
+//!   storage, for several server instances at once (the scale-out store).
 //!
-//! Concurrency design (see ARCHITECTURE.md):
-//! - **One writer thread** owns the only write connection. Every change goes to it
-//!   through a bounded channel, so writes never contend for SQLite's lock, memory
-//!   stays bounded, and a slow disk pushes back on the uploading clients.
-//!   It batches chunk inserts into large transactions and group-commits.
-//! - **Readers** use a small pool of read-only connections on blocking threads.
-//!   In WAL mode they never wait for the writer, and each read is a short
-//!   transaction, so a slow downloader never pins the WAL or holds a lock.
+//! [`model`] holds what does not depend on the backend: the types the HTTP
+//! layer gets and gives, and every rule both backends share, with the SQL
+//! they both run written once. Each backend has one file per area, named
+//! alike on both sides (`entries.rs`, `sessions.rs`, `tokens.rs`,
+//! `guest_links.rs`, `limits.rs`, `shares.rs`, `settings.rs`, `history.rs`,
+//! `tus.rs`, `gc.rs`, `upload.rs`, `reader.rs`, `schema.rs`), so that one can
+//! be held against the other; ARCHITECTURE.md lists the correspondence.
+//!
+//! # The contract
+//!
+//! Both backends offer the same operations with the same guarantees, and the
+//! HTTP layer relies on these alone, never on which backend runs:
+//!
+//! - **A file is visible only when complete.** An upload ([`UploadSink`])
+//!   stores its bytes first and the entry last; [`UploadSink::finish`]
+//!   returns once both are durable, and until then no lookup finds the
+//!   entry. Dropping an unfinished sink abandons the upload and reclaims
+//!   its bytes.
+//! - **What is acknowledged is durable.** A call that changes something
+//!   returns once the change is durable, except the few marked
+//!   fire-and-forget (download records, a token's last use, the end of a
+//!   limited download), which are queued and whose failures are logged.
+//! - **Counted limits are never exceeded.** [`Store::reserve_download`] and
+//!   [`Store::reserve_guest_slot`] decide and take under one lock, so
+//!   concurrent requests (on any instance) never get more downloads or
+//!   uploads than the limit; what holds a reservation gives it back when it
+//!   ends or is dropped.
+//! - **A resumable upload never claims more than it stored.** Its offset is
+//!   recorded with the bytes it counts, and the full length only with the
+//!   entry row; one session writes to an upload at a time.
+//! - **Deleting an entry deletes everything that hangs off it** (bytes,
+//!   download history, limits, places in shares, a share left empty), in
+//!   one transaction; garbage collection does the same for expired entries.
+//! - **Times** are stored in one text format (`model/time.rs`), so every
+//!   value reads the same in both databases and moves between them as is.
+//! - **Errors** are [`StoreError`]: [`StoreError::DiskFull`] when the
+//!   storage is full, [`StoreError::WriterGone`] while shutting down,
+//!   [`StoreError::Busy`] while another server writes a resumable upload,
+//!   [`StoreError::Postgres`] and [`StoreError::Object`] when a storage
+//!   service does not answer.
+//!
+//! [`Store`] dispatches statically (a `match` on the enum, no trait object):
+//! most of its methods are declared once below with their contract and
+//! forwarded to the backend in use by the `forward!` macro.
 
-pub mod api_tokens;
-mod checkpoint;
-mod convert;
-mod facade;
-pub mod gc;
-pub mod guest_links;
-pub mod history;
-pub mod limits;
-mod reader;
+mod error;
+pub mod model;
 pub mod remote;
-pub mod schema;
-pub mod settings;
-pub mod shares;
+pub mod sqlite;
 mod stats;
-pub mod tus;
-mod writer;
+mod transfer;
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-pub use facade::{Store, UploadSink};
+pub use error::StoreError;
+pub use sqlite::{JournalMode, StoreConfig, DEFAULT_CHUNK_SIZE};
 pub use stats::StoreStats;
-pub use writer::SqliteSink;
+pub use transfer::{GuestSlot, RangeReader, TusSink, UploadSink};
 
-use crate::ids::EntryId;
+use crate::ids::{ApiTokenId, EntryId, GuestLinkId, ShareId, TusUploadId};
+use model::{
+    ApiToken, Change, CreateOutcome, DatabaseSpace, Download, DownloadRecord, Entry, EntryLimits,
+    EntrySummary, GcOutcome, GuestLink, NewApiToken, NewGuestLink, NewShare, NewTusUpload,
+    Reservation, Settings, Share, StorageUsage, TusUpload,
+};
+use remote::RemoteStore;
+use sqlite::SqliteStore;
 
-/// Errors from the store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Any SQLite failure.
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// The disk (or the database's size limit) is full.
-    #[error("the disk is full")]
-    DiskFull,
-    /// The database is not one this server can open.
-    #[error("{0}")]
-    Schema(String),
-    /// The writer thread has stopped (the server is shutting down).
-    #[error("the database writer has stopped")]
-    WriterGone,
-    /// A blocking task panicked or was cancelled.
-    #[error("background task failed: {0}")]
-    Task(String),
-    /// The stored data is inconsistent (for example a missing chunk).
-    #[error("corrupt entry data: {0}")]
-    Corrupt(String),
-    /// An I/O error outside SQLite.
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// Any PostgreSQL failure (scale-out store).
-    #[error("PostgreSQL error: {0}")]
-    Postgres(String),
-    /// Any object-storage failure (scale-out store).
-    #[error("object storage error: {0}")]
-    Object(String),
-    /// Another server instance is writing to this resumable upload.
-    #[error("another server is writing to this upload")]
-    Busy,
-    /// The file is larger than the storage can hold in one object.
-    #[error("{0}")]
-    TooLarge(String),
-}
-
-impl StoreError {
-    /// Maps SQLite's "disk full" result to [`StoreError::DiskFull`].
-    fn classify(e: rusqlite::Error) -> StoreError {
-        match &e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
-                StoreError::DiskFull
-            }
-            _ => StoreError::Sqlite(e),
-        }
-    }
-}
-
-/// SQLite journal mode for the database file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum JournalMode {
-    /// Write-ahead log: readers never wait for the writer; works with Litestream.
-    Wal,
-    /// Rollback journal: fewer bytes written, but readers wait while the writer commits.
-    Delete,
-}
-
-/// Storage tuning. The defaults are the measured best (docs/benchmarks.md); the
-/// other values exist so the bench suite can compare variants of one build.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    /// Database file path.
-    pub path: PathBuf,
-    /// Bytes per chunk row for new uploads (existing entries keep theirs).
-    pub chunk_size: usize,
-    /// Page size for newly created databases.
-    pub page_size: u32,
-    /// Journal mode.
-    pub journal_mode: JournalMode,
-    /// Commit the running write transaction after this many bytes of file data.
-    pub commit_bytes: u64,
-    /// SQLite page cache of the writing connections, in KiB.
-    pub cache_kib: u32,
-    /// SQLite page cache of each reading connection, in KiB.
-    pub reader_cache_kib: u32,
-    /// Start writing dirty file pages back to disk early, from a side thread,
-    /// so that commits and checkpoints find little left to flush.
-    pub early_writeback: bool,
-    /// WAL size in pages that triggers a checkpoint (inline checkpoints only).
-    pub wal_autocheckpoint: u32,
-    /// Checkpoint from a separate thread instead of inside the writer's commits.
-    pub background_checkpoint: bool,
-    /// Leave all checkpoints to an outside process (Litestream): the server never
-    /// checkpoints, as the original does when `LITESTREAM_BUCKET` is set.
-    pub external_checkpoints: bool,
-    /// Convert existing databases without incremental auto-vacuum at start-up.
-    pub convert_existing: bool,
-    /// With background checkpoints: WAL bytes after which the writer waits for
-    /// the checkpointer to catch up, so the WAL restarts instead of growing.
-    pub wal_limit_bytes: u64,
-}
-
-impl StoreConfig {
-    /// The defaults for a database at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            chunk_size: DEFAULT_CHUNK_SIZE,
-            page_size: 65536,
-            journal_mode: JournalMode::Wal,
-            commit_bytes: 64 << 20,
-            cache_kib: 256,
-            reader_cache_kib: 4096,
-            early_writeback: true,
-            wal_autocheckpoint: 1000,
-            background_checkpoint: true,
-            external_checkpoints: false,
-            convert_existing: true,
-            wal_limit_bytes: 256 << 20,
-        }
-    }
-}
-
-/// The original's chunk size (320 KiB).
-pub const DEFAULT_CHUNK_SIZE: usize = 327_680;
-
-/// Metadata of a stored file.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Its ID.
-    pub id: EntryId,
-    /// Filename shown to downloaders.
-    pub filename: String,
-    /// Content type as uploaded (may be empty).
-    pub content_type: String,
-    /// Upload time (UTC, whole seconds).
-    pub upload_time: DateTime<Utc>,
-    /// Expiration, `None` if it never expires.
-    pub expiration: Option<DateTime<Utc>>,
-    /// Owner's note.
-    pub note: Option<String>,
-    /// Guest link it came through.
-    pub guest_link_id: Option<String>,
-    /// Total size in bytes.
-    pub size: u64,
-    /// Size of every chunk but the last.
-    pub chunk_size: u64,
-}
-
-/// A new entry's metadata, written when its upload completes.
-#[derive(Debug, Clone)]
-pub struct NewEntry {
-    /// Filename.
-    pub filename: String,
-    /// Content type, verbatim from the client.
-    pub content_type: String,
-    /// Upload time.
-    pub upload_time: DateTime<Utc>,
-    /// Expiration, `None` for never.
-    pub expiration: Option<DateTime<Utc>>,
-    /// Note.
-    pub note: Option<String>,
-    /// Guest link.
-    pub guest_link_id: Option<String>,
-    /// Download limit and password, stored with the entry row.
-    pub limits: Option<limits::NewLimits>,
-}
-
-/// One row of download history.
-#[derive(Debug, Clone)]
-pub struct DownloadRecord {
-    /// Entry downloaded.
-    pub entry_id: EntryId,
-    /// When.
-    pub time: DateTime<Utc>,
-    /// Client IP.
-    pub client_ip: String,
-    /// Client User-Agent.
-    pub user_agent: String,
-}
-
-/// Handle to the SQLite store; cheap to clone.
+/// Handle to the store in use; cheap to clone.
 #[derive(Clone)]
-pub struct SqliteStore {
-    inner: Arc<Inner>,
+pub enum Store {
+    /// Everything in one SQLite file.
+    Sqlite(SqliteStore),
+    /// Metadata in PostgreSQL, file data in S3-compatible object storage.
+    Remote(RemoteStore),
 }
 
-struct Inner {
-    counters: Arc<stats::Counters>,
-    shared: Arc<writer::Shared>,
-    cfg: StoreConfig,
-    readers: reader::Pool,
-    writer: writer::WriterHandle,
-}
-
-/// Applies the pragmas every connection needs.
-fn configure_connection(conn: &Connection, cfg: &StoreConfig) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(10))?;
-    if cfg.external_checkpoints {
-        // Closing the last connection would otherwise checkpoint the WAL.
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-            true,
-        )?;
-    }
-    conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
-        cfg.cache_kib
-    ))?;
-    Ok(())
-}
-
-fn db_time_to_utc(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-}
-
-fn expiration_from_db(s: Option<String>) -> Option<DateTime<Utc>> {
-    match s.as_deref() {
-        None | Some(crate::validate::NEVER_EXPIRE) => None,
-        Some(t) => Some(db_time_to_utc(t)),
-    }
-}
-
-fn expiration_to_db(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(
-        || crate::validate::NEVER_EXPIRE.to_owned(),
-        crate::validate::db_time,
-    )
-}
-
-impl SqliteStore {
-    /// Opens (creating if needed) the database, upgrades its schema, reclaims the
-    /// chunks of uploads that a previous run left unfinished, and starts the writer.
-    ///
-    /// # Errors
-    /// Any failure to open or upgrade the database.
-    pub fn open(cfg: StoreConfig) -> Result<SqliteStore, StoreError> {
-        if let Some(parent) = cfg.path.parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)?;
+/// Declares methods of [`Store`] that call the method of the same name and
+/// arguments on the backend in use (awaiting it for an `async fn`).
+macro_rules! forward {
+    () => {};
+    (
+        $(#[$doc:meta])*
+        async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?;
+        $($rest:tt)*
+    ) => {
+        $(#[$doc])*
+        pub async fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
+            match self {
+                Store::Sqlite(s) => s.$name($($arg),*).await,
+                Store::Remote(s) => s.$name($($arg),*).await,
             }
         }
-        if let Err(e) = convert::convert_if_needed(&cfg) {
-            tracing::warn!(error = %e, "could not convert the database to incremental auto-vacuum; continuing with it unchanged");
+        forward!($($rest)*);
+    };
+    (
+        $(#[$doc:meta])*
+        fn $name:ident(&self $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?;
+        $($rest:tt)*
+    ) => {
+        $(#[$doc])*
+        pub fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
+            match self {
+                Store::Sqlite(s) => s.$name($($arg),*),
+                Store::Remote(s) => s.$name($($arg),*),
+            }
         }
-        let mut conn = Connection::open(&cfg.path)?;
-        configure_connection(&conn, &cfg)?;
-        schema::migrate(
-            &mut conn,
-            schema::NewDatabaseOptions {
-                page_size: cfg.page_size,
-            },
-        )?;
-        let mode = match cfg.journal_mode {
-            JournalMode::Wal => "WAL",
-            JournalMode::Delete => "DELETE",
-        };
-        let got: String =
-            conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))?;
-        if !got.eq_ignore_ascii_case(mode) {
-            return Err(StoreError::Schema(format!(
-                "could not switch the database to journal mode {mode} (it is {got})"
-            )));
-        }
-        conn.execute_batch(&format!(
-            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
-            if cfg.background_checkpoint || cfg.external_checkpoints {
-                0
-            } else {
-                cfg.wal_autocheckpoint
-            },
-            64 << 20
-        ))?;
-        // No upload can be in progress before the writer starts: every chunk
-        // without an entry belongs to an upload that a previous run never finished.
-        // Unfinished resumable uploads keep their chunks, except any stored
-        // past their recorded offset by a session that never ended.
-        let orphans = conn.execute(
-            "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)
-                AND id NOT IN (SELECT entry_id FROM picoshare_tus_uploads WHERE completed = 0)",
-            [],
-        )? + conn.execute(
-            "DELETE FROM entries_data WHERE rowid IN (
-                SELECT d.rowid FROM picoshare_tus_uploads t JOIN entries_data d ON d.id = t.entry_id
-                WHERE t.completed = 0 AND d.chunk_index >= t.upload_offset / t.chunk_size)",
-            [],
-        )?;
-        if orphans > 0 {
-            tracing::info!(chunks = orphans, "reclaimed chunks of unfinished uploads");
-        }
-        // Nothing is being downloaded before the server starts.
-        limits::reset_reservations(&conn)?;
-        let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-        let counters = Arc::new(stats::Counters::default());
-        let shared = Arc::new(writer::Shared::default());
-        if free_pages > 0 {
-            shared
-                .vacuum_wanted
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        let writer = writer::spawn(conn, cfg.clone(), counters.clone(), shared.clone())?;
-        Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                counters,
-                shared,
-                readers: reader::Pool::new(cfg.clone()),
-                cfg,
-                writer,
-            }),
-        })
-    }
+        forward!($($rest)*);
+    };
+}
 
-    /// The configuration in use.
-    pub fn config(&self) -> &StoreConfig {
-        &self.inner.cfg
-    }
-
-    /// Path of the database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.cfg.path
-    }
-
-    /// Runs `f` on a pooled read-only connection, on a blocking thread.
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = inner.readers.get()?;
-            f(&conn)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-
-    /// Runs `f` inside the writer's transaction and waits until it is durably committed.
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.inner.writer.exec(f, true).await
-    }
-
+impl Store {
     /// Starts an upload of a new entry with ID `id`. Nothing is visible until
-    /// [`UploadSink::finish`] returns; dropping the sink abandons the upload and
-    /// reclaims its chunks.
-    pub fn begin_upload(&self, id: EntryId) -> SqliteSink {
-        self.inner
-            .writer
-            .begin_upload(id, self.inner.cfg.chunk_size)
+    /// [`UploadSink::finish`] returns; dropping the sink abandons the upload.
+    /// `expected_len` is the request's length when known (a hint for the size
+    /// of object-storage parts).
+    pub fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> UploadSink {
+        match self {
+            Store::Sqlite(s) => UploadSink::Sqlite(s.begin_upload(id)),
+            Store::Remote(s) => UploadSink::Remote(Box::new(s.begin_upload(id, expected_len))),
+        }
     }
 
-    /// Whether the database file at the configured path still answers a
-    /// trivial query, through a connection of its own (not a pooled one, which
-    /// would keep answering from a file deleted or replaced under it). For
-    /// health checks: one open and one read of the schema page.
+    /// Opens bytes `start..=end` of `entry` for reading in batches.
+    pub fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RangeReader {
+        match self {
+            Store::Sqlite(s) => RangeReader::Sqlite(s.read_range(entry, start, end)),
+            Store::Remote(s) => RangeReader::Remote(s.read_range(entry, start, end)),
+        }
+    }
+
+    /// Takes one of guest link `link`'s `max` upload slots: counts its
+    /// files, its unfinished resumable uploads and the slots other uploads
+    /// hold, and takes one if any is left, atomically. `None` when every
+    /// slot is taken. The slot is held until the returned guard is dropped,
+    /// or handed to what counts in its place: the upload's sink
+    /// ([`UploadSink::hold_guest_slot`]) or its resumable row
+    /// ([`Store::tus_create`]).
     ///
     /// # Errors
-    /// The database cannot be opened or read.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        let path = self.path().to_owned();
-        tokio::task::spawn_blocking(move || {
-            let conn = open_read_only(&path)?;
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-                r.get::<_, i64>(0)
-            })?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-
-    /// The store's counters, for metrics.
-    pub fn stats(&self) -> StoreStats {
-        self.inner.counters.snapshot()
-    }
-
-    /// Looks up an entry's metadata and size. Entries without any data are
-    /// treated as missing, as in the original.
-    ///
-    /// # Errors
-    /// SQLite failures.
-    pub async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError> {
-        let id = id.clone();
-        self.read(move |conn| {
-            let row = conn
-                .query_row(
-                    "SELECT filename, content_type, upload_time, expiration_time, note, guest_link_id,
-                        (SELECT sum(length(chunk)) FROM entries_data d WHERE d.id = e.id),
-                        (SELECT length(chunk) FROM entries_data d WHERE d.id = e.id AND d.chunk_index = 0)
-                     FROM entries e WHERE e.id = ?1",
-                    [id.as_str()],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, Option<String>>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                            r.get::<_, Option<i64>>(6)?,
-                            r.get::<_, Option<i64>>(7)?,
-                        ))
-                    },
-                )
-                .optional()?;
-            let Some((filename, content_type, upload, exp, note, guest, size, chunk)) = row else {
-                return Ok(None);
-            };
-            let (Some(size), Some(chunk)) = (size, chunk) else {
-                return Ok(None);
-            };
-            Ok(Some(Entry {
-                id,
-                filename,
-                content_type,
-                upload_time: db_time_to_utc(&upload),
-                expiration: expiration_from_db(exp),
-                note,
-                guest_link_id: guest.filter(|g| !g.is_empty()),
-                size: size as u64,
-                chunk_size: chunk as u64,
-            }))
-        })
-        .await
-    }
-
-    /// Reads chunks `first..=last` of entry `id`, in order.
-    ///
-    /// # Errors
-    /// [`StoreError::Corrupt`] if a chunk is missing; SQLite failures.
-    pub async fn read_chunks(
+    /// Storage failures; [`StoreError::Contended`] if the count kept changing.
+    pub async fn reserve_guest_slot(
         &self,
-        id: &EntryId,
-        first: u64,
-        last: u64,
-    ) -> Result<Vec<Bytes>, StoreError> {
-        let id = id.clone();
-        let counters = self.inner.counters.clone();
-        self.read(move |conn| {
-            let started = std::time::Instant::now();
-            let chunks = reader::read_chunks(conn, id.as_str(), first, last)?;
-            stats::Counters::add(&counters.read_ns, started.elapsed().as_nanos() as u64);
-            let n: usize = chunks.iter().map(Bytes::len).sum();
-            stats::Counters::add(&counters.read_bytes, n as u64);
-            Ok(chunks)
+        link: &GuestLinkId,
+        max: u64,
+    ) -> Result<Option<GuestSlot>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(s) => s
+                .reserve_guest_slot(link, max)
+                .await?
+                .map(GuestSlot::Sqlite),
+            Store::Remote(s) => s
+                .reserve_guest_slot(link, max)
+                .await?
+                .map(GuestSlot::Remote),
         })
-        .await
     }
 
-    /// Changes an entry's filename, expiration and note. Returns whether it exists.
+    /// Creates a resumable upload; durable when it returns. A guest upload
+    /// hands over its `slot`: the row counts in its place from then on.
     ///
     /// # Errors
-    /// SQLite failures.
-    pub async fn update_entry(
+    /// Storage failures.
+    pub async fn tus_create(
         &self,
-        id: &EntryId,
-        filename: String,
-        expiration: Option<DateTime<Utc>>,
-        note: Option<String>,
-    ) -> Result<bool, StoreError> {
-        let id = id.clone();
-        self.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE entries SET filename = ?2, expiration_time = ?3, note = ?4 WHERE id = ?1",
-                params![id.as_str(), filename, expiration_to_db(expiration), note],
-            )?;
-            Ok(n > 0)
-        })
-        .await
+        new: NewTusUpload,
+        slot: Option<GuestSlot>,
+    ) -> Result<TusUpload, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.tus_create(new, slot.and_then(GuestSlot::sqlite)).await,
+            Store::Remote(s) => s.tus_create(new, slot.and_then(GuestSlot::remote)).await,
+        }
     }
 
-    /// Deletes an entry with its data and download history (nothing if absent).
+    /// Starts a writing session on a resumable upload: its row and a sink
+    /// that continues it from its offset (none if it is complete), or `None`
+    /// if it does not exist. With `track`, the offset reached is recorded as
+    /// the bytes are stored, so a crash loses at most the last moments;
+    /// without (a request whose checksum is checked at its end), nothing of
+    /// the session counts until it is saved. Within one server a new session
+    /// takes an upload over from an older one at once.
     ///
     /// # Errors
-    /// SQLite failures.
-    pub async fn delete_entry(&self, id: &EntryId) -> Result<(), StoreError> {
-        let id = id.clone();
-        self.write(move |conn| {
-            conn.execute("DELETE FROM downloads WHERE entry_id = ?1", [id.as_str()])?;
-            conn.execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])?;
-            conn.execute("DELETE FROM entries WHERE id = ?1", [id.as_str()])?;
-            limits::delete_for_entry(conn, id.as_str())?;
-            shares::delete_for_entry(conn, id.as_str())?;
-            Ok(())
-        })
-        .await?;
-        self.inner
-            .shared
-            .vacuum_wanted
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Records a download. Fire-and-forget: the reply does not wait for it.
-    pub fn record_download(&self, rec: DownloadRecord) {
-        self.inner.writer.exec_detached(move |conn| {
-            conn.execute(
-                "INSERT INTO downloads (entry_id, download_timestamp, client_ip, user_agent)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    rec.entry_id.as_str(),
-                    crate::validate::db_time(rec.time),
-                    rec.client_ip,
-                    rec.user_agent
-                ],
-            )?;
-            Ok(())
-        });
-    }
-
-    /// Stores a new login session by the SHA-256 of its token.
-    ///
-    /// # Errors
-    /// SQLite failures.
-    pub async fn create_session(
+    /// Storage failures; [`StoreError::Busy`] while another server writes to it.
+    pub async fn tus_open(
         &self,
-        token_sha256: String,
-        now: DateTime<Utc>,
-        expires: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            conn.execute(
-                "DELETE FROM picoshare_sessions WHERE expiration_time < ?1",
-                [crate::validate::db_time(now)],
-            )?;
-            conn.execute(
-                "INSERT INTO picoshare_sessions (token_sha256, created_time, expiration_time)
-                 VALUES (?1, ?2, ?3)",
-                params![
-                    token_sha256,
-                    crate::validate::db_time(now),
-                    crate::validate::db_time(expires)
-                ],
-            )?;
-            Ok(())
+        id: &TusUploadId,
+        track: bool,
+    ) -> Result<Option<(TusUpload, Option<TusSink>)>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(s) => s
+                .tus_open(id, track)
+                .await?
+                .map(|(u, sink)| (u, sink.map(TusSink::Sqlite))),
+            Store::Remote(s) => s
+                .tus_open(id, track)
+                .await?
+                .map(|(u, sink)| (u, sink.map(|s| TusSink::Remote(Box::new(s))))),
         })
-        .await
     }
 
-    /// Whether a session with this token hash exists and has not expired.
-    ///
-    /// # Errors
-    /// SQLite failures.
-    pub async fn session_valid(
-        &self,
-        token_sha256: String,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.read(move |conn| {
-            let found: Option<String> = conn
-                .query_row(
-                    "SELECT expiration_time FROM picoshare_sessions WHERE token_sha256 = ?1",
-                    [token_sha256],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(found.is_some_and(|t| db_time_to_utc(&t) > now))
-        })
-        .await
-    }
+    forward! {
+        /// Whether the storage answers (for health checks): the SQLite file
+        /// opened afresh, or PostgreSQL and the bucket.
+        ///
+        /// # Errors
+        /// The storage cannot be reached.
+        async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Revokes a session.
-    ///
-    /// # Errors
-    /// SQLite failures.
-    pub async fn delete_session(&self, token_sha256: String) -> Result<(), StoreError> {
-        self.write(move |conn| {
-            conn.execute(
-                "DELETE FROM picoshare_sessions WHERE token_sha256 = ?1",
-                [token_sha256],
-            )?;
-            Ok(())
-        })
-        .await
-    }
+        /// The store's counters, for metrics.
+        fn stats(&self) -> StoreStats;
 
-    /// Stops the writer after it has committed everything queued, abandoning
-    /// (and reclaiming) uploads that are still unfinished.
-    pub async fn shutdown(&self) {
-        self.inner.writer.shutdown().await;
+        /// Finishes queued work, abandons unfinished uploads and stops
+        /// background tasks.
+        async fn shutdown(&self);
+
+        /// Looks up an entry's metadata and size (entries without data are missing).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError>;
+
+        /// Changes an entry's filename, expiration and note. Returns whether it exists.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn update_entry(
+            &self,
+            id: &EntryId,
+            filename: String,
+            expiration: Option<DateTime<Utc>>,
+            note: Option<String>
+        ) -> Result<bool, StoreError>;
+
+        /// Deletes an entry with everything that hangs off it (nothing if absent).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn delete_entry(&self, id: &EntryId) -> Result<(), StoreError>;
+
+        /// Records a download. Fire-and-forget.
+        fn record_download(&self, rec: DownloadRecord);
+
+        /// Stores a new login session by the SHA-256 of its token.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn create_session(
+            &self,
+            token_sha256: String,
+            now: DateTime<Utc>,
+            expires: DateTime<Utc>
+        ) -> Result<(), StoreError>;
+
+        /// Whether a session with this token hash exists and has not expired.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn session_valid(
+            &self,
+            token_sha256: String,
+            now: DateTime<Utc>
+        ) -> Result<bool, StoreError>;
+
+        /// Revokes a session.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn delete_session(&self, token_sha256: String) -> Result<(), StoreError>;
+
+        /// Stores a new API token (its SHA-256 only).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError>;
+
+        /// All API tokens, newest first.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+        /// The API token with this SHA-256, if any.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn api_token_by_hash(
+            &self,
+            token_sha256: String
+        ) -> Result<Option<ApiToken>, StoreError>;
+
+        /// Records a token's use. Fire-and-forget.
+        fn touch_api_token(&self, id: &ApiTokenId, now: DateTime<Utc>);
+
+        /// Revokes an API token; returns whether it existed.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn delete_api_token(&self, id: &ApiTokenId) -> Result<bool, StoreError>;
+
+        /// Deletes expired entries and resumable uploads, and data that
+        /// belongs to nothing (never that of an upload in progress).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn collect_garbage(&self, now: DateTime<Utc>) -> Result<GcOutcome, StoreError>;
+
+        /// Creates a guest link with a new random ID.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn create_guest_link(&self, link: NewGuestLink) -> Result<GuestLinkId, StoreError>;
+
+        /// One guest link, with its upload count.
+        ///
+        /// # Errors
+        /// Storage failures, or a row that cannot be read.
+        async fn guest_link(&self, id: &GuestLinkId) -> Result<Option<GuestLink>, StoreError>;
+
+        /// All guest links, newest first.
+        ///
+        /// # Errors
+        /// Storage failures, or a row that cannot be read.
+        async fn guest_links(&self) -> Result<Vec<GuestLink>, StoreError>;
+
+        /// Deletes a guest link; the files uploaded through it stay.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn delete_guest_link(&self, id: &GuestLinkId) -> Result<(), StoreError>;
+
+        /// Enables or disables a guest link; returns whether it exists.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn set_guest_link_disabled(
+            &self,
+            id: &GuestLinkId,
+            disabled: bool
+        ) -> Result<bool, StoreError>;
+
+        /// An entry's download history, newest first (`None` if the entry
+        /// does not exist).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn downloads(&self, id: &EntryId) -> Result<Option<Vec<Download>>, StoreError>;
+
+        /// Every entry with its size and download count, newest first.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError>;
+
+        /// Stored bytes and space on the storage.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn usage(&self) -> Result<StorageUsage, StoreError>;
+
+        /// The metadata database's size and the space it could give back.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn database_space(&self) -> Result<DatabaseSpace, StoreError>;
+
+        /// An entry's download limit and password, and the downloads used
+        /// and in progress.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn entry_limits(&self, id: &EntryId) -> Result<Option<EntryLimits>, StoreError>;
+
+        /// The limits of every entry that has any, by entry ID.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn all_limits(&self) -> Result<HashMap<String, EntryLimits>, StoreError>;
+
+        /// Changes an entry's download limit and password; returns whether
+        /// it exists. Limits that end up limiting nothing are deleted.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn update_limits(
+            &self,
+            id: &EntryId,
+            max_downloads: Change<u64>,
+            password_hash: Change<String>
+        ) -> Result<bool, StoreError>;
+
+        /// Takes one of an entry's remaining downloads for a full download
+        /// about to start, atomically (the model's
+        /// `EntryLimits::reservation` decides).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn reserve_download(&self, id: &EntryId) -> Result<Reservation, StoreError>;
+
+        /// Ends a reserved download: used when `completed`, else released.
+        /// Fire-and-forget.
+        fn end_download(&self, id: &EntryId, completed: bool);
+
+        /// The server's key called `name`, created on first use (servers
+        /// starting together agree on one).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn server_key(&self, name: &'static str) -> Result<Vec<u8>, StoreError>;
+
+        /// The settings (the defaults if none are stored).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn settings(&self) -> Result<Settings, StoreError>;
+
+        /// Saves the settings.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn update_settings(&self, settings: Settings) -> Result<(), StoreError>;
+
+        /// Creates a share of existing entries (all or nothing).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn create_share(&self, share: NewShare) -> Result<CreateOutcome, StoreError>;
+
+        /// One share with its files that still exist, in order.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn share(&self, id: &ShareId) -> Result<Option<Share>, StoreError>;
+
+        /// All shares, newest first.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn shares(&self) -> Result<Vec<Share>, StoreError>;
+
+        /// Deletes a share (and its files with `with_files`); returns whether
+        /// it existed.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn delete_share(&self, id: &ShareId, with_files: bool) -> Result<bool, StoreError>;
+
+        /// Looks up a resumable upload (its last recorded state).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn tus_upload(&self, id: &TusUploadId) -> Result<Option<TusUpload>, StoreError>;
+
+        /// Deletes a resumable upload (and its data unless it completed);
+        /// returns whether it existed. No session may be writing to it.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn tus_terminate(&self, id: &TusUploadId) -> Result<bool, StoreError>;
     }
 }
 
-/// Opens a read-only connection for tools and tests.
-///
-/// # Errors
-/// SQLite failures.
-pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
-    Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+/// Runs `job` on a task of its own, for fire-and-forget writes: its
+/// failure is logged ("could not {what}").
+pub(crate) fn detached<F>(what: &'static str, job: F)
+where
+    F: std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
+{
+    let run = async move {
+        if let Err(e) = job.await {
+            tracing::warn!(error = %e, "could not {what}");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn(run);
+        }
+        Err(_) => tracing::warn!("no runtime to {what}"),
+    }
 }

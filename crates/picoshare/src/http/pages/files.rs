@@ -22,9 +22,7 @@ use super::{require_admin_page, Page};
 use crate::http::entries::parse_entry_id;
 use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId};
-use crate::store::history::Download;
-use crate::store::limits::EntryLimits;
-use crate::store::Entry;
+use crate::store::model::{Download, Entry, EntryLimits};
 use crate::useragent;
 use crate::validate::db_time;
 

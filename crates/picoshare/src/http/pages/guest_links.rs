@@ -12,13 +12,13 @@ use super::files::{date, error_page, expiry, human_size};
 use super::preview::qr_figure;
 use super::require_admin_page;
 use crate::http::{AppError, AppState};
-use crate::store::guest_links::FileLifetime;
+use crate::store::model::GuestFileLifetime;
 use crate::validate::{db_time, NEVER_EXPIRE};
 
 const NANOS_PER_HOUR: i64 = 3_600 * 1_000_000_000;
 
 /// A file lifetime in words: `Never`, `1 year`, `7 days`, `12 hours`.
-fn friendly_lifetime(lifetime: FileLifetime) -> String {
+fn friendly_lifetime(lifetime: GuestFileLifetime) -> String {
     if lifetime.is_infinite() {
         return "Never".to_owned();
     }
@@ -202,8 +202,8 @@ mod tests {
 
     #[test]
     fn lifetimes_in_words() {
-        let h = |n: i64| FileLifetime::from_nanos(n * NANOS_PER_HOUR);
-        assert_eq!(friendly_lifetime(FileLifetime::INFINITE), "Never");
+        let h = |n: i64| GuestFileLifetime::from_nanos(n * NANOS_PER_HOUR);
+        assert_eq!(friendly_lifetime(GuestFileLifetime::INFINITE), "Never");
         assert_eq!(friendly_lifetime(h(24)), "1 day");
         assert_eq!(friendly_lifetime(h(168)), "7 days");
         assert_eq!(friendly_lifetime(h(8760)), "1 year");

@@ -20,7 +20,7 @@ use super::{page_for, Page};
 use crate::http::error::Path;
 use crate::http::mime::effective_content_type;
 use crate::http::AppState;
-use crate::store::Entry;
+use crate::store::model::Entry;
 
 /// Bytes of a text file the preview shows.
 pub const TEXT_PREVIEW_BYTES: u64 = 64 * 1024;

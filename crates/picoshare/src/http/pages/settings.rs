@@ -9,7 +9,7 @@ use maud::html;
 use super::files::error_page;
 use super::require_admin_page;
 use crate::http::{AppError, AppState};
-use crate::store::settings::{FileLifetime, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS};
+use crate::store::model::{DefaultLifetime, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS};
 
 /// `GET /settings`. Whole years are shown in years; "never" shows the
 /// default of 30 days, disabled.
@@ -26,8 +26,8 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
         }
     };
     let (days, never) = match settings.default_lifetime {
-        FileLifetime::Days(d) => (d, false),
-        FileLifetime::Never => (DEFAULT_LIFETIME_DAYS, true),
+        DefaultLifetime::Days(d) => (d, false),
+        DefaultLifetime::Never => (DEFAULT_LIFETIME_DAYS, true),
     };
     let years = days % 365 == 0;
     let (value, max) = if years {

@@ -14,7 +14,7 @@ use super::{page_for, require_admin_page, Page};
 use crate::http::error::Path;
 use crate::http::shares::{is_expired, is_protected, member_name, public_share};
 use crate::http::{AppError, AppState};
-use crate::store::shares::Share;
+use crate::store::model::Share;
 
 fn message_page(page: &Page, err: &AppError) -> Response {
     let title = match err.status() {

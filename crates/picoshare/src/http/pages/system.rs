@@ -34,7 +34,7 @@ pub async fn information(State(state): State<AppState>, headers: HeaderMap) -> R
         html! {
             section data-page="information" {
                 h1 { "System Information" }
-                @if state.store.is_remote() {
+                @if !u.local_disk {
                     h2 { "Storage" }
                     p #disk-usage-text {
                         "File data is in S3-compatible object storage and metadata in PostgreSQL; "

@@ -17,8 +17,7 @@ use maud::{html, Markup};
 use super::{json_data, login, page_for, Page};
 use crate::http::AppState;
 use crate::ids::GuestLinkId;
-use crate::store::guest_links::{FileLifetime as GuestLifetime, GuestLink};
-use crate::store::settings::FileLifetime;
+use crate::store::model::{DefaultLifetime, GuestFileLifetime, GuestLink};
 use crate::validate;
 
 const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
@@ -64,10 +63,10 @@ fn days_label(days: i64) -> String {
 
 /// The owner's options: the built-ins, the default lifetime from the settings
 /// (added if it is not a built-in) preselected, Never and Custom.
-fn admin_options(default: FileLifetime) -> Vec<ExpirationOption> {
+fn admin_options(default: DefaultLifetime) -> Vec<ExpirationOption> {
     let default_days = match default {
-        FileLifetime::Days(d) => Some(i64::from(d)),
-        FileLifetime::Never => None,
+        DefaultLifetime::Days(d) => Some(i64::from(d)),
+        DefaultLifetime::Never => None,
     };
     let mut days: Vec<i64> = BUILT_IN_DAYS.iter().map(|(d, _)| *d).collect();
     if let Some(d) = default_days {
@@ -90,7 +89,7 @@ fn admin_options(default: FileLifetime) -> Vec<ExpirationOption> {
 }
 
 /// A guest link's file lifetime in words.
-fn lifetime_label(lifetime: GuestLifetime) -> String {
+fn lifetime_label(lifetime: GuestFileLifetime) -> String {
     let nanos = lifetime.as_nanos();
     if lifetime.is_infinite() {
         "Never".to_owned()
@@ -105,7 +104,7 @@ fn lifetime_label(lifetime: GuestLifetime) -> String {
 
 /// A guest's options: the built-ins shorter than the link's lifetime, then the
 /// link's lifetime itself, preselected.
-fn guest_options(lifetime: GuestLifetime) -> Vec<ExpirationOption> {
+fn guest_options(lifetime: GuestFileLifetime) -> Vec<ExpirationOption> {
     let nanos = lifetime.as_nanos();
     let mut opts: Vec<ExpirationOption> = BUILT_IN_DAYS
         .iter()
@@ -357,7 +356,7 @@ mod tests {
     #[test]
     fn admin_options_preselect_the_default() {
         assert_eq!(
-            labels(&admin_options(FileLifetime::Days(30))),
+            labels(&admin_options(DefaultLifetime::Days(30))),
             [
                 ("1 day", false),
                 ("7 days", false),
@@ -368,7 +367,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            labels(&admin_options(FileLifetime::Days(14))),
+            labels(&admin_options(DefaultLifetime::Days(14))),
             [
                 ("1 day", false),
                 ("7 days", false),
@@ -380,26 +379,31 @@ mod tests {
             ]
         );
         assert_eq!(
-            labels(&admin_options(FileLifetime::Never))[4],
+            labels(&admin_options(DefaultLifetime::Never))[4],
             ("Never", true)
         );
-        assert_eq!(admin_options(FileLifetime::Days(730))[4].label, "2 years");
+        assert_eq!(
+            admin_options(DefaultLifetime::Days(730))[4].label,
+            "2 years"
+        );
     }
 
     #[test]
     fn guest_options_stop_at_the_link_lifetime() {
         assert_eq!(
-            labels(&guest_options(GuestLifetime::from_nanos(7 * NANOS_PER_DAY))),
+            labels(&guest_options(GuestFileLifetime::from_nanos(
+                7 * NANOS_PER_DAY
+            ))),
             [("1 day", false), ("7 days", true)]
         );
         assert_eq!(
-            labels(&guest_options(GuestLifetime::from_nanos(
+            labels(&guest_options(GuestFileLifetime::from_nanos(
                 36 * NANOS_PER_HOUR
             ))),
             [("1 day", false), ("36 hours", true)]
         );
         assert_eq!(
-            labels(&guest_options(GuestLifetime::INFINITE)),
+            labels(&guest_options(GuestFileLifetime::INFINITE)),
             [
                 ("1 day", false),
                 ("7 days", false),
@@ -408,7 +412,7 @@ mod tests {
                 ("Never", true)
             ]
         );
-        assert!(guest_options(GuestLifetime::ONE_DAY)
+        assert!(guest_options(GuestFileLifetime::ONE_DAY)
             .iter()
             .all(|o| o.value != "custom"));
     }

@@ -17,7 +17,11 @@ use sha2::{Digest, Sha256};
 
 use super::{RemoteConfig, RemoteStore};
 use crate::ids::EntryId;
-use crate::store::{db_time_to_utc, expiration_from_db, Entry, NewEntry};
+use crate::store::model::entries::INSERT_DOWNLOAD;
+use crate::store::model::settings::SETTINGS;
+use crate::store::model::time::{db_time_to_utc, expiration_from_db};
+use crate::store::model::{Entry, NewEntry};
+use crate::store::sqlite::open_read_only;
 
 /// What the copy did.
 #[derive(Debug, Default)]
@@ -48,8 +52,8 @@ pub async fn copy_sqlite(db: &Path, remote: RemoteConfig) -> anyhow::Result<()> 
 }
 
 fn open_source(db: &Path) -> anyhow::Result<Connection> {
-    let conn = crate::store::open_read_only(db)
-        .with_context(|| format!("could not open {} read-only", db.display()))?;
+    let conn =
+        open_read_only(db).with_context(|| format!("could not open {} read-only", db.display()))?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     if !table_exists(&conn, "entries")? || !table_exists(&conn, "entries_data")? {
         bail!(
@@ -172,16 +176,10 @@ async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::R
 
     // Settings: the destination takes the source's.
     if let Some(days) = src
-        .query_row(
-            "SELECT default_expiration_in_days FROM settings WHERE id = 1",
-            [],
-            |r| r.get::<_, Option<i64>>(0),
-        )
+        .query_row(SETTINGS.sqlite(), [], |r| r.get::<_, Option<i64>>(0))
         .optional()?
     {
         store
-            .pg()
-            .await?
             .execute(
                 "UPDATE settings SET default_expiration_in_days = $1 WHERE id = 1",
                 &[&days],
@@ -360,7 +358,7 @@ async fn copy_entry(
     let id_text = id.as_str().to_owned();
     let reader = tokio::task::spawn_blocking(move || {
         let run = || -> anyhow::Result<()> {
-            let conn = crate::store::open_read_only(&path)?;
+            let conn = open_read_only(&path)?;
             let mut stmt =
                 conn.prepare("SELECT chunk FROM entries_data WHERE id = ?1 ORDER BY chunk_index")?;
             let mut rows = stmt.query([&id_text])?;
@@ -425,7 +423,7 @@ async fn copy_entry(
 
 /// Copies an entry's download history.
 async fn copy_downloads(db: &Path, store: &RemoteStore, id: &EntryId) -> anyhow::Result<()> {
-    let conn = crate::store::open_read_only(db)?;
+    let conn = open_read_only(db)?;
     let mut stmt = conn.prepare(
         "SELECT entry_id, download_timestamp, client_ip, user_agent FROM downloads
          WHERE entry_id = ?1 ORDER BY rowid",
@@ -445,12 +443,7 @@ async fn copy_downloads(db: &Path, store: &RemoteStore, id: &EntryId) -> anyhow:
     }
     let mut client = store.pg().await?;
     let tx = client.transaction().await?;
-    let insert = tx
-        .prepare(
-            "INSERT INTO downloads (entry_id, download_timestamp, client_ip, user_agent)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .await?;
+    let insert = tx.prepare(INSERT_DOWNLOAD.pg()).await?;
     for row in &rows {
         insert_row(&tx, &insert, row).await?;
     }
@@ -462,8 +455,6 @@ impl RemoteStore {
     /// The recorded SHA-256 of an entry the migration already copied.
     async fn copied_sha256(&self, id: &EntryId) -> anyhow::Result<Option<String>> {
         let row = self
-            .pg()
-            .await?
             .query_opt("SELECT sha256 FROM entries WHERE id = $1", &[&id.as_str()])
             .await?;
         match row {
@@ -481,13 +472,11 @@ impl RemoteStore {
     }
 
     async fn set_copied_sha256(&self, id: &EntryId, hash: &str) -> anyhow::Result<()> {
-        self.pg()
-            .await?
-            .execute(
-                "UPDATE entries SET sha256 = $2 WHERE id = $1",
-                &[&id.as_str(), &hash],
-            )
-            .await?;
+        self.execute(
+            "UPDATE entries SET sha256 = $2 WHERE id = $1",
+            &[&id.as_str(), &hash],
+        )
+        .await?;
         Ok(())
     }
 }

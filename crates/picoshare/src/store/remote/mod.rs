@@ -23,28 +23,49 @@
 //!
 //! Times are stored as text in the same format as in SQLite, so the queries
 //! and the migration from SQLite carry every value over unchanged.
+//!
+//! Each area has its file, named as its counterpart in `sqlite/` (see
+//! ARCHITECTURE.md); this one opens the store, runs the heartbeat, and holds
+//! what they share. `connect.rs` builds the clients, `migrate.rs` is
+//! `--copy-to-remote`.
 
-mod data;
-mod meta;
+mod connect;
+mod entries;
+mod gc;
+mod guest_links;
+mod history;
+mod limits;
 pub mod migrate;
+mod reader;
 mod schema;
+mod sessions;
+mod settings;
+mod shares;
+mod tokens;
 mod tus;
+mod upload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use deadpool_postgres::Pool;
+use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
-use object_store::ClientOptions;
-use tokio_postgres_rustls::MakeRustlsConnect;
 
-pub use data::{RemoteRange, RemoteSink};
+use connect::{pg_pool, s3_client};
+pub use guest_links::SlotLease;
+pub use reader::RemoteRange;
+pub use upload::{RemoteSink, RemoteTusSink};
 
+use super::model::sql::Row;
+use tokio_postgres::Row as PgRow;
+
+/// A statement's parameters.
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 use super::stats::Counters;
 use super::{StoreError, StoreStats};
-use crate::ids::{EntryId, GuestLinkId};
+use crate::ids::EntryId;
 
 /// Seconds between an instance's heartbeats.
 const HEARTBEAT_SECS: u64 = 5;
@@ -163,214 +184,6 @@ impl From<object_store::Error> for StoreError {
     }
 }
 
-/// Builds the object-store client for `cfg`.
-///
-/// # Errors
-/// An invalid endpoint or missing credentials.
-pub fn s3_client(cfg: &S3Config) -> Result<AmazonS3, StoreError> {
-    let mut b = AmazonS3Builder::from_env()
-        .with_bucket_name(&cfg.bucket)
-        .with_region(&cfg.region)
-        .with_virtual_hosted_style_request(cfg.virtual_hosted)
-        .with_unsigned_payload(cfg.unsigned_payload)
-        // Downloads stream for as long as the client reads: no overall
-        // request timeout, only one for connecting.
-        .with_client_options(
-            ClientOptions::new()
-                .with_timeout_disabled()
-                .with_connect_timeout(Duration::from_secs(10))
-                .with_allow_http(
-                    cfg.endpoint
-                        .as_deref()
-                        .is_some_and(|e| e.starts_with("http://")),
-                ),
-        );
-    if let Some(ep) = &cfg.endpoint {
-        b = b.with_endpoint(ep);
-    }
-    if let Some(k) = &cfg.access_key_id {
-        b = b.with_access_key_id(k);
-    }
-    if let Some(k) = &cfg.secret_access_key {
-        b = b.with_secret_access_key(k);
-    }
-    Ok(b.build()?)
-}
-
-/// Builds the PostgreSQL pool for `cfg` (connections are opened lazily).
-///
-/// # Errors
-/// An invalid URL or schema name.
-pub fn pg_pool(cfg: &RemoteConfig) -> Result<Pool, StoreError> {
-    let mut pg: tokio_postgres::Config =
-        cfg.postgres_url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| {
-                StoreError::Schema(format!("invalid PostgreSQL URL: {e}"))
-            })?;
-    if let Some(schema) = &cfg.postgres_schema {
-        check_schema_name(schema)?;
-        pg.options(format!("-c search_path={schema}"));
-    }
-    pg.application_name("picoshare");
-    let verify = cfg.postgres_ca_file.is_some()
-        || matches!(pg.get_ssl_mode(), tokio_postgres::config::SslMode::Require);
-    let tls = postgres_tls(cfg.postgres_ca_file.as_deref(), verify)?;
-    let mgr = Manager::from_config(
-        pg,
-        tls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(mgr)
-        .max_size(cfg.pool_size.max(2))
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()
-        .map_err(|e| StoreError::Schema(format!("PostgreSQL pool: {e}")))
-}
-
-/// The TLS set-up for PostgreSQL connections (rustls). Whether TLS is used
-/// is the URL's `sslmode`. With `verify` (`sslmode=require`, or a CA file
-/// given) the server's certificate must check out against the CA file or the
-/// system's trusted roots; otherwise (`prefer`, the default) the connection
-/// is encrypted when the server offers TLS but, as with libpq's `prefer`,
-/// its certificate is not checked (servers often run with a self-signed one).
-fn postgres_tls(
-    ca_file: Option<&std::path::Path>,
-    verify: bool,
-) -> Result<MakeRustlsConnect, StoreError> {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    if !verify {
-        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StoreError::Schema(format!("TLS set-up: {e}")))?
-            .dangerous()
-            .with_custom_certificate_verifier(std::sync::Arc::new(Unverified(provider)))
-            .with_no_client_auth();
-        return Ok(MakeRustlsConnect::new(config));
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                StoreError::Schema(format!(
-                    "cannot read PS_POSTGRES_CA_FILE {}: {e}",
-                    path.display()
-                ))
-            })?;
-            let mut reader = std::io::BufReader::new(pem.as_slice());
-            let certs: Vec<_> = rustls_pemfile_certs(&mut reader);
-            if certs.is_empty() {
-                return Err(StoreError::Schema(format!(
-                    "PS_POSTGRES_CA_FILE {} holds no PEM certificate",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    StoreError::Schema(format!("PS_POSTGRES_CA_FILE {}: {e}", path.display()))
-                })?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for cert in found.certs {
-                // A system certificate rustls cannot parse is skipped.
-                let _ = roots.add(cert);
-            }
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StoreError::Schema(format!("TLS set-up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
-}
-
-/// Accepts any certificate (signatures are still checked): the encryption of
-/// `sslmode=prefer`, which guards against eavesdropping, not impersonation.
-#[derive(Debug)]
-struct Unverified(std::sync::Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// The certificates in a PEM stream.
-fn rustls_pemfile_certs(
-    reader: &mut dyn std::io::BufRead,
-) -> Vec<rustls::pki_types::CertificateDer<'static>> {
-    use rustls::pki_types::pem::PemObject;
-    let mut all = Vec::new();
-    let mut text = Vec::new();
-    if reader.read_to_end(&mut text).is_err() {
-        return all;
-    }
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&text).flatten() {
-        all.push(cert);
-    }
-    all
-}
-
-/// Schema names go into a connection option and a `CREATE SCHEMA`: letters,
-/// digits and underscores only.
-fn check_schema_name(s: &str) -> Result<(), StoreError> {
-    let ok = !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !s.starts_with(|c: char| c.is_ascii_digit());
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Schema(format!(
-            "invalid PostgreSQL schema name {s:?}: use letters, digits and underscores"
-        )))
-    }
-}
-
 impl RemoteStore {
     /// Connects to PostgreSQL and the bucket, creates or upgrades the tables,
     /// registers this instance and starts its heartbeat.
@@ -426,6 +239,26 @@ impl RemoteStore {
         Ok(self.inner.pool.get().await?)
     }
 
+    /// Runs one statement on a pooled connection; returns the rows it changed.
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+        Ok(self.pg().await?.execute(sql, params).await?)
+    }
+
+    /// Runs one query on a pooled connection.
+    async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<PgRow>, StoreError> {
+        Ok(self.pg().await?.query(sql, params).await?)
+    }
+
+    /// Runs one query on a pooled connection; its row, if there is one.
+    async fn query_opt(&self, sql: &str, params: Params<'_>) -> Result<Option<PgRow>, StoreError> {
+        Ok(self.pg().await?.query_opt(sql, params).await?)
+    }
+
+    /// Runs one query that returns exactly one row on a pooled connection.
+    async fn query_one(&self, sql: &str, params: Params<'_>) -> Result<PgRow, StoreError> {
+        Ok(self.pg().await?.query_one(sql, params).await?)
+    }
+
     fn s3(&self) -> &Arc<AmazonS3> {
         &self.inner.s3
     }
@@ -447,15 +280,18 @@ impl RemoteStore {
         object_path(&self.inner.cfg.s3.prefix, id)
     }
 
+    /// The key of the object holding the bytes of entry `entry_id`.
+    fn object_key(&self, entry_id: &str) -> String {
+        format!("{}entries/{entry_id}", self.inner.cfg.s3.prefix)
+    }
+
     async fn beat(&self) -> Result<(), StoreError> {
-        self.pg()
-            .await?
-            .execute(
-                "INSERT INTO picoshare_instances (id, started, heartbeat) VALUES ($1, now(), now())
+        self.execute(
+            "INSERT INTO picoshare_instances (id, started, heartbeat) VALUES ($1, now(), now())
                  ON CONFLICT (id) DO UPDATE SET heartbeat = now()",
-                &[&self.instance()],
-            )
-            .await?;
+            &[&self.instance()],
+        )
+        .await?;
         Ok(())
     }
 
@@ -476,7 +312,7 @@ impl RemoteStore {
     /// # Errors
     /// Either cannot be reached.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.pg().await?.query_one("SELECT 1", &[]).await?;
+        self.query_one("SELECT 1", &[]).await?;
         self.ping_bucket().await
     }
 
@@ -524,61 +360,6 @@ impl RemoteStore {
         tx.commit().await?;
         Ok(())
     }
-
-    /// Takes one of a guest link's `max` upload slots: counts its files, its
-    /// unfinished resumable uploads and the slots held by live instances,
-    /// under a lock on the link's row, so that two instances can never both
-    /// take the last slot. `None` when all are taken.
-    ///
-    /// # Errors
-    /// PostgreSQL failures.
-    pub async fn reserve_guest_slot(
-        &self,
-        link: &GuestLinkId,
-        max: u64,
-    ) -> Result<Option<SlotLease>, StoreError> {
-        let mut client = self.pg().await?;
-        let tx = client.transaction().await?;
-        let locked = tx
-            .query_opt(
-                "SELECT 1 FROM guest_links WHERE id = $1 FOR UPDATE",
-                &[&link.as_str()],
-            )
-            .await?;
-        if locked.is_none() {
-            return Ok(None);
-        }
-        let used: i64 = tx
-            .query_one(
-                &format!(
-                    "SELECT (SELECT count(*) FROM entries WHERE guest_link_id = $1)
-                      + (SELECT count(*) FROM picoshare_tus_uploads
-                            WHERE guest_link_id = $1 AND completed = 0)
-                      + (SELECT count(*) FROM picoshare_guest_slots s
-                            JOIN picoshare_instances i ON i.id = s.instance_id
-                            WHERE s.guest_link_id = $1
-                              AND i.heartbeat > now() - {INSTANCE_TIMEOUT_SQL})"
-                ),
-                &[&link.as_str()],
-            )
-            .await?
-            .get(0);
-        if used.max(0) as u64 >= max {
-            return Ok(None);
-        }
-        let slot = crate::ids::random_token(16);
-        tx.execute(
-            "INSERT INTO picoshare_guest_slots (id, guest_link_id, instance_id, created)
-             VALUES ($1, $2, $3, now())",
-            &[&slot, &link.as_str(), &self.instance()],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(SlotLease {
-            store: self.clone(),
-            id: slot,
-        }))
-    }
 }
 
 /// The object key of an entry under `prefix`.
@@ -586,39 +367,20 @@ pub fn object_path(prefix: &str, id: &EntryId) -> ObjectPath {
     ObjectPath::from(format!("{prefix}entries/{}", id.as_str()))
 }
 
-/// A guest-link upload slot held in the database; dropping it gives it back.
-pub struct SlotLease {
-    store: RemoteStore,
-    id: String,
-}
-
-impl SlotLease {
-    /// The slot's row ID.
-    pub fn id(&self) -> &str {
-        &self.id
+impl Row for tokio_postgres::Row {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(self.try_get(i)?)
     }
-}
-
-impl Drop for SlotLease {
-    fn drop(&mut self) {
-        let store = self.store.clone();
-        let id = std::mem::take(&mut self.id);
-        let release = async move {
-            let done = async {
-                store
-                    .pg()
-                    .await?
-                    .execute("DELETE FROM picoshare_guest_slots WHERE id = $1", &[&id])
-                    .await?;
-                Ok::<_, StoreError>(())
-            };
-            if let Err(e) = done.await {
-                // The slot stops counting when this instance stops.
-                tracing::warn!(error = %e, "could not release a guest upload slot");
-            }
-        };
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(release);
-        }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.try_get(i)?)
     }
 }

@@ -15,95 +15,60 @@
 
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use object_store::multipart::PartId;
 use object_store::ObjectStore;
 
-use super::data::{insert_entry, queue_deletion, RemoteSink, TusSession};
+use super::entries::insert_entry;
+use super::guest_links::{SlotLease, DELETE_SLOT};
+use super::upload::{PartSink, RemoteTusSink, TusSession};
 use super::RemoteStore;
-use crate::ids::{EntryId, TusUploadId};
+use crate::ids::TusUploadId;
+use crate::store::model::sql::{signed, Row};
+use crate::store::model::time::{db_time, expiration_to_db};
+use crate::store::model::tus::{tus_columns, INSERT_TUS};
+use crate::store::model::{NewEntry, NewTusUpload, TusUpload};
 use crate::store::stats::Counters;
-use crate::store::tus::{NewTusUpload, TusUpload};
-use crate::store::{db_time_to_utc, expiration_from_db, expiration_to_db, NewEntry, StoreError};
-use crate::validate::db_time;
+use crate::store::StoreError;
 
-const SELECT: &str = "SELECT id, entry_id, guest_link_id, upload_length, upload_offset, chunk_size,
-        tail, filename, content_type, note, expiration_time, metadata, created_time,
-        expires_time, completed, multipart_id
-    FROM picoshare_tus_uploads";
-
-fn from_row(r: &tokio_postgres::Row) -> Result<(TusUpload, Option<String>), StoreError> {
-    let id: String = r.get(0);
-    let entry_id: String = r.get(1);
-    let (Ok(id), Ok(entry_id)) = (TusUploadId::parse(&id), EntryId::parse(&entry_id)) else {
-        return Err(StoreError::Corrupt(format!(
-            "resumable upload {id:?} has a malformed ID"
-        )));
+/// The columns [`from_row`] reads: [`TusUpload::decode`]'s, then the
+/// multipart upload's ID.
+macro_rules! upload_columns {
+    () => {
+        concat!(tus_columns!(), ", multipart_id")
     };
-    let int = |i| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
-    Ok((
-        TusUpload {
-            id,
-            entry_id,
-            guest_link_id: r.get(2),
-            length: int(3),
-            offset: int(4),
-            chunk_size: int(5).max(1),
-            tail: r.get::<_, Option<Vec<u8>>>(6).unwrap_or_default(),
-            filename: r.get(7),
-            content_type: r.get(8),
-            note: r.get(9),
-            expiration: expiration_from_db(r.get(10)),
-            metadata: r.get(11),
-            created: db_time_to_utc(&r.get::<_, String>(12)),
-            expires: db_time_to_utc(&r.get::<_, String>(13)),
-            completed: r.get::<_, i64>(14) != 0,
-        },
-        r.get(15),
-    ))
 }
 
-fn big(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+/// Reads a row of [`upload_columns!`].
+fn from_row(r: &tokio_postgres::Row) -> Result<(TusUpload, Option<String>), StoreError> {
+    Ok((TusUpload::decode(r)?, r.opt_text(15)?))
 }
 
 impl RemoteStore {
-    /// Creates a resumable upload. Durable when it returns.
+    /// Creates a resumable upload. Durable when it returns. A guest
+    /// upload's `slot` row is deleted in the transaction that inserts the
+    /// upload's row, which counts in its place from then on.
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn tus_create(&self, new: NewTusUpload) -> Result<TusUpload, StoreError> {
-        let row = TusUpload {
-            id: TusUploadId::generate(),
-            entry_id: EntryId::generate(),
-            guest_link_id: new.guest_link_id.map(|g| g.as_str().to_owned()),
-            length: new.length,
-            offset: 0,
-            chunk_size: self.part_size_for(Some(new.length)) as u64,
-            tail: Vec::new(),
-            filename: new.filename,
-            content_type: new.content_type,
-            note: new.note,
-            expiration: new.expiration,
-            metadata: new.metadata,
-            created: new.created,
-            expires: new.expires,
-            completed: false,
-        };
+    pub async fn tus_create(
+        &self,
+        new: NewTusUpload,
+        slot: Option<SlotLease>,
+    ) -> Result<TusUpload, StoreError> {
+        let length = new.length;
+        let (row, limits) = new.into_row(self.part_size_for(Some(length)) as u64);
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
         tx.execute(
-            "INSERT INTO picoshare_tus_uploads (id, entry_id, guest_link_id, upload_length,
-                upload_offset, chunk_size, tail, filename, content_type, note, expiration_time,
-                metadata, created_time, expires_time, completed)
-             VALUES ($1, $2, $3, $4, 0, $5, NULL, $6, $7, $8, $9, $10, $11, $12, 0)",
+            INSERT_TUS.pg(),
             &[
                 &row.id.as_str(),
                 &row.entry_id.as_str(),
                 &row.guest_link_id,
-                &big(row.length),
-                &big(row.chunk_size),
+                &signed(row.length),
+                &signed(row.chunk_size),
                 &row.filename,
                 &row.content_type,
                 &row.note,
@@ -114,13 +79,11 @@ impl RemoteStore {
             ],
         )
         .await?;
-        if let Some(l) = &new.limits {
-            super::meta::insert_limits(&tx, row.entry_id.as_str(), l).await?;
+        if let Some(l) = &limits {
+            super::limits::insert_limits(&tx, row.entry_id.as_str(), l).await?;
         }
-        if let Some(slot) = &new.guest_slot {
-            // The row now counts as one of the link's uploads.
-            tx.execute("DELETE FROM picoshare_guest_slots WHERE id = $1", &[slot])
-                .await?;
+        if let Some(slot) = &slot {
+            tx.execute(DELETE_SLOT, &[&slot.id()]).await?;
         }
         tx.commit().await?;
         Ok(row)
@@ -132,9 +95,14 @@ impl RemoteStore {
     /// PostgreSQL failures.
     pub async fn tus_upload(&self, id: &TusUploadId) -> Result<Option<TusUpload>, StoreError> {
         let row = self
-            .pg()
-            .await?
-            .query_opt(&format!("{SELECT} WHERE id = $1"), &[&id.as_str()])
+            .query_opt(
+                concat!(
+                    "SELECT ",
+                    upload_columns!(),
+                    " FROM picoshare_tus_uploads WHERE id = $1"
+                ),
+                &[&id.as_str()],
+            )
             .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -160,7 +128,7 @@ impl RemoteStore {
         &self,
         id: &TusUploadId,
         track: bool,
-    ) -> Result<Option<(TusUpload, Option<RemoteSink>)>, StoreError> {
+    ) -> Result<Option<(TusUpload, Option<RemoteTusSink>)>, StoreError> {
         let lease = format!("{}:{}", self.instance(), crate::ids::random_token(12));
         let client = self.pg().await?;
         // Sessions of this server may take over at once: within one server,
@@ -174,10 +142,7 @@ impl RemoteStore {
                        AND (lease_owner IS NULL OR lease_until < now() OR split_part(lease_owner, ':', 1) = $3)
                      RETURNING {}",
                     self.lease_until_sql(),
-                    SELECT
-                        .trim_start_matches("SELECT ")
-                        .trim_end_matches("FROM picoshare_tus_uploads")
-                        .trim()
+                    upload_columns!()
                 ),
                 &[&id.as_str(), &lease, &self.instance()],
             )
@@ -201,7 +166,7 @@ impl RemoteStore {
         let mut buf = BytesMut::with_capacity(part_size);
         buf.extend_from_slice(&upload.tail);
         Counters::add(&self.inner.counters.in_progress, 1);
-        let sink = RemoteSink {
+        let sink = RemoteTusSink(PartSink {
             store: self.clone(),
             id: upload.entry_id.clone(),
             path: self.object_path(&upload.entry_id),
@@ -224,7 +189,7 @@ impl RemoteStore {
                 length: upload.length,
             }),
             done: false,
-        };
+        });
         Ok(Some((upload, Some(sink))))
     }
 
@@ -275,11 +240,7 @@ impl RemoteStore {
                 None => Ok(None),
             };
         }
-        tx.execute(
-            "DELETE FROM picoshare_tus_parts WHERE upload_id = $1",
-            &[&upload.id.as_str()],
-        )
-        .await?;
+        tx.execute(DELETE_PARTS, &[&upload.id.as_str()]).await?;
         insert_entry(
             &tx,
             &upload.entry_id,
@@ -303,44 +264,47 @@ impl RemoteStore {
     /// # Errors
     /// PostgreSQL failures.
     pub async fn tus_terminate(&self, id: &TusUploadId) -> Result<bool, StoreError> {
-        let key;
-        {
+        let key = {
             let mut client = self.pg().await?;
             let tx = client.transaction().await?;
             let Some(row) = tx
                 .query_opt(
                     "DELETE FROM picoshare_tus_uploads WHERE id = $1
-                     RETURNING entry_id, multipart_id, completed",
+                     RETURNING id, entry_id, multipart_id, completed",
                     &[&id.as_str()],
                 )
                 .await?
             else {
                 return Ok(false);
             };
-            tx.execute(
-                "DELETE FROM picoshare_tus_parts WHERE upload_id = $1",
-                &[&id.as_str()],
-            )
-            .await?;
-            let entry_id: String = row.get(0);
-            let multipart: Option<String> = row.get(1);
-            let completed: i64 = row.get(2);
-            key = format!("{}entries/{entry_id}", self.inner.cfg.s3.prefix);
-            if completed == 0 {
-                tx.execute(
-                    "DELETE FROM picoshare_entry_limits WHERE entry_id = $1",
-                    &[&entry_id],
-                )
-                .await?;
-                if let Some(m) = multipart {
-                    queue_deletion(&tx, &key, &m).await?;
-                }
-            }
+            let key = self.forget_tus_upload(&tx, &row).await?;
             tx.commit().await?;
-        }
+            key
+        };
         self.drain_deletions(Some(key)).await;
         Ok(true)
     }
+}
+
+/// Deletes the list of upload `$1`'s parts.
+pub(super) const DELETE_PARTS: &str = "DELETE FROM picoshare_tus_parts WHERE upload_id = $1";
+
+/// Records stored parts (number, ETag) of `upload`, in the caller's
+/// transaction; a part stored again replaces its earlier ETag.
+pub(super) async fn insert_parts(
+    tx: &tokio_postgres::Transaction<'_>,
+    upload: &TusUploadId,
+    parts: &[(i64, String)],
+) -> Result<(), StoreError> {
+    for (number, etag) in parts {
+        tx.execute(
+            "INSERT INTO picoshare_tus_parts (upload_id, part_number, etag) VALUES ($1, $2, $3)
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET etag = excluded.etag",
+            &[&upload.as_str(), number, etag],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Every stored part of an upload in order, with the ones not yet recorded.
@@ -350,8 +314,6 @@ pub(super) async fn all_parts(
     unrecorded: &[(i64, String)],
 ) -> Result<Vec<PartId>, StoreError> {
     let rows = store
-        .pg()
-        .await?
         .query(
             "SELECT part_number, etag FROM picoshare_tus_parts WHERE upload_id = $1
              ORDER BY part_number",
@@ -381,8 +343,6 @@ pub(super) async fn all_parts(
 pub(super) async fn release_lease(store: &RemoteStore, t: &TusSession) {
     let result = async {
         store
-            .pg()
-            .await?
             .execute(
                 "UPDATE picoshare_tus_uploads SET lease_owner = NULL, lease_until = NULL
                  WHERE id = $1 AND lease_owner = $2",
@@ -397,31 +357,47 @@ pub(super) async fn release_lease(store: &RemoteStore, t: &TusSession) {
     }
 }
 
-impl RemoteSink {
+impl RemoteTusSink {
     fn session(&self) -> Result<&TusSession, StoreError> {
-        self.tus
+        // Always there: a resumable sink is only made with its session.
+        self.0
+            .tus
             .as_ref()
-            .ok_or_else(|| StoreError::Task("not a resumable upload".into()))
+            .ok_or_else(|| StoreError::Task("the upload's session is gone".into()))
     }
 
-    /// Ends a resumable upload's session: records the parts stored and the
-    /// offset reached, keeps the bytes after the last full part as the
-    /// row's tail, and gives up the lease.
+    /// The upload's offset: bytes stored before this session and received in it.
+    pub fn bytes_received(&self) -> u64 {
+        self.0.bytes
+    }
+
+    /// Appends bytes; sends each full part, waiting for the one before it.
+    ///
+    /// # Errors
+    /// Object-storage or PostgreSQL failures; [`StoreError::Busy`] when the
+    /// session lost its lease.
+    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+        self.0.write(data).await
+    }
+
+    /// Ends the session: records the parts stored and the offset reached,
+    /// keeps the bytes after the last full part as the row's tail, and gives
+    /// up the lease.
     ///
     /// # Errors
     /// Storage failures; [`StoreError::Busy`] if the lease was lost.
-    pub async fn tus_save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
         let result = self.save_inner(expires).await;
         self.finish_session();
         result
     }
 
     async fn save_inner(&mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
-        self.wait_inflight().await?;
+        self.0.wait_inflight().await?;
         let t = self.session()?;
-        let mut client = self.store.pg().await?;
+        let mut client = self.0.store.pg().await?;
         let tx = client.transaction().await?;
-        let tail = self.buf.to_vec();
+        let tail = self.0.buf.to_vec();
         let n = tx
             .execute(
                 "UPDATE picoshare_tus_uploads
@@ -431,7 +407,7 @@ impl RemoteSink {
                 &[
                     &t.upload_id.as_str(),
                     &t.lease,
-                    &big(self.bytes),
+                    &signed(self.0.bytes),
                     &tail,
                     &db_time(expires),
                 ],
@@ -440,24 +416,17 @@ impl RemoteSink {
         if n == 0 {
             return Err(StoreError::Busy);
         }
-        for (number, etag) in &t.unrecorded {
-            tx.execute(
-                "INSERT INTO picoshare_tus_parts (upload_id, part_number, etag) VALUES ($1, $2, $3)
-                 ON CONFLICT (upload_id, part_number) DO UPDATE SET etag = excluded.etag",
-                &[&t.upload_id.as_str(), number, etag],
-            )
-            .await?;
-        }
+        insert_parts(&tx, &t.upload_id, &t.unrecorded).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Completes a resumable upload whose last byte has arrived: the last
-    /// part, the object, then the entry row with the upload marked complete.
+    /// Completes the upload, whose last byte has arrived: the last part,
+    /// the object, then the entry row with the upload marked complete.
     ///
     /// # Errors
     /// Storage failures; the upload keeps its last recorded offset.
-    pub async fn tus_complete(
+    pub async fn complete(
         mut self,
         entry: NewEntry,
         expires: DateTime<Utc>,
@@ -472,9 +441,9 @@ impl RemoteSink {
         entry: &NewEntry,
         expires: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.store_object().await?;
+        self.0.store_object().await?;
         let t = self.session()?;
-        let mut client = self.store.pg().await?;
+        let mut client = self.0.store.pg().await?;
         let tx = client.transaction().await?;
         let n = tx
             .execute(
@@ -488,33 +457,30 @@ impl RemoteSink {
         if n == 0 {
             return Err(StoreError::Busy);
         }
-        tx.execute(
-            "DELETE FROM picoshare_tus_parts WHERE upload_id = $1",
-            &[&t.upload_id.as_str()],
-        )
-        .await?;
-        insert_entry(&tx, &self.id, entry, self.bytes, self.part_size as u64).await?;
+        tx.execute(DELETE_PARTS, &[&t.upload_id.as_str()]).await?;
+        let sink = &self.0;
+        insert_entry(&tx, &sink.id, entry, sink.bytes, sink.part_size as u64).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Ends a resumable upload's session without recording anything it
-    /// stored (a checksum mismatch): the upload keeps its previous offset.
-    /// Parts it sent are overwritten when those bytes arrive again.
-    pub async fn tus_discard(mut self) {
-        for (_, _, h) in self.inflight.drain(..) {
+    /// Ends the session without recording anything it stored (a checksum
+    /// mismatch): the upload keeps its previous offset. Parts it sent are
+    /// overwritten when those bytes arrive again.
+    pub async fn discard(mut self) {
+        for (_, _, h) in self.0.inflight.drain(..) {
             h.abort();
         }
-        if let Some(t) = self.tus.take() {
-            release_lease(&self.store, &t).await;
+        if let Some(t) = self.0.tus.take() {
+            release_lease(&self.0.store, &t).await;
         }
         self.finish_session();
     }
 
     fn finish_session(&mut self) {
-        if !self.done {
-            self.done = true;
-            Counters::add(&self.store.inner.counters.in_progress, u64::MAX);
+        if !self.0.done {
+            self.0.done = true;
+            Counters::add(&self.0.store.inner.counters.in_progress, u64::MAX);
         }
     }
 }

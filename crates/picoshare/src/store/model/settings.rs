@@ -2,13 +2,12 @@
 //!
 //! The original keeps them in a one-row table `settings(id = 1,
 //! default_expiration_in_days)`, seeded with 30 days, and stores "never
-//! expire" as 36500 days (100 years, its "infinite" lifetime). We read and
-//! write the same row, so both servers agree on the setting.
+//! expire" as 36500 days (100 years, its "infinite" lifetime). Both backends
+//! read and write the same row, so every server agrees on the setting.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::OptionalExtension;
 
-use super::{SqliteStore, StoreError};
+use super::sql::shared_sql;
 
 /// Days in the original's "infinite" file lifetime (`876000h`); a stored
 /// default of exactly this many days means "never expire".
@@ -22,14 +21,14 @@ pub const DEFAULT_LIFETIME_DAYS: u16 = 30;
 
 /// How long a new file lives by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileLifetime {
+pub enum DefaultLifetime {
     /// This many days (1 to 3650 when set through the API).
     Days(u16),
     /// Files never expire.
     Never,
 }
 
-impl FileLifetime {
+impl DefaultLifetime {
     /// A finite lifetime chosen by the admin, checked against the original's
     /// bounds.
     ///
@@ -45,23 +44,23 @@ impl FileLifetime {
         if days > MAX_LIFETIME_DAYS {
             return Err("file lifetime must be at most 10 years".into());
         }
-        Ok(FileLifetime::Days(days))
+        Ok(DefaultLifetime::Days(days))
     }
 
     /// The expiration of a file uploaded at `now` with this lifetime; `None`
     /// means never. Plain day arithmetic, no calendar rules, as the original.
     pub fn expiration_from(self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
-            FileLifetime::Days(d) => Some(now + Duration::days(i64::from(d))),
-            FileLifetime::Never => None,
+            DefaultLifetime::Days(d) => Some(now + Duration::days(i64::from(d))),
+            DefaultLifetime::Never => None,
         }
     }
 
     /// How the lifetime is stored in `settings.default_expiration_in_days`.
     pub(crate) fn to_db(self) -> i64 {
         match self {
-            FileLifetime::Days(d) => i64::from(d),
-            FileLifetime::Never => i64::from(NEVER_EXPIRE_DAYS),
+            DefaultLifetime::Days(d) => i64::from(d),
+            DefaultLifetime::Never => i64::from(NEVER_EXPIRE_DAYS),
         }
     }
 
@@ -70,11 +69,11 @@ impl FileLifetime {
     /// they fall back to the default, like a missing row.
     pub(crate) fn from_db(days: Option<i64>) -> Self {
         match days {
-            Some(d) if d == i64::from(NEVER_EXPIRE_DAYS) => FileLifetime::Never,
+            Some(d) if d == i64::from(NEVER_EXPIRE_DAYS) => DefaultLifetime::Never,
             Some(d) if d >= 1 => u16::try_from(d)
-                .map(FileLifetime::Days)
-                .unwrap_or(FileLifetime::Days(DEFAULT_LIFETIME_DAYS)),
-            _ => FileLifetime::Days(DEFAULT_LIFETIME_DAYS),
+                .map(DefaultLifetime::Days)
+                .unwrap_or(DefaultLifetime::Days(DEFAULT_LIFETIME_DAYS)),
+            _ => DefaultLifetime::Days(DEFAULT_LIFETIME_DAYS),
         }
     }
 }
@@ -83,58 +82,39 @@ impl FileLifetime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     /// Lifetime the upload page preselects for new files.
-    pub default_lifetime: FileLifetime,
+    pub default_lifetime: DefaultLifetime,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            default_lifetime: FileLifetime::Days(DEFAULT_LIFETIME_DAYS),
+            default_lifetime: DefaultLifetime::Days(DEFAULT_LIFETIME_DAYS),
         }
     }
 }
 
-impl SqliteStore {
-    /// The current settings; the defaults if the database has no settings row.
-    ///
-    /// # Errors
-    /// SQLite failures.
-    pub async fn settings(&self) -> Result<Settings, StoreError> {
-        self.read(|conn| {
-            let days: Option<Option<i64>> = conn
-                .query_row(
-                    "SELECT default_expiration_in_days FROM settings WHERE id = 1",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(match days {
-                Some(days) => Settings {
-                    default_lifetime: FileLifetime::from_db(days),
-                },
-                None => Settings::default(),
-            })
-        })
-        .await
+impl Settings {
+    /// The settings from the `default_expiration_in_days` of the settings
+    /// row, or the defaults when there is no row (`None`).
+    pub(crate) fn from_db(row: Option<Option<i64>>) -> Self {
+        match row {
+            Some(days) => Settings {
+                default_lifetime: DefaultLifetime::from_db(days),
+            },
+            None => Settings::default(),
+        }
     }
+}
 
-    /// Saves the settings, durably. Unlike the original's plain `UPDATE`, which
+shared_sql! {
+    /// The settings row's `default_expiration_in_days`.
+    pub(crate) const SETTINGS = "SELECT default_expiration_in_days FROM settings WHERE id = 1";
+    /// Saves the settings. Unlike the original's plain `UPDATE`, which
     /// silently does nothing when the row is missing, this inserts the row then.
-    ///
-    /// # Errors
-    /// SQLite failures.
-    pub async fn update_settings(&self, settings: Settings) -> Result<(), StoreError> {
-        let days = settings.default_lifetime.to_db();
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO settings (id, default_expiration_in_days) VALUES (1, ?1)
-                 ON CONFLICT (id) DO UPDATE SET default_expiration_in_days = excluded.default_expiration_in_days",
-                [days],
-            )?;
-            Ok(())
-        })
-        .await
-    }
+    pub(crate) const SAVE_SETTINGS =
+        "INSERT INTO settings (id, default_expiration_in_days) VALUES (1, $1)
+         ON CONFLICT (id) DO UPDATE
+         SET default_expiration_in_days = excluded.default_expiration_in_days";
 }
 
 #[cfg(test)]
@@ -143,28 +123,34 @@ mod tests {
 
     #[test]
     fn lifetime_bounds_and_messages() {
-        assert_eq!(FileLifetime::from_days(1), Ok(FileLifetime::Days(1)));
-        assert_eq!(FileLifetime::from_days(3650), Ok(FileLifetime::Days(3650)));
+        assert_eq!(DefaultLifetime::from_days(1), Ok(DefaultLifetime::Days(1)));
         assert_eq!(
-            FileLifetime::from_days(0).unwrap_err(),
+            DefaultLifetime::from_days(3650),
+            Ok(DefaultLifetime::Days(3650))
+        );
+        assert_eq!(
+            DefaultLifetime::from_days(0).unwrap_err(),
             "file lifetime must be at least 1 days"
         );
         assert_eq!(
-            FileLifetime::from_days(3651).unwrap_err(),
+            DefaultLifetime::from_days(3651).unwrap_err(),
             "file lifetime must be at most 10 years"
         );
     }
 
     #[test]
     fn stored_values() {
-        assert_eq!(FileLifetime::Never.to_db(), 36_500);
-        assert_eq!(FileLifetime::Days(7).to_db(), 7);
-        assert_eq!(FileLifetime::from_db(Some(36_500)), FileLifetime::Never);
-        assert_eq!(FileLifetime::from_db(Some(7)), FileLifetime::Days(7));
+        assert_eq!(DefaultLifetime::Never.to_db(), 36_500);
+        assert_eq!(DefaultLifetime::Days(7).to_db(), 7);
+        assert_eq!(
+            DefaultLifetime::from_db(Some(36_500)),
+            DefaultLifetime::Never
+        );
+        assert_eq!(DefaultLifetime::from_db(Some(7)), DefaultLifetime::Days(7));
         for odd in [None, Some(0), Some(-3), Some(1 << 20)] {
             assert_eq!(
-                FileLifetime::from_db(odd),
-                FileLifetime::Days(30),
+                DefaultLifetime::from_db(odd),
+                DefaultLifetime::Days(30),
                 "{odd:?}"
             );
         }
@@ -176,11 +162,11 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(
-            FileLifetime::Days(2)
+            DefaultLifetime::Days(2)
                 .expiration_from(now)
                 .map(crate::validate::db_time),
             Some("2028-03-01T12:00:00Z".to_owned())
         );
-        assert_eq!(FileLifetime::Never.expiration_from(now), None);
+        assert_eq!(DefaultLifetime::Never.expiration_from(now), None);
     }
 }

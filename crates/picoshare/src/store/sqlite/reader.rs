@@ -1,4 +1,6 @@
-//! Read-only connections and chunk reads.
+//! Reading on SQLite: the pool of read-only connections, chunk reads, and
+//! [`SqliteRange`], which reads a byte range of a file in batches of whole
+//! chunks, each batch in its own short read transaction.
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +9,10 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{configure_connection, StoreConfig, StoreError};
+use super::{configure_connection, stats, SqliteStore, StoreConfig};
+use crate::ids::EntryId;
+use crate::store::model::Entry;
+use crate::store::StoreError;
 
 /// Idle connections kept for reuse; more are opened on demand under load.
 const MAX_IDLE: usize = 8;
@@ -92,7 +97,7 @@ impl Pool {
 }
 
 /// Reads chunks `first..=last` of entry `id` in one short read transaction.
-pub(super) fn read_chunks(
+fn read_chunks(
     conn: &Connection,
     id: &str,
     first: u64,
@@ -122,4 +127,80 @@ pub(super) fn read_chunks(
         )));
     }
     Ok(out)
+}
+
+impl SqliteStore {
+    /// Reads chunks `first..=last` of entry `id`, in order.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if a chunk is missing; SQLite failures.
+    async fn read_chunks(
+        &self,
+        id: &EntryId,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<Bytes>, StoreError> {
+        let id = id.clone();
+        let counters = self.inner.counters.clone();
+        self.read(move |conn| {
+            let started = std::time::Instant::now();
+            let chunks = read_chunks(conn, id.as_str(), first, last)?;
+            stats::Counters::add(&counters.read_ns, started.elapsed().as_nanos() as u64);
+            let n: usize = chunks.iter().map(Bytes::len).sum();
+            stats::Counters::add(&counters.read_bytes, n as u64);
+            Ok(chunks)
+        })
+        .await
+    }
+
+    /// Opens bytes `start..=end` of `entry` for reading in batches.
+    pub fn read_range(&self, entry: &Entry, start: u64, end: u64) -> SqliteRange {
+        SqliteRange {
+            store: self.clone(),
+            id: entry.id.clone(),
+            chunk_size: entry.chunk_size.max(1),
+            next: start,
+            end,
+        }
+    }
+}
+
+/// Reads one byte range of a file: batches of whole chunks, each read in
+/// its own short read transaction, cut to the range at both ends.
+pub struct SqliteRange {
+    store: SqliteStore,
+    id: EntryId,
+    chunk_size: u64,
+    next: u64,
+    end: u64,
+}
+
+impl SqliteRange {
+    /// The next pieces of the range (whole chunks but at its ends, about
+    /// `batch_bytes` of them), or `None` at its end.
+    ///
+    /// # Errors
+    /// SQLite failures, or a missing chunk.
+    pub async fn next(&mut self, batch_bytes: u64) -> Result<Option<Vec<Bytes>>, StoreError> {
+        if self.next > self.end {
+            return Ok(None);
+        }
+        let cs = self.chunk_size;
+        let first = self.next / cs;
+        let last_chunk = self.end / cs;
+        let per_batch = (batch_bytes / cs).max(1);
+        let last = (first + per_batch - 1).min(last_chunk);
+        let chunks = self.store.read_chunks(&self.id, first, last).await?;
+        let mut out = Vec::with_capacity(chunks.len());
+        for (i, data) in chunks.into_iter().enumerate() {
+            let base = (first + i as u64) * cs;
+            let from = self.next.saturating_sub(base) as usize;
+            let to = ((self.end + 1 - base) as usize).min(data.len());
+            if from < to {
+                out.push(data.slice(from..to));
+            }
+        }
+        self.next = (last + 1) * cs;
+        Ok(Some(out))
+    }
 }

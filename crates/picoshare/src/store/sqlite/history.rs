@@ -1,5 +1,6 @@
-//! Read-only reports for the admin pages: an entry's download history, the
-//! file list with sizes and download counts, and how much space the store uses.
+//! Read-only reports for the admin pages on SQLite: an entry's download
+//! history, the file list with sizes and download counts, and how much space
+//! the database and its filesystem use.
 //!
 //! Everything here reads through the reader pool; nothing writes. The queries
 //! are written so that their cost does not grow with the bytes stored:
@@ -10,64 +11,12 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{SqliteStore, StoreError};
+use super::{query_all, SqliteStore};
 use crate::ids::EntryId;
-use crate::validate::NEVER_EXPIRE;
-
-/// One download of an entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Download {
-    /// When (UTC, whole seconds).
-    pub time: DateTime<Utc>,
-    /// The client's IP as recorded (empty if the row has none).
-    pub client_ip: String,
-    /// The full User-Agent header (empty if there was none).
-    pub user_agent: String,
-}
-
-/// An entry as the file list shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntrySummary {
-    /// Its ID.
-    pub id: String,
-    /// Filename.
-    pub filename: String,
-    /// Content type as uploaded (may be empty).
-    pub content_type: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Upload time.
-    pub upload_time: DateTime<Utc>,
-    /// Expiration, `None` if it never expires.
-    pub expiration: Option<DateTime<Utc>>,
-    /// Owner's note.
-    pub note: Option<String>,
-    /// Guest link it came through.
-    pub guest_link_id: Option<String>,
-    /// Number of recorded downloads.
-    pub downloads: u64,
-}
-
-/// Space used by the store and free on its filesystem, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StorageUsage {
-    /// Size of the filesystem holding the database.
-    pub fs_total: u64,
-    /// Bytes in use on that filesystem, by anyone.
-    pub fs_used: u64,
-    /// Bytes an unprivileged process can still write there.
-    pub fs_free: u64,
-    /// The database file plus its `-wal` and `-shm` files.
-    pub database: u64,
-    /// Sum of the sizes of all entries.
-    pub stored_files: u64,
-    /// Free pages inside the database file: space that deleted files left
-    /// behind, reused by new uploads before the file grows again.
-    pub reclaimable: u64,
-}
+use crate::store::model::{DatabaseSpace, Download, EntrySummary, StorageUsage};
+use crate::store::StoreError;
 
 /// An entry's history, newest first. Downloads recorded in the same second
 /// keep their recording order (newest first too) through `rowid`, which the
@@ -91,12 +40,6 @@ const ENTRIES_SQL: &str =
 /// Bytes of all entries' data; chunks of unfinished uploads do not count.
 const STORED_BYTES_SQL: &str = "SELECT coalesce(sum(length(chunk)), 0) FROM entries_data
      WHERE id IN (SELECT id FROM entries)";
-
-fn parse_time(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-}
 
 impl SqliteStore {
     /// An entry's download history, newest first; `None` if the entry does not
@@ -122,16 +65,7 @@ impl SqliteStore {
             if !exists {
                 return Ok(None);
             }
-            let mut stmt = tx.prepare_cached(DOWNLOADS_SQL)?;
-            let rows = stmt
-                .query_map([id.as_str()], |r| {
-                    Ok(Download {
-                        time: parse_time(&r.get::<_, String>(0)?),
-                        client_ip: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                        user_agent: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows = query_all(&tx, DOWNLOADS_SQL, [id.as_str()], |r| Download::decode(r))?;
             Ok(Some(rows))
         })
         .await
@@ -142,29 +76,8 @@ impl SqliteStore {
     /// # Errors
     /// SQLite failures.
     pub async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(ENTRIES_SQL)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    let expiration: Option<String> = r.get(4)?;
-                    Ok(EntrySummary {
-                        id: r.get(0)?,
-                        filename: r.get(1)?,
-                        content_type: r.get(2)?,
-                        upload_time: parse_time(&r.get::<_, String>(3)?),
-                        expiration: expiration
-                            .filter(|t| t != NEVER_EXPIRE)
-                            .map(|t| parse_time(&t)),
-                        note: r.get(5)?,
-                        guest_link_id: r.get::<_, Option<String>>(6)?.filter(|g| !g.is_empty()),
-                        size: r.get::<_, i64>(7)?.max(0) as u64,
-                        downloads: r.get::<_, i64>(8)?.max(0) as u64,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
-        .await
+        self.read(|conn| query_all(conn, ENTRIES_SQL, [], |r| EntrySummary::decode(r)))
+            .await
     }
 
     /// Space used by the database and free on its filesystem.
@@ -184,13 +97,12 @@ impl SqliteStore {
                 database,
                 stored_files,
                 reclaimable,
+                local_disk: true,
             })
         })
         .await
     }
-}
 
-impl SqliteStore {
     /// The size of the database files and the space inside them that deleted
     /// files left (free pages). Cheap enough for every metrics scrape: two
     /// pragmas and three `stat` calls, no table scan.
@@ -200,24 +112,13 @@ impl SqliteStore {
     pub async fn database_space(&self) -> Result<DatabaseSpace, StoreError> {
         let path = self.path().to_owned();
         self.read(move |conn| {
-            let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-            let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
             Ok(DatabaseSpace {
                 database: database_files_bytes(&path),
-                reclaimable: free_pages.max(0) as u64 * page_size.max(0) as u64,
+                reclaimable: free_page_bytes(conn)?,
             })
         })
         .await
     }
-}
-
-/// The database's size on disk and its free pages, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DatabaseSpace {
-    /// The database file plus its `-wal` and `-shm` files.
-    pub database: u64,
-    /// Free pages inside the database file.
-    pub reclaimable: u64,
 }
 
 /// The sizes of the database file and its `-wal` and `-shm` files.
@@ -237,10 +138,15 @@ fn database_files_bytes(path: &Path) -> u64 {
 fn sql_usage(conn: &Connection) -> Result<(u64, u64), StoreError> {
     let tx = conn.unchecked_transaction()?;
     let stored: i64 = tx.query_row(STORED_BYTES_SQL, [], |r| r.get(0))?;
-    let free_pages: i64 = tx.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    let page_size: i64 = tx.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-    let reclaimable = free_pages.max(0) as u64 * page_size.max(0) as u64;
-    Ok((stored.max(0) as u64, reclaimable))
+    Ok((stored.max(0) as u64, free_page_bytes(&tx)?))
+}
+
+/// Bytes of free pages in the database file: space that deletes freed and
+/// that incremental vacuum has not yet returned to the filesystem.
+fn free_page_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+    let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(free_pages.max(0) as u64 * page_size.max(0) as u64)
 }
 
 struct FsUsage {
@@ -303,7 +209,7 @@ fn filesystem_usage(_db: &Path) -> Result<FsUsage, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema;
+    use crate::store::sqlite::schema;
 
     fn new_db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();

@@ -1,26 +1,30 @@
-//! Guest links: their rows in `guest_links`, and the file lifetime they carry.
+//! Guest links: what they are, how a stored row reads, and the statements
+//! both backends run on them.
 //!
 //! A guest link lets someone without the passphrase upload files, within limits
 //! the owner chose: until when the link works, how long uploaded files live, how
 //! large a file may be and how many files the link accepts.
 //!
-//! The number of files a link has taken is never stored: it is counted live from
-//! `entries` (`guest_link_id`), as the original does, so deleting a guest's file
-//! gives the link its slot back. Enforcing the count against concurrent uploads is
-//! the HTTP layer's job (it reserves slots); this module only reports the count.
+//! The number of files a link has taken is never stored: it is counted live
+//! ([`link_uploads!`]): its stored files (`entries.guest_link_id`), as the
+//! original counts them, so deleting a guest's file gives the link its slot
+//! back, plus its unfinished resumable uploads, each of which holds its slot
+//! from creation until it completes (and becomes a file) or expires. Uploads
+//! in progress hold slots too; each backend counts those its own way (see
+//! `reserve_guest_slot` in `sqlite/guest_links.rs` and `remote/guest_links.rs`).
 //!
 //! The file lifetime is stored as the original stores it, a Go `time.Duration` in
-//! Go's own text form (`168h0m0s`), so [`FileLifetime`] parses and prints that
+//! Go's own text form (`168h0m0s`), so [`GuestFileLifetime`] parses and prints that
 //! form exactly.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{db_time_to_utc, expiration_from_db, expiration_to_db, SqliteStore, StoreError};
+use super::sql::{shared_sql, unsigned, Row};
+use super::time::{db_time_to_utc, expiration_from_db};
 use crate::ids::GuestLinkId;
-use crate::validate::db_time;
+use crate::store::StoreError;
 
 const NANOS_PER_MICRO: i64 = 1_000;
 const NANOS_PER_MILLI: i64 = 1_000_000;
@@ -31,7 +35,7 @@ const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MINUTE;
 /// How long files uploaded through a guest link live: a Go `time.Duration`
 /// (whole nanoseconds, signed 64-bit), exactly as the original keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FileLifetime {
+pub struct GuestFileLifetime {
     nanos: i64,
 }
 
@@ -40,14 +44,14 @@ pub struct FileLifetime {
 #[error("invalid duration {0:?}")]
 pub struct InvalidDuration(pub String);
 
-impl FileLifetime {
+impl GuestFileLifetime {
     /// "Never": the original's sentinel of 100 × 365 days (`876000h0m0s`).
-    pub const INFINITE: FileLifetime = FileLifetime {
+    pub const INFINITE: GuestFileLifetime = GuestFileLifetime {
         nanos: 876_000 * NANOS_PER_HOUR,
     };
 
     /// One day, the shortest lifetime a guest link may have.
-    pub const ONE_DAY: FileLifetime = FileLifetime {
+    pub const ONE_DAY: GuestFileLifetime = GuestFileLifetime {
         nanos: 24 * NANOS_PER_HOUR,
     };
 
@@ -200,7 +204,7 @@ fn push_fraction(out: &mut String, v: u64, prec: u32) -> u64 {
     v / div
 }
 
-impl fmt::Display for FileLifetime {
+impl fmt::Display for GuestFileLifetime {
     /// Go's `Duration.String()`: `72h3m0.5s`, `1h0m0s`, `1.5ms`, `0s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut u = self.nanos.unsigned_abs();
@@ -247,7 +251,7 @@ pub struct GuestLink {
     /// When the link stops working, `None` for never.
     pub url_expiration: Option<DateTime<Utc>>,
     /// How long uploaded files live at most.
-    pub file_lifetime: FileLifetime,
+    pub file_lifetime: GuestFileLifetime,
     /// Whether the owner has switched it off.
     pub is_disabled: bool,
     /// Files currently stored that came through this link, plus its
@@ -262,7 +266,7 @@ impl GuestLink {
     }
 
     /// Whether the upload count still allows another file (ignoring uploads
-    /// that are in progress; the HTTP layer accounts for those).
+    /// that are in progress; the store counts those when it reserves a slot).
     pub fn can_accept_more_files(&self) -> bool {
         match self.max_file_uploads {
             None => true,
@@ -291,214 +295,106 @@ pub struct NewGuestLink {
     /// When the link stops working, `None` for never.
     pub url_expiration: Option<DateTime<Utc>>,
     /// Lifetime of uploaded files.
-    pub file_lifetime: FileLifetime,
+    pub file_lifetime: GuestFileLifetime,
 }
 
-/// Columns of a [`GuestLink`], in the order [`guest_link_from_row`] reads them.
-/// `files_uploaded` is counted through `idx_entries_guest_link_id` (and
-/// counts unfinished resumable uploads, which hold their slots).
-const SELECT_GUEST_LINK: &str = "SELECT g.id, g.label, g.max_file_bytes, g.max_file_uploads,
-        g.creation_time, g.url_expiration_time, g.file_expiration_time, g.is_disabled,
-        (SELECT count(*) FROM entries e WHERE e.guest_link_id = g.id)
-            + (SELECT count(*) FROM picoshare_tus_uploads t
-               WHERE t.guest_link_id = g.id AND t.completed = 0)
-     FROM guest_links g";
-
-/// Reads one row of [`SELECT_GUEST_LINK`]. The outer error is SQLite's; the
-/// inner one reports a row this server cannot make sense of, rather than
-/// guessing at it.
-fn guest_link_from_row(row: &Row<'_>) -> rusqlite::Result<Result<GuestLink, StoreError>> {
-    let id: String = row.get(0)?;
-    let label: Option<String> = row.get(1)?;
-    let max_file_bytes: Option<i64> = row.get(2)?;
-    let max_file_uploads: Option<i64> = row.get(3)?;
-    let creation_time: String = row.get(4)?;
-    let url_expiration: Option<String> = row.get(5)?;
-    let lifetime: Option<String> = row.get(6)?;
-    let is_disabled: i64 = row.get(7)?;
-    let files_uploaded: i64 = row.get(8)?;
-
-    let id = match GuestLinkId::parse(&id) {
-        Ok(id) => id,
-        Err(e) => return Ok(Err(StoreError::Corrupt(format!("guest link {id:?}: {e}")))),
-    };
-    // The original reads a missing lifetime as "never expires".
-    let file_lifetime = match lifetime.as_deref().map(FileLifetime::parse_go) {
-        None => FileLifetime::INFINITE,
-        Some(Ok(l)) => l,
-        Some(Err(e)) => {
-            return Ok(Err(StoreError::Corrupt(format!(
-                "guest link {id}: file lifetime: {e}"
-            ))))
-        }
-    };
-    // The schema only allows positive limits; NULL means no limit.
-    let limit = |v: Option<i64>| v.and_then(|n| u64::try_from(n).ok()).filter(|&n| n > 0);
-    Ok(Ok(GuestLink {
-        id,
-        label: label.unwrap_or_default(),
-        max_file_bytes: limit(max_file_bytes),
-        max_file_uploads: limit(max_file_uploads),
-        creation_time: db_time_to_utc(&creation_time),
-        url_expiration: expiration_from_db(url_expiration),
-        file_lifetime,
-        is_disabled: is_disabled != 0,
-        files_uploaded: u64::try_from(files_uploaded).unwrap_or(0),
-    }))
-}
-
-impl SqliteStore {
-    /// Creates a guest link with a new random ID and returns the ID.
+impl GuestLink {
+    /// Reads a row of [`GUEST_LINK`] or [`GUEST_LINKS`]. A row this server
+    /// cannot make sense of is reported rather than guessed at.
     ///
     /// # Errors
-    /// Storage failures.
-    pub async fn create_guest_link(&self, link: NewGuestLink) -> Result<GuestLinkId, StoreError> {
-        let id = GuestLinkId::generate();
-        let stored_id = id.clone();
-        // SQLite integers are signed; a byte limit beyond i64::MAX is no limit
-        // in practice, so it is stored as the largest value the column holds.
-        let max_bytes = link
-            .max_file_bytes
-            .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        let max_uploads = link
-            .max_file_uploads
-            .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        self.write(move |conn| {
-            conn.execute(
-                "INSERT INTO guest_links (id, label, max_file_bytes, max_file_uploads,
-                     creation_time, url_expiration_time, file_expiration_time, is_disabled)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)",
-                params![
-                    stored_id.as_str(),
-                    link.label,
-                    max_bytes,
-                    max_uploads,
-                    db_time(link.creation_time),
-                    expiration_to_db(link.url_expiration),
-                    link.file_lifetime.to_string(),
-                ],
-            )
-            .map_err(StoreError::classify)?;
-            Ok(())
-        })
-        .await?;
-        Ok(id)
-    }
-
-    /// Looks up a guest link, with its live upload count.
-    ///
-    /// # Errors
-    /// Storage failures, or [`StoreError::Corrupt`] for a row that cannot be read.
-    pub async fn guest_link(&self, id: &GuestLinkId) -> Result<Option<GuestLink>, StoreError> {
-        let id = id.clone();
-        self.read(move |conn| {
-            conn.query_row(
-                &format!("{SELECT_GUEST_LINK} WHERE g.id = ?1"),
-                [id.as_str()],
-                guest_link_from_row,
-            )
-            .optional()?
-            .transpose()
-        })
-        .await
-    }
-
-    /// Every guest link, newest first (as the original's list page shows them).
-    ///
-    /// # Errors
-    /// Storage failures, or [`StoreError::Corrupt`] for a row that cannot be read.
-    pub async fn guest_links(&self) -> Result<Vec<GuestLink>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(&format!(
-                "{SELECT_GUEST_LINK} ORDER BY g.creation_time DESC"
-            ))?;
-            let rows = stmt.query_map([], guest_link_from_row)?;
-            let mut links = Vec::new();
-            for row in rows {
-                links.push(row??);
+    /// [`StoreError::Corrupt`] for a malformed ID or lifetime; a column of
+    /// the wrong type.
+    pub(crate) fn decode(r: &impl Row) -> Result<GuestLink, StoreError> {
+        let id = r.text(0)?;
+        let id = GuestLinkId::parse(&id)
+            .map_err(|e| StoreError::Corrupt(format!("guest link {id:?}: {e}")))?;
+        // The original reads a missing lifetime as "never expires".
+        let file_lifetime = match r.opt_text(6)?.as_deref().map(GuestFileLifetime::parse_go) {
+            None => GuestFileLifetime::INFINITE,
+            Some(Ok(l)) => l,
+            Some(Err(e)) => {
+                return Err(StoreError::Corrupt(format!(
+                    "guest link {id}: file lifetime: {e}"
+                )))
             }
-            Ok(links)
+        };
+        // The schema only allows positive limits; NULL means no limit.
+        let limit = |v: Option<i64>| v.and_then(|n| u64::try_from(n).ok()).filter(|&n| n > 0);
+        Ok(GuestLink {
+            id,
+            label: r.opt_text(1)?.unwrap_or_default(),
+            max_file_bytes: limit(r.opt_int(2)?),
+            max_file_uploads: limit(r.opt_int(3)?),
+            creation_time: db_time_to_utc(&r.text(4)?),
+            url_expiration: expiration_from_db(r.opt_text(5)?),
+            file_lifetime,
+            is_disabled: r.int(7)? != 0,
+            files_uploaded: unsigned(r.int(8)?),
         })
-        .await
-    }
-
-    /// The number of stored files that came through guest link `id`.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn guest_link_files_uploaded(&self, id: &GuestLinkId) -> Result<u64, StoreError> {
-        let id = id.clone();
-        self.read(move |conn| count_uploads(conn, &id)).await
-    }
-
-    /// Deletes a guest link (nothing if absent). Files uploaded through it stay;
-    /// they only lose the reference to it, in the same transaction.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn delete_guest_link(&self, id: &GuestLinkId) -> Result<(), StoreError> {
-        let id = id.clone();
-        self.write(move |conn| {
-            conn.execute(
-                "UPDATE entries SET guest_link_id = NULL WHERE guest_link_id = ?1",
-                [id.as_str()],
-            )
-            .map_err(StoreError::classify)?;
-            conn.execute("DELETE FROM guest_links WHERE id = ?1", [id.as_str()])
-                .map_err(StoreError::classify)?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Disables or re-enables a guest link. Returns whether it exists; setting
-    /// the state it already has is not an error.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub async fn set_guest_link_disabled(
-        &self,
-        id: &GuestLinkId,
-        disabled: bool,
-    ) -> Result<bool, StoreError> {
-        let id = id.clone();
-        self.write(move |conn| {
-            // `changes()` counts matched rows even when the value does not change,
-            // so this also tells whether the link exists.
-            let n = conn
-                .execute(
-                    "UPDATE guest_links SET is_disabled = ?2 WHERE id = ?1",
-                    params![id.as_str(), i64::from(disabled)],
-                )
-                .map_err(StoreError::classify)?;
-            Ok(n > 0)
-        })
-        .await
     }
 }
 
-/// Files stored through a link, plus its unfinished resumable uploads: each
-/// holds its slot from creation until it completes (and becomes a file) or
-/// expires.
-fn count_uploads(conn: &Connection, id: &GuestLinkId) -> Result<u64, StoreError> {
-    let n: i64 = conn.query_row(
-        "SELECT (SELECT count(*) FROM entries WHERE guest_link_id = ?1)
-            + (SELECT count(*) FROM picoshare_tus_uploads WHERE guest_link_id = ?1 AND completed = 0)",
-        [id.as_str()],
-        |r| r.get(0),
-    )?;
-    Ok(u64::try_from(n).unwrap_or(0))
+/// The number of files that count against guest link `$link` (an SQL
+/// expression: a placeholder or a column): its stored files plus its
+/// unfinished resumable uploads. Counted through `idx_entries_guest_link_id`
+/// and `idx_tus_uploads_guest_link`.
+macro_rules! link_uploads {
+    ($link:literal) => {
+        concat!(
+            "(SELECT count(*) FROM entries e WHERE e.guest_link_id = ",
+            $link,
+            ") + (SELECT count(*) FROM picoshare_tus_uploads t WHERE t.guest_link_id = ",
+            $link,
+            " AND t.completed = 0)"
+        )
+    };
+}
+pub(crate) use link_uploads;
+
+/// The columns [`GuestLink::decode`] reads, in its order.
+macro_rules! select_guest_link {
+    () => {
+        concat!(
+            "SELECT g.id, g.label, g.max_file_bytes, g.max_file_uploads, g.creation_time,
+                g.url_expiration_time, g.file_expiration_time, g.is_disabled, ",
+            link_uploads!("g.id"),
+            " FROM guest_links g"
+        )
+    };
+}
+
+shared_sql! {
+    /// Guest link `$1`, with its upload count.
+    pub(crate) const GUEST_LINK = concat!(select_guest_link!(), " WHERE g.id = $1");
+    /// Every guest link, newest first (as the original's list page shows them).
+    pub(crate) const GUEST_LINKS = concat!(select_guest_link!(), " ORDER BY g.creation_time DESC");
+    /// Guest link `$1`'s upload count.
+    pub(crate) const COUNT_LINK_UPLOADS = concat!("SELECT ", link_uploads!("$1"));
+    /// Creates a guest link (enabled).
+    pub(crate) const INSERT_GUEST_LINK =
+        "INSERT INTO guest_links (id, label, max_file_bytes, max_file_uploads,
+             creation_time, url_expiration_time, file_expiration_time, is_disabled)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0)";
+    /// Files uploaded through link `$1` lose the reference to it (it is
+    /// being deleted; they stay).
+    pub(crate) const FORGET_GUEST_LINK =
+        "UPDATE entries SET guest_link_id = NULL WHERE guest_link_id = $1";
+    /// Deletes guest link `$1`.
+    pub(crate) const DELETE_GUEST_LINK = "DELETE FROM guest_links WHERE id = $1";
+    /// Disables (`$2` = 1) or enables (0) guest link `$1`. The count of
+    /// changed rows counts matched rows in both databases, so it also says
+    /// whether the link exists.
+    pub(crate) const SET_GUEST_LINK_DISABLED =
+        "UPDATE guest_links SET is_disabled = $2 WHERE id = $1";
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::EntryId;
-    use crate::store::{NewEntry, StoreConfig};
-    use bytes::Bytes;
 
     fn lifetime(text: &str) -> Result<String, InvalidDuration> {
-        FileLifetime::parse_go(text).map(|l| l.to_string())
+        GuestFileLifetime::parse_go(text).map(|l| l.to_string())
     }
 
     #[test]
@@ -555,88 +451,27 @@ mod tests {
             "99999999999999999999h",
             "forever",
         ] {
-            assert!(FileLifetime::parse_go(bad).is_err(), "{bad:?} parsed");
+            assert!(GuestFileLifetime::parse_go(bad).is_err(), "{bad:?} parsed");
         }
     }
 
     #[test]
     fn infinite_lifetime_never_expires() {
         let now = crate::validate::rfc3339("2030-01-01T00:00:00Z").unwrap();
-        assert!(FileLifetime::parse_go("876000h").unwrap().is_infinite());
-        assert_eq!(FileLifetime::INFINITE.expiration_from(now), None);
+        assert!(GuestFileLifetime::parse_go("876000h")
+            .unwrap()
+            .is_infinite());
+        assert_eq!(GuestFileLifetime::INFINITE.expiration_from(now), None);
         assert_eq!(
-            FileLifetime::parse_go("168h").unwrap().expiration_from(now),
+            GuestFileLifetime::parse_go("168h")
+                .unwrap()
+                .expiration_from(now),
             Some(crate::validate::rfc3339("2030-01-08T00:00:00Z").unwrap())
         );
         // Longer than "never" is a real, distant date: only the sentinel means never.
-        assert!(FileLifetime::parse_go("876001h")
+        assert!(GuestFileLifetime::parse_go("876001h")
             .unwrap()
             .expiration_from(now)
             .is_some());
-    }
-
-    /// The store's guest-link calls against a real database: create, read back,
-    /// count uploads, list, disable, and delete (which keeps the files).
-    #[tokio::test]
-    async fn guest_links_round_trip_through_the_store() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(StoreConfig::new(dir.path().join("store.db"))).unwrap();
-        let now = crate::validate::rfc3339("2030-01-01T00:00:00Z").unwrap();
-        let id = store
-            .create_guest_link(NewGuestLink {
-                label: "For Maurice".into(),
-                max_file_bytes: Some(1 << 20),
-                max_file_uploads: Some(2),
-                creation_time: now,
-                url_expiration: None,
-                file_lifetime: FileLifetime::parse_go("168h").unwrap(),
-            })
-            .await
-            .unwrap();
-        let link = store.guest_link(&id).await.unwrap().unwrap();
-        assert_eq!(link.label, "For Maurice");
-        assert_eq!(link.max_file_bytes, Some(1 << 20));
-        assert_eq!(link.max_file_uploads, Some(2));
-        assert_eq!(link.creation_time, now);
-        assert_eq!(link.url_expiration, None);
-        assert_eq!(link.file_lifetime.to_string(), "168h0m0s");
-        assert_eq!(link.files_uploaded, 0);
-        assert!(link.is_active(now));
-
-        let entry = EntryId::generate();
-        let mut sink = store.begin_upload(entry.clone());
-        sink.write(Bytes::from_static(b"hello")).await.unwrap();
-        sink.finish(NewEntry {
-            filename: "a.txt".into(),
-            content_type: "text/plain".into(),
-            upload_time: now,
-            expiration: None,
-            note: None,
-            guest_link_id: Some(id.as_str().to_owned()),
-            limits: None,
-        })
-        .await
-        .unwrap();
-        assert_eq!(store.guest_link_files_uploaded(&id).await.unwrap(), 1);
-        let listed = store.guest_links().await.unwrap();
-        assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].files_uploaded, 1);
-
-        assert!(store.set_guest_link_disabled(&id, true).await.unwrap());
-        assert!(store.set_guest_link_disabled(&id, true).await.unwrap());
-        let link = store.guest_link(&id).await.unwrap().unwrap();
-        assert!(link.is_disabled && !link.is_active(now));
-        let unknown = GuestLinkId::generate();
-        assert!(!store
-            .set_guest_link_disabled(&unknown, false)
-            .await
-            .unwrap());
-
-        store.delete_guest_link(&id).await.unwrap();
-        store.delete_guest_link(&id).await.unwrap();
-        assert_eq!(store.guest_link(&id).await.unwrap(), None);
-        let kept = store.entry(&entry).await.unwrap().expect("the file stays");
-        assert_eq!(kept.guest_link_id, None);
-        store.shutdown().await;
     }
 }

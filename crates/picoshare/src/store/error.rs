@@ -1,0 +1,57 @@
+//! The store's one error type, whichever backend is in use. The HTTP layer
+//! maps each kind to its status (`http::error`): a full disk is the
+//! client's 507, an unreachable storage service a 503, the rest a 500.
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Any SQLite failure.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The disk (or the database's size limit) is full.
+    #[error("the disk is full")]
+    DiskFull,
+    /// The database is not one this server can open.
+    #[error("{0}")]
+    Schema(String),
+    /// The writer thread has stopped (the server is shutting down).
+    #[error("the database writer has stopped")]
+    WriterGone,
+    /// A blocking task panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(String),
+    /// The stored data is inconsistent (for example a missing chunk).
+    #[error("corrupt entry data: {0}")]
+    Corrupt(String),
+    /// An I/O error outside SQLite.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Any PostgreSQL failure (scale-out store).
+    #[error("PostgreSQL error: {0}")]
+    Postgres(String),
+    /// Any object-storage failure (scale-out store).
+    #[error("object storage error: {0}")]
+    Object(String),
+    /// Another server instance is writing to this resumable upload.
+    #[error("another server is writing to this upload")]
+    Busy,
+    /// The file is larger than the storage can hold in one object.
+    #[error("{0}")]
+    TooLarge(String),
+    /// A count kept changing while it was read (guest-link slots); the
+    /// request may be tried again.
+    #[error("the server is busy")]
+    Contended,
+}
+
+impl StoreError {
+    /// Maps SQLite's "disk full" result to [`StoreError::DiskFull`].
+    pub(crate) fn classify(e: rusqlite::Error) -> StoreError {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StoreError::DiskFull
+            }
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}

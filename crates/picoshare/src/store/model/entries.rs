@@ -1,0 +1,116 @@
+//! Entries (stored files): their metadata, the download history rows, and
+//! the statements both backends run on them.
+//!
+//! Deleting an entry deletes everything that hangs off it, in one
+//! transaction: its download history, its limits, its places in shares (and
+//! a share it was the last entry of, see [`super::shares`]), and its bytes
+//! (chunk rows in SQLite; in the scale-out store the object is queued for
+//! deletion in the same transaction).
+
+use chrono::{DateTime, Utc};
+
+use super::limits::NewLimits;
+use super::sql::{shared_sql, unsigned, Row};
+use super::time::{db_time_to_utc, expiration_from_db};
+use crate::ids::EntryId;
+use crate::store::StoreError;
+
+/// Metadata of a stored file.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its ID.
+    pub id: EntryId,
+    /// Filename shown to downloaders.
+    pub filename: String,
+    /// Content type as uploaded (may be empty).
+    pub content_type: String,
+    /// Upload time (UTC, whole seconds).
+    pub upload_time: DateTime<Utc>,
+    /// Expiration, `None` if it never expires.
+    pub expiration: Option<DateTime<Utc>>,
+    /// Owner's note.
+    pub note: Option<String>,
+    /// Guest link it came through.
+    pub guest_link_id: Option<String>,
+    /// Total size in bytes.
+    pub size: u64,
+    /// Size of every chunk (SQLite) or part (object storage) but the last.
+    pub chunk_size: u64,
+}
+
+impl Entry {
+    /// Reads an entry from nine columns starting at `at`: `id, filename,
+    /// content_type, upload_time, expiration_time, note, guest_link_id,
+    /// size, chunk_size`. `None` when the size or chunk size is NULL: an
+    /// entry without any data is treated as missing, as in the original.
+    ///
+    /// # Errors
+    /// A malformed ID, or a column of the wrong type.
+    pub(crate) fn decode(r: &impl Row, at: usize) -> Result<Option<Entry>, StoreError> {
+        let (Some(size), Some(chunk_size)) = (r.opt_int(at + 7)?, r.opt_int(at + 8)?) else {
+            return Ok(None);
+        };
+        let id = r.text(at)?;
+        let id = EntryId::parse(&id)
+            .map_err(|e| StoreError::Corrupt(format!("entry ID {id:?}: {e}")))?;
+        Ok(Some(Entry {
+            id,
+            filename: r.text(at + 1)?,
+            content_type: r.text(at + 2)?,
+            upload_time: db_time_to_utc(&r.text(at + 3)?),
+            expiration: expiration_from_db(r.opt_text(at + 4)?),
+            note: r.opt_text(at + 5)?,
+            guest_link_id: r.opt_text(at + 6)?.filter(|g| !g.is_empty()),
+            size: unsigned(size),
+            chunk_size: unsigned(chunk_size).max(1),
+        }))
+    }
+}
+
+/// A new entry's metadata, written when its upload completes.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    /// Filename.
+    pub filename: String,
+    /// Content type, verbatim from the client.
+    pub content_type: String,
+    /// Upload time.
+    pub upload_time: DateTime<Utc>,
+    /// Expiration, `None` for never.
+    pub expiration: Option<DateTime<Utc>>,
+    /// Note.
+    pub note: Option<String>,
+    /// Guest link.
+    pub guest_link_id: Option<String>,
+    /// Download limit and password, stored with the entry row.
+    pub limits: Option<NewLimits>,
+}
+
+/// One row of download history.
+#[derive(Debug, Clone)]
+pub struct DownloadRecord {
+    /// Entry downloaded.
+    pub entry_id: EntryId,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Client IP.
+    pub client_ip: String,
+    /// Client User-Agent.
+    pub user_agent: String,
+}
+
+shared_sql! {
+    /// Whether entry `$1` exists.
+    pub(crate) const ENTRY_EXISTS = "SELECT 1 FROM entries WHERE id = $1";
+    /// Changes entry `$1`'s filename, expiration and note.
+    pub(crate) const UPDATE_ENTRY =
+        "UPDATE entries SET filename = $2, expiration_time = $3, note = $4 WHERE id = $1";
+    /// Records a download ([`DownloadRecord`]).
+    pub(crate) const INSERT_DOWNLOAD =
+        "INSERT INTO downloads (entry_id, download_timestamp, client_ip, user_agent)
+         VALUES ($1, $2, $3, $4)";
+    /// Deletes entry `$1`'s download history (part of deleting it).
+    pub(crate) const DELETE_DOWNLOADS = "DELETE FROM downloads WHERE entry_id = $1";
+    /// Deletes entry `$1`'s row (part of deleting it).
+    pub(crate) const DELETE_ENTRY = "DELETE FROM entries WHERE id = $1";
+}

@@ -1,0 +1,40 @@
+//! The store's domain, the same whichever backend is in use: the types the
+//! HTTP layer gets and gives (entries, guest links, limits, shares, tokens,
+//! settings, resumable uploads, reports), and every rule both backends
+//! share: the stored time format (`time.rs`), how each type reads from a row
+//! (a `decode` beside each type), the download-reservation decision and
+//! limits changes (`limits.rs`), how a guest link's uploads are counted
+//! (`guest_links.rs`), that a share goes with its last entry (`shares.rs`),
+//! and the SQL both backends run, written once beside the type it is about
+//! (`sql.rs` explains how).
+//!
+//! Nothing here knows a database client: each backend implements `sql::Row`
+//! for its rows and runs the shared statements with its own placeholders.
+//! Each file is named as the files of the same area in `sqlite/` and
+//! `remote/`.
+
+pub(crate) mod entries;
+pub(crate) mod gc;
+pub(crate) mod guest_links;
+pub(crate) mod history;
+pub(crate) mod limits;
+pub(crate) mod sessions;
+pub(crate) mod settings;
+pub(crate) mod shares;
+pub(crate) mod sql;
+pub(crate) mod time;
+pub(crate) mod tokens;
+pub(crate) mod tus;
+
+pub use entries::{DownloadRecord, Entry, NewEntry};
+pub use gc::GcOutcome;
+pub use guest_links::{GuestFileLifetime, GuestLink, InvalidDuration, NewGuestLink};
+pub use history::{DatabaseSpace, Download, EntrySummary, StorageUsage};
+pub use limits::{Change, EntryLimits, NewLimits, Reservation};
+pub use settings::{
+    DefaultLifetime, Settings, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS,
+    NEVER_EXPIRE_DAYS,
+};
+pub use shares::{CreateOutcome, NewShare, Share, ShareFile};
+pub use tokens::{ApiToken, NewApiToken};
+pub use tus::{NewTusUpload, TusUpload};

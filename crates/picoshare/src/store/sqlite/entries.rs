@@ -1,0 +1,126 @@
+//! Entries on SQLite: looking one up (its size from its chunk rows), editing,
+//! deleting with everything that hangs off it, download records, and the
+//! entry row a finished upload writes.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+
+use super::{query_opt, SqliteStore};
+use crate::ids::EntryId;
+use crate::store::model::entries::{DELETE_DOWNLOADS, DELETE_ENTRY, INSERT_DOWNLOAD, UPDATE_ENTRY};
+use crate::store::model::limits::DELETE_LIMITS;
+use crate::store::model::time::{db_time, expiration_to_db};
+use crate::store::model::{DownloadRecord, Entry, NewEntry};
+use crate::store::StoreError;
+
+/// An entry with its size and chunk size, both taken from its chunk rows
+/// (through `idx_entries_data_length`); NULL for an entry without data.
+const ENTRY: &str = "SELECT e.id, e.filename, e.content_type, e.upload_time, e.expiration_time,
+        e.note, e.guest_link_id,
+        (SELECT sum(length(chunk)) FROM entries_data d WHERE d.id = e.id),
+        (SELECT length(chunk) FROM entries_data d WHERE d.id = e.id AND d.chunk_index = 0)
+     FROM entries e WHERE e.id = ?1";
+
+/// Deletes entry `id` and everything that hangs off it, in the caller's
+/// transaction: its download history, chunks, row, limits, and its places in
+/// shares (with a share it was the last entry of). Returns the number of
+/// shares deleted.
+pub(super) fn delete_entry_rows(conn: &Connection, id: &str) -> Result<usize, StoreError> {
+    conn.execute(DELETE_DOWNLOADS.sqlite(), [id])?;
+    conn.execute("DELETE FROM entries_data WHERE id = ?1", [id])?;
+    conn.execute(DELETE_ENTRY.sqlite(), [id])?;
+    conn.execute(DELETE_LIMITS.sqlite(), [id])?;
+    super::shares::leave_shares(conn, id)
+}
+
+/// Writes a finished upload's entry row, and its download limit or password
+/// if it has one, in the running transaction.
+pub(super) fn insert_entry(
+    conn: &Connection,
+    id: &EntryId,
+    entry: &NewEntry,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO entries (id, filename, content_type, upload_time, expiration_time, guest_link_id, note)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id.as_str(),
+            entry.filename,
+            entry.content_type,
+            db_time(entry.upload_time),
+            expiration_to_db(entry.expiration),
+            entry.guest_link_id,
+            entry.note
+        ],
+    )
+    .map_err(StoreError::classify)?;
+    if let Some(l) = &entry.limits {
+        super::limits::insert(conn, id.as_str(), l).map_err(StoreError::classify)?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Looks up an entry's metadata and size. Entries without any data are
+    /// treated as missing, as in the original.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            Ok(query_opt(conn, ENTRY, [id.as_str()], |r| Entry::decode(r, 0))?.flatten())
+        })
+        .await
+    }
+
+    /// Changes an entry's filename, expiration and note. Returns whether it exists.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn update_entry(
+        &self,
+        id: &EntryId,
+        filename: String,
+        expiration: Option<DateTime<Utc>>,
+        note: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.write(move |conn| {
+            let n = conn.execute(
+                UPDATE_ENTRY.sqlite(),
+                params![id.as_str(), filename, expiration_to_db(expiration), note],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// Deletes an entry with its data and download history (nothing if absent).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub async fn delete_entry(&self, id: &EntryId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |conn| delete_entry_rows(conn, id.as_str()).map(drop))
+            .await?;
+        self.space_freed();
+        Ok(())
+    }
+
+    /// Records a download. Fire-and-forget: the reply does not wait for it.
+    pub fn record_download(&self, rec: DownloadRecord) {
+        self.inner.writer.exec_detached(move |conn| {
+            conn.execute(
+                INSERT_DOWNLOAD.sqlite(),
+                params![
+                    rec.entry_id.as_str(),
+                    db_time(rec.time),
+                    rec.client_ip,
+                    rec.user_agent
+                ],
+            )?;
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,359 @@
+//! The SQLite store: entries, their chunked file data, download history and
+//! everything else in one SQLite file, in the original PicoShare's schema.
+//!
+//! Concurrency design (see ARCHITECTURE.md):
+//! - **One writer thread** owns the only write connection. Every change goes to it
+//!   through a bounded channel, so writes never contend for SQLite's lock, memory
+//!   stays bounded, and a slow disk pushes back on the uploading clients.
+//!   It batches chunk inserts into large transactions and group-commits.
+//! - **Readers** use a small pool of read-only connections on blocking threads.
+//!   In WAL mode they never wait for the writer, and each read is a short
+//!   transaction, so a slow downloader never pins the WAL or holds a lock.
+//!
+//! Each area has its file, named as its counterpart in `remote/` (see
+//! ARCHITECTURE.md); this one opens the database and holds what they share.
+
+mod checkpoint;
+mod convert;
+mod entries;
+mod gc;
+mod guest_links;
+mod history;
+mod limits;
+mod reader;
+pub mod schema;
+mod sessions;
+mod settings;
+mod shares;
+mod tokens;
+mod tus;
+mod upload;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Params};
+
+pub use guest_links::LocalSlot;
+pub use reader::SqliteRange;
+pub use upload::{SqliteSink, SqliteTusSink};
+
+use super::model::sql::Row;
+use super::stats::{self, StoreStats};
+use super::StoreError;
+
+/// SQLite journal mode for the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JournalMode {
+    /// Write-ahead log: readers never wait for the writer; works with Litestream.
+    Wal,
+    /// Rollback journal: fewer bytes written, but readers wait while the writer commits.
+    Delete,
+}
+
+/// Storage tuning. The defaults are the measured best (docs/benchmarks.md); the
+/// other values exist so the bench suite can compare variants of one build.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Database file path.
+    pub path: PathBuf,
+    /// Bytes per chunk row for new uploads (existing entries keep theirs).
+    pub chunk_size: usize,
+    /// Page size for newly created databases.
+    pub page_size: u32,
+    /// Journal mode.
+    pub journal_mode: JournalMode,
+    /// Commit the running write transaction after this many bytes of file data.
+    pub commit_bytes: u64,
+    /// SQLite page cache of the writing connections, in KiB.
+    pub cache_kib: u32,
+    /// SQLite page cache of each reading connection, in KiB.
+    pub reader_cache_kib: u32,
+    /// Start writing dirty file pages back to disk early, from a side thread,
+    /// so that commits and checkpoints find little left to flush.
+    pub early_writeback: bool,
+    /// WAL size in pages that triggers a checkpoint (inline checkpoints only).
+    pub wal_autocheckpoint: u32,
+    /// Checkpoint from a separate thread instead of inside the writer's commits.
+    pub background_checkpoint: bool,
+    /// Leave all checkpoints to an outside process (Litestream): the server never
+    /// checkpoints, as the original does when `LITESTREAM_BUCKET` is set.
+    pub external_checkpoints: bool,
+    /// Convert existing databases without incremental auto-vacuum at start-up.
+    pub convert_existing: bool,
+    /// With background checkpoints: WAL bytes after which the writer waits for
+    /// the checkpointer to catch up, so the WAL restarts instead of growing.
+    pub wal_limit_bytes: u64,
+}
+
+impl StoreConfig {
+    /// The defaults for a database at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            page_size: 65536,
+            journal_mode: JournalMode::Wal,
+            commit_bytes: 64 << 20,
+            cache_kib: 256,
+            reader_cache_kib: 4096,
+            early_writeback: true,
+            wal_autocheckpoint: 1000,
+            background_checkpoint: true,
+            external_checkpoints: false,
+            convert_existing: true,
+            wal_limit_bytes: 256 << 20,
+        }
+    }
+}
+
+/// The original's chunk size (320 KiB).
+pub const DEFAULT_CHUNK_SIZE: usize = 327_680;
+
+/// Handle to the SQLite store; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    counters: Arc<stats::Counters>,
+    shared: Arc<writer::Shared>,
+    cfg: StoreConfig,
+    readers: reader::Pool,
+    writer: writer::WriterHandle,
+    /// Guest-link upload slots held by uploads in progress.
+    slots: Arc<guest_links::Slots>,
+}
+
+/// Applies the pragmas every connection needs.
+fn configure_connection(conn: &Connection, cfg: &StoreConfig) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    if cfg.external_checkpoints {
+        // Closing the last connection would otherwise checkpoint the WAL.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )?;
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
+        cfg.cache_kib
+    ))?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database, upgrades its schema, reclaims the
+    /// chunks of uploads that a previous run left unfinished, and starts the writer.
+    ///
+    /// # Errors
+    /// Any failure to open or upgrade the database.
+    pub fn open(cfg: StoreConfig) -> Result<SqliteStore, StoreError> {
+        if let Some(parent) = cfg.path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        if let Err(e) = convert::convert_if_needed(&cfg) {
+            tracing::warn!(error = %e, "could not convert the database to incremental auto-vacuum; continuing with it unchanged");
+        }
+        let mut conn = Connection::open(&cfg.path)?;
+        configure_connection(&conn, &cfg)?;
+        schema::migrate(
+            &mut conn,
+            schema::NewDatabaseOptions {
+                page_size: cfg.page_size,
+            },
+        )?;
+        let mode = match cfg.journal_mode {
+            JournalMode::Wal => "WAL",
+            JournalMode::Delete => "DELETE",
+        };
+        let got: String =
+            conn.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get(0))?;
+        if !got.eq_ignore_ascii_case(mode) {
+            return Err(StoreError::Schema(format!(
+                "could not switch the database to journal mode {mode} (it is {got})"
+            )));
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {};",
+            if cfg.background_checkpoint || cfg.external_checkpoints {
+                0
+            } else {
+                cfg.wal_autocheckpoint
+            },
+            64 << 20
+        ))?;
+        // No upload can be in progress before the writer starts: every chunk
+        // without an entry belongs to an upload that a previous run never finished.
+        // Unfinished resumable uploads keep their chunks, except any stored
+        // past their recorded offset by a session that never ended.
+        let orphans = gc::delete_orphan_chunks(&conn, &[])?
+            + conn.execute(
+                "DELETE FROM entries_data WHERE rowid IN (
+                SELECT d.rowid FROM picoshare_tus_uploads t JOIN entries_data d ON d.id = t.entry_id
+                WHERE t.completed = 0 AND d.chunk_index >= t.upload_offset / t.chunk_size)",
+                [],
+            )?;
+        if orphans > 0 {
+            tracing::info!(chunks = orphans, "reclaimed chunks of unfinished uploads");
+        }
+        // Nothing is being downloaded before the server starts.
+        limits::reset_reservations(&conn)?;
+        let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let counters = Arc::new(stats::Counters::default());
+        let shared = Arc::new(writer::Shared::default());
+        if free_pages > 0 {
+            shared
+                .vacuum_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let writer = writer::spawn(conn, cfg.clone(), counters.clone(), shared.clone())?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                counters,
+                shared,
+                readers: reader::Pool::new(cfg.clone()),
+                cfg,
+                writer,
+                slots: Arc::default(),
+            }),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &StoreConfig {
+        &self.inner.cfg
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.cfg.path
+    }
+
+    /// Runs `f` on a pooled read-only connection, on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` inside the writer's transaction and waits until it is durably committed.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.inner.writer.exec(f, true).await
+    }
+
+    /// Has the writer give freed pages back to the filesystem when it is idle
+    /// (after deletes).
+    fn space_freed(&self) {
+        self.inner
+            .shared
+            .vacuum_wanted
+            .store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the database file at the configured path still answers a
+    /// trivial query, through a connection of its own (not a pooled one, which
+    /// would keep answering from a file deleted or replaced under it). For
+    /// health checks: one open and one read of the schema page.
+    ///
+    /// # Errors
+    /// The database cannot be opened or read.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let path = self.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = open_read_only(&path)?;
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// The store's counters, for metrics.
+    pub fn stats(&self) -> StoreStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Stops the writer after it has committed everything queued, abandoning
+    /// (and reclaiming) uploads that are still unfinished.
+    pub async fn shutdown(&self) {
+        self.inner.writer.shutdown().await;
+    }
+}
+
+/// Opens a read-only connection for tools and tests.
+///
+/// # Errors
+/// SQLite failures.
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
+impl Row for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get(i)?)
+    }
+}
+
+/// The first row of `sql`, read with `decode` (`None` if there is none).
+fn query_opt<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    rows.next()?.map(decode).transpose()
+}
+
+/// Every row of `sql`, read with `decode`.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    mut decode: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(decode(r)?);
+    }
+    Ok(out)
+}

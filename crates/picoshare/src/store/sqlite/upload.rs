@@ -1,0 +1,317 @@
+//! Uploads into SQLite, on the request's side: [`SqliteSink`] receives the
+//! bytes of a new entry, [`SqliteTusSink`] those of one writing session on a
+//! resumable upload. Both cut the bytes into chunks and hand them to the
+//! writer thread through its bounded channel, so a slow disk pushes back on
+//! the uploading client. Dropping a sink before it is finished tells the
+//! writer: a plain upload is abandoned (its chunks deleted), a resumable one
+//! keeps what its commits recorded.
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+use super::writer::Cmd;
+use super::{LocalSlot, SqliteStore};
+use crate::ids::EntryId;
+use crate::store::model::time::db_time;
+use crate::store::model::{NewEntry, TusUpload};
+use crate::store::StoreError;
+
+/// Cuts an upload's bytes into chunks of `chunk_size` and sends each full
+/// one to the writer.
+struct Chunker {
+    id: EntryId,
+    tx: flume::Sender<Cmd>,
+    chunk_size: usize,
+    buf: BytesMut,
+    /// The index of the next chunk to send.
+    next_index: u64,
+    /// Bytes received so far (for a resumable upload, counting those stored
+    /// before this session).
+    bytes: u64,
+}
+
+impl Chunker {
+    /// Appends bytes. Waits while the writer is behind (backpressure).
+    async fn write(&mut self, mut data: Bytes) -> Result<(), StoreError> {
+        self.bytes += data.len() as u64;
+        while !data.is_empty() {
+            if self.buf.is_empty() && data.len() >= self.chunk_size {
+                // Whole chunk straight from the network buffer, without a copy.
+                let chunk = data.split_to(self.chunk_size);
+                self.send_chunk(chunk).await?;
+                continue;
+            }
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(self.chunk_size);
+            }
+            let take = (self.chunk_size - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data.split_to(take));
+            if self.buf.len() == self.chunk_size {
+                let chunk = self.buf.split().freeze();
+                self.send_chunk(chunk).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_chunk(&mut self, data: Bytes) -> Result<(), StoreError> {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.send(Cmd::Chunk {
+            id: self.id.clone(),
+            index,
+            data,
+        })
+        .await
+    }
+
+    /// Sends the last, partial chunk if there is one.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = self.buf.split().freeze();
+        self.send_chunk(chunk).await
+    }
+
+    async fn send(&self, cmd: Cmd) -> Result<(), StoreError> {
+        self.tx
+            .send_async(cmd)
+            .await
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Sends `cmd` from a destructor, which cannot wait: at once if the queue
+    /// has room, else as soon as it has. If the runtime is gone, the writer's
+    /// shutdown (or the next start) cleans up instead.
+    fn send_from_drop(&self, cmd: Cmd) {
+        if let Err(flume::TrySendError::Full(cmd)) = self.tx.try_send(cmd) {
+            let tx = self.tx.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = tx.send_async(cmd).await;
+                });
+            }
+        }
+    }
+}
+
+/// Receives the bytes of one new entry and hands full chunks to the writer.
+///
+/// Dropping it before [`SqliteSink::finish`] abandons the upload: the writer
+/// deletes whatever chunks it already stored.
+pub struct SqliteSink {
+    chunks: Chunker,
+    /// Set once the writer owns the outcome.
+    done: bool,
+    /// A guest-link slot this upload holds until its entry is committed.
+    slot: Option<LocalSlot>,
+}
+
+impl SqliteSink {
+    /// The ID the entry will have.
+    pub fn id(&self) -> &EntryId {
+        &self.chunks.id
+    }
+
+    /// Bytes received so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.chunks.bytes
+    }
+
+    /// Appends bytes. Waits while the writer is behind (backpressure).
+    ///
+    /// # Errors
+    /// [`StoreError::WriterGone`] when the server is shutting down.
+    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+        self.chunks.write(data).await
+    }
+
+    /// Holds a guest-link upload slot until the entry is committed (or the
+    /// upload abandoned), so that no count misses this upload.
+    pub fn hold_guest_slot(&mut self, slot: LocalSlot) {
+        self.slot = Some(slot);
+    }
+
+    /// Stores the last partial chunk and the entry row, and returns once both are
+    /// durable on disk. The caller must have checked that the file is not empty.
+    ///
+    /// # Errors
+    /// [`StoreError::DiskFull`] and other storage failures; nothing is stored then.
+    pub async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
+        self.chunks.flush().await?;
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::Finish {
+            id: self.chunks.id.clone(),
+            entry,
+            reply,
+        };
+        self.chunks.send(cmd).await?;
+        // From here on the writer owns the outcome: it cleans up on failure.
+        self.done = true;
+        let stored = rx.await.map_err(|_| StoreError::WriterGone)?;
+        // The slot goes only now that the entry, which counts in its place, is
+        // committed (or the upload failed).
+        drop(self.slot.take());
+        stored
+    }
+}
+
+impl Drop for SqliteSink {
+    fn drop(&mut self) {
+        if self.done || self.chunks.next_index == 0 {
+            return;
+        }
+        self.chunks.send_from_drop(Cmd::Abort {
+            id: self.chunks.id.clone(),
+        });
+    }
+}
+
+/// One writing session on a resumable upload: continues it from its
+/// recorded offset (the row's tail first) and ends it with
+/// [`save`](Self::save), [`complete`](Self::complete) or
+/// [`discard`](Self::discard). Dropping it ends the session keeping what the
+/// writer's commits recorded.
+pub struct SqliteTusSink {
+    chunks: Chunker,
+    /// Tells this session's messages from those of an earlier one.
+    session: u64,
+    /// The first chunk index this session writes.
+    start_index: u64,
+    /// Set once the session has ended.
+    done: bool,
+}
+
+impl SqliteTusSink {
+    /// A sink for session `session` of `row` (not completed), continuing
+    /// from its offset.
+    pub(super) fn new(tx: flume::Sender<Cmd>, row: &TusUpload, session: u64) -> Self {
+        let chunk_size = row.chunk_size as usize;
+        let mut buf = BytesMut::with_capacity(chunk_size);
+        buf.extend_from_slice(&row.tail);
+        let start_index = row.offset / row.chunk_size;
+        SqliteTusSink {
+            chunks: Chunker {
+                id: row.entry_id.clone(),
+                tx,
+                chunk_size,
+                buf,
+                next_index: start_index,
+                bytes: row.offset,
+            },
+            session,
+            start_index,
+            done: false,
+        }
+    }
+
+    /// The upload's offset: bytes stored before this session and received
+    /// in it.
+    pub fn bytes_received(&self) -> u64 {
+        self.chunks.bytes
+    }
+
+    /// Appends bytes. Waits while the writer is behind (backpressure).
+    ///
+    /// # Errors
+    /// [`StoreError::WriterGone`] when the server is shutting down.
+    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+        self.chunks.write(data).await
+    }
+
+    /// Ends the session: the bytes received so far become the upload's
+    /// durable offset (full chunks in the chunk table, the rest as its tail).
+    ///
+    /// # Errors
+    /// Storage failures; the upload keeps the offset its last commit recorded.
+    pub async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
+        let tail = self.chunks.buf.split().freeze();
+        self.end(tail, expires, None).await
+    }
+
+    /// Completes the upload, whose last byte has arrived: stores the last
+    /// chunk and the entry row, and returns once they are durable.
+    ///
+    /// # Errors
+    /// Storage failures; the upload then keeps its last recorded offset.
+    pub async fn complete(
+        mut self,
+        entry: NewEntry,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.chunks.flush().await?;
+        self.end(Bytes::new(), expires, Some(entry)).await
+    }
+
+    async fn end(
+        &mut self,
+        tail: Bytes,
+        expires: DateTime<Utc>,
+        complete: Option<NewEntry>,
+    ) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::TusSave {
+            id: self.chunks.id.clone(),
+            session: self.session,
+            offset: self.chunks.bytes,
+            tail,
+            expires: db_time(expires),
+            complete,
+            reply,
+        };
+        self.chunks.send(cmd).await?;
+        // From here on the writer owns the outcome.
+        self.done = true;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Ends the session and deletes everything it wrote (a checksum
+    /// mismatch): the upload keeps the offset it had before.
+    pub async fn discard(mut self) {
+        self.done = true;
+        let _ = self
+            .chunks
+            .send(Cmd::TusRelease {
+                id: self.chunks.id.clone(),
+                session: self.session,
+                discard_from: Some(self.start_index),
+            })
+            .await;
+    }
+}
+
+impl Drop for SqliteTusSink {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // A resumable upload keeps what its commits recorded.
+        self.chunks.send_from_drop(Cmd::TusRelease {
+            id: self.chunks.id.clone(),
+            session: self.session,
+            discard_from: None,
+        });
+    }
+}
+
+impl SqliteStore {
+    /// Starts an upload of a new entry with ID `id`. Nothing is visible until
+    /// [`SqliteSink::finish`] returns; dropping the sink abandons the upload and
+    /// reclaims its chunks.
+    pub fn begin_upload(&self, id: EntryId) -> SqliteSink {
+        SqliteSink {
+            chunks: Chunker {
+                id,
+                tx: self.inner.writer.sender(),
+                chunk_size: self.inner.cfg.chunk_size,
+                buf: BytesMut::new(),
+                next_index: 0,
+                bytes: 0,
+            },
+            done: false,
+            slot: None,
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! The writer thread: the only connection that writes to the database.
+//!
+//! Everything that changes the database arrives here as a [`Cmd`] on one bounded
+//! channel. Chunk inserts of all running uploads share large transactions that are
+//! committed every `commit_bytes` of data, or as soon as something waits for a
+//! reply (an upload that finished, a metadata change), and then with a full fsync
+//! (group commit). Batch commits in between skip the fsync: they need not be
+//! durable, because nothing is visible, and nothing is acknowledged, until the
+//! upload's final, durable commit.
+//!
+//! Failure model: if a statement or a commit fails (disk full, I/O error), the
+//! whole running transaction is rolled back, every upload with chunks in it is
+//! marked failed (its later chunks are dropped and its finish reports the error),
+//! and every waiter gets the error. The database stays consistent: an entry row is
+//! only ever written in the same transaction as, or after, all of its chunks.
+//!
+//! The writer's jobs, one file each: this one runs the loop and the
+//! transactions (group commit, jobs, failures); `uploads.rs` tracks the
+//! uploads in progress and writes their chunks and entry rows;
+//! `resumable.rs` runs the writing sessions of resumable uploads;
+//! `space.rs` makes commits durable and gives space back (WAL sync, early
+//! writeback, checkpoints, incremental vacuum). The request side of uploads,
+//! which feeds this thread, is `../upload.rs`.
+
+mod resumable;
+mod space;
+mod uploads;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use super::checkpoint::Checkpointer;
+use super::StoreConfig;
+use crate::ids::{EntryId, TusUploadId};
+use crate::store::model::{NewEntry, TusUpload};
+use crate::store::stats::Counters;
+use crate::store::StoreError;
+
+use space::{Space, Writeback};
+use uploads::{FailKind, Uploads};
+
+/// Called once the transaction holding a job's changes has committed (or failed).
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A unit of work run inside the writer's transaction. `Err` means the job failed
+/// and its changes must be rolled back; the completion then carries its error.
+/// It is given the transaction's connection, or the reason none could be started.
+type Job =
+    Box<dyn FnOnce(Result<&Connection, StoreError>) -> Result<Completion, Completion> + Send>;
+
+/// Where the writer answers a request whose outcome is a commit.
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+/// A message to the writer thread.
+pub(super) enum Cmd {
+    /// One chunk of an upload (`index` counts from 0).
+    Chunk {
+        id: EntryId,
+        index: u64,
+        data: Bytes,
+    },
+    /// Writes the entry row of an upload whose chunks were all sent.
+    Finish {
+        id: EntryId,
+        entry: NewEntry,
+        reply: Reply,
+    },
+    /// Abandons an upload: deletes its chunks.
+    Abort { id: EntryId },
+    /// Runs a job in the running transaction.
+    Exec { job: Job, durable: bool },
+    /// Starts a writing session on a resumable upload: loads its row and
+    /// registers it as in progress.
+    TusOpen {
+        upload_id: TusUploadId,
+        track: bool,
+        reply: oneshot::Sender<Result<Option<(TusUpload, u64)>, StoreError>>,
+    },
+    /// Ends a session by recording its offset and tail durably, or by
+    /// completing the upload (entry row written in the same transaction).
+    TusSave {
+        id: EntryId,
+        session: u64,
+        offset: u64,
+        tail: Bytes,
+        expires: String,
+        complete: Option<NewEntry>,
+        reply: Reply,
+    },
+    /// Ends a session without saving its tail: keeps what the transactions
+    /// recorded, or with `discard_from` deletes the chunks the session wrote.
+    TusRelease {
+        id: EntryId,
+        session: u64,
+        discard_from: Option<u64>,
+    },
+    /// Commits, abandons what is unfinished, checkpoints and stops.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// State the writer shares with jobs and the rest of the store.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Entries whose upload is in progress (their chunks have no entry row yet).
+    pub in_progress: std::sync::Mutex<HashSet<EntryId>>,
+    /// Set when pages were freed (deletes): the writer then returns them to the
+    /// filesystem with small incremental-vacuum steps whenever it is idle.
+    pub vacuum_wanted: AtomicBool,
+}
+
+/// The async side's handle on the writer thread.
+pub(super) struct WriterHandle {
+    tx: flume::Sender<Cmd>,
+}
+
+impl WriterHandle {
+    /// A sender of commands, for the upload sinks.
+    pub(super) fn sender(&self) -> flume::Sender<Cmd> {
+        self.tx.clone()
+    }
+
+    /// Starts a writing session on resumable upload `upload_id` (see
+    /// `resumable.rs`): its row and the session's number, or `None` for an
+    /// unknown upload (a completed one gets session 0 and no sink).
+    pub(super) async fn tus_open(
+        &self,
+        upload_id: TusUploadId,
+        track: bool,
+    ) -> Result<Option<(TusUpload, u64)>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send_async(Cmd::TusOpen {
+                upload_id,
+                track,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    fn job<T, F>(f: F) -> (Job, oneshot::Receiver<Result<T, StoreError>>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| match conn.and_then(f) {
+            Ok(v) => Ok(Box::new(move |commit: Result<(), StoreError>| {
+                let _ = tx.send(commit.map(|()| v));
+            })),
+            Err(e) => Err(Box::new(move |_| {
+                let _ = tx.send(Err(e));
+            })),
+        });
+        (job, rx)
+    }
+
+    /// Runs `f` in the writer's transaction; resolves after the commit.
+    pub(super) async fn exec<T, F>(&self, f: F, durable: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, rx) = Self::job(f);
+        self.tx
+            .send_async(Cmd::Exec { job, durable })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queues `f` without waiting for it; failures are logged.
+    pub(super) fn exec_detached<F>(&self, f: F)
+    where
+        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    {
+        let (job, rx) = Self::job(f);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            if tx
+                .send_async(Cmd::Exec {
+                    job,
+                    durable: false,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if let Ok(Err(e)) = rx.await {
+                tracing::warn!(error = %e, "background database write failed");
+            }
+        });
+    }
+
+    pub(super) async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send_async(Cmd::Shutdown { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Starts the writer thread on `conn`.
+pub(super) fn spawn(
+    conn: Connection,
+    cfg: StoreConfig,
+    counters: Arc<Counters>,
+    shared: Arc<Shared>,
+) -> Result<WriterHandle, StoreError> {
+    // Bound the queue in bytes, not messages: about 2 MiB of chunks in flight,
+    // enough to keep the writer busy while the network side fills the next one.
+    let capacity = ((2usize << 20) / cfg.chunk_size.max(1)).clamp(2, 64);
+    let (tx, rx) = flume::bounded(capacity);
+    let writeback = cfg.early_writeback.then(|| Writeback::start(&cfg));
+    let checkpointer = if cfg.background_checkpoint
+        && !cfg.external_checkpoints
+        && cfg.journal_mode == super::JournalMode::Wal
+    {
+        let c = Connection::open(&cfg.path)?;
+        super::configure_connection(&c, &cfg)?;
+        Some(Checkpointer::start(c, counters.clone())?)
+    } else {
+        None
+    };
+    let mut writer = Writer {
+        conn,
+        cfg,
+        counters,
+        shared,
+        txn: Txn::default(),
+        uploads: Uploads::default(),
+        space: Space::new(writeback, checkpointer),
+    };
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || writer.run(rx))?;
+    Ok(WriterHandle { tx })
+}
+
+/// Idle time after which a step of incremental vacuum runs.
+const IDLE_VACUUM: Duration = Duration::from_millis(20);
+
+/// Idle time after which small commits are checkpointed.
+const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
+
+/// How long an open transaction may sit idle before it is committed.
+const IDLE_COMMIT: Duration = Duration::from_millis(100);
+
+/// The writer thread's state, grouped by job.
+struct Writer {
+    conn: Connection,
+    cfg: StoreConfig,
+    counters: Arc<Counters>,
+    shared: Arc<Shared>,
+    /// The running transaction.
+    txn: Txn,
+    /// Uploads and resumable sessions in progress (`uploads.rs`).
+    uploads: Uploads,
+    /// Durability and space (`space.rs`).
+    space: Space,
+}
+
+/// The running transaction and who waits for it.
+#[derive(Default)]
+struct Txn {
+    /// Whether a transaction is open.
+    open: bool,
+    /// Whether it must be fsync'd at commit.
+    durable: bool,
+    /// Chunk bytes written in it.
+    bytes: u64,
+    /// Uploads with chunks in it.
+    uploads: HashSet<EntryId>,
+    /// Waiters for its commit.
+    pending: Vec<Completion>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: flume::Receiver<Cmd>) {
+        loop {
+            let cmd = if self.txn.open {
+                match rx.recv_timeout(IDLE_COMMIT) {
+                    Ok(cmd) => cmd,
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        self.commit();
+                        continue;
+                    }
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                }
+            } else if self.shared.vacuum_wanted.load(Ordering::Relaxed) {
+                match rx.recv_timeout(IDLE_VACUUM) {
+                    Ok(cmd) => cmd,
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        self.vacuum_step();
+                        continue;
+                    }
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                }
+            } else if self.space.unchecked_bytes > 0 || self.space.checkpoint_unconfirmed {
+                match rx.recv_timeout(IDLE_CHECKPOINT) {
+                    Ok(cmd) => cmd,
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        self.idle();
+                        continue;
+                    }
+                    Err(flume::RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(cmd) => cmd,
+                    Err(_) => break,
+                }
+            };
+            if let Cmd::Shutdown { reply } = cmd {
+                self.abandon_all();
+                self.checkpoint();
+                let _ = reply.send(());
+                break;
+            }
+            self.handle(cmd);
+            let waiting =
+                !self.txn.pending.is_empty() && (rx.is_empty() || self.txn.pending.len() >= 64);
+            if waiting || self.txn.bytes >= self.cfg.commit_bytes {
+                self.commit();
+            }
+        }
+        self.abandon_all();
+        if let Some(wb) = self.space.writeback.take() {
+            wb.stop();
+        }
+        if let Some(c) = self.space.checkpointer.take() {
+            c.stop();
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if !self.txn.open {
+            self.conn
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(StoreError::classify)?;
+            self.txn.open = true;
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Chunk { id, index, data } => self.chunk(id, index, data),
+            Cmd::Finish { id, entry, reply } => self.finish(id, entry, reply),
+            Cmd::Abort { id } => self.abort(&id),
+            Cmd::Exec { job, durable } => self.exec(job, durable),
+            Cmd::TusOpen {
+                upload_id,
+                track,
+                reply,
+            } => {
+                let _ = reply.send(self.tus_open(&upload_id, track));
+            }
+            Cmd::TusSave {
+                id,
+                session,
+                offset,
+                tail,
+                expires,
+                complete,
+                reply,
+            } => self.tus_save(&id, session, offset, &tail, &expires, complete, reply),
+            Cmd::TusRelease {
+                id,
+                session,
+                discard_from,
+            } => self.tus_release(&id, Some(session), discard_from),
+            Cmd::Shutdown { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    fn exec(&mut self, job: Job, durable: bool) {
+        let started = self.begin().and_then(|()| {
+            self.conn
+                .execute_batch("SAVEPOINT job")
+                .map_err(StoreError::classify)
+        });
+        if let Err(e) = started {
+            let kind = FailKind::of(&e);
+            self.fail_txn(e);
+            // The job sees the error and its completion reports it.
+            let (Ok(done) | Err(done)) = job(Err(kind.error("could not start a transaction")));
+            done(Ok(()));
+            return;
+        }
+        match job(Ok(&self.conn)) {
+            Ok(done) => {
+                let _ = self.conn.execute_batch("RELEASE job");
+                self.txn.durable |= durable;
+                self.txn.pending.push(done);
+            }
+            Err(done) => {
+                let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                done(Ok(()));
+            }
+        }
+    }
+
+    fn commit(&mut self) {
+        if !self.txn.open {
+            return;
+        }
+        if let Err(e) = self.record_all_progress() {
+            self.fail_txn(e);
+            return;
+        }
+        let started = Instant::now();
+        let result = self
+            .conn
+            .execute_batch("COMMIT")
+            .map_err(StoreError::classify)
+            .and_then(|()| {
+                if self.txn.durable {
+                    self.sync_wal()
+                } else {
+                    Ok(())
+                }
+            });
+        match result {
+            Ok(()) => {
+                self.txn.open = false;
+                if self.txn.durable {
+                    self.space.undurable_bytes = 0;
+                }
+                self.after_commit();
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .commit_ns
+                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                self.reset_txn();
+                for done in std::mem::take(&mut self.txn.pending) {
+                    done(Ok(()));
+                }
+            }
+            Err(e) => self.fail_txn(e),
+        }
+    }
+
+    fn reset_txn(&mut self) {
+        self.txn.open = false;
+        self.txn.durable = false;
+        self.txn.bytes = 0;
+        self.txn.uploads.clear();
+    }
+
+    /// Rolls back the running transaction and fails everything that was in it.
+    fn fail_txn(&mut self, e: StoreError) {
+        tracing::error!(error = %e, "write transaction failed; rolling back");
+        if !self.conn.is_autocommit() {
+            if let Err(re) = self.conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %re, "rollback failed");
+            }
+        }
+        let kind = FailKind::of(&e);
+        for id in &self.txn.uploads {
+            if let Some(state) = self.uploads.by_id.get_mut(id) {
+                state.failed = Some(kind);
+            }
+        }
+        for state in self.uploads.by_id.values_mut() {
+            if let Some(t) = state.tus.as_mut() {
+                t.progress = None;
+            }
+        }
+        self.reset_txn();
+        for done in std::mem::take(&mut self.txn.pending) {
+            done(Err(kind.error(&e.to_string())));
+        }
+    }
+}

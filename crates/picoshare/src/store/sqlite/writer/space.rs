@@ -1,0 +1,263 @@
+//! The writer's durability and space: syncing the WAL for commits that
+//! must be durable, early writeback of dirty pages, checkpoints (inline, in
+//! the background, when idle, at shutdown), and giving free pages back to
+//! the filesystem with small incremental-vacuum steps.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::super::checkpoint::Checkpointer;
+use super::super::{JournalMode, StoreConfig};
+use super::Writer;
+use crate::store::stats::Counters;
+use crate::store::StoreError;
+
+/// Committed bytes after which a background checkpoint is started.
+const CHECKPOINT_EVERY: u64 = 16 << 20;
+
+/// Bytes of free pages returned per incremental-vacuum step: small enough
+/// that a step never holds up an upload or a metadata change for long.
+const VACUUM_STEP_BYTES: i64 = 32 << 20;
+
+/// Where the writer stands with the WAL and the disk.
+pub(super) struct Space {
+    pub(super) writeback: Option<Writeback>,
+    pub(super) checkpointer: Option<Checkpointer>,
+    /// Bytes committed to the WAL since it last restarted (background checkpoints).
+    pub(super) wal_bytes: u64,
+    /// Chunk bytes written since the last durable commit.
+    pub(super) undurable_bytes: u64,
+    /// Bytes committed since the checkpointer was last asked to run.
+    pub(super) unchecked_bytes: u64,
+    /// Whether the last checkpoint asked for when idle may not have copied
+    /// the whole WAL yet.
+    pub(super) checkpoint_unconfirmed: bool,
+}
+
+impl Space {
+    pub(super) fn new(writeback: Option<Writeback>, checkpointer: Option<Checkpointer>) -> Self {
+        Space {
+            writeback,
+            checkpointer,
+            wal_bytes: 0,
+            undurable_bytes: 0,
+            unchecked_bytes: 0,
+            checkpoint_unconfirmed: false,
+        }
+    }
+}
+
+impl Writer {
+    /// Copies the WAL into the database file and truncates it, so a stopped
+    /// server leaves one self-contained file behind.
+    pub(super) fn checkpoint(&self) {
+        if self.cfg.journal_mode == JournalMode::Wal && !self.cfg.external_checkpoints {
+            if let Err(e) = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+                tracing::warn!(error = %e, "final checkpoint failed");
+            }
+        }
+    }
+
+    /// Makes the last commit durable. The connection runs with
+    /// `synchronous = NORMAL`, under which a WAL commit is not fsync'd (SQLite
+    /// refuses to change that setting inside a transaction, and we only learn
+    /// that a transaction needs durability while it runs). A checkpoint always
+    /// syncs the WAL before copying it, so syncing the WAL file here covers every
+    /// commit so far. In rollback-journal mode, NORMAL already syncs at commit.
+    pub(super) fn sync_wal(&self) -> Result<(), StoreError> {
+        if self.cfg.journal_mode != JournalMode::Wal {
+            return Ok(());
+        }
+        match std::fs::File::open(wal_path(&self.cfg.path)) {
+            Ok(f) => f.sync_data().map_err(StoreError::Io),
+            // No WAL file: nothing is pending in one.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Io(e)),
+        }
+    }
+
+    /// With background checkpoints: start copying what was just committed, and
+    /// once the WAL has grown past its limit, wait for the copy to finish so the
+    /// next transaction restarts the WAL from the beginning.
+    pub(super) fn after_commit(&mut self) {
+        let Some(cp) = &self.space.checkpointer else {
+            return;
+        };
+        let n = self.txn.bytes.max(1);
+        self.space.wal_bytes += n;
+        self.space.unchecked_bytes += n;
+        if self.space.wal_bytes >= self.cfg.wal_limit_bytes {
+            // A reader that keeps an old snapshot (Litestream does, between its
+            // syncs) can stop the copy from completing; then do not stall uploads
+            // for it, just try again after the next `wal_limit` bytes.
+            if !cp.wait_complete(Duration::from_secs(1)) {
+                tracing::debug!("the WAL could not be fully checkpointed yet; it grows for now");
+            }
+            self.space.wal_bytes = 0;
+            self.space.unchecked_bytes = 0;
+        } else if self.space.unchecked_bytes >= CHECKPOINT_EVERY {
+            // Small commits (download records, edits) are checkpointed when the
+            // writer goes idle instead: a checkpoint costs two fsyncs.
+            cp.poke();
+            self.space.unchecked_bytes = 0;
+        }
+    }
+
+    /// Called when the writer has been idle for a while: checkpoint what was
+    /// committed since the last request, and retry until a checkpoint has
+    /// copied the whole WAL (a reader holding an old snapshot can stop one
+    /// short; until it completes, space freed by vacuum stays in the file).
+    pub(super) fn idle(&mut self) {
+        let Some(cp) = &self.space.checkpointer else {
+            return;
+        };
+        if self.space.unchecked_bytes > 0 {
+            cp.poke();
+            self.space.unchecked_bytes = 0;
+            self.space.checkpoint_unconfirmed = true;
+        } else if self.space.checkpoint_unconfirmed {
+            match cp.caught_up() {
+                Some(true) => self.space.checkpoint_unconfirmed = !self.truncate_wal(),
+                Some(false) => {
+                    cp.poke();
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Returns up to [`VACUUM_STEP_BYTES`] of free pages to the filesystem (the
+    /// file shrinks at the next checkpoint). Clears the request once no free
+    /// pages are left, or if the database does not use incremental vacuum.
+    pub(super) fn vacuum_step(&mut self) {
+        let started = Instant::now();
+        let step = || -> rusqlite::Result<i64> {
+            let auto: i64 = self
+                .conn
+                .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+            if auto != 2 {
+                return Ok(0);
+            }
+            let page: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let pages = (VACUUM_STEP_BYTES / page.max(512)).max(1);
+            // The pragma frees one page per step of its statement: run it to
+            // completion (a single step would free a single page).
+            let mut stmt = self
+                .conn
+                .prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+            drop(rows);
+            drop(stmt);
+            self.conn
+                .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        };
+        match step() {
+            Ok(left) => {
+                Counters::add(
+                    &self.counters.vacuum_ns,
+                    started.elapsed().as_nanos() as u64,
+                );
+                Counters::add(&self.counters.vacuum_steps, 1);
+                if left == 0 {
+                    self.shared.vacuum_wanted.store(false, Ordering::Relaxed);
+                }
+                tracing::debug!(free_pages_left = left, "incremental vacuum step");
+                // The file shrinks when the checkpoint copies the step's commit
+                // into it: ask for one after every step, so space comes back
+                // progressively rather than at the end.
+                self.space.unchecked_bytes += 1;
+                self.idle();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "incremental vacuum failed; will retry after the next delete");
+                self.shared.vacuum_wanted.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Once everything is checkpointed, gives the WAL file's space back too (it
+    /// keeps its largest size otherwise, up to the WAL limit, until the next
+    /// write). Waits at most briefly for readers; returns false to retry later.
+    fn truncate_wal(&self) -> bool {
+        let len = std::fs::metadata(wal_path(&self.cfg.path)).map_or(0, |m| m.len());
+        if len <= 4 << 20 {
+            return true;
+        }
+        let _ = self.conn.busy_timeout(Duration::from_millis(100));
+        let busy: rusqlite::Result<i64> =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
+        let _ = self.conn.busy_timeout(Duration::from_secs(10));
+        matches!(busy, Ok(0))
+    }
+}
+
+/// Starts writeback of dirty file pages early, from a side thread, so that the
+/// kernel writes while the writer keeps inserting. Without it, each commit or
+/// checkpoint fsync waits for all the data written since the previous one.
+pub(super) struct Writeback {
+    dirty: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writeback {
+    pub(super) fn start(cfg: &StoreConfig) -> Self {
+        let dirty = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let paths = [cfg.path.clone(), wal_path(&cfg.path)];
+        let (d, s) = (dirty.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writeback".into())
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if d.swap(false, Ordering::Relaxed) {
+                        for p in &paths {
+                            start_writeback(p);
+                        }
+                    }
+                }
+            })
+            .ok();
+        Writeback {
+            dirty,
+            stop,
+            thread,
+        }
+    }
+
+    pub(super) fn poke(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push("-wal");
+    s.into()
+}
+
+#[cfg(target_os = "linux")]
+fn start_writeback(path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::File::open(path) {
+        // SAFETY: a valid open descriptor; the call only schedules writeback of
+        // the file's dirty pages and does not touch our memory.
+        unsafe {
+            libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_path: &std::path::Path) {}

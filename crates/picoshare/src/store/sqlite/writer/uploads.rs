@@ -1,0 +1,233 @@
+//! The writer's uploads: which are in progress, their chunks, their entry
+//! rows, and what happens to them when they fail or are abandoned.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rusqlite::params;
+
+use super::super::entries::insert_entry;
+use super::resumable::TusTrack;
+use super::{Reply, Writer};
+use crate::ids::EntryId;
+use crate::store::model::NewEntry;
+use crate::store::StoreError;
+
+/// Early writeback starts once this many bytes await a durable commit. Smaller
+/// uploads fit in the page cache until their one fsync, and measured faster
+/// without it; larger ones measured faster with it (docs/benchmarks.md).
+const WRITEBACK_AFTER: u64 = 128 << 20;
+
+/// The same for a large resumable upload sent in several requests: each request
+/// ends with a durable commit, so the bytes awaiting one never reach
+/// [`WRITEBACK_AFTER`], yet the upload as a whole is large.
+const TUS_WRITEBACK_AFTER: u64 = 16 << 20;
+
+/// The uploads in progress.
+pub(super) struct Uploads {
+    /// Uploads that have sent at least one chunk and not yet finished, and
+    /// sessions on resumable uploads.
+    pub(super) by_id: HashMap<EntryId, UploadState>,
+    /// The next resumable-upload session number.
+    pub(super) next_session: u64,
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Uploads {
+            by_id: HashMap::new(),
+            next_session: 1,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct UploadState {
+    /// Set once the upload cannot succeed; later chunks are dropped.
+    pub(super) failed: Option<FailKind>,
+    /// Set for a session on a resumable upload.
+    pub(super) tus: Option<TusTrack>,
+}
+
+/// Why an upload failed, for the errors its later requests get.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum FailKind {
+    DiskFull,
+    Other,
+}
+
+impl FailKind {
+    pub(super) fn of(e: &StoreError) -> Self {
+        match e {
+            StoreError::DiskFull => FailKind::DiskFull,
+            _ => FailKind::Other,
+        }
+    }
+    pub(super) fn error(self, context: &str) -> StoreError {
+        match self {
+            FailKind::DiskFull => StoreError::DiskFull,
+            FailKind::Other => StoreError::Task(format!("write failed: {context}")),
+        }
+    }
+}
+
+impl Writer {
+    pub(super) fn chunk(&mut self, id: EntryId, index: u64, data: Bytes) {
+        let state = self.uploads.by_id.entry(id.clone()).or_insert_with(|| {
+            self.counters.in_progress.fetch_add(1, Ordering::Relaxed);
+            if let Ok(mut set) = self.shared.in_progress.lock() {
+                set.insert(id.clone());
+            }
+            UploadState::default()
+        });
+        if state.failed.is_some() {
+            return;
+        }
+        // A resumable upload may find a chunk that a session cut short by a
+        // crash stored past its recorded offset: the new bytes replace it.
+        let writeback_after = match &state.tus {
+            Some(t) if t.length >= WRITEBACK_AFTER => TUS_WRITEBACK_AFTER,
+            _ => WRITEBACK_AFTER,
+        };
+        let sql = if state.tus.is_some() {
+            "INSERT OR REPLACE INTO entries_data (id, chunk_index, chunk) VALUES (?1, ?2, ?3)"
+        } else {
+            "INSERT INTO entries_data (id, chunk_index, chunk) VALUES (?1, ?2, ?3)"
+        };
+        if let Some(t) = state.tus.as_mut().filter(|t| t.track) {
+            // Never record the full length: only the completing save may, with
+            // the entry row, or a crash could leave an upload that looks done.
+            let reached = (index + 1) * t.chunk_size;
+            if reached < t.length {
+                t.progress = Some(reached);
+            }
+        }
+        let started = Instant::now();
+        let result = self.begin().and_then(|()| {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            stmt.execute(params![id.as_str(), index as i64, &data[..]])
+                .map_err(StoreError::classify)?;
+            Ok(())
+        });
+        self.txn.uploads.insert(id);
+        match result {
+            Ok(()) => {
+                let n = data.len() as u64;
+                self.txn.bytes += n;
+                let c = &self.counters;
+                c.chunks.fetch_add(1, Ordering::Relaxed);
+                c.bytes.fetch_add(n, Ordering::Relaxed);
+                c.insert_ns
+                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                self.space.undurable_bytes += n;
+                if self.space.undurable_bytes >= writeback_after {
+                    if let Some(wb) = &self.space.writeback {
+                        wb.poke();
+                    }
+                }
+            }
+            Err(e) => self.fail_txn(e),
+        }
+    }
+
+    pub(super) fn finish(&mut self, id: EntryId, entry: NewEntry, reply: Reply) {
+        let failed = match self.uploads.by_id.get(&id) {
+            Some(s) => s.failed,
+            None => Some(FailKind::Other),
+        };
+        if let Some(kind) = failed {
+            self.abort(&id);
+            let _ = reply.send(Err(kind.error("an earlier chunk could not be stored")));
+            return;
+        }
+        let result = self
+            .begin()
+            .and_then(|()| insert_entry(&self.conn, &id, &entry));
+        self.conclude(&id, result, true, "the entry could not be recorded", reply);
+    }
+
+    /// Ends the writing of upload `id`, whose last statements ran with
+    /// `result`. On success the upload is no longer tracked and `reply` waits
+    /// for the durable commit that holds them. On failure the transaction is
+    /// rolled back and the upload fails with everything in it; with
+    /// `discard` its chunks are deleted (a resumable upload keeps what
+    /// earlier commits recorded), and `reply` gets the error (`failed` says
+    /// what failed).
+    pub(super) fn conclude(
+        &mut self,
+        id: &EntryId,
+        result: Result<(), StoreError>,
+        discard: bool,
+        failed: &str,
+        reply: Reply,
+    ) {
+        match result {
+            Ok(()) => {
+                self.forget(id);
+                self.txn.durable = true;
+                self.txn.pending.push(Box::new(move |r| {
+                    let _ = reply.send(r);
+                }));
+            }
+            Err(e) => {
+                self.txn.uploads.insert(id.clone());
+                let kind = FailKind::of(&e);
+                self.fail_txn(e);
+                if discard {
+                    self.abort(id);
+                } else {
+                    self.forget(id);
+                }
+                let _ = reply.send(Err(kind.error(failed)));
+            }
+        }
+    }
+
+    /// Stops tracking an upload; returns whether it was in progress.
+    pub(super) fn forget(&mut self, id: &EntryId) -> bool {
+        let was = self.uploads.by_id.remove(id).is_some();
+        if was {
+            self.counters.in_progress.fetch_sub(1, Ordering::Relaxed);
+            if let Ok(mut set) = self.shared.in_progress.lock() {
+                set.remove(id);
+            }
+        }
+        was
+    }
+
+    pub(super) fn abort(&mut self, id: &EntryId) {
+        if self.forget(id) {
+            self.counters.aborted.fetch_add(1, Ordering::Relaxed);
+        }
+        let result = self.begin().and_then(|()| {
+            self.conn
+                .execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])
+                .map_err(StoreError::classify)?;
+            Ok(())
+        });
+        self.shared.vacuum_wanted.store(true, Ordering::Relaxed);
+        if let Err(e) = result {
+            tracing::warn!(entry_id = %id, error = %e, "could not delete an abandoned upload's chunks; the next start reclaims them");
+            self.fail_txn(e);
+        } else {
+            tracing::info!(entry_id = %id, "abandoned an unfinished upload");
+        }
+    }
+
+    /// Deletes the chunks of every unfinished upload and commits durably.
+    /// Resumable uploads keep theirs, with the offset their chunks reached.
+    pub(super) fn abandon_all(&mut self) {
+        let ids: Vec<EntryId> = self.uploads.by_id.keys().cloned().collect();
+        for id in ids {
+            if self.uploads.by_id.get(&id).is_some_and(|s| s.tus.is_some()) {
+                self.tus_release(&id, None, None);
+            } else {
+                self.abort(&id);
+            }
+        }
+        self.txn.durable = true;
+        self.commit();
+    }
+}
