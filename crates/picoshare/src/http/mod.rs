@@ -147,7 +147,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(health::healthz))
         .route("/v/{id}", get(pages::preview::view_page))
-        .route("/static/{name}", get(pages::assets::serve))
+        .route("/static/{*path}", get(pages::assets::serve))
         .route("/", get(pages::upload::index))
         .route("/login", get(pages::login::login_page))
         .route("/g/{guestLinkID}", get(pages::upload::guest_page))

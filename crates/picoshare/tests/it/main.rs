@@ -53,6 +53,8 @@ mod guest_links;
 mod admin_pages;
 // The server side of the landing, login and upload pages.
 mod pages;
+// The embedded stylesheet, icon and browser modules: versioned URLs, caching.
+mod assets;
 // Resumable uploads with the tus protocol.
 mod tus;
 // SIGKILL at 12 points during resumable uploads.

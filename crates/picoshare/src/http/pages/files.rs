@@ -2,9 +2,10 @@
 //! form, delete confirmation and download history.
 //!
 //! Everything a page shows is rendered on the server, so the pages read well
-//! without JavaScript; `assets/app.js` adds sorting, filtering, copying and the
-//! calls to the JSON API (`PUT`/`DELETE /api/entry/{id}`). Dates are shown in
-//! UTC.
+//! without JavaScript; the page modules (`assets/js/pages/files.js`,
+//! `file-edit.js`, `file-delete.js`, `file-downloads.js`) add sorting,
+//! filtering, copying and the calls to the JSON API (`PUT`/`DELETE
+//! /api/entry/{id}`). Dates are shown in UTC.
 
 use std::collections::HashSet;
 

@@ -1,5 +1,5 @@
 //! The admin's guest-link pages: the list (`/guest-links`) and the creation
-//! form (`/guest-links/new`). `assets/app.js` sends the form and the row
+//! form (`/guest-links/new`). `assets/js/pages/guest-link*.js` send the form and the row
 //! actions to the JSON API (`/api/guest-links…`).
 
 use axum::extract::State;

@@ -7,7 +7,7 @@
 //! serving raw bytes with its `Content-Security-Policy: sandbox`: images,
 //! video and audio as media elements, PDFs in an `<iframe>` (the pages' CSP
 //! allows frames, images and media from `'self'` only), text as the first
-//! 64 KiB fetched by `assets/app.js` with a `Range` request and shown as text,
+//! 64 KiB fetched by `assets/js/preview.js` with a `Range` request and shown as text,
 //! never as HTML. Other types get no preview.
 
 use axum::extract::State;

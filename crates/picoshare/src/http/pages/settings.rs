@@ -1,5 +1,5 @@
 //! The settings page (`/settings`): the default lifetime of new uploads.
-//! `assets/app.js` sends the form to `PUT /api/settings`.
+//! `assets/js/pages/settings.js` sends the form to `PUT /api/settings`.
 
 use axum::extract::State;
 use axum::http::HeaderMap;

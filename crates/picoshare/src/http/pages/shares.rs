@@ -1,7 +1,7 @@
 //! Share pages: the public page of a share (`/s/{id}`), which lists its
 //! files with their links and offers the ZIP of them all, and the owner's
 //! list of shares (`/shares`) with their links and delete buttons
-//! (`assets/app.js`, pages `share` and `shares`).
+//! (`assets/js/pages/shares.js`; the public page only copies links).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

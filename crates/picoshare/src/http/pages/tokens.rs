@@ -1,7 +1,7 @@
 //! The API tokens page (`/tokens`): the list, the creation form, and the
 //! panel that shows a new token once (with ready-made commands and a ShareX
 //! configuration, both built in the browser from the token it just received).
-//! `assets/app.js` talks to `/api/tokens…`.
+//! `assets/js/pages/tokens.js` talks to `/api/tokens…`.
 
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -1,7 +1,7 @@
 //! The upload page: the owner's at `/` and a guest's at `/g/{guestLinkID}`.
 //!
 //! The page is a form without a submit button: choosing, dropping or pasting
-//! files starts their uploads at once (`assets/app.js`, page `upload`). The
+//! files starts their uploads at once (`assets/js/pages/upload.js`). The
 //! expiration options carry lifetimes, not times; the script turns them into
 //! times when a file is sent, from the server's clock (sent in the page data)
 //! so that a wrong clock in the browser cannot push a guest past the link's

@@ -1,0 +1,34 @@
+// The login page: sends the passphrase to POST /api/auth, then goes to `next`
+// (a path on this server only).
+
+export function init() {
+  const form = document.getElementById("login-form");
+  const input = document.getElementById("passphrase");
+  const error = document.getElementById("login-error");
+  const button = form.querySelector("button[type=submit]");
+  const next = form.dataset.next || "/";
+  const target = next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    button.disabled = true;
+    try {
+      const resp = await fetch("/api/auth", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ sharedSecretKey: input.value }),
+      });
+      if (resp.ok) {
+        window.location.assign(target);
+        return;
+      }
+      const text = (await resp.text()).trim();
+      error.textContent = text || `Login failed (HTTP ${resp.status}).`;
+      input.select();
+    } catch (err) {
+      error.textContent = `Could not reach the server: ${err.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}

@@ -1,0 +1,257 @@
+// The upload queue of the upload pages (the owner's and a guest link's): one
+// row per file with its progress (percentage, rate, time left; the tab's title
+// shows the total), the links and QR code once done, and the reason with a
+// Retry button when it failed. Small files go as one multipart request (XHR,
+// for upload progress), files from `resumableFrom` bytes on as resumable (tus)
+// uploads. Files enqueued together may become one share (share-group.js).
+
+import { copyButton } from "./clipboard.js";
+import { h } from "./dom.js";
+import { limitFields } from "./limits.js";
+import { qrSvg } from "./qr.js";
+import * as shareGroup from "./share-group.js";
+import { sendResumable } from "./tus.js";
+
+/** "120.3 MB/s": 1024-based, one decimal. */
+function humanRate(bytesPerSecond) {
+  const units = ["B/s", "kB/s", "MB/s", "GB/s"];
+  let v = bytesPerSecond;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+}
+
+/** "3 s", "2 min 5 s", "1 h 3 min". */
+function humanDuration(seconds) {
+  const s = Math.max(0, Math.ceil(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/**
+ * A queue that shows its uploads in the list element `list`.
+ *
+ * - `data`: the page's data (`endpoint`, `tusEndpoint`, `resumableFrom`,
+ *   `tusRequestBytes`, `maxFileBytes`).
+ * - `params()`: the options chosen on the page for a file about to be sent
+ *   (`expiration`, `note`, and the limits of limits.js); it throws an Error
+ *   whose message is shown when they are invalid.
+ *
+ * Returns `enqueue(file, group, path)` (one file, as part of `group`, a share,
+ * if given) and `enqueueAll(files, paths)` (files with their relative paths
+ * from a folder, if any, as one share when asked).
+ */
+export function uploadQueue({ data, list, params }) {
+  const baseTitle = document.title;
+  const running = new Set();
+
+  function updateTitle() {
+    let loaded = 0;
+    let total = 0;
+    for (const u of running) {
+      loaded += u.loaded;
+      total += u.file.size || 1;
+    }
+    document.title = running.size ? `PicoShare ↑ ${total ? Math.floor((loaded / total) * 100) : 0}%` : baseTitle;
+  }
+
+  window.addEventListener("beforeunload", (event) => {
+    if (running.size === 0) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+
+  function enqueue(file, group, path) {
+    const status = h("span", { class: "upload-status" }, "Waiting…");
+    const bar = h("progress", { max: "100", value: "0", "aria-label": `Upload of ${file.name}` });
+    const detail = h("div", { class: "upload-detail" });
+    const li = h(
+      "li",
+      { class: "upload-item" },
+      h("div", { class: "upload-head" }, h("span", { class: "upload-name", text: file.name }), status),
+      bar,
+      detail,
+    );
+    list.append(li);
+    const u = { file, li, status, bar, detail, loaded: 0, params: null, path: path || null, tus: {} };
+    if (group) shareGroup.add(group, u);
+    if (data.maxFileBytes !== null && data.maxFileBytes !== undefined && file.size > data.maxFileBytes) {
+      fail(u, `File is too large. Maximum upload size is ${data.maxFileBytes} bytes.`, false);
+      shareGroup.skip(u);
+      return;
+    }
+    if (file.size === 0) {
+      fail(u, "The file is empty.", false);
+      shareGroup.skip(u);
+      return;
+    }
+    send(u);
+  }
+
+  function enqueueAll(files, paths) {
+    const group = shareGroup.create(list, files.length);
+    files.forEach((file, i) => enqueue(file, group, paths ? paths[i] : null));
+  }
+
+  function send(u) {
+    if (!u.params) {
+      try {
+        u.params = params();
+      } catch (err) {
+        fail(u, err.message, true);
+        return;
+      }
+    }
+    u.li.classList.remove("failed", "done");
+    u.detail.replaceChildren();
+    u.samples = null;
+    running.add(u);
+    if (data.tusEndpoint && u.file.size >= data.resumableFrom) {
+      sendTus(u);
+    } else {
+      sendForm(u);
+    }
+  }
+
+  /** Shows that `loaded` of the file's bytes have arrived, with rate and time left. */
+  function progress(u, loaded) {
+    const total = u.file.size || 1;
+    u.loaded = Math.min(total, loaded);
+    const now = performance.now();
+    if (!u.samples) u.samples = [];
+    u.samples.push({ t: now, loaded: u.loaded });
+    while (u.samples.length > 2 && now - u.samples[0].t > 3000) u.samples.shift();
+    const first = u.samples[0];
+    const seconds = (now - first.t) / 1000;
+    const rate = seconds > 0 ? (u.loaded - first.loaded) / seconds : 0;
+    const pct = Math.floor((u.loaded / total) * 100);
+    u.bar.value = pct;
+    let text = `${pct} %`;
+    if (rate > 0) text += ` · ${humanRate(rate)} · ${humanDuration((total - u.loaded) / rate)} left`;
+    u.status.textContent = text;
+    updateTitle();
+  }
+
+  function finished(u) {
+    running.delete(u);
+    updateTitle();
+  }
+
+  /** One multipart request (small files). */
+  function sendForm(u) {
+    u.bar.value = 0;
+    progress(u, 0);
+    const url = new URL(data.endpoint, window.location.origin);
+    if (u.params.expiration) url.searchParams.set("expiration", u.params.expiration);
+    const body = new FormData();
+    if (u.params.note) body.append("note", u.params.note);
+    limitFields(u.params, (k, v) => body.append(k, v));
+    body.append("file", u.file, u.file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url.pathname + url.search);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.upload.addEventListener("progress", (event) => {
+      if (!event.lengthComputable) return;
+      // The request is a little larger than the file (multipart framing).
+      progress(u, Math.round((event.loaded / (event.total || 1)) * u.file.size));
+    });
+    xhr.addEventListener("load", () => {
+      finished(u);
+      if (xhr.status >= 200 && xhr.status < 300) {
+        let id = null;
+        try {
+          id = JSON.parse(xhr.responseText).id;
+        } catch {
+          // Handled below.
+        }
+        if (id) done(u, id);
+        else fail(u, "The server's reply could not be read.", true);
+      } else {
+        fail(u, xhr.responseText.trim() || `Upload failed (HTTP ${xhr.status}).`, true);
+      }
+    });
+    xhr.addEventListener("error", () => {
+      finished(u);
+      fail(u, "The connection to the server was lost.", true);
+    });
+    updateTitle();
+    xhr.send(body);
+  }
+
+  /** A resumable upload (large files), retried until it completes or is refused. */
+  async function sendTus(u) {
+    const metadata = [["filename", u.file.name]];
+    if (u.file.type) metadata.push(["filetype", u.file.type]);
+    if (u.params.note) metadata.push(["note", u.params.note]);
+    if (u.params.expiration) metadata.push(["expiration", u.params.expiration]);
+    limitFields(u.params, (k, v) => metadata.push([k, v]));
+    let id;
+    try {
+      id = await sendResumable(u.tus, {
+        file: u.file,
+        endpoint: data.tusEndpoint,
+        metadata,
+        requestBytes: data.tusRequestBytes,
+        onProgress: (loaded) => progress(u, loaded),
+        onRetry: (message) => (u.status.textContent = message),
+      });
+    } catch (err) {
+      finished(u);
+      // Refused: retrying the same way cannot help (tus.js retries everything else).
+      fail(u, err.message, true);
+      return;
+    }
+    finished(u);
+    done(u, id);
+  }
+
+  function done(u, id) {
+    const origin = window.location.origin;
+    const full = `${origin}/-${id}/${encodeURIComponent(u.file.name)}`;
+    const short = `${origin}/-${id}`;
+    u.li.classList.add("done");
+    u.bar.value = 100;
+    u.status.textContent = "100 %";
+    const row = (label, href, copyName) =>
+      h(
+        "div",
+        { class: "link-row" },
+        h("span", { class: "link-label", text: label }),
+        h("a", { href, text: href }),
+        copyButton(href, copyName),
+      );
+    const links = h(
+      "div",
+      { class: "links" },
+      row("Full link", full, "Copy full link"),
+      row("Short link", short, "Copy short link"),
+    );
+    const qr = qrSvg(short);
+    u.detail.replaceChildren(
+      h("p", { class: "success", text: "Upload complete!" }),
+      h("div", { class: "result" }, links, qr),
+    );
+    if (data.endpoint === "/api/entry") {
+      links.append(h("a", { class: "button", href: `/files/${id}/edit`, text: "Edit" }));
+    }
+    shareGroup.done(u, id);
+  }
+
+  function fail(u, message, retry) {
+    u.li.classList.add("failed");
+    u.status.textContent = "Failed";
+    const parts = [h("p", { class: "alert error", role: "alert", text: message })];
+    if (retry) {
+      const button = h("button", { type: "button", text: "Retry" });
+      button.addEventListener("click", () => send(u));
+      parts.push(button);
+    }
+    u.detail.replaceChildren(...parts);
+  }
+
+  return { enqueue, enqueueAll };
+}
