@@ -120,7 +120,7 @@ pub(super) fn load(conn: &Connection, id: &TusUploadId) -> Result<Option<TusUplo
 
 impl SqliteStore {
     /// Creates a resumable upload; its bytes arrive later through
-    /// [`Store::tus_open`]. Durable when it returns.
+    /// [`Store::tus_open`](crate::store::Store::tus_open). Durable when it returns.
     ///
     /// # Errors
     /// Storage failures.

@@ -787,7 +787,7 @@ impl Writer {
         }
     }
 
-    /// Returns up to [`VACUUM_STEP_PAGES`] free pages to the filesystem (the
+    /// Returns up to [`VACUUM_STEP_BYTES`] of free pages to the filesystem (the
     /// file shrinks at the next checkpoint). Clears the request once no free
     /// pages are left, or if the database does not use incremental vacuum.
     fn vacuum_step(&mut self) {
