@@ -57,8 +57,8 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// refuses a request before reading all of its body (bad multipart framing, a
 /// guest link's size limit) would otherwise close the connection with unread
 /// bytes in it, which resets it, and a client still sending may lose the
-/// reply. So the rest of such a body, up to [`DRAIN_BYTES`] and
-/// [`DRAIN_TIME`], is read and discarded first.
+/// reply. So the rest of such a body, up to `DRAIN_BYTES` and
+/// `DRAIN_TIME`, is read and discarded first.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let timeout = state.config.body_idle_timeout;
     let fired = Arc::new(AtomicBool::new(false));
