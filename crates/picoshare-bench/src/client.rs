@@ -13,12 +13,11 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use rand::{Rng, SeedableRng};
-use tokio::io::AsyncReadExt;
 
 /// Expiration sent with uploads: "never", which every PicoShare accepts.
 const NEVER: &str = "2999-12-31T00:00:00Z";
-/// Bytes per body chunk handed to the HTTP client.
-const SEND_CHUNK: usize = 256 * 1024;
+/// Bytes per body piece read from the test file and handed to the HTTP client.
+const SEND_CHUNK: usize = 1 << 20;
 
 /// A logged-in client of one server.
 #[derive(Clone)]
@@ -491,6 +490,10 @@ fn form_framing(name: &str) -> (Bytes, Bytes) {
 /// A streaming request body: `head`, `len` bytes of the file from `offset`,
 /// then `padding` bytes from the file's start, then `tail`. Records when the
 /// tail was handed to the HTTP client, i.e. when the last byte went to the socket.
+///
+/// The file is read by a thread of its own in `SEND_CHUNK` pieces, a few
+/// ahead of the socket (a bounded channel), so the client spends one
+/// system call per MiB on it and no task hand-off per read.
 async fn file_body(
     path: &Path,
     (offset, len): (u64, u64),
@@ -499,49 +502,59 @@ async fn file_body(
     tail: Bytes,
     last_sent: Arc<Mutex<Option<Instant>>>,
 ) -> anyhow::Result<reqwest::Body> {
-    use tokio::io::AsyncSeekExt;
-    let open = || async {
-        tokio::fs::File::open(path)
-            .await
-            .with_context(|| format!("cannot open {}", path.display()))
-    };
-    let mut file = open().await?;
-    file.seek(std::io::SeekFrom::Start(offset)).await?;
-    let file = file.take(len).chain(open().await?.take(padding));
-    type Source =
-        tokio::io::Chain<tokio::io::Take<tokio::fs::File>, tokio::io::Take<tokio::fs::File>>;
-    enum State {
-        Head(Source),
-        File(Source),
-        Tail,
-        Done,
-    }
-    let stream = futures_util::stream::unfold(
-        (State::Head(file), head, tail, last_sent),
-        |(state, head, tail, last)| async move {
-            match state {
-                State::Head(f) => Some((Ok(head.clone()), (State::File(f), head, tail, last))),
-                State::File(mut f) => {
-                    let mut buf = vec![0u8; SEND_CHUNK];
-                    match f.read(&mut buf).await {
-                        Ok(0) => {
-                            if let Ok(mut g) = last.lock() {
-                                *g = Some(Instant::now());
-                            }
-                            Some((Ok(tail.clone()), (State::Tail, head, tail, last)))
+    use std::io::{Read, Seek};
+    let open =
+        || std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()));
+    let mut file = open()?;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    let mut source = file.take(len).chain(open()?.take(padding));
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    std::thread::Builder::new()
+        .name("bench-file-reader".into())
+        .spawn(move || loop {
+            let mut buf = vec![0u8; SEND_CHUNK];
+            let mut filled = 0;
+            // Fill whole pieces (a read may return less).
+            let result = loop {
+                match source.read(&mut buf[filled..]) {
+                    Ok(0) => break Ok(filled),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == buf.len() {
+                            break Ok(filled);
                         }
-                        Ok(n) => {
-                            buf.truncate(n);
-                            Some((Ok(Bytes::from(buf)), (State::File(f), head, tail, last)))
-                        }
-                        Err(e) => Some((Err(e), (State::Done, head, tail, last))),
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            match result {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        return; // the request was dropped
                     }
                 }
-                State::Tail | State::Done => None,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
             }
-        },
-    );
-    Ok(reqwest::Body::wrap_stream(stream))
+        })
+        .context("cannot start the file reader thread")?;
+    let pieces = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (piece, rx))
+    });
+    let body = futures_util::stream::once(async move { Ok(head) })
+        .chain(pieces)
+        .chain(futures_util::stream::once(async move {
+            if let Ok(mut g) = last_sent.lock() {
+                *g = Some(Instant::now());
+            }
+            Ok(tail)
+        }));
+    Ok(reqwest::Body::wrap_stream(body))
 }
 
 #[cfg(test)]

@@ -86,6 +86,11 @@ struct Common {
     /// Warm-up blocks per configuration (recorded, excluded from statistics).
     #[arg(long, default_value_t = 1)]
     warmup: u32,
+    /// Before each unit, wait up to this long (`30s`, `0` for never) for a
+    /// quarter second in which the machine's CPUs are at most 10 % busy, so
+    /// that bursts of other work on a shared machine do not land in a unit.
+    #[arg(long, default_value = "30s")]
+    wait_idle: String,
     /// Order of variants in each block.
     #[arg(long, value_enum, default_value = "randomized")]
     order: Order,
@@ -266,6 +271,15 @@ struct LoadArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+/// `--wait-idle`: a duration, or `0` for no wait.
+fn parse_wait(raw: &str) -> anyhow::Result<std::time::Duration> {
+    if raw.trim().trim_end_matches('s') == "0" {
+        Ok(std::time::Duration::ZERO)
+    } else {
+        parse_duration(raw)
+    }
 }
 
 /// Parses `90`, `90s`, `2m`, `1h` into a duration.
@@ -682,6 +696,7 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         blocks,
         max_time,
         warmup: a.common.warmup,
+        wait_idle: parse_wait(&a.common.wait_idle)?,
         concurrency: a.concurrency.max(1),
         order: a.common.order,
         seed: p.seed,
@@ -786,6 +801,7 @@ async fn run_calibrate(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
             },
             max_time: None,
             warmup: a.common.warmup,
+            wait_idle: parse_wait(&a.common.wait_idle)?,
             concurrency: 1,
             order: a.common.order,
             seed: p.seed.wrapping_add(u64::from(k)),

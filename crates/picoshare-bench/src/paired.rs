@@ -320,6 +320,8 @@ pub enum StopReason {
     MaxTime,
     /// The run was interrupted.
     Interrupted,
+    /// Too many blocks had to start while other work kept the machine busy.
+    MachineBusy,
 }
 
 impl StopReason {
@@ -332,6 +334,7 @@ impl StopReason {
             StopReason::MaxIterations => "max iterations",
             StopReason::MaxTime => "max time",
             StopReason::Interrupted => "interrupted",
+            StopReason::MachineBusy => "machine busy with other work",
         }
     }
 }

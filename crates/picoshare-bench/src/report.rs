@@ -162,7 +162,11 @@ pub fn summarize(results: &ResultFile) -> Summaries {
 
 /// Summary of one configuration from all its samples (warm-ups included).
 fn summarize_group(key: &GroupKey, samples: &[&Sample], seed: u64) -> GroupSummary {
-    let measured: Vec<&Sample> = samples.iter().copied().filter(|s| !s.warmup).collect();
+    let measured: Vec<&Sample> = samples
+        .iter()
+        .copied()
+        .filter(|s| !s.warmup && !s.disturbed)
+        .collect();
     let ok: Vec<&Sample> = measured.iter().copied().filter(|s| s.ok).collect();
     let stat = |xs: Vec<f64>| stats::summarize(&xs, seed);
     let mut phases: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -339,6 +343,10 @@ pub fn samples_csv(results: &ResultFile) -> String {
         "cpu_seconds",
         "syscalls_read",
         "syscalls_write",
+        "waited_for_idle_s",
+        "machine_busy_before",
+        "other_cpu_during",
+        "disturbed",
     ];
     csv_line(
         &mut out,
@@ -374,6 +382,10 @@ pub fn samples_csv(results: &ResultFile) -> String {
             s.cpu_seconds.map(num).unwrap_or_default(),
             opt(s.syscalls_read),
             opt(s.syscalls_write),
+            s.waited_for_idle_s.map(num).unwrap_or_default(),
+            s.machine_busy_before.map(num).unwrap_or_default(),
+            s.other_cpu_during.map(num).unwrap_or_default(),
+            s.disturbed.to_string(),
         ];
         let phase_fields = phases
             .iter()

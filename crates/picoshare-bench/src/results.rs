@@ -71,8 +71,12 @@ pub struct ConfigKey {
 pub struct ConfigOutcome {
     /// The configuration.
     pub config: ConfigKey,
-    /// Measured blocks (warm-ups not counted).
+    /// Measured blocks (warm-ups and disturbed blocks not counted).
     pub blocks: u32,
+    /// Blocks left out because a unit had to start while other work kept
+    /// the machine busy (see `--wait-idle`).
+    #[serde(default)]
+    pub disturbed_blocks: u32,
     /// Why no further block ran.
     pub reason: StopReason,
     /// Wall-clock seconds the configuration took, warm-ups included.
@@ -190,6 +194,9 @@ pub struct RunConfig {
     /// Time budget of the whole run in seconds, shared among configurations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_time_s: Option<f64>,
+    /// Longest wait for an idle machine before each unit, seconds (0 = none).
+    #[serde(default)]
+    pub wait_idle_s: f64,
     /// Counted blocks (instructions and system calls) per variant; 0 = none.
     #[serde(default)]
     pub count_blocks: u32,
@@ -344,6 +351,22 @@ pub struct Sample {
     /// Write-like system calls of the server during this sample (`syscw`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls_write: Option<u64>,
+    /// Seconds the bench waited, before this sample's unit, for the machine
+    /// to be idle (`--wait-idle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_for_idle_s: Option<f64>,
+    /// How busy the machine's CPUs were (fraction of all) in the quarter
+    /// second before the unit started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_busy_before: Option<f64>,
+    /// CPU used during the sample by anything but the server and the bench
+    /// (other programs, kernel threads), as a fraction of all CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_cpu_during: Option<f64>,
+    /// Part of a block in which some unit had to start on a busy machine:
+    /// recorded, excluded from statistics (like a warm-up), and re-run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disturbed: bool,
 }
 
 impl Sample {
@@ -401,9 +424,12 @@ pub fn size_label(bytes: u64) -> String {
 }
 
 impl ResultFile {
-    /// Samples that count for statistics: measured (not warm-up) and successful.
+    /// Samples that count for statistics: measured (not warm-up, not in a
+    /// disturbed block) and successful.
     pub fn measured(&self) -> impl Iterator<Item = &Sample> {
-        self.samples.iter().filter(|s| !s.warmup && s.ok)
+        self.samples
+            .iter()
+            .filter(|s| !s.warmup && !s.disturbed && s.ok)
     }
 
     /// Measured samples grouped by configuration, in key order.

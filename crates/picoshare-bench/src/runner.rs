@@ -105,6 +105,9 @@ pub struct RunOptions {
     pub max_time: Option<Duration>,
     /// Warm-up blocks per configuration.
     pub warmup: u32,
+    /// Before each unit, wait up to this long for the machine to be idle
+    /// (zero: do not wait).
+    pub wait_idle: Duration,
     /// Parallel clients.
     pub concurrency: u32,
     /// Variant order.
@@ -229,6 +232,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
             max_time_s: opts.max_time.map(|d| d.as_secs_f64()),
             count_blocks: opts.count_blocks,
             count_size_mib: opts.count_size_mib,
+            wait_idle_s: opts.wait_idle.as_secs_f64(),
         },
         environment: opts.environment.clone(),
         variants: opts.variants.iter().map(|v| v.info.clone()).collect(),
@@ -286,6 +290,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
         ProgressBar::hidden()
     };
 
+    let device = crate::disk::device_for(&opts.data_dir).map(|d| d.name);
     let started = Instant::now();
     let mut unit_no = 0u64;
     'matrix: for (ci, config) in opts.configs.iter().enumerate() {
@@ -301,8 +306,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
         });
         let mut measured = 0u32;
         let mut block = 0u32;
+        let mut disturbed_blocks = 0u32;
         let reason = loop {
             let warm = block < opts.warmup;
+            let block_start = results.samples.len();
             let mut order: Vec<&Variant> = opts.variants.iter().collect();
             if opts.order == Order::Randomized {
                 order.shuffle(&mut rng);
@@ -341,10 +348,21 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
                     cgroup_name: format!("unit-{unit_no}"),
                     seed: opts.seed ^ unit_no,
                 };
-                settle_disk().await;
+                settle_disk(device.as_deref()).await;
+                let (waited, busy) = if opts.wait_idle.is_zero() {
+                    (0.0, None)
+                } else {
+                    wait_for_idle(opts.wait_idle).await
+                };
                 let first_seq = results.samples.len() as u64;
                 tokio::select! {
-                    samples = unit.run(first_seq) => results.samples.extend(samples),
+                    mut samples = unit.run(first_seq) => {
+                        for s in &mut samples {
+                            s.waited_for_idle_s = Some(waited);
+                            s.machine_busy_before = busy;
+                        }
+                        results.samples.extend(samples);
+                    }
                     () = stop.notified() => {
                         bar.println("interrupted: stopping the server and keeping what was measured");
                         interrupted.store(true, Ordering::SeqCst);
@@ -361,6 +379,30 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
             if warm {
                 continue;
             }
+            // A unit that had to start while other work kept the machine
+            // busy spoils its block: the block is recorded, left out of the
+            // statistics, and run again.
+            let spoiled = results.samples[block_start..]
+                .iter()
+                .any(|s| s.machine_busy_before.is_some_and(|b| b > IDLE_BUSY));
+            if spoiled {
+                for s in &mut results.samples[block_start..] {
+                    s.disturbed = true;
+                }
+                save(&results, &opts.out_dir)?;
+                disturbed_blocks += 1;
+                bar.println(format!(
+                    "block {block} ran while the machine was busy with other work: it does not count and runs again"
+                ));
+                if disturbed_blocks > (opts.max_blocks() / 2).max(3) {
+                    break StopReason::MachineBusy;
+                }
+                if measured >= opts.min_blocks() && deadline.is_some_and(|d| Instant::now() >= d) {
+                    break StopReason::MaxTime;
+                }
+                bar.inc_length(per_block);
+                continue;
+            }
             measured += 1;
             if let Some(reason) = block_decision(&opts, &results, config, measured, deadline) {
                 break reason;
@@ -373,6 +415,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
         results.outcomes.push(ConfigOutcome {
             config: *config,
             blocks: measured,
+            disturbed_blocks,
             reason,
             seconds: config_started.elapsed().as_secs_f64(),
         });
@@ -483,8 +526,11 @@ fn dirty_bytes() -> Option<u64> {
 
 /// Lets the disk finish the previous unit's writes before the next unit starts:
 /// without this, a large upload's writeback lands in the next measurement
-/// (whichever variant that is) and inflates the noise. Bounded to 60 s.
-pub(crate) async fn settle_disk() {
+/// (whichever variant that is) and inflates the noise. After `sync`, waits
+/// until the page cache holds under 32 MiB of unwritten data and the data
+/// directory's disk has had no request in flight for 100 ms (discards of
+/// the deleted data directory included). Bounded to 60 s.
+pub(crate) async fn settle_disk(device: Option<&str>) {
     let _ = tokio::task::spawn_blocking(|| {
         // SAFETY: sync(2) has no arguments and no failure mode.
         unsafe { libc::sync() };
@@ -493,6 +539,56 @@ pub(crate) async fn settle_disk() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while dirty_bytes().is_some_and(|d| d > 32 << 20) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(device) = device else { return };
+    let inflight = format!("/sys/block/{device}/inflight");
+    let mut quiet = 0;
+    while quiet < 5 && Instant::now() < deadline {
+        let idle = std::fs::read_to_string(&inflight)
+            .map(|t| t.split_whitespace().all(|n| n == "0"))
+            .unwrap_or(true);
+        quiet = if idle { quiet + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The machine counts as idle when its CPUs are at most this busy (a fraction).
+const IDLE_BUSY: f64 = 0.10;
+
+/// CPU time counters of the whole machine from `/proc/stat`: (busy, total) jiffies.
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((total - idle, total))
+}
+
+/// Waits, up to `max`, for a quarter second in which the machine's CPUs are
+/// at most 10 % busy (the bench itself is idle between units): other work
+/// on a shared machine comes in bursts, and a unit started during one
+/// measures the burst. Returns the seconds waited and how busy the last
+/// quarter second was (a fraction of all CPUs).
+pub(crate) async fn wait_for_idle(max: Duration) -> (f64, Option<f64>) {
+    const WINDOW: Duration = Duration::from_millis(250);
+    let started = Instant::now();
+    loop {
+        let Some((b0, t0)) = cpu_jiffies() else {
+            return (0.0, None);
+        };
+        tokio::time::sleep(WINDOW).await;
+        let Some((b1, t1)) = cpu_jiffies() else {
+            return (0.0, None);
+        };
+        let busy = (b1 - b0) as f64 / (t1 - t0).max(1) as f64;
+        if busy <= IDLE_BUSY || started.elapsed() + WINDOW > max {
+            return (started.elapsed().as_secs_f64(), Some(busy));
+        }
     }
 }
 
@@ -728,6 +824,22 @@ impl Unit<'_> {
             if let (Some(a), Some(b)) = (before.throttled, server.throttled_bytes()) {
                 s.throttled_bytes = Some(b.saturating_sub(a));
             }
+            // CPU used by anything but the server and the bench during the
+            // sample (other programs, and kernel threads such as writeback).
+            if let (Some((b0, t0)), Some((b1, t1)), Some(server_cpu), Some(c0), Some(c1)) = (
+                before.machine,
+                cpu_jiffies(),
+                s.cpu_seconds,
+                before.bench_cpu,
+                own_cpu_seconds(),
+            ) {
+                let busy = (b1 - b0) as f64 / ticks_per_second();
+                let capacity = (t1 - t0) as f64 / ticks_per_second();
+                if capacity > 0.0 {
+                    s.other_cpu_during =
+                        Some(((busy - server_cpu - (c1 - c0)) / capacity).max(0.0));
+                }
+            }
         }
     }
 }
@@ -737,16 +849,32 @@ struct Before {
     metrics: Option<BTreeMap<String, f64>>,
     counters: Option<ProcCounters>,
     throttled: Option<u64>,
+    machine: Option<(u64, u64)>,
+    bench_cpu: Option<f64>,
 }
 
 impl Before {
     async fn take(api: &Api, server: Option<&Server>) -> Before {
+        let metrics = api.metrics().await;
         Before {
-            metrics: api.metrics().await,
+            metrics,
             counters: server.and_then(Server::counters),
             throttled: server.and_then(Server::throttled_bytes),
+            machine: cpu_jiffies(),
+            bench_cpu: own_cpu_seconds(),
         }
     }
+}
+
+/// CPU seconds (user + system, all threads) of this bench process so far.
+fn own_cpu_seconds() -> Option<f64> {
+    crate::server::proc_counters(std::process::id()).map(|c| c.cpu_seconds)
+}
+
+/// Clock ticks per second of `/proc/stat`.
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
 }
 
 fn record_error(s: &mut Sample, e: &anyhow::Error) {

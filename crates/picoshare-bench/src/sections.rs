@@ -163,7 +163,7 @@ pub fn method(w: &mut String, results: &ResultFile) {
         "\n## Method\n\n\
          - A block runs every variant once, in {} order (seed {}, which also drives the bootstraps). {blocks} \
          {} warm-up block(s) per configuration are recorded in `samples.csv` but not counted; failed samples \
-         are excluded and counted.\n\
+         are excluded and counted.{}\n\
          - {} per measurement; a fresh server process and data directory for every variant in every block, \
          deleted afterwards; before each, `sync` and a wait until the page cache holds under 32 MiB of \
          unwritten data, so no measurement pays for an earlier one's writeback. Each test file is read once \
@@ -184,6 +184,17 @@ pub fn method(w: &mut String, results: &ResultFile) {
         cfg.order,
         results.seed,
         cfg.warmup,
+        if cfg.wait_idle_s > 0.0 {
+            let disturbed: u32 = results.outcomes.iter().map(|o| o.disturbed_blocks).sum();
+            format!(
+                " Before each unit the bench waited (up to {} s) for a quarter second in which the CPUs were at most \
+                 10 % busy; a block in which some unit had to start on a busier machine was recorded, left out \
+                 and run again ({disturbed} such block(s) in this run).",
+                fixed(cfg.wait_idle_s, 0)
+            )
+        } else {
+            String::new()
+        },
         clients(cfg.concurrency),
         cfg.workloads.join(", "),
         configs.len(),
