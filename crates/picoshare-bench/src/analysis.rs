@@ -362,10 +362,10 @@ fn work_rows(results: &ResultFile) -> Vec<WorkRow> {
                         .then(|| paired::paired_compare(&ca, &cb, false, results.seed))
                         .flatten(),
                     syscalls_vs_baseline: (!is_base)
-                        .then(|| paired::compare_counts(&sa, &sb))
+                        .then(|| paired::compare_counts(&sa, &sb, 0.0))
                         .flatten(),
                     disk_vs_baseline: (!is_base)
-                        .then(|| paired::compare_counts(&da, &db))
+                        .then(|| paired::compare_counts(&da, &db, 0.0))
                         .flatten(),
                 });
             }
@@ -487,6 +487,12 @@ fn counted_rows(results: &ResultFile) -> Vec<CountedRow> {
     let mut rows = Vec::new();
     for metric in names {
         let base = metrics.get(&(metric.clone(), baseline.clone()));
+        let run_floor = results
+            .variants
+            .iter()
+            .filter_map(|v| metrics.get(&(metric.clone(), v.name.clone())))
+            .map(|own| paired::relative_spread(&own.values().copied().collect::<Vec<_>>()))
+            .fold(0.0, f64::max);
         for v in &results.variants {
             let Some(own) = metrics.get(&(metric.clone(), v.name.clone())) else {
                 continue;
@@ -498,7 +504,7 @@ fn counted_rows(results: &ResultFile) -> Vec<CountedRow> {
                         .iter()
                         .filter_map(|(k, x)| Some((*x, *own.get(k)?)))
                         .unzip();
-                    paired::compare_counts(&a, &b)
+                    paired::compare_counts(&a, &b, run_floor)
                 }
                 _ => None,
             };

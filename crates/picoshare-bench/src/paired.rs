@@ -383,30 +383,42 @@ pub struct CountComparison {
     pub verdict: Verdict,
 }
 
+/// The relative spread `max / min − 1` of positive counts (0 when fewer
+/// than one is positive).
+pub fn relative_spread(xs: &[f64]) -> f64 {
+    let (lo, hi) = xs
+        .iter()
+        .filter(|x| x.is_finite() && **x > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
+            (lo.min(*x), hi.max(*x))
+        });
+    if lo.is_finite() && lo > 0.0 {
+        hi / lo - 1.0
+    } else {
+        0.0
+    }
+}
+
 /// Compares per-block counts of `variant` with `baseline` (lower is better).
-/// `None` with fewer than two blocks: one count per variant says nothing
-/// about its noise.
-pub fn compare_counts(baseline: &[f64], variant: &[f64]) -> Option<CountComparison> {
+/// The noise floor is the larger of the two variants' own spreads and
+/// `run_floor` (the largest spread of any variant of the run for this
+/// metric, so that two quiet variants of a noisy metric do not set a floor
+/// the metric does not have; 0 for none). `None` with fewer than two
+/// blocks: one count per variant says nothing about its noise.
+pub fn compare_counts(
+    baseline: &[f64],
+    variant: &[f64],
+    run_floor: f64,
+) -> Option<CountComparison> {
     let logs = log_ratios(baseline, variant);
     let n = logs.len();
     if n < 2 {
         return None;
     }
     let (mean, sd) = mean_sd(&logs);
-    let spread = |xs: &[f64]| {
-        let (lo, hi) = xs
-            .iter()
-            .filter(|x| x.is_finite() && **x > 0.0)
-            .fold((f64::INFINITY, 0.0f64), |(lo, hi), x| {
-                (lo.min(*x), hi.max(*x))
-            });
-        if lo.is_finite() && lo > 0.0 {
-            hi / lo - 1.0
-        } else {
-            0.0
-        }
-    };
-    let noise_floor = spread(baseline).max(spread(variant));
+    let noise_floor = relative_spread(baseline)
+        .max(relative_spread(variant))
+        .max(run_floor);
     let p_value = paired_t_p(mean, sd, n);
     let ratio = mean.exp();
     let called = p_value < ALPHA && (ratio - 1.0).abs() > noise_floor;
@@ -726,20 +738,29 @@ mod tests {
         let a = [4.000e6, 4.002e6, 4.001e6];
         let same = [4.001e6, 4.000e6, 4.003e6];
         let more = [4.040e6, 4.043e6, 4.041e6];
-        let aa = compare_counts(&a, &same).unwrap();
+        let aa = compare_counts(&a, &same, 0.0).unwrap();
         assert_eq!(aa.verdict, Verdict::NoDetectableDifference);
         close(aa.noise_floor, 0.00075, 1e-9);
-        let c = compare_counts(&a, &more).unwrap();
+        let c = compare_counts(&a, &more, 0.0).unwrap();
         assert!((c.ratio - 1.01).abs() < 0.0005);
         assert!(c.p_value < 0.001, "{}", c.p_value);
         assert_eq!(c.verdict, Verdict::Slower);
-        assert_eq!(compare_counts(&more, &a).unwrap().verdict, Verdict::Faster);
+        assert_eq!(
+            compare_counts(&more, &a, 0.0).unwrap().verdict,
+            Verdict::Faster
+        );
         // Significant but inside the floor: not called.
         let noisy = [4.0e6, 4.2e6, 4.1e6];
         let shifted = [4.04e6, 4.242e6, 4.141e6];
-        let c = compare_counts(&noisy, &shifted).unwrap();
+        let c = compare_counts(&noisy, &shifted, 0.0).unwrap();
         assert!(c.p_value < 0.05 && (c.ratio - 1.0).abs() < c.noise_floor);
         assert_eq!(c.verdict, Verdict::NoDetectableDifference);
-        assert!(compare_counts(&a[..1], &more[..1]).is_none());
+        assert!(compare_counts(&a[..1], &more[..1], 0.0).is_none());
+        // A floor from a noisier variant of the same run holds for every pair.
+        let c = compare_counts(&a, &more, 0.02).unwrap();
+        close(c.noise_floor, 0.02, 1e-12);
+        assert_eq!(c.verdict, Verdict::NoDetectableDifference);
+        close(relative_spread(&noisy), 0.05, 1e-12);
+        close(relative_spread(&[]), 0.0, 0.0);
     }
 }

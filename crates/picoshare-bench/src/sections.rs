@@ -347,12 +347,15 @@ pub fn counted(w: &mut String, results: &ResultFile, a: &Analysis) {
     let cfg = &results.config;
     let _ = writeln!(
         w,
-        "\n## Counted cost (valgrind and strace)\n\n{} counted block(s); in each, every variant ran four \
-         lifetimes per tool on one data directory: start on a new database + log in + stop (empty), the \
-         same plus one upload of {} (upload), start again on that database + log in + stop (reopen), and \
-         the same plus a download of the file (download). Per MiB uploaded = (upload − empty) / MiB; per \
-         MiB downloaded = (download − reopen) / MiB. Instructions are counted by `valgrind --tool=cachegrind \
-         --cache-sim=no`, system calls by `strace -f -c`. The noise floor is the largest spread of one \
+        "\n## Counted cost (valgrind and strace)\n\n{} counted block(s); in each, every variant ran six \
+         lifetimes per tool, each a start + log in + stop: on a new database (empty) and again on it \
+         (empty-reopen); on a new database with one upload of {} (upload) and again on it, where the \
+         upload's checkpoint ends if it had not (upload-reopen); once more on that settled database \
+         (reopen) and the same with a download of the file (download). Per MiB uploaded = (upload + \
+         upload-reopen − empty − empty-reopen) / MiB, the whole cost of taking a file in; per MiB \
+         downloaded = (download − reopen) / MiB. Instructions are counted by `valgrind --tool=cachegrind \
+         --cache-sim=no` (user-space instructions only: the kernel's work shows in system calls and \
+         disk bytes), system calls by `strace -f -c`. The noise floor is the largest spread of one \
          variant's own counts across blocks.\n\n\
          | metric | variant | median | per block | noise floor % | ratio vs baseline | p-value | verdict |\n\
          |---|---|---|---|---|---|---|---|",
