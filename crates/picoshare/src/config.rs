@@ -81,7 +81,7 @@ pub struct Cli {
 
     /// Testing aid: sizes and offsets from which share ZIPs use ZIP64 records
     /// (0 forces them on every archive).
-    #[arg(long, env = "PS_ZIP64_THRESHOLD", hide = true, default_value_t = crate::http::zipstream::ZIP64_LIMIT)]
+    #[arg(long, env = "PS_ZIP64_THRESHOLD", hide = true, default_value_t = crate::http::proto::zipstream::ZIP64_LIMIT)]
     pub zip64_threshold: u64,
 
     /// Bytes per stored chunk for new uploads.
@@ -553,7 +553,9 @@ impl Config {
             shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),
             metrics_public: false,
             clock_file: cli.clock_file,
-            zip64_threshold: cli.zip64_threshold.min(crate::http::zipstream::ZIP64_LIMIT),
+            zip64_threshold: cli
+                .zip64_threshold
+                .min(crate::http::proto::zipstream::ZIP64_LIMIT),
             gc_interval: std::time::Duration::from_secs(cli.gc_interval.max(1)),
             tus_expiry: chrono::Duration::hours(
                 i64::try_from(cli.tus_expiry_hours.clamp(1, 24 * 365)).unwrap_or(24),

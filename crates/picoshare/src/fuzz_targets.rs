@@ -32,14 +32,15 @@ use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::http::conditional::{self, Precondition};
-use crate::http::disposition::content_disposition;
-use crate::http::guest_links::{guest_expiration, new_guest_link};
-use crate::http::mime::effective_content_type;
-use crate::http::multipart_ranges::MultipartLayout;
-use crate::http::ranges::{parse_range, RangeRequest};
-use crate::http::tus_headers;
-use crate::http::upload::{field_role, FieldRole, NOTE_READ_LIMIT};
+use crate::http::api::guest_links::new_guest_link;
+use crate::http::proto::conditional::{self, Precondition};
+use crate::http::proto::disposition::content_disposition;
+use crate::http::proto::mime::effective_content_type;
+use crate::http::proto::multipart_ranges::MultipartLayout;
+use crate::http::proto::ranges::{parse_range, RangeRequest};
+use crate::http::proto::tus_headers;
+use crate::http::uploads::guest::guest_expiration;
+use crate::http::uploads::multipart::{field_role, FieldRole, NOTE_READ_LIMIT};
 use crate::store::model::GuestFileLifetime;
 use crate::validate;
 
@@ -198,7 +199,7 @@ pub fn multipart(data: &[u8]) {
     }
 }
 
-/// Reads a multipart body the way `http::upload::receive` does, with the
+/// Reads a multipart body the way `http::uploads::multipart::receive` does, with the
 /// file's bytes kept in memory instead of a store sink.
 fn read_form(boundary: &str, chunks: Vec<Bytes>) -> Result<Form, String> {
     let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));

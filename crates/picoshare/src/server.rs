@@ -87,7 +87,7 @@ impl Application {
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
         let state = AppState {
             store,
-            secret_digest: http::auth::secret_digest(&config.shared_secret),
+            secret_digest: http::auth::session::secret_digest(&config.shared_secret),
             config: Arc::new(config),
             clock,
             metrics: Arc::default(),

@@ -112,7 +112,7 @@ impl IntoResponse for AppError {
             HeaderValue::from_static("nosniff"),
         );
         if self.clear_cookie {
-            h.insert(header::SET_COOKIE, super::auth::clearing_cookie());
+            h.insert(header::SET_COOKIE, super::auth::session::clearing_cookie());
         }
         if self.bearer_challenge {
             let challenge = if self.status == StatusCode::FORBIDDEN {

@@ -8,7 +8,7 @@
 //!   `send_timeout` (the socket's send buffer stays full), the connection is
 //!   closed. A slow reader that keeps reading is never cut.
 //! - Request bodies have their own idle timeout, applied to every request by a
-//!   layer of the router ([`super::body_timeout`]).
+//!   layer of the router ([`super::layers::body_timeout`]).
 //!
 //! Only HTTP/1.1 (and 1.0) is served, as the original does on plain HTTP;
 //! HTTP/2 and TLS are a reverse proxy's job.

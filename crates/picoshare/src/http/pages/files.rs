@@ -20,7 +20,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::preview::{preview, qr_figure};
 use super::{require_admin_page, Page};
-use crate::http::entries::parse_entry_id;
+use crate::http::params::parse_entry_id;
 use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId};
 use crate::store::model::{Download, Entry, EntryLimits};
@@ -41,7 +41,7 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// A size in the original's units: `N B` under 1 KiB, else two decimals of
 /// 1024-based `kB`, `MB`, `GB`, …
-pub(super) fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
     if bytes < 1024 {
         return format!("{bytes} B");
@@ -56,19 +56,19 @@ pub(super) fn human_size(bytes: u64) -> String {
 }
 
 /// `YYYY-MM-DD`.
-pub(super) fn date(t: DateTime<Utc>) -> String {
+pub(crate) fn date(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.
-pub(super) fn date_time(t: DateTime<Utc>) -> String {
+pub(crate) fn date_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// `Never`, or `YYYY-MM-DD (N days)` with N the rounded number of days left
 /// (`(N days ago)` once past, for guest links; files show a negative count
 /// as the original does when `ago` is false).
-pub(super) fn expiry(t: Option<DateTime<Utc>>, now: DateTime<Utc>, ago: bool) -> String {
+pub(crate) fn expiry(t: Option<DateTime<Utc>>, now: DateTime<Utc>, ago: bool) -> String {
     let Some(t) = t else {
         return "Never".to_owned();
     };
@@ -83,19 +83,19 @@ pub(super) fn expiry(t: Option<DateTime<Utc>>, now: DateTime<Utc>, ago: bool) ->
 }
 
 /// The full download link of a file, `/-{id}/{encoded filename}`.
-pub(super) fn full_link(id: &str, filename: &str) -> String {
+pub(crate) fn full_link(id: &str, filename: &str) -> String {
     format!("/-{id}/{}", utf8_percent_encode(filename, URI_COMPONENT))
 }
 
 /// The path and query of the request, for the login redirect.
-pub(super) fn path_of(uri: &Uri) -> String {
+pub(crate) fn path_of(uri: &Uri) -> String {
     uri.path_and_query()
         .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
 }
 
 /// A page for a request that cannot be served: a 400 for a malformed ID, a
 /// 404 for an unknown one, the error's text otherwise.
-pub(super) fn error_page(page: &Page, err: &AppError, message: &str) -> Response {
+pub(crate) fn error_page(page: &Page, err: &AppError, message: &str) -> Response {
     let (title, heading) = match err.status() {
         StatusCode::NOT_FOUND => ("Not Found", "Not found"),
         StatusCode::BAD_REQUEST => ("Bad Request", "Bad request"),
@@ -142,7 +142,7 @@ async fn entry_page(
 }
 
 /// Looks up a file for one of the per-file pages.
-pub(super) async fn load_entry(
+pub(crate) async fn load_entry(
     state: &AppState,
     raw_id: &str,
 ) -> Result<(EntryId, Entry), AppError> {

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use rand::RngCore;
 
-use super::auth::is_admin;
+use super::auth::session::is_admin;
 use super::AppState;
 
 /// What every page needs to know about the request.

@@ -18,7 +18,7 @@ use maud::{html, Markup};
 use super::files::{full_link, human_size, load_entry};
 use super::{page_for, Page};
 use crate::http::error::Path;
-use crate::http::mime::effective_content_type;
+use crate::http::proto::mime::effective_content_type;
 use crate::http::AppState;
 use crate::store::model::Entry;
 

@@ -11,8 +11,8 @@ use maud::html;
 use super::files::{expiry, full_link, human_size};
 use super::preview::qr_figure;
 use super::{page_for, require_admin_page, Page};
+use crate::http::api::shares::{is_expired, is_protected, member_name, public_share};
 use crate::http::error::Path;
-use crate::http::shares::{is_expired, is_protected, member_name, public_share};
 use crate::http::{AppError, AppState};
 use crate::store::model::Share;
 

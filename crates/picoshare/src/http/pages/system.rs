@@ -8,7 +8,7 @@ use maud::html;
 
 use super::files::{error_page, human_size};
 use super::require_admin_page;
-use crate::http::system::{REVISION, REVISION_TIME, VERSION};
+use crate::http::api::system::{REVISION, REVISION_TIME, VERSION};
 use crate::http::{AppError, AppState};
 
 /// `GET /information`.

@@ -10,7 +10,7 @@
 //! bytes arrive, lost `PS_TUS_LEASE_SECS` (30) seconds after they stop). Every record of progress
 //! is conditional on the lease, so a session that lost it (another server
 //! took the upload over) can never record anything. Within one server a new
-//! request takes over at once (see `http::tus`); across servers it gets 423
+//! request takes over at once (see `http::uploads::tus`); across servers it gets 423
 //! Locked until the old session's lease runs out.
 
 use std::time::Instant;
@@ -132,7 +132,7 @@ impl RemoteStore {
         let lease = format!("{}:{}", self.instance(), crate::ids::random_token(12));
         let client = self.pg().await?;
         // Sessions of this server may take over at once: within one server,
-        // requests hand an upload over among themselves (http::tus).
+        // requests hand an upload over among themselves (http::uploads::tus).
         let taken = client
             .query_opt(
                 &format!(

@@ -4,16 +4,16 @@
 //! A token is `pst_` followed by 64 hex digits (256 random bits). It is shown
 //! once, in the reply that creates it; the database keeps only its SHA-256 and
 //! its first [`PREFIX_LEN`] characters, which name it in the list. What a token
-//! may do is decided by the extractors in [`super::auth`]: upload, nothing else.
+//! may do is decided by the extractors in [`crate::http::auth::session`]: upload, nothing else.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 
-use super::auth::{token_hash, Admin};
-use super::error::{JsonBody, Path};
-use super::{json_reply, AppError, AppState};
+use crate::http::auth::session::{token_hash, Admin};
+use crate::http::error::{JsonBody, Path};
+use crate::http::{json_reply, AppError, AppState};
 use crate::ids::ApiTokenId;
 use crate::store::model::{ApiToken, NewApiToken};
 use crate::validate::db_time;

@@ -10,9 +10,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::auth::Admin;
-use super::error::JsonBody;
-use super::{json_reply, AppError, AppState};
+use crate::http::auth::session::Admin;
+use crate::http::error::JsonBody;
+use crate::http::{json_reply, AppError, AppState};
 use crate::store::model::{DefaultLifetime, Settings, DEFAULT_LIFETIME_DAYS};
 
 /// The settings as the API reads and writes them.

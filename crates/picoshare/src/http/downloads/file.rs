@@ -19,16 +19,16 @@ use bytes::Bytes;
 use rand::RngCore;
 use tokio::sync::mpsc;
 
-use super::auth::is_admin;
-use super::conditional::{evaluate, http_date, if_range_allows, Precondition};
-use super::disposition::content_disposition;
-use super::entries::parse_entry_id;
-use super::metrics::HttpMetrics;
-use super::mime::effective_content_type;
-use super::multipart_ranges::MultipartLayout;
-use super::protect::{self, Access};
-use super::ranges::{parse_range, ByteRange, RangeRequest};
-use super::{client_ip, AppError, AppState};
+use crate::http::auth::protect::{self, Access};
+use crate::http::auth::session::is_admin;
+use crate::http::layers::metrics::HttpMetrics;
+use crate::http::params::parse_entry_id;
+use crate::http::proto::conditional::{evaluate, http_date, if_range_allows, Precondition};
+use crate::http::proto::disposition::content_disposition;
+use crate::http::proto::mime::effective_content_type;
+use crate::http::proto::multipart_ranges::MultipartLayout;
+use crate::http::proto::ranges::{parse_range, ByteRange, RangeRequest};
+use crate::http::{client_ip, AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::{DownloadRecord, Entry, Reservation};
 use crate::store::Store;
@@ -48,7 +48,7 @@ const FULL_SPEED_DOWNLOADS: u64 = 2;
 const CHANNEL_CHUNKS: usize = 4;
 
 /// Serves a download request (or, with `POST`, a protected file's password form).
-pub(super) async fn serve(state: AppState, peer: SocketAddr, req: Request) -> Response {
+pub(crate) async fn serve(state: AppState, peer: SocketAddr, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     match try_serve(&state, peer, &parts, body).await {
         Ok(r) => r,
@@ -251,7 +251,7 @@ async fn owner_preview(state: &AppState, headers: &HeaderMap) -> bool {
     embedded
         && same_origin
         && headers.contains_key(header::COOKIE)
-        && super::auth::is_admin(state, headers).await.unwrap_or(false)
+        && is_admin(state, headers).await.unwrap_or(false)
 }
 
 fn etag(entry: &Entry) -> String {

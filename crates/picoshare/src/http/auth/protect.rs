@@ -22,8 +22,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::login_limit::LoginLimiter;
-use super::pages::Page;
-use super::{AppError, AppState};
+use crate::http::pages::Page;
+use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::NewLimits;
 

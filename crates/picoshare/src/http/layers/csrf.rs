@@ -27,8 +27,8 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::has_session_cookie;
-use super::{AppError, AppState};
+use crate::http::auth::session::has_session_cookie;
+use crate::http::{AppError, AppState};
 
 /// Middleware: refuses forged state-changing requests (see the module docs).
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {

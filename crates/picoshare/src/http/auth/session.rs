@@ -1,27 +1,22 @@
-//! Login, logout and the admin-session check.
+//! The owner's session and API tokens: who is calling.
 //!
 //! Unlike the original (whose cookie is a fixed function of the passphrase), a
 //! login creates a random 256-bit session token. The database stores only its
-//! SHA-256, logout deletes it, and sessions end after 30 days.
+//! SHA-256, logout deletes it, and sessions end after 30 days. The extractors
+//! [`Admin`] (a session) and [`Uploader`] (a session or an API token) admit
+//! the callers of the owner's routes.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use chrono::Duration;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use super::error::JsonBody;
-use super::{AppError, AppState};
+use crate::http::{AppError, AppState};
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "ps_session";
 /// Session lifetime.
-const SESSION_DAYS: i64 = 30;
+pub(crate) const SESSION_DAYS: i64 = 30;
 
 /// The SHA-256 of a secret, for constant-time comparison of equal-length values.
 pub fn secret_digest(secret: &str) -> [u8; 32] {
@@ -43,7 +38,7 @@ pub fn clearing_cookie() -> HeaderValue {
 }
 
 /// The session token from the request's cookies, if any.
-fn session_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -184,102 +179,6 @@ async fn api_token(
         state.store.touch_api_token(&found.id, now);
     }
     Ok(Some(found.id))
-}
-
-#[derive(serde::Deserialize)]
-struct LoginRequest {
-    #[serde(rename = "sharedSecretKey")]
-    shared_secret_key: Option<String>,
-}
-
-/// `POST /api/auth`: checks the passphrase and starts a session.
-pub async fn login(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
-) -> Response {
-    let addr = super::client_ip(&state.config, &headers, peer);
-    let now = std::time::Instant::now();
-    if let Some(wait) = state.login_limiter.blocked(&addr, now) {
-        let secs = wait.as_secs().max(1);
-        let mut resp = AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many wrong passphrases from your address. Try again in {secs} seconds."),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return resp;
-    }
-    let result = try_login(&state, &headers, &body).await;
-    match &result {
-        Ok(_) => state.login_limiter.succeeded(&addr),
-        Err(e) if e.status() == StatusCode::UNAUTHORIZED => state.login_limiter.failed(&addr, now),
-        Err(_) => {}
-    }
-    result.unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn try_login(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, AppError> {
-    // Like the original, read only the first JSON value and ignore what follows.
-    let req: LoginRequest = serde_json::Deserializer::from_slice(body)
-        .into_iter::<LoginRequest>()
-        .next()
-        .and_then(Result::ok)
-        .ok_or_else(|| AppError::bad_request("malformed request"))?;
-    let key = req.shared_secret_key.unwrap_or_default();
-    if key.is_empty() {
-        return Err(AppError::bad_request("invalid shared secret"));
-    }
-    if !bool::from(secret_digest(&key).ct_eq(&state.secret_digest)) {
-        return Err(AppError::new(
-            StatusCode::UNAUTHORIZED,
-            "incorrect shared secret",
-        ));
-    }
-    let mut raw = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut raw);
-    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    let now = state.clock.now();
-    state
-        .store
-        .create_session(token_hash(&token), now, now + Duration::days(SESSION_DAYS))
-        .await
-        .map_err(|e| AppError::store("failed to start a session", e))?;
-    let secure = if state.config.behind_tls_proxy(headers) {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{COOKIE_NAME}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-        SESSION_DAYS * 86400
-    );
-    let mut resp = StatusCode::OK.into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("bad cookie", e))?,
-    );
-    Ok(resp)
-}
-
-/// `DELETE /api/auth`: revokes the session (if any) and clears the cookie.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = session_token(&headers) {
-        if let Err(e) = state.store.delete_session(token_hash(&token)).await {
-            return AppError::store("failed to end the session", e).into_response();
-        }
-    }
-    let mut resp = StatusCode::OK.into_response();
-    resp.headers_mut()
-        .insert(header::SET_COOKIE, clearing_cookie());
-    resp
 }
 
 #[cfg(test)]

@@ -9,13 +9,13 @@ use std::collections::HashSet;
 
 use axum::extract::{Query, State};
 
-use super::error::Path;
+use crate::http::error::Path;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::auth::Admin;
-use super::entries::parse_entry_id;
-use super::{json_reply, AppError, AppState};
+use crate::http::auth::session::Admin;
+use crate::http::params::parse_entry_id;
+use crate::http::{json_reply, AppError, AppState};
 use crate::store::model::{Download, EntryLimits, EntrySummary};
 use crate::useragent;
 use crate::validate::db_time;

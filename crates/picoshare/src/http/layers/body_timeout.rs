@@ -25,7 +25,7 @@ use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::{AppError, AppState};
+use crate::http::{AppError, AppState};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

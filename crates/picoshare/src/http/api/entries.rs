@@ -2,21 +2,17 @@
 
 use axum::extract::State;
 
-use super::error::Path;
+use crate::http::error::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Admin;
-use super::error::JsonBody;
-use super::{protect, AppError, AppState};
-use crate::ids::EntryId;
+use crate::http::auth::protect;
+use crate::http::auth::session::Admin;
+use crate::http::error::JsonBody;
+use crate::http::params::parse_entry_id;
+use crate::http::{AppError, AppState};
 use crate::store::model::Change;
 use crate::validate;
-
-/// Parses an entry ID from a path, with the original's message.
-pub(super) fn parse_entry_id(raw: &str) -> Result<EntryId, AppError> {
-    EntryId::parse(raw).map_err(|e| AppError::bad_request(format!("bad entry ID: {e}")))
-}
 
 #[derive(serde::Deserialize)]
 struct EntryUpdate {

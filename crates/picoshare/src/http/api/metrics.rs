@@ -5,149 +5,20 @@
 //! committing, checkpointing; reading chunks and waiting for the client to take
 //! them. Cumulative counters: a client takes the difference between two scrapes.
 //!
-//! Every request is also counted by [`layer`], outermost in the router: by
-//! method and status class, with the body bytes received and sent (headers
-//! not included). Gauges give the uploads in progress and the database's size
-//! and reclaimable space.
+//! Every request is also counted by [`crate::http::layers::metrics::layer`]:
+//! by method and status class, with the body bytes received and sent. Gauges
+//! give the uploads in progress and the database's size and reclaimable space.
 
 use std::fmt::Write as _;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use hyper::body::{Body as HttpBody, Frame, SizeHint};
 
-use super::{AppError, AppState};
+use crate::http::layers::metrics::{CLASSES, METHODS};
+use crate::http::{AppError, AppState};
 use crate::store::model::DatabaseSpace;
-
-/// The methods counted by name; anything else counts as `other`.
-const METHODS: [&str; 8] = [
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
-];
-/// Status classes `1xx` to `5xx`.
-const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-
-/// Requests by method and status class, and HTTP body bytes.
-#[derive(Debug, Default)]
-pub struct RequestMetrics {
-    /// Indexed by `METHODS` position, then status class − 1.
-    requests: [[AtomicU64; CLASSES.len()]; METHODS.len()],
-    /// Request body bytes received.
-    pub bytes_in: Arc<AtomicU64>,
-    /// Response body bytes sent (handed to the connection).
-    pub bytes_out: Arc<AtomicU64>,
-}
-
-impl RequestMetrics {
-    fn method_index(method: &Method) -> usize {
-        METHODS
-            .iter()
-            .position(|m| *m == method.as_str())
-            .unwrap_or(METHODS.len() - 1)
-    }
-
-    /// Counts one finished request.
-    pub fn count(&self, method: &Method, status: StatusCode) {
-        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
-        self.requests[Self::method_index(method)][class].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The number of requests with `method` (one of `METHODS`) and `class`.
-    fn requests(&self, method: usize, class: usize) -> u64 {
-        self.requests[method][class].load(Ordering::Relaxed)
-    }
-}
-
-/// Wraps `body` so that the bytes of its data frames are added to `counter`.
-fn counted(body: Body, counter: Arc<AtomicU64>) -> Body {
-    Body::new(Counted {
-        inner: body,
-        counter,
-    })
-}
-
-/// A body that counts its data bytes and otherwise passes everything through,
-/// its size hint included (so that responses keep their `Content-Length`).
-struct Counted {
-    inner: Body,
-    counter: Arc<AtomicU64>,
-}
-
-impl HttpBody for Counted {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.counter.fetch_add(data.len() as u64, Ordering::Relaxed);
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// Middleware: counts every request by method and status class and the body
-/// bytes in both directions. Outermost, so that refusals by other layers count.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let m = &state.metrics.requests;
-    let method = req.method().clone();
-    let req = req.map(|b| counted(b, m.bytes_in.clone()));
-    let resp = next.run(req).await;
-    m.count(&method, resp.status());
-    resp.map(|b| counted(b, m.bytes_out.clone()))
-}
-
-/// Counters kept by the HTTP layer.
-#[derive(Debug, Default)]
-pub struct HttpMetrics {
-    /// Uploads stored.
-    pub uploads: AtomicU64,
-    /// File bytes received by uploads (stored or not).
-    pub upload_bytes: AtomicU64,
-    /// Time upload handlers waited for the client's next bytes.
-    pub upload_receive_ns: AtomicU64,
-    /// Time upload handlers waited for the database writer to accept chunks.
-    pub upload_store_wait_ns: AtomicU64,
-    /// Time from the end of an upload's body to its durable commit.
-    pub upload_finish_ns: AtomicU64,
-    /// Downloads served (GET requests with a body).
-    pub downloads: AtomicU64,
-    /// File bytes handed to download responses.
-    pub download_bytes: AtomicU64,
-    /// Time download producers waited for the client to take data.
-    pub download_send_wait_ns: AtomicU64,
-    /// Download bodies being streamed now.
-    pub downloads_streaming: AtomicU64,
-    /// Requests by method and status class, HTTP body bytes.
-    pub requests: RequestMetrics,
-}
-
-impl HttpMetrics {
-    /// Adds `v` to `counter`.
-    pub fn add(counter: &AtomicU64, v: u64) {
-        counter.fetch_add(v, Ordering::Relaxed);
-    }
-}
 
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
@@ -349,7 +220,7 @@ pub fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
 /// `GET /metrics`: admin only, unless the server runs with `PS_METRICS_PUBLIC`.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !state.config.metrics_public {
-        match super::auth::is_admin(&state, &headers).await {
+        match crate::http::auth::session::is_admin(&state, &headers).await {
             Ok(true) => {}
             Ok(false) => return AppError::unauthorized().into_response(),
             Err(e) => return e.into_response(),

@@ -1,35 +1,24 @@
 //! Shares: several files behind one link. The owner's API (`/api/shares…`)
-//! and the public ZIP of a share (`GET /s/{id}/zip`); the share page itself
-//! is in `pages/shares.rs`.
+//! and the rules a share's public routes share: the share page
+//! ([`crate::http::pages::shares`]) and its ZIP ([`crate::http::downloads::zip`]).
 //!
 //! A share groups existing entries; each keeps its own link, expiration,
-//! limits and password. The ZIP holds the share's files that are neither
-//! expired nor protected (a password or a download limit): those are only
-//! served by their own links, which enforce the protection, so the ZIP can
-//! never be used to get around it. The ZIP is built while it streams
-//! ([`super::zipstream`]): no temporary file, a few chunks in memory.
+//! limits and password. Files that are protected (a password or a download
+//! limit) are only served by their own links, which enforce the protection.
 
 use std::collections::{HashMap, HashSet};
 
-use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
 
-use super::auth::Admin;
-use super::disposition::content_disposition;
-use super::entries::parse_entry_id;
-use super::error::{JsonBody, Path};
-use super::zipstream::{Member, ZipLayout, ZipStream};
-use super::{json_reply, AppError, AppState};
+use crate::http::auth::session::Admin;
+use crate::http::error::{JsonBody, Path};
+use crate::http::params::{parse_entry_id, parse_share_id};
+use crate::http::{json_reply, AppError, AppState};
 use crate::ids::ShareId;
-use crate::store::model::{
-    CreateOutcome, DownloadRecord, Entry, EntryLimits, NewShare, Share, ShareFile,
-};
-use crate::store::Store;
+use crate::store::model::{CreateOutcome, EntryLimits, NewShare, Share, ShareFile};
 use crate::validate::{self, db_time};
 
 /// Most files in one share.
@@ -38,15 +27,6 @@ pub const MAX_FILES: usize = 1000;
 pub const MAX_PATH_BYTES: usize = 1024;
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 200;
-/// Bytes read from the database per read transaction while zipping.
-const READ_BATCH_BYTES: u64 = 2 << 20;
-/// Pieces buffered between the reader task and the socket.
-const CHANNEL_CHUNKS: usize = 4;
-
-/// Parses a share ID from a path.
-pub(crate) fn parse_share_id(raw: &str) -> Result<ShareId, AppError> {
-    ShareId::parse(raw).map_err(|_| AppError::bad_request("This is not a valid share ID."))
-}
 
 /// Checks a relative path from a folder upload: `/`-separated names, none
 /// empty, `.` or `..`; not absolute (no leading `/`, no drive letter); no
@@ -153,7 +133,7 @@ fn share_json(
     })
 }
 
-async fn all_limits(state: &AppState) -> Result<HashMap<String, EntryLimits>, AppError> {
+pub(crate) async fn all_limits(state: &AppState) -> Result<HashMap<String, EntryLimits>, AppError> {
     state
         .store
         .all_limits()
@@ -270,7 +250,7 @@ pub async fn get_share(
 }
 
 #[derive(serde::Deserialize)]
-pub(crate) struct DeleteQuery {
+pub struct DeleteQuery {
     #[serde(default)]
     files: Option<String>,
 }
@@ -331,193 +311,6 @@ pub(crate) async fn public_share(state: &AppState, raw_id: &str) -> Result<Share
     Ok(share)
 }
 
-/// Makes names unique inside the archive: a repeated name gets ` (2)`, ` (3)`…
-/// before its extension.
-pub fn unique_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for name in names {
-        let mut candidate = name.to_owned();
-        let mut n = 2;
-        while !seen.insert(candidate.clone()) {
-            let (stem, ext) = match name.rfind('.') {
-                Some(dot) if dot > 0 && !name[dot..].contains('/') => name.split_at(dot),
-                _ => (name, ""),
-            };
-            candidate = format!("{stem} ({n}){ext}");
-            n += 1;
-        }
-        out.push(candidate);
-    }
-    out
-}
-
-/// The ZIP's file name: the title (or `share-{id}`), with `.zip`.
-fn zip_filename(share: &Share) -> String {
-    let base = share
-        .title
-        .as_deref()
-        .map(|t| t.replace(['/', '\\'], "-"))
-        .unwrap_or_else(|| format!("share-{}", share.id));
-    format!("{base}.zip")
-}
-
-/// `GET /s/{id}/zip`: the share's files that are not expired and not
-/// protected, as one STORED ZIP streamed with an exact `Content-Length`.
-/// 409 if every remaining file is protected.
-pub async fn download_zip(
-    State(state): State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    Path(raw_id): Path<String>,
-) -> Response {
-    let result = async {
-        let share = public_share(&state, &raw_id).await?;
-        let limits = all_limits(&state).await?;
-        let now = state.clock.now();
-        let files: Vec<&ShareFile> = share
-            .files
-            .iter()
-            .filter(|f| !is_expired(f, now) && !is_protected(limits.get(f.entry.id.as_str())))
-            .collect();
-        if files.is_empty() {
-            return Err(AppError::new(
-                StatusCode::CONFLICT,
-                "The files of this share are protected by a password or a download limit, \
-                 so they are not in the ZIP: download them one by one from the share page.",
-            ));
-        }
-        let names = unique_names(files.iter().map(|f| member_name(f)));
-        let members: Vec<Member> = files
-            .iter()
-            .zip(names)
-            .map(|(f, name)| Member {
-                name,
-                size: f.entry.size,
-                modified: f.entry.upload_time,
-            })
-            .collect();
-        let layout = ZipLayout::new(members, state.config.zip64_threshold);
-        let length = layout.total_len();
-        let addr = super::client_ip(&state.config, &headers, peer);
-        let agent = headers
-            .get(header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        let sources: Vec<Entry> = files.iter().map(|f| f.entry.clone()).collect();
-        // HEAD: the headers only, no download recorded.
-        let body = if method == Method::HEAD {
-            Body::empty()
-        } else {
-            for Entry { id, .. } in &sources {
-                state.store.record_download(DownloadRecord {
-                    entry_id: id.clone(),
-                    time: now,
-                    client_ip: addr.clone(),
-                    user_agent: agent.clone(),
-                });
-            }
-            zip_body(state.store.clone(), ZipStream::new(layout), sources)
-        };
-        let mut resp = (StatusCode::OK, body).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/zip"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
-            h.insert(header::CONTENT_LENGTH, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&content_disposition(&zip_filename(&share))) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("sandbox"),
-        );
-        Ok(resp)
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
-}
-
-/// The archive's body: a task reads each file's chunks in short read
-/// transactions and hands headers and data to the response through a small
-/// bounded channel, computing CRCs on the way.
-fn zip_body(store: Store, mut zip: ZipStream, sources: Vec<Entry>) -> Body {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
-    tokio::spawn(async move {
-        let fail = |e: String| std::io::Error::other(e);
-        for entry in sources {
-            let id = &entry.id;
-            let head = match zip.begin() {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(fail(e.to_string()))).await;
-                    return;
-                }
-            };
-            if tx.send(Ok(head)).await.is_err() {
-                return;
-            }
-            if entry.size > 0 {
-                let mut reader = store.read_range(&entry, 0, entry.size - 1);
-                loop {
-                    let batch = match reader.next(READ_BATCH_BYTES).await {
-                        Ok(Some(b)) => b,
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::error!(entry_id = %id, error = %e, "share ZIP failed while reading");
-                            let _ = tx.send(Err(fail(e.to_string()))).await;
-                            return;
-                        }
-                    };
-                    for data in batch {
-                        zip.data(&data);
-                        if tx.send(Ok(data)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-            // A file changed under the archive (deleted and replaced) is an
-            // error: the connection is cut rather than a wrong archive sent.
-            match zip.end() {
-                Ok(desc) => {
-                    if tx.send(Ok(desc)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(entry_id = %id, error = %e, "share ZIP failed");
-                    let _ = tx.send(Err(fail(e.to_string()))).await;
-                    return;
-                }
-            }
-        }
-        match zip.finish() {
-            Ok(tail) => {
-                let _ = tx.send(Ok(tail)).await;
-            }
-            Err(e) => {
-                let _ = tx.send(Err(fail(e.to_string()))).await;
-            }
-        }
-    });
-    Body::from_stream(tokio_stream_from(rx))
-}
-
-fn tokio_stream_from(
-    mut rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,14 +347,5 @@ mod tests {
         assert_eq!(check_title(Some(" Holiday ")), Ok(Some("Holiday".into())));
         assert!(check_title(Some("a\tb")).is_err());
         assert!(check_title(Some(&"x".repeat(MAX_TITLE_CHARS + 1))).is_err());
-    }
-
-    #[test]
-    fn repeated_names_are_made_unique() {
-        assert_eq!(
-            unique_names(["a.txt", "b", "a.txt", "a.txt", "b", "d.x/c"]),
-            ["a.txt", "b", "a (2).txt", "a (3).txt", "b (2)", "d.x/c"]
-        );
-        assert_eq!(unique_names([".env", ".env"]), [".env", ".env (2)"]);
     }
 }

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use crate::http::AppState;
 
 /// How long the database may take to answer.
 pub const TIMEOUT: Duration = Duration::from_secs(5);

@@ -8,8 +8,8 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Admin;
-use super::{json_reply, AppError, AppState};
+use crate::http::auth::session::Admin;
+use crate::http::{json_reply, AppError, AppState};
 
 /// The crate version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

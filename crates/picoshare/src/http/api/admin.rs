@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::Admin;
-use super::{json_reply, AppError, AppState};
+use crate::http::auth::session::Admin;
+use crate::http::{json_reply, AppError, AppState};
 
 /// `POST /api/admin/gc`: collects garbage now (instead of waiting for the next
 /// scheduled run) and reports what it removed.

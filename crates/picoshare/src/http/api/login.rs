@@ -1,0 +1,113 @@
+//! `POST /api/auth` and `DELETE /api/auth`: login with the passphrase, and
+//! logout. Sessions themselves are in [`crate::http::auth::session`].
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+use crate::http::auth::session::{
+    clearing_cookie, secret_digest, session_token, token_hash, COOKIE_NAME, SESSION_DAYS,
+};
+use crate::http::error::JsonBody;
+use crate::http::{AppError, AppState};
+
+#[derive(serde::Deserialize)]
+struct LoginRequest {
+    #[serde(rename = "sharedSecretKey")]
+    shared_secret_key: Option<String>,
+}
+
+/// `POST /api/auth`: checks the passphrase and starts a session.
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Response {
+    let addr = crate::http::client_ip(&state.config, &headers, peer);
+    let now = std::time::Instant::now();
+    if let Some(wait) = state.login_limiter.blocked(&addr, now) {
+        let secs = wait.as_secs().max(1);
+        let mut resp = AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many wrong passphrases from your address. Try again in {secs} seconds."),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
+    let result = try_login(&state, &headers, &body).await;
+    match &result {
+        Ok(_) => state.login_limiter.succeeded(&addr),
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => state.login_limiter.failed(&addr, now),
+        Err(_) => {}
+    }
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn try_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, AppError> {
+    // Like the original, read only the first JSON value and ignore what follows.
+    let req: LoginRequest = serde_json::Deserializer::from_slice(body)
+        .into_iter::<LoginRequest>()
+        .next()
+        .and_then(Result::ok)
+        .ok_or_else(|| AppError::bad_request("malformed request"))?;
+    let key = req.shared_secret_key.unwrap_or_default();
+    if key.is_empty() {
+        return Err(AppError::bad_request("invalid shared secret"));
+    }
+    if !bool::from(secret_digest(&key).ct_eq(&state.secret_digest)) {
+        return Err(AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "incorrect shared secret",
+        ));
+    }
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let now = state.clock.now();
+    state
+        .store
+        .create_session(token_hash(&token), now, now + Duration::days(SESSION_DAYS))
+        .await
+        .map_err(|e| AppError::store("failed to start a session", e))?;
+    let secure = if state.config.behind_tls_proxy(headers) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE_NAME}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        SESSION_DAYS * 86400
+    );
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("bad cookie", e))?,
+    );
+    Ok(resp)
+}
+
+/// `DELETE /api/auth`: revokes the session (if any) and clears the cookie.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = session_token(&headers) {
+        if let Err(e) = state.store.delete_session(token_hash(&token)).await {
+            return AppError::store("failed to end the session", e).into_response();
+        }
+    }
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, clearing_cookie());
+    resp
+}
