@@ -10,7 +10,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use axum::http::HeaderMap;
 use clap::Parser;
 
 use crate::store::{JournalMode, StoreConfig};
@@ -383,7 +382,8 @@ pub struct Config {
     pub listen_is_default: bool,
     /// The admin passphrase.
     pub shared_secret: String,
-    /// Whether a reverse proxy sits in front (trust its forwarding headers).
+    /// Whether a reverse proxy sits in front (trust its forwarding headers,
+    /// see `http::proto::proxy`).
     pub behind_proxy: bool,
     /// Storage settings.
     pub store: StoreConfig,
@@ -409,33 +409,6 @@ pub struct Config {
     pub body_idle_timeout: std::time::Duration,
     /// Time a response may wait for a client that reads nothing.
     pub send_timeout: std::time::Duration,
-}
-
-impl Config {
-    /// Whether the request reached the proxy over TLS (only trusted behind a
-    /// proxy): `X-Forwarded-Proto: https`, or `proto=https` in the first
-    /// element of a `Forwarded` header.
-    pub fn behind_tls_proxy(&self, headers: &HeaderMap) -> bool {
-        if !self.behind_proxy {
-            return false;
-        }
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        if let Some(proto) = get("x-forwarded-proto") {
-            let first = proto.split(',').next().unwrap_or("");
-            return first.trim().eq_ignore_ascii_case("https");
-        }
-        get("forwarded")
-            .and_then(|v| v.split(',').next())
-            .is_some_and(|element| {
-                element
-                    .split(';')
-                    .filter_map(|kv| kv.trim().split_once('='))
-                    .any(|(k, v)| {
-                        k.trim().eq_ignore_ascii_case("proto")
-                            && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
-                    })
-            })
-    }
 }
 
 /// Accepts the original's single-dash `-db` spelling alongside `--db`.

@@ -9,16 +9,18 @@
 //! - [`layers`]: what wraps every route: the request-body idle timeout, the
 //!   cross-origin check, the security headers, the request counters.
 //! - [`auth`]: who is calling: the owner's session, API tokens, the login rate
-//!   limit, file passwords.
+//!   limit, file passwords; [`client`]: the client's address and the scheme
+//!   and host it used, behind a reverse proxy too.
 //! - [`proto`]: pure protocol parsers and writers (ranges, conditional
-//!   requests, `Content-Disposition`, media types, tus headers, the streaming
-//!   ZIP writer), unit-tested and fuzzed, knowing nothing of the server.
+//!   requests, `Content-Disposition`, media types, tus headers, proxy headers,
+//!   the streaming ZIP writer), unit-tested and fuzzed, knowing nothing of the server.
 //! - Handlers: [`api`] (the JSON API and operations endpoints), [`uploads`]
 //!   (multipart, raw and resumable uploads, the owner's and guests'),
 //!   [`downloads`] (files and share ZIPs), [`pages`] (the HTML pages).
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod downloads;
 pub mod error;
 pub mod layers;
@@ -29,10 +31,9 @@ pub mod router;
 pub mod serve;
 pub mod uploads;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub use error::AppError;
@@ -84,33 +85,4 @@ fn json_reply(value: &serde_json::Value) -> Response {
         HeaderValue::from_static("application/json"),
     );
     resp
-}
-
-/// The client's IP: the peer address, or the proxy's forwarding headers when the
-/// server is configured to run behind a proxy.
-pub fn client_ip(config: &Config, headers: &HeaderMap, peer: SocketAddr) -> String {
-    if config.behind_proxy {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        if let Some(first) = header("x-forwarded-for").and_then(|v| v.split(',').next()) {
-            if !first.trim().is_empty() {
-                return first.trim().to_owned();
-            }
-        }
-        if let Some(real) = header("x-real-ip") {
-            if !real.trim().is_empty() {
-                return real.trim().to_owned();
-            }
-        }
-        if let Some(fwd) = header("forwarded") {
-            let found = fwd
-                .split([';', ','])
-                .filter_map(|kv| kv.trim().split_once('='))
-                .find(|(k, _)| k.eq_ignore_ascii_case("for"))
-                .map(|(_, v)| v.trim_matches('"').to_owned());
-            if let Some(v) = found {
-                return v;
-            }
-        }
-    }
-    peer.ip().to_string()
 }

@@ -1,9 +1,7 @@
 //! `POST /api/auth` and `DELETE /api/auth`: login with the passphrase, and
 //! logout. Sessions themselves are in [`crate::http::auth::session`].
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
@@ -13,6 +11,7 @@ use subtle::ConstantTimeEq;
 use crate::http::auth::session::{
     clearing_cookie, secret_digest, session_token, token_hash, COOKIE_NAME, SESSION_DAYS,
 };
+use crate::http::client::ClientView;
 use crate::http::error::JsonBody;
 use crate::http::{AppError, AppState};
 
@@ -23,15 +22,14 @@ struct LoginRequest {
 }
 
 /// `POST /api/auth`: checks the passphrase and starts a session.
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: ClientView,
     JsonBody(body): JsonBody,
 ) -> Response {
-    let addr = crate::http::client_ip(&state.config, &headers, peer);
+    let addr = &client.ip;
     let now = std::time::Instant::now();
-    if let Some(wait) = state.login_limiter.blocked(&addr, now) {
+    if let Some(wait) = state.login_limiter.blocked(addr, now) {
         let secs = wait.as_secs().max(1);
         let mut resp = AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -43,10 +41,10 @@ pub async fn login(
         }
         return resp;
     }
-    let result = try_login(&state, &headers, &body).await;
+    let result = try_login(&state, &client, &body).await;
     match &result {
-        Ok(_) => state.login_limiter.succeeded(&addr),
-        Err(e) if e.status() == StatusCode::UNAUTHORIZED => state.login_limiter.failed(&addr, now),
+        Ok(_) => state.login_limiter.succeeded(addr),
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => state.login_limiter.failed(addr, now),
         Err(_) => {}
     }
     result.unwrap_or_else(IntoResponse::into_response)
@@ -54,7 +52,7 @@ pub async fn login(
 
 async fn try_login(
     state: &AppState,
-    headers: &HeaderMap,
+    client: &ClientView,
     body: &[u8],
 ) -> Result<Response, AppError> {
     // Like the original, read only the first JSON value and ignore what follows.
@@ -82,11 +80,7 @@ async fn try_login(
         .create_session(token_hash(&token), now, now + Duration::days(SESSION_DAYS))
         .await
         .map_err(|e| AppError::store("failed to start a session", e))?;
-    let secure = if state.config.behind_tls_proxy(headers) {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = client.secure_attribute();
     let cookie = format!(
         "{COOKIE_NAME}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
         SESSION_DAYS * 86400

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::login_limit::LoginLimiter;
+use crate::http::client::ClientView;
 use crate::http::pages::Page;
 use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
@@ -303,9 +304,9 @@ pub fn password_required(headers: &HeaderMap, path: &str, wrong: bool) -> Respon
 }
 
 /// Decides whether a GET/HEAD of protected entry `id` may proceed.
-pub async fn check(
+pub(crate) async fn check(
     state: &AppState,
-    addr: &str,
+    client: &ClientView,
     headers: &HeaderMap,
     id: &EntryId,
     password_hash: &str,
@@ -326,22 +327,22 @@ pub async fn check(
         return Ok(Access::Refused(password_required(headers, path, false)));
     };
     let now = Instant::now();
-    if let Some(wait) = access.blocked(addr, id, now) {
+    if let Some(wait) = access.blocked(&client.ip, id, now) {
         return Ok(Access::Refused(too_many(wait)));
     }
     if verify_password(password_hash.to_owned(), password).await {
         Ok(Access::Granted)
     } else {
-        access.failed(addr, id, now);
+        access.failed(&client.ip, id, now);
         Ok(Access::Refused(password_required(headers, path, true)))
     }
 }
 
 /// Handles the password form (`POST /-{id}`): on the right password, sets the
 /// file's access cookie and sends the browser back to the download.
-pub async fn submit(
+pub(crate) async fn submit(
     state: &AppState,
-    addr: &str,
+    client: &ClientView,
     headers: &HeaderMap,
     id: &EntryId,
     password_hash: &str,
@@ -350,7 +351,7 @@ pub async fn submit(
 ) -> Result<Response, AppError> {
     let access = &state.file_access;
     let now = Instant::now();
-    if let Some(wait) = access.blocked(addr, id, now) {
+    if let Some(wait) = access.blocked(&client.ip, id, now) {
         return Ok(too_many(wait));
     }
     let password = form
@@ -371,16 +372,12 @@ pub async fn submit(
         })
         .unwrap_or_default();
     if password.is_empty() || !verify_password(password_hash.to_owned(), password).await {
-        access.failed(addr, id, now);
+        access.failed(&client.ip, id, now);
         return Ok(password_required(headers, path, true));
     }
     let key = access.key(state).await?;
     let expiry = state.clock.now().timestamp() + COOKIE_SECONDS;
-    let secure = if state.config.behind_tls_proxy(headers) {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = client.secure_attribute();
     let cookie = format!(
         "{}={expiry}.{}; Path=/; Max-Age={COOKIE_SECONDS}; HttpOnly; SameSite=Lax{secure}",
         cookie_name(id),

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::http::auth::protect::{self, Access};
 use crate::http::auth::session::is_admin;
+use crate::http::client::ClientView;
 use crate::http::layers::metrics::HttpMetrics;
 use crate::http::params::parse_entry_id;
 use crate::http::proto::conditional::{evaluate, http_date, if_range_allows, Precondition};
@@ -28,7 +29,7 @@ use crate::http::proto::disposition::content_disposition;
 use crate::http::proto::mime::effective_content_type;
 use crate::http::proto::multipart_ranges::MultipartLayout;
 use crate::http::proto::ranges::{parse_range, ByteRange, RangeRequest};
-use crate::http::{client_ip, AppError, AppState};
+use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::{DownloadRecord, Entry, Reservation};
 use crate::store::Store;
@@ -102,7 +103,7 @@ async fn try_serve(
     }
     let headers = &req.headers;
     let is_get = req.method == Method::GET;
-    let addr = client_ip(&state.config, headers, peer);
+    let client = ClientView::new(state.config.behind_proxy, headers, &req.uri, peer);
     let limits = state
         .store
         .entry_limits(&entry.id)
@@ -121,13 +122,13 @@ async fn try_serve(
         let form = axum::body::to_bytes(body, FORM_LIMIT)
             .await
             .map_err(|_| AppError::bad_request("the password form could not be read"))?;
-        return protect::submit(state, &addr, headers, &entry.id, hash, path, &form).await;
+        return protect::submit(state, &client, headers, &entry.id, hash, path, &form).await;
     }
     let mut counter = None;
     if let (Some(l), false) = (&limits, owner) {
         if let Some(hash) = &l.password_hash {
             if let Access::Refused(resp) =
-                protect::check(state, &addr, headers, &entry.id, hash, path).await?
+                protect::check(state, &client, headers, &entry.id, hash, path).await?
             {
                 return Ok(resp);
             }
@@ -167,7 +168,7 @@ async fn try_serve(
         state.store.record_download(DownloadRecord {
             entry_id: entry.id.clone(),
             time: now,
-            client_ip: addr,
+            client_ip: client.ip,
             user_agent: headers
                 .get(header::USER_AGENT)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())

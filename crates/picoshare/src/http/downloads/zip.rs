@@ -16,6 +16,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::http::api::shares::{all_limits, is_expired, is_protected, member_name, public_share};
+use crate::http::client::ClientView;
 use crate::http::error::Path;
 use crate::http::proto::disposition::content_disposition;
 use crate::http::proto::zipstream::{Member, ZipLayout, ZipStream};
@@ -62,9 +63,9 @@ fn zip_filename(share: &Share) -> String {
 /// `GET /s/{id}/zip`: the share's files that are not expired and not
 /// protected, as one STORED ZIP streamed with an exact `Content-Length`.
 /// 409 if every remaining file is protected.
-pub async fn download_zip(
+pub(crate) async fn download_zip(
     State(state): State<AppState>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    client: ClientView,
     method: Method,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
@@ -97,7 +98,6 @@ pub async fn download_zip(
             .collect();
         let layout = ZipLayout::new(members, state.config.zip64_threshold);
         let length = layout.total_len();
-        let addr = crate::http::client_ip(&state.config, &headers, peer);
         let agent = headers
             .get(header::USER_AGENT)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
@@ -111,7 +111,7 @@ pub async fn download_zip(
                 state.store.record_download(DownloadRecord {
                     entry_id: id.clone(),
                     time: now,
-                    client_ip: addr.clone(),
+                    client_ip: client.ip.clone(),
                     user_agent: agent.clone(),
                 });
             }

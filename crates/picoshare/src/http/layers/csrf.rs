@@ -9,7 +9,8 @@
 //!    `same-site` and `cross-site` are refused.
 //! 2. Otherwise `Origin`, compared with the origin the request was sent to: the
 //!    `Host` header, or behind a proxy (`PS_BEHIND_PROXY`) `X-Forwarded-Host` /
-//!    `Forwarded: host=` and `X-Forwarded-Proto` / `Forwarded: proto=`.
+//!    `Forwarded: host=` and `X-Forwarded-Proto` / `Forwarded: proto=` (read by
+//!    [`crate::http::proto::proxy`], as everywhere else).
 //!    `Origin: null` (sandboxed documents, privacy-stripped requests) is refused.
 //! 3. Otherwise `Referer`, compared the same way.
 //! 4. A request with none of them is not from a browser (curl, scripts, tus
@@ -23,16 +24,23 @@
 //! Refusals are `403` with a message saying what to fix.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::auth::session::has_session_cookie;
+use crate::http::client::requested_host;
+use crate::http::proto::proxy::{Forwarded, ProxyHeaders};
 use crate::http::{AppError, AppState};
 
 /// Middleware: refuses forged state-changing requests (see the module docs).
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if let Err(why) = check(req.method(), req.headers(), state.config.behind_proxy) {
+    if let Err(why) = check(
+        req.method(),
+        req.uri(),
+        req.headers(),
+        state.config.behind_proxy,
+    ) {
         tracing::warn!(method = %req.method(), "cross-origin request refused: {why}");
         return AppError::new(
             StatusCode::FORBIDDEN,
@@ -52,7 +60,12 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 ///
 /// # Errors
 /// The reason a request is refused.
-pub fn check(method: &Method, headers: &HeaderMap, behind_proxy: bool) -> Result<(), String> {
+pub fn check(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    behind_proxy: bool,
+) -> Result<(), String> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
     }
@@ -80,7 +93,7 @@ pub fn check(method: &Method, headers: &HeaderMap, behind_proxy: bool) -> Result
     let Some(from) = Origin::parse(source) else {
         return Err(format!("it comes from an unknown origin ({what}: {shown})"));
     };
-    let Some(target) = Target::of(headers, behind_proxy) else {
+    let Some(target) = Target::of(headers, uri, behind_proxy) else {
         return Err(format!(
             "it has no Host header to compare its {what} ({shown}) with"
         ));
@@ -190,34 +203,15 @@ struct Target {
 }
 
 impl Target {
-    fn of(headers: &HeaderMap, behind_proxy: bool) -> Option<Target> {
-        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let first = |v: &str| v.split(',').next().unwrap_or("").trim().to_owned();
-        let forwarded = |key: &str| -> Option<String> {
-            // The first element of `Forwarded` is the one the client-facing proxy added.
-            let element = get("forwarded")?.split(',').next()?;
-            element
-                .split(';')
-                .filter_map(|kv| kv.trim().split_once('='))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let (mut host, mut scheme) = (None, None);
-        if behind_proxy {
-            host = get("x-forwarded-host")
-                .map(first)
-                .filter(|h| !h.is_empty())
-                .or_else(|| forwarded("host"));
-            scheme = get("x-forwarded-proto")
-                .map(first)
-                .filter(|p| !p.is_empty())
-                .or_else(|| forwarded("proto"))
-                .map(|p| p.to_ascii_lowercase());
-        }
-        let host = host.or_else(|| get("host").map(str::to_owned))?;
+    fn of(headers: &HeaderMap, uri: &Uri, behind_proxy: bool) -> Option<Target> {
+        let forwarded = Forwarded::read(ProxyHeaders::of(headers), behind_proxy);
+        let host = requested_host(&forwarded, headers, uri)?;
         let (host, port) = split_host_port(&host)?;
-        Some(Target { scheme, host, port })
+        Some(Target {
+            scheme: forwarded.proto,
+            host,
+            port,
+        })
     }
 
     /// Whether a request from `from` is same-origin. Without a known scheme
@@ -265,21 +259,25 @@ mod tests {
         h
     }
 
+    fn uri() -> Uri {
+        Uri::from_static("/api/entry")
+    }
+
     fn ok(pairs: &[(&str, &str)], proxy: bool) -> bool {
-        check(&Method::POST, &headers(pairs), proxy).is_ok()
+        check(&Method::POST, &uri(), &headers(pairs), proxy).is_ok()
     }
 
     #[test]
     fn safe_methods_and_cookieless_requests_pass() {
         let cross = headers(&[("origin", "https://evil.example"), ("host", "a.example")]);
         for m in [Method::GET, Method::HEAD, Method::OPTIONS] {
-            assert!(check(&m, &cross, false).is_ok());
+            assert!(check(&m, &uri(), &cross, false).is_ok());
         }
         let mut no_cookie = cross.clone();
         no_cookie.remove(header::COOKIE);
-        assert!(check(&Method::POST, &no_cookie, false).is_ok());
+        assert!(check(&Method::POST, &uri(), &no_cookie, false).is_ok());
         for m in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
-            assert!(check(&m, &cross, false).is_err(), "{m}");
+            assert!(check(&m, &uri(), &cross, false).is_err(), "{m}");
         }
     }
 
@@ -291,10 +289,13 @@ mod tests {
             ("sec-fetch-site", "cross-site"),
             ("host", "a.example"),
         ]);
-        assert!(check(&Method::PUT, &h, false).is_err(), "with the cookie");
+        assert!(
+            check(&Method::PUT, &uri(), &h, false).is_err(),
+            "with the cookie"
+        );
         h.remove(header::COOKIE);
         for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
-            assert!(check(&m, &h, false).is_ok(), "{m}");
+            assert!(check(&m, &uri(), &h, false).is_ok(), "{m}");
         }
     }
 

@@ -6,6 +6,7 @@ pub mod conditional;
 pub mod disposition;
 pub mod mime;
 pub mod multipart_ranges;
+pub mod proxy;
 pub mod ranges;
 pub mod tus_headers;
 pub mod zipstream;

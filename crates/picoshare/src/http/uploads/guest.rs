@@ -20,6 +20,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Timelike, Utc};
 
+use crate::http::client::ClientView;
 use crate::http::error::Path;
 use crate::http::layers::metrics::HttpMetrics;
 use crate::http::params::parse_guest_link_id;
@@ -107,28 +108,6 @@ pub(crate) fn guest_expiration(
     Ok((requested < never()).then_some(requested))
 }
 
-/// The plain-text reply's base URL: the `Host` the client used, and `https`
-/// when a TLS-terminating proxy is in front (this server never speaks TLS).
-pub(crate) fn base_url(state: &AppState, req: &Request) -> String {
-    let scheme = if state.config.behind_proxy {
-        "https"
-    } else {
-        "http"
-    };
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    format!("{scheme}://{host}")
-}
-
 /// Whether the client asked for JSON: only an `Accept` of exactly
 /// `application/json` does (the web UI sends it; curl and browsers get text).
 pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
@@ -139,17 +118,23 @@ pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
 
 /// `POST /api/guest/{id}?expiration=…`: a guest's upload, streamed into the
 /// store like the owner's, within the link's limits.
-pub async fn upload_guest_file(
+pub(crate) async fn upload_guest_file(
     State(state): State<AppState>,
+    client: ClientView,
     Path(raw_id): Path<String>,
     req: Request,
 ) -> Response {
-    guest_upload(state, &raw_id, req)
+    guest_upload(state, &client, &raw_id, req)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn guest_upload(state: AppState, raw_id: &str, req: Request) -> Result<Response, AppError> {
+async fn guest_upload(
+    state: AppState,
+    client: &ClientView,
+    raw_id: &str,
+    req: Request,
+) -> Result<Response, AppError> {
     let id = parse_guest_link_id(raw_id)?;
     let link = state
         .store
@@ -170,7 +155,7 @@ async fn guest_upload(state: AppState, raw_id: &str, req: Request) -> Result<Res
     let expiration = guest_expiration(raw_expiration, link.file_lifetime, now)
         .map_err(|e| AppError::bad_request(format!("Invalid expiration: {e}")))?;
     let json = wants_json(req.headers());
-    let base = base_url(&state, &req);
+    let base = client.base_url();
 
     let received = receive(&state, req, link.max_file_bytes)
         .await

@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::extract::{Query, Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
 use crate::http::auth::protect;
 use crate::http::auth::session::Uploader;
+use crate::http::client::ClientView;
 use crate::http::error::Path;
 use crate::http::layers::metrics::HttpMetrics;
 use crate::http::uploads::multipart::{content_length, receive, receive_error};
@@ -71,10 +72,10 @@ struct LinkReply {
 }
 
 impl LinkReply {
-    fn of(state: &AppState, req: &Request) -> Self {
+    fn of(client: &ClientView, headers: &HeaderMap) -> Self {
         LinkReply {
-            base: crate::http::uploads::guest::base_url(state, req),
-            json: crate::http::uploads::guest::wants_json(req.headers()),
+            base: client.base_url(),
+            json: crate::http::uploads::guest::wants_json(headers),
         }
     }
 
@@ -98,10 +99,13 @@ impl LinkReply {
 pub(crate) async fn upload_entry(
     uploader: Uploader,
     State(state): State<AppState>,
+    client: ClientView,
     Query(query): Query<HashMap<String, String>>,
     req: Request,
 ) -> Response {
-    let link_reply = uploader.is_token().then(|| LinkReply::of(&state, &req));
+    let link_reply = uploader
+        .is_token()
+        .then(|| LinkReply::of(&client, req.headers()));
     let now = state.clock.now();
     let expiration = match expiration_param(&state, &query, now).await {
         Ok(e) => e,
@@ -183,14 +187,15 @@ async fn finish(
 /// `PUT /api/upload/{filename}?expiration=…&note=…`: the request body is the
 /// file (what `curl -T FILE URL/` sends), streamed into the store as it
 /// arrives. Owner only (session or API token); answered with the link.
-pub async fn upload_raw(
+pub(crate) async fn upload_raw(
     _uploader: Uploader,
     State(state): State<AppState>,
+    client: ClientView,
     Path(raw_name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     req: Request,
 ) -> Response {
-    upload_raw_inner(state, &raw_name, query, req)
+    upload_raw_inner(state, &client, &raw_name, query, req)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -206,11 +211,12 @@ pub async fn upload_raw_unnamed(_uploader: Uploader) -> AppError {
 
 async fn upload_raw_inner(
     state: AppState,
+    client: &ClientView,
     raw_name: &str,
     query: HashMap<String, String>,
     req: Request,
 ) -> Result<Response, AppError> {
-    let link_reply = LinkReply::of(&state, &req);
+    let link_reply = LinkReply::of(client, req.headers());
     let invalid = |e: String| AppError::bad_request(format!("invalid request: {e}"));
     let now = state.clock.now();
     let expiration = expiration_param(&state, &query, now).await?;
