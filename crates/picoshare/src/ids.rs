@@ -1,11 +1,11 @@
-//! Entry and guest-link identifiers.
+//! Entry and guest-link identifiers, and the random hex of tokens and nonces.
 //!
 //! PicoShare IDs are random strings over a 57-character alphabet that leaves out
 //! look-alike characters (`l`, `I`, `O`, `0`, `1`). Entry IDs have 10 characters,
 //! guest-link IDs 16. The parse errors reproduce the original's wording because the
 //! web UI shows them to users verbatim.
 
-use rand::Rng;
+use rand::{Rng, RngCore};
 use std::fmt;
 
 /// The characters an ID may contain.
@@ -46,6 +46,25 @@ pub enum IdError {
         /// The first offending character.
         ch: char,
     },
+}
+
+/// Lower-case hex digits of `bytes`, two per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// `n` random bytes from the operating system's generator, as hex (`2n`
+/// digits): session and API tokens, CSP nonces, multipart boundaries.
+pub fn random_hex(n: usize) -> String {
+    let mut raw = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    hex(&raw)
 }
 
 /// A random string of `len` characters from [`ALPHABET`] (for internal keys).
@@ -151,6 +170,18 @@ id_type!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
+        let r = random_hex(16);
+        assert_eq!(r.len(), 32);
+        assert!(r
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(r, random_hex(16));
+    }
 
     #[test]
     fn generated_ids_parse_back() {

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Duration;
-use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use crate::http::auth::session::{
@@ -71,9 +70,7 @@ async fn try_login(
             "incorrect shared secret",
         ));
     }
-    let mut raw = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut raw);
-    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let token = crate::ids::random_hex(32);
     let now = state.clock.now();
     state
         .store

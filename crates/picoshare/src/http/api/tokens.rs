@@ -9,7 +9,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rand::RngCore;
 
 use crate::http::auth::session::{token_hash, Admin};
 use crate::http::error::{JsonBody, Path};
@@ -29,10 +28,7 @@ pub const MAX_NAME_CHARS: usize = 100;
 
 /// A new random token.
 fn generate_token() -> String {
-    let mut raw = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut raw);
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{TOKEN_PREFIX}{hex}")
+    format!("{TOKEN_PREFIX}{}", crate::ids::random_hex(32))
 }
 
 /// Checks a token name: 1 to 100 characters once trimmed, no control characters.

@@ -149,10 +149,7 @@ fn cookie_name(id: &EntryId) -> String {
 
 fn cookie_mac(key: &[u8], id: &EntryId, expiry: i64, password_hash: &str) -> String {
     let msg = format!("{}\n{expiry}\n{password_hash}", id.as_str());
-    hmac_sha256(key, msg.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ids::hex(&hmac_sha256(key, msg.as_bytes()))
 }
 
 impl FileAccess {
@@ -404,9 +401,8 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_4231_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
-            hex,
+            crate::ids::hex(&mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

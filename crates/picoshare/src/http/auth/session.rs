@@ -25,8 +25,7 @@ pub fn secret_digest(secret: &str) -> [u8; 32] {
 
 /// SHA-256 of a session or API token, lower-case hex: what the database keeps.
 pub(crate) fn token_hash(token: &str) -> String {
-    let d = Sha256::digest(token.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// A `Set-Cookie` value that deletes the session cookie.

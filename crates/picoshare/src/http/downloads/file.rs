@@ -8,7 +8,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -16,9 +15,9 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use rand::RngCore;
-use tokio::sync::mpsc;
+use futures_util::StreamExt;
 
+use super::pump::{self, Reading};
 use crate::http::auth::protect::{self, Access};
 use crate::http::auth::session::is_admin;
 use crate::http::client::ClientView;
@@ -33,20 +32,6 @@ use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::{DownloadRecord, Entry, Reservation};
 use crate::store::Store;
-
-/// Bytes read from the database per read transaction.
-const READ_BATCH_BYTES: u64 = 2 << 20;
-/// The same while more than [`FULL_SPEED_DOWNLOADS`] downloads stream at once.
-/// A batch is held in memory until the client has taken it, and the reader's
-/// page cache grows to about a batch while reading: with many downloads,
-/// smaller batches keep memory bounded (eight parallel 1 GiB downloads beside
-/// eight uploads peaked at 122.6 MiB with 2 MiB batches, docs/reliability.md),
-/// while one or two downloads, which are CPU-bound, keep the faster large ones.
-const SHARED_READ_BATCH_BYTES: u64 = 640 << 10;
-/// Downloads that may stream at once with [`READ_BATCH_BYTES`].
-const FULL_SPEED_DOWNLOADS: u64 = 2;
-/// Chunks buffered between the reader task and the socket.
-const CHANNEL_CHUNKS: usize = 4;
 
 /// Serves a download request (or, with `POST`, a protected file's password form).
 pub(crate) async fn serve(state: AppState, peer: SocketAddr, req: Request) -> Response {
@@ -350,9 +335,7 @@ fn build_response(
             (StatusCode::PARTIAL_CONTENT, vec![Segment::Data(r)], r.len())
         }
         RangeRequest::Partial(ranges) => {
-            let mut raw = [0u8; 12];
-            rand::thread_rng().fill_bytes(&mut raw);
-            let boundary: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            let boundary = crate::ids::random_hex(12);
             let layout = MultipartLayout::new(&ranges, entry.size, &content_type, boundary);
             set(&mut out, header::CONTENT_TYPE, &layout.content_type());
             let length = layout.content_length();
@@ -405,13 +388,16 @@ fn stream_body(
     segments: Vec<Segment>,
     counter: Option<(CountGuard, u64)>,
 ) -> Body {
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
-    tokio::spawn(async move {
+    let mut pieces = pump::spawn(move |pump| async move {
         let _streaming = Streaming::start(metrics.clone());
         for seg in segments {
             let ok = match seg {
-                Segment::Literal(b) => tx.send(Ok(b)).await.is_ok(),
-                Segment::Data(r) => send_range(&store, &metrics, &entry, r, &tx).await,
+                Segment::Literal(b) => pump.send(b).await,
+                Segment::Data(r) => {
+                    let reading = Reading::Download(&metrics);
+                    pump.range(&store, &entry, (r.start, r.end), reading, |_| {})
+                        .await
+                }
             };
             if !ok {
                 return;
@@ -424,7 +410,7 @@ fn stream_body(
     };
     let mut sent: u64 = 0;
     let stream = futures_util::stream::poll_fn(move |cx| {
-        let polled = rx.poll_recv(cx);
+        let polled = pieces.poll_next_unpin(cx);
         if let std::task::Poll::Ready(item) = &polled {
             match item {
                 Some(Ok(b)) => {
@@ -457,46 +443,6 @@ impl Streaming {
 impl Drop for Streaming {
     fn drop(&mut self) {
         self.0.downloads_streaming.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Streams one byte range; returns false if the client went away or reading failed.
-async fn send_range(
-    store: &Store,
-    metrics: &HttpMetrics,
-    entry: &Entry,
-    r: ByteRange,
-    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
-) -> bool {
-    let mut reader = store.read_range(entry, r.start, r.end);
-    loop {
-        let streaming = metrics.downloads_streaming.load(Ordering::Relaxed);
-        let batch_bytes = if streaming > FULL_SPEED_DOWNLOADS {
-            SHARED_READ_BATCH_BYTES
-        } else {
-            READ_BATCH_BYTES
-        };
-        let pieces = match reader.next(batch_bytes).await {
-            Ok(Some(p)) => p,
-            Ok(None) => return true,
-            Err(e) => {
-                tracing::error!(entry_id = %entry.id, error = %e, "download failed while reading");
-                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
-                return false;
-            }
-        };
-        for data in pieces {
-            let n = data.len() as u64;
-            let t = Instant::now();
-            if tx.send(Ok(data)).await.is_err() {
-                return false;
-            }
-            HttpMetrics::add(
-                &metrics.download_send_wait_ns,
-                t.elapsed().as_nanos() as u64,
-            );
-            HttpMetrics::add(&metrics.download_bytes, n);
-        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Downloads: a file at `/-{id}` ([`mod@file`]) and a share's ZIP at
-//! `/s/{id}/zip` ([`zip`]), streamed from the store.
+//! `/s/{id}/zip` ([`zip`]), streamed from the store by the chunk pump
+//! ([`pump`]).
 
 pub mod file;
+pub mod pump;
 pub mod zip;

@@ -12,9 +12,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use tokio::sync::mpsc;
 
+use super::pump::{self, Reading};
 use crate::http::api::shares::{all_limits, is_expired, is_protected, member_name, public_share};
 use crate::http::client::ClientView;
 use crate::http::error::Path;
@@ -23,11 +22,6 @@ use crate::http::proto::zipstream::{Member, ZipLayout, ZipStream};
 use crate::http::{AppError, AppState};
 use crate::store::model::{DownloadRecord, Entry, Share, ShareFile};
 use crate::store::Store;
-
-/// Bytes read from the database per read transaction while zipping.
-const READ_BATCH_BYTES: u64 = 2 << 20;
-/// Pieces buffered between the reader task and the socket.
-const CHANNEL_CHUNKS: usize = 4;
 
 /// Makes names unique inside the archive: a repeated name gets ` (2)`, ` (3)`…
 /// before its extension.
@@ -144,75 +138,46 @@ pub(crate) async fn download_zip(
 }
 
 /// The archive's body: a task reads each file's chunks in short read
-/// transactions and hands headers and data to the response through a small
-/// bounded channel, computing CRCs on the way.
+/// transactions and hands headers and data to the response through the chunk
+/// pump ([`super::pump`]), computing CRCs on the way.
 fn zip_body(store: Store, mut zip: ZipStream, sources: Vec<Entry>) -> Body {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHANNEL_CHUNKS);
-    tokio::spawn(async move {
-        let fail = |e: String| std::io::Error::other(e);
+    Body::from_stream(pump::spawn(move |pump| async move {
         for entry in sources {
-            let id = &entry.id;
             let head = match zip.begin() {
                 Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(fail(e.to_string()))).await;
-                    return;
-                }
+                Err(e) => return pump.fail(e).await,
             };
-            if tx.send(Ok(head)).await.is_err() {
+            if !pump.send(head).await {
                 return;
             }
             if entry.size > 0 {
-                let mut reader = store.read_range(&entry, 0, entry.size - 1);
-                loop {
-                    let batch = match reader.next(READ_BATCH_BYTES).await {
-                        Ok(Some(b)) => b,
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::error!(entry_id = %id, error = %e, "share ZIP failed while reading");
-                            let _ = tx.send(Err(fail(e.to_string()))).await;
-                            return;
-                        }
-                    };
-                    for data in batch {
-                        zip.data(&data);
-                        if tx.send(Ok(data)).await.is_err() {
-                            return;
-                        }
-                    }
+                let all = (0, entry.size - 1);
+                let read = pump.range(&store, &entry, all, Reading::ZipMember, |d| zip.data(d));
+                if !read.await {
+                    return;
                 }
             }
             // A file changed under the archive (deleted and replaced) is an
             // error: the connection is cut rather than a wrong archive sent.
             match zip.end() {
                 Ok(desc) => {
-                    if tx.send(Ok(desc)).await.is_err() {
+                    if !pump.send(desc).await {
                         return;
                     }
                 }
                 Err(e) => {
-                    tracing::error!(entry_id = %id, error = %e, "share ZIP failed");
-                    let _ = tx.send(Err(fail(e.to_string()))).await;
-                    return;
+                    tracing::error!(entry_id = %entry.id, error = %e, "share ZIP failed");
+                    return pump.fail(e).await;
                 }
             }
         }
         match zip.finish() {
             Ok(tail) => {
-                let _ = tx.send(Ok(tail)).await;
+                pump.send(tail).await;
             }
-            Err(e) => {
-                let _ = tx.send(Err(fail(e.to_string()))).await;
-            }
+            Err(e) => pump.fail(e).await,
         }
-    });
-    Body::from_stream(tokio_stream_from(rx))
-}
-
-fn tokio_stream_from(
-    mut rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    }))
 }
 
 #[cfg(test)]

@@ -100,11 +100,7 @@ fn version() -> &'static str {
                 hash.update(part);
             }
         }
-        hash.finalize()
-            .iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::ids::hex(&hash.finalize()[..6])
     })
 }
 

@@ -20,7 +20,6 @@ pub mod upload;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use rand::RngCore;
 
 use super::auth::session::is_admin;
 use super::AppState;
@@ -28,7 +27,7 @@ use super::AppState;
 /// What every page needs to know about the request.
 #[derive(Debug, Clone)]
 pub struct Page {
-    /// Per-response CSP nonce (base64url, 16 random bytes).
+    /// Per-response CSP nonce (hex of 16 random bytes).
     pub nonce: String,
     /// Whether the visitor is logged in (shows the admin navigation).
     pub admin: bool,
@@ -37,10 +36,10 @@ pub struct Page {
 impl Page {
     /// A page context with a new nonce.
     pub fn new(admin: bool) -> Self {
-        let mut raw = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let nonce = raw.iter().map(|b| format!("{b:02x}")).collect();
-        Page { nonce, admin }
+        Page {
+            nonce: crate::ids::random_hex(16),
+            admin,
+        }
     }
 
     /// The Content-Security-Policy sent with this page.

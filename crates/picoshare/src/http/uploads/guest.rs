@@ -13,7 +13,6 @@
 //!   exceed the limit (the original checked the count and could overshoot).
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -22,9 +21,9 @@ use chrono::{DateTime, Timelike, Utc};
 
 use crate::http::client::ClientView;
 use crate::http::error::Path;
-use crate::http::layers::metrics::HttpMetrics;
 use crate::http::params::parse_guest_link_id;
 use crate::http::uploads::multipart::{receive, receive_error};
+use crate::http::uploads::STORE_FAILED;
 use crate::http::{json_reply, AppError, AppState};
 use crate::store::model::{GuestFileLifetime, GuestLink, NewEntry};
 use crate::store::GuestSlot;
@@ -196,21 +195,16 @@ async fn guest_upload(
         guest_link_id: Some(id.as_str().to_owned()),
         limits: None,
     };
-    let started = Instant::now();
     // The slot must outlive the commit, or a concurrent upload could miss this
     // file in both counts. If the client goes away now, this handler is dropped,
     // so the commit and the release run in their own task.
-    let finished = tokio::spawn(async move { sink.finish(entry).await }).await;
-    HttpMetrics::add(
-        &state.metrics.upload_finish_ns,
-        started.elapsed().as_nanos() as u64,
-    );
-    const STORE_FAILED: &str = "failed to insert file into database";
-    finished
-        .map_err(|e| AppError::internal(STORE_FAILED, e))?
-        .map_err(|e| AppError::store(STORE_FAILED, e))?;
-    HttpMetrics::add(&state.metrics.uploads, 1);
-    tracing::info!(entry_id = %entry_id, "stored guest upload");
+    let commit = async {
+        tokio::spawn(async move { sink.finish(entry).await })
+            .await
+            .map_err(|e| AppError::internal(STORE_FAILED, e))?
+            .map_err(|e| AppError::store(STORE_FAILED, e))
+    };
+    super::finish(&state.metrics, &entry_id, "guest upload", commit).await?;
 
     if json {
         return Ok(json_reply(&serde_json::json!({ "id": entry_id.as_str() })));

@@ -18,6 +18,7 @@ use crate::http::client::ClientView;
 use crate::http::error::Path;
 use crate::http::layers::metrics::HttpMetrics;
 use crate::http::uploads::multipart::{content_length, receive, receive_error};
+use crate::http::uploads::STORE_FAILED;
 use crate::http::{json_reply, AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::NewEntry;
@@ -168,20 +169,12 @@ async fn finish(
     entry: NewEntry,
 ) -> Result<(), AppError> {
     let id = sink.id().clone();
-    let t = Instant::now();
-    let stored = sink.finish(entry).await;
-    HttpMetrics::add(
-        &state.metrics.upload_finish_ns,
-        t.elapsed().as_nanos() as u64,
-    );
-    match stored {
-        Ok(()) => {
-            HttpMetrics::add(&state.metrics.uploads, 1);
-            tracing::info!(entry_id = %id, "stored upload");
-            Ok(())
-        }
-        Err(e) => Err(AppError::store("failed to insert file into database", e)),
-    }
+    let commit = async {
+        sink.finish(entry)
+            .await
+            .map_err(|e| AppError::store(STORE_FAILED, e))
+    };
+    super::finish(&state.metrics, &id, "upload", commit).await
 }
 
 /// `PUT /api/upload/{filename}?expiration=…&note=…`: the request body is the

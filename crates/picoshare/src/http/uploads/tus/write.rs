@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use super::{conflict, gone, header_str, no_such_upload, status, Owner};
 use crate::http::layers::metrics::HttpMetrics;
 use crate::http::proto::tus_headers::{self as th, Checksum, ChecksumError, Hasher};
+use crate::http::uploads::STORE_FAILED;
 use crate::http::{AppError, AppState};
 use crate::ids::TusUploadId;
 use crate::store::model::{NewEntry, TusUpload};
@@ -151,16 +152,12 @@ pub(super) async fn write(
             // Stored with the upload's row when it was created.
             limits: None,
         };
-        let t = Instant::now();
-        sink.complete(entry, expires)
-            .await
-            .map_err(|e| store_error("failed to insert file into database", e))?;
-        HttpMetrics::add(
-            &state.metrics.upload_finish_ns,
-            t.elapsed().as_nanos() as u64,
-        );
-        HttpMetrics::add(&state.metrics.uploads, 1);
-        tracing::info!(entry_id = %row.entry_id, "stored resumable upload");
+        let commit = async {
+            let completed = sink.complete(entry, expires).await;
+            completed.map_err(|e| store_error(STORE_FAILED, e))
+        };
+        let metrics = &state.metrics;
+        crate::http::uploads::finish(metrics, &row.entry_id, "resumable upload", commit).await?;
         row.completed = true;
     } else {
         sink.save(expires)
