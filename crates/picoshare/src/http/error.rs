@@ -16,6 +16,7 @@ pub struct AppError {
     message: String,
     clear_cookie: bool,
     bearer_challenge: bool,
+    retry_after: Option<u64>,
 }
 
 impl AppError {
@@ -26,6 +27,7 @@ impl AppError {
             message: message.into(),
             clear_cookie: false,
             bearer_challenge: false,
+            retry_after: None,
         }
     }
     /// 400.
@@ -39,10 +41,8 @@ impl AppError {
     /// 401 that also clears the session cookie, as the original does.
     pub fn unauthorized() -> Self {
         Self {
-            status: StatusCode::UNAUTHORIZED,
-            message: "Authentication required".into(),
             clear_cookie: true,
-            bearer_challenge: false,
+            ..Self::new(StatusCode::UNAUTHORIZED, "Authentication required")
         }
     }
     /// A refused API token: `status` (401 or 403) with a
@@ -51,6 +51,18 @@ impl AppError {
         Self {
             bearer_challenge: true,
             ..Self::new(status, message)
+        }
+    }
+    /// 429: too many wrong passphrases or passwords; `message` gets the wait
+    /// appended, which `Retry-After` gives too (at least a second).
+    pub fn too_many(message: &str, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs().max(1);
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("{message} Try again in {secs} seconds."),
+            )
         }
     }
     /// 500 with a fixed public message; `cause` is logged, never sent.
@@ -124,6 +136,9 @@ impl IntoResponse for AppError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );
+        }
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

@@ -70,9 +70,11 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-/// A plain-text reply with a trailing newline.
-fn text(status: StatusCode, msg: &str) -> Response {
-    AppError::new(status, msg).into_response()
+/// Handlers that need nothing but the store take only it (`State<Store>`).
+impl axum::extract::FromRef<AppState> for Store {
+    fn from_ref(state: &AppState) -> Store {
+        state.store.clone()
+    }
 }
 
 /// A JSON reply followed by a newline, as the original sends.

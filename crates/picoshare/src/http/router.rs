@@ -17,7 +17,7 @@ use super::downloads;
 use super::layers::{self, body_timeout, csrf, security_headers};
 use super::pages;
 use super::uploads::{guest, owner, tus};
-use super::{text, AppState, JSON_LIMIT};
+use super::{AppError, AppState, JSON_LIMIT};
 
 /// Builds the router.
 ///
@@ -161,15 +161,15 @@ async fn fallback(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
-) -> Response {
+) -> Result<Response, AppError> {
     let path = req.uri().path();
     let is_download = path.starts_with("/-") || path.starts_with("/!");
     if !is_download {
-        return text(StatusCode::NOT_FOUND, "404 page not found");
+        return Err(AppError::not_found("404 page not found"));
     }
     // POST carries the password form of a protected file.
     if req.method() != Method::GET && req.method() != Method::HEAD && req.method() != Method::POST {
-        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+        return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
     }
     downloads::file::serve(state, peer, req).await
 }

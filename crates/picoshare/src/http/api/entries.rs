@@ -12,6 +12,7 @@ use crate::http::error::JsonBody;
 use crate::http::params::parse_entry_id;
 use crate::http::{AppError, AppState};
 use crate::store::model::Change;
+use crate::store::Store;
 use crate::validate;
 
 #[derive(serde::Deserialize)]
@@ -46,72 +47,66 @@ pub async fn update_entry(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     JsonBody(body): JsonBody,
-) -> Response {
-    let result = async {
-        let id = parse_entry_id(&raw_id)?;
-        let bad = |e: String| AppError::bad_request(format!("Bad request: {e}"));
-        let req: EntryUpdate = serde_json::Deserializer::from_slice(&body)
-            .into_iter::<EntryUpdate>()
-            .next()
-            .unwrap_or_else(|| Err(serde::de::Error::custom("EOF")))
-            .map_err(|e| bad(e.to_string()))?;
-        let filename = validate::filename(&req.filename).map_err(bad)?.to_owned();
-        let expiration = match req.expiration.as_deref() {
-            None | Some("") => None,
-            Some(raw) => Some(validate::expiration(raw, state.clock.now()).map_err(bad)?),
-        };
-        let note = validate::note(req.note.as_deref().unwrap_or("")).map_err(bad)?;
-        let max_downloads = match req.max_downloads {
-            None => Change::Keep,
-            Some(None) => Change::Clear,
-            Some(Some(n)) => Change::Set(
-                protect::parse_max_downloads(&n.to_string())
-                    .map_err(bad)?
-                    .unwrap_or(n),
-            ),
-        };
-        let password = match req.password {
-            None => Change::Keep,
-            Some(None) => Change::Clear,
-            Some(Some(p)) => {
-                protect::check_new_password(&p).map_err(bad)?;
-                Change::Set(protect::hash_password(p).await?)
-            }
-        };
-        let found = state
+) -> Result<Response, AppError> {
+    let id = parse_entry_id(&raw_id)?;
+    let bad = |e: String| AppError::bad_request(format!("Bad request: {e}"));
+    let req: EntryUpdate = serde_json::Deserializer::from_slice(&body)
+        .into_iter::<EntryUpdate>()
+        .next()
+        .unwrap_or_else(|| Err(serde::de::Error::custom("EOF")))
+        .map_err(|e| bad(e.to_string()))?;
+    let filename = validate::filename(&req.filename).map_err(bad)?.to_owned();
+    let expiration = match req.expiration.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(validate::expiration(raw, state.clock.now()).map_err(bad)?),
+    };
+    let note = validate::note(req.note.as_deref().unwrap_or("")).map_err(bad)?;
+    let max_downloads = match req.max_downloads {
+        None => Change::Keep,
+        Some(None) => Change::Clear,
+        Some(Some(n)) => Change::Set(
+            protect::parse_max_downloads(&n.to_string())
+                .map_err(bad)?
+                .unwrap_or(n),
+        ),
+    };
+    let password = match req.password {
+        None => Change::Keep,
+        Some(None) => Change::Clear,
+        Some(Some(p)) => {
+            protect::check_new_password(&p).map_err(bad)?;
+            Change::Set(protect::hash_password(p).await?)
+        }
+    };
+    let found = state
+        .store
+        .update_entry(&id, filename, expiration, note)
+        .await
+        .map_err(|e| AppError::store("Failed to save new entry data", e))?;
+    if !found {
+        return Err(AppError::not_found("Invalid entry ID"));
+    }
+    if max_downloads != Change::Keep || password != Change::Keep {
+        state
             .store
-            .update_entry(&id, filename, expiration, note)
+            .update_limits(&id, max_downloads, password)
             .await
             .map_err(|e| AppError::store("Failed to save new entry data", e))?;
-        if !found {
-            return Err(AppError::not_found("Invalid entry ID"));
-        }
-        if max_downloads != Change::Keep || password != Change::Keep {
-            state
-                .store
-                .update_limits(&id, max_downloads, password)
-                .await
-                .map_err(|e| AppError::store("Failed to save new entry data", e))?;
-        }
-        Ok(StatusCode::OK.into_response())
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `DELETE /api/entry/{id}`: removes the entry, its data and its download history.
 /// Succeeds also when the entry does not exist.
 pub async fn delete_entry(
     _admin: Admin,
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(raw_id): Path<String>,
-) -> Response {
-    let id = match parse_entry_id(&raw_id) {
-        Ok(id) => id,
-        Err(e) => return e.into_response(),
-    };
-    match state.store.delete_entry(&id).await {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => AppError::store("failed to delete entry", e).into_response(),
-    }
+) -> Result<Response, AppError> {
+    let id = parse_entry_id(&raw_id)?;
+    store
+        .delete_entry(&id)
+        .await
+        .map_err(|e| AppError::store("failed to delete entry", e))?;
+    Ok(StatusCode::OK.into_response())
 }

@@ -15,6 +15,7 @@ use crate::http::params::parse_guest_link_id;
 use crate::http::uploads::guest::never;
 use crate::http::{json_reply, AppError, AppState};
 use crate::store::model::{GuestFileLifetime, NewGuestLink};
+use crate::store::Store;
 use crate::validate;
 
 /// Longest label, in bytes.
@@ -98,66 +99,63 @@ pub async fn create_guest_link(
     _admin: Admin,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
-) -> Response {
-    let link = match new_guest_link(&body, state.clock.now()) {
-        Ok(link) => link,
-        Err(e) => return AppError::bad_request(format!("Invalid request: {e}")).into_response(),
-    };
-    match state.store.create_guest_link(link).await {
-        Ok(id) => json_reply(&serde_json::json!({ "id": id.as_str() })),
-        Err(e) => AppError::store("Failed to save guest link", e).into_response(),
-    }
+) -> Result<Response, AppError> {
+    let link = new_guest_link(&body, state.clock.now())
+        .map_err(|e| AppError::bad_request(format!("Invalid request: {e}")))?;
+    let id = state
+        .store
+        .create_guest_link(link)
+        .await
+        .map_err(|e| AppError::store("Failed to save guest link", e))?;
+    Ok(json_reply(&serde_json::json!({ "id": id.as_str() })))
 }
 
 /// `DELETE /api/guest-links/{id}`: removes the link; files uploaded through it
 /// stay. Succeeds also when the link does not exist.
 pub async fn delete_guest_link(
     _admin: Admin,
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(raw_id): Path<String>,
-) -> Response {
-    let id = match parse_guest_link_id(&raw_id) {
-        Ok(id) => id,
-        Err(e) => return e.into_response(),
-    };
-    match state.store.delete_guest_link(&id).await {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => AppError::store("Failed to delete guest link", e).into_response(),
-    }
+) -> Result<Response, AppError> {
+    let id = parse_guest_link_id(&raw_id)?;
+    store
+        .delete_guest_link(&id)
+        .await
+        .map_err(|e| AppError::store("Failed to delete guest link", e))?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// `PUT /api/guest-links/{id}/enable`.
 pub async fn enable_guest_link(
     _admin: Admin,
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(raw_id): Path<String>,
-) -> Response {
-    set_disabled(&state, &raw_id, false).await
+) -> Result<Response, AppError> {
+    set_disabled(&store, &raw_id, false).await
 }
 
 /// `PUT /api/guest-links/{id}/disable`.
 pub async fn disable_guest_link(
     _admin: Admin,
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(raw_id): Path<String>,
-) -> Response {
-    set_disabled(&state, &raw_id, true).await
+) -> Result<Response, AppError> {
+    set_disabled(&store, &raw_id, true).await
 }
 
 /// Switches a link off or on: 204 (also when it already was), 404 if unknown.
-async fn set_disabled(state: &AppState, raw_id: &str, disabled: bool) -> Response {
-    let id = match parse_guest_link_id(raw_id) {
-        Ok(id) => id,
-        Err(e) => return e.into_response(),
-    };
-    match state.store.set_guest_link_disabled(&id, disabled).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => AppError::not_found(format!(
+async fn set_disabled(store: &Store, raw_id: &str, disabled: bool) -> Result<Response, AppError> {
+    let id = parse_guest_link_id(raw_id)?;
+    let found = store
+        .set_guest_link_disabled(&id, disabled)
+        .await
+        .map_err(|e| AppError::store("Failed to change guest link enabled state", e))?;
+    if !found {
+        return Err(AppError::not_found(format!(
             "Guest link with ID {raw_id} not found: Could not find guest link with ID {raw_id}"
-        ))
-        .into_response(),
-        Err(e) => AppError::store("Failed to change guest link enabled state", e).into_response(),
+        )));
     }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

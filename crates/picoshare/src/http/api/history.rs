@@ -10,13 +10,14 @@ use std::collections::HashSet;
 use axum::extract::{Query, State};
 
 use crate::http::error::Path;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::http::auth::session::Admin;
 use crate::http::params::parse_entry_id;
-use crate::http::{json_reply, AppError, AppState};
+use crate::http::{json_reply, AppError};
 use crate::store::model::{Download, EntryLimits, EntrySummary};
+use crate::store::Store;
 use crate::useragent;
 use crate::validate::db_time;
 
@@ -92,16 +93,15 @@ pub struct HistoryQuery {
     unique: Option<String>,
 }
 
-fn to_json<T: Serialize>(value: &T) -> Response {
-    match serde_json::to_value(value) {
-        Ok(v) => json_reply(&v),
-        Err(e) => AppError::internal("failed to encode the reply", e).into_response(),
-    }
+fn to_json<T: Serialize>(value: &T) -> Result<Response, AppError> {
+    serde_json::to_value(value)
+        .map(|v| json_reply(&v))
+        .map_err(|e| AppError::internal("failed to encode the reply", e))
 }
 
 /// Keeps the first row of each client IP. The rows come newest first, so that
 /// is each IP's most recent download, as the original's "Unique IPs only".
-fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
+pub(crate) fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
     let mut seen = HashSet::new();
     rows.into_iter()
         .filter(|d| seen.insert(d.client_ip.clone()))
@@ -112,52 +112,40 @@ fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
 /// first, with the browser and platform read from each User-Agent.
 pub async fn entry_downloads(
     _admin: Admin,
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(raw_id): Path<String>,
     Query(query): Query<HistoryQuery>,
-) -> Response {
-    let result = async {
-        let id = parse_entry_id(&raw_id)?;
-        let rows = state
-            .store
-            .downloads(&id)
-            .await
-            .map_err(|e| AppError::store("failed to retrieve downloads", e))?
-            .ok_or_else(|| AppError::not_found("entry not found"))?;
-        // Only the exact value `true` filters, as the original's page checks it.
-        let rows = if query.unique.as_deref() == Some("true") {
-            unique_by_ip(rows)
-        } else {
-            rows
-        };
-        let rows: Vec<DownloadJson> = rows.into_iter().map(DownloadJson::from).collect();
-        Ok::<_, AppError>(to_json(&rows))
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, AppError> {
+    let id = parse_entry_id(&raw_id)?;
+    let rows = store
+        .downloads(&id)
+        .await
+        .map_err(|e| AppError::store("failed to retrieve downloads", e))?
+        .ok_or_else(|| AppError::not_found("entry not found"))?;
+    // Only the exact value `true` filters, as the original's page checks it.
+    let rows = if query.unique.as_deref() == Some("true") {
+        unique_by_ip(rows)
+    } else {
+        rows
+    };
+    let rows: Vec<DownloadJson> = rows.into_iter().map(DownloadJson::from).collect();
+    to_json(&rows)
 }
 
 /// `GET /api/entries`: every entry, newest upload first, with its size,
 /// number of downloads, and download limit or password if it has one.
-pub async fn list_entries(_admin: Admin, State(state): State<AppState>) -> Response {
-    let listed = async {
-        let entries = state.store.entries().await?;
-        let limits = state.store.all_limits().await?;
-        Ok::<_, crate::store::StoreError>((entries, limits))
-    };
-    match listed.await {
-        Ok((entries, limits)) => {
-            let entries: Vec<EntryJson> = entries
-                .into_iter()
-                .map(|e| {
-                    let l = limits.get(&e.id);
-                    EntryJson::new(e, l)
-                })
-                .collect();
-            to_json(&entries)
-        }
-        Err(e) => AppError::store("failed to retrieve file index", e).into_response(),
-    }
+pub async fn list_entries(_admin: Admin, State(store): State<Store>) -> Result<Response, AppError> {
+    let failed = |e| AppError::store("failed to retrieve file index", e);
+    let entries = store.entries().await.map_err(failed)?;
+    let limits = store.all_limits().await.map_err(failed)?;
+    let entries: Vec<EntryJson> = entries
+        .into_iter()
+        .map(|e| {
+            let l = limits.get(&e.id);
+            EntryJson::new(e, l)
+        })
+        .collect();
+    to_json(&entries)
 }
 
 #[cfg(test)]

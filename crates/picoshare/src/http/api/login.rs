@@ -13,6 +13,7 @@ use crate::http::auth::session::{
 use crate::http::client::ClientView;
 use crate::http::error::JsonBody;
 use crate::http::{AppError, AppState};
+use crate::store::Store;
 
 #[derive(serde::Deserialize)]
 struct LoginRequest {
@@ -25,31 +26,26 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     client: ClientView,
     JsonBody(body): JsonBody,
-) -> Response {
+) -> Result<Response, AppError> {
     let addr = &client.ip;
     let now = std::time::Instant::now();
     if let Some(wait) = state.login_limiter.blocked(addr, now) {
-        let secs = wait.as_secs().max(1);
-        let mut resp = AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many wrong passphrases from your address. Try again in {secs} seconds."),
-        )
-        .into_response();
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return resp;
+        return Err(AppError::too_many(
+            "Too many wrong passphrases from your address.",
+            wait,
+        ));
     }
-    let result = try_login(&state, &client, &body).await;
+    let result = start_session(&state, &client, &body).await;
     match &result {
         Ok(_) => state.login_limiter.succeeded(addr),
         Err(e) if e.status() == StatusCode::UNAUTHORIZED => state.login_limiter.failed(addr, now),
         Err(_) => {}
     }
-    result.unwrap_or_else(IntoResponse::into_response)
+    result
 }
 
-async fn try_login(
+/// Checks the passphrase and starts a session: the reply that sets its cookie.
+async fn start_session(
     state: &AppState,
     client: &ClientView,
     body: &[u8],
@@ -91,14 +87,15 @@ async fn try_login(
 }
 
 /// `DELETE /api/auth`: revokes the session (if any) and clears the cookie.
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn logout(State(store): State<Store>, headers: HeaderMap) -> Result<Response, AppError> {
     if let Some(token) = session_token(&headers) {
-        if let Err(e) = state.store.delete_session(token_hash(&token)).await {
-            return AppError::store("failed to end the session", e).into_response();
-        }
+        store
+            .delete_session(token_hash(&token))
+            .await
+            .map_err(|e| AppError::store("failed to end the session", e))?;
     }
     let mut resp = StatusCode::OK.into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, clearing_cookie());
-    resp
+    Ok(resp)
 }

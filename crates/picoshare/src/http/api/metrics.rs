@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::http::auth::session::is_admin;
 use crate::http::layers::metrics::{CLASSES, METHODS};
 use crate::http::{AppError, AppState};
 use crate::store::model::DatabaseSpace;
@@ -218,13 +219,12 @@ pub fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
 }
 
 /// `GET /metrics`: admin only, unless the server runs with `PS_METRICS_PUBLIC`.
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !state.config.metrics_public {
-        match crate::http::auth::session::is_admin(&state, &headers).await {
-            Ok(true) => {}
-            Ok(false) => return AppError::unauthorized().into_response(),
-            Err(e) => return e.into_response(),
-        }
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if !state.config.metrics_public && !is_admin(&state, &headers).await? {
+        return Err(AppError::unauthorized());
     }
     let space = match state.store.database_space().await {
         Ok(s) => Some(s),
@@ -238,5 +238,5 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
-    resp
+    Ok(resp)
 }

@@ -148,62 +148,58 @@ pub async fn create_share(
     _admin: Admin,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
-) -> Response {
-    let result = async {
-        let bad = |e: String| AppError::bad_request(format!("Invalid request: {e}"));
-        let req: CreateRequest =
-            serde_json::from_slice(&body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
-        if req.entries.is_empty() {
-            return Err(bad("a share needs at least one file".into()));
-        }
-        if req.entries.len() > MAX_FILES {
-            return Err(bad(format!("a share holds at most {MAX_FILES} files")));
-        }
-        let paths = match req.paths {
-            None => vec![None; req.entries.len()],
-            Some(p) if p.len() == req.entries.len() => p,
-            Some(_) => return Err(bad("`paths` must have one item per entry".into())),
-        };
-        let mut ids = HashSet::new();
-        let mut names = HashSet::new();
-        let mut files = Vec::with_capacity(req.entries.len());
-        for (raw, path) in req.entries.iter().zip(paths) {
-            let id = parse_entry_id(raw)?;
-            if !ids.insert(id.clone()) {
-                return Err(bad(format!("file {id} is listed twice")));
-            }
-            let path = path.filter(|p| !p.is_empty());
-            if let Some(p) = &path {
-                check_path(p).map_err(bad)?;
-                if !names.insert(p.clone()) {
-                    return Err(bad(format!("two files have the path {p:?}")));
-                }
-            }
-            files.push((id, path));
-        }
-        let title = check_title(req.title.as_deref()).map_err(bad)?;
-        let note = validate::note(req.note.as_deref().unwrap_or("")).map_err(bad)?;
-        let outcome = state
-            .store
-            .create_share(NewShare {
-                title,
-                note,
-                created: state.clock.now(),
-                files,
-            })
-            .await
-            .map_err(|e| AppError::store("failed to save the share", e))?;
-        let id = match outcome {
-            CreateOutcome::Created(id) => id,
-            CreateOutcome::UnknownEntry(id) => {
-                return Err(bad(format!("there is no file with ID {id}")));
-            }
-        };
-        tracing::info!(share_id = %id, "created a share");
-        share_reply(&state, &id).await
+) -> Result<Response, AppError> {
+    let bad = |e: String| AppError::bad_request(format!("Invalid request: {e}"));
+    let req: CreateRequest =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    if req.entries.is_empty() {
+        return Err(bad("a share needs at least one file".into()));
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    if req.entries.len() > MAX_FILES {
+        return Err(bad(format!("a share holds at most {MAX_FILES} files")));
+    }
+    let paths = match req.paths {
+        None => vec![None; req.entries.len()],
+        Some(p) if p.len() == req.entries.len() => p,
+        Some(_) => return Err(bad("`paths` must have one item per entry".into())),
+    };
+    let mut ids = HashSet::new();
+    let mut names = HashSet::new();
+    let mut files = Vec::with_capacity(req.entries.len());
+    for (raw, path) in req.entries.iter().zip(paths) {
+        let id = parse_entry_id(raw)?;
+        if !ids.insert(id.clone()) {
+            return Err(bad(format!("file {id} is listed twice")));
+        }
+        let path = path.filter(|p| !p.is_empty());
+        if let Some(p) = &path {
+            check_path(p).map_err(bad)?;
+            if !names.insert(p.clone()) {
+                return Err(bad(format!("two files have the path {p:?}")));
+            }
+        }
+        files.push((id, path));
+    }
+    let title = check_title(req.title.as_deref()).map_err(bad)?;
+    let note = validate::note(req.note.as_deref().unwrap_or("")).map_err(bad)?;
+    let outcome = state
+        .store
+        .create_share(NewShare {
+            title,
+            note,
+            created: state.clock.now(),
+            files,
+        })
+        .await
+        .map_err(|e| AppError::store("failed to save the share", e))?;
+    let id = match outcome {
+        CreateOutcome::Created(id) => id,
+        CreateOutcome::UnknownEntry(id) => {
+            return Err(bad(format!("there is no file with ID {id}")));
+        }
+    };
+    tracing::info!(share_id = %id, "created a share");
+    share_reply(&state, &id).await
 }
 
 async fn share_reply(state: &AppState, id: &ShareId) -> Result<Response, AppError> {
@@ -218,21 +214,20 @@ async fn share_reply(state: &AppState, id: &ShareId) -> Result<Response, AppErro
 }
 
 /// `GET /api/shares`: every share, newest first.
-pub async fn list_shares(_admin: Admin, State(state): State<AppState>) -> Response {
-    let result = async {
-        let shares = state
-            .store
-            .shares()
-            .await
-            .map_err(|e| AppError::store("failed to read the shares", e))?;
-        let limits = all_limits(&state).await?;
-        let now = state.clock.now();
-        Ok::<_, AppError>(json_reply(&serde_json::Value::Array(
-            shares.iter().map(|s| share_json(s, &limits, now)).collect(),
-        )))
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+pub async fn list_shares(
+    _admin: Admin,
+    State(state): State<AppState>,
+) -> Result<Response, AppError> {
+    let shares = state
+        .store
+        .shares()
+        .await
+        .map_err(|e| AppError::store("failed to read the shares", e))?;
+    let limits = all_limits(&state).await?;
+    let now = state.clock.now();
+    Ok(json_reply(&serde_json::Value::Array(
+        shares.iter().map(|s| share_json(s, &limits, now)).collect(),
+    )))
 }
 
 /// `GET /api/shares/{id}`: one share with its files.
@@ -240,13 +235,9 @@ pub async fn get_share(
     _admin: Admin,
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-) -> Response {
-    let result = async {
-        let id = parse_share_id(&raw_id)?;
-        share_reply(&state, &id).await
-    }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, AppError> {
+    let id = parse_share_id(&raw_id)?;
+    share_reply(&state, &id).await
 }
 
 #[derive(serde::Deserialize)]
@@ -262,31 +253,27 @@ pub async fn delete_share(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
     Query(q): Query<DeleteQuery>,
-) -> Response {
-    let result = async {
-        let id = parse_share_id(&raw_id)?;
-        let with_files = match q.files.as_deref() {
-            None | Some("false" | "0" | "") => false,
-            Some("true" | "1") => true,
-            Some(other) => {
-                return Err(AppError::bad_request(format!(
-                    "Invalid request: files must be true or false, not {other:?}"
-                )))
-            }
-        };
-        let found = state
-            .store
-            .delete_share(&id, with_files)
-            .await
-            .map_err(|e| AppError::store("failed to delete the share", e))?;
-        if !found {
-            return Err(AppError::not_found("There is no share with this ID."));
+) -> Result<Response, AppError> {
+    let id = parse_share_id(&raw_id)?;
+    let with_files = match q.files.as_deref() {
+        None | Some("false" | "0" | "") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return Err(AppError::bad_request(format!(
+                "Invalid request: files must be true or false, not {other:?}"
+            )))
         }
-        tracing::info!(share_id = %id, with_files, "deleted a share");
-        Ok(StatusCode::NO_CONTENT.into_response())
+    };
+    let found = state
+        .store
+        .delete_share(&id, with_files)
+        .await
+        .map_err(|e| AppError::store("failed to delete the share", e))?;
+    if !found {
+        return Err(AppError::not_found("There is no share with this ID."));
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    tracing::info!(share_id = %id, with_files, "deleted a share");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// A share for a public route: 400 for a malformed ID, 404 if unknown, 410

@@ -6,10 +6,11 @@
 //! left inside the database, which new uploads reuse before the file grows.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::http::auth::session::Admin;
-use crate::http::{json_reply, AppError, AppState};
+use crate::http::{json_reply, AppError};
+use crate::store::Store;
 
 /// The crate version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -20,9 +21,12 @@ pub const REVISION: &str = env!("PICOSHARE_REVISION");
 pub const REVISION_TIME: &str = env!("PICOSHARE_REVISION_TIME");
 
 /// `GET /api/system`.
-pub async fn system_info(_admin: Admin, State(state): State<AppState>) -> Response {
-    match state.store.usage().await {
-        Ok(u) => json_reply(&serde_json::json!({
+pub async fn system_info(_admin: Admin, State(store): State<Store>) -> Result<Response, AppError> {
+    let u = store
+        .usage()
+        .await
+        .map_err(|e| AppError::store("failed to check available space", e))?;
+    Ok(json_reply(&serde_json::json!({
             "filesystem": {
                 "totalBytes": u.fs_total,
                 "usedBytes": u.fs_used,
@@ -34,7 +38,5 @@ pub async fn system_info(_admin: Admin, State(state): State<AppState>) -> Respon
             "version": VERSION,
             "revision": REVISION,
             "revisionTime": (!REVISION_TIME.is_empty()).then_some(REVISION_TIME),
-        })),
-        Err(e) => AppError::store("failed to check available space", e).into_response(),
-    }
+    })))
 }

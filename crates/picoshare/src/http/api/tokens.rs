@@ -15,6 +15,7 @@ use crate::http::error::{JsonBody, Path};
 use crate::http::{json_reply, AppError, AppState};
 use crate::ids::ApiTokenId;
 use crate::store::model::{ApiToken, NewApiToken};
+use crate::store::Store;
 use crate::validate::db_time;
 
 /// What every token starts with, so that it is recognisable (in a script, or
@@ -61,13 +62,14 @@ fn token_json(t: &ApiToken) -> serde_json::Value {
 }
 
 /// `GET /api/tokens`: every token, newest first, without secrets.
-pub async fn list_tokens(_admin: Admin, State(state): State<AppState>) -> Response {
-    match state.store.api_tokens().await {
-        Ok(tokens) => json_reply(&serde_json::Value::Array(
-            tokens.iter().map(token_json).collect(),
-        )),
-        Err(e) => AppError::store("failed to read the API tokens", e).into_response(),
-    }
+pub async fn list_tokens(_admin: Admin, State(store): State<Store>) -> Result<Response, AppError> {
+    let tokens = store
+        .api_tokens()
+        .await
+        .map_err(|e| AppError::store("failed to read the API tokens", e))?;
+    Ok(json_reply(&serde_json::Value::Array(
+        tokens.iter().map(token_json).collect(),
+    )))
 }
 
 #[derive(serde::Deserialize)]
@@ -81,18 +83,11 @@ pub async fn create_token(
     _admin: Admin,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
-) -> Response {
-    let req: CreateRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return AppError::bad_request(format!("Invalid request: malformed JSON: {e}"))
-                .into_response()
-        }
-    };
-    let name = match token_name(req.name.as_deref().unwrap_or("")) {
-        Ok(n) => n,
-        Err(e) => return AppError::bad_request(format!("Invalid request: {e}")).into_response(),
-    };
+) -> Result<Response, AppError> {
+    let req: CreateRequest = serde_json::from_slice(&body)
+        .map_err(|e| AppError::bad_request(format!("Invalid request: malformed JSON: {e}")))?;
+    let name = token_name(req.name.as_deref().unwrap_or(""))
+        .map_err(|e| AppError::bad_request(format!("Invalid request: {e}")))?;
     let token = generate_token();
     let new = NewApiToken {
         name,
@@ -100,34 +95,36 @@ pub async fn create_token(
         prefix: token[..PREFIX_LEN].to_owned(),
         created: state.clock.now(),
     };
-    match state.store.create_api_token(new).await {
-        Ok(created) => {
-            tracing::info!(token_id = %created.id, "created an API token");
-            let mut value = token_json(&created);
-            value["token"] = serde_json::Value::String(token);
-            json_reply(&value)
-        }
-        Err(e) => AppError::store("failed to save the API token", e).into_response(),
-    }
+    let created = state
+        .store
+        .create_api_token(new)
+        .await
+        .map_err(|e| AppError::store("failed to save the API token", e))?;
+    tracing::info!(token_id = %created.id, "created an API token");
+    let mut value = token_json(&created);
+    value["token"] = serde_json::Value::String(token);
+    Ok(json_reply(&value))
 }
 
 /// `DELETE /api/tokens/{id}`: revokes a token at once (204), 404 if unknown.
 pub async fn delete_token(
     _admin: Admin,
-    State(state): State<AppState>,
+    State(store): State<Store>,
     Path(raw_id): Path<String>,
-) -> Response {
-    let Ok(id) = ApiTokenId::parse(&raw_id) else {
-        return AppError::bad_request(format!("Invalid API token ID: {raw_id:?}")).into_response();
-    };
-    match state.store.delete_api_token(&id).await {
-        Ok(true) => {
-            tracing::info!(token_id = %id, "revoked an API token");
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => AppError::not_found(format!("No API token with ID {raw_id}")).into_response(),
-        Err(e) => AppError::store("failed to revoke the API token", e).into_response(),
+) -> Result<Response, AppError> {
+    let id = ApiTokenId::parse(&raw_id)
+        .map_err(|_| AppError::bad_request(format!("Invalid API token ID: {raw_id:?}")))?;
+    let found = store
+        .delete_api_token(&id)
+        .await
+        .map_err(|e| AppError::store("failed to revoke the API token", e))?;
+    if !found {
+        return Err(AppError::not_found(format!(
+            "No API token with ID {raw_id}"
+        )));
     }
+    tracing::info!(token_id = %id, "revoked an API token");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[cfg(test)]

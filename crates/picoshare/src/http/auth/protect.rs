@@ -243,17 +243,8 @@ pub enum Access {
     Refused(Response),
 }
 
-fn too_many(wait: std::time::Duration) -> Response {
-    let secs = wait.as_secs().max(1);
-    let mut resp = AppError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        format!("Too many wrong passwords. Try again in {secs} seconds."),
-    )
-    .into_response();
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    resp
+fn too_many(wait: std::time::Duration) -> AppError {
+    AppError::too_many("Too many wrong passwords.", wait)
 }
 
 /// The 401 reply: the password form for browsers, a plain message (with a
@@ -325,7 +316,7 @@ pub(crate) async fn check(
     };
     let now = Instant::now();
     if let Some(wait) = access.blocked(&client.ip, id, now) {
-        return Ok(Access::Refused(too_many(wait)));
+        return Err(too_many(wait));
     }
     if verify_password(password_hash.to_owned(), password).await {
         Ok(Access::Granted)
@@ -349,7 +340,7 @@ pub(crate) async fn submit(
     let access = &state.file_access;
     let now = Instant::now();
     if let Some(wait) = access.blocked(&client.ip, id, now) {
-        return Ok(too_many(wait));
+        return Err(too_many(wait));
     }
     let password = form
         .split(|b| *b == b'&')

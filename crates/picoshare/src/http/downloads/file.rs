@@ -34,12 +34,13 @@ use crate::store::model::{DownloadRecord, Entry, Reservation};
 use crate::store::Store;
 
 /// Serves a download request (or, with `POST`, a protected file's password form).
-pub(crate) async fn serve(state: AppState, peer: SocketAddr, req: Request) -> Response {
+pub(crate) async fn serve(
+    state: AppState,
+    peer: SocketAddr,
+    req: Request,
+) -> Result<Response, AppError> {
     let (parts, body) = req.into_parts();
-    match try_serve(&state, peer, &parts, body).await {
-        Ok(r) => r,
-        Err(e) => e.into_response(),
-    }
+    serve_parts(&state, peer, &parts, body).await
 }
 
 /// The ID part of `/-{id}/anything`.
@@ -66,7 +67,7 @@ fn busy() -> AppError {
     )
 }
 
-async fn try_serve(
+async fn serve_parts(
     state: &AppState,
     peer: SocketAddr,
     req: &Parts,

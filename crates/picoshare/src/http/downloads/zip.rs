@@ -63,78 +63,74 @@ pub(crate) async fn download_zip(
     method: Method,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-) -> Response {
-    let result = async {
-        let share = public_share(&state, &raw_id).await?;
-        let limits = all_limits(&state).await?;
-        let now = state.clock.now();
-        let files: Vec<&ShareFile> = share
-            .files
-            .iter()
-            .filter(|f| !is_expired(f, now) && !is_protected(limits.get(f.entry.id.as_str())))
-            .collect();
-        if files.is_empty() {
-            return Err(AppError::new(
-                StatusCode::CONFLICT,
-                "The files of this share are protected by a password or a download limit, \
-                 so they are not in the ZIP: download them one by one from the share page.",
-            ));
-        }
-        let names = unique_names(files.iter().map(|f| member_name(f)));
-        let members: Vec<Member> = files
-            .iter()
-            .zip(names)
-            .map(|(f, name)| Member {
-                name,
-                size: f.entry.size,
-                modified: f.entry.upload_time,
-            })
-            .collect();
-        let layout = ZipLayout::new(members, state.config.zip64_threshold);
-        let length = layout.total_len();
-        let agent = headers
-            .get(header::USER_AGENT)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        let sources: Vec<Entry> = files.iter().map(|f| f.entry.clone()).collect();
-        // HEAD: the headers only, no download recorded.
-        let body = if method == Method::HEAD {
-            Body::empty()
-        } else {
-            for Entry { id, .. } in &sources {
-                state.store.record_download(DownloadRecord {
-                    entry_id: id.clone(),
-                    time: now,
-                    client_ip: client.ip.clone(),
-                    user_agent: agent.clone(),
-                });
-            }
-            zip_body(state.store.clone(), ZipStream::new(layout), sources)
-        };
-        let mut resp = (StatusCode::OK, body).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/zip"),
-        );
-        if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
-            h.insert(header::CONTENT_LENGTH, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(&content_disposition(&zip_filename(&share))) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("sandbox"),
-        );
-        Ok(resp)
+) -> Result<Response, AppError> {
+    let share = public_share(&state, &raw_id).await?;
+    let limits = all_limits(&state).await?;
+    let now = state.clock.now();
+    let files: Vec<&ShareFile> = share
+        .files
+        .iter()
+        .filter(|f| !is_expired(f, now) && !is_protected(limits.get(f.entry.id.as_str())))
+        .collect();
+    if files.is_empty() {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            "The files of this share are protected by a password or a download limit, \
+             so they are not in the ZIP: download them one by one from the share page.",
+        ));
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    let names = unique_names(files.iter().map(|f| member_name(f)));
+    let members: Vec<Member> = files
+        .iter()
+        .zip(names)
+        .map(|(f, name)| Member {
+            name,
+            size: f.entry.size,
+            modified: f.entry.upload_time,
+        })
+        .collect();
+    let layout = ZipLayout::new(members, state.config.zip64_threshold);
+    let length = layout.total_len();
+    let agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let sources: Vec<Entry> = files.iter().map(|f| f.entry.clone()).collect();
+    // HEAD: the headers only, no download recorded.
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        for Entry { id, .. } in &sources {
+            state.store.record_download(DownloadRecord {
+                entry_id: id.clone(),
+                time: now,
+                client_ip: client.ip.clone(),
+                user_agent: agent.clone(),
+            });
+        }
+        zip_body(state.store.clone(), ZipStream::new(layout), sources)
+    };
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
+        h.insert(header::CONTENT_LENGTH, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(&zip_filename(&share))) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    Ok(resp)
 }
 
 /// The archive's body: a task reads each file's chunks in short read

@@ -38,6 +38,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use crate::http::AppError;
+
 /// One embedded file.
 struct Asset {
     /// Its path under `assets/`, which is also its URL path under the version.
@@ -132,9 +134,9 @@ fn lookup(path: &str) -> Option<(&'static Asset, &'static str)> {
 }
 
 /// `GET /static/{*path}`: `VERSION/PATH` or `PATH`.
-pub async fn serve(Path(path): Path<String>) -> Response {
+pub async fn serve(Path(path): Path<String>) -> Result<Response, AppError> {
     let Some((asset, cache)) = lookup(&path) else {
-        return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
+        return Err(AppError::not_found("404 page not found"));
     };
     let mut resp = (StatusCode::OK, asset.bytes).into_response();
     let h = resp.headers_mut();
@@ -147,7 +149,7 @@ pub async fn serve(Path(path): Path<String>) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    resp
+    Ok(resp)
 }
 
 #[cfg(test)]

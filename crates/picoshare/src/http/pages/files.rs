@@ -7,8 +7,6 @@
 //! filtering, copying and the calls to the JSON API (`PUT`/`DELETE
 //! /api/entry/{id}`). Dates are shown in UTC.
 
-use std::collections::HashSet;
-
 use axum::extract::{Query, State};
 
 use crate::http::error::Path;
@@ -19,11 +17,12 @@ use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::preview::{preview, qr_figure};
-use super::{require_admin_page, Page};
+use super::{require_admin_page, Page, PageError};
+use crate::http::api::history::unique_by_ip;
 use crate::http::params::parse_entry_id;
 use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId};
-use crate::store::model::{Download, Entry, EntryLimits};
+use crate::store::model::{Entry, EntryLimits};
 use crate::useragent;
 use crate::validate::db_time;
 
@@ -95,13 +94,13 @@ pub(crate) fn path_of(uri: &Uri) -> String {
 
 /// A page for a request that cannot be served: a 400 for a malformed ID, a
 /// 404 for an unknown one, the error's text otherwise.
-pub(crate) fn error_page(page: &Page, err: &AppError, message: &str) -> Response {
+pub(crate) fn error_page(page: &Page, err: &AppError, message: &str) -> PageError {
     let (title, heading) = match err.status() {
         StatusCode::NOT_FOUND => ("Not Found", "Not found"),
         StatusCode::BAD_REQUEST => ("Bad Request", "Bad request"),
         _ => ("Error", "Something went wrong"),
     };
-    page.render_status(
+    PageError::Shown(page.render_status(
         err.status(),
         title,
         html! {
@@ -111,11 +110,11 @@ pub(crate) fn error_page(page: &Page, err: &AppError, message: &str) -> Response
                 p { a href="/files" { "Back to the files" } }
             }
         },
-    )
+    ))
 }
 
 /// Turns an [`AppError`] into its page.
-fn fail(page: &Page, err: AppError) -> Response {
+fn fail(page: &Page, err: AppError) -> PageError {
     let message = match err.status() {
         StatusCode::NOT_FOUND => {
             "There is no file with this ID. It may have expired or been deleted.".to_owned()
@@ -133,7 +132,7 @@ async fn entry_page(
     headers: &HeaderMap,
     uri: &Uri,
     raw_id: &str,
-) -> Result<(Page, EntryId, Entry), Response> {
+) -> Result<(Page, EntryId, Entry), PageError> {
     let page = require_admin_page(state, headers, &path_of(uri)).await?;
     match load_entry(state, raw_id).await {
         Ok((id, entry)) => Ok((page, id, entry)),
@@ -184,24 +183,29 @@ fn limit_badges(l: &EntryLimits) -> Markup {
 }
 
 /// `GET /files`: every file, newest first.
-pub async fn files(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/files").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+pub async fn files(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let page = require_admin_page(&state, &headers, "/files").await?;
     let entries = match state.store.entries().await {
         Ok(e) => e,
         Err(e) => {
             let err = AppError::store("failed to retrieve file index", e);
-            return fail(&page, err);
+            return Err(fail(&page, err));
         }
     };
     let limits = match state.store.all_limits().await {
         Ok(l) => l,
-        Err(e) => return fail(&page, AppError::store("failed to retrieve file index", e)),
+        Err(e) => {
+            return Err(fail(
+                &page,
+                AppError::store("failed to retrieve file index", e),
+            ))
+        }
     };
     let now = state.clock.now();
-    page.render(
+    Ok(page.render(
         "Files",
         html! {
             section data-page="files" {
@@ -259,7 +263,7 @@ pub async fn files(State(state): State<AppState>, headers: HeaderMap) -> Respons
                 }
             }
         },
-    )
+    ))
 }
 
 /// `GET /files/{id}/info`.
@@ -268,14 +272,16 @@ pub async fn file_info(
     headers: HeaderMap,
     uri: Uri,
     Path(raw_id): Path<String>,
-) -> Response {
-    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+) -> Result<Response, PageError> {
+    let (page, id, entry) = entry_page(&state, &headers, &uri, &raw_id).await?;
     let downloads = match state.store.downloads(&id).await {
         Ok(d) => d.map_or(0, |d| d.len()),
-        Err(e) => return fail(&page, AppError::store("failed to retrieve downloads", e)),
+        Err(e) => {
+            return Err(fail(
+                &page,
+                AppError::store("failed to retrieve downloads", e),
+            ))
+        }
     };
     let guest = match entry.guest_link_id.as_deref().map(GuestLinkId::parse) {
         Some(Ok(gid)) => match state.store.guest_link(&gid).await {
@@ -285,7 +291,12 @@ pub async fn file_info(
                     .filter(|l| !l.is_empty())
                     .unwrap_or_else(|| gid.as_str().to_owned()),
             )),
-            Err(e) => return fail(&page, AppError::store("failed to read the guest link", e)),
+            Err(e) => {
+                return Err(fail(
+                    &page,
+                    AppError::store("failed to read the guest link", e),
+                ))
+            }
         },
         Some(Err(_)) => entry.guest_link_id.clone().map(|g| (g.clone(), g)),
         None => None,
@@ -293,10 +304,10 @@ pub async fn file_info(
     let limits = match state.store.entry_limits(&id).await {
         Ok(l) => l,
         Err(e) => {
-            return fail(
+            return Err(fail(
                 &page,
                 AppError::store("failed to read the file's limits", e),
-            )
+            ))
         }
     };
     let id = id.as_str();
@@ -304,7 +315,7 @@ pub async fn file_info(
     let short = format!("/-{id}");
     let view = format!("/v/{id}");
     let now = state.clock.now();
-    page.render(
+    Ok(page.render(
         "File Information",
         html! {
             section data-page="file-info" {
@@ -383,7 +394,7 @@ pub async fn file_info(
                 }
             }
         },
-    )
+    ))
 }
 
 /// `GET /files/{id}/edit`.
@@ -392,19 +403,16 @@ pub async fn file_edit(
     headers: HeaderMap,
     uri: Uri,
     Path(raw_id): Path<String>,
-) -> Response {
-    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+) -> Result<Response, PageError> {
+    let (page, id, entry) = entry_page(&state, &headers, &uri, &raw_id).await?;
     let limits = match state.store.entry_limits(&id).await {
         Ok(l) => l.unwrap_or_default(),
-        Err(e) => return fail(&page, AppError::store("failed to retrieve entry", e)),
+        Err(e) => return Err(fail(&page, AppError::store("failed to retrieve entry", e))),
     };
     let id = id.as_str();
     let never = entry.expiration.is_none();
     let tomorrow = date(state.clock.now() + chrono::Duration::days(1));
-    page.render(
+    Ok(page.render(
         "Edit",
         html! {
             section data-page="file-edit" data-entry-id=(id) {
@@ -468,7 +476,7 @@ pub async fn file_edit(
                 form #delete-form method="get" action=(format!("/files/{id}/confirm-delete")) {}
             }
         },
-    )
+    ))
 }
 
 /// `GET /files/{id}/confirm-delete`.
@@ -477,13 +485,10 @@ pub async fn file_confirm_delete(
     headers: HeaderMap,
     uri: Uri,
     Path(raw_id): Path<String>,
-) -> Response {
-    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+) -> Result<Response, PageError> {
+    let (page, id, entry) = entry_page(&state, &headers, &uri, &raw_id).await?;
     let id = id.as_str();
-    page.render(
+    Ok(page.render(
         "Delete",
         html! {
             section data-page="file-delete" data-entry-id=(id) {
@@ -496,15 +501,7 @@ pub async fn file_confirm_delete(
                 }
             }
         },
-    )
-}
-
-/// Keeps each client IP's most recent download (rows come newest first).
-fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
-    let mut seen = HashSet::new();
-    rows.into_iter()
-        .filter(|d| seen.insert(d.client_ip.clone()))
-        .collect()
+    ))
 }
 
 /// `GET /files/{id}/downloads[?unique=true]`.
@@ -514,15 +511,17 @@ pub async fn file_downloads(
     uri: Uri,
     Path(raw_id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+) -> Result<Response, PageError> {
+    let (page, id, entry) = entry_page(&state, &headers, &uri, &raw_id).await?;
     let rows = match state.store.downloads(&id).await {
         Ok(Some(rows)) => rows,
-        Ok(None) => return fail(&page, AppError::not_found("entry not found")),
-        Err(e) => return fail(&page, AppError::store("failed to retrieve downloads", e)),
+        Ok(None) => return Err(fail(&page, AppError::not_found("entry not found"))),
+        Err(e) => {
+            return Err(fail(
+                &page,
+                AppError::store("failed to retrieve downloads", e),
+            ))
+        }
     };
     let any = !rows.is_empty();
     // Only the exact value `true` filters, as in the API.
@@ -530,7 +529,7 @@ pub async fn file_downloads(
     let rows = if unique { unique_by_ip(rows) } else { rows };
     let total = rows.len();
     let id = id.as_str();
-    page.render(
+    Ok(page.render(
         "Downloads",
         html! {
             section data-page="file-downloads" {
@@ -577,7 +576,7 @@ pub async fn file_downloads(
                 }
             }
         },
-    )
+    ))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::{page_for, Page};
+use super::{page_for, Page, PageError};
 use crate::http::AppState;
 
 /// Longest `next` path the login page passes on.
@@ -36,13 +36,10 @@ pub async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let page = match page_for(&state, &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+) -> Result<Response, PageError> {
+    let page = page_for(&state, &headers).await?;
     let next = safe_next(query.get("next").map(String::as_str));
-    page.render(
+    Ok(page.render(
         "Log in",
         html! {
             section.narrow data-page="login" {
@@ -63,7 +60,7 @@ pub async fn login_page(
                 }
             }
         },
-    )
+    ))
 }
 
 /// The landing page for visitors who are not logged in (`GET /`).

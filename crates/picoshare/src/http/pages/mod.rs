@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::auth::session::is_admin;
-use super::AppState;
+use super::{AppError, AppState};
 
 /// What every page needs to know about the request.
 #[derive(Debug, Clone)]
@@ -133,22 +133,68 @@ impl Page {
     }
 }
 
-/// For admin-only HTML pages: a [`Page`] for a logged-in visitor, or the reply
-/// to send instead, a `303 See Other` to `/login?next=<path>` (or a 500 page
-/// if the session could not be checked). `path` is the page's own path with
-/// its query, e.g. `/files/abc/edit` or `/files/abc/downloads?unique=true`.
+/// Why a page is not shown, and what is sent in its place: what page
+/// handlers return as their error (API handlers return [`AppError`]).
+pub enum PageError {
+    /// The visitor is not logged in: `303 See Other` to the login page, which
+    /// comes back to this path (with its query).
+    Login(String),
+    /// A page that says what went wrong, rendered with its status.
+    Shown(Response),
+    /// A plain-text error reply, for failures before there is a page to say
+    /// them in (the session could not be checked) or where the original
+    /// answers in plain text.
+    Plain(AppError),
+}
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        PageError::Plain(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Login(path) => login_redirect(&path),
+            PageError::Shown(page) => page,
+            PageError::Plain(e) => e.into_response(),
+        }
+    }
+}
+
+/// A page that says what went wrong: `title` as its heading, `message` as
+/// an alert, sent with `status`.
+pub(crate) fn problem(page: &Page, status: StatusCode, title: &str, message: &str) -> PageError {
+    PageError::Shown(page.render_status(
+        status,
+        title,
+        html! {
+            section data-page="error" {
+                h1 { (title) }
+                p role="alert" { (message) }
+            }
+        },
+    ))
+}
+
+/// For admin-only HTML pages: a [`Page`] for a logged-in visitor, or
+/// [`PageError::Login`] to come back to `path` (the page's own path with its
+/// query, e.g. `/files/abc/edit` or `/files/abc/downloads?unique=true`)
+/// after logging in.
 ///
 /// # Errors
-/// The response to return when the visitor is not an admin.
+/// What to send when the visitor is not an admin, or the session could not
+/// be checked.
 pub async fn require_admin_page(
     state: &AppState,
     headers: &HeaderMap,
     path: &str,
-) -> Result<Page, Response> {
-    match is_admin(state, headers).await {
-        Ok(true) => Ok(Page::new(true)),
-        Ok(false) => Err(login_redirect(path)),
-        Err(e) => Err(e.into_response()),
+) -> Result<Page, PageError> {
+    if is_admin(state, headers).await? {
+        Ok(Page::new(true))
+    } else {
+        Err(PageError::Login(path.to_owned()))
     }
 }
 
@@ -156,12 +202,9 @@ pub async fn require_admin_page(
 /// the visitor is logged in.
 ///
 /// # Errors
-/// The reply to send when the session could not be checked.
-pub async fn page_for(state: &AppState, headers: &HeaderMap) -> Result<Page, Response> {
-    match is_admin(state, headers).await {
-        Ok(admin) => Ok(Page::new(admin)),
-        Err(e) => Err(e.into_response()),
-    }
+/// When the session could not be checked.
+pub async fn page_for(state: &AppState, headers: &HeaderMap) -> Result<Page, AppError> {
+    Ok(Page::new(is_admin(state, headers).await?))
 }
 
 /// `303 See Other` to the login page, which comes back to `path` afterwards.

@@ -16,7 +16,7 @@ use axum::response::Response;
 use maud::{html, Markup};
 
 use super::files::{full_link, human_size, load_entry};
-use super::{page_for, Page};
+use super::{page_for, problem, PageError};
 use crate::http::error::Path;
 use crate::http::proto::mime::effective_content_type;
 use crate::http::AppState;
@@ -125,11 +125,8 @@ pub async fn view_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-) -> Response {
-    let page = match page_for(&state, &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+) -> Result<Response, PageError> {
+    let page = page_for(&state, &headers).await?;
     let entry = match load_entry(&state, &raw_id).await {
         Ok((_, entry)) => entry,
         Err(e) => {
@@ -141,35 +138,35 @@ pub async fn view_page(
                 StatusCode::BAD_REQUEST => ("Bad Request", "This is not a valid file ID."),
                 _ => ("Error", "The server could not read this file's data."),
             };
-            return message_page(&page, e.status(), title, message);
+            return Err(problem(&page, e.status(), title, message));
         }
     };
     if entry.expiration.is_some_and(|t| t <= state.clock.now()) {
-        return message_page(
+        return Err(problem(
             &page,
             StatusCode::GONE,
             "Expired",
             "This file has expired and is no longer available.",
-        );
+        ));
     }
     let limits = match state.store.entry_limits(&entry.id).await {
         Ok(l) => l,
         Err(_) => {
-            return message_page(
+            return Err(problem(
                 &page,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Error",
                 "The server could not read this file's data.",
-            )
+            ))
         }
     };
     if limits.as_ref().is_some_and(|l| l.used_up()) && !page.admin {
-        return message_page(
+        return Err(problem(
             &page,
             StatusCode::GONE,
             "No Longer Available",
             "This file has reached its download limit and is no longer available.",
-        );
+        ));
     }
     // A preview of a file with a download limit would use up a download (an
     // embedded image or video is a full download), and one with a password
@@ -181,7 +178,7 @@ pub async fn view_page(
     let id = entry.id.as_str();
     let full = full_link(id, &entry.filename);
     let view = format!("/v/{id}");
-    page.render(
+    Ok(page.render(
         &entry.filename,
         html! {
             section data-page="view" {
@@ -207,20 +204,7 @@ pub async fn view_page(
                 (qr_figure(&view, "This page"))
             }
         },
-    )
-}
-
-fn message_page(page: &Page, status: StatusCode, title: &str, message: &str) -> Response {
-    page.render_status(
-        status,
-        title,
-        html! {
-            section data-page="error" {
-                h1 { (title) }
-                p role="alert" { (message) }
-            }
-        },
-    )
+    ))
 }
 
 #[cfg(test)]

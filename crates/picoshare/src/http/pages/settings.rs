@@ -7,22 +7,26 @@ use axum::response::Response;
 use maud::html;
 
 use super::files::error_page;
-use super::require_admin_page;
+use super::{require_admin_page, PageError};
 use crate::http::{AppError, AppState};
 use crate::store::model::{DefaultLifetime, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS};
 
 /// `GET /settings`. Whole years are shown in years; "never" shows the
 /// default of 30 days, disabled.
-pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/settings").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+pub async fn settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let page = require_admin_page(&state, &headers, "/settings").await?;
     let settings = match state.store.settings().await {
         Ok(s) => s,
         Err(e) => {
             let err = AppError::store("failed to read settings from database", e);
-            return error_page(&page, &err, "The server could not read its settings.");
+            return Err(error_page(
+                &page,
+                &err,
+                "The server could not read its settings.",
+            ));
         }
     };
     let (days, never) = match settings.default_lifetime {
@@ -35,7 +39,7 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
     } else {
         (days, MAX_LIFETIME_DAYS)
     };
-    page.render(
+    Ok(page.render(
         "Settings",
         html! {
             section data-page="settings" {
@@ -71,5 +75,5 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
                 }
             }
         },
-    )
+    ))
 }

@@ -10,29 +10,21 @@ use maud::html;
 
 use super::files::{expiry, full_link, human_size};
 use super::preview::qr_figure;
-use super::{page_for, require_admin_page, Page};
+use super::{page_for, problem, require_admin_page, Page, PageError};
 use crate::http::api::shares::{is_expired, is_protected, member_name, public_share};
 use crate::http::error::Path;
 use crate::http::{AppError, AppState};
 use crate::store::model::Share;
 
-fn message_page(page: &Page, err: &AppError) -> Response {
+/// The page of an error of a share's page.
+fn message_page(page: &Page, err: &AppError) -> PageError {
     let title = match err.status() {
         StatusCode::NOT_FOUND => "Not Found",
         StatusCode::BAD_REQUEST => "Bad Request",
         StatusCode::GONE => "Expired",
         _ => "Error",
     };
-    page.render_status(
-        err.status(),
-        title,
-        html! {
-            section data-page="error" {
-                h1 { (title) }
-                p role="alert" { (err.message()) }
-            }
-        },
-    )
+    problem(page, err.status(), title, err.message())
 }
 
 fn title_of(share: &Share) -> String {
@@ -52,18 +44,20 @@ pub async fn share_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
-) -> Response {
-    let page = match page_for(&state, &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+) -> Result<Response, PageError> {
+    let page = page_for(&state, &headers).await?;
     let share = match public_share(&state, &raw_id).await {
         Ok(s) => s,
-        Err(e) => return message_page(&page, &e),
+        Err(e) => return Err(message_page(&page, &e)),
     };
     let limits = match state.store.all_limits().await {
         Ok(l) => l,
-        Err(e) => return message_page(&page, &AppError::store("failed to read limits", e)),
+        Err(e) => {
+            return Err(message_page(
+                &page,
+                &AppError::store("failed to read limits", e),
+            ))
+        }
     };
     let now = state.clock.now();
     let files: Vec<_> = share.files.iter().filter(|f| !is_expired(f, now)).collect();
@@ -78,7 +72,7 @@ pub async fn share_page(
         .sum();
     let link = format!("/s/{}", share.id);
     let title = title_of(&share);
-    page.render(
+    Ok(page.render(
         &title,
         html! {
             section data-page="share" data-share-id=(share.id.as_str()) {
@@ -132,20 +126,25 @@ pub async fn share_page(
                 (qr_figure(&link, "This share"))
             }
         },
-    )
+    ))
 }
 
 /// `GET /shares`: the owner's shares, newest first.
-pub async fn shares_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/shares").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+pub async fn shares_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let page = require_admin_page(&state, &headers, "/shares").await?;
     let shares = match state.store.shares().await {
         Ok(s) => s,
-        Err(e) => return message_page(&page, &AppError::store("failed to read the shares", e)),
+        Err(e) => {
+            return Err(message_page(
+                &page,
+                &AppError::store("failed to read the shares", e),
+            ))
+        }
     };
-    page.render(
+    Ok(page.render(
         "Shares",
         html! {
             section data-page="shares" {
@@ -188,5 +187,5 @@ pub async fn shares_page(State(state): State<AppState>, headers: HeaderMap) -> R
                 }
             }
         },
-    )
+    ))
 }

@@ -7,21 +7,25 @@ use axum::response::Response;
 use maud::html;
 
 use super::files::{error_page, human_size};
-use super::require_admin_page;
+use super::{require_admin_page, PageError};
 use crate::http::api::system::{REVISION, REVISION_TIME, VERSION};
 use crate::http::{AppError, AppState};
 
 /// `GET /information`.
-pub async fn information(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/information").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+pub async fn information(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let page = require_admin_page(&state, &headers, "/information").await?;
     let u = match state.store.usage().await {
         Ok(u) => u,
         Err(e) => {
             let err = AppError::store("failed to check available space", e);
-            return error_page(&page, &err, "The server could not check its disk usage.");
+            return Err(error_page(
+                &page,
+                &err,
+                "The server could not check its disk usage.",
+            ));
         }
     };
     let percent = if u.fs_total == 0 {
@@ -29,7 +33,7 @@ pub async fn information(State(state): State<AppState>, headers: HeaderMap) -> R
     } else {
         u.fs_used as f64 * 100.0 / u.fs_total as f64
     };
-    page.render(
+    Ok(page.render(
         "System Information",
         html! {
             section data-page="information" {
@@ -79,5 +83,5 @@ pub async fn information(State(state): State<AppState>, headers: HeaderMap) -> R
                 }
             }
         },
-    )
+    ))
 }

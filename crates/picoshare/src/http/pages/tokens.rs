@@ -9,23 +9,27 @@ use axum::response::Response;
 use maud::html;
 
 use super::files::{date_time, error_page};
-use super::require_admin_page;
+use super::{require_admin_page, PageError};
 use crate::http::{AppError, AppState};
 
 /// `GET /tokens`.
-pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/tokens").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+pub async fn tokens(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let page = require_admin_page(&state, &headers, "/tokens").await?;
     let tokens = match state.store.api_tokens().await {
         Ok(t) => t,
         Err(e) => {
             let err = AppError::store("failed to read the API tokens", e);
-            return error_page(&page, &err, "The server could not read the API tokens.");
+            return Err(error_page(
+                &page,
+                &err,
+                "The server could not read the API tokens.",
+            ));
         }
     };
-    page.render(
+    Ok(page.render(
         "API Tokens",
         html! {
             section data-page="tokens" {
@@ -97,5 +101,5 @@ pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 }
             }
         },
-    )
+    ))
 }

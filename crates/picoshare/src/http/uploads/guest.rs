@@ -41,6 +41,28 @@ pub(crate) const INACTIVE: &str = "Guest link is no longer active";
 // Upload slots
 // ---------------------------------------------------------------------------
 
+/// The guest link `raw_id` for an upload through it: it must exist and not
+/// be disabled; `for_new_upload` also requires it unexpired at `now` (a
+/// resumable upload already started may finish after its link expired).
+pub(crate) async fn active_link(
+    state: &AppState,
+    raw_id: &str,
+    for_new_upload: bool,
+    now: DateTime<Utc>,
+) -> Result<GuestLink, AppError> {
+    let id = parse_guest_link_id(raw_id)?;
+    let link = state
+        .store
+        .guest_link(&id)
+        .await
+        .map_err(|e| AppError::store("Failed to retrieve guest link", e))?
+        .ok_or_else(|| AppError::not_found("Invalid guest link ID"))?;
+    if link.is_disabled || (for_new_upload && link.is_expired(now)) {
+        return Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE));
+    }
+    Ok(link)
+}
+
 /// Takes an upload slot on `link` if it has a limit (`None` if it has none):
 /// the store counts the link's files and the uploads in progress, and takes
 /// a slot atomically. The upload holds it until what counts in its place is
@@ -122,29 +144,10 @@ pub(crate) async fn upload_guest_file(
     client: ClientView,
     Path(raw_id): Path<String>,
     req: Request,
-) -> Response {
-    guest_upload(state, &client, &raw_id, req)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn guest_upload(
-    state: AppState,
-    client: &ClientView,
-    raw_id: &str,
-    req: Request,
 ) -> Result<Response, AppError> {
-    let id = parse_guest_link_id(raw_id)?;
-    let link = state
-        .store
-        .guest_link(&id)
-        .await
-        .map_err(|e| AppError::store("Failed to retrieve guest link", e))?
-        .ok_or_else(|| AppError::not_found("Invalid guest link ID"))?;
     let now = state.clock.now();
-    if link.is_disabled || link.is_expired(now) {
-        return Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE));
-    }
+    let link = active_link(&state, &raw_id, true, now).await?;
+    let id = link.id.clone();
     let slot = reserve_slot(&state, &link).await?;
 
     let query = Query::<HashMap<String, String>>::try_from_uri(req.uri())

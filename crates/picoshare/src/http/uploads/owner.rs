@@ -103,46 +103,30 @@ pub(crate) async fn upload_entry(
     client: ClientView,
     Query(query): Query<HashMap<String, String>>,
     req: Request,
-) -> Response {
+) -> Result<Response, AppError> {
     let link_reply = uploader
         .is_token()
         .then(|| LinkReply::of(&client, req.headers()));
+    let invalid = |e: String| AppError::bad_request(format!("invalid request: {e}"));
     let now = state.clock.now();
-    let expiration = match expiration_param(&state, &query, now).await {
-        Ok(e) => e,
-        Err(e) => return e.into_response(),
-    };
-    let received = match receive(&state, req, None).await {
-        Ok(r) => r,
-        Err(e) => return receive_error(e).into_response(),
-    };
+    let expiration = expiration_param(&state, &query, now).await?;
+    let received = receive(&state, req, None).await.map_err(receive_error)?;
     // As in the original, `?note=` in the URL also counts.
     let raw_note = received
         .note
         .or_else(|| query.get("note").cloned())
         .unwrap_or_default();
-    let note = match validate::note(&raw_note) {
-        Ok(n) => n,
-        Err(e) => return AppError::bad_request(format!("invalid request: {e}")).into_response(),
-    };
+    let note = validate::note(&raw_note).map_err(invalid)?;
     if query.contains_key("password") {
-        return AppError::bad_request(
-            "invalid request: send the password as a form field, not in the URL",
-        )
-        .into_response();
+        return Err(invalid(
+            "send the password as a form field, not in the URL".into(),
+        ));
     }
     let raw_max = received
         .max_downloads
         .as_deref()
         .or_else(|| query.get("maxDownloads").map(String::as_str));
-    let limits = match protect::new_limits(raw_max, received.password, |e| {
-        AppError::bad_request(format!("invalid request: {e}"))
-    })
-    .await
-    {
-        Ok(l) => l,
-        Err(e) => return e.into_response(),
-    };
+    let limits = protect::new_limits(raw_max, received.password, invalid).await?;
     let id = received.sink.id().clone();
     let entry = NewEntry {
         filename: received.filename,
@@ -153,13 +137,11 @@ pub(crate) async fn upload_entry(
         guest_link_id: None,
         limits,
     };
-    match finish(&state, received.sink, entry).await {
-        Ok(()) => match link_reply {
-            Some(r) => r.reply(&id),
-            None => json_reply(&serde_json::json!({ "id": id.as_str() })),
-        },
-        Err(e) => e.into_response(),
-    }
+    finish(&state, received.sink, entry).await?;
+    Ok(match link_reply {
+        Some(r) => r.reply(&id),
+        None => json_reply(&serde_json::json!({ "id": id.as_str() })),
+    })
 }
 
 /// Commits an owner's upload and counts it.
@@ -187,33 +169,12 @@ pub(crate) async fn upload_raw(
     Path(raw_name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     req: Request,
-) -> Response {
-    upload_raw_inner(state, &client, &raw_name, query, req)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-/// `PUT /api/upload` and `PUT /api/upload/`: no file name in the URL (curl
-/// adds it only to a URL that ends with `/`).
-pub async fn upload_raw_unnamed(_uploader: Uploader) -> AppError {
-    AppError::bad_request(
-        "invalid request: put the file's name in the URL, PUT /api/upload/{filename} \
-         (with curl -T, end the URL with a slash: https://host/api/upload/)",
-    )
-}
-
-async fn upload_raw_inner(
-    state: AppState,
-    client: &ClientView,
-    raw_name: &str,
-    query: HashMap<String, String>,
-    req: Request,
 ) -> Result<Response, AppError> {
-    let link_reply = LinkReply::of(client, req.headers());
+    let link_reply = LinkReply::of(&client, req.headers());
     let invalid = |e: String| AppError::bad_request(format!("invalid request: {e}"));
     let now = state.clock.now();
     let expiration = expiration_param(&state, &query, now).await?;
-    let filename = validate::filename(validate::upload_basename(raw_name))
+    let filename = validate::filename(validate::upload_basename(&raw_name))
         .map_err(invalid)?
         .to_owned();
     let note = validate::note(query.get("note").map_or("", String::as_str)).map_err(invalid)?;
@@ -223,10 +184,8 @@ async fn upload_raw_inner(
                 .into(),
         ));
     }
-    let limits = protect::new_limits(query.get("maxDownloads").map(String::as_str), None, |e| {
-        AppError::bad_request(format!("invalid request: {e}"))
-    })
-    .await?;
+    let raw_max = query.get("maxDownloads").map(String::as_str);
+    let limits = protect::new_limits(raw_max, None, invalid).await?;
     let content_type = raw_content_type(req.headers());
     let mut sink = state
         .store
@@ -265,6 +224,15 @@ async fn upload_raw_inner(
     };
     finish(&state, sink, entry).await?;
     Ok(link_reply.reply(&id))
+}
+
+/// `PUT /api/upload` and `PUT /api/upload/`: no file name in the URL (curl
+/// adds it only to a URL that ends with `/`).
+pub async fn upload_raw_unnamed(_uploader: Uploader) -> AppError {
+    AppError::bad_request(
+        "invalid request: put the file's name in the URL, PUT /api/upload/{filename} \
+         (with curl -T, end the URL with a slash: https://host/api/upload/)",
+    )
 }
 
 /// The stored type of a raw upload: the request's `Content-Type`, unless it

@@ -38,15 +38,14 @@ use write::write;
 use crate::http::auth::protect;
 use crate::http::auth::session::Uploader;
 use crate::http::error::Path;
-use crate::http::params::parse_guest_link_id;
 use crate::http::proto::conditional::http_date;
 use crate::http::proto::tus_headers::{
     self as th, MetadataPair, CHECKSUM_ALGORITHMS, TUS_EXTENSIONS, TUS_VERSION,
 };
-use crate::http::uploads::guest::{guest_expiration, reserve_slot, INACTIVE};
+use crate::http::uploads::guest::{active_link, guest_expiration, reserve_slot};
 use crate::http::uploads::owner::owner_expiration;
 use crate::http::{AppError, AppState};
-use crate::ids::{GuestLinkId, TusUploadId};
+use crate::ids::TusUploadId;
 use crate::store::model::{GuestLink, NewTusUpload, TusUpload};
 use crate::validate;
 
@@ -83,25 +82,13 @@ impl Owner {
     }
 }
 
-/// Loads a guest link for its tus routes: it must exist; `for_new_upload`
-/// also requires it to be enabled and unexpired (an upload already started
-/// may finish after the link expires, but not once it is disabled).
+/// The owner of a guest link's tus routes (see [`active_link`]).
 async fn guest_owner(
     state: &AppState,
     raw_id: &str,
     for_new_upload: bool,
 ) -> Result<Owner, AppError> {
-    let id: GuestLinkId = parse_guest_link_id(raw_id)?;
-    let link = state
-        .store
-        .guest_link(&id)
-        .await
-        .map_err(|e| AppError::store("Failed to retrieve guest link", e))?
-        .ok_or_else(|| AppError::not_found("Invalid guest link ID"))?;
-    let now = state.clock.now();
-    if link.is_disabled || (for_new_upload && link.is_expired(now)) {
-        return Err(AppError::new(StatusCode::UNAUTHORIZED, INACTIVE));
-    }
+    let link = active_link(state, raw_id, for_new_upload, state.clock.now()).await?;
     Ok(Owner::Guest(link))
 }
 
@@ -225,7 +212,8 @@ fn options_reply(max_size: Option<u64>) -> Response {
     resp
 }
 
-/// `OPTIONS /api/tus[/{id}]`: what the server supports. Needs no session.
+/// `OPTIONS /api/tus[/{id}]`: what the server supports. Needs no session;
+/// never fails.
 pub async fn options_admin() -> Response {
     options_reply(None)
 }
@@ -234,13 +222,10 @@ pub async fn options_admin() -> Response {
 pub async fn options_guest(
     State(state): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
-) -> Response {
+) -> Result<Response, AppError> {
     let raw = params.get("guestLinkID").map_or("", String::as_str);
-    match guest_owner(&state, raw, false).await {
-        Ok(Owner::Guest(link)) => options_reply(link.max_file_bytes),
-        Ok(Owner::Admin) => options_reply(None),
-        Err(e) => e.into_response(),
-    }
+    let link = active_link(&state, raw, false, state.clock.now()).await?;
+    Ok(options_reply(link.max_file_bytes))
 }
 
 // ---------------------------------------------------------------------------
@@ -252,10 +237,8 @@ pub async fn create_admin(
     _uploader: Uploader,
     State(state): State<AppState>,
     req: Request,
-) -> Response {
-    create(state, Owner::Admin, req)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, AppError> {
+    create(state, Owner::Admin, req).await
 }
 
 /// `POST /api/guest/{guestLinkID}/tus`: a guest creates an upload.
@@ -263,12 +246,9 @@ pub async fn create_guest(
     State(state): State<AppState>,
     Path(raw_link): Path<String>,
     req: Request,
-) -> Response {
-    let run = async {
-        let owner = guest_owner(&state, &raw_link, true).await?;
-        create(state.clone(), owner, req).await
-    };
-    run.await.unwrap_or_else(IntoResponse::into_response)
+) -> Result<Response, AppError> {
+    let owner = guest_owner(&state, &raw_link, true).await?;
+    create(state, owner, req).await
 }
 
 /// What `Upload-Metadata` and the owner's rules make of a new upload.
