@@ -28,46 +28,46 @@ pub struct Cli {
 
     /// TCP port to listen on.
     #[arg(long, env = "PORT", default_value_t = 4001)]
-    pub port: u16,
+    pub(crate) port: u16,
 
     /// Address to listen on: an IP (with PORT) or IP:PORT. Default: all interfaces.
     #[arg(long, env = "PS_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
 
     /// Seconds to let in-flight requests finish after SIGINT/SIGTERM.
     #[arg(long, env = "PS_SHUTDOWN_GRACE", default_value_t = 30)]
-    pub shutdown_grace: u64,
+    pub(crate) shutdown_grace: u64,
 
     /// Seconds between garbage collections of expired files (also run at start-up).
     #[arg(long, env = "PS_GC_INTERVAL", default_value_t = 3600)]
-    pub gc_interval: u64,
+    pub(crate) gc_interval: u64,
 
     /// Hours an unfinished resumable upload is kept after its last bytes arrived.
     #[arg(long, env = "PS_TUS_EXPIRY_HOURS", default_value_t = 24)]
-    pub tus_expiry_hours: u64,
+    tus_expiry_hours: u64,
 
     /// MiB per request the web page sends a resumable upload in (0: as few
     /// requests as possible). Set it below a reverse proxy's body limit.
     #[arg(long, env = "PS_TUS_REQUEST_MIB", default_value_t = 0)]
-    pub tus_request_mib: u64,
+    tus_request_mib: u64,
     /// Seconds a client may take to send a request's headers; also how long an
     /// idle keep-alive connection stays open.
     #[arg(long, env = "PS_HEADER_TIMEOUT", default_value_t = 10)]
-    pub header_timeout: u64,
+    pub(crate) header_timeout: u64,
 
     /// Seconds a request body may send nothing before the request is cut off
     /// (an idle timeout: a slow but moving upload is never cut).
     #[arg(long, env = "PS_BODY_IDLE_TIMEOUT", default_value_t = 60)]
-    pub body_idle_timeout: u64,
+    pub(crate) body_idle_timeout: u64,
 
     /// Seconds a response may wait for a client that reads nothing before the
     /// connection is closed (an idle timeout, like the one on request bodies).
     #[arg(long, env = "PS_SEND_TIMEOUT", default_value_t = 60)]
-    pub send_timeout: u64,
+    pub(crate) send_timeout: u64,
 
     /// Convert databases without incremental auto-vacuum at start-up (0 to skip).
     #[arg(long, env = "PS_CONVERT_DB", default_value_t = 1)]
-    pub convert_db: u8,
+    convert_db: u8,
 
     /// Log line format on stderr: `text` for people, `json` (one object per
     /// line) for log collectors.
@@ -76,16 +76,16 @@ pub struct Cli {
 
     /// Testing aid: read "now" from this file (RFC 3339) instead of the system clock.
     #[arg(long, env = "PS_CLOCK_FILE", hide = true)]
-    pub clock_file: Option<PathBuf>,
+    pub(crate) clock_file: Option<PathBuf>,
 
     /// Testing aid: sizes and offsets from which share ZIPs use ZIP64 records
     /// (0 forces them on every archive).
     #[arg(long, env = "PS_ZIP64_THRESHOLD", hide = true, default_value_t = crate::http::proto::zipstream::ZIP64_LIMIT)]
-    pub zip64_threshold: u64,
+    pub(crate) zip64_threshold: u64,
 
     /// Bytes per stored chunk for new uploads.
     #[arg(long, env = "PS_CHUNK_SIZE", default_value_t = crate::store::DEFAULT_CHUNK_SIZE, help_heading = "Storage tuning")]
-    pub chunk_size: usize,
+    pub(crate) chunk_size: usize,
 
     /// SQLite page size for newly created databases.
     #[arg(
@@ -94,7 +94,7 @@ pub struct Cli {
         default_value_t = 65536,
         help_heading = "Storage tuning"
     )]
-    pub page_size: u32,
+    pub(crate) page_size: u32,
 
     /// SQLite journal mode (wal keeps Litestream working and never blocks readers).
     #[arg(
@@ -104,7 +104,7 @@ pub struct Cli {
         default_value = "wal",
         help_heading = "Storage tuning"
     )]
-    pub journal_mode: JournalMode,
+    pub(crate) journal_mode: JournalMode,
 
     /// Commit the upload transaction every this many MiB.
     #[arg(
@@ -113,7 +113,7 @@ pub struct Cli {
         default_value_t = 64,
         help_heading = "Storage tuning"
     )]
-    pub commit_mib: u64,
+    commit_mib: u64,
 
     /// SQLite page cache of the writer, in KiB.
     #[arg(
@@ -122,7 +122,7 @@ pub struct Cli {
         default_value_t = 256,
         help_heading = "Storage tuning"
     )]
-    pub cache_kib: u32,
+    pub(crate) cache_kib: u32,
 
     /// SQLite page cache of each reader (downloads), in KiB.
     #[arg(
@@ -131,7 +131,7 @@ pub struct Cli {
         default_value_t = 4096,
         help_heading = "Storage tuning"
     )]
-    pub reader_cache_kib: u32,
+    pub(crate) reader_cache_kib: u32,
 
     /// Start disk writeback of new data early (0 to disable).
     #[arg(
@@ -140,7 +140,7 @@ pub struct Cli {
         default_value_t = 1,
         help_heading = "Storage tuning"
     )]
-    pub early_writeback: u8,
+    pub(crate) early_writeback: u8,
 
     /// Checkpoint the WAL from a background thread (0: inside commits).
     #[arg(
@@ -149,7 +149,7 @@ pub struct Cli {
         default_value_t = 1,
         help_heading = "Storage tuning"
     )]
-    pub background_checkpoint: u8,
+    pub(crate) background_checkpoint: u8,
 
     /// With background checkpoints: WAL size (MiB) at which the writer waits for them.
     #[arg(
@@ -158,7 +158,7 @@ pub struct Cli {
         default_value_t = 256,
         help_heading = "Storage tuning"
     )]
-    pub wal_limit_mib: u64,
+    wal_limit_mib: u64,
 
     /// WAL pages that trigger an automatic checkpoint (inline checkpoints only).
     #[arg(
@@ -167,7 +167,7 @@ pub struct Cli {
         default_value_t = 1000,
         help_heading = "Storage tuning"
     )]
-    pub wal_autocheckpoint: u32,
+    pub(crate) wal_autocheckpoint: u32,
 
     /// PostgreSQL URL for the metadata (postgres://user:password@host:port/db).
     /// Setting it moves file data to the S3 bucket PS_S3_BUCKET; --db is then
@@ -178,16 +178,16 @@ pub struct Cli {
         hide_env_values = true,
         help_heading = "Scale-out storage"
     )]
-    pub postgres_url: Option<String>,
+    pub(crate) postgres_url: Option<String>,
 
     /// PostgreSQL schema for the tables (created if missing). Default: public.
     #[arg(long, env = "PS_POSTGRES_SCHEMA", help_heading = "Scale-out storage")]
-    pub postgres_schema: Option<String>,
+    pub(crate) postgres_schema: Option<String>,
 
     /// PEM file of the CA that signed PostgreSQL's certificate (for
     /// `sslmode=require` in the URL; default: the system's trusted roots).
     #[arg(long, env = "PS_POSTGRES_CA_FILE", help_heading = "Scale-out storage")]
-    pub postgres_ca_file: Option<PathBuf>,
+    pub(crate) postgres_ca_file: Option<PathBuf>,
 
     /// PostgreSQL connections per server process.
     #[arg(
@@ -196,15 +196,15 @@ pub struct Cli {
         default_value_t = 16,
         help_heading = "Scale-out storage"
     )]
-    pub postgres_pool: usize,
+    postgres_pool: usize,
 
     /// S3 endpoint URL (Garage, MinIO, Ceph, R2…); unset for AWS S3 itself.
     #[arg(long, env = "PS_S3_ENDPOINT", help_heading = "Scale-out storage")]
-    pub s3_endpoint: Option<String>,
+    s3_endpoint: Option<String>,
 
     /// S3 bucket for file data (must exist).
     #[arg(long, env = "PS_S3_BUCKET", help_heading = "Scale-out storage")]
-    pub s3_bucket: Option<String>,
+    s3_bucket: Option<String>,
 
     /// S3 region (Garage's default is `garage`).
     #[arg(
@@ -213,11 +213,11 @@ pub struct Cli {
         default_value = "us-east-1",
         help_heading = "Scale-out storage"
     )]
-    pub s3_region: String,
+    s3_region: String,
 
     /// S3 access key ID (default: AWS_ACCESS_KEY_ID).
     #[arg(long, env = "PS_S3_ACCESS_KEY_ID", help_heading = "Scale-out storage")]
-    pub s3_access_key_id: Option<String>,
+    s3_access_key_id: Option<String>,
 
     /// S3 secret access key (default: AWS_SECRET_ACCESS_KEY).
     #[arg(
@@ -226,7 +226,7 @@ pub struct Cli {
         hide_env_values = true,
         help_heading = "Scale-out storage"
     )]
-    pub s3_secret_access_key: Option<String>,
+    s3_secret_access_key: Option<String>,
 
     /// Prefix of every object key, such as `picoshare/`.
     #[arg(
@@ -235,7 +235,7 @@ pub struct Cli {
         default_value = "",
         help_heading = "Scale-out storage"
     )]
-    pub s3_prefix: String,
+    s3_prefix: String,
 
     /// Use virtual-hosted-style requests (bucket.host) instead of path-style (1 or 0).
     #[arg(
@@ -244,7 +244,7 @@ pub struct Cli {
         default_value_t = 0,
         help_heading = "Scale-out storage"
     )]
-    pub s3_virtual_hosted: u8,
+    s3_virtual_hosted: u8,
 
     /// MiB per part of the multipart uploads that carry file data (5 to 5120).
     #[arg(
@@ -253,7 +253,7 @@ pub struct Cli {
         default_value_t = 8,
         help_heading = "Scale-out storage"
     )]
-    pub s3_part_mib: usize,
+    s3_part_mib: usize,
 
     /// Sign S3 requests without hashing their bodies: `1`, `0`, or `auto`
     /// (unsigned over https:// and to loopback addresses, where nothing on
@@ -264,7 +264,7 @@ pub struct Cli {
         default_value = "auto",
         help_heading = "Scale-out storage"
     )]
-    pub s3_unsigned_payload: String,
+    s3_unsigned_payload: String,
 
     /// Parts of one upload sent to the bucket at once (1 to 16); each holds
     /// one part of memory.
@@ -274,12 +274,12 @@ pub struct Cli {
         default_value_t = 2,
         help_heading = "Scale-out storage"
     )]
-    pub s3_parallel_parts: usize,
+    s3_parallel_parts: usize,
 
     /// Seconds a resumable upload stays reserved for the server that received
     /// its last bytes (another server answers 423 until then). For tests.
     #[arg(long, env = "PS_TUS_LEASE_SECS", default_value_t = 30, hide = true)]
-    pub tus_lease_secs: u64,
+    pub(crate) tus_lease_secs: u64,
 
     /// Copy the SQLite database at --db (ours or the original PicoShare's)
     /// into PostgreSQL and object storage, check every file's SHA-256, then exit.
@@ -376,39 +376,39 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where to listen.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Whether `listen` is the default (all interfaces), which falls back to
     /// IPv4 only where IPv6 is unavailable.
-    pub listen_is_default: bool,
+    pub(crate) listen_is_default: bool,
     /// The admin passphrase.
-    pub shared_secret: String,
+    pub(crate) shared_secret: String,
     /// Whether a reverse proxy sits in front (trust its forwarding headers,
     /// see `http::proto::proxy`).
-    pub behind_proxy: bool,
+    pub(crate) behind_proxy: bool,
     /// Storage settings.
-    pub store: StoreConfig,
+    pub(crate) store: StoreConfig,
     /// Scale-out storage (PostgreSQL + S3) instead of SQLite, when set.
-    pub remote: Option<crate::store::remote::RemoteConfig>,
+    pub(crate) remote: Option<crate::store::remote::RemoteConfig>,
     /// Grace period for shutdown.
-    pub shutdown_grace: std::time::Duration,
+    pub(crate) shutdown_grace: std::time::Duration,
     /// Serve `/metrics` without a session.
-    pub metrics_public: bool,
+    pub(crate) metrics_public: bool,
     /// Testing aid: the file the clock reads "now" from.
-    pub clock_file: Option<PathBuf>,
+    pub(crate) clock_file: Option<PathBuf>,
     /// Sizes and offsets from which share ZIPs use ZIP64 records.
-    pub zip64_threshold: u64,
+    pub(crate) zip64_threshold: u64,
     /// Time between garbage collections.
-    pub gc_interval: std::time::Duration,
+    pub(crate) gc_interval: std::time::Duration,
     /// How long an unfinished resumable upload lives without progress.
-    pub tus_expiry: chrono::Duration,
+    pub(crate) tus_expiry: chrono::Duration,
     /// Bytes per request of the web page's resumable uploads (0: unlimited).
-    pub tus_request_bytes: u64,
+    pub(crate) tus_request_bytes: u64,
     /// Time a client may take to send a request head (and idle keep-alive time).
-    pub header_timeout: std::time::Duration,
+    pub(crate) header_timeout: std::time::Duration,
     /// Time a request body may send nothing.
-    pub body_idle_timeout: std::time::Duration,
+    pub(crate) body_idle_timeout: std::time::Duration,
     /// Time a response may wait for a client that reads nothing.
-    pub send_timeout: std::time::Duration,
+    pub(crate) send_timeout: std::time::Duration,
 }
 
 /// Accepts the original's single-dash `-db` spelling alongside `--db`.
@@ -469,6 +469,12 @@ fn listen_addr(listen: Option<&str>, port: u16) -> anyhow::Result<SocketAddr> {
 }
 
 impl Config {
+    /// Whether the files are kept in PostgreSQL and object storage rather
+    /// than in the SQLite file.
+    pub fn uses_remote_store(&self) -> bool {
+        self.remote.is_some()
+    }
+
     /// Builds the configuration from the command line and the environment.
     ///
     /// # Errors

@@ -52,7 +52,7 @@ impl ClientView {
     }
 
     /// Whether the client used HTTPS (see the module docs).
-    pub(crate) fn is_https(&self) -> bool {
+    fn is_https(&self) -> bool {
         self.proto.as_deref() == Some("https")
     }
 

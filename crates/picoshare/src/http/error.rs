@@ -11,7 +11,7 @@ use crate::store::StoreError;
 
 /// An error reply.
 #[derive(Debug)]
-pub struct AppError {
+pub(crate) struct AppError {
     status: StatusCode,
     message: String,
     clear_cookie: bool,
@@ -21,7 +21,7 @@ pub struct AppError {
 
 impl AppError {
     /// A reply with `status` and `message`.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -31,15 +31,15 @@ impl AppError {
         }
     }
     /// 400.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
     /// 404.
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
     /// 401 that also clears the session cookie, as the original does.
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self {
             clear_cookie: true,
             ..Self::new(StatusCode::UNAUTHORIZED, "Authentication required")
@@ -47,7 +47,7 @@ impl AppError {
     }
     /// A refused API token: `status` (401 or 403) with a
     /// `WWW-Authenticate: Bearer` challenge. The session cookie is left alone.
-    pub fn bearer(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn bearer(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             bearer_challenge: true,
             ..Self::new(status, message)
@@ -55,7 +55,7 @@ impl AppError {
     }
     /// 429: too many wrong passphrases or passwords; `message` gets the wait
     /// appended, which `Retry-After` gives too (at least a second).
-    pub fn too_many(message: &str, wait: std::time::Duration) -> Self {
+    pub(crate) fn too_many(message: &str, wait: std::time::Duration) -> Self {
         let secs = wait.as_secs().max(1);
         Self {
             retry_after: Some(secs),
@@ -66,12 +66,12 @@ impl AppError {
         }
     }
     /// 500 with a fixed public message; `cause` is logged, never sent.
-    pub fn internal(public: &str, cause: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(public: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "{public}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, public)
     }
     /// Maps a storage failure: a full disk is the client's 507, the rest is 500.
-    pub fn store(public: &str, e: StoreError) -> Self {
+    pub(crate) fn store(public: &str, e: StoreError) -> Self {
         match e {
             StoreError::DiskFull => Self::new(
                 StatusCode::INSUFFICIENT_STORAGE,
@@ -101,12 +101,12 @@ impl AppError {
         }
     }
     /// The status code.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
     /// The message for people.
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         &self.message
     }
 }
@@ -146,7 +146,7 @@ impl IntoResponse for AppError {
 
 /// A JSON request body of at most the router's limit (64 KiB), as bytes. A
 /// larger body is refused with 413 and a message, in our error format.
-pub struct JsonBody(pub bytes::Bytes);
+pub(crate) struct JsonBody(pub(crate) bytes::Bytes);
 
 impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
     type Rejection = AppError;
@@ -170,7 +170,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
 
 /// `axum::extract::Path`, with its refusals (a path segment that is not valid
 /// UTF-8 once percent-decoded) in our error format.
-pub struct Path<T>(pub T);
+pub(crate) struct Path<T>(pub(crate) T);
 
 impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
 where

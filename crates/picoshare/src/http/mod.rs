@@ -18,26 +18,26 @@
 //!   (multipart, raw and resumable uploads, the owner's and guests'),
 //!   [`downloads`] (files and share ZIPs), [`pages`] (the HTML pages).
 
-pub mod api;
-pub mod auth;
-pub mod client;
-pub mod downloads;
-pub mod error;
-pub mod layers;
-pub mod pages;
-pub mod params;
-pub mod proto;
-pub mod router;
-pub mod serve;
-pub mod uploads;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod client;
+pub(crate) mod downloads;
+pub(crate) mod error;
+pub(crate) mod layers;
+pub(crate) mod pages;
+pub(crate) mod params;
+pub(crate) mod proto;
+pub(crate) mod router;
+pub(crate) mod serve;
+pub(crate) mod uploads;
 
 use std::sync::Arc;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-pub use error::AppError;
-pub use router::router;
+pub(crate) use error::AppError;
+pub(crate) use router::router;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -48,26 +48,26 @@ pub(crate) const JSON_LIMIT: usize = 64 * 1024;
 
 /// State shared by all handlers.
 #[derive(Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     /// The database.
-    pub store: Store,
+    pub(crate) store: Store,
     /// Configuration.
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// SHA-256 of the admin passphrase.
-    pub secret_digest: [u8; 32],
+    pub(crate) secret_digest: [u8; 32],
     /// Source of "now".
-    pub clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Counters for `/metrics`.
-    pub metrics: Arc<layers::metrics::HttpMetrics>,
+    pub(crate) metrics: Arc<layers::metrics::HttpMetrics>,
     /// Failed logins per client address.
-    pub login_limiter: Arc<auth::login_limit::LoginLimiter>,
+    pub(crate) login_limiter: Arc<auth::login_limit::LoginLimiter>,
     /// Wrong passwords of protected files, and the key of their cookies.
-    pub file_access: Arc<auth::protect::FileAccess>,
+    pub(crate) file_access: Arc<auth::protect::FileAccess>,
     /// The request writing to each resumable upload.
-    pub tus_locks: Arc<uploads::tus::TusLocks>,
+    pub(crate) tus_locks: Arc<uploads::tus::TusLocks>,
     /// Turns true when the server starts shutting down, so that long requests
     /// (resumable uploads) can save their progress and stop.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Handlers that need nothing but the store take only it (`State<Store>`).

@@ -31,7 +31,7 @@ use super::{AppError, AppState, JSON_LIMIT};
 /// state-changing requests, and the security headers (so refusals from the
 /// other layers get them too), and outermost the request counters of
 /// `/metrics`.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(public())
         .merge(guest())

@@ -8,7 +8,7 @@ use crate::http::{json_reply, AppError, AppState};
 
 /// `POST /api/admin/gc`: collects garbage now (instead of waiting for the next
 /// scheduled run) and reports what it removed.
-pub async fn collect_garbage(
+pub(crate) async fn collect_garbage(
     _admin: Admin,
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {

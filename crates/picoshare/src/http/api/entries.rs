@@ -42,7 +42,7 @@ where
 /// `PUT /api/entry/{id}`: rename, change expiration (missing or empty: never),
 /// change or clear the note; change or remove the download limit and the
 /// password (each only when present).
-pub async fn update_entry(
+pub(crate) async fn update_entry(
     _admin: Admin,
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
@@ -98,7 +98,7 @@ pub async fn update_entry(
 
 /// `DELETE /api/entry/{id}`: removes the entry, its data and its download history.
 /// Succeeds also when the entry does not exist.
-pub async fn delete_entry(
+pub(crate) async fn delete_entry(
     _admin: Admin,
     State(store): State<Store>,
     Path(raw_id): Path<String>,

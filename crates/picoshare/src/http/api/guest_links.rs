@@ -95,7 +95,7 @@ pub(crate) fn new_guest_link(body: &[u8], now: DateTime<Utc>) -> Result<NewGuest
 }
 
 /// `POST /api/guest-links`: creates a link and answers `{"id": "…"}`.
-pub async fn create_guest_link(
+pub(crate) async fn create_guest_link(
     _admin: Admin,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -112,7 +112,7 @@ pub async fn create_guest_link(
 
 /// `DELETE /api/guest-links/{id}`: removes the link; files uploaded through it
 /// stay. Succeeds also when the link does not exist.
-pub async fn delete_guest_link(
+pub(crate) async fn delete_guest_link(
     _admin: Admin,
     State(store): State<Store>,
     Path(raw_id): Path<String>,
@@ -126,7 +126,7 @@ pub async fn delete_guest_link(
 }
 
 /// `PUT /api/guest-links/{id}/enable`.
-pub async fn enable_guest_link(
+pub(crate) async fn enable_guest_link(
     _admin: Admin,
     State(store): State<Store>,
     Path(raw_id): Path<String>,
@@ -135,7 +135,7 @@ pub async fn enable_guest_link(
 }
 
 /// `PUT /api/guest-links/{id}/disable`.
-pub async fn disable_guest_link(
+pub(crate) async fn disable_guest_link(
     _admin: Admin,
     State(store): State<Store>,
     Path(raw_id): Path<String>,

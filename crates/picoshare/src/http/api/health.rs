@@ -15,11 +15,11 @@ use axum::response::{IntoResponse, Response};
 use crate::store::Store;
 
 /// How long the database may take to answer.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `GET /healthz` (and `HEAD`).
 /// Always a reply (the 503 is the answer, not an error), so no `Result`.
-pub async fn healthz(State(store): State<Store>) -> Response {
+pub(crate) async fn healthz(State(store): State<Store>) -> Response {
     let (status, body) = match tokio::time::timeout(TIMEOUT, store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ok\n".to_owned()),
         Ok(Err(e)) => {

@@ -88,7 +88,7 @@ impl EntryJson {
 
 /// The query of the history route.
 #[derive(Deserialize)]
-pub struct HistoryQuery {
+pub(crate) struct HistoryQuery {
     /// `true` keeps only the most recent download per client IP.
     unique: Option<String>,
 }
@@ -110,7 +110,7 @@ pub(crate) fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
 
 /// `GET /api/entry/{id}/downloads[?unique=true]`: the entry's downloads, newest
 /// first, with the browser and platform read from each User-Agent.
-pub async fn entry_downloads(
+pub(crate) async fn entry_downloads(
     _admin: Admin,
     State(store): State<Store>,
     Path(raw_id): Path<String>,
@@ -134,7 +134,10 @@ pub async fn entry_downloads(
 
 /// `GET /api/entries`: every entry, newest upload first, with its size,
 /// number of downloads, and download limit or password if it has one.
-pub async fn list_entries(_admin: Admin, State(store): State<Store>) -> Result<Response, AppError> {
+pub(crate) async fn list_entries(
+    _admin: Admin,
+    State(store): State<Store>,
+) -> Result<Response, AppError> {
     let failed = |e| AppError::store("failed to retrieve file index", e);
     let entries = store.entries().await.map_err(failed)?;
     let limits = store.all_limits().await.map_err(failed)?;

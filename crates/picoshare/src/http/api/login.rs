@@ -87,7 +87,10 @@ async fn start_session(
 }
 
 /// `DELETE /api/auth`: revokes the session (if any) and clears the cookie.
-pub async fn logout(State(store): State<Store>, headers: HeaderMap) -> Result<Response, AppError> {
+pub(crate) async fn logout(
+    State(store): State<Store>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     if let Some(token) = session_token(&headers) {
         store
             .delete_session(token_hash(&token))

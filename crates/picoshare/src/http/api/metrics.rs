@@ -39,7 +39,7 @@ fn peak_rss_bytes() -> Option<(u64, u64)> {
 }
 
 /// Renders every metric; `space` is the database's size, when it could be read.
-pub fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
+pub(crate) fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
     let m = &state.metrics;
     let s = state.store.stats();
     let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -219,7 +219,7 @@ pub fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
 }
 
 /// `GET /metrics`: admin only, unless the server runs with `PS_METRICS_PUBLIC`.
-pub async fn metrics(
+pub(crate) async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {

@@ -2,14 +2,14 @@
 //! [`crate::http::uploads`]) and the operations endpoints `/healthz` and
 //! `/metrics`. Replies are JSON (or empty); errors are [`crate::http::AppError`].
 
-pub mod admin;
-pub mod entries;
-pub mod guest_links;
-pub mod health;
-pub mod history;
-pub mod login;
-pub mod metrics;
-pub mod settings;
-pub mod shares;
-pub mod system;
-pub mod tokens;
+pub(crate) mod admin;
+pub(crate) mod entries;
+pub(crate) mod guest_links;
+pub(crate) mod health;
+pub(crate) mod history;
+pub(crate) mod login;
+pub(crate) mod metrics;
+pub(crate) mod settings;
+pub(crate) mod shares;
+pub(crate) mod system;
+pub(crate) mod tokens;

@@ -31,7 +31,10 @@ struct SettingsJson {
 /// `GET /api/settings`. With "never expire", `defaultExpirationDays` is 30: the
 /// value the original's settings form shows (disabled) in that case, and a
 /// valid finite value should the admin untick "Store files forever".
-pub async fn get_settings(_admin: Admin, State(store): State<Store>) -> Result<Response, AppError> {
+pub(crate) async fn get_settings(
+    _admin: Admin,
+    State(store): State<Store>,
+) -> Result<Response, AppError> {
     let settings = store
         .settings()
         .await
@@ -48,7 +51,7 @@ pub async fn get_settings(_admin: Admin, State(store): State<Store>) -> Result<R
 
 /// `PUT /api/settings`: "never expire" wins over any number of days; otherwise
 /// the days must be between 1 and 3650. Replies 200 with an empty body.
-pub async fn put_settings(
+pub(crate) async fn put_settings(
     _admin: Admin,
     State(store): State<Store>,
     JsonBody(body): JsonBody,

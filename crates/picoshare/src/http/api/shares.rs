@@ -22,16 +22,16 @@ use crate::store::model::{CreateOutcome, EntryLimits, NewShare, Share, ShareFile
 use crate::validate::{self, db_time};
 
 /// Most files in one share.
-pub const MAX_FILES: usize = 1000;
+const MAX_FILES: usize = 1000;
 /// Longest relative path, in bytes.
-pub const MAX_PATH_BYTES: usize = 1024;
+const MAX_PATH_BYTES: usize = 1024;
 /// Longest title, in characters.
-pub const MAX_TITLE_CHARS: usize = 200;
+const MAX_TITLE_CHARS: usize = 200;
 
 /// Checks a relative path from a folder upload: `/`-separated names, none
 /// empty, `.` or `..`; not absolute (no leading `/`, no drive letter); no
 /// backslash or control character; at most [`MAX_PATH_BYTES`].
-pub fn check_path(raw: &str) -> Result<(), String> {
+fn check_path(raw: &str) -> Result<(), String> {
     if raw.is_empty() {
         return Err("a path cannot be empty".into());
     }
@@ -77,17 +77,17 @@ fn check_title(raw: Option<&str>) -> Result<Option<String>, String> {
 }
 
 /// The name of a file inside the share (and its ZIP): its path, else its filename.
-pub fn member_name(file: &ShareFile) -> &str {
+pub(crate) fn member_name(file: &ShareFile) -> &str {
     file.path.as_deref().unwrap_or(&file.entry.filename)
 }
 
 /// Whether a file is only served by its own link (a password or a download limit).
-pub fn is_protected(limits: Option<&EntryLimits>) -> bool {
+pub(crate) fn is_protected(limits: Option<&EntryLimits>) -> bool {
     limits.is_some_and(|l| l.password_hash.is_some() || l.max_downloads.is_some())
 }
 
 /// Whether a file has expired at `now`.
-pub fn is_expired(file: &ShareFile, now: DateTime<Utc>) -> bool {
+pub(crate) fn is_expired(file: &ShareFile, now: DateTime<Utc>) -> bool {
     file.entry.expiration.is_some_and(|t| t <= now)
 }
 
@@ -144,7 +144,7 @@ pub(crate) async fn all_limits(state: &AppState) -> Result<HashMap<String, Entry
 /// `POST /api/shares` with `{"title", "note", "entries": [IDs], "paths": [..]}`:
 /// creates a share of existing files, in order. `paths` (optional, one per
 /// entry, each a relative path or null) name the files inside the share.
-pub async fn create_share(
+pub(crate) async fn create_share(
     _admin: Admin,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -214,7 +214,7 @@ async fn share_reply(state: &AppState, id: &ShareId) -> Result<Response, AppErro
 }
 
 /// `GET /api/shares`: every share, newest first.
-pub async fn list_shares(
+pub(crate) async fn list_shares(
     _admin: Admin,
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
@@ -231,7 +231,7 @@ pub async fn list_shares(
 }
 
 /// `GET /api/shares/{id}`: one share with its files.
-pub async fn get_share(
+pub(crate) async fn get_share(
     _admin: Admin,
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
@@ -241,14 +241,14 @@ pub async fn get_share(
 }
 
 #[derive(serde::Deserialize)]
-pub struct DeleteQuery {
+pub(crate) struct DeleteQuery {
     #[serde(default)]
     files: Option<String>,
 }
 
 /// `DELETE /api/shares/{id}[?files=true]`: deletes the share (204), 404 if
 /// unknown. Its files stay, unless `files=true` deletes them too.
-pub async fn delete_share(
+pub(crate) async fn delete_share(
     _admin: Admin,
     State(state): State<AppState>,
     Path(raw_id): Path<String>,

@@ -13,15 +13,18 @@ use crate::http::{json_reply, AppError};
 use crate::store::Store;
 
 /// The crate version, from Cargo.toml.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The git revision the binary was built from (12 hex digits, set by build.rs),
 /// or `unknown` when it was built outside a git checkout.
-pub const REVISION: &str = env!("PICOSHARE_REVISION");
+pub(crate) const REVISION: &str = env!("PICOSHARE_REVISION");
 /// The commit time of [`REVISION`] (RFC 3339), or empty when unknown.
-pub const REVISION_TIME: &str = env!("PICOSHARE_REVISION_TIME");
+pub(crate) const REVISION_TIME: &str = env!("PICOSHARE_REVISION_TIME");
 
 /// `GET /api/system`.
-pub async fn system_info(_admin: Admin, State(store): State<Store>) -> Result<Response, AppError> {
+pub(crate) async fn system_info(
+    _admin: Admin,
+    State(store): State<Store>,
+) -> Result<Response, AppError> {
     let u = store
         .usage()
         .await

@@ -20,12 +20,12 @@ use crate::validate::db_time;
 
 /// What every token starts with, so that it is recognisable (in a script, or
 /// by a secret scanner).
-pub const TOKEN_PREFIX: &str = "pst_";
+const TOKEN_PREFIX: &str = "pst_";
 /// How many leading characters of a token the list shows (`pst_` and 8 hex
 /// digits: 32 of the 256 random bits).
-pub const PREFIX_LEN: usize = 12;
+const PREFIX_LEN: usize = 12;
 /// Longest token name.
-pub const MAX_NAME_CHARS: usize = 100;
+const MAX_NAME_CHARS: usize = 100;
 
 /// A new random token.
 fn generate_token() -> String {
@@ -62,7 +62,10 @@ fn token_json(t: &ApiToken) -> serde_json::Value {
 }
 
 /// `GET /api/tokens`: every token, newest first, without secrets.
-pub async fn list_tokens(_admin: Admin, State(store): State<Store>) -> Result<Response, AppError> {
+pub(crate) async fn list_tokens(
+    _admin: Admin,
+    State(store): State<Store>,
+) -> Result<Response, AppError> {
     let tokens = store
         .api_tokens()
         .await
@@ -79,7 +82,7 @@ struct CreateRequest {
 
 /// `POST /api/tokens` with `{"name": "…"}`: creates a token. The reply is the
 /// only place the token ever appears (`token`).
-pub async fn create_token(
+pub(crate) async fn create_token(
     _admin: Admin,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -107,7 +110,7 @@ pub async fn create_token(
 }
 
 /// `DELETE /api/tokens/{id}`: revokes a token at once (204), 404 if unknown.
-pub async fn delete_token(
+pub(crate) async fn delete_token(
     _admin: Admin,
     State(store): State<Store>,
     Path(raw_id): Path<String>,

@@ -9,21 +9,21 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Wrong passphrases allowed per address and window.
-pub const MAX_FAILURES: u32 = 10;
+const MAX_FAILURES: u32 = 10;
 /// Length of the window.
-pub const WINDOW: Duration = Duration::from_secs(300);
+const WINDOW: Duration = Duration::from_secs(300);
 /// Addresses remembered at most (the oldest windows are dropped first).
 const MAX_ADDRESSES: usize = 10_000;
 
 /// Failed-login counts per client address.
 #[derive(Debug, Default)]
-pub struct LoginLimiter {
+pub(crate) struct LoginLimiter {
     failures: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl LoginLimiter {
     /// `Some(wait)` if `addr` must wait before trying again.
-    pub fn blocked(&self, addr: &str, now: Instant) -> Option<Duration> {
+    pub(crate) fn blocked(&self, addr: &str, now: Instant) -> Option<Duration> {
         let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let (start, n) = *map.get(addr)?;
         let end = start + WINDOW;
@@ -31,7 +31,7 @@ impl LoginLimiter {
     }
 
     /// Records a wrong passphrase from `addr`.
-    pub fn failed(&self, addr: &str, now: Instant) {
+    pub(crate) fn failed(&self, addr: &str, now: Instant) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_ADDRESSES {
             map.retain(|_, (start, _)| now < *start + WINDOW);
@@ -44,7 +44,7 @@ impl LoginLimiter {
     }
 
     /// Clears `addr`'s failures after a correct login.
-    pub fn succeeded(&self, addr: &str) {
+    pub(crate) fn succeeded(&self, addr: &str) {
         self.failures
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -2,6 +2,6 @@
 //! ([`session`]), the limit on wrong passphrases ([`login_limit`]), and the
 //! passwords and download limits of protected files ([`protect`]).
 
-pub mod login_limit;
-pub mod protect;
-pub mod session;
+pub(crate) mod login_limit;
+pub(crate) mod protect;
+pub(crate) mod session;

@@ -29,9 +29,9 @@ use crate::ids::EntryId;
 use crate::store::model::NewLimits;
 
 /// Most downloads a limit may allow.
-pub const MAX_DOWNLOADS_LIMIT: u64 = 1_000_000;
+const MAX_DOWNLOADS_LIMIT: u64 = 1_000_000;
 /// Longest password accepted, in bytes.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+const MAX_PASSWORD_BYTES: usize = 1024;
 /// How long a file's access cookie lasts.
 const COOKIE_SECONDS: i64 = 12 * 3600;
 /// Name of the server key that signs access cookies.
@@ -39,7 +39,7 @@ const COOKIE_KEY: &str = "file-access-cookie";
 
 /// Wrong-password counts and the cookie key, shared by all requests.
 #[derive(Debug, Default)]
-pub struct FileAccess {
+pub(crate) struct FileAccess {
     by_address: LoginLimiter,
     by_file: LoginLimiter,
     key: tokio::sync::OnceCell<Vec<u8>>,
@@ -47,7 +47,7 @@ pub struct FileAccess {
 
 /// Parses a download limit: empty means none, otherwise a whole number from 1
 /// to [`MAX_DOWNLOADS_LIMIT`].
-pub fn parse_max_downloads(raw: &str) -> Result<Option<u64>, String> {
+pub(crate) fn parse_max_downloads(raw: &str) -> Result<Option<u64>, String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
@@ -61,7 +61,7 @@ pub fn parse_max_downloads(raw: &str) -> Result<Option<u64>, String> {
 }
 
 /// Checks a new password: not empty, at most [`MAX_PASSWORD_BYTES`].
-pub fn check_new_password(raw: &str) -> Result<(), String> {
+pub(crate) fn check_new_password(raw: &str) -> Result<(), String> {
     if raw.is_empty() {
         return Err("the password must not be empty".into());
     }
@@ -74,7 +74,7 @@ pub fn check_new_password(raw: &str) -> Result<(), String> {
 }
 
 /// Hashes a password with argon2id and a random salt (PHC string).
-pub async fn hash_password(password: String) -> Result<String, AppError> {
+pub(crate) async fn hash_password(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         Argon2::default()
@@ -101,7 +101,7 @@ async fn verify_password(hash: String, password: String) -> bool {
 /// The limits an upload asked for (raw `maxDownloads` and `password`
 /// values), validated and with the password hashed. `invalid` turns a
 /// message into the refusal.
-pub async fn new_limits(
+pub(crate) async fn new_limits(
     max_downloads: Option<&str>,
     password: Option<String>,
     invalid: impl Fn(String) -> AppError,
@@ -236,7 +236,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 /// How a protected download request stands.
-pub enum Access {
+pub(crate) enum Access {
     /// Serve it.
     Granted,
     /// Refuse it with this reply.
@@ -249,7 +249,7 @@ fn too_many(wait: std::time::Duration) -> AppError {
 
 /// The 401 reply: the password form for browsers, a plain message (with a
 /// Basic challenge) for other clients.
-pub fn password_required(headers: &HeaderMap, path: &str, wrong: bool) -> Response {
+fn password_required(headers: &HeaderMap, path: &str, wrong: bool) -> Response {
     let message = if wrong {
         "Wrong password."
     } else {

@@ -14,12 +14,12 @@ use sha2::{Digest, Sha256};
 use crate::http::{AppError, AppState};
 
 /// Name of the session cookie.
-pub const COOKIE_NAME: &str = "ps_session";
+pub(crate) const COOKIE_NAME: &str = "ps_session";
 /// Session lifetime.
 pub(crate) const SESSION_DAYS: i64 = 30;
 
 /// The SHA-256 of a secret, for constant-time comparison of equal-length values.
-pub fn secret_digest(secret: &str) -> [u8; 32] {
+pub(crate) fn secret_digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
@@ -29,7 +29,7 @@ pub(crate) fn token_hash(token: &str) -> String {
 }
 
 /// A `Set-Cookie` value that deletes the session cookie.
-pub fn clearing_cookie() -> HeaderValue {
+pub(crate) fn clearing_cookie() -> HeaderValue {
     HeaderValue::from_str(&format!(
         "{COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
     ))
@@ -56,7 +56,7 @@ pub(crate) fn has_session_cookie(headers: &HeaderMap) -> bool {
 }
 
 /// Whether the request carries a valid admin session.
-pub async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
+pub(crate) async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
     let Some(token) = session_token(headers) else {
         return Ok(false);
     };
@@ -71,7 +71,7 @@ pub async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, App
 /// request gets `401 Authentication required`. An API token is refused here
 /// with a message that says what tokens are for: they only upload (see
 /// [`Uploader`]).
-pub struct Admin;
+pub(crate) struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = AppError;
@@ -98,17 +98,17 @@ impl FromRequestParts<AppState> for Admin {
 /// token (`Authorization: Bearer <token>`). A request with a bearer token is
 /// judged by the token alone: an unknown or revoked one is a 401 even if a
 /// session cookie comes along.
-pub enum Uploader {
+pub(crate) enum Uploader {
     /// A valid admin session.
     Session,
     /// A valid API token.
-    Token(crate::ids::ApiTokenId),
+    Token,
 }
 
 impl Uploader {
     /// Whether the request came with an API token (a script rather than the web UI).
-    pub fn is_token(&self) -> bool {
-        matches!(self, Uploader::Token(_))
+    pub(crate) fn is_token(&self) -> bool {
+        matches!(self, Uploader::Token)
     }
 }
 
@@ -118,7 +118,7 @@ impl FromRequestParts<AppState> for Uploader {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         if let Some(token) = bearer_token(&parts.headers) {
             return match api_token(state, token).await? {
-                Some(id) => Ok(Uploader::Token(id)),
+                Some(_) => Ok(Uploader::Token),
                 None => Err(invalid_token()),
             };
         }
@@ -132,7 +132,7 @@ impl FromRequestParts<AppState> for Uploader {
 
 /// The token of an `Authorization: Bearer <token>` header (the scheme is
 /// case-insensitive), if the request has one. Other schemes are ignored.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     scheme

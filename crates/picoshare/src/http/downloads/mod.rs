@@ -2,6 +2,6 @@
 //! `/s/{id}/zip` ([`zip`]), streamed from the store by the chunk pump
 //! ([`pump`]).
 
-pub mod file;
-pub mod pump;
-pub mod zip;
+pub(crate) mod file;
+pub(crate) mod pump;
+pub(crate) mod zip;

@@ -25,7 +25,7 @@ use crate::store::Store;
 
 /// Makes names unique inside the archive: a repeated name gets ` (2)`, ` (3)`…
 /// before its extension.
-pub fn unique_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+fn unique_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for name in names {

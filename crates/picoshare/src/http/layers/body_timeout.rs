@@ -31,7 +31,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The error a request body yields when it has sent nothing for the timeout.
 #[derive(Debug)]
-pub struct BodyIdleTimeout(pub Duration);
+struct BodyIdleTimeout(pub(crate) Duration);
 
 impl std::fmt::Display for BodyIdleTimeout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,7 +59,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(2);
 /// bytes in it, which resets it, and a client still sending may lose the
 /// reply. So the rest of such a body, up to `DRAIN_BYTES` and
 /// `DRAIN_TIME`, is read and discarded first.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let timeout = state.config.body_idle_timeout;
     let fired = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&fired);

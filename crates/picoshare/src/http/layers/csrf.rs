@@ -34,7 +34,7 @@ use crate::http::proto::proxy::{Forwarded, ProxyHeaders};
 use crate::http::{AppError, AppState};
 
 /// Middleware: refuses forged state-changing requests (see the module docs).
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Err(why) = check(
         req.method(),
         req.uri(),
@@ -60,7 +60,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 ///
 /// # Errors
 /// The reason a request is refused.
-pub fn check(
+pub(crate) fn check(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,

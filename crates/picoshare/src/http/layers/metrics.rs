@@ -28,13 +28,13 @@ pub(crate) const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// Requests by method and status class, and HTTP body bytes.
 #[derive(Debug, Default)]
-pub struct RequestMetrics {
+pub(crate) struct RequestMetrics {
     /// Indexed by `METHODS` position, then status class − 1.
     requests: [[AtomicU64; CLASSES.len()]; METHODS.len()],
     /// Request body bytes received.
-    pub bytes_in: Arc<AtomicU64>,
+    pub(crate) bytes_in: Arc<AtomicU64>,
     /// Response body bytes sent (handed to the connection).
-    pub bytes_out: Arc<AtomicU64>,
+    pub(crate) bytes_out: Arc<AtomicU64>,
 }
 
 impl RequestMetrics {
@@ -46,7 +46,7 @@ impl RequestMetrics {
     }
 
     /// Counts one finished request.
-    pub fn count(&self, method: &Method, status: StatusCode) {
+    pub(crate) fn count(&self, method: &Method, status: StatusCode) {
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         self.requests[Self::method_index(method)][class].fetch_add(1, Ordering::Relaxed);
     }
@@ -100,7 +100,7 @@ impl HttpBody for Counted {
 
 /// Middleware: counts every request by method and status class and the body
 /// bytes in both directions. Outermost, so that refusals by other layers count.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let m = &state.metrics.requests;
     let method = req.method().clone();
     let req = req.map(|b| counted(b, m.bytes_in.clone()));
@@ -111,32 +111,32 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 
 /// Counters kept by the HTTP layer.
 #[derive(Debug, Default)]
-pub struct HttpMetrics {
+pub(crate) struct HttpMetrics {
     /// Uploads stored.
-    pub uploads: AtomicU64,
+    pub(crate) uploads: AtomicU64,
     /// File bytes received by uploads (stored or not).
-    pub upload_bytes: AtomicU64,
+    pub(crate) upload_bytes: AtomicU64,
     /// Time upload handlers waited for the client's next bytes.
-    pub upload_receive_ns: AtomicU64,
+    pub(crate) upload_receive_ns: AtomicU64,
     /// Time upload handlers waited for the database writer to accept chunks.
-    pub upload_store_wait_ns: AtomicU64,
+    pub(crate) upload_store_wait_ns: AtomicU64,
     /// Time from the end of an upload's body to its durable commit.
-    pub upload_finish_ns: AtomicU64,
+    pub(crate) upload_finish_ns: AtomicU64,
     /// Downloads served (GET requests with a body).
-    pub downloads: AtomicU64,
+    pub(crate) downloads: AtomicU64,
     /// File bytes handed to download responses.
-    pub download_bytes: AtomicU64,
+    pub(crate) download_bytes: AtomicU64,
     /// Time download producers waited for the client to take data.
-    pub download_send_wait_ns: AtomicU64,
+    pub(crate) download_send_wait_ns: AtomicU64,
     /// Download bodies being streamed now.
-    pub downloads_streaming: AtomicU64,
+    pub(crate) downloads_streaming: AtomicU64,
     /// Requests by method and status class, HTTP body bytes.
-    pub requests: RequestMetrics,
+    pub(crate) requests: RequestMetrics,
 }
 
 impl HttpMetrics {
     /// Adds `v` to `counter`.
-    pub fn add(counter: &AtomicU64, v: u64) {
+    pub(crate) fn add(counter: &AtomicU64, v: u64) {
         counter.fetch_add(v, Ordering::Relaxed);
     }
 }

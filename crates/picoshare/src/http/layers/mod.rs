@@ -4,7 +4,7 @@
 //! cross-origin check ([`csrf`]), the security headers ([`security_headers`])
 //! and, outermost, the request counters ([`metrics`]).
 
-pub mod body_timeout;
-pub mod csrf;
-pub mod metrics;
-pub mod security_headers;
+pub(crate) mod body_timeout;
+pub(crate) mod csrf;
+pub(crate) mod metrics;
+pub(crate) mod security_headers;

@@ -22,11 +22,11 @@ use axum::response::Response;
 
 /// The CSP of responses whose handler sent none: nothing may load or run, and
 /// nothing may frame them.
-pub const DEFAULT_CSP: &str =
+const DEFAULT_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Middleware: adds the headers listed in the module docs.
-pub async fn layer(req: Request, next: Next) -> Response {
+pub(crate) async fn layer(req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let download = path.starts_with("/-") || path.starts_with("/!");
     let asset = path.starts_with("/static/");

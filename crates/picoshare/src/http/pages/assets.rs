@@ -108,7 +108,7 @@ fn version() -> &'static str {
 
 /// The URL of the asset at `path` (under `assets/`), in the current version,
 /// so it can be cached forever.
-pub fn url(path: &str) -> String {
+pub(crate) fn url(path: &str) -> String {
     format!("/static/{}/{path}", version())
 }
 
@@ -134,7 +134,7 @@ fn lookup(path: &str) -> Option<(&'static Asset, &'static str)> {
 }
 
 /// `GET /static/{*path}`: `VERSION/PATH` or `PATH`.
-pub async fn serve(Path(path): Path<String>) -> Result<Response, AppError> {
+pub(crate) async fn serve(Path(path): Path<String>) -> Result<Response, AppError> {
     let Some((asset, cache)) = lookup(&path) else {
         return Err(AppError::not_found("404 page not found"));
     };

@@ -87,7 +87,7 @@ pub(crate) fn full_link(id: &str, filename: &str) -> String {
 }
 
 /// The path and query of the request, for the login redirect.
-pub(crate) fn path_of(uri: &Uri) -> String {
+fn path_of(uri: &Uri) -> String {
     uri.path_and_query()
         .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
 }
@@ -183,7 +183,7 @@ fn limit_badges(l: &EntryLimits) -> Markup {
 }
 
 /// `GET /files`: every file, newest first.
-pub async fn files(
+pub(crate) async fn files(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
@@ -267,7 +267,7 @@ pub async fn files(
 }
 
 /// `GET /files/{id}/info`.
-pub async fn file_info(
+pub(crate) async fn file_info(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
@@ -398,7 +398,7 @@ pub async fn file_info(
 }
 
 /// `GET /files/{id}/edit`.
-pub async fn file_edit(
+pub(crate) async fn file_edit(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
@@ -480,7 +480,7 @@ pub async fn file_edit(
 }
 
 /// `GET /files/{id}/confirm-delete`.
-pub async fn file_confirm_delete(
+pub(crate) async fn file_confirm_delete(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
@@ -505,7 +505,7 @@ pub async fn file_confirm_delete(
 }
 
 /// `GET /files/{id}/downloads[?unique=true]`.
-pub async fn file_downloads(
+pub(crate) async fn file_downloads(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,

@@ -46,7 +46,7 @@ fn friendly_lifetime(lifetime: GuestFileLifetime) -> String {
 }
 
 /// `GET /guest-links`: every guest link, newest first.
-pub async fn guest_links(
+pub(crate) async fn guest_links(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
@@ -140,7 +140,7 @@ pub async fn guest_links(
 
 /// `GET /guest-links/new`: the creation form. The link expirations are
 /// absolute times computed now, as the original's form has them.
-pub async fn new_guest_link(
+pub(crate) async fn new_guest_link(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {

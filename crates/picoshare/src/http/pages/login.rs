@@ -16,7 +16,7 @@ const MAX_NEXT_LEN: usize = 2048;
 
 /// Where to go after logging in: `next` if it is a path on this server
 /// (starts with one `/`, no scheme or host, no control characters), else `/`.
-pub fn safe_next(next: Option<&str>) -> String {
+fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
@@ -32,7 +32,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 /// `GET /login[?next=PATH]`: the passphrase form.
-pub async fn login_page(
+pub(crate) async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
@@ -64,7 +64,7 @@ pub async fn login_page(
 }
 
 /// The landing page for visitors who are not logged in (`GET /`).
-pub fn landing(page: &Page) -> Response {
+pub(crate) fn landing(page: &Page) -> Response {
     page.render("", landing_body())
 }
 

@@ -6,16 +6,16 @@
 //! with a fresh nonce: scripts and styles run only from `/static/` or with that
 //! nonce, and nothing is loaded from another origin.
 
-pub mod assets;
-pub mod files;
-pub mod guest_links;
-pub mod login;
-pub mod preview;
-pub mod settings;
-pub mod shares;
-pub mod system;
-pub mod tokens;
-pub mod upload;
+pub(crate) mod assets;
+pub(crate) mod files;
+pub(crate) mod guest_links;
+pub(crate) mod login;
+pub(crate) mod preview;
+pub(crate) mod settings;
+pub(crate) mod shares;
+pub(crate) mod system;
+pub(crate) mod tokens;
+pub(crate) mod upload;
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,16 +26,16 @@ use super::{AppError, AppState};
 
 /// What every page needs to know about the request.
 #[derive(Debug, Clone)]
-pub struct Page {
+pub(crate) struct Page {
     /// Per-response CSP nonce (hex of 16 random bytes).
-    pub nonce: String,
+    pub(crate) nonce: String,
     /// Whether the visitor is logged in (shows the admin navigation).
-    pub admin: bool,
+    pub(crate) admin: bool,
 }
 
 impl Page {
     /// A page context with a new nonce.
-    pub fn new(admin: bool) -> Self {
+    pub(crate) fn new(admin: bool) -> Self {
         Page {
             nonce: crate::ids::random_hex(16),
             admin,
@@ -43,7 +43,7 @@ impl Page {
     }
 
     /// The Content-Security-Policy sent with this page.
-    pub fn csp(&self) -> String {
+    fn csp(&self) -> String {
         let n = &self.nonce;
         format!(
             "default-src 'self'; script-src 'self' 'nonce-{n}'; style-src 'self' 'nonce-{n}'; \
@@ -54,12 +54,12 @@ impl Page {
     }
 
     /// Renders `body` inside the layout, with `title` (shown as `PicoShare - title`).
-    pub fn render(&self, title: &str, body: Markup) -> Response {
+    pub(crate) fn render(&self, title: &str, body: Markup) -> Response {
         self.render_status(StatusCode::OK, title, body)
     }
 
     /// Like [`Page::render`] with another status code.
-    pub fn render_status(&self, status: StatusCode, title: &str, body: Markup) -> Response {
+    pub(crate) fn render_status(&self, status: StatusCode, title: &str, body: Markup) -> Response {
         let full_title = if title.is_empty() {
             "PicoShare".to_owned()
         } else {
@@ -135,7 +135,7 @@ impl Page {
 
 /// Why a page is not shown, and what is sent in its place: what page
 /// handlers return as their error (API handlers return [`AppError`]).
-pub enum PageError {
+pub(crate) enum PageError {
     /// The visitor is not logged in: `303 See Other` to the login page, which
     /// comes back to this path (with its query).
     Login(String),
@@ -186,7 +186,7 @@ pub(crate) fn problem(page: &Page, status: StatusCode, title: &str, message: &st
 /// # Errors
 /// What to send when the visitor is not an admin, or the session could not
 /// be checked.
-pub async fn require_admin_page(
+pub(crate) async fn require_admin_page(
     state: &AppState,
     headers: &HeaderMap,
     path: &str,
@@ -203,12 +203,12 @@ pub async fn require_admin_page(
 ///
 /// # Errors
 /// When the session could not be checked.
-pub async fn page_for(state: &AppState, headers: &HeaderMap) -> Result<Page, AppError> {
+pub(crate) async fn page_for(state: &AppState, headers: &HeaderMap) -> Result<Page, AppError> {
     Ok(Page::new(is_admin(state, headers).await?))
 }
 
 /// `303 See Other` to the login page, which comes back to `path` afterwards.
-pub fn login_redirect(path: &str) -> Response {
+fn login_redirect(path: &str) -> Response {
     let location = format!("/login?next={}", encode_query_value(path));
     let mut resp = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -234,7 +234,7 @@ fn encode_query_value(value: &str) -> String {
 }
 
 /// JSON embedded in a page for its script, safe inside `<script type="application/json">`.
-pub fn json_data(id: &str, value: &serde_json::Value) -> Markup {
+pub(crate) fn json_data(id: &str, value: &serde_json::Value) -> Markup {
     // `<` is escaped so that no string in the data can close the script element.
     let text = value.to_string().replace('<', "\\u003c");
     html! { script type="application/json" id=(id) { (PreEscaped(text)) } }

@@ -23,11 +23,11 @@ use crate::http::AppState;
 use crate::store::model::Entry;
 
 /// Bytes of a text file the preview shows.
-pub const TEXT_PREVIEW_BYTES: u64 = 64 * 1024;
+const TEXT_PREVIEW_BYTES: u64 = 64 * 1024;
 
 /// What kind of preview a file gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `<img>`.
     Image,
     /// `<video>`.
@@ -42,7 +42,7 @@ pub enum Kind {
 
 impl Kind {
     /// The `data-preview` value.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Image => "image",
             Kind::Video => "video",
@@ -54,7 +54,7 @@ impl Kind {
 }
 
 /// The preview kind for a media type (parameters ignored), if any.
-pub fn kind(content_type: &str) -> Option<Kind> {
+pub(crate) fn kind(content_type: &str) -> Option<Kind> {
     let essence = content_type
         .split(';')
         .next()
@@ -78,7 +78,7 @@ pub fn kind(content_type: &str) -> Option<Kind> {
 }
 
 /// The preview of `entry` (nothing for types without one).
-pub fn preview(entry: &Entry) -> Markup {
+pub(crate) fn preview(entry: &Entry) -> Markup {
     let content_type = effective_content_type(&entry.content_type, &entry.filename);
     let Some(kind) = kind(&content_type) else {
         return html! {};
@@ -110,7 +110,7 @@ pub fn preview(entry: &Entry) -> Markup {
 }
 
 /// A QR code of `path` (made absolute in the browser), with a caption.
-pub fn qr_figure(path: &str, caption: &str) -> Markup {
+pub(crate) fn qr_figure(path: &str, caption: &str) -> Markup {
     html! {
         figure.qr-figure {
             div.qr-box data-qr=(path) data-qr-label=(format!("QR code: {caption}")) {}
@@ -121,7 +121,7 @@ pub fn qr_figure(path: &str, caption: &str) -> Markup {
 
 /// `GET /v/{id}`: the public view page: the file's name and size, its preview,
 /// a download button and a QR code of the page.
-pub async fn view_page(
+pub(crate) async fn view_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,

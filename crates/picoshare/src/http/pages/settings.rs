@@ -13,7 +13,7 @@ use crate::store::model::{DefaultLifetime, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_D
 
 /// `GET /settings`. Whole years are shown in years; "never" shows the
 /// default of 30 days, disabled.
-pub async fn settings(
+pub(crate) async fn settings(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {

@@ -40,7 +40,7 @@ fn title_of(share: &Share) -> String {
 
 /// `GET /s/{id}`: the share's files that have not expired, each with its
 /// size and links, and "Download all (.zip)" for those not protected.
-pub async fn share_page(
+pub(crate) async fn share_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,
@@ -130,7 +130,7 @@ pub async fn share_page(
 }
 
 /// `GET /shares`: the owner's shares, newest first.
-pub async fn shares_page(
+pub(crate) async fn shares_page(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {

@@ -12,7 +12,7 @@ use crate::http::api::system::{REVISION, REVISION_TIME, VERSION};
 use crate::http::{AppError, AppState};
 
 /// `GET /information`.
-pub async fn information(
+pub(crate) async fn information(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {

@@ -13,7 +13,7 @@ use super::{require_admin_page, PageError};
 use crate::http::{AppError, AppState};
 
 /// `GET /tokens`.
-pub async fn tokens(
+pub(crate) async fn tokens(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {

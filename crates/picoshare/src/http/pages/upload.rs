@@ -135,7 +135,7 @@ fn now_millis(state: &AppState) -> i64 {
 const RESUMABLE_FROM: u64 = 4 << 20;
 
 /// `GET /`: the upload page for the owner, the landing page for anyone else.
-pub async fn index(
+pub(crate) async fn index(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
@@ -166,7 +166,7 @@ pub async fn index(
 }
 
 /// `GET /g/{guestLinkID}`: a guest's upload page, or "Guest Link Inactive".
-pub async fn guest_page(
+pub(crate) async fn guest_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(raw_id): Path<String>,

@@ -16,7 +16,7 @@ const ASCTIME_DATE: &str = "%a %b %e %H:%M:%S %Y";
 
 /// Outcome of evaluating the preconditions of a GET or HEAD request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precondition {
+pub(crate) enum Precondition {
     /// proceed normally
     Proceed,
     /// 304 Not Modified
@@ -30,7 +30,7 @@ pub enum Precondition {
 /// Follows the order of RFC 9110 §13.2.2. Unparseable dates are ignored; an
 /// unparseable `If-Match` never matches and an unparseable `If-None-Match`
 /// never matches.
-pub fn evaluate(
+pub(crate) fn evaluate(
     if_match: Option<&str>,
     if_unmodified_since: Option<&str>,
     if_none_match: Option<&str>,
@@ -63,7 +63,11 @@ pub fn evaluate(
 /// Whether a Range request should be honoured given an If-Range value (an `ETag` — strong comparison — or an HTTP-date that must equal `last_modified` exactly). `None` → true.
 ///
 /// A weak or malformed validator never allows the range.
-pub fn if_range_allows(if_range: Option<&str>, etag: &str, last_modified: DateTime<Utc>) -> bool {
+pub(crate) fn if_range_allows(
+    if_range: Option<&str>,
+    etag: &str,
+    last_modified: DateTime<Utc>,
+) -> bool {
     let Some(value) = if_range.map(str::trim) else {
         return true;
     };
@@ -77,7 +81,7 @@ pub fn if_range_allows(if_range: Option<&str>, etag: &str, last_modified: DateTi
 }
 
 /// Format as IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
-pub fn http_date(t: DateTime<Utc>) -> String {
+pub(crate) fn http_date(t: DateTime<Utc>) -> String {
     t.format(IMF_FIXDATE).to_string()
 }
 
@@ -85,7 +89,7 @@ pub fn http_date(t: DateTime<Utc>) -> String {
 ///
 /// The weekday must agree with the date. RFC 850 two-digit years map to
 /// 1970–2069.
-pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     [IMF_FIXDATE, RFC850_DATE, ASCTIME_DATE]
         .iter()

@@ -27,7 +27,7 @@ const ATTR_CHAR_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
 ///
 /// `filename*` is omitted when the name is already safe ASCII; an empty name
 /// yields plain `inline`.
-pub fn content_disposition(filename: &str) -> String {
+pub(crate) fn content_disposition(filename: &str) -> String {
     if filename.is_empty() {
         return "inline".to_string();
     }

@@ -104,7 +104,7 @@ const EXTENSIONS: &[(&str, &str)] = &[
 ///
 /// A stored value containing anything other than visible ASCII and spaces
 /// (for example CR/LF) is treated as empty, since it ends up in a header.
-pub fn effective_content_type(stored: &str, filename: &str) -> String {
+pub(crate) fn effective_content_type(stored: &str, filename: &str) -> String {
     let stored = sanitize(stored);
     if !stored.is_empty() && !is_octet_stream(stored) {
         return stored.to_string();

@@ -2,11 +2,11 @@
 //! know nothing of the server's state, each with unit tests, and fuzzed
 //! where they read untrusted input (`crate::fuzz_targets`).
 
-pub mod conditional;
-pub mod disposition;
-pub mod mime;
-pub mod multipart_ranges;
-pub mod proxy;
-pub mod ranges;
-pub mod tus_headers;
-pub mod zipstream;
+pub(crate) mod conditional;
+pub(crate) mod disposition;
+pub(crate) mod mime;
+pub(crate) mod multipart_ranges;
+pub(crate) mod proxy;
+pub(crate) mod ranges;
+pub(crate) mod tus_headers;
+pub(crate) mod zipstream;

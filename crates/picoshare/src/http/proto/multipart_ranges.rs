@@ -12,14 +12,14 @@ use super::ranges::ByteRange;
 
 /// Layout of a multipart/byteranges response: the boundary, and for each range the header bytes that precede it; plus the closing delimiter.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MultipartLayout {
+pub(crate) struct MultipartLayout {
     /// The boundary string, without the leading `--`.
-    pub boundary: String,
+    pub(crate) boundary: String,
     /// For each range, in order: the delimiter and part headers to send
     /// immediately before that range's bytes.
-    pub parts: Vec<(Vec<u8>, ByteRange)>,
+    pub(crate) parts: Vec<(Vec<u8>, ByteRange)>,
     /// The closing delimiter, sent after the last range's bytes.
-    pub trailer: Vec<u8>,
+    pub(crate) trailer: Vec<u8>,
 }
 
 impl MultipartLayout {
@@ -27,7 +27,12 @@ impl MultipartLayout {
     ///
     /// `content_type` is copied verbatim into each part, so it must already
     /// be a safe header value. With no ranges the body is just the trailer.
-    pub fn new(ranges: &[ByteRange], total_len: u64, content_type: &str, boundary: String) -> Self {
+    pub(crate) fn new(
+        ranges: &[ByteRange],
+        total_len: u64,
+        content_type: &str,
+        boundary: String,
+    ) -> Self {
         let parts = ranges
             .iter()
             .enumerate()
@@ -47,7 +52,7 @@ impl MultipartLayout {
     }
 
     /// Exact total body length = sum(part headers) + sum(range lengths) + trailer.
-    pub fn content_length(&self) -> u64 {
+    pub(crate) fn content_length(&self) -> u64 {
         let parts: u64 = self
             .parts
             .iter()
@@ -57,7 +62,7 @@ impl MultipartLayout {
     }
 
     /// Value for the response Content-Type header: `multipart/byteranges; boundary=...`.
-    pub fn content_type(&self) -> String {
+    pub(crate) fn content_type(&self) -> String {
         format!("multipart/byteranges; boundary={}", self.boundary)
     }
 }

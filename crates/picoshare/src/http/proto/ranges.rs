@@ -9,11 +9,11 @@ const MAX_RANGES: usize = 100;
 
 /// An inclusive byte range within a representation of known length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ByteRange {
+pub(crate) struct ByteRange {
     /// Offset of the first byte in the range.
-    pub start: u64,
+    pub(crate) start: u64,
     /// Offset of the last byte in the range (inclusive).
-    pub end: u64,
+    pub(crate) end: u64,
 }
 
 // A resolved range always holds at least one byte, so `is_empty` would be
@@ -21,14 +21,14 @@ pub struct ByteRange {
 #[allow(clippy::len_without_is_empty)]
 impl ByteRange {
     /// Number of bytes covered by the range (`end - start + 1`).
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         self.end - self.start + 1
     }
 }
 
 /// What the caller should do with a request, given its `Range` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RangeRequest {
+pub(crate) enum RangeRequest {
     /// No Range header, or one we must ignore (not "bytes=" unit, or syntactically invalid): serve the full body with 200.
     Full,
     /// One or more satisfiable ranges (already clipped to the length, in request order). Serve 206.
@@ -64,7 +64,7 @@ impl Spec {
 }
 
 /// Parse a Range header value (RFC 9110 §14) against a representation of `len` bytes.
-pub fn parse_range(header: &str, len: u64) -> RangeRequest {
+pub(crate) fn parse_range(header: &str, len: u64) -> RangeRequest {
     let Some(specs) = parse_specs(header) else {
         return RangeRequest::Full;
     };

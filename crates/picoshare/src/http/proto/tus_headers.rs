@@ -9,19 +9,20 @@ use base64::Engine;
 use sha1::Digest;
 
 /// The only protocol version this server speaks.
-pub const TUS_VERSION: &str = "1.0.0";
+pub(crate) const TUS_VERSION: &str = "1.0.0";
 
 /// The extensions this server implements, as `Tus-Extension` lists them.
-pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration,checksum";
+pub(crate) const TUS_EXTENSIONS: &str =
+    "creation,creation-with-upload,termination,expiration,checksum";
 
 /// Checksum algorithms accepted in `Upload-Checksum`.
-pub const CHECKSUM_ALGORITHMS: &str = "sha1,sha256";
+pub(crate) const CHECKSUM_ALGORITHMS: &str = "sha1,sha256";
 
 /// The largest offset or length accepted (SQLite integers are signed 64-bit).
 const MAX_BYTES: u64 = i64::MAX as u64;
 
 /// Parses `Upload-Offset` or `Upload-Length`. Errors name the header.
-pub fn parse_size(header: &str, raw: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(header: &str, raw: &str) -> Result<u64, String> {
     if raw.is_empty() || raw.len() > 19 || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
             "{header} must be a whole number of bytes, not {:?}",
@@ -36,19 +37,19 @@ pub fn parse_size(header: &str, raw: &str) -> Result<u64, String> {
 
 /// One `Upload-Metadata` pair; a key may come without a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetadataPair {
+pub(crate) struct MetadataPair {
     /// The key.
-    pub key: String,
+    pub(crate) key: String,
     /// The decoded value, if any.
-    pub value: Option<Vec<u8>>,
+    pub(crate) value: Option<Vec<u8>>,
 }
 
 /// Largest `Upload-Metadata` header accepted.
-pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// Parses `Upload-Metadata`. Keys must be unique, non-empty and free of
 /// spaces and commas; values must be base64 (padding optional).
-pub fn parse_metadata(raw: &str) -> Result<Vec<MetadataPair>, String> {
+pub(crate) fn parse_metadata(raw: &str) -> Result<Vec<MetadataPair>, String> {
     if raw.len() > MAX_METADATA_BYTES {
         return Err(format!(
             "Upload-Metadata is longer than {MAX_METADATA_BYTES} bytes"
@@ -92,7 +93,10 @@ pub fn parse_metadata(raw: &str) -> Result<Vec<MetadataPair>, String> {
 }
 
 /// The value of the first of `keys` present in `pairs`, as text.
-pub fn metadata_text(pairs: &[MetadataPair], keys: &[&str]) -> Result<Option<String>, String> {
+pub(crate) fn metadata_text(
+    pairs: &[MetadataPair],
+    keys: &[&str],
+) -> Result<Option<String>, String> {
     for key in keys {
         if let Some(p) = pairs.iter().find(|p| p.key == *key) {
             let bytes = p.value.clone().unwrap_or_default();
@@ -115,7 +119,7 @@ fn decode_base64(v: &str) -> Option<Vec<u8>> {
 
 /// A checksum algorithm of `Upload-Checksum`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     /// SHA-1.
     Sha1,
     /// SHA-256.
@@ -124,7 +128,7 @@ pub enum Algorithm {
 
 /// Why an `Upload-Checksum` header was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChecksumError {
+pub(crate) enum ChecksumError {
     /// The algorithm is not one of [`CHECKSUM_ALGORITHMS`].
     Unsupported(String),
     /// The header is malformed.
@@ -146,15 +150,15 @@ impl std::fmt::Display for ChecksumError {
 
 /// An expected checksum: the algorithm and the digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checksum {
+pub(crate) struct Checksum {
     /// Algorithm.
-    pub algorithm: Algorithm,
+    pub(crate) algorithm: Algorithm,
     /// Expected digest.
-    pub digest: Vec<u8>,
+    pub(crate) digest: Vec<u8>,
 }
 
 /// Parses `Upload-Checksum: <algorithm> <base64 digest>`.
-pub fn parse_checksum(raw: &str) -> Result<Checksum, ChecksumError> {
+pub(crate) fn parse_checksum(raw: &str) -> Result<Checksum, ChecksumError> {
     let (name, digest) = raw
         .trim()
         .split_once(' ')
@@ -176,7 +180,7 @@ pub fn parse_checksum(raw: &str) -> Result<Checksum, ChecksumError> {
 }
 
 /// Computes a checksum over a request body as it streams in.
-pub enum Hasher {
+pub(crate) enum Hasher {
     /// SHA-1.
     Sha1(sha1::Sha1),
     /// SHA-256.
@@ -185,7 +189,7 @@ pub enum Hasher {
 
 impl Hasher {
     /// A hasher for `algorithm`.
-    pub fn new(algorithm: Algorithm) -> Self {
+    pub(crate) fn new(algorithm: Algorithm) -> Self {
         match algorithm {
             Algorithm::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
             Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
@@ -193,7 +197,7 @@ impl Hasher {
     }
 
     /// Adds bytes.
-    pub fn update(&mut self, data: &[u8]) {
+    pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha1(h) => h.update(data),
             Hasher::Sha256(h) => h.update(data),
@@ -201,7 +205,7 @@ impl Hasher {
     }
 
     /// Whether the bytes seen match `expected`.
-    pub fn matches(self, expected: &[u8]) -> bool {
+    pub(crate) fn matches(self, expected: &[u8]) -> bool {
         let got: Vec<u8> = match self {
             Hasher::Sha1(h) => h.finalize().to_vec(),
             Hasher::Sha256(h) => h.finalize().to_vec(),
@@ -211,7 +215,8 @@ impl Hasher {
 }
 
 /// Encodes a metadata value the way clients do (for tests and the UI's docs).
-pub fn encode_base64(value: &[u8]) -> String {
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn encode_base64(value: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(value)
 }
 

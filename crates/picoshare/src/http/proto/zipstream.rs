@@ -21,7 +21,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// Sizes and offsets from this value on need ZIP64 records.
-pub const ZIP64_LIMIT: u64 = 0xFFFF_FFFF;
+pub(crate) const ZIP64_LIMIT: u64 = 0xFFFF_FFFF;
 
 const LOCAL_SIG: u32 = 0x0403_4b50;
 const DESCRIPTOR_SIG: u32 = 0x0807_4b50;
@@ -40,13 +40,13 @@ const MAX_MEMBERS: usize = 0xFFFF;
 
 /// One file of the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
+pub(crate) struct Member {
     /// The name inside the archive (a relative path with `/`).
-    pub name: String,
+    pub(crate) name: String,
     /// Size in bytes, exactly what will be sent.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Modification time (stored as an MS-DOS time, in UTC).
-    pub modified: DateTime<Utc>,
+    pub(crate) modified: DateTime<Utc>,
 }
 
 #[derive(Debug)]
@@ -58,7 +58,7 @@ struct Placed {
 
 /// Where everything goes: computed once from the members, before any byte.
 #[derive(Debug)]
-pub struct ZipLayout {
+pub(crate) struct ZipLayout {
     placed: Vec<Placed>,
     cd_offset: u64,
     cd_len: u64,
@@ -85,7 +85,7 @@ fn central_len(name: &str, zip64: bool) -> u64 {
 impl ZipLayout {
     /// Lays out `members` in order; sizes and offsets from `limit` on get
     /// ZIP64 records ([`ZIP64_LIMIT`] except in tests).
-    pub fn new(members: Vec<Member>, limit: u64) -> Self {
+    pub(crate) fn new(members: Vec<Member>, limit: u64) -> Self {
         let mut offset = 0u64;
         let mut placed = Vec::with_capacity(members.len());
         for member in members {
@@ -118,17 +118,13 @@ impl ZipLayout {
     }
 
     /// The archive's length in bytes.
-    pub fn total_len(&self) -> u64 {
+    pub(crate) fn total_len(&self) -> u64 {
         self.total
     }
 
-    /// The members, in archive order.
-    pub fn members(&self) -> impl Iterator<Item = &Member> {
-        self.placed.iter().map(|p| &p.member)
-    }
-
     /// Whether the archive ends with the ZIP64 records.
-    pub fn has_zip64_end(&self) -> bool {
+    #[cfg(test)]
+    fn has_zip64_end(&self) -> bool {
         self.zip64_end
     }
 }
@@ -156,7 +152,7 @@ fn u32_or_max(v: u64, zip64: bool) -> u32 {
 
 /// Why a stream could not be completed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ZipError {
+pub(crate) enum ZipError {
     /// A member's data did not have its announced size.
     #[error("member {name:?}: {got} bytes sent, {want} announced")]
     SizeMismatch {
@@ -175,7 +171,7 @@ pub enum ZipError {
 /// The writer's state while an archive streams: which member is open, its
 /// running CRC-32 and size, and the CRCs of the members done.
 #[derive(Debug)]
-pub struct ZipStream {
+pub(crate) struct ZipStream {
     layout: ZipLayout,
     crcs: Vec<u32>,
     open: Option<(crc32fast::Hasher, u64)>,
@@ -183,7 +179,7 @@ pub struct ZipStream {
 
 impl ZipStream {
     /// A stream of the archive `layout` describes.
-    pub fn new(layout: ZipLayout) -> Self {
+    pub(crate) fn new(layout: ZipLayout) -> Self {
         let crcs = Vec::with_capacity(layout.placed.len());
         ZipStream {
             layout,
@@ -192,16 +188,11 @@ impl ZipStream {
         }
     }
 
-    /// The layout.
-    pub fn layout(&self) -> &ZipLayout {
-        &self.layout
-    }
-
     /// Opens the next member and returns its local header.
     ///
     /// # Errors
     /// [`ZipError::Order`] if a member is still open or none is left.
-    pub fn begin(&mut self) -> Result<Bytes, ZipError> {
+    pub(crate) fn begin(&mut self) -> Result<Bytes, ZipError> {
         let i = self.crcs.len();
         let Some(p) = self.layout.placed.get(i) else {
             return Err(ZipError::Order);
@@ -237,7 +228,7 @@ impl ZipStream {
     }
 
     /// Passes a piece of the open member's data (already sent or about to be).
-    pub fn data(&mut self, bytes: &[u8]) {
+    pub(crate) fn data(&mut self, bytes: &[u8]) {
         if let Some((hasher, n)) = &mut self.open {
             hasher.update(bytes);
             *n += bytes.len() as u64;
@@ -249,7 +240,7 @@ impl ZipStream {
     /// # Errors
     /// [`ZipError::SizeMismatch`] if its data was not exactly its size;
     /// [`ZipError::Order`] if no member is open.
-    pub fn end(&mut self) -> Result<Bytes, ZipError> {
+    pub(crate) fn end(&mut self) -> Result<Bytes, ZipError> {
         let (hasher, n) = self.open.take().ok_or(ZipError::Order)?;
         let p = &self.layout.placed[self.crcs.len()];
         if n != p.member.size {
@@ -278,7 +269,7 @@ impl ZipStream {
     ///
     /// # Errors
     /// [`ZipError::Order`] if a member is open or not yet sent.
-    pub fn finish(self) -> Result<Bytes, ZipError> {
+    pub(crate) fn finish(self) -> Result<Bytes, ZipError> {
         if self.open.is_some() || self.crcs.len() != self.layout.placed.len() {
             return Err(ZipError::Order);
         }

@@ -35,7 +35,7 @@ pub(crate) const GUEST_NO_LIMITS: &str = "guest uploads cannot have download lim
 
 /// The reply to any upload through a link that cannot take it (expired,
 /// disabled, or out of uploads).
-pub(crate) const INACTIVE: &str = "Guest link is no longer active";
+const INACTIVE: &str = "Guest link is no longer active";
 
 // ---------------------------------------------------------------------------
 // Upload slots

@@ -3,10 +3,10 @@
 //! ([`guest`]), and resumable uploads of both ([`tus`]); [`multipart`] reads
 //! the multipart bodies.
 
-pub mod guest;
-pub mod multipart;
-pub mod owner;
-pub mod tus;
+pub(crate) mod guest;
+pub(crate) mod multipart;
+pub(crate) mod owner;
+pub(crate) mod tus;
 
 use std::future::Future;
 use std::time::Instant;

@@ -21,17 +21,17 @@ use crate::validate;
 /// What the multipart body held, once fully read.
 pub(crate) struct ReceivedUpload {
     /// The sink holding the file's bytes (not yet finished).
-    pub sink: crate::store::UploadSink,
+    pub(crate) sink: crate::store::UploadSink,
     /// Validated filename.
-    pub filename: String,
+    pub(crate) filename: String,
     /// Content type of the file part, verbatim.
-    pub content_type: String,
+    pub(crate) content_type: String,
     /// Raw note field, if one was sent.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// Raw `maxDownloads` field, if one was sent.
-    pub max_downloads: Option<String>,
+    pub(crate) max_downloads: Option<String>,
     /// Raw `password` field, if one was sent.
-    pub password: Option<String>,
+    pub(crate) password: Option<String>,
 }
 
 /// How an upload body failed.

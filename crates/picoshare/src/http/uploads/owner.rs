@@ -228,7 +228,7 @@ pub(crate) async fn upload_raw(
 
 /// `PUT /api/upload` and `PUT /api/upload/`: no file name in the URL (curl
 /// adds it only to a URL that ends with `/`).
-pub async fn upload_raw_unnamed(_uploader: Uploader) -> AppError {
+pub(crate) async fn upload_raw_unnamed(_uploader: Uploader) -> AppError {
     AppError::bad_request(
         "invalid request: put the file's name in the URL, PUT /api/upload/{filename} \
          (with curl -T, end the URL with a slash: https://host/api/upload/)",

@@ -52,7 +52,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn tus_create(
+    pub(crate) async fn tus_create(
         &self,
         new: NewTusUpload,
         slot: Option<SlotLease>,
@@ -93,7 +93,10 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn tus_upload(&self, id: &TusUploadId) -> Result<Option<TusUpload>, StoreError> {
+    pub(crate) async fn tus_upload(
+        &self,
+        id: &TusUploadId,
+    ) -> Result<Option<TusUpload>, StoreError> {
         let row = self
             .query_opt(
                 concat!(
@@ -124,7 +127,7 @@ impl RemoteStore {
     /// # Errors
     /// [`StoreError::Busy`] while another server's session holds the lease;
     /// PostgreSQL failures.
-    pub async fn tus_open(
+    pub(crate) async fn tus_open(
         &self,
         id: &TusUploadId,
         track: bool,
@@ -263,7 +266,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn tus_terminate(&self, id: &TusUploadId) -> Result<bool, StoreError> {
+    pub(crate) async fn tus_terminate(&self, id: &TusUploadId) -> Result<bool, StoreError> {
         let key = {
             let mut client = self.pg().await?;
             let tx = client.transaction().await?;
@@ -367,7 +370,7 @@ impl RemoteTusSink {
     }
 
     /// The upload's offset: bytes stored before this session and received in it.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         self.0.bytes
     }
 
@@ -376,7 +379,7 @@ impl RemoteTusSink {
     /// # Errors
     /// Object-storage or PostgreSQL failures; [`StoreError::Busy`] when the
     /// session lost its lease.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.0.write(data).await
     }
 
@@ -386,7 +389,7 @@ impl RemoteTusSink {
     ///
     /// # Errors
     /// Storage failures; [`StoreError::Busy`] if the lease was lost.
-    pub async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
         let result = self.save_inner(expires).await;
         self.finish_session();
         result
@@ -426,7 +429,7 @@ impl RemoteTusSink {
     ///
     /// # Errors
     /// Storage failures; the upload keeps its last recorded offset.
-    pub async fn complete(
+    pub(crate) async fn complete(
         mut self,
         entry: NewEntry,
         expires: DateTime<Utc>,
@@ -467,7 +470,7 @@ impl RemoteTusSink {
     /// Ends the session without recording anything it stored (a checksum
     /// mismatch): the upload keeps its previous offset. Parts it sent are
     /// overwritten when those bytes arrive again.
-    pub async fn discard(mut self) {
+    pub(crate) async fn discard(mut self) {
         for (_, _, h) in self.0.inflight.drain(..) {
             h.abort();
         }

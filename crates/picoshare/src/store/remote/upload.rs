@@ -27,20 +27,20 @@ use crate::store::StoreError;
 /// A writing session on a resumable upload.
 pub(super) struct TusSession {
     /// The upload.
-    pub upload_id: TusUploadId,
+    pub(crate) upload_id: TusUploadId,
     /// The lease this session holds on the upload's row.
-    pub lease: String,
+    pub(crate) lease: String,
     /// Record each part (and the offset it reaches) as soon as it is stored.
-    pub track: bool,
+    pub(crate) track: bool,
     /// Parts stored but not yet recorded (when not tracking): (number, ETag).
-    pub unrecorded: Vec<(i64, String)>,
+    pub(crate) unrecorded: Vec<(i64, String)>,
     /// When the lease was last renewed.
-    pub renewed: Instant,
+    pub(crate) renewed: Instant,
     /// Expiry to record with progress.
-    pub expires: String,
+    pub(crate) expires: String,
     /// The upload's declared length: the offset that reaches it is only
     /// recorded with the entry row, when the upload completes.
-    pub length: u64,
+    pub(crate) length: u64,
 }
 
 /// A part upload in flight: its 0-based index, its length and the task sending it.
@@ -79,12 +79,12 @@ pub(super) struct PartSink {
 ///
 /// Dropping it before [`RemoteSink::finish`] abandons the upload: the
 /// multipart upload is aborted (or the object deleted) and nothing is visible.
-pub struct RemoteSink(PartSink);
+pub(crate) struct RemoteSink(PartSink);
 
 /// One writing session on a resumable upload, holding its lease; its
 /// methods are in `tus.rs`. Dropping it gives up the lease, keeping what
 /// the session recorded.
-pub struct RemoteTusSink(pub(super) PartSink);
+pub(crate) struct RemoteTusSink(pub(super) PartSink);
 
 /// Counts a part (or a whole small object) stored since `started`.
 fn count_stored(store: &RemoteStore, started: Instant, len: u64) {
@@ -107,7 +107,7 @@ impl RemoteStore {
 
     /// Starts an upload of a new entry (see
     /// [`Store::begin_upload`](crate::store::Store::begin_upload)).
-    pub fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> RemoteSink {
+    pub(crate) fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> RemoteSink {
         let part_size = self.part_size_for(expected_len);
         Counters::add(&self.inner.counters.in_progress, 1);
         RemoteSink(PartSink {
@@ -142,12 +142,12 @@ impl RemoteStore {
 
 impl RemoteSink {
     /// The ID the entry will have.
-    pub fn id(&self) -> &EntryId {
+    pub(crate) fn id(&self) -> &EntryId {
         &self.0.id
     }
 
     /// Bytes received so far.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         self.0.bytes
     }
 
@@ -155,13 +155,13 @@ impl RemoteSink {
     ///
     /// # Errors
     /// Object-storage or PostgreSQL failures.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.0.write(data).await
     }
 
     /// Holds a guest-link upload slot until the entry is inserted: its row
     /// is deleted in that transaction, so no count sees both.
-    pub fn hold_guest_slot(&mut self, slot: SlotLease) {
+    pub(crate) fn hold_guest_slot(&mut self, slot: SlotLease) {
         self.0.slot = Some(slot);
     }
 
@@ -169,7 +169,7 @@ impl RemoteSink {
     ///
     /// # Errors
     /// Storage failures; nothing is visible then.
-    pub async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
+    pub(crate) async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
         let result = self.finish_inner(&entry).await;
         if result.is_ok() {
             self.0.done = true;

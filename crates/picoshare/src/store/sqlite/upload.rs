@@ -101,7 +101,7 @@ impl Chunker {
 ///
 /// Dropping it before [`SqliteSink::finish`] abandons the upload: the writer
 /// deletes whatever chunks it already stored.
-pub struct SqliteSink {
+pub(crate) struct SqliteSink {
     chunks: Chunker,
     /// Set once the writer owns the outcome.
     done: bool,
@@ -111,12 +111,12 @@ pub struct SqliteSink {
 
 impl SqliteSink {
     /// The ID the entry will have.
-    pub fn id(&self) -> &EntryId {
+    pub(crate) fn id(&self) -> &EntryId {
         &self.chunks.id
     }
 
     /// Bytes received so far.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         self.chunks.bytes
     }
 
@@ -124,13 +124,13 @@ impl SqliteSink {
     ///
     /// # Errors
     /// [`StoreError::WriterGone`] when the server is shutting down.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.chunks.write(data).await
     }
 
     /// Holds a guest-link upload slot until the entry is committed (or the
     /// upload abandoned), so that no count misses this upload.
-    pub fn hold_guest_slot(&mut self, slot: LocalSlot) {
+    pub(crate) fn hold_guest_slot(&mut self, slot: LocalSlot) {
         self.slot = Some(slot);
     }
 
@@ -139,7 +139,7 @@ impl SqliteSink {
     ///
     /// # Errors
     /// [`StoreError::DiskFull`] and other storage failures; nothing is stored then.
-    pub async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
+    pub(crate) async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
         self.chunks.flush().await?;
         let (reply, rx) = oneshot::channel();
         let cmd = Cmd::Finish {
@@ -174,7 +174,7 @@ impl Drop for SqliteSink {
 /// [`save`](Self::save), [`complete`](Self::complete) or
 /// [`discard`](Self::discard). Dropping it ends the session keeping what the
 /// writer's commits recorded.
-pub struct SqliteTusSink {
+pub(crate) struct SqliteTusSink {
     chunks: Chunker,
     /// Tells this session's messages from those of an earlier one.
     session: u64,
@@ -209,7 +209,7 @@ impl SqliteTusSink {
 
     /// The upload's offset: bytes stored before this session and received
     /// in it.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         self.chunks.bytes
     }
 
@@ -217,7 +217,7 @@ impl SqliteTusSink {
     ///
     /// # Errors
     /// [`StoreError::WriterGone`] when the server is shutting down.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.chunks.write(data).await
     }
 
@@ -226,7 +226,7 @@ impl SqliteTusSink {
     ///
     /// # Errors
     /// Storage failures; the upload keeps the offset its last commit recorded.
-    pub async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
         let tail = self.chunks.buf.split().freeze();
         self.end(tail, expires, None).await
     }
@@ -236,7 +236,7 @@ impl SqliteTusSink {
     ///
     /// # Errors
     /// Storage failures; the upload then keeps its last recorded offset.
-    pub async fn complete(
+    pub(crate) async fn complete(
         mut self,
         entry: NewEntry,
         expires: DateTime<Utc>,
@@ -269,7 +269,7 @@ impl SqliteTusSink {
 
     /// Ends the session and deletes everything it wrote (a checksum
     /// mismatch): the upload keeps the offset it had before.
-    pub async fn discard(mut self) {
+    pub(crate) async fn discard(mut self) {
         self.done = true;
         let _ = self
             .chunks
@@ -300,7 +300,7 @@ impl SqliteStore {
     /// Starts an upload of a new entry with ID `id`. Nothing is visible until
     /// [`SqliteSink::finish`] returns; dropping the sink abandons the upload and
     /// reclaims its chunks.
-    pub fn begin_upload(&self, id: EntryId) -> SqliteSink {
+    pub(crate) fn begin_upload(&self, id: EntryId) -> SqliteSink {
         SqliteSink {
             chunks: Chunker {
                 id,

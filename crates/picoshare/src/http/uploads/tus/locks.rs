@@ -16,7 +16,7 @@ const TAKEOVER_WAIT: Duration = Duration::from_secs(15);
 
 /// The request writing to each upload, so that a new one can take over.
 #[derive(Default)]
-pub struct TusLocks {
+pub(crate) struct TusLocks {
     map: Mutex<HashMap<TusUploadId, Arc<UploadLock>>>,
 }
 
@@ -28,13 +28,13 @@ struct UploadLock {
 }
 
 /// The right to write to one upload; dropping it lets the next request in.
-pub struct UploadGuard {
+pub(crate) struct UploadGuard {
     _held: tokio::sync::OwnedMutexGuard<()>,
     id: TusUploadId,
     lock: Arc<UploadLock>,
     locks: Arc<TusLocks>,
     /// Changes when another request wants this upload.
-    pub wanted: watch::Receiver<u64>,
+    pub(crate) wanted: watch::Receiver<u64>,
 }
 
 impl TusLocks {
@@ -52,7 +52,7 @@ impl TusLocks {
 
     /// Asks the request writing to `id` (if any) to stop, and waits for it.
     /// `None` if it did not stop in time.
-    pub async fn acquire(self: &Arc<Self>, id: &TusUploadId) -> Option<UploadGuard> {
+    pub(crate) async fn acquire(self: &Arc<Self>, id: &TusUploadId) -> Option<UploadGuard> {
         let lock = self.entry(id);
         lock.wanted.send_modify(|n| *n = n.wrapping_add(1));
         let held = tokio::time::timeout(TAKEOVER_WAIT, lock.writing.clone().lock_owned())

@@ -52,7 +52,7 @@ use crate::validate;
 /// The media type of PATCH bodies.
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 /// The entry a completed upload became (`HEAD` and the completing request).
-pub const ENTRY_ID_HEADER: &str = "picoshare-entry-id";
+const ENTRY_ID_HEADER: &str = "picoshare-entry-id";
 
 // ---------------------------------------------------------------------------
 // Who is asking
@@ -95,7 +95,7 @@ async fn guest_owner(
 /// The upload a request is about, and whose routes it came in on: the guest
 /// routes carry `guestLinkID` (the link must exist and not be disabled); the
 /// owner's need a session or an API token.
-pub struct TusTarget {
+pub(crate) struct TusTarget {
     owner: Owner,
     id: TusUploadId,
 }
@@ -126,7 +126,7 @@ impl axum::extract::FromRequestParts<AppState> for TusTarget {
 // ---------------------------------------------------------------------------
 
 /// Adds `Tus-Resumable` to every reply of the tus routes.
-pub async fn add_tus_resumable(mut resp: Response) -> Response {
+pub(crate) async fn add_tus_resumable(mut resp: Response) -> Response {
     resp.headers_mut().insert(
         HeaderName::from_static("tus-resumable"),
         HeaderValue::from_static(TUS_VERSION),
@@ -214,12 +214,12 @@ fn options_reply(max_size: Option<u64>) -> Response {
 
 /// `OPTIONS /api/tus[/{id}]`: what the server supports. Needs no session;
 /// never fails.
-pub async fn options_admin() -> Response {
+pub(crate) async fn options_admin() -> Response {
     options_reply(None)
 }
 
 /// `OPTIONS /api/guest/{guestLinkID}/tus[/{id}]`, with the link's size limit.
-pub async fn options_guest(
+pub(crate) async fn options_guest(
     State(state): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
@@ -233,7 +233,7 @@ pub async fn options_guest(
 // ---------------------------------------------------------------------------
 
 /// `POST /api/tus`: the owner creates an upload.
-pub async fn create_admin(
+pub(crate) async fn create_admin(
     _uploader: Uploader,
     State(state): State<AppState>,
     req: Request,
@@ -242,7 +242,7 @@ pub async fn create_admin(
 }
 
 /// `POST /api/guest/{guestLinkID}/tus`: a guest creates an upload.
-pub async fn create_guest(
+pub(crate) async fn create_guest(
     State(state): State<AppState>,
     Path(raw_link): Path<String>,
     req: Request,
@@ -407,7 +407,7 @@ async fn owned_upload(
 }
 
 /// `HEAD /api/tus/{uploadID}` and `HEAD /api/guest/{guestLinkID}/tus/{uploadID}`.
-pub async fn head(
+pub(crate) async fn head(
     target: TusTarget,
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -434,7 +434,7 @@ pub async fn head(
 // ---------------------------------------------------------------------------
 
 /// `PATCH /api/tus/{uploadID}` and `PATCH /api/guest/{guestLinkID}/tus/{uploadID}`.
-pub async fn patch(
+pub(crate) async fn patch(
     target: TusTarget,
     State(state): State<AppState>,
     req: Request,
@@ -476,7 +476,7 @@ fn conflict(sent: u64, stored: u64) -> AppError {
 /// `DELETE /api/tus/{uploadID}` and `DELETE /api/guest/{guestLinkID}/tus/{uploadID}`:
 /// deletes an upload and its bytes. A completed upload's file stays (delete it
 /// as a file); only the upload's record goes.
-pub async fn terminate(
+pub(crate) async fn terminate(
     target: TusTarget,
     State(state): State<AppState>,
     headers: HeaderMap,

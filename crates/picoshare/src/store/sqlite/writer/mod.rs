@@ -107,10 +107,10 @@ pub(super) enum Cmd {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// Entries whose upload is in progress (their chunks have no entry row yet).
-    pub in_progress: std::sync::Mutex<HashSet<EntryId>>,
+    pub(crate) in_progress: std::sync::Mutex<HashSet<EntryId>>,
     /// Set when pages were freed (deletes): the writer then returns them to the
     /// filesystem with small incremental-vacuum steps whenever it is idle.
-    pub vacuum_wanted: AtomicBool,
+    pub(crate) vacuum_wanted: AtomicBool,
 }
 
 /// The async side's handle on the writer thread.

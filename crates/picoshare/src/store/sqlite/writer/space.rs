@@ -5,12 +5,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::super::checkpoint::Checkpointer;
 use super::super::{JournalMode, StoreConfig};
 use super::Writer;
-use crate::store::stats::Counters;
 use crate::store::StoreError;
 
 /// Committed bytes after which a background checkpoint is started.
@@ -131,7 +130,6 @@ impl Writer {
     /// file shrinks at the next checkpoint). Clears the request once no free
     /// pages are left, or if the database does not use incremental vacuum.
     pub(super) fn vacuum_step(&mut self) {
-        let started = Instant::now();
         let step = || -> rusqlite::Result<i64> {
             let auto: i64 = self
                 .conn
@@ -155,11 +153,6 @@ impl Writer {
         };
         match step() {
             Ok(left) => {
-                Counters::add(
-                    &self.counters.vacuum_ns,
-                    started.elapsed().as_nanos() as u64,
-                );
-                Counters::add(&self.counters.vacuum_steps, 1);
                 if left == 0 {
                     self.shared.vacuum_wanted.store(false, Ordering::Relaxed);
                 }
