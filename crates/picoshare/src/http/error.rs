@@ -119,10 +119,6 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
         if self.clear_cookie {
             h.insert(header::SET_COOKIE, super::auth::session::clearing_cookie());
         }

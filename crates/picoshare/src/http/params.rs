@@ -1,12 +1,28 @@
 //! The IDs in request paths, parsed with the messages the original sends
-//! (or, for routes the original does not have, messages of the same kind).
+//! (or, for routes the original does not have, messages of the same kind),
+//! and the look-up of the file an entry ID names, shared by downloads and
+//! the pages about one file.
 
-use crate::http::AppError;
+use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId, IdError, ShareId};
+use crate::store::model::Entry;
 
 /// Parses an entry ID from a path, with the original's message.
 pub(crate) fn parse_entry_id(raw: &str) -> Result<EntryId, AppError> {
     EntryId::parse(raw).map_err(|e| AppError::bad_request(format!("bad entry ID: {e}")))
+}
+
+/// The entry `raw` names: 400 for a malformed ID, 404 for an unknown one.
+/// Expiry is the caller's to check (the owner's pages show expired files).
+pub(crate) async fn entry_named(state: &AppState, raw: &str) -> Result<(EntryId, Entry), AppError> {
+    let id = parse_entry_id(raw)?;
+    let entry = state
+        .store
+        .entry(&id)
+        .await
+        .map_err(|e| AppError::store("failed to read the entry", e))?
+        .ok_or_else(|| AppError::not_found("entry not found"))?;
+    Ok((id, entry))
 }
 
 /// Parses a guest-link ID from a path, with the original's wording. The

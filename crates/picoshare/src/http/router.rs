@@ -95,7 +95,7 @@ fn guest() -> Router<AppState> {
 }
 
 /// The owner's routes, with a session only: the pages (which send a visitor
-/// without one to the login page, `pages::require_admin_page`) and the JSON
+/// without one to the login page, the `pages::AdminPage` extractor) and the JSON
 /// API (whose handlers take the `Admin` extractor: 401 without a session, 403
 /// with an API token).
 fn owner() -> Router<AppState> {

@@ -83,12 +83,7 @@ pub(crate) fn member_name(file: &ShareFile) -> &str {
 
 /// Whether a file is only served by its own link (a password or a download limit).
 pub(crate) fn is_protected(limits: Option<&EntryLimits>) -> bool {
-    limits.is_some_and(|l| l.password_hash.is_some() || l.max_downloads.is_some())
-}
-
-/// Whether a file has expired at `now`.
-pub(crate) fn is_expired(file: &ShareFile, now: DateTime<Utc>) -> bool {
-    file.entry.expiration.is_some_and(|t| t <= now)
+    limits.is_some_and(EntryLimits::restricts)
 }
 
 #[derive(serde::Deserialize)]
@@ -117,7 +112,7 @@ fn share_json(
                 "path": f.path,
                 "size": f.entry.size,
                 "expires": f.entry.expiration.map(db_time),
-                "expired": is_expired(f, now),
+                "expired": f.entry.is_expired(now),
                 "protected": is_protected(limits.get(f.entry.id.as_str())),
             })
         })
@@ -289,7 +284,7 @@ pub(crate) async fn public_share(state: &AppState, raw_id: &str) -> Result<Share
             AppError::not_found("There is no share with this ID. It may have been deleted.")
         })?;
     let now = state.clock.now();
-    if share.files.iter().all(|f| is_expired(f, now)) {
+    if share.files.iter().all(|f| f.entry.is_expired(now)) {
         return Err(AppError::new(
             StatusCode::GONE,
             "The files of this share have expired and are no longer available.",

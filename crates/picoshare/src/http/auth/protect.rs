@@ -291,57 +291,75 @@ fn password_required(headers: &HeaderMap, path: &str, wrong: bool) -> Response {
     resp
 }
 
-/// Decides whether a GET/HEAD of protected entry `id` may proceed.
+/// A request for a password-protected file: who asks, with which headers,
+/// for which entry, at which path (where the password form sends the
+/// browser back to).
+pub(crate) struct Protected<'a> {
+    pub(crate) client: &'a ClientView,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) id: &'a EntryId,
+    pub(crate) path: &'a str,
+}
+
+impl Protected<'_> {
+    /// Tries `password` against `password_hash`, whether it came from the
+    /// password form or Basic auth: `None` when it is right, else the
+    /// password form again (or the 401) saying it was wrong, and the wrong
+    /// password counts against the client. 429 while the client is blocked
+    /// by earlier wrong passwords. Passwords are never empty, so an empty one
+    /// is wrong without hashing.
+    async fn attempt(
+        &self,
+        state: &AppState,
+        password_hash: &str,
+        password: String,
+    ) -> Result<Option<Response>, AppError> {
+        let access = &state.file_access;
+        let (ip, now) = (&self.client.ip, Instant::now());
+        if let Some(wait) = access.blocked(ip, self.id, now) {
+            return Err(too_many(wait));
+        }
+        if !password.is_empty() && verify_password(password_hash.to_owned(), password).await {
+            return Ok(None);
+        }
+        access.failed(ip, self.id, now);
+        Ok(Some(password_required(self.headers, self.path, true)))
+    }
+}
+
+/// Decides whether a GET/HEAD of a protected file, whose password has the
+/// hash `password_hash`, may proceed.
 pub(crate) async fn check(
     state: &AppState,
-    client: &ClientView,
-    headers: &HeaderMap,
-    id: &EntryId,
+    req: &Protected<'_>,
     password_hash: &str,
-    path: &str,
 ) -> Result<Access, AppError> {
-    let access = &state.file_access;
-    let key = access.key(state).await?;
-    if has_valid_cookie(
-        headers,
-        key,
-        id,
-        password_hash,
-        state.clock.now().timestamp(),
-    ) {
+    let key = state.file_access.key(state).await?;
+    let now = state.clock.now().timestamp();
+    if has_valid_cookie(req.headers, key, req.id, password_hash, now) {
         return Ok(Access::Granted);
     }
-    let Some(password) = basic_password(headers) else {
-        return Ok(Access::Refused(password_required(headers, path, false)));
+    let Some(password) = basic_password(req.headers) else {
+        return Ok(Access::Refused(password_required(
+            req.headers,
+            req.path,
+            false,
+        )));
     };
-    let now = Instant::now();
-    if let Some(wait) = access.blocked(&client.ip, id, now) {
-        return Err(too_many(wait));
-    }
-    if verify_password(password_hash.to_owned(), password).await {
-        Ok(Access::Granted)
-    } else {
-        access.failed(&client.ip, id, now);
-        Ok(Access::Refused(password_required(headers, path, true)))
-    }
+    Ok(match req.attempt(state, password_hash, password).await? {
+        None => Access::Granted,
+        Some(refusal) => Access::Refused(refusal),
+    })
 }
 
 /// Handles the password form (`POST /-{id}`): on the right password, sets the
 /// file's access cookie and sends the browser back to the download.
 pub(crate) async fn submit(
     state: &AppState,
-    client: &ClientView,
-    headers: &HeaderMap,
-    id: &EntryId,
+    req: &Protected<'_>,
     password_hash: &str,
-    path: &str,
     form: &[u8],
 ) -> Result<Response, AppError> {
-    let access = &state.file_access;
-    let now = Instant::now();
-    if let Some(wait) = access.blocked(&client.ip, id, now) {
-        return Err(too_many(wait));
-    }
     let password = form
         .split(|b| *b == b'&')
         .filter_map(|kv| {
@@ -359,17 +377,16 @@ pub(crate) async fn submit(
                 .into_owned()
         })
         .unwrap_or_default();
-    if password.is_empty() || !verify_password(password_hash.to_owned(), password).await {
-        access.failed(&client.ip, id, now);
-        return Ok(password_required(headers, path, true));
+    if let Some(refusal) = req.attempt(state, password_hash, password).await? {
+        return Ok(refusal);
     }
-    let key = access.key(state).await?;
+    let key = state.file_access.key(state).await?;
     let expiry = state.clock.now().timestamp() + COOKIE_SECONDS;
-    let secure = client.secure_attribute();
+    let secure = req.client.secure_attribute();
     let cookie = format!(
         "{}={expiry}.{}; Path=/; Max-Age={COOKIE_SECONDS}; HttpOnly; SameSite=Lax{secure}",
-        cookie_name(id),
-        cookie_mac(key, id, expiry, password_hash)
+        cookie_name(req.id),
+        cookie_mac(key, req.id, expiry, password_hash)
     );
     let mut resp = StatusCode::SEE_OTHER.into_response();
     let h = resp.headers_mut();
@@ -379,7 +396,7 @@ pub(crate) async fn submit(
     );
     h.insert(
         header::LOCATION,
-        HeaderValue::from_str(path).map_err(|e| AppError::internal("bad location", e))?,
+        HeaderValue::from_str(req.path).map_err(|e| AppError::internal("bad location", e))?,
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)

@@ -18,11 +18,11 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::pump::{self, Reading};
-use crate::http::auth::protect::{self, Access};
+use crate::http::auth::protect::{self, Access, Protected};
 use crate::http::auth::session::is_admin;
 use crate::http::client::ClientView;
 use crate::http::layers::metrics::HttpMetrics;
-use crate::http::params::parse_entry_id;
+use crate::http::params::entry_named;
 use crate::http::proto::conditional::{evaluate, http_date, if_range_allows, Precondition};
 use crate::http::proto::disposition::content_disposition;
 use crate::http::proto::mime::effective_content_type;
@@ -52,11 +52,16 @@ fn id_segment(path: &str) -> &str {
 /// Largest password form body read.
 const FORM_LIMIT: usize = 4096;
 
+/// Why an expired file is not served (also the public view page's words).
+pub(crate) const EXPIRED: &str = "This file has expired and is no longer available.";
+
+/// Why a file whose downloads are used up is not served (also the public
+/// view page's words).
+pub(crate) const USED_UP: &str =
+    "This file has reached its download limit and is no longer available.";
+
 fn used_up() -> AppError {
-    AppError::new(
-        StatusCode::GONE,
-        "This file has reached its download limit and is no longer available.",
-    )
+    AppError::new(StatusCode::GONE, USED_UP)
 }
 
 fn busy() -> AppError {
@@ -73,19 +78,10 @@ async fn serve_parts(
     req: &Parts,
     body: Body,
 ) -> Result<Response, AppError> {
-    let id = parse_entry_id(id_segment(req.uri.path()))?;
-    let entry = state
-        .store
-        .entry(&id)
-        .await
-        .map_err(|e| AppError::store("failed to retrieve entry", e))?
-        .ok_or_else(|| AppError::not_found("entry not found"))?;
+    let (_, entry) = entry_named(state, id_segment(req.uri.path())).await?;
     let now = state.clock.now();
-    if entry.expiration.is_some_and(|t| t <= now) {
-        return Err(AppError::new(
-            StatusCode::GONE,
-            "This file has expired and is no longer available.",
-        ));
+    if entry.is_expired(now) {
+        return Err(AppError::new(StatusCode::GONE, EXPIRED));
     }
     let headers = &req.headers;
     let is_get = req.method == Method::GET;
@@ -100,7 +96,12 @@ async fn serve_parts(
         Some(_) => is_admin(state, headers).await?,
         None => false,
     };
-    let path = req.uri.path();
+    let protected = Protected {
+        client: &client,
+        headers,
+        id: &entry.id,
+        path: req.uri.path(),
+    };
     if req.method == Method::POST {
         let Some(hash) = limits.as_ref().and_then(|l| l.password_hash.as_deref()) else {
             return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
@@ -108,14 +109,12 @@ async fn serve_parts(
         let form = axum::body::to_bytes(body, FORM_LIMIT)
             .await
             .map_err(|_| AppError::bad_request("the password form could not be read"))?;
-        return protect::submit(state, &client, headers, &entry.id, hash, path, &form).await;
+        return protect::submit(state, &protected, hash, &form).await;
     }
     let mut counter = None;
     if let (Some(l), false) = (&limits, owner) {
         if let Some(hash) = &l.password_hash {
-            if let Access::Refused(resp) =
-                protect::check(state, &client, headers, &entry.id, hash, path).await?
-            {
+            if let Access::Refused(resp) = protect::check(state, &protected, hash).await? {
                 return Ok(resp);
             }
         }
@@ -168,31 +167,37 @@ async fn serve_parts(
 /// 304 precondition, and no satisfiable range that If-Range allows.
 fn wants_full_body(entry: &Entry, headers: &HeaderMap) -> bool {
     let etag = etag(entry);
-    let proceed = matches!(
-        evaluate(
-            header_str(headers, header::IF_MATCH),
-            header_str(headers, header::IF_UNMODIFIED_SINCE),
-            header_str(headers, header::IF_NONE_MATCH),
-            header_str(headers, header::IF_MODIFIED_SINCE),
-            &etag,
-            entry.upload_time,
-        ),
-        Precondition::Proceed
-    );
-    if !proceed {
-        return false;
-    }
+    precondition(entry, &etag, headers) == Precondition::Proceed
+        && matches!(requested_range(entry, &etag, headers), RangeRequest::Full)
+}
+
+/// What the conditional headers (`If-Match`, `If-None-Match` and the dates)
+/// say of `entry`, whose `ETag` is `etag`.
+fn precondition(entry: &Entry, etag: &str, headers: &HeaderMap) -> Precondition {
+    evaluate(
+        header_str(headers, header::IF_MATCH),
+        header_str(headers, header::IF_UNMODIFIED_SINCE),
+        header_str(headers, header::IF_NONE_MATCH),
+        header_str(headers, header::IF_MODIFIED_SINCE),
+        etag,
+        entry.upload_time,
+    )
+}
+
+/// The ranges asked for: those of `Range` if `If-Range` (when sent) still
+/// matches `entry`, otherwise the whole file.
+fn requested_range(entry: &Entry, etag: &str, headers: &HeaderMap) -> RangeRequest {
     match header_str(headers, header::RANGE) {
         Some(r)
             if if_range_allows(
                 header_str(headers, header::IF_RANGE),
-                &etag,
+                etag,
                 entry.upload_time,
             ) =>
         {
-            matches!(parse_range(r, entry.size), RangeRequest::Full)
+            parse_range(r, entry.size)
         }
-        _ => true,
+        _ => RangeRequest::Full,
     }
 }
 
@@ -271,17 +276,9 @@ fn build_response(
         &http_date(entry.upload_time),
     );
     set(&mut out, header::CONTENT_SECURITY_POLICY, "sandbox");
-    set(&mut out, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(&mut out, header::ACCEPT_RANGES, "bytes");
 
-    match evaluate(
-        header_str(headers, header::IF_MATCH),
-        header_str(headers, header::IF_UNMODIFIED_SINCE),
-        header_str(headers, header::IF_NONE_MATCH),
-        header_str(headers, header::IF_MODIFIED_SINCE),
-        &etag,
-        entry.upload_time,
-    ) {
+    match precondition(entry, &etag, headers) {
         Precondition::Proceed => {}
         Precondition::NotModified => return Ok((StatusCode::NOT_MODIFIED, out).into_response()),
         Precondition::Failed => {
@@ -296,19 +293,7 @@ fn build_response(
         &content_disposition(&entry.filename),
     );
 
-    let range = match header_str(headers, header::RANGE) {
-        Some(r)
-            if if_range_allows(
-                header_str(headers, header::IF_RANGE),
-                &etag,
-                entry.upload_time,
-            ) =>
-        {
-            parse_range(r, entry.size)
-        }
-        _ => RangeRequest::Full,
-    };
-    let (status, segments, length) = match range {
+    let (status, segments, length) = match requested_range(entry, &etag, headers) {
         RangeRequest::Full => {
             set(&mut out, header::CONTENT_TYPE, &content_type);
             let all = ByteRange {

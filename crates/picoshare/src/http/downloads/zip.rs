@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::pump::{self, Reading};
-use crate::http::api::shares::{all_limits, is_expired, is_protected, member_name, public_share};
+use crate::http::api::shares::{all_limits, is_protected, member_name, public_share};
 use crate::http::client::ClientView;
 use crate::http::error::Path;
 use crate::http::proto::disposition::content_disposition;
@@ -70,7 +70,7 @@ pub(crate) async fn download_zip(
     let files: Vec<&ShareFile> = share
         .files
         .iter()
-        .filter(|f| !is_expired(f, now) && !is_protected(limits.get(f.entry.id.as_str())))
+        .filter(|f| !f.entry.is_expired(now) && !is_protected(limits.get(f.entry.id.as_str())))
         .collect();
     if files.is_empty() {
         return Err(AppError::new(
@@ -122,10 +122,6 @@ pub(crate) async fn download_zip(
     if let Ok(v) = HeaderValue::from_str(&content_disposition(&zip_filename(&share))) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox"),

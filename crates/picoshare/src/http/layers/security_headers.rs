@@ -3,7 +3,8 @@
 //! A header a handler set itself is kept (pages send their own CSP with a
 //! nonce; downloads send `Content-Security-Policy: sandbox`).
 //!
-//! - Every response: `X-Content-Type-Options: nosniff`.
+//! - Every response: `X-Content-Type-Options: nosniff` (written here only;
+//!   no handler repeats it).
 //! - Everything but downloads: `Referrer-Policy: same-origin`,
 //!   `X-Frame-Options: DENY`, `Cross-Origin-Resource-Policy: same-origin`, and,
 //!   except for our own static files (`/static/…`, which tools and tests open

@@ -145,10 +145,6 @@ pub(crate) async fn serve(Path(path): Path<String>) -> Result<Response, AppError
         HeaderValue::from_static(content_type(asset.path)),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
     Ok(resp)
 }
 

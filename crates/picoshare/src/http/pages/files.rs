@@ -7,19 +7,19 @@
 //! filtering, copying and the calls to the JSON API (`PUT`/`DELETE
 //! /api/entry/{id}`). Dates are shown in UTC.
 
-use axum::extract::{Query, State};
-
-use crate::http::error::Path;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::preview::{preview, qr_figure};
-use super::{require_admin_page, Page, PageError};
+use super::{AdminPage, Page, PageError};
 use crate::http::api::history::unique_by_ip;
-use crate::http::params::parse_entry_id;
+use crate::http::error::Path;
+use crate::http::params::entry_named;
 use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId};
 use crate::store::model::{Entry, EntryLimits};
@@ -86,12 +86,6 @@ pub(crate) fn full_link(id: &str, filename: &str) -> String {
     format!("/-{id}/{}", utf8_percent_encode(filename, URI_COMPONENT))
 }
 
-/// The path and query of the request, for the login redirect.
-fn path_of(uri: &Uri) -> String {
-    uri.path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
-}
-
 /// A page for a request that cannot be served: a 400 for a malformed ID, a
 /// 404 for an unknown one, the error's text otherwise.
 pub(crate) fn error_page(page: &Page, err: &AppError, message: &str) -> PageError {
@@ -113,46 +107,43 @@ pub(crate) fn error_page(page: &Page, err: &AppError, message: &str) -> PageErro
     ))
 }
 
-/// Turns an [`AppError`] into its page.
-fn fail(page: &Page, err: AppError) -> PageError {
-    let message = match err.status() {
+/// What a visitor is told when the file a page is about cannot be shown,
+/// by the status of the failed look-up (also the public view page's words).
+pub(crate) fn lookup_message(status: StatusCode) -> &'static str {
+    match status {
         StatusCode::NOT_FOUND => {
-            "There is no file with this ID. It may have expired or been deleted.".to_owned()
+            "There is no file with this ID. It may have expired or been deleted."
         }
-        StatusCode::BAD_REQUEST => "This is not a valid file ID.".to_owned(),
-        _ => "The server could not read this file's data.".to_owned(),
-    };
-    error_page(page, &err, &message)
-}
-
-/// The page context and the entry of a `/files/{id}/…` page: a redirect to the
-/// login page without a session, an error page for a bad or unknown ID.
-async fn entry_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    raw_id: &str,
-) -> Result<(Page, EntryId, Entry), PageError> {
-    let page = require_admin_page(state, headers, &path_of(uri)).await?;
-    match load_entry(state, raw_id).await {
-        Ok((id, entry)) => Ok((page, id, entry)),
-        Err(e) => Err(fail(&page, e)),
+        StatusCode::BAD_REQUEST => "This is not a valid file ID.",
+        _ => "The server could not read this file's data.",
     }
 }
 
-/// Looks up a file for one of the per-file pages.
-pub(crate) async fn load_entry(
-    state: &AppState,
-    raw_id: &str,
-) -> Result<(EntryId, Entry), AppError> {
-    let id = parse_entry_id(raw_id)?;
-    let entry = state
-        .store
-        .entry(&id)
-        .await
-        .map_err(|e| AppError::store("failed to read the entry", e))?
-        .ok_or_else(|| AppError::not_found("entry not found"))?;
-    Ok((id, entry))
+/// Turns an [`AppError`] into its page.
+fn fail(page: &Page, err: AppError) -> PageError {
+    error_page(page, &err, lookup_message(err.status()))
+}
+
+/// The request of a `/files/{id}/…` page, as an extractor: the page context
+/// and the file. A redirect to the login page without a session, an error
+/// page for a bad or unknown ID.
+pub(crate) struct EntryPage {
+    page: Page,
+    id: EntryId,
+    entry: Entry,
+}
+
+impl FromRequestParts<AppState> for EntryPage {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let Path(raw_id) = Path::<String>::from_request_parts(parts, state).await?;
+        let AdminPage(page) = AdminPage::from_request_parts(parts, state).await?;
+        match entry_named(state, &raw_id).await {
+            Ok((id, entry)) => Ok(EntryPage { page, id, entry }),
+            Err(e) => Err(fail(&page, e)),
+        }
+    }
 }
 
 /// A `Copy` button that copies the absolute form of `path`.
@@ -184,26 +175,12 @@ fn limit_badges(l: &EntryLimits) -> Markup {
 
 /// `GET /files`: every file, newest first.
 pub(crate) async fn files(
+    AdminPage(page): AdminPage,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let page = require_admin_page(&state, &headers, "/files").await?;
-    let entries = match state.store.entries().await {
-        Ok(e) => e,
-        Err(e) => {
-            let err = AppError::store("failed to retrieve file index", e);
-            return Err(fail(&page, err));
-        }
-    };
-    let limits = match state.store.all_limits().await {
-        Ok(l) => l,
-        Err(e) => {
-            return Err(fail(
-                &page,
-                AppError::store("failed to retrieve file index", e),
-            ))
-        }
-    };
+    let index_failed = |e| fail(&page, AppError::store("failed to retrieve file index", e));
+    let entries = state.store.entries().await.map_err(index_failed)?;
+    let limits = state.store.all_limits().await.map_err(index_failed)?;
     let now = state.clock.now();
     Ok(page.render(
         "Files",
@@ -269,20 +246,14 @@ pub(crate) async fn files(
 /// `GET /files/{id}/info`.
 pub(crate) async fn file_info(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw_id): Path<String>,
+    EntryPage { page, id, entry }: EntryPage,
 ) -> Result<Response, PageError> {
-    let (page, id, entry) = entry_page(&state, &headers, &uri, &raw_id).await?;
-    let downloads = match state.store.downloads(&id).await {
-        Ok(d) => d.map_or(0, |d| d.len()),
-        Err(e) => {
-            return Err(fail(
-                &page,
-                AppError::store("failed to retrieve downloads", e),
-            ))
-        }
-    };
+    let downloads = state
+        .store
+        .downloads(&id)
+        .await
+        .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?
+        .map_or(0, |d| d.len());
     let guest = match entry.guest_link_id.as_deref().map(GuestLinkId::parse) {
         Some(Ok(gid)) => match state.store.guest_link(&gid).await {
             Ok(link) => Some((
@@ -301,15 +272,12 @@ pub(crate) async fn file_info(
         Some(Err(_)) => entry.guest_link_id.clone().map(|g| (g.clone(), g)),
         None => None,
     };
-    let limits = match state.store.entry_limits(&id).await {
-        Ok(l) => l,
-        Err(e) => {
-            return Err(fail(
-                &page,
-                AppError::store("failed to read the file's limits", e),
-            ))
-        }
-    };
+    let limits = state.store.entry_limits(&id).await.map_err(|e| {
+        fail(
+            &page,
+            AppError::store("failed to read the file's limits", e),
+        )
+    })?;
     let id = id.as_str();
     let full = full_link(id, &entry.filename);
     let short = format!("/-{id}");
@@ -400,15 +368,14 @@ pub(crate) async fn file_info(
 /// `GET /files/{id}/edit`.
 pub(crate) async fn file_edit(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw_id): Path<String>,
+    EntryPage { page, id, entry }: EntryPage,
 ) -> Result<Response, PageError> {
-    let (page, id, entry) = entry_page(&state, &headers, &uri, &raw_id).await?;
-    let limits = match state.store.entry_limits(&id).await {
-        Ok(l) => l.unwrap_or_default(),
-        Err(e) => return Err(fail(&page, AppError::store("failed to retrieve entry", e))),
-    };
+    let limits = state
+        .store
+        .entry_limits(&id)
+        .await
+        .map_err(|e| fail(&page, AppError::store("failed to retrieve entry", e)))?
+        .unwrap_or_default();
     let id = id.as_str();
     let never = entry.expiration.is_none();
     let tomorrow = date(state.clock.now() + chrono::Duration::days(1));
@@ -481,12 +448,8 @@ pub(crate) async fn file_edit(
 
 /// `GET /files/{id}/confirm-delete`.
 pub(crate) async fn file_confirm_delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw_id): Path<String>,
+    EntryPage { page, id, entry }: EntryPage,
 ) -> Result<Response, PageError> {
-    let (page, id, entry) = entry_page(&state, &headers, &uri, &raw_id).await?;
     let id = id.as_str();
     Ok(page.render(
         "Delete",
@@ -507,22 +470,15 @@ pub(crate) async fn file_confirm_delete(
 /// `GET /files/{id}/downloads[?unique=true]`.
 pub(crate) async fn file_downloads(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw_id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
+    EntryPage { page, id, entry }: EntryPage,
 ) -> Result<Response, PageError> {
-    let (page, id, entry) = entry_page(&state, &headers, &uri, &raw_id).await?;
-    let rows = match state.store.downloads(&id).await {
-        Ok(Some(rows)) => rows,
-        Ok(None) => return Err(fail(&page, AppError::not_found("entry not found"))),
-        Err(e) => {
-            return Err(fail(
-                &page,
-                AppError::store("failed to retrieve downloads", e),
-            ))
-        }
-    };
+    let rows = state
+        .store
+        .downloads(&id)
+        .await
+        .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?
+        .ok_or_else(|| fail(&page, AppError::not_found("entry not found")))?;
     let any = !rows.is_empty();
     // Only the exact value `true` filters, as in the API.
     let unique = query.iter().any(|(k, v)| k == "unique" && v == "true");

@@ -3,14 +3,13 @@
 //! actions to the JSON API (`/api/guest-links…`).
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Duration;
 use maud::html;
 
 use super::files::{date, error_page, expiry, human_size};
 use super::preview::qr_figure;
-use super::{require_admin_page, PageError};
+use super::{AdminPage, PageError};
 use crate::http::{AppError, AppState};
 use crate::store::model::GuestFileLifetime;
 use crate::validate::{db_time, NEVER_EXPIRE};
@@ -47,21 +46,13 @@ fn friendly_lifetime(lifetime: GuestFileLifetime) -> String {
 
 /// `GET /guest-links`: every guest link, newest first.
 pub(crate) async fn guest_links(
+    AdminPage(page): AdminPage,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let page = require_admin_page(&state, &headers, "/guest-links").await?;
-    let links = match state.store.guest_links().await {
-        Ok(l) => l,
-        Err(e) => {
-            let err = AppError::store("failed to retrieve guest links", e);
-            return Err(error_page(
-                &page,
-                &err,
-                "The server could not read the guest links.",
-            ));
-        }
-    };
+    let links = state.store.guest_links().await.map_err(|e| {
+        let err = AppError::store("failed to retrieve guest links", e);
+        error_page(&page, &err, "The server could not read the guest links.")
+    })?;
     let now = state.clock.now();
     Ok(page.render(
         "Guest Links",
@@ -141,10 +132,9 @@ pub(crate) async fn guest_links(
 /// `GET /guest-links/new`: the creation form. The link expirations are
 /// absolute times computed now, as the original's form has them.
 pub(crate) async fn new_guest_link(
+    AdminPage(page): AdminPage,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let page = require_admin_page(&state, &headers, "/guest-links/new").await?;
     let now = state.clock.now();
     let choices: [(&str, i64); 4] = [
         ("1 day", 1),

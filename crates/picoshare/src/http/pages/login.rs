@@ -3,13 +3,11 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::Query;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::{page_for, Page, PageError};
-use crate::http::AppState;
+use super::{Page, PageError};
 
 /// Longest `next` path the login page passes on.
 const MAX_NEXT_LEN: usize = 2048;
@@ -33,11 +31,9 @@ fn safe_next(next: Option<&str>) -> String {
 
 /// `GET /login[?next=PATH]`: the passphrase form.
 pub(crate) async fn login_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
+    page: Page,
 ) -> Result<Response, PageError> {
-    let page = page_for(&state, &headers).await?;
     let next = safe_next(query.get("next").map(String::as_str));
     Ok(page.render(
         "Log in",

@@ -17,7 +17,9 @@ pub(crate) mod system;
 pub(crate) mod tokens;
 pub(crate) mod upload;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
@@ -93,10 +95,6 @@ impl Page {
         if let Ok(v) = HeaderValue::from_str(&self.csp()) {
             h.insert(header::CONTENT_SECURITY_POLICY, v);
         }
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
         h.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
@@ -178,33 +176,37 @@ pub(crate) fn problem(page: &Page, status: StatusCode, title: &str, message: &st
     ))
 }
 
-/// For admin-only HTML pages: a [`Page`] for a logged-in visitor, or
-/// [`PageError::Login`] to come back to `path` (the page's own path with its
-/// query, e.g. `/files/abc/edit` or `/files/abc/downloads?unique=true`)
-/// after logging in.
-///
-/// # Errors
-/// What to send when the visitor is not an admin, or the session could not
-/// be checked.
-pub(crate) async fn require_admin_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    path: &str,
-) -> Result<Page, PageError> {
-    if is_admin(state, headers).await? {
-        Ok(Page::new(true))
-    } else {
-        Err(PageError::Login(path.to_owned()))
+/// The page context of an admin-only page, as an extractor: a [`Page`] for
+/// a logged-in visitor; otherwise [`PageError::Login`], to come back to the
+/// page's own path with its query (e.g. `/files/abc/edit` or
+/// `/files/abc/downloads?unique=true`) after logging in, or the plain error
+/// when the session could not be checked.
+pub(crate) struct AdminPage(pub(crate) Page);
+
+impl FromRequestParts<AppState> for AdminPage {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        if is_admin(state, &parts.headers).await? {
+            return Ok(AdminPage(Page::new(true)));
+        }
+        let uri = &parts.uri;
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+        Err(PageError::Login(path))
     }
 }
 
-/// The page context for a page anyone may see, with the admin navigation when
-/// the visitor is logged in.
-///
-/// # Errors
-/// When the session could not be checked.
-pub(crate) async fn page_for(state: &AppState, headers: &HeaderMap) -> Result<Page, AppError> {
-    Ok(Page::new(is_admin(state, headers).await?))
+/// The page context of a page anyone may see, as an extractor: with the
+/// admin navigation when the visitor is logged in; the plain error when the
+/// session could not be checked.
+impl FromRequestParts<AppState> for Page {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        Ok(Page::new(is_admin(state, &parts.headers).await?))
+    }
 }
 
 /// `303 See Other` to the login page, which comes back to `path` afterwards.

@@ -11,16 +11,18 @@
 //! never as HTML. Other types get no preview.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::files::{full_link, human_size, load_entry};
-use super::{page_for, problem, PageError};
+use super::files::{full_link, human_size, lookup_message};
+use super::{problem, Page, PageError};
+use crate::http::downloads::file::{EXPIRED, USED_UP};
 use crate::http::error::Path;
+use crate::http::params::entry_named;
 use crate::http::proto::mime::effective_content_type;
 use crate::http::AppState;
-use crate::store::model::Entry;
+use crate::store::model::{Entry, EntryLimits};
 
 /// Bytes of a text file the preview shows.
 const TEXT_PREVIEW_BYTES: u64 = 64 * 1024;
@@ -123,41 +125,33 @@ pub(crate) fn qr_figure(path: &str, caption: &str) -> Markup {
 /// a download button and a QR code of the page.
 pub(crate) async fn view_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(raw_id): Path<String>,
+    page: Page,
 ) -> Result<Response, PageError> {
-    let page = page_for(&state, &headers).await?;
-    let entry = match load_entry(&state, &raw_id).await {
+    let entry = match entry_named(&state, &raw_id).await {
         Ok((_, entry)) => entry,
         Err(e) => {
-            let (title, message) = match e.status() {
-                StatusCode::NOT_FOUND => (
-                    "Not Found",
-                    "There is no file with this ID. It may have expired or been deleted.",
-                ),
-                StatusCode::BAD_REQUEST => ("Bad Request", "This is not a valid file ID."),
-                _ => ("Error", "The server could not read this file's data."),
+            let title = match e.status() {
+                StatusCode::NOT_FOUND => "Not Found",
+                StatusCode::BAD_REQUEST => "Bad Request",
+                _ => "Error",
             };
-            return Err(problem(&page, e.status(), title, message));
+            return Err(problem(
+                &page,
+                e.status(),
+                title,
+                lookup_message(e.status()),
+            ));
         }
     };
-    if entry.expiration.is_some_and(|t| t <= state.clock.now()) {
-        return Err(problem(
-            &page,
-            StatusCode::GONE,
-            "Expired",
-            "This file has expired and is no longer available.",
-        ));
+    if entry.is_expired(state.clock.now()) {
+        return Err(problem(&page, StatusCode::GONE, "Expired", EXPIRED));
     }
     let limits = match state.store.entry_limits(&entry.id).await {
         Ok(l) => l,
         Err(_) => {
-            return Err(problem(
-                &page,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Error",
-                "The server could not read this file's data.",
-            ))
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            return Err(problem(&page, status, "Error", lookup_message(status)));
         }
     };
     if limits.as_ref().is_some_and(|l| l.used_up()) && !page.admin {
@@ -165,16 +159,14 @@ pub(crate) async fn view_page(
             &page,
             StatusCode::GONE,
             "No Longer Available",
-            "This file has reached its download limit and is no longer available.",
+            USED_UP,
         ));
     }
     // A preview of a file with a download limit would use up a download (an
     // embedded image or video is a full download), and one with a password
     // cannot be shown before it is given: visitors get the download button
     // only. The owner's downloads never count and need no password.
-    let restricted = limits
-        .as_ref()
-        .is_some_and(|l| l.max_downloads.is_some() || l.password_hash.is_some());
+    let restricted = limits.as_ref().is_some_and(EntryLimits::restricts);
     let id = entry.id.as_str();
     let full = full_link(id, &entry.filename);
     let view = format!("/v/{id}");

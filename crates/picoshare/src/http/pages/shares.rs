@@ -4,14 +4,14 @@
 //! (`assets/js/pages/shares.js`; the public page only copies links).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
 use super::files::{expiry, full_link, human_size};
 use super::preview::qr_figure;
-use super::{page_for, problem, require_admin_page, Page, PageError};
-use crate::http::api::shares::{is_expired, is_protected, member_name, public_share};
+use super::{problem, AdminPage, Page, PageError};
+use crate::http::api::shares::{is_protected, member_name, public_share};
 use crate::http::error::Path;
 use crate::http::{AppError, AppState};
 use crate::store::model::Share;
@@ -42,25 +42,23 @@ fn title_of(share: &Share) -> String {
 /// size and links, and "Download all (.zip)" for those not protected.
 pub(crate) async fn share_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(raw_id): Path<String>,
+    page: Page,
 ) -> Result<Response, PageError> {
-    let page = page_for(&state, &headers).await?;
-    let share = match public_share(&state, &raw_id).await {
-        Ok(s) => s,
-        Err(e) => return Err(message_page(&page, &e)),
-    };
-    let limits = match state.store.all_limits().await {
-        Ok(l) => l,
-        Err(e) => {
-            return Err(message_page(
-                &page,
-                &AppError::store("failed to read limits", e),
-            ))
-        }
-    };
+    let share = public_share(&state, &raw_id)
+        .await
+        .map_err(|e| message_page(&page, &e))?;
+    let limits = state
+        .store
+        .all_limits()
+        .await
+        .map_err(|e| message_page(&page, &AppError::store("failed to read limits", e)))?;
     let now = state.clock.now();
-    let files: Vec<_> = share.files.iter().filter(|f| !is_expired(f, now)).collect();
+    let files: Vec<_> = share
+        .files
+        .iter()
+        .filter(|f| !f.entry.is_expired(now))
+        .collect();
     let protected = files
         .iter()
         .filter(|f| is_protected(limits.get(f.entry.id.as_str())))
@@ -131,19 +129,14 @@ pub(crate) async fn share_page(
 
 /// `GET /shares`: the owner's shares, newest first.
 pub(crate) async fn shares_page(
+    AdminPage(page): AdminPage,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let page = require_admin_page(&state, &headers, "/shares").await?;
-    let shares = match state.store.shares().await {
-        Ok(s) => s,
-        Err(e) => {
-            return Err(message_page(
-                &page,
-                &AppError::store("failed to read the shares", e),
-            ))
-        }
-    };
+    let shares = state
+        .store
+        .shares()
+        .await
+        .map_err(|e| message_page(&page, &AppError::store("failed to read the shares", e)))?;
     Ok(page.render(
         "Shares",
         html! {

@@ -2,32 +2,23 @@
 //! store takes and could give back, and the build's version.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::html;
 
 use super::files::{error_page, human_size};
-use super::{require_admin_page, PageError};
+use super::{AdminPage, PageError};
 use crate::http::api::system::{REVISION, REVISION_TIME, VERSION};
 use crate::http::{AppError, AppState};
 
 /// `GET /information`.
 pub(crate) async fn information(
+    AdminPage(page): AdminPage,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let page = require_admin_page(&state, &headers, "/information").await?;
-    let u = match state.store.usage().await {
-        Ok(u) => u,
-        Err(e) => {
-            let err = AppError::store("failed to check available space", e);
-            return Err(error_page(
-                &page,
-                &err,
-                "The server could not check its disk usage.",
-            ));
-        }
-    };
+    let u = state.store.usage().await.map_err(|e| {
+        let err = AppError::store("failed to check available space", e);
+        error_page(&page, &err, "The server could not check its disk usage.")
+    })?;
     let percent = if u.fs_total == 0 {
         0.0
     } else {

@@ -4,31 +4,22 @@
 //! `assets/js/pages/tokens.js` talks to `/api/tokens…`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::html;
 
 use super::files::{date_time, error_page};
-use super::{require_admin_page, PageError};
+use super::{AdminPage, PageError};
 use crate::http::{AppError, AppState};
 
 /// `GET /tokens`.
 pub(crate) async fn tokens(
+    AdminPage(page): AdminPage,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let page = require_admin_page(&state, &headers, "/tokens").await?;
-    let tokens = match state.store.api_tokens().await {
-        Ok(t) => t,
-        Err(e) => {
-            let err = AppError::store("failed to read the API tokens", e);
-            return Err(error_page(
-                &page,
-                &err,
-                "The server could not read the API tokens.",
-            ));
-        }
-    };
+    let tokens = state.store.api_tokens().await.map_err(|e| {
+        let err = AppError::store("failed to read the API tokens", e);
+        error_page(&page, &err, "The server could not read the API tokens.")
+    })?;
     Ok(page.render(
         "API Tokens",
         html! {

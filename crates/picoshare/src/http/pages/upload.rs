@@ -10,12 +10,12 @@
 use axum::extract::State;
 
 use crate::http::error::Path;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 
 use super::files::human_size;
-use super::{json_data, login, page_for, Page, PageError};
+use super::{json_data, login, Page, PageError};
 use crate::http::{AppError, AppState};
 use crate::ids::GuestLinkId;
 use crate::store::model::{DefaultLifetime, GuestFileLifetime, GuestLink};
@@ -137,9 +137,8 @@ const RESUMABLE_FROM: u64 = 4 << 20;
 /// `GET /`: the upload page for the owner, the landing page for anyone else.
 pub(crate) async fn index(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    page: Page,
 ) -> Result<Response, PageError> {
-    let page = page_for(&state, &headers).await?;
     if !page.admin {
         return Ok(login::landing(&page));
     }
@@ -168,10 +167,9 @@ pub(crate) async fn index(
 /// `GET /g/{guestLinkID}`: a guest's upload page, or "Guest Link Inactive".
 pub(crate) async fn guest_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(raw_id): Path<String>,
+    page: Page,
 ) -> Result<Response, PageError> {
-    let page = page_for(&state, &headers).await?;
     let Ok(id) = GuestLinkId::parse(&raw_id) else {
         return Err(PageError::Shown(message_page(
             &page,

@@ -39,6 +39,13 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// Whether it has expired at `now` (at its expiration time, not after):
+    /// from then on it is neither downloaded, shown, nor zipped, until garbage
+    /// collection deletes it.
+    pub(crate) fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expiration.is_some_and(|t| t <= now)
+    }
+
     /// Reads an entry from nine columns starting at `at`: `id, filename,
     /// content_type, upload_time, expiration_time, note, guest_link_id,
     /// size, chunk_size`. `None` when the size or chunk size is NULL: an

@@ -46,6 +46,13 @@ pub(crate) struct EntryLimits {
 }
 
 impl EntryLimits {
+    /// Whether it restricts downloads (a password, a download limit, or
+    /// both): such a file is served by its own link only, with no preview
+    /// for visitors and never inside a share's ZIP.
+    pub(crate) fn restricts(&self) -> bool {
+        self.password_hash.is_some() || self.max_downloads.is_some()
+    }
+
     /// Whether every allowed download has been used.
     pub(crate) fn used_up(&self) -> bool {
         self.max_downloads.is_some_and(|m| self.downloads_used >= m)

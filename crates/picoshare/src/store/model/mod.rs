@@ -5,6 +5,7 @@
 //! (a `decode` beside each type), the download-reservation decision and
 //! limits changes (`limits.rs`), how a guest link's uploads are counted
 //! (`guest_links.rs`), that a share goes with its last entry (`shares.rs`),
+//! how an upload's bytes are cut into equal pieces (`upload.rs`),
 //! and the SQL both backends run, written once beside the type it is about
 //! (`sql.rs` explains how).
 //!
@@ -25,6 +26,7 @@ pub(crate) mod sql;
 pub(crate) mod time;
 pub(crate) mod tokens;
 pub(crate) mod tus;
+pub(crate) mod upload;
 
 pub(crate) use entries::{DownloadRecord, Entry, NewEntry};
 pub(crate) use gc::GcOutcome;
@@ -35,3 +37,4 @@ pub(crate) use settings::{DefaultLifetime, Settings, DEFAULT_LIFETIME_DAYS, MAX_
 pub(crate) use shares::{CreateOutcome, NewShare, Share, ShareFile};
 pub(crate) use tokens::{ApiToken, NewApiToken};
 pub(crate) use tus::{NewTusUpload, TusUpload};
+pub(crate) use upload::Pieces;

@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::multipart::PartId;
 use object_store::ObjectStore;
@@ -28,7 +28,7 @@ use crate::ids::TusUploadId;
 use crate::store::model::sql::{signed, Row};
 use crate::store::model::time::{db_time, expiration_to_db};
 use crate::store::model::tus::{tus_columns, INSERT_TUS};
-use crate::store::model::{NewEntry, NewTusUpload, TusUpload};
+use crate::store::model::{NewEntry, NewTusUpload, Pieces, TusUpload};
 use crate::store::stats::Counters;
 use crate::store::StoreError;
 
@@ -166,15 +166,12 @@ impl RemoteStore {
             }
         }
         let part_size = usize::try_from(upload.chunk_size).unwrap_or(usize::MAX);
-        let mut buf = BytesMut::with_capacity(part_size);
-        buf.extend_from_slice(&upload.tail);
         Counters::add(&self.inner.counters.in_progress, 1);
         let sink = RemoteTusSink(PartSink {
             store: self.clone(),
             id: upload.entry_id.clone(),
             path: self.object_path(&upload.entry_id),
-            part_size,
-            buf,
+            pieces: Pieces::new(part_size, &upload.tail),
             bytes: upload.offset,
             multipart,
             next_part: usize::try_from(upload.offset / upload.chunk_size).unwrap_or(usize::MAX),
@@ -400,7 +397,7 @@ impl RemoteTusSink {
         let t = self.session()?;
         let mut client = self.0.store.pg().await?;
         let tx = client.transaction().await?;
-        let tail = self.0.buf.to_vec();
+        let tail = self.0.pieces.rest().to_vec();
         let n = tx
             .execute(
                 "UPDATE picoshare_tus_uploads
@@ -462,7 +459,7 @@ impl RemoteTusSink {
         }
         tx.execute(DELETE_PARTS, &[&t.upload_id.as_str()]).await?;
         let sink = &self.0;
-        insert_entry(&tx, &sink.id, entry, sink.bytes, sink.part_size as u64).await?;
+        insert_entry(&tx, &sink.id, entry, sink.bytes, sink.pieces.size() as u64).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{MultipartId, ObjectStore, PutPayload};
@@ -20,7 +20,7 @@ use super::entries::insert_entry;
 use super::guest_links::{SlotLease, DELETE_SLOT};
 use super::{RemoteStore, MAX_PARTS};
 use crate::ids::{EntryId, TusUploadId};
-use crate::store::model::NewEntry;
+use crate::store::model::{NewEntry, Pieces};
 use crate::store::stats::Counters;
 use crate::store::StoreError;
 
@@ -56,8 +56,8 @@ pub(super) struct PartSink {
     pub(super) store: RemoteStore,
     pub(super) id: EntryId,
     pub(super) path: ObjectPath,
-    pub(super) part_size: usize,
-    pub(super) buf: BytesMut,
+    /// The bytes cut into parts.
+    pub(super) pieces: Pieces,
     pub(super) bytes: u64,
     pub(super) multipart: Option<MultipartId>,
     /// Index of the next part to send.
@@ -114,8 +114,7 @@ impl RemoteStore {
             store: self.clone(),
             path: self.object_path(&id),
             id,
-            part_size,
-            buf: BytesMut::new(),
+            pieces: Pieces::new(part_size, &[]),
             bytes: 0,
             multipart: None,
             next_part: 0,
@@ -190,7 +189,7 @@ impl RemoteSink {
             &self.0.id,
             entry,
             self.0.bytes,
-            self.0.part_size as u64,
+            self.0.pieces.size() as u64,
         )
         .await?;
         tx.execute(
@@ -233,21 +232,8 @@ impl PartSink {
             self.ensure_registered().await?;
         }
         self.bytes += data.len() as u64;
-        while !data.is_empty() {
-            if self.buf.is_empty() && data.len() >= self.part_size {
-                let part = data.split_to(self.part_size);
-                self.send_part(part).await?;
-                continue;
-            }
-            if self.buf.capacity() < self.part_size {
-                self.buf.reserve(self.part_size - self.buf.len());
-            }
-            let take = (self.part_size - self.buf.len()).min(data.len());
-            self.buf.extend_from_slice(&data.split_to(take));
-            if self.buf.len() == self.part_size {
-                let part = self.buf.split().freeze();
-                self.send_part(part).await?;
-            }
+        while let Some(part) = self.pieces.next(&mut data) {
+            self.send_part(part).await?;
         }
         self.renew_lease_if_due().await
     }
@@ -294,7 +280,7 @@ impl PartSink {
         if index as u64 >= MAX_PARTS {
             return Err(StoreError::TooLarge(format!(
                 "the file is too large for object storage in {} MiB parts; raise PS_S3_PART_MIB",
-                self.part_size >> 20
+                self.pieces.size() >> 20
             )));
         }
         let m = self.ensure_multipart().await?;
@@ -338,7 +324,7 @@ impl PartSink {
             None => self.parts.push(part),
             Some(t) => {
                 let number = index as i64 + 1;
-                let reached = index as u64 * self.part_size as u64 + len;
+                let reached = index as u64 * self.pieces.size() as u64 + len;
                 if t.track && reached < t.length {
                     // The offset this part reaches is durable before the next part starts.
                     record_parts(&self.store, t, &[(number, part.content_id)], Some(reached))
@@ -383,7 +369,7 @@ impl PartSink {
     pub(super) async fn store_object(&mut self) -> Result<(), StoreError> {
         if self.multipart.is_none() {
             self.ensure_registered().await?;
-            let data = self.buf.split().freeze();
+            let data = self.pieces.take_rest();
             let len = data.len() as u64;
             let started = Instant::now();
             self.store
@@ -393,8 +379,8 @@ impl PartSink {
             count_stored(&self.store, started, len);
             return Ok(());
         }
-        if !self.buf.is_empty() {
-            let last = self.buf.split().freeze();
+        let last = self.pieces.take_rest();
+        if !last.is_empty() {
             self.send_part(last).await?;
         }
         self.wait_inflight().await?;

@@ -94,30 +94,38 @@ async fn guest_owner(
 
 /// The upload a request is about, and whose routes it came in on: the guest
 /// routes carry `guestLinkID` (the link must exist and not be disabled); the
-/// owner's need a session or an API token.
+/// owner's need a session or an API token. Then, as for every tus request
+/// but `OPTIONS`, the protocol version must be ours.
 pub(crate) struct TusTarget {
     owner: Owner,
     id: TusUploadId,
 }
 
 impl axum::extract::FromRequestParts<AppState> for TusTarget {
-    type Rejection = AppError;
+    type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         state: &AppState,
-    ) -> Result<Self, AppError> {
-        let Path(params) =
-            Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
-        let owner = match params.get("guestLinkID") {
-            Some(link) => guest_owner(state, link, false).await?,
-            None => {
-                Uploader::from_request_parts(parts, state).await?;
-                Owner::Admin
-            }
+    ) -> Result<Self, Response> {
+        let target = async {
+            let Path(params) =
+                Path::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+            let owner = match params.get("guestLinkID") {
+                Some(link) => guest_owner(state, link, false).await?,
+                None => {
+                    Uploader::from_request_parts(parts, state).await?;
+                    Owner::Admin
+                }
+            };
+            let id = parse_upload_id(params.get("uploadID").map_or("", String::as_str))?;
+            Ok::<_, AppError>(TusTarget { owner, id })
         };
-        let id = parse_upload_id(params.get("uploadID").map_or("", String::as_str))?;
-        Ok(TusTarget { owner, id })
+        let target = target.await.map_err(IntoResponse::into_response)?;
+        match version_refusal(&parts.headers) {
+            Some(refusal) => Err(refusal),
+            None => Ok(target),
+        }
     }
 }
 
@@ -408,14 +416,9 @@ async fn owned_upload(
 
 /// `HEAD /api/tus/{uploadID}` and `HEAD /api/guest/{guestLinkID}/tus/{uploadID}`.
 pub(crate) async fn head(
-    target: TusTarget,
+    TusTarget { owner, id }: TusTarget,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(resp) = version_refusal(&headers) {
-        return Ok(resp);
-    }
-    let TusTarget { owner, id } = target;
     let row = owned_upload(&state, &owner, &id).await?;
     if !row.completed && row.expires < state.clock.now() {
         return Err(gone());
@@ -435,14 +438,10 @@ pub(crate) async fn head(
 
 /// `PATCH /api/tus/{uploadID}` and `PATCH /api/guest/{guestLinkID}/tus/{uploadID}`.
 pub(crate) async fn patch(
-    target: TusTarget,
+    TusTarget { owner, id }: TusTarget,
     State(state): State<AppState>,
     req: Request,
 ) -> Result<Response, AppError> {
-    if let Some(resp) = version_refusal(req.headers()) {
-        return Ok(resp);
-    }
-    let TusTarget { owner, id } = target;
     let content_type = header_str(req.headers(), "content-type").unwrap_or("");
     if !content_type.eq_ignore_ascii_case(OFFSET_OCTET_STREAM) {
         return Err(AppError::new(
@@ -477,14 +476,9 @@ fn conflict(sent: u64, stored: u64) -> AppError {
 /// deletes an upload and its bytes. A completed upload's file stays (delete it
 /// as a file); only the upload's record goes.
 pub(crate) async fn terminate(
-    target: TusTarget,
+    TusTarget { owner, id }: TusTarget,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if let Some(resp) = version_refusal(&headers) {
-        return Ok(resp);
-    }
-    let TusTarget { owner, id } = target;
     owned_upload(&state, &owner, &id).await?;
     // Stop a request that is writing to it first.
     let _guard = state.tus_locks.acquire(&id).await.ok_or_else(|| {
