@@ -112,6 +112,9 @@ fn write_all_produces_every_file_consistently() {
         [
             "comparisons.csv",
             "memory.svg",
+            "paired.csv",
+            "ratios-download.svg",
+            "ratios-upload.svg",
             "report.md",
             "results.json",
             "samples.csv",
@@ -222,7 +225,8 @@ fn write_all_produces_every_file_consistently() {
     for v in &r.variants {
         assert!(md.contains(&v.name));
     }
-    assert!(md.contains("| upload | 100 MiB | unlimited | 1 | go-picoshare | rust |"));
+    assert!(md.contains("| upload | 100 MiB | unlimited | unlimited | go-picoshare | rust | 5 |"));
+    assert!(md.contains("| upload | 100 MiB | unlimited | unlimited | 1 | go-picoshare | rust |"));
     assert!(
         md.contains("**faster**"),
         "the 3× faster uploads are called"
