@@ -3,14 +3,14 @@
 use chrono::{DateTime, SubsecRound, Utc};
 
 /// A source of the current time.
-pub trait Clock: Send + Sync + 'static {
+pub(crate) trait Clock: Send + Sync + 'static {
     /// The current time, truncated to whole seconds (the database's precision).
     fn now(&self) -> DateTime<Utc>;
 }
 
 /// The system clock.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
@@ -23,13 +23,13 @@ impl Clock for SystemClock {
 /// writes the time it wants the server to see. If the file is missing or
 /// unreadable, the system clock is used.
 #[derive(Debug, Clone)]
-pub struct FileClock {
+pub(crate) struct FileClock {
     path: std::path::PathBuf,
 }
 
 impl FileClock {
     /// A clock that reads `path`.
-    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<std::path::PathBuf>) -> Self {
         Self { path: path.into() }
     }
 }

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::store::Store;
 
 /// Collects garbage now and then every `interval`, until the task is aborted.
-pub async fn run_periodically(store: Store, clock: Arc<dyn Clock>, interval: Duration) {
+pub(crate) async fn run_periodically(store: Store, clock: Arc<dyn Clock>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

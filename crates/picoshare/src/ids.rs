@@ -1,33 +1,33 @@
-//! Entry and guest-link identifiers.
+//! Entry and guest-link identifiers, and the random hex of tokens and nonces.
 //!
 //! PicoShare IDs are random strings over a 57-character alphabet that leaves out
 //! look-alike characters (`l`, `I`, `O`, `0`, `1`). Entry IDs have 10 characters,
 //! guest-link IDs 16. The parse errors reproduce the original's wording because the
 //! web UI shows them to users verbatim.
 
-use rand::Rng;
+use rand::{Rng, RngCore};
 use std::fmt;
 
 /// The characters an ID may contain.
-pub const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 /// Length of an entry ID.
-pub const ENTRY_ID_LEN: usize = 10;
+const ENTRY_ID_LEN: usize = 10;
 /// Length of a guest-link ID.
-pub const GUEST_LINK_ID_LEN: usize = 16;
+const GUEST_LINK_ID_LEN: usize = 16;
 /// Length of a resumable upload's ID (about 140 random bits: the ID in an
 /// upload's URL is all a guest needs to continue it).
-pub const TUS_UPLOAD_ID_LEN: usize = 24;
+const TUS_UPLOAD_ID_LEN: usize = 24;
 /// Length of an API token's ID (public: it names the token in the list and
 /// in `DELETE /api/tokens/{id}`; the token itself is another, secret value).
-pub const API_TOKEN_ID_LEN: usize = 12;
+const API_TOKEN_ID_LEN: usize = 12;
 /// Length of a share's ID (public: it is the share page's link `/s/{id}`;
 /// a length no other ID has, so one is never mistaken for another).
-pub const SHARE_ID_LEN: usize = 14;
+const SHARE_ID_LEN: usize = 14;
 
 /// Why a string is not a valid ID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IdError {
+pub(crate) enum IdError {
     /// Wrong number of bytes.
     #[error("entry ID ({id}) has invalid length: got {got}, want {want}")]
     Length {
@@ -48,8 +48,27 @@ pub enum IdError {
     },
 }
 
+/// Lower-case hex digits of `bytes`, two per byte.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// `n` random bytes from the operating system's generator, as hex (`2n`
+/// digits): session and API tokens, CSP nonces, multipart boundaries.
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut raw = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    hex(&raw)
+}
+
 /// A random string of `len` characters from [`ALPHABET`] (for internal keys).
-pub fn random_token(len: usize) -> String {
+pub(crate) fn random_token(len: usize) -> String {
     random_id(len)
 }
 
@@ -91,11 +110,11 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $len:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub(crate) struct $name(String);
 
         impl $name {
             /// A new random ID.
-            pub fn generate() -> Self {
+            pub(crate) fn generate() -> Self {
                 Self(random_id($len))
             }
 
@@ -103,12 +122,12 @@ macro_rules! id_type {
             ///
             /// # Errors
             /// [`IdError`] if the length or a character is wrong.
-            pub fn parse(raw: &str) -> Result<Self, IdError> {
+            pub(crate) fn parse(raw: &str) -> Result<Self, IdError> {
                 check(raw, $len).map(|()| Self(raw.to_owned()))
             }
 
             /// The ID as text.
-            pub fn as_str(&self) -> &str {
+            pub(crate) fn as_str(&self) -> &str {
                 &self.0
             }
         }
@@ -151,6 +170,18 @@ id_type!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
+        let r = random_hex(16);
+        assert_eq!(r.len(), 32);
+        assert!(r
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert_ne!(r, random_hex(16));
+    }
 
     #[test]
     fn generated_ids_parse_back() {

@@ -4,25 +4,36 @@
 //! # Layout
 //! - [`config`]: command-line flags and environment variables.
 //! - [`server`]: building, running and stopping the HTTP server.
-//! - [`http`]: routes, handlers and the mapping to status codes; the only module
+//! - `http`: routes, handlers and the mapping to status codes; the only module
 //!   that knows HTTP.
-//! - [`store`]: storage, the only module that knows SQL: one model and two
+//! - `store`: storage, the only module that knows SQL: one model and two
 //!   backends (one SQLite file, or PostgreSQL with S3) behind one handle.
-//! - [`validate`], [`ids`], [`useragent`]: input rules, identifiers and the
+//! - `validate`, `ids`, `useragent`: input rules, identifiers and the
 //!   User-Agent classifier of the download history; pure functions.
-//! - [`clock`]: the injectable source of "now".
-//! - [`gc`]: the periodic garbage collection of expired files.
+//! - `clock`: the injectable source of "now".
+//! - `gc`: the periodic garbage collection of expired files.
 //! - `fuzz_targets` (tests and the `fuzzing` feature only): the fuzz targets of
 //!   the parsers of untrusted input, shared by `cargo fuzz` and the replay tests.
+//!
+//! # What is public
+//! The binary (`main.rs`) uses [`config`], [`server`] and [`copy_to_remote`];
+//! the fuzz crate (`fuzz/`) uses `fuzz_targets`. Everything else is
+//! `pub(crate)` or private, so that the compiler finds what nothing uses
+//! (the modules above in code font are private; `cargo doc
+//! --document-private-items` shows them).
 
-pub mod clock;
+pub(crate) mod clock;
 pub mod config;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_targets;
-pub mod gc;
-pub mod http;
-pub mod ids;
+pub(crate) mod gc;
+pub(crate) mod http;
+pub(crate) mod ids;
 pub mod server;
-pub mod store;
-pub mod useragent;
-pub mod validate;
+pub(crate) mod store;
+pub(crate) mod useragent;
+pub(crate) mod validate;
+
+/// `--copy-to-remote`: copies a SQLite database (ours or the original's)
+/// into PostgreSQL and object storage and checks every file.
+pub use store::remote::migrate::copy_sqlite as copy_to_remote;

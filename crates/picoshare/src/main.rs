@@ -89,10 +89,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         };
         map_large_buffers();
-        return picoshare::store::remote::migrate::copy_sqlite(&cli.db, remote).await;
+        return picoshare::copy_to_remote(&cli.db, remote).await;
     }
     let config = Config::from_cli(cli)?;
-    if config.remote.is_some() {
+    if config.uses_remote_store() {
         map_large_buffers();
     }
     let app = Application::build(config).await?;

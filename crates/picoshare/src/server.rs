@@ -2,7 +2,7 @@
 //!
 //! [`Application::build`] opens the store and binds the listener (port 0 works, for
 //! tests); [`Application::run_until_stopped`] serves until the shutdown future
-//! resolves (see [`crate::http::serve`] for the connections and their
+//! resolves (see `crate::http::serve` for the connections and their
 //! timeouts), lets in-flight requests finish for a grace period, aborts those
 //! still running, then stops the store's writer, which reclaims any upload that
 //! did not finish.
@@ -49,7 +49,7 @@ impl Application {
     ///
     /// # Errors
     /// If the database cannot be opened or the address cannot be bound.
-    pub async fn build_with_clock(
+    async fn build_with_clock(
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
@@ -87,7 +87,7 @@ impl Application {
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
         let state = AppState {
             store,
-            secret_digest: http::auth::secret_digest(&config.shared_secret),
+            secret_digest: http::auth::session::secret_digest(&config.shared_secret),
             config: Arc::new(config),
             clock,
             metrics: Arc::default(),

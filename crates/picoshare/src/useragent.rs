@@ -21,15 +21,15 @@
 
 /// What [`parse`] recognised in a User-Agent header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserAgent {
+pub(crate) struct UserAgent {
     /// Browser or client name, such as `Chrome` or `curl`; `Unknown` if unrecognised.
-    pub browser: String,
+    pub(crate) browser: String,
     /// Operating system, such as `Windows` or `iOS`; `Unknown` if unrecognised.
-    pub platform: String,
+    pub(crate) platform: String,
 }
 
 /// The name used for anything the rules do not recognise.
-pub const UNKNOWN: &str = "Unknown";
+const UNKNOWN: &str = "Unknown";
 
 /// How a rule's token must appear in the User-Agent.
 #[derive(Clone, Copy)]
@@ -145,7 +145,7 @@ fn is_safari(ua: &str) -> bool {
 }
 
 /// Classifies a User-Agent header value.
-pub fn parse(ua: &str) -> UserAgent {
+pub(crate) fn parse(ua: &str) -> UserAgent {
     let browser = first_match(ua, CLIENTS)
         .or_else(|| is_safari(ua).then_some("Safari"))
         .unwrap_or(UNKNOWN);

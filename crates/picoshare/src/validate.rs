@@ -6,18 +6,18 @@
 use chrono::{DateTime, Datelike, Duration, SecondsFormat, Utc};
 
 /// The timestamp that means "never expires" in the database.
-pub const NEVER_EXPIRE: &str = "2999-12-31T00:00:00Z";
+pub(crate) const NEVER_EXPIRE: &str = "2999-12-31T00:00:00Z";
 
 /// Longest accepted filename, in bytes.
-pub const MAX_FILENAME_BYTES: usize = 255;
+pub(crate) const MAX_FILENAME_BYTES: usize = 255;
 /// Longest accepted note, in bytes.
-pub const MAX_NOTE_BYTES: usize = 500;
+pub(crate) const MAX_NOTE_BYTES: usize = 500;
 
 /// Checks a filename; returns it unchanged when acceptable.
 ///
 /// # Errors
 /// The original's message for each broken rule.
-pub fn filename(name: &str) -> Result<&str, String> {
+pub(crate) fn filename(name: &str) -> Result<&str, String> {
     if name.is_empty() {
         return Err("filename must be non-empty".into());
     }
@@ -36,7 +36,7 @@ pub fn filename(name: &str) -> Result<&str, String> {
 
 /// Reduces a client-supplied multipart filename to its last path component, as
 /// browsers on Windows may still send `C:\path\name`. Mirrors taking the base name.
-pub fn upload_basename(raw: &str) -> &str {
+pub(crate) fn upload_basename(raw: &str) -> &str {
     let trimmed = raw.trim_end_matches('/');
     match trimmed.rfind('/') {
         Some(i) => &trimmed[i + 1..],
@@ -49,7 +49,7 @@ pub fn upload_basename(raw: &str) -> &str {
 ///
 /// # Errors
 /// The original's message for each broken rule.
-pub fn note(raw: &str) -> Result<Option<String>, String> {
+pub(crate) fn note(raw: &str) -> Result<Option<String>, String> {
     if raw.is_empty() {
         return Ok(None);
     }
@@ -96,10 +96,10 @@ fn contains_script_or_iframe_tag(s: &str) -> bool {
 }
 
 /// Message for an expiration that is not RFC 3339.
-pub const EXPIRATION_FORMAT_ERROR: &str =
+pub(crate) const EXPIRATION_FORMAT_ERROR: &str =
     "unrecognized format for expiration time, must be in 2006-01-02T15:04:05Z07:00 format";
 /// Message for an expiration less than an hour away.
-pub const EXPIRATION_TOO_SOON: &str = "expire time must be at least one hour in the future";
+pub(crate) const EXPIRATION_TOO_SOON: &str = "expire time must be at least one hour in the future";
 
 /// Parses an RFC 3339 timestamp.
 ///
@@ -109,7 +109,7 @@ pub const EXPIRATION_TOO_SOON: &str = "expire time must be at least one hour in 
 ///
 /// # Errors
 /// [`EXPIRATION_FORMAT_ERROR`].
-pub fn rfc3339(raw: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn rfc3339(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .ok()
@@ -121,7 +121,7 @@ pub fn rfc3339(raw: &str) -> Result<DateTime<Utc>, String> {
 ///
 /// # Errors
 /// The original's message for a bad format or a time too soon.
-pub fn expiration(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub(crate) fn expiration(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let t = rfc3339(raw)?;
     if t < now + Duration::hours(1) {
         return Err(EXPIRATION_TOO_SOON.into());
@@ -130,7 +130,7 @@ pub fn expiration(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String
 }
 
 /// Formats a time the way the database stores it: UTC, whole seconds, `Z`.
-pub fn db_time(t: DateTime<Utc>) -> String {
+pub(crate) fn db_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

@@ -11,55 +11,67 @@ use crate::store::StoreError;
 
 /// An error reply.
 #[derive(Debug)]
-pub struct AppError {
+pub(crate) struct AppError {
     status: StatusCode,
     message: String,
     clear_cookie: bool,
     bearer_challenge: bool,
+    retry_after: Option<u64>,
 }
 
 impl AppError {
     /// A reply with `status` and `message`.
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
             clear_cookie: false,
             bearer_challenge: false,
+            retry_after: None,
         }
     }
     /// 400.
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
     /// 404.
-    pub fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
     /// 401 that also clears the session cookie, as the original does.
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self {
-            status: StatusCode::UNAUTHORIZED,
-            message: "Authentication required".into(),
             clear_cookie: true,
-            bearer_challenge: false,
+            ..Self::new(StatusCode::UNAUTHORIZED, "Authentication required")
         }
     }
     /// A refused API token: `status` (401 or 403) with a
     /// `WWW-Authenticate: Bearer` challenge. The session cookie is left alone.
-    pub fn bearer(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn bearer(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             bearer_challenge: true,
             ..Self::new(status, message)
         }
     }
+    /// 429: too many wrong passphrases or passwords; `message` gets the wait
+    /// appended, which `Retry-After` gives too (at least a second).
+    pub(crate) fn too_many(message: &str, wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs().max(1);
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("{message} Try again in {secs} seconds."),
+            )
+        }
+    }
     /// 500 with a fixed public message; `cause` is logged, never sent.
-    pub fn internal(public: &str, cause: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(public: &str, cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "{public}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, public)
     }
     /// Maps a storage failure: a full disk is the client's 507, the rest is 500.
-    pub fn store(public: &str, e: StoreError) -> Self {
+    pub(crate) fn store(public: &str, e: StoreError) -> Self {
         match e {
             StoreError::DiskFull => Self::new(
                 StatusCode::INSUFFICIENT_STORAGE,
@@ -89,12 +101,12 @@ impl AppError {
         }
     }
     /// The status code.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
 
     /// The message for people.
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         &self.message
     }
 }
@@ -107,12 +119,8 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
         if self.clear_cookie {
-            h.insert(header::SET_COOKIE, super::auth::clearing_cookie());
+            h.insert(header::SET_COOKIE, super::auth::session::clearing_cookie());
         }
         if self.bearer_challenge {
             let challenge = if self.status == StatusCode::FORBIDDEN {
@@ -125,13 +133,16 @@ impl IntoResponse for AppError {
                 HeaderValue::from_static(challenge),
             );
         }
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         resp
     }
 }
 
 /// A JSON request body of at most the router's limit (64 KiB), as bytes. A
 /// larger body is refused with 413 and a message, in our error format.
-pub struct JsonBody(pub bytes::Bytes);
+pub(crate) struct JsonBody(pub(crate) bytes::Bytes);
 
 impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
     type Rejection = AppError;
@@ -155,7 +166,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for JsonBody {
 
 /// `axum::extract::Path`, with its refusals (a path segment that is not valid
 /// UTF-8 once percent-decoded) in our error format.
-pub struct Path<T>(pub T);
+pub(crate) struct Path<T>(pub(crate) T);
 
 impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
 where

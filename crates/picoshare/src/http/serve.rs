@@ -8,7 +8,7 @@
 //!   `send_timeout` (the socket's send buffer stays full), the connection is
 //!   closed. A slow reader that keeps reading is never cut.
 //! - Request bodies have their own idle timeout, applied to every request by a
-//!   layer of the router ([`super::body_timeout`]).
+//!   layer of the router ([`super::layers::body_timeout`]).
 //!
 //! Only HTTP/1.1 (and 1.0) is served, as the original does on plain HTTP;
 //! HTTP/2 and TLS are a reverse proxy's job.
@@ -34,15 +34,15 @@ use tower::Service;
 
 /// The per-connection timeouts.
 #[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// Time to send a request head; also the idle keep-alive time.
-    pub header: Duration,
+    pub(crate) header: Duration,
     /// Time a response may wait for a client that reads nothing.
-    pub send: Duration,
+    pub(crate) send: Duration,
 }
 
 /// The connections still open when accepting stopped.
-pub struct OpenConnections {
+pub(crate) struct OpenConnections {
     tasks: JoinSet<()>,
 }
 
@@ -51,7 +51,7 @@ impl OpenConnections {
     /// told to close once their request in flight is answered). Returns whether
     /// all finished; the others are aborted, which drops their requests (an
     /// upload in progress is then abandoned and its chunks deleted).
-    pub async fn drain(mut self, grace: Duration) -> bool {
+    pub(crate) async fn drain(mut self, grace: Duration) -> bool {
         let all = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(grace, all).await.is_ok() {
             return true;
@@ -65,7 +65,7 @@ impl OpenConnections {
 /// Serves `app` on connections from `listener` until `shutdown` resolves; then
 /// stops accepting, asks every open connection to close after its request in
 /// flight, and returns them (see [`OpenConnections::drain`]).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     timeouts: Timeouts,

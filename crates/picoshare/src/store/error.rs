@@ -4,7 +4,7 @@
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     /// Any SQLite failure.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -52,9 +52,9 @@
 //! forwarded to the backend in use by the `forward!` macro.
 
 mod error;
-pub mod model;
-pub mod remote;
-pub mod sqlite;
+pub(crate) mod model;
+pub(crate) mod remote;
+pub(crate) mod sqlite;
 mod stats;
 mod transfer;
 
@@ -62,10 +62,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-pub use error::StoreError;
-pub use sqlite::{JournalMode, StoreConfig, DEFAULT_CHUNK_SIZE};
-pub use stats::StoreStats;
-pub use transfer::{GuestSlot, RangeReader, TusSink, UploadSink};
+pub(crate) use error::StoreError;
+pub(crate) use sqlite::{JournalMode, StoreConfig, DEFAULT_CHUNK_SIZE};
+pub(crate) use stats::StoreStats;
+pub(crate) use transfer::{GuestSlot, RangeReader, TusSink, UploadSink};
 
 use crate::ids::{ApiTokenId, EntryId, GuestLinkId, ShareId, TusUploadId};
 use model::{
@@ -78,7 +78,7 @@ use sqlite::SqliteStore;
 
 /// Handle to the store in use; cheap to clone.
 #[derive(Clone)]
-pub enum Store {
+pub(crate) enum Store {
     /// Everything in one SQLite file.
     Sqlite(SqliteStore),
     /// Metadata in PostgreSQL, file data in S3-compatible object storage.
@@ -95,7 +95,7 @@ macro_rules! forward {
         $($rest:tt)*
     ) => {
         $(#[$doc])*
-        pub async fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
+        pub(crate) async fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
             match self {
                 Store::Sqlite(s) => s.$name($($arg),*).await,
                 Store::Remote(s) => s.$name($($arg),*).await,
@@ -109,7 +109,7 @@ macro_rules! forward {
         $($rest:tt)*
     ) => {
         $(#[$doc])*
-        pub fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
+        pub(crate) fn $name(&self $(, $arg: $ty)*) $(-> $ret)? {
             match self {
                 Store::Sqlite(s) => s.$name($($arg),*),
                 Store::Remote(s) => s.$name($($arg),*),
@@ -124,7 +124,7 @@ impl Store {
     /// [`UploadSink::finish`] returns; dropping the sink abandons the upload.
     /// `expected_len` is the request's length when known (a hint for the size
     /// of object-storage parts).
-    pub fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> UploadSink {
+    pub(crate) fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> UploadSink {
         match self {
             Store::Sqlite(s) => UploadSink::Sqlite(s.begin_upload(id)),
             Store::Remote(s) => UploadSink::Remote(Box::new(s.begin_upload(id, expected_len))),
@@ -132,7 +132,7 @@ impl Store {
     }
 
     /// Opens bytes `start..=end` of `entry` for reading in batches.
-    pub fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RangeReader {
+    pub(crate) fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RangeReader {
         match self {
             Store::Sqlite(s) => RangeReader::Sqlite(s.read_range(entry, start, end)),
             Store::Remote(s) => RangeReader::Remote(s.read_range(entry, start, end)),
@@ -149,7 +149,7 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures; [`StoreError::Contended`] if the count kept changing.
-    pub async fn reserve_guest_slot(
+    pub(crate) async fn reserve_guest_slot(
         &self,
         link: &GuestLinkId,
         max: u64,
@@ -171,7 +171,7 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn tus_create(
+    pub(crate) async fn tus_create(
         &self,
         new: NewTusUpload,
         slot: Option<GuestSlot>,
@@ -192,7 +192,7 @@ impl Store {
     ///
     /// # Errors
     /// Storage failures; [`StoreError::Busy`] while another server writes to it.
-    pub async fn tus_open(
+    pub(crate) async fn tus_open(
         &self,
         id: &TusUploadId,
         track: bool,

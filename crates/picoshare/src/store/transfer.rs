@@ -30,7 +30,7 @@ macro_rules! dispatch {
 /// Receives the bytes of one new entry. Nothing is visible until
 /// [`UploadSink::finish`] returns; dropping it abandons the upload and
 /// reclaims what it stored.
-pub enum UploadSink {
+pub(crate) enum UploadSink {
     /// Into SQLite chunk rows.
     Sqlite(SqliteSink),
     /// Into an object-storage multipart upload (boxed: it is much larger).
@@ -39,12 +39,12 @@ pub enum UploadSink {
 
 impl UploadSink {
     /// The ID the entry will have.
-    pub fn id(&self) -> &EntryId {
+    pub(crate) fn id(&self) -> &EntryId {
         dispatch!(UploadSink, self, s => s.id())
     }
 
     /// Bytes received so far.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         dispatch!(UploadSink, self, s => s.bytes_received())
     }
 
@@ -52,14 +52,14 @@ impl UploadSink {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         dispatch!(UploadSink, self, s => s.write(data).await)
     }
 
     /// Holds a guest-link upload slot until the entry, which counts in its
     /// place, is stored (or the upload abandoned), so that no count of the
     /// link's uploads misses this one or sees it twice.
-    pub fn hold_guest_slot(&mut self, slot: GuestSlot) {
+    pub(crate) fn hold_guest_slot(&mut self, slot: GuestSlot) {
         match (self, slot) {
             (UploadSink::Sqlite(s), GuestSlot::Sqlite(g)) => s.hold_guest_slot(g),
             (UploadSink::Remote(s), GuestSlot::Remote(g)) => s.hold_guest_slot(g),
@@ -73,7 +73,7 @@ impl UploadSink {
     ///
     /// # Errors
     /// Storage failures; nothing is stored then.
-    pub async fn finish(self, entry: NewEntry) -> Result<(), StoreError> {
+    pub(crate) async fn finish(self, entry: NewEntry) -> Result<(), StoreError> {
         dispatch!(UploadSink, self, s => s.finish(entry).await)
     }
 }
@@ -82,7 +82,7 @@ impl UploadSink {
 /// recorded offset. It ends with [`TusSink::save`], [`TusSink::complete`] or
 /// [`TusSink::discard`]; dropping it ends the session keeping what was
 /// recorded.
-pub enum TusSink {
+pub(crate) enum TusSink {
     /// Into SQLite chunk rows.
     Sqlite(SqliteTusSink),
     /// Into the upload's object-storage multipart upload (boxed: it is much larger).
@@ -91,7 +91,7 @@ pub enum TusSink {
 
 impl TusSink {
     /// The upload's offset: bytes stored before this session and received in it.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         dispatch!(TusSink, self, s => s.bytes_received())
     }
 
@@ -100,7 +100,7 @@ impl TusSink {
     /// # Errors
     /// Storage failures; [`StoreError::Busy`] if another server took the
     /// upload over.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         dispatch!(TusSink, self, s => s.write(data).await)
     }
 
@@ -109,7 +109,7 @@ impl TusSink {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn save(self, expires: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) async fn save(self, expires: DateTime<Utc>) -> Result<(), StoreError> {
         dispatch!(TusSink, self, s => s.save(expires).await)
     }
 
@@ -118,19 +118,23 @@ impl TusSink {
     ///
     /// # Errors
     /// Storage failures; the upload keeps its last recorded offset.
-    pub async fn complete(self, entry: NewEntry, expires: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) async fn complete(
+        self,
+        entry: NewEntry,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         dispatch!(TusSink, self, s => s.complete(entry, expires).await)
     }
 
     /// Ends the session, dropping what it wrote (a checksum mismatch): the
     /// upload keeps the offset it had before.
-    pub async fn discard(self) {
+    pub(crate) async fn discard(self) {
         dispatch!(TusSink, self, s => s.discard().await)
     }
 }
 
 /// Reads one byte range of a file in batches, in order.
-pub enum RangeReader {
+pub(crate) enum RangeReader {
     /// Chunk rows, read in short read transactions.
     Sqlite(SqliteRange),
     /// One ranged GET, streamed.
@@ -144,7 +148,10 @@ impl RangeReader {
     ///
     /// # Errors
     /// Storage failures, or missing data.
-    pub async fn next(&mut self, batch_bytes: u64) -> Result<Option<Vec<Bytes>>, StoreError> {
+    pub(crate) async fn next(
+        &mut self,
+        batch_bytes: u64,
+    ) -> Result<Option<Vec<Bytes>>, StoreError> {
         match self {
             RangeReader::Sqlite(r) => r.next(batch_bytes).await,
             RangeReader::Remote(r) => r.next().await.map(|o| o.map(|b| vec![b])),
@@ -156,7 +163,7 @@ impl RangeReader {
 /// [`Store::reserve_guest_slot`](super::Store::reserve_guest_slot));
 /// dropping it gives it back.
 #[derive(Debug)]
-pub enum GuestSlot {
+pub(crate) enum GuestSlot {
     /// Counted in this process's memory (one SQLite file, one server).
     Sqlite(LocalSlot),
     /// A row in the shared database, owned by this server instance.

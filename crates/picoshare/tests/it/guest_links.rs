@@ -681,19 +681,75 @@ async fn reply_format_follows_accept() {
         .starts_with("http://files.example.com/-"));
 }
 
-/// Behind a TLS-terminating proxy the plain-text URL says `https`.
+/// Behind a TLS-terminating proxy, which says the client used HTTPS
+/// (`X-Forwarded-Proto: https`, as the README asks of it), the plain-text URL
+/// says `https`.
 #[tokio::test]
 async fn reply_url_is_https_behind_a_proxy() {
     let s = TestServer::start_with(ServerOptions::new().env("PS_BEHIND_PROXY", "true")).await;
     let c = s.admin_client().await;
     let link = create_link(&s, &c, link_body(None, None)).await;
-    let resp = post_guest(&s, &link, "", file_form(b"data"), None).await;
+    let resp = post_guest_via(&s, &link, &[("X-Forwarded-Proto", "https")]).await;
     assert_eq!(resp.status().as_u16(), 200);
     let body = resp.text().await.unwrap();
     assert!(
         body.starts_with(&format!("https://{}/-", s.addr)) && body.ends_with("\r\n"),
         "{body:?}"
     );
+}
+
+/// Behind a plain-HTTP proxy, which says `http` or nothing about the scheme,
+/// the URL says `http` (an `https` link would not open), as the session
+/// cookie is not `Secure`; `Forwarded: proto=https` counts as
+/// `X-Forwarded-Proto` does, and the host the proxy reports is the link's.
+#[tokio::test]
+async fn reply_url_follows_what_the_proxy_says() {
+    let s = TestServer::start_with(ServerOptions::new().env("PS_BEHIND_PROXY", "true")).await;
+    let c = s.admin_client().await;
+    let link = create_link(&s, &c, link_body(None, None)).await;
+    let host = s.addr.to_string();
+    let cases: [(&[(&str, &str)], String); 4] = [
+        (&[], format!("http://{host}/-")),
+        (&[("X-Forwarded-Proto", "http")], format!("http://{host}/-")),
+        (
+            &[("Forwarded", "for=192.0.2.7;proto=https")],
+            format!("https://{host}/-"),
+        ),
+        (
+            &[
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "files.example"),
+            ],
+            "https://files.example/-".to_owned(),
+        ),
+    ];
+    for (headers, prefix) in cases {
+        let resp = post_guest_via(&s, &link, headers).await;
+        assert_eq!(resp.status().as_u16(), 200, "{headers:?}");
+        let body = resp.text().await.unwrap();
+        assert!(body.starts_with(&prefix), "{headers:?}: {body:?}");
+    }
+    let resp = plain_client()
+        .post(s.url("/api/auth"))
+        .json(&serde_json::json!({ "sharedSecretKey": s.secret }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookie = session_set_cookie(resp.headers());
+    assert!(!cookie.has("Secure"), "{cookie:?}");
+}
+
+/// A guest upload of a small file with extra request headers (a proxy's).
+async fn post_guest_via(s: &TestServer, link: &str, headers: &[(&str, &str)]) -> Response {
+    let form = file_form(b"data");
+    let mut req = plain_client()
+        .post(s.url(&format!("/api/guest/{link}")))
+        .header(CONTENT_TYPE, form.content_type());
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.body(form.finish()).send().await.unwrap()
 }
 
 /// Refusals come in the original's order and words: malformed ID, unknown

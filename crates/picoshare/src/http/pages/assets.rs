@@ -38,6 +38,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use crate::http::AppError;
+
 /// One embedded file.
 struct Asset {
     /// Its path under `assets/`, which is also its URL path under the version.
@@ -100,17 +102,13 @@ fn version() -> &'static str {
                 hash.update(part);
             }
         }
-        hash.finalize()
-            .iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::ids::hex(&hash.finalize()[..6])
     })
 }
 
 /// The URL of the asset at `path` (under `assets/`), in the current version,
 /// so it can be cached forever.
-pub fn url(path: &str) -> String {
+pub(crate) fn url(path: &str) -> String {
     format!("/static/{}/{path}", version())
 }
 
@@ -136,9 +134,9 @@ fn lookup(path: &str) -> Option<(&'static Asset, &'static str)> {
 }
 
 /// `GET /static/{*path}`: `VERSION/PATH` or `PATH`.
-pub async fn serve(Path(path): Path<String>) -> Response {
+pub(crate) async fn serve(Path(path): Path<String>) -> Result<Response, AppError> {
     let Some((asset, cache)) = lookup(&path) else {
-        return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
+        return Err(AppError::not_found("404 page not found"));
     };
     let mut resp = (StatusCode::OK, asset.bytes).into_response();
     let h = resp.headers_mut();
@@ -147,11 +145,7 @@ pub async fn serve(Path(path): Path<String>) -> Response {
         HeaderValue::from_static(content_type(asset.path)),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    resp
+    Ok(resp)
 }
 
 #[cfg(test)]

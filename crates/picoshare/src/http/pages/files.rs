@@ -7,23 +7,22 @@
 //! filtering, copying and the calls to the JSON API (`PUT`/`DELETE
 //! /api/entry/{id}`). Dates are shown in UTC.
 
-use std::collections::HashSet;
-
-use axum::extract::{Query, State};
-
-use crate::http::error::Path;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::preview::{preview, qr_figure};
-use super::{require_admin_page, Page};
-use crate::http::entries::parse_entry_id;
+use super::{AdminPage, Page, PageError};
+use crate::http::api::history::unique_by_ip;
+use crate::http::error::Path;
+use crate::http::params::entry_named;
 use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId};
-use crate::store::model::{Download, Entry, EntryLimits};
+use crate::store::model::{Entry, EntryLimits};
 use crate::useragent;
 use crate::validate::db_time;
 
@@ -41,7 +40,7 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// A size in the original's units: `N B` under 1 KiB, else two decimals of
 /// 1024-based `kB`, `MB`, `GB`, …
-pub(super) fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
     if bytes < 1024 {
         return format!("{bytes} B");
@@ -56,19 +55,19 @@ pub(super) fn human_size(bytes: u64) -> String {
 }
 
 /// `YYYY-MM-DD`.
-pub(super) fn date(t: DateTime<Utc>) -> String {
+pub(crate) fn date(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.
-pub(super) fn date_time(t: DateTime<Utc>) -> String {
+pub(crate) fn date_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// `Never`, or `YYYY-MM-DD (N days)` with N the rounded number of days left
 /// (`(N days ago)` once past, for guest links; files show a negative count
 /// as the original does when `ago` is false).
-pub(super) fn expiry(t: Option<DateTime<Utc>>, now: DateTime<Utc>, ago: bool) -> String {
+pub(crate) fn expiry(t: Option<DateTime<Utc>>, now: DateTime<Utc>, ago: bool) -> String {
     let Some(t) = t else {
         return "Never".to_owned();
     };
@@ -83,25 +82,19 @@ pub(super) fn expiry(t: Option<DateTime<Utc>>, now: DateTime<Utc>, ago: bool) ->
 }
 
 /// The full download link of a file, `/-{id}/{encoded filename}`.
-pub(super) fn full_link(id: &str, filename: &str) -> String {
+pub(crate) fn full_link(id: &str, filename: &str) -> String {
     format!("/-{id}/{}", utf8_percent_encode(filename, URI_COMPONENT))
-}
-
-/// The path and query of the request, for the login redirect.
-pub(super) fn path_of(uri: &Uri) -> String {
-    uri.path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
 }
 
 /// A page for a request that cannot be served: a 400 for a malformed ID, a
 /// 404 for an unknown one, the error's text otherwise.
-pub(super) fn error_page(page: &Page, err: &AppError, message: &str) -> Response {
+pub(crate) fn error_page(page: &Page, err: &AppError, message: &str) -> PageError {
     let (title, heading) = match err.status() {
         StatusCode::NOT_FOUND => ("Not Found", "Not found"),
         StatusCode::BAD_REQUEST => ("Bad Request", "Bad request"),
         _ => ("Error", "Something went wrong"),
     };
-    page.render_status(
+    PageError::Shown(page.render_status(
         err.status(),
         title,
         html! {
@@ -111,49 +104,46 @@ pub(super) fn error_page(page: &Page, err: &AppError, message: &str) -> Response
                 p { a href="/files" { "Back to the files" } }
             }
         },
-    )
+    ))
 }
 
-/// Turns an [`AppError`] into its page.
-fn fail(page: &Page, err: AppError) -> Response {
-    let message = match err.status() {
+/// What a visitor is told when the file a page is about cannot be shown,
+/// by the status of the failed look-up (also the public view page's words).
+pub(crate) fn lookup_message(status: StatusCode) -> &'static str {
+    match status {
         StatusCode::NOT_FOUND => {
-            "There is no file with this ID. It may have expired or been deleted.".to_owned()
+            "There is no file with this ID. It may have expired or been deleted."
         }
-        StatusCode::BAD_REQUEST => "This is not a valid file ID.".to_owned(),
-        _ => "The server could not read this file's data.".to_owned(),
-    };
-    error_page(page, &err, &message)
-}
-
-/// The page context and the entry of a `/files/{id}/…` page: a redirect to the
-/// login page without a session, an error page for a bad or unknown ID.
-async fn entry_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    uri: &Uri,
-    raw_id: &str,
-) -> Result<(Page, EntryId, Entry), Response> {
-    let page = require_admin_page(state, headers, &path_of(uri)).await?;
-    match load_entry(state, raw_id).await {
-        Ok((id, entry)) => Ok((page, id, entry)),
-        Err(e) => Err(fail(&page, e)),
+        StatusCode::BAD_REQUEST => "This is not a valid file ID.",
+        _ => "The server could not read this file's data.",
     }
 }
 
-/// Looks up a file for one of the per-file pages.
-pub(super) async fn load_entry(
-    state: &AppState,
-    raw_id: &str,
-) -> Result<(EntryId, Entry), AppError> {
-    let id = parse_entry_id(raw_id)?;
-    let entry = state
-        .store
-        .entry(&id)
-        .await
-        .map_err(|e| AppError::store("failed to read the entry", e))?
-        .ok_or_else(|| AppError::not_found("entry not found"))?;
-    Ok((id, entry))
+/// Turns an [`AppError`] into its page.
+fn fail(page: &Page, err: AppError) -> PageError {
+    error_page(page, &err, lookup_message(err.status()))
+}
+
+/// The request of a `/files/{id}/…` page, as an extractor: the page context
+/// and the file. A redirect to the login page without a session, an error
+/// page for a bad or unknown ID.
+pub(crate) struct EntryPage {
+    page: Page,
+    id: EntryId,
+    entry: Entry,
+}
+
+impl FromRequestParts<AppState> for EntryPage {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let Path(raw_id) = Path::<String>::from_request_parts(parts, state).await?;
+        let AdminPage(page) = AdminPage::from_request_parts(parts, state).await?;
+        match entry_named(state, &raw_id).await {
+            Ok((id, entry)) => Ok(EntryPage { page, id, entry }),
+            Err(e) => Err(fail(&page, e)),
+        }
+    }
 }
 
 /// A `Copy` button that copies the absolute form of `path`.
@@ -184,24 +174,15 @@ fn limit_badges(l: &EntryLimits) -> Markup {
 }
 
 /// `GET /files`: every file, newest first.
-pub async fn files(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/files").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let entries = match state.store.entries().await {
-        Ok(e) => e,
-        Err(e) => {
-            let err = AppError::store("failed to retrieve file index", e);
-            return fail(&page, err);
-        }
-    };
-    let limits = match state.store.all_limits().await {
-        Ok(l) => l,
-        Err(e) => return fail(&page, AppError::store("failed to retrieve file index", e)),
-    };
+pub(crate) async fn files(
+    AdminPage(page): AdminPage,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    let index_failed = |e| fail(&page, AppError::store("failed to retrieve file index", e));
+    let entries = state.store.entries().await.map_err(index_failed)?;
+    let limits = state.store.all_limits().await.map_err(index_failed)?;
     let now = state.clock.now();
-    page.render(
+    Ok(page.render(
         "Files",
         html! {
             section data-page="files" {
@@ -259,24 +240,20 @@ pub async fn files(State(state): State<AppState>, headers: HeaderMap) -> Respons
                 }
             }
         },
-    )
+    ))
 }
 
 /// `GET /files/{id}/info`.
-pub async fn file_info(
+pub(crate) async fn file_info(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw_id): Path<String>,
-) -> Response {
-    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let downloads = match state.store.downloads(&id).await {
-        Ok(d) => d.map_or(0, |d| d.len()),
-        Err(e) => return fail(&page, AppError::store("failed to retrieve downloads", e)),
-    };
+    EntryPage { page, id, entry }: EntryPage,
+) -> Result<Response, PageError> {
+    let downloads = state
+        .store
+        .downloads(&id)
+        .await
+        .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?
+        .map_or(0, |d| d.len());
     let guest = match entry.guest_link_id.as_deref().map(GuestLinkId::parse) {
         Some(Ok(gid)) => match state.store.guest_link(&gid).await {
             Ok(link) => Some((
@@ -285,26 +262,28 @@ pub async fn file_info(
                     .filter(|l| !l.is_empty())
                     .unwrap_or_else(|| gid.as_str().to_owned()),
             )),
-            Err(e) => return fail(&page, AppError::store("failed to read the guest link", e)),
+            Err(e) => {
+                return Err(fail(
+                    &page,
+                    AppError::store("failed to read the guest link", e),
+                ))
+            }
         },
         Some(Err(_)) => entry.guest_link_id.clone().map(|g| (g.clone(), g)),
         None => None,
     };
-    let limits = match state.store.entry_limits(&id).await {
-        Ok(l) => l,
-        Err(e) => {
-            return fail(
-                &page,
-                AppError::store("failed to read the file's limits", e),
-            )
-        }
-    };
+    let limits = state.store.entry_limits(&id).await.map_err(|e| {
+        fail(
+            &page,
+            AppError::store("failed to read the file's limits", e),
+        )
+    })?;
     let id = id.as_str();
     let full = full_link(id, &entry.filename);
     let short = format!("/-{id}");
     let view = format!("/v/{id}");
     let now = state.clock.now();
-    page.render(
+    Ok(page.render(
         "File Information",
         html! {
             section data-page="file-info" {
@@ -383,28 +362,24 @@ pub async fn file_info(
                 }
             }
         },
-    )
+    ))
 }
 
 /// `GET /files/{id}/edit`.
-pub async fn file_edit(
+pub(crate) async fn file_edit(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw_id): Path<String>,
-) -> Response {
-    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let limits = match state.store.entry_limits(&id).await {
-        Ok(l) => l.unwrap_or_default(),
-        Err(e) => return fail(&page, AppError::store("failed to retrieve entry", e)),
-    };
+    EntryPage { page, id, entry }: EntryPage,
+) -> Result<Response, PageError> {
+    let limits = state
+        .store
+        .entry_limits(&id)
+        .await
+        .map_err(|e| fail(&page, AppError::store("failed to retrieve entry", e)))?
+        .unwrap_or_default();
     let id = id.as_str();
     let never = entry.expiration.is_none();
     let tomorrow = date(state.clock.now() + chrono::Duration::days(1));
-    page.render(
+    Ok(page.render(
         "Edit",
         html! {
             section data-page="file-edit" data-entry-id=(id) {
@@ -468,22 +443,15 @@ pub async fn file_edit(
                 form #delete-form method="get" action=(format!("/files/{id}/confirm-delete")) {}
             }
         },
-    )
+    ))
 }
 
 /// `GET /files/{id}/confirm-delete`.
-pub async fn file_confirm_delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw_id): Path<String>,
-) -> Response {
-    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+pub(crate) async fn file_confirm_delete(
+    EntryPage { page, id, entry }: EntryPage,
+) -> Result<Response, PageError> {
     let id = id.as_str();
-    page.render(
+    Ok(page.render(
         "Delete",
         html! {
             section data-page="file-delete" data-entry-id=(id) {
@@ -496,41 +464,28 @@ pub async fn file_confirm_delete(
                 }
             }
         },
-    )
-}
-
-/// Keeps each client IP's most recent download (rows come newest first).
-fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
-    let mut seen = HashSet::new();
-    rows.into_iter()
-        .filter(|d| seen.insert(d.client_ip.clone()))
-        .collect()
+    ))
 }
 
 /// `GET /files/{id}/downloads[?unique=true]`.
-pub async fn file_downloads(
+pub(crate) async fn file_downloads(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(raw_id): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    let (page, id, entry) = match entry_page(&state, &headers, &uri, &raw_id).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
-    let rows = match state.store.downloads(&id).await {
-        Ok(Some(rows)) => rows,
-        Ok(None) => return fail(&page, AppError::not_found("entry not found")),
-        Err(e) => return fail(&page, AppError::store("failed to retrieve downloads", e)),
-    };
+    EntryPage { page, id, entry }: EntryPage,
+) -> Result<Response, PageError> {
+    let rows = state
+        .store
+        .downloads(&id)
+        .await
+        .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?
+        .ok_or_else(|| fail(&page, AppError::not_found("entry not found")))?;
     let any = !rows.is_empty();
     // Only the exact value `true` filters, as in the API.
     let unique = query.iter().any(|(k, v)| k == "unique" && v == "true");
     let rows = if unique { unique_by_ip(rows) } else { rows };
     let total = rows.len();
     let id = id.as_str();
-    page.render(
+    Ok(page.render(
         "Downloads",
         html! {
             section data-page="file-downloads" {
@@ -577,7 +532,7 @@ pub async fn file_downloads(
                 }
             }
         },
-    )
+    ))
 }
 
 #[cfg(test)]

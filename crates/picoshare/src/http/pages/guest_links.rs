@@ -3,14 +3,13 @@
 //! actions to the JSON API (`/api/guest-links…`).
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::Duration;
 use maud::html;
 
 use super::files::{date, error_page, expiry, human_size};
 use super::preview::qr_figure;
-use super::require_admin_page;
+use super::{AdminPage, PageError};
 use crate::http::{AppError, AppState};
 use crate::store::model::GuestFileLifetime;
 use crate::validate::{db_time, NEVER_EXPIRE};
@@ -46,20 +45,16 @@ fn friendly_lifetime(lifetime: GuestFileLifetime) -> String {
 }
 
 /// `GET /guest-links`: every guest link, newest first.
-pub async fn guest_links(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/guest-links").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let links = match state.store.guest_links().await {
-        Ok(l) => l,
-        Err(e) => {
-            let err = AppError::store("failed to retrieve guest links", e);
-            return error_page(&page, &err, "The server could not read the guest links.");
-        }
-    };
+pub(crate) async fn guest_links(
+    AdminPage(page): AdminPage,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    let links = state.store.guest_links().await.map_err(|e| {
+        let err = AppError::store("failed to retrieve guest links", e);
+        error_page(&page, &err, "The server could not read the guest links.")
+    })?;
     let now = state.clock.now();
-    page.render(
+    Ok(page.render(
         "Guest Links",
         html! {
             section data-page="guest-links" {
@@ -131,16 +126,15 @@ pub async fn guest_links(State(state): State<AppState>, headers: HeaderMap) -> R
                 }
             }
         },
-    )
+    ))
 }
 
 /// `GET /guest-links/new`: the creation form. The link expirations are
 /// absolute times computed now, as the original's form has them.
-pub async fn new_guest_link(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/guest-links/new").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+pub(crate) async fn new_guest_link(
+    AdminPage(page): AdminPage,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
     let now = state.clock.now();
     let choices: [(&str, i64); 4] = [
         ("1 day", 1),
@@ -148,7 +142,7 @@ pub async fn new_guest_link(State(state): State<AppState>, headers: HeaderMap) -
         ("30 days", 30),
         ("1 year", 365),
     ];
-    page.render(
+    Ok(page.render(
         "New Guest Link",
         html! {
             section data-page="guest-link-new" {
@@ -193,7 +187,7 @@ pub async fn new_guest_link(State(state): State<AppState>, headers: HeaderMap) -
                 }
             }
         },
-    )
+    ))
 }
 
 #[cfg(test)]

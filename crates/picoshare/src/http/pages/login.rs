@@ -3,20 +3,18 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::Query;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::{page_for, Page};
-use crate::http::AppState;
+use super::{Page, PageError};
 
 /// Longest `next` path the login page passes on.
 const MAX_NEXT_LEN: usize = 2048;
 
 /// Where to go after logging in: `next` if it is a path on this server
 /// (starts with one `/`, no scheme or host, no control characters), else `/`.
-pub fn safe_next(next: Option<&str>) -> String {
+fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if n.starts_with('/')
@@ -32,17 +30,12 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 /// `GET /login[?next=PATH]`: the passphrase form.
-pub async fn login_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
+pub(crate) async fn login_page(
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    let page = match page_for(&state, &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+    page: Page,
+) -> Result<Response, PageError> {
     let next = safe_next(query.get("next").map(String::as_str));
-    page.render(
+    Ok(page.render(
         "Log in",
         html! {
             section.narrow data-page="login" {
@@ -63,11 +56,11 @@ pub async fn login_page(
                 }
             }
         },
-    )
+    ))
 }
 
 /// The landing page for visitors who are not logged in (`GET /`).
-pub fn landing(page: &Page) -> Response {
+pub(crate) fn landing(page: &Page) -> Response {
     page.render("", landing_body())
 }
 

@@ -6,45 +6,46 @@
 //! with a fresh nonce: scripts and styles run only from `/static/` or with that
 //! nonce, and nothing is loaded from another origin.
 
-pub mod assets;
-pub mod files;
-pub mod guest_links;
-pub mod login;
-pub mod preview;
-pub mod settings;
-pub mod shares;
-pub mod system;
-pub mod tokens;
-pub mod upload;
+pub(crate) mod assets;
+pub(crate) mod files;
+pub(crate) mod guest_links;
+pub(crate) mod login;
+pub(crate) mod preview;
+pub(crate) mod settings;
+pub(crate) mod shares;
+pub(crate) mod system;
+pub(crate) mod tokens;
+pub(crate) mod upload;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use rand::RngCore;
 
-use super::auth::is_admin;
-use super::AppState;
+use super::auth::session::is_admin;
+use super::{AppError, AppState};
 
 /// What every page needs to know about the request.
 #[derive(Debug, Clone)]
-pub struct Page {
-    /// Per-response CSP nonce (base64url, 16 random bytes).
-    pub nonce: String,
+pub(crate) struct Page {
+    /// Per-response CSP nonce (hex of 16 random bytes).
+    pub(crate) nonce: String,
     /// Whether the visitor is logged in (shows the admin navigation).
-    pub admin: bool,
+    pub(crate) admin: bool,
 }
 
 impl Page {
     /// A page context with a new nonce.
-    pub fn new(admin: bool) -> Self {
-        let mut raw = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let nonce = raw.iter().map(|b| format!("{b:02x}")).collect();
-        Page { nonce, admin }
+    pub(crate) fn new(admin: bool) -> Self {
+        Page {
+            nonce: crate::ids::random_hex(16),
+            admin,
+        }
     }
 
     /// The Content-Security-Policy sent with this page.
-    pub fn csp(&self) -> String {
+    fn csp(&self) -> String {
         let n = &self.nonce;
         format!(
             "default-src 'self'; script-src 'self' 'nonce-{n}'; style-src 'self' 'nonce-{n}'; \
@@ -55,12 +56,12 @@ impl Page {
     }
 
     /// Renders `body` inside the layout, with `title` (shown as `PicoShare - title`).
-    pub fn render(&self, title: &str, body: Markup) -> Response {
+    pub(crate) fn render(&self, title: &str, body: Markup) -> Response {
         self.render_status(StatusCode::OK, title, body)
     }
 
     /// Like [`Page::render`] with another status code.
-    pub fn render_status(&self, status: StatusCode, title: &str, body: Markup) -> Response {
+    pub(crate) fn render_status(&self, status: StatusCode, title: &str, body: Markup) -> Response {
         let full_title = if title.is_empty() {
             "PicoShare".to_owned()
         } else {
@@ -94,10 +95,6 @@ impl Page {
         if let Ok(v) = HeaderValue::from_str(&self.csp()) {
             h.insert(header::CONTENT_SECURITY_POLICY, v);
         }
-        h.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
         h.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
@@ -134,39 +131,86 @@ impl Page {
     }
 }
 
-/// For admin-only HTML pages: a [`Page`] for a logged-in visitor, or the reply
-/// to send instead, a `303 See Other` to `/login?next=<path>` (or a 500 page
-/// if the session could not be checked). `path` is the page's own path with
-/// its query, e.g. `/files/abc/edit` or `/files/abc/downloads?unique=true`.
-///
-/// # Errors
-/// The response to return when the visitor is not an admin.
-pub async fn require_admin_page(
-    state: &AppState,
-    headers: &HeaderMap,
-    path: &str,
-) -> Result<Page, Response> {
-    match is_admin(state, headers).await {
-        Ok(true) => Ok(Page::new(true)),
-        Ok(false) => Err(login_redirect(path)),
-        Err(e) => Err(e.into_response()),
+/// Why a page is not shown, and what is sent in its place: what page
+/// handlers return as their error (API handlers return [`AppError`]).
+pub(crate) enum PageError {
+    /// The visitor is not logged in: `303 See Other` to the login page, which
+    /// comes back to this path (with its query).
+    Login(String),
+    /// A page that says what went wrong, rendered with its status.
+    Shown(Response),
+    /// A plain-text error reply, for failures before there is a page to say
+    /// them in (the session could not be checked) or where the original
+    /// answers in plain text.
+    Plain(AppError),
+}
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        PageError::Plain(e)
     }
 }
 
-/// The page context for a page anyone may see, with the admin navigation when
-/// the visitor is logged in.
-///
-/// # Errors
-/// The reply to send when the session could not be checked.
-pub async fn page_for(state: &AppState, headers: &HeaderMap) -> Result<Page, Response> {
-    match is_admin(state, headers).await {
-        Ok(admin) => Ok(Page::new(admin)),
-        Err(e) => Err(e.into_response()),
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            PageError::Login(path) => login_redirect(&path),
+            PageError::Shown(page) => page,
+            PageError::Plain(e) => e.into_response(),
+        }
+    }
+}
+
+/// A page that says what went wrong: `title` as its heading, `message` as
+/// an alert, sent with `status`.
+pub(crate) fn problem(page: &Page, status: StatusCode, title: &str, message: &str) -> PageError {
+    PageError::Shown(page.render_status(
+        status,
+        title,
+        html! {
+            section data-page="error" {
+                h1 { (title) }
+                p role="alert" { (message) }
+            }
+        },
+    ))
+}
+
+/// The page context of an admin-only page, as an extractor: a [`Page`] for
+/// a logged-in visitor; otherwise [`PageError::Login`], to come back to the
+/// page's own path with its query (e.g. `/files/abc/edit` or
+/// `/files/abc/downloads?unique=true`) after logging in, or the plain error
+/// when the session could not be checked.
+pub(crate) struct AdminPage(pub(crate) Page);
+
+impl FromRequestParts<AppState> for AdminPage {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        if is_admin(state, &parts.headers).await? {
+            return Ok(AdminPage(Page::new(true)));
+        }
+        let uri = &parts.uri;
+        let path = uri
+            .path_and_query()
+            .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+        Err(PageError::Login(path))
+    }
+}
+
+/// The page context of a page anyone may see, as an extractor: with the
+/// admin navigation when the visitor is logged in; the plain error when the
+/// session could not be checked.
+impl FromRequestParts<AppState> for Page {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        Ok(Page::new(is_admin(state, &parts.headers).await?))
     }
 }
 
 /// `303 See Other` to the login page, which comes back to `path` afterwards.
-pub fn login_redirect(path: &str) -> Response {
+fn login_redirect(path: &str) -> Response {
     let location = format!("/login?next={}", encode_query_value(path));
     let mut resp = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
@@ -192,7 +236,7 @@ fn encode_query_value(value: &str) -> String {
 }
 
 /// JSON embedded in a page for its script, safe inside `<script type="application/json">`.
-pub fn json_data(id: &str, value: &serde_json::Value) -> Markup {
+pub(crate) fn json_data(id: &str, value: &serde_json::Value) -> Markup {
     // `<` is escaped so that no string in the data can close the script element.
     let text = value.to_string().replace('<', "\\u003c");
     html! { script type="application/json" id=(id) { (PreEscaped(text)) } }

@@ -11,23 +11,25 @@
 //! never as HTML. Other types get no preview.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::files::{full_link, human_size, load_entry};
-use super::{page_for, Page};
+use super::files::{full_link, human_size, lookup_message};
+use super::{problem, Page, PageError};
+use crate::http::downloads::file::{EXPIRED, USED_UP};
 use crate::http::error::Path;
-use crate::http::mime::effective_content_type;
+use crate::http::params::entry_named;
+use crate::http::proto::mime::effective_content_type;
 use crate::http::AppState;
-use crate::store::model::Entry;
+use crate::store::model::{Entry, EntryLimits};
 
 /// Bytes of a text file the preview shows.
-pub const TEXT_PREVIEW_BYTES: u64 = 64 * 1024;
+const TEXT_PREVIEW_BYTES: u64 = 64 * 1024;
 
 /// What kind of preview a file gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `<img>`.
     Image,
     /// `<video>`.
@@ -42,7 +44,7 @@ pub enum Kind {
 
 impl Kind {
     /// The `data-preview` value.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Image => "image",
             Kind::Video => "video",
@@ -54,7 +56,7 @@ impl Kind {
 }
 
 /// The preview kind for a media type (parameters ignored), if any.
-pub fn kind(content_type: &str) -> Option<Kind> {
+pub(crate) fn kind(content_type: &str) -> Option<Kind> {
     let essence = content_type
         .split(';')
         .next()
@@ -78,7 +80,7 @@ pub fn kind(content_type: &str) -> Option<Kind> {
 }
 
 /// The preview of `entry` (nothing for types without one).
-pub fn preview(entry: &Entry) -> Markup {
+pub(crate) fn preview(entry: &Entry) -> Markup {
     let content_type = effective_content_type(&entry.content_type, &entry.filename);
     let Some(kind) = kind(&content_type) else {
         return html! {};
@@ -110,7 +112,7 @@ pub fn preview(entry: &Entry) -> Markup {
 }
 
 /// A QR code of `path` (made absolute in the browser), with a caption.
-pub fn qr_figure(path: &str, caption: &str) -> Markup {
+pub(crate) fn qr_figure(path: &str, caption: &str) -> Markup {
     html! {
         figure.qr-figure {
             div.qr-box data-qr=(path) data-qr-label=(format!("QR code: {caption}")) {}
@@ -121,67 +123,54 @@ pub fn qr_figure(path: &str, caption: &str) -> Markup {
 
 /// `GET /v/{id}`: the public view page: the file's name and size, its preview,
 /// a download button and a QR code of the page.
-pub async fn view_page(
+pub(crate) async fn view_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(raw_id): Path<String>,
-) -> Response {
-    let page = match page_for(&state, &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let entry = match load_entry(&state, &raw_id).await {
+    page: Page,
+) -> Result<Response, PageError> {
+    let entry = match entry_named(&state, &raw_id).await {
         Ok((_, entry)) => entry,
         Err(e) => {
-            let (title, message) = match e.status() {
-                StatusCode::NOT_FOUND => (
-                    "Not Found",
-                    "There is no file with this ID. It may have expired or been deleted.",
-                ),
-                StatusCode::BAD_REQUEST => ("Bad Request", "This is not a valid file ID."),
-                _ => ("Error", "The server could not read this file's data."),
+            let title = match e.status() {
+                StatusCode::NOT_FOUND => "Not Found",
+                StatusCode::BAD_REQUEST => "Bad Request",
+                _ => "Error",
             };
-            return message_page(&page, e.status(), title, message);
+            return Err(problem(
+                &page,
+                e.status(),
+                title,
+                lookup_message(e.status()),
+            ));
         }
     };
-    if entry.expiration.is_some_and(|t| t <= state.clock.now()) {
-        return message_page(
-            &page,
-            StatusCode::GONE,
-            "Expired",
-            "This file has expired and is no longer available.",
-        );
+    if entry.is_expired(state.clock.now()) {
+        return Err(problem(&page, StatusCode::GONE, "Expired", EXPIRED));
     }
     let limits = match state.store.entry_limits(&entry.id).await {
         Ok(l) => l,
         Err(_) => {
-            return message_page(
-                &page,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Error",
-                "The server could not read this file's data.",
-            )
+            let status = StatusCode::INTERNAL_SERVER_ERROR;
+            return Err(problem(&page, status, "Error", lookup_message(status)));
         }
     };
     if limits.as_ref().is_some_and(|l| l.used_up()) && !page.admin {
-        return message_page(
+        return Err(problem(
             &page,
             StatusCode::GONE,
             "No Longer Available",
-            "This file has reached its download limit and is no longer available.",
-        );
+            USED_UP,
+        ));
     }
     // A preview of a file with a download limit would use up a download (an
     // embedded image or video is a full download), and one with a password
     // cannot be shown before it is given: visitors get the download button
     // only. The owner's downloads never count and need no password.
-    let restricted = limits
-        .as_ref()
-        .is_some_and(|l| l.max_downloads.is_some() || l.password_hash.is_some());
+    let restricted = limits.as_ref().is_some_and(EntryLimits::restricts);
     let id = entry.id.as_str();
     let full = full_link(id, &entry.filename);
     let view = format!("/v/{id}");
-    page.render(
+    Ok(page.render(
         &entry.filename,
         html! {
             section data-page="view" {
@@ -207,20 +196,7 @@ pub async fn view_page(
                 (qr_figure(&view, "This page"))
             }
         },
-    )
-}
-
-fn message_page(page: &Page, status: StatusCode, title: &str, message: &str) -> Response {
-    page.render_status(
-        status,
-        title,
-        html! {
-            section data-page="error" {
-                h1 { (title) }
-                p role="alert" { (message) }
-            }
-        },
-    )
+    ))
 }
 
 #[cfg(test)]

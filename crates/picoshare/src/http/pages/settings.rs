@@ -2,29 +2,24 @@
 //! `assets/js/pages/settings.js` sends the form to `PUT /api/settings`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::html;
 
 use super::files::error_page;
-use super::require_admin_page;
+use super::{AdminPage, PageError};
 use crate::http::{AppError, AppState};
 use crate::store::model::{DefaultLifetime, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS};
 
 /// `GET /settings`. Whole years are shown in years; "never" shows the
 /// default of 30 days, disabled.
-pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/settings").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let settings = match state.store.settings().await {
-        Ok(s) => s,
-        Err(e) => {
-            let err = AppError::store("failed to read settings from database", e);
-            return error_page(&page, &err, "The server could not read its settings.");
-        }
-    };
+pub(crate) async fn settings(
+    AdminPage(page): AdminPage,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    let settings = state.store.settings().await.map_err(|e| {
+        let err = AppError::store("failed to read settings from database", e);
+        error_page(&page, &err, "The server could not read its settings.")
+    })?;
     let (days, never) = match settings.default_lifetime {
         DefaultLifetime::Days(d) => (d, false),
         DefaultLifetime::Never => (DEFAULT_LIFETIME_DAYS, true),
@@ -35,7 +30,7 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
     } else {
         (days, MAX_LIFETIME_DAYS)
     };
-    page.render(
+    Ok(page.render(
         "Settings",
         html! {
             section data-page="settings" {
@@ -71,5 +66,5 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
                 }
             }
         },
-    )
+    ))
 }

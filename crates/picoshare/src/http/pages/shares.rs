@@ -4,35 +4,27 @@
 //! (`assets/js/pages/shares.js`; the public page only copies links).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::html;
 
 use super::files::{expiry, full_link, human_size};
 use super::preview::qr_figure;
-use super::{page_for, require_admin_page, Page};
+use super::{problem, AdminPage, Page, PageError};
+use crate::http::api::shares::{is_protected, member_name, public_share};
 use crate::http::error::Path;
-use crate::http::shares::{is_expired, is_protected, member_name, public_share};
 use crate::http::{AppError, AppState};
 use crate::store::model::Share;
 
-fn message_page(page: &Page, err: &AppError) -> Response {
+/// The page of an error of a share's page.
+fn message_page(page: &Page, err: &AppError) -> PageError {
     let title = match err.status() {
         StatusCode::NOT_FOUND => "Not Found",
         StatusCode::BAD_REQUEST => "Bad Request",
         StatusCode::GONE => "Expired",
         _ => "Error",
     };
-    page.render_status(
-        err.status(),
-        title,
-        html! {
-            section data-page="error" {
-                h1 { (title) }
-                p role="alert" { (err.message()) }
-            }
-        },
-    )
+    problem(page, err.status(), title, err.message())
 }
 
 fn title_of(share: &Share) -> String {
@@ -48,25 +40,25 @@ fn title_of(share: &Share) -> String {
 
 /// `GET /s/{id}`: the share's files that have not expired, each with its
 /// size and links, and "Download all (.zip)" for those not protected.
-pub async fn share_page(
+pub(crate) async fn share_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(raw_id): Path<String>,
-) -> Response {
-    let page = match page_for(&state, &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let share = match public_share(&state, &raw_id).await {
-        Ok(s) => s,
-        Err(e) => return message_page(&page, &e),
-    };
-    let limits = match state.store.all_limits().await {
-        Ok(l) => l,
-        Err(e) => return message_page(&page, &AppError::store("failed to read limits", e)),
-    };
+    page: Page,
+) -> Result<Response, PageError> {
+    let share = public_share(&state, &raw_id)
+        .await
+        .map_err(|e| message_page(&page, &e))?;
+    let limits = state
+        .store
+        .all_limits()
+        .await
+        .map_err(|e| message_page(&page, &AppError::store("failed to read limits", e)))?;
     let now = state.clock.now();
-    let files: Vec<_> = share.files.iter().filter(|f| !is_expired(f, now)).collect();
+    let files: Vec<_> = share
+        .files
+        .iter()
+        .filter(|f| !f.entry.is_expired(now))
+        .collect();
     let protected = files
         .iter()
         .filter(|f| is_protected(limits.get(f.entry.id.as_str())))
@@ -78,7 +70,7 @@ pub async fn share_page(
         .sum();
     let link = format!("/s/{}", share.id);
     let title = title_of(&share);
-    page.render(
+    Ok(page.render(
         &title,
         html! {
             section data-page="share" data-share-id=(share.id.as_str()) {
@@ -132,20 +124,20 @@ pub async fn share_page(
                 (qr_figure(&link, "This share"))
             }
         },
-    )
+    ))
 }
 
 /// `GET /shares`: the owner's shares, newest first.
-pub async fn shares_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/shares").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let shares = match state.store.shares().await {
-        Ok(s) => s,
-        Err(e) => return message_page(&page, &AppError::store("failed to read the shares", e)),
-    };
-    page.render(
+pub(crate) async fn shares_page(
+    AdminPage(page): AdminPage,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    let shares = state
+        .store
+        .shares()
+        .await
+        .map_err(|e| message_page(&page, &AppError::store("failed to read the shares", e)))?;
+    Ok(page.render(
         "Shares",
         html! {
             section data-page="shares" {
@@ -188,5 +180,5 @@ pub async fn shares_page(State(state): State<AppState>, headers: HeaderMap) -> R
                 }
             }
         },
-    )
+    ))
 }

@@ -2,34 +2,29 @@
 //! store takes and could give back, and the build's version.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::html;
 
 use super::files::{error_page, human_size};
-use super::require_admin_page;
-use crate::http::system::{REVISION, REVISION_TIME, VERSION};
+use super::{AdminPage, PageError};
+use crate::http::api::system::{REVISION, REVISION_TIME, VERSION};
 use crate::http::{AppError, AppState};
 
 /// `GET /information`.
-pub async fn information(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/information").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let u = match state.store.usage().await {
-        Ok(u) => u,
-        Err(e) => {
-            let err = AppError::store("failed to check available space", e);
-            return error_page(&page, &err, "The server could not check its disk usage.");
-        }
-    };
+pub(crate) async fn information(
+    AdminPage(page): AdminPage,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    let u = state.store.usage().await.map_err(|e| {
+        let err = AppError::store("failed to check available space", e);
+        error_page(&page, &err, "The server could not check its disk usage.")
+    })?;
     let percent = if u.fs_total == 0 {
         0.0
     } else {
         u.fs_used as f64 * 100.0 / u.fs_total as f64
     };
-    page.render(
+    Ok(page.render(
         "System Information",
         html! {
             section data-page="information" {
@@ -79,5 +74,5 @@ pub async fn information(State(state): State<AppState>, headers: HeaderMap) -> R
                 }
             }
         },
-    )
+    ))
 }

@@ -4,28 +4,23 @@
 //! `assets/js/pages/tokens.js` talks to `/api/tokens…`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::html;
 
 use super::files::{date_time, error_page};
-use super::require_admin_page;
+use super::{AdminPage, PageError};
 use crate::http::{AppError, AppState};
 
 /// `GET /tokens`.
-pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match require_admin_page(&state, &headers, "/tokens").await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
-    let tokens = match state.store.api_tokens().await {
-        Ok(t) => t,
-        Err(e) => {
-            let err = AppError::store("failed to read the API tokens", e);
-            return error_page(&page, &err, "The server could not read the API tokens.");
-        }
-    };
-    page.render(
+pub(crate) async fn tokens(
+    AdminPage(page): AdminPage,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    let tokens = state.store.api_tokens().await.map_err(|e| {
+        let err = AppError::store("failed to read the API tokens", e);
+        error_page(&page, &err, "The server could not read the API tokens.")
+    })?;
+    Ok(page.render(
         "API Tokens",
         html! {
             section data-page="tokens" {
@@ -97,5 +92,5 @@ pub async fn tokens(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 }
             }
         },
-    )
+    ))
 }

@@ -10,12 +10,13 @@
 use axum::extract::State;
 
 use crate::http::error::Path;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use maud::{html, Markup};
 
-use super::{json_data, login, page_for, Page};
-use crate::http::AppState;
+use super::files::human_size;
+use super::{json_data, login, Page, PageError};
+use crate::http::{AppError, AppState};
 use crate::ids::GuestLinkId;
 use crate::store::model::{DefaultLifetime, GuestFileLifetime, GuestLink};
 use crate::validate;
@@ -134,20 +135,18 @@ fn now_millis(state: &AppState) -> i64 {
 const RESUMABLE_FROM: u64 = 4 << 20;
 
 /// `GET /`: the upload page for the owner, the landing page for anyone else.
-pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let page = match page_for(&state, &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+pub(crate) async fn index(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, PageError> {
     if !page.admin {
-        return login::landing(&page);
+        return Ok(login::landing(&page));
     }
-    let settings = match state.store.settings().await {
-        Ok(s) => s,
-        Err(e) => {
-            return crate::http::AppError::store("failed to read settings", e).into_response()
-        }
-    };
+    let settings = state
+        .store
+        .settings()
+        .await
+        .map_err(|e| AppError::store("failed to read settings", e))?;
     let form = UploadForm {
         options: admin_options(settings.default_lifetime),
         admin: true,
@@ -162,52 +161,46 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
         }),
         limits: None,
     };
-    page.render("Upload", upload_body(&form))
+    Ok(page.render("Upload", upload_body(&form)))
 }
 
 /// `GET /g/{guestLinkID}`: a guest's upload page, or "Guest Link Inactive".
-pub async fn guest_page(
+pub(crate) async fn guest_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(raw_id): Path<String>,
-) -> Response {
-    let page = match page_for(&state, &headers).await {
-        Ok(p) => p,
-        Err(resp) => return resp,
-    };
+    page: Page,
+) -> Result<Response, PageError> {
     let Ok(id) = GuestLinkId::parse(&raw_id) else {
-        return message_page(
+        return Err(PageError::Shown(message_page(
             &page,
             StatusCode::BAD_REQUEST,
             "Invalid Guest Link",
             "This is not a valid guest link. Check that you copied the whole link.",
-        );
+        )));
     };
-    let link = match state.store.guest_link(&id).await {
-        Ok(Some(link)) => link,
-        Ok(None) => {
-            return message_page(
-                &page,
-                StatusCode::NOT_FOUND,
-                "Guest Link Not Found",
-                "This PicoShare upload link does not exist. Contact the PicoShare server owner to get a new link.",
-            )
-        }
-        Err(e) => {
-            return crate::http::AppError::store("Failed to retrieve guest link", e)
-                .into_response()
-        }
+    let link = state
+        .store
+        .guest_link(&id)
+        .await
+        .map_err(|e| AppError::store("Failed to retrieve guest link", e))?;
+    let Some(link) = link else {
+        return Err(PageError::Shown(message_page(
+            &page,
+            StatusCode::NOT_FOUND,
+            "Guest Link Not Found",
+            "This PicoShare upload link does not exist. Contact the PicoShare server owner to get a new link.",
+        )));
     };
     if !link.is_active(state.clock.now()) {
-        return message_page(
+        return Ok(message_page(
             &page,
             StatusCode::OK,
             "Guest Link Inactive",
             "This PicoShare upload link is no longer active. Contact the PicoShare server owner to get a new link.",
-        );
+        ));
     }
     let form = guest_form(&state, &link);
-    page.render("Upload", upload_body(&form))
+    Ok(page.render("Upload", upload_body(&form)))
 }
 
 fn guest_form(state: &AppState, link: &GuestLink) -> UploadForm {
@@ -237,22 +230,6 @@ fn guest_form(state: &AppState, link: &GuestLink) -> UploadForm {
         }),
         limits: (!limits.is_empty()).then(|| limits.join(" ")),
     }
-}
-
-/// Sizes as the file list shows them: bytes below 1 KiB, else 1024-based units.
-fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.2} {}", UNITS[unit])
 }
 
 /// A page with a heading and one paragraph.

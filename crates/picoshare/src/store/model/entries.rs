@@ -17,28 +17,35 @@ use crate::store::StoreError;
 
 /// Metadata of a stored file.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Its ID.
-    pub id: EntryId,
+    pub(crate) id: EntryId,
     /// Filename shown to downloaders.
-    pub filename: String,
+    pub(crate) filename: String,
     /// Content type as uploaded (may be empty).
-    pub content_type: String,
+    pub(crate) content_type: String,
     /// Upload time (UTC, whole seconds).
-    pub upload_time: DateTime<Utc>,
+    pub(crate) upload_time: DateTime<Utc>,
     /// Expiration, `None` if it never expires.
-    pub expiration: Option<DateTime<Utc>>,
+    pub(crate) expiration: Option<DateTime<Utc>>,
     /// Owner's note.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// Guest link it came through.
-    pub guest_link_id: Option<String>,
+    pub(crate) guest_link_id: Option<String>,
     /// Total size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Size of every chunk (SQLite) or part (object storage) but the last.
-    pub chunk_size: u64,
+    pub(crate) chunk_size: u64,
 }
 
 impl Entry {
+    /// Whether it has expired at `now` (at its expiration time, not after):
+    /// from then on it is neither downloaded, shown, nor zipped, until garbage
+    /// collection deletes it.
+    pub(crate) fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expiration.is_some_and(|t| t <= now)
+    }
+
     /// Reads an entry from nine columns starting at `at`: `id, filename,
     /// content_type, upload_time, expiration_time, note, guest_link_id,
     /// size, chunk_size`. `None` when the size or chunk size is NULL: an
@@ -69,34 +76,34 @@ impl Entry {
 
 /// A new entry's metadata, written when its upload completes.
 #[derive(Debug, Clone)]
-pub struct NewEntry {
+pub(crate) struct NewEntry {
     /// Filename.
-    pub filename: String,
+    pub(crate) filename: String,
     /// Content type, verbatim from the client.
-    pub content_type: String,
+    pub(crate) content_type: String,
     /// Upload time.
-    pub upload_time: DateTime<Utc>,
+    pub(crate) upload_time: DateTime<Utc>,
     /// Expiration, `None` for never.
-    pub expiration: Option<DateTime<Utc>>,
+    pub(crate) expiration: Option<DateTime<Utc>>,
     /// Note.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// Guest link.
-    pub guest_link_id: Option<String>,
+    pub(crate) guest_link_id: Option<String>,
     /// Download limit and password, stored with the entry row.
-    pub limits: Option<NewLimits>,
+    pub(crate) limits: Option<NewLimits>,
 }
 
 /// One row of download history.
 #[derive(Debug, Clone)]
-pub struct DownloadRecord {
+pub(crate) struct DownloadRecord {
     /// Entry downloaded.
-    pub entry_id: EntryId,
+    pub(crate) entry_id: EntryId,
     /// When.
-    pub time: DateTime<Utc>,
+    pub(crate) time: DateTime<Utc>,
     /// Client IP.
-    pub client_ip: String,
+    pub(crate) client_ip: String,
     /// Client User-Agent.
-    pub user_agent: String,
+    pub(crate) user_agent: String,
 }
 
 shared_sql! {

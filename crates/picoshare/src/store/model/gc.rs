@@ -5,13 +5,13 @@
 /// What one collection removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GcOutcome {
+pub(crate) struct GcOutcome {
     /// Expired entries deleted (with their data and download history).
-    pub expired_entries: u64,
+    pub(crate) expired_entries: u64,
     /// Chunk rows (SQLite) or abandoned uploads (object storage) deleted
     /// that belonged to no entry and no upload in progress.
-    pub orphan_chunks: u64,
+    pub(crate) orphan_chunks: u64,
     /// Resumable uploads deleted because they expired (unfinished ones with
     /// their data).
-    pub expired_uploads: u64,
+    pub(crate) expired_uploads: u64,
 }

@@ -35,44 +35,45 @@ const NANOS_PER_HOUR: i64 = 60 * NANOS_PER_MINUTE;
 /// How long files uploaded through a guest link live: a Go `time.Duration`
 /// (whole nanoseconds, signed 64-bit), exactly as the original keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GuestFileLifetime {
+pub(crate) struct GuestFileLifetime {
     nanos: i64,
 }
 
 /// A text that is not a Go duration (`time.ParseDuration` would reject it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid duration {0:?}")]
-pub struct InvalidDuration(pub String);
+pub(crate) struct InvalidDuration(pub(crate) String);
 
 impl GuestFileLifetime {
     /// "Never": the original's sentinel of 100 × 365 days (`876000h0m0s`).
-    pub const INFINITE: GuestFileLifetime = GuestFileLifetime {
+    pub(crate) const INFINITE: GuestFileLifetime = GuestFileLifetime {
         nanos: 876_000 * NANOS_PER_HOUR,
     };
 
     /// One day, the shortest lifetime a guest link may have.
-    pub const ONE_DAY: GuestFileLifetime = GuestFileLifetime {
+    pub(crate) const ONE_DAY: GuestFileLifetime = GuestFileLifetime {
         nanos: 24 * NANOS_PER_HOUR,
     };
 
     /// A lifetime of `nanos` nanoseconds.
-    pub const fn from_nanos(nanos: i64) -> Self {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) const fn from_nanos(nanos: i64) -> Self {
         Self { nanos }
     }
 
     /// The length in nanoseconds.
-    pub const fn as_nanos(self) -> i64 {
+    pub(crate) const fn as_nanos(self) -> i64 {
         self.nanos
     }
 
     /// Whether this is the "never expires" sentinel.
-    pub fn is_infinite(self) -> bool {
+    pub(crate) fn is_infinite(self) -> bool {
         self == Self::INFINITE
     }
 
     /// When a file uploaded at `t` expires: `None` (never) for the infinite
     /// lifetime, otherwise `t` plus the lifetime (plain arithmetic, no calendar).
-    pub fn expiration_from(self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn expiration_from(self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         if self.is_infinite() {
             return None;
         }
@@ -88,7 +89,7 @@ impl GuestFileLifetime {
     ///
     /// # Errors
     /// [`InvalidDuration`] for anything else, and for values beyond ±292 years.
-    pub fn parse_go(text: &str) -> Result<Self, InvalidDuration> {
+    pub(crate) fn parse_go(text: &str) -> Result<Self, InvalidDuration> {
         let invalid = || InvalidDuration(text.to_owned());
         let (negative, mut rest) = match text.as_bytes().first() {
             Some(b'-') => (true, &text[1..]),
@@ -237,37 +238,37 @@ impl fmt::Display for GuestFileLifetime {
 
 /// A guest link as stored, with the number of files uploaded through it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GuestLink {
+pub(crate) struct GuestLink {
     /// Its ID (the secret part of the link).
-    pub id: GuestLinkId,
+    pub(crate) id: GuestLinkId,
     /// The owner's label (never shown to guests); empty if none.
-    pub label: String,
+    pub(crate) label: String,
     /// Largest file a guest may upload, `None` for no limit.
-    pub max_file_bytes: Option<u64>,
+    pub(crate) max_file_bytes: Option<u64>,
     /// How many files the link accepts in total, `None` for no limit.
-    pub max_file_uploads: Option<u64>,
+    pub(crate) max_file_uploads: Option<u64>,
     /// When it was created.
-    pub creation_time: DateTime<Utc>,
+    pub(crate) creation_time: DateTime<Utc>,
     /// When the link stops working, `None` for never.
-    pub url_expiration: Option<DateTime<Utc>>,
+    pub(crate) url_expiration: Option<DateTime<Utc>>,
     /// How long uploaded files live at most.
-    pub file_lifetime: GuestFileLifetime,
+    pub(crate) file_lifetime: GuestFileLifetime,
     /// Whether the owner has switched it off.
-    pub is_disabled: bool,
+    pub(crate) is_disabled: bool,
     /// Files currently stored that came through this link, plus its
     /// unfinished resumable uploads.
-    pub files_uploaded: u64,
+    pub(crate) files_uploaded: u64,
 }
 
 impl GuestLink {
     /// Whether the link's own expiration has passed at `now`.
-    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.url_expiration.is_some_and(|t| now > t)
     }
 
     /// Whether the upload count still allows another file (ignoring uploads
     /// that are in progress; the store counts those when it reserves a slot).
-    pub fn can_accept_more_files(&self) -> bool {
+    fn can_accept_more_files(&self) -> bool {
         match self.max_file_uploads {
             None => true,
             Some(max) => self.files_uploaded < max,
@@ -276,26 +277,26 @@ impl GuestLink {
 
     /// Whether a guest may upload through it at `now`: not expired, not
     /// disabled, and not used up.
-    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn is_active(&self, now: DateTime<Utc>) -> bool {
         !self.is_expired(now) && !self.is_disabled && self.can_accept_more_files()
     }
 }
 
 /// A guest link about to be created (already validated).
 #[derive(Debug, Clone)]
-pub struct NewGuestLink {
+pub(crate) struct NewGuestLink {
     /// Label, possibly empty.
-    pub label: String,
+    pub(crate) label: String,
     /// Largest file, `None` for no limit.
-    pub max_file_bytes: Option<u64>,
+    pub(crate) max_file_bytes: Option<u64>,
     /// Number of files, `None` for no limit.
-    pub max_file_uploads: Option<u64>,
+    pub(crate) max_file_uploads: Option<u64>,
     /// Creation time.
-    pub creation_time: DateTime<Utc>,
+    pub(crate) creation_time: DateTime<Utc>,
     /// When the link stops working, `None` for never.
-    pub url_expiration: Option<DateTime<Utc>>,
+    pub(crate) url_expiration: Option<DateTime<Utc>>,
     /// Lifetime of uploaded files.
-    pub file_lifetime: GuestFileLifetime,
+    pub(crate) file_lifetime: GuestFileLifetime,
 }
 
 impl GuestLink {

@@ -10,67 +10,67 @@ use crate::store::StoreError;
 
 /// One download of an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Download {
+pub(crate) struct Download {
     /// When (UTC, whole seconds).
-    pub time: DateTime<Utc>,
+    pub(crate) time: DateTime<Utc>,
     /// The client's IP as recorded (empty if the row has none).
-    pub client_ip: String,
+    pub(crate) client_ip: String,
     /// The full User-Agent header (empty if there was none).
-    pub user_agent: String,
+    pub(crate) user_agent: String,
 }
 
 /// An entry as the file list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntrySummary {
+pub(crate) struct EntrySummary {
     /// Its ID.
-    pub id: String,
+    pub(crate) id: String,
     /// Filename.
-    pub filename: String,
+    pub(crate) filename: String,
     /// Content type as uploaded (may be empty).
-    pub content_type: String,
+    pub(crate) content_type: String,
     /// Size in bytes.
-    pub size: u64,
+    pub(crate) size: u64,
     /// Upload time.
-    pub upload_time: DateTime<Utc>,
+    pub(crate) upload_time: DateTime<Utc>,
     /// Expiration, `None` if it never expires.
-    pub expiration: Option<DateTime<Utc>>,
+    pub(crate) expiration: Option<DateTime<Utc>>,
     /// Owner's note.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// Guest link it came through.
-    pub guest_link_id: Option<String>,
+    pub(crate) guest_link_id: Option<String>,
     /// Number of recorded downloads.
-    pub downloads: u64,
+    pub(crate) downloads: u64,
 }
 
 /// Space used by the store and free on its filesystem, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StorageUsage {
+pub(crate) struct StorageUsage {
     /// Size of the filesystem holding the database.
-    pub fs_total: u64,
+    pub(crate) fs_total: u64,
     /// Bytes in use on that filesystem, by anyone.
-    pub fs_used: u64,
+    pub(crate) fs_used: u64,
     /// Bytes an unprivileged process can still write there.
-    pub fs_free: u64,
+    pub(crate) fs_free: u64,
     /// The database file plus its `-wal` and `-shm` files.
-    pub database: u64,
+    pub(crate) database: u64,
     /// Sum of the sizes of all entries.
-    pub stored_files: u64,
+    pub(crate) stored_files: u64,
     /// Free pages inside the database file: space that deleted files left
     /// behind, reused by new uploads before the file grows again.
-    pub reclaimable: u64,
+    pub(crate) reclaimable: u64,
     /// Whether the file data is on this server's filesystem (the `fs_*`
     /// figures are then that filesystem's). Object storage has no fixed
     /// capacity: its `fs_*` figures are 0.
-    pub local_disk: bool,
+    pub(crate) local_disk: bool,
 }
 
 /// The database's size on disk and its free pages, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DatabaseSpace {
+pub(crate) struct DatabaseSpace {
     /// The database file plus its `-wal` and `-shm` files.
-    pub database: u64,
+    pub(crate) database: u64,
     /// Free pages inside the database file.
-    pub reclaimable: u64,
+    pub(crate) reclaimable: u64,
 }
 
 impl Download {

@@ -18,36 +18,43 @@ use crate::store::StoreError;
 
 /// A new entry's download limit and password hash.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NewLimits {
+pub(crate) struct NewLimits {
     /// Full downloads allowed, `None` for no limit.
-    pub max_downloads: Option<u64>,
+    pub(crate) max_downloads: Option<u64>,
     /// Argon2id PHC string of the password, `None` for no password.
-    pub password_hash: Option<String>,
+    pub(crate) password_hash: Option<String>,
 }
 
 impl NewLimits {
     /// `Some(self)` unless it limits nothing.
-    pub fn if_any(self) -> Option<Self> {
+    pub(crate) fn if_any(self) -> Option<Self> {
         (self.max_downloads.is_some() || self.password_hash.is_some()).then_some(self)
     }
 }
 
 /// An entry's limits and their state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct EntryLimits {
+pub(crate) struct EntryLimits {
     /// Full downloads allowed, `None` for no limit.
-    pub max_downloads: Option<u64>,
+    pub(crate) max_downloads: Option<u64>,
     /// Full downloads completed.
-    pub downloads_used: u64,
+    pub(crate) downloads_used: u64,
     /// Full downloads in progress (each holds one of the remaining ones).
-    pub reserved: u64,
+    pub(crate) reserved: u64,
     /// Argon2id PHC string of the password, if the entry has one.
-    pub password_hash: Option<String>,
+    pub(crate) password_hash: Option<String>,
 }
 
 impl EntryLimits {
+    /// Whether it restricts downloads (a password, a download limit, or
+    /// both): such a file is served by its own link only, with no preview
+    /// for visitors and never inside a share's ZIP.
+    pub(crate) fn restricts(&self) -> bool {
+        self.password_hash.is_some() || self.max_downloads.is_some()
+    }
+
     /// Whether every allowed download has been used.
-    pub fn used_up(&self) -> bool {
+    pub(crate) fn used_up(&self) -> bool {
         self.max_downloads.is_some_and(|m| self.downloads_used >= m)
     }
 
@@ -83,7 +90,7 @@ impl EntryLimits {
 
 /// The outcome of asking to start a full download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reservation {
+pub(crate) enum Reservation {
     /// The entry has no download limit: nothing to count.
     Unlimited,
     /// One remaining download is now held by this request.
@@ -96,7 +103,7 @@ pub enum Reservation {
 
 /// A change to one limit: keep it, clear it, or set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change<T> {
+pub(crate) enum Change<T> {
     /// Leave as it is.
     Keep,
     /// Remove.

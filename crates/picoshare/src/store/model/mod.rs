@@ -5,6 +5,7 @@
 //! (a `decode` beside each type), the download-reservation decision and
 //! limits changes (`limits.rs`), how a guest link's uploads are counted
 //! (`guest_links.rs`), that a share goes with its last entry (`shares.rs`),
+//! how an upload's bytes are cut into equal pieces (`upload.rs`),
 //! and the SQL both backends run, written once beside the type it is about
 //! (`sql.rs` explains how).
 //!
@@ -25,16 +26,15 @@ pub(crate) mod sql;
 pub(crate) mod time;
 pub(crate) mod tokens;
 pub(crate) mod tus;
+pub(crate) mod upload;
 
-pub use entries::{DownloadRecord, Entry, NewEntry};
-pub use gc::GcOutcome;
-pub use guest_links::{GuestFileLifetime, GuestLink, InvalidDuration, NewGuestLink};
-pub use history::{DatabaseSpace, Download, EntrySummary, StorageUsage};
-pub use limits::{Change, EntryLimits, NewLimits, Reservation};
-pub use settings::{
-    DefaultLifetime, Settings, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS, MIN_LIFETIME_DAYS,
-    NEVER_EXPIRE_DAYS,
-};
-pub use shares::{CreateOutcome, NewShare, Share, ShareFile};
-pub use tokens::{ApiToken, NewApiToken};
-pub use tus::{NewTusUpload, TusUpload};
+pub(crate) use entries::{DownloadRecord, Entry, NewEntry};
+pub(crate) use gc::GcOutcome;
+pub(crate) use guest_links::{GuestFileLifetime, GuestLink, NewGuestLink};
+pub(crate) use history::{DatabaseSpace, Download, EntrySummary, StorageUsage};
+pub(crate) use limits::{Change, EntryLimits, NewLimits, Reservation};
+pub(crate) use settings::{DefaultLifetime, Settings, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS};
+pub(crate) use shares::{CreateOutcome, NewShare, Share, ShareFile};
+pub(crate) use tokens::{ApiToken, NewApiToken};
+pub(crate) use tus::{NewTusUpload, TusUpload};
+pub(crate) use upload::Pieces;

@@ -11,17 +11,17 @@ use super::sql::shared_sql;
 
 /// Days in the original's "infinite" file lifetime (`876000h`); a stored
 /// default of exactly this many days means "never expire".
-pub const NEVER_EXPIRE_DAYS: u16 = 36_500;
+const NEVER_EXPIRE_DAYS: u16 = 36_500;
 /// The shortest default lifetime, in days.
-pub const MIN_LIFETIME_DAYS: u16 = 1;
+const MIN_LIFETIME_DAYS: u16 = 1;
 /// The longest finite default lifetime: ten years of 365 days.
-pub const MAX_LIFETIME_DAYS: u16 = 3_650;
+pub(crate) const MAX_LIFETIME_DAYS: u16 = 3_650;
 /// The default for a database without a settings row, as the original seeds it.
-pub const DEFAULT_LIFETIME_DAYS: u16 = 30;
+pub(crate) const DEFAULT_LIFETIME_DAYS: u16 = 30;
 
 /// How long a new file lives by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DefaultLifetime {
+pub(crate) enum DefaultLifetime {
     /// This many days (1 to 3650 when set through the API).
     Days(u16),
     /// Files never expire.
@@ -35,7 +35,7 @@ impl DefaultLifetime {
     /// # Errors
     /// The original's messages: `file lifetime must be at least 1 days` (sic)
     /// and `file lifetime must be at most 10 years`.
-    pub fn from_days(days: u16) -> Result<Self, String> {
+    pub(crate) fn from_days(days: u16) -> Result<Self, String> {
         if days < MIN_LIFETIME_DAYS {
             return Err(format!(
                 "file lifetime must be at least {MIN_LIFETIME_DAYS} days"
@@ -49,7 +49,7 @@ impl DefaultLifetime {
 
     /// The expiration of a file uploaded at `now` with this lifetime; `None`
     /// means never. Plain day arithmetic, no calendar rules, as the original.
-    pub fn expiration_from(self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(crate) fn expiration_from(self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match self {
             DefaultLifetime::Days(d) => Some(now + Duration::days(i64::from(d))),
             DefaultLifetime::Never => None,
@@ -80,9 +80,9 @@ impl DefaultLifetime {
 
 /// The server's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Lifetime the upload page preselects for new files.
-    pub default_lifetime: DefaultLifetime,
+    pub(crate) default_lifetime: DefaultLifetime,
 }
 
 impl Default for Settings {

@@ -18,24 +18,24 @@ use crate::store::StoreError;
 
 /// A new share, already validated.
 #[derive(Debug, Clone)]
-pub struct NewShare {
+pub(crate) struct NewShare {
     /// Title shown on the share page, if any.
-    pub title: Option<String>,
+    pub(crate) title: Option<String>,
     /// The owner's note, if any.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// Creation time.
-    pub created: DateTime<Utc>,
+    pub(crate) created: DateTime<Utc>,
     /// The entries in order, each with its relative path (from a folder upload).
-    pub files: Vec<(EntryId, Option<String>)>,
+    pub(crate) files: Vec<(EntryId, Option<String>)>,
 }
 
 /// One file of a share.
 #[derive(Debug, Clone)]
-pub struct ShareFile {
+pub(crate) struct ShareFile {
     /// The entry (metadata and size).
-    pub entry: Entry,
+    pub(crate) entry: Entry,
     /// Its relative path inside the share, if it came from a folder.
-    pub path: Option<String>,
+    pub(crate) path: Option<String>,
 }
 
 impl ShareFile {
@@ -60,17 +60,17 @@ impl ShareFile {
 
 /// A share with its files that still exist, in order.
 #[derive(Debug, Clone)]
-pub struct Share {
+pub(crate) struct Share {
     /// Its ID.
-    pub id: ShareId,
+    pub(crate) id: ShareId,
     /// Title, if any.
-    pub title: Option<String>,
+    pub(crate) title: Option<String>,
     /// The owner's note, if any.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// When it was created.
-    pub created: DateTime<Utc>,
+    pub(crate) created: DateTime<Utc>,
     /// Its files (expired ones included: callers decide).
-    pub files: Vec<ShareFile>,
+    pub(crate) files: Vec<ShareFile>,
 }
 
 impl Share {
@@ -98,7 +98,7 @@ impl Share {
 
 /// Why a share could not be created.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreateOutcome {
+pub(crate) enum CreateOutcome {
     /// Created with this ID.
     Created(ShareId),
     /// An entry does not exist.

@@ -69,7 +69,7 @@ pub(crate) const fn utf8(bytes: &'static [u8]) -> &'static str {
 /// Declares statements both backends run, each a [`Sql`] constant written
 /// in PostgreSQL's placeholder style:
 ///
-/// ```ignore
+/// ```text
 /// shared_sql! {
 ///     /// Renames an entry.
 ///     pub(crate) const RENAME = "UPDATE entries SET filename = $2 WHERE id = $1";

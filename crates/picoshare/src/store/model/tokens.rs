@@ -14,17 +14,17 @@ use crate::store::StoreError;
 
 /// A token as the list shows it (nothing secret).
 #[derive(Debug, Clone)]
-pub struct ApiToken {
+pub(crate) struct ApiToken {
     /// Public ID.
-    pub id: ApiTokenId,
+    pub(crate) id: ApiTokenId,
     /// The name the owner gave it.
-    pub name: String,
+    pub(crate) name: String,
     /// The first characters of the token, to recognise it.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// When it was created.
-    pub created: DateTime<Utc>,
+    pub(crate) created: DateTime<Utc>,
     /// When it was last used (to the second), if ever.
-    pub last_used: Option<DateTime<Utc>>,
+    pub(crate) last_used: Option<DateTime<Utc>>,
 }
 
 impl ApiToken {
@@ -49,15 +49,15 @@ impl ApiToken {
 
 /// A new token's row.
 #[derive(Debug, Clone)]
-pub struct NewApiToken {
+pub(crate) struct NewApiToken {
     /// Validated name.
-    pub name: String,
+    pub(crate) name: String,
     /// SHA-256 of the token, lower-case hex.
-    pub token_sha256: String,
+    pub(crate) token_sha256: String,
     /// The token's first characters.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Creation time.
-    pub created: DateTime<Utc>,
+    pub(crate) created: DateTime<Utc>,
 }
 
 /// The columns [`ApiToken::decode`] reads, in its order. (The list's order

@@ -18,62 +18,62 @@ use crate::store::StoreError;
 
 /// A resumable upload as stored.
 #[derive(Debug, Clone)]
-pub struct TusUpload {
+pub(crate) struct TusUpload {
     /// The ID in its URL.
-    pub id: TusUploadId,
+    pub(crate) id: TusUploadId,
     /// The entry it becomes once complete.
-    pub entry_id: EntryId,
+    pub(crate) entry_id: EntryId,
     /// The guest link it was created through (`None` for the owner's).
-    pub guest_link_id: Option<String>,
+    pub(crate) guest_link_id: Option<String>,
     /// Declared length (`Upload-Length`).
-    pub length: u64,
+    pub(crate) length: u64,
     /// Bytes stored so far.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Chunk size its chunks are cut to (fixed at creation).
-    pub chunk_size: u64,
+    pub(crate) chunk_size: u64,
     /// Bytes after the last full chunk (`offset % chunk_size` of them).
     pub(crate) tail: Vec<u8>,
     /// The entry's filename.
-    pub filename: String,
+    pub(crate) filename: String,
     /// The entry's content type.
-    pub content_type: String,
+    pub(crate) content_type: String,
     /// The entry's note.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// The entry's expiration (`None` for never).
-    pub expiration: Option<DateTime<Utc>>,
+    pub(crate) expiration: Option<DateTime<Utc>>,
     /// `Upload-Metadata` as the client sent it.
-    pub metadata: String,
+    pub(crate) metadata: String,
     /// When it was created.
-    pub created: DateTime<Utc>,
+    pub(crate) created: DateTime<Utc>,
     /// When it expires if no more bytes arrive.
-    pub expires: DateTime<Utc>,
+    pub(crate) expires: DateTime<Utc>,
     /// Whether the last byte arrived and the entry exists.
-    pub completed: bool,
+    pub(crate) completed: bool,
 }
 
 /// What creating a resumable upload needs.
 #[derive(Debug, Clone)]
-pub struct NewTusUpload {
+pub(crate) struct NewTusUpload {
     /// Guest link it comes through.
-    pub guest_link_id: Option<GuestLinkId>,
+    pub(crate) guest_link_id: Option<GuestLinkId>,
     /// Declared length.
-    pub length: u64,
+    pub(crate) length: u64,
     /// The entry's filename.
-    pub filename: String,
+    pub(crate) filename: String,
     /// The entry's content type.
-    pub content_type: String,
+    pub(crate) content_type: String,
     /// The entry's note.
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
     /// The entry's expiration.
-    pub expiration: Option<DateTime<Utc>>,
+    pub(crate) expiration: Option<DateTime<Utc>>,
     /// `Upload-Metadata` as sent, without a password.
-    pub metadata: String,
+    pub(crate) metadata: String,
     /// Now.
-    pub created: DateTime<Utc>,
+    pub(crate) created: DateTime<Utc>,
     /// When it expires without progress.
-    pub expires: DateTime<Utc>,
+    pub(crate) expires: DateTime<Utc>,
     /// Download limit and password of the entry to be, stored with the row.
-    pub limits: Option<NewLimits>,
+    pub(crate) limits: Option<NewLimits>,
 }
 
 impl NewTusUpload {

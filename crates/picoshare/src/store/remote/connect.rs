@@ -15,7 +15,7 @@ use crate::store::StoreError;
 ///
 /// # Errors
 /// An invalid endpoint or missing credentials.
-pub fn s3_client(cfg: &S3Config) -> Result<AmazonS3, StoreError> {
+pub(crate) fn s3_client(cfg: &S3Config) -> Result<AmazonS3, StoreError> {
     let mut b = AmazonS3Builder::from_env()
         .with_bucket_name(&cfg.bucket)
         .with_region(&cfg.region)
@@ -49,7 +49,7 @@ pub fn s3_client(cfg: &S3Config) -> Result<AmazonS3, StoreError> {
 ///
 /// # Errors
 /// An invalid URL or schema name.
-pub fn pg_pool(cfg: &RemoteConfig) -> Result<Pool, StoreError> {
+pub(crate) fn pg_pool(cfg: &RemoteConfig) -> Result<Pool, StoreError> {
     let mut pg: tokio_postgres::Config =
         cfg.postgres_url
             .parse()

@@ -99,7 +99,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError> {
+    pub(crate) async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError> {
         let row = self
             .query_opt(
                 concat!(
@@ -117,7 +117,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn update_entry(
+    pub(crate) async fn update_entry(
         &self,
         id: &EntryId,
         filename: String,
@@ -143,7 +143,7 @@ impl RemoteStore {
     /// # Errors
     /// PostgreSQL failures (the object is deleted later by garbage
     /// collection if only its deletion fails).
-    pub async fn delete_entry(&self, id: &EntryId) -> Result<(), StoreError> {
+    pub(crate) async fn delete_entry(&self, id: &EntryId) -> Result<(), StoreError> {
         let key = self.object_key(id.as_str());
         {
             let mut client = self.pg().await?;
@@ -157,7 +157,7 @@ impl RemoteStore {
     }
 
     /// Records a download. Fire-and-forget.
-    pub fn record_download(&self, rec: DownloadRecord) {
+    pub(crate) fn record_download(&self, rec: DownloadRecord) {
         let store = self.clone();
         crate::store::detached("record a download", async move {
             store

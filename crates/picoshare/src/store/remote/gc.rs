@@ -93,7 +93,10 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn collect_garbage(&self, now: DateTime<Utc>) -> Result<GcOutcome, StoreError> {
+    pub(crate) async fn collect_garbage(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<GcOutcome, StoreError> {
         let now_text = db_time(now);
         let mut outcome = GcOutcome::default();
         {

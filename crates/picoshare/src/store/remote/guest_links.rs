@@ -28,7 +28,10 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn create_guest_link(&self, link: NewGuestLink) -> Result<GuestLinkId, StoreError> {
+    pub(crate) async fn create_guest_link(
+        &self,
+        link: NewGuestLink,
+    ) -> Result<GuestLinkId, StoreError> {
         let id = GuestLinkId::generate();
         self.execute(
             INSERT_GUEST_LINK.pg(),
@@ -50,7 +53,10 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures, or a row that cannot be read.
-    pub async fn guest_link(&self, id: &GuestLinkId) -> Result<Option<GuestLink>, StoreError> {
+    pub(crate) async fn guest_link(
+        &self,
+        id: &GuestLinkId,
+    ) -> Result<Option<GuestLink>, StoreError> {
         let row = self.query_opt(GUEST_LINK.pg(), &[&id.as_str()]).await?;
         row.as_ref().map(GuestLink::decode).transpose()
     }
@@ -59,7 +65,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures, or a row that cannot be read.
-    pub async fn guest_links(&self) -> Result<Vec<GuestLink>, StoreError> {
+    pub(crate) async fn guest_links(&self) -> Result<Vec<GuestLink>, StoreError> {
         let rows = self.query(GUEST_LINKS.pg(), &[]).await?;
         rows.iter().map(GuestLink::decode).collect()
     }
@@ -68,7 +74,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn delete_guest_link(&self, id: &GuestLinkId) -> Result<(), StoreError> {
+    pub(crate) async fn delete_guest_link(&self, id: &GuestLinkId) -> Result<(), StoreError> {
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
         tx.execute(FORGET_GUEST_LINK.pg(), &[&id.as_str()]).await?;
@@ -81,7 +87,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn set_guest_link_disabled(
+    pub(crate) async fn set_guest_link_disabled(
         &self,
         id: &GuestLinkId,
         disabled: bool,
@@ -102,7 +108,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn reserve_guest_slot(
+    pub(crate) async fn reserve_guest_slot(
         &self,
         link: &GuestLinkId,
         max: u64,
@@ -154,14 +160,14 @@ impl RemoteStore {
 }
 
 /// A guest-link upload slot held in the database; dropping it gives it back.
-pub struct SlotLease {
+pub(crate) struct SlotLease {
     store: RemoteStore,
     id: String,
 }
 
 impl SlotLease {
     /// The slot's row ID.
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.id
     }
 }

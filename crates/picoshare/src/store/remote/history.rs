@@ -14,7 +14,10 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn downloads(&self, id: &EntryId) -> Result<Option<Vec<Download>>, StoreError> {
+    pub(crate) async fn downloads(
+        &self,
+        id: &EntryId,
+    ) -> Result<Option<Vec<Download>>, StoreError> {
         let mut client = self.pg().await?;
         // One snapshot for both reads.
         let tx = client
@@ -45,7 +48,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError> {
+    pub(crate) async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError> {
         let rows = self
             .query(
                 "SELECT e.id, e.filename, e.content_type, e.upload_time, e.expiration_time,
@@ -67,7 +70,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn usage(&self) -> Result<StorageUsage, StoreError> {
+    pub(crate) async fn usage(&self) -> Result<StorageUsage, StoreError> {
         let row = self
             .query_one(
                 "SELECT pg_database_size(current_database()),
@@ -90,7 +93,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn database_space(&self) -> Result<DatabaseSpace, StoreError> {
+    pub(crate) async fn database_space(&self) -> Result<DatabaseSpace, StoreError> {
         let row = self
             .query_one("SELECT pg_database_size(current_database())", &[])
             .await?;

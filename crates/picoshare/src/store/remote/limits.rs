@@ -49,7 +49,10 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn entry_limits(&self, id: &EntryId) -> Result<Option<EntryLimits>, StoreError> {
+    pub(crate) async fn entry_limits(
+        &self,
+        id: &EntryId,
+    ) -> Result<Option<EntryLimits>, StoreError> {
         let row = self
             .query_opt(
                 &format!(
@@ -67,7 +70,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn all_limits(&self) -> Result<HashMap<String, EntryLimits>, StoreError> {
+    pub(crate) async fn all_limits(&self) -> Result<HashMap<String, EntryLimits>, StoreError> {
         let rows = self
             .query(
                 &format!(
@@ -87,7 +90,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn update_limits(
+    pub(crate) async fn update_limits(
         &self,
         id: &EntryId,
         max_downloads: Change<u64>,
@@ -134,7 +137,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn reserve_download(&self, id: &EntryId) -> Result<Reservation, StoreError> {
+    pub(crate) async fn reserve_download(&self, id: &EntryId) -> Result<Reservation, StoreError> {
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
         let Some(row) = tx
@@ -175,7 +178,7 @@ impl RemoteStore {
 
     /// Ends a reserved download: with `completed` it becomes a used
     /// download, otherwise the reservation is released. Fire-and-forget.
-    pub fn end_download(&self, id: &EntryId, completed: bool) {
+    pub(crate) fn end_download(&self, id: &EntryId, completed: bool) {
         let store = self.clone();
         let id = id.clone();
         crate::store::detached("record the end of a limited download", async move {
@@ -220,7 +223,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn server_key(&self, name: &'static str) -> Result<Vec<u8>, StoreError> {
+    pub(crate) async fn server_key(&self, name: &'static str) -> Result<Vec<u8>, StoreError> {
         let mut fresh = vec![0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut fresh);
         let client = self.pg().await?;

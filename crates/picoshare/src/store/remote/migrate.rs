@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::{RemoteConfig, RemoteStore};
-use crate::ids::EntryId;
+use crate::ids::{hex, EntryId};
 use crate::store::model::entries::INSERT_DOWNLOAD;
 use crate::store::model::settings::SETTINGS;
 use crate::store::model::time::{db_time_to_utc, expiration_from_db};
@@ -479,14 +479,6 @@ impl RemoteStore {
         .await?;
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 fn human(bytes: u64) -> String {

@@ -35,7 +35,7 @@ mod gc;
 mod guest_links;
 mod history;
 mod limits;
-pub mod migrate;
+pub(crate) mod migrate;
 mod reader;
 mod schema;
 mod sessions;
@@ -54,9 +54,9 @@ use object_store::aws::AmazonS3;
 use object_store::path::Path as ObjectPath;
 
 use connect::{pg_pool, s3_client};
-pub use guest_links::SlotLease;
-pub use reader::RemoteRange;
-pub use upload::{RemoteSink, RemoteTusSink};
+pub(crate) use guest_links::SlotLease;
+pub(crate) use reader::RemoteRange;
+pub(crate) use upload::{RemoteSink, RemoteTusSink};
 
 use super::model::sql::Row;
 use tokio_postgres::Row as PgRow;
@@ -73,60 +73,60 @@ const HEARTBEAT_SECS: u64 = 5;
 /// slots and download reservations no longer count.
 pub(crate) const INSTANCE_TIMEOUT_SQL: &str = "interval '30 seconds'";
 /// Smallest part S3 accepts (except the last).
-pub const MIN_PART_SIZE: usize = 5 << 20;
+pub(crate) const MIN_PART_SIZE: usize = 5 << 20;
 /// Most parts one multipart upload may have.
-pub const MAX_PARTS: u64 = 10_000;
+pub(crate) const MAX_PARTS: u64 = 10_000;
 
 /// Where the metadata and the file data live.
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
     /// PostgreSQL connection URL (`postgres://user:password@host:port/database`).
-    pub postgres_url: String,
+    pub(crate) postgres_url: String,
     /// PostgreSQL schema for the tables (created if missing); `None`: `public`.
-    pub postgres_schema: Option<String>,
+    pub(crate) postgres_schema: Option<String>,
     /// Connections in the pool.
-    pub pool_size: usize,
+    pub(crate) pool_size: usize,
     /// PEM file of the certificate authority that signed PostgreSQL's
     /// certificate (else the system's trusted roots). TLS itself follows the
     /// URL's `sslmode` (`disable`, `prefer`, the default, or `require`).
-    pub postgres_ca_file: Option<std::path::PathBuf>,
+    pub(crate) postgres_ca_file: Option<std::path::PathBuf>,
     /// Object storage.
-    pub s3: S3Config,
+    pub(crate) s3: S3Config,
     /// Bytes per multipart-upload part (the size grows for files that would
     /// need more than 10,000 parts, when their length is known up front).
-    pub part_size: usize,
+    pub(crate) part_size: usize,
     /// Parts of one upload sent at once.
-    pub parallel_parts: usize,
+    pub(crate) parallel_parts: usize,
     /// Seconds a resumable upload's writing session keeps its lease after
     /// its last sign of progress (renewed every third of it while bytes arrive).
-    pub tus_lease_secs: u64,
+    pub(crate) tus_lease_secs: u64,
 }
 
 /// An S3-compatible bucket.
 #[derive(Debug, Clone)]
-pub struct S3Config {
+pub(crate) struct S3Config {
     /// Endpoint URL (`http://127.0.0.1:3900`); `None` for AWS itself.
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// Bucket name.
-    pub bucket: String,
+    pub(crate) bucket: String,
     /// Region (`garage` for Garage; `us-east-1` for most others).
-    pub region: String,
+    pub(crate) region: String,
     /// Access key ID (else taken from `AWS_ACCESS_KEY_ID`).
-    pub access_key_id: Option<String>,
+    pub(crate) access_key_id: Option<String>,
     /// Secret access key (else taken from `AWS_SECRET_ACCESS_KEY`).
-    pub secret_access_key: Option<String>,
+    pub(crate) secret_access_key: Option<String>,
     /// Prefix of every object key (`picoshare/`), may be empty.
-    pub prefix: String,
+    pub(crate) prefix: String,
     /// Virtual-hosted-style requests (`bucket.host`) instead of path-style.
-    pub virtual_hosted: bool,
+    pub(crate) virtual_hosted: bool,
     /// Sign requests without hashing their bodies (`UNSIGNED-PAYLOAD`):
     /// saves hashing every byte; use it over TLS or a trusted network.
-    pub unsigned_payload: bool,
+    pub(crate) unsigned_payload: bool,
 }
 
 /// Handle to the scale-out store; cheap to clone.
 #[derive(Clone)]
-pub struct RemoteStore {
+pub(crate) struct RemoteStore {
     inner: Arc<Inner>,
 }
 
@@ -190,7 +190,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// Either service cannot be reached or used.
-    pub async fn open(cfg: RemoteConfig) -> Result<RemoteStore, StoreError> {
+    pub(crate) async fn open(cfg: RemoteConfig) -> Result<RemoteStore, StoreError> {
         let pool = pg_pool(&cfg)?;
         {
             let mut client = pool.get().await?;
@@ -311,18 +311,18 @@ impl RemoteStore {
     ///
     /// # Errors
     /// Either cannot be reached.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         self.query_one("SELECT 1", &[]).await?;
         self.ping_bucket().await
     }
 
     /// The store's counters, for metrics.
-    pub fn stats(&self) -> StoreStats {
+    pub(crate) fn stats(&self) -> StoreStats {
         self.inner.counters.snapshot()
     }
 
     /// Stops the heartbeat and gives up this instance's slots and reservations.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.inner.stopping.store(true, Ordering::Relaxed);
         let handle = self
             .inner
@@ -363,7 +363,7 @@ impl RemoteStore {
 }
 
 /// The object key of an entry under `prefix`.
-pub fn object_path(prefix: &str, id: &EntryId) -> ObjectPath {
+pub(crate) fn object_path(prefix: &str, id: &EntryId) -> ObjectPath {
     ObjectPath::from(format!("{prefix}entries/{}", id.as_str()))
 }
 

@@ -16,7 +16,7 @@ use crate::store::StoreError;
 
 impl RemoteStore {
     /// Opens bytes `start..=end` of `entry` (one ranged GET, sent when first read).
-    pub fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RemoteRange {
+    pub(crate) fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RemoteRange {
         RemoteRange {
             store: self.clone(),
             path: self.object_path(&entry.id),
@@ -30,7 +30,7 @@ impl RemoteStore {
 
 /// Reads one byte range of an object: one ranged GET, streamed as the
 /// network delivers it.
-pub struct RemoteRange {
+pub(crate) struct RemoteRange {
     store: RemoteStore,
     path: ObjectPath,
     start: u64,
@@ -44,7 +44,7 @@ impl RemoteRange {
     ///
     /// # Errors
     /// Object-storage failures, or an object shorter than its entry says.
-    pub async fn next(&mut self) -> Result<Option<Bytes>, StoreError> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, StoreError> {
         if self.finished {
             return Ok(None);
         }
@@ -64,7 +64,6 @@ impl RemoteRange {
             Some(Ok(b)) => {
                 let c = &self.store.inner.counters;
                 Counters::add(&c.read_ns, started.elapsed().as_nanos() as u64);
-                Counters::add(&c.read_bytes, b.len() as u64);
                 self.start += b.len() as u64;
                 Ok(Some(b))
             }

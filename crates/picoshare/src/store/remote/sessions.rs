@@ -15,7 +15,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn create_session(
+    pub(crate) async fn create_session(
         &self,
         token_sha256: String,
         now: DateTime<Utc>,
@@ -38,7 +38,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn session_valid(
+    pub(crate) async fn session_valid(
         &self,
         token_sha256: String,
         now: DateTime<Utc>,
@@ -53,7 +53,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn delete_session(&self, token_sha256: String) -> Result<(), StoreError> {
+    pub(crate) async fn delete_session(&self, token_sha256: String) -> Result<(), StoreError> {
         self.execute(DELETE_SESSION.pg(), &[&token_sha256]).await?;
         Ok(())
     }

@@ -10,7 +10,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn settings(&self) -> Result<Settings, StoreError> {
+    pub(crate) async fn settings(&self) -> Result<Settings, StoreError> {
         let row = self.query_opt(SETTINGS.pg(), &[]).await?;
         Ok(Settings::from_db(row.map(|r| r.get(0))))
     }
@@ -19,7 +19,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn update_settings(&self, settings: Settings) -> Result<(), StoreError> {
+    pub(crate) async fn update_settings(&self, settings: Settings) -> Result<(), StoreError> {
         self.execute(SAVE_SETTINGS.pg(), &[&settings.default_lifetime.to_db()])
             .await?;
         Ok(())

@@ -19,7 +19,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn create_share(&self, share: NewShare) -> Result<CreateOutcome, StoreError> {
+    pub(crate) async fn create_share(&self, share: NewShare) -> Result<CreateOutcome, StoreError> {
         let id = ShareId::generate();
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
@@ -87,7 +87,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn share(&self, id: &ShareId) -> Result<Option<Share>, StoreError> {
+    pub(crate) async fn share(&self, id: &ShareId) -> Result<Option<Share>, StoreError> {
         let client = self.pg().await?;
         self.load_share(&client, id.as_str()).await
     }
@@ -96,7 +96,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn shares(&self) -> Result<Vec<Share>, StoreError> {
+    pub(crate) async fn shares(&self) -> Result<Vec<Share>, StoreError> {
         let client = self.pg().await?;
         let ids = client.query(SHARE_IDS.pg(), &[]).await?;
         let mut out = Vec::with_capacity(ids.len());
@@ -111,7 +111,11 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn delete_share(&self, id: &ShareId, with_files: bool) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_share(
+        &self,
+        id: &ShareId,
+        with_files: bool,
+    ) -> Result<bool, StoreError> {
         let (found, entries) = {
             let mut client = self.pg().await?;
             let tx = client.transaction().await?;

@@ -16,7 +16,10 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+    pub(crate) async fn create_api_token(
+        &self,
+        token: NewApiToken,
+    ) -> Result<ApiToken, StoreError> {
         let id = ApiTokenId::generate();
         self.execute(
             INSERT_TOKEN.pg(),
@@ -42,7 +45,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+    pub(crate) async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
         let rows = self
             .query(
                 concat!(select_token!(), " ORDER BY created_time DESC, seq DESC"),
@@ -56,7 +59,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn api_token_by_hash(
+    pub(crate) async fn api_token_by_hash(
         &self,
         token_sha256: String,
     ) -> Result<Option<ApiToken>, StoreError> {
@@ -65,7 +68,7 @@ impl RemoteStore {
     }
 
     /// Records a token's use. Fire-and-forget.
-    pub fn touch_api_token(&self, id: &ApiTokenId, now: DateTime<Utc>) {
+    pub(crate) fn touch_api_token(&self, id: &ApiTokenId, now: DateTime<Utc>) {
         let store = self.clone();
         let id = id.clone();
         crate::store::detached("record an API token's use", async move {
@@ -80,7 +83,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn delete_api_token(&self, id: &ApiTokenId) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_api_token(&self, id: &ApiTokenId) -> Result<bool, StoreError> {
         let n = self.execute(DELETE_TOKEN.pg(), &[&id.as_str()]).await?;
         Ok(n > 0)
     }

@@ -10,12 +10,12 @@
 //! bytes arrive, lost `PS_TUS_LEASE_SECS` (30) seconds after they stop). Every record of progress
 //! is conditional on the lease, so a session that lost it (another server
 //! took the upload over) can never record anything. Within one server a new
-//! request takes over at once (see `http::tus`); across servers it gets 423
+//! request takes over at once (see `http::uploads::tus`); across servers it gets 423
 //! Locked until the old session's lease runs out.
 
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use object_store::multipart::PartId;
 use object_store::ObjectStore;
@@ -28,7 +28,7 @@ use crate::ids::TusUploadId;
 use crate::store::model::sql::{signed, Row};
 use crate::store::model::time::{db_time, expiration_to_db};
 use crate::store::model::tus::{tus_columns, INSERT_TUS};
-use crate::store::model::{NewEntry, NewTusUpload, TusUpload};
+use crate::store::model::{NewEntry, NewTusUpload, Pieces, TusUpload};
 use crate::store::stats::Counters;
 use crate::store::StoreError;
 
@@ -52,7 +52,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn tus_create(
+    pub(crate) async fn tus_create(
         &self,
         new: NewTusUpload,
         slot: Option<SlotLease>,
@@ -93,7 +93,10 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn tus_upload(&self, id: &TusUploadId) -> Result<Option<TusUpload>, StoreError> {
+    pub(crate) async fn tus_upload(
+        &self,
+        id: &TusUploadId,
+    ) -> Result<Option<TusUpload>, StoreError> {
         let row = self
             .query_opt(
                 concat!(
@@ -124,7 +127,7 @@ impl RemoteStore {
     /// # Errors
     /// [`StoreError::Busy`] while another server's session holds the lease;
     /// PostgreSQL failures.
-    pub async fn tus_open(
+    pub(crate) async fn tus_open(
         &self,
         id: &TusUploadId,
         track: bool,
@@ -132,7 +135,7 @@ impl RemoteStore {
         let lease = format!("{}:{}", self.instance(), crate::ids::random_token(12));
         let client = self.pg().await?;
         // Sessions of this server may take over at once: within one server,
-        // requests hand an upload over among themselves (http::tus).
+        // requests hand an upload over among themselves (http::uploads::tus).
         let taken = client
             .query_opt(
                 &format!(
@@ -163,15 +166,12 @@ impl RemoteStore {
             }
         }
         let part_size = usize::try_from(upload.chunk_size).unwrap_or(usize::MAX);
-        let mut buf = BytesMut::with_capacity(part_size);
-        buf.extend_from_slice(&upload.tail);
         Counters::add(&self.inner.counters.in_progress, 1);
         let sink = RemoteTusSink(PartSink {
             store: self.clone(),
             id: upload.entry_id.clone(),
             path: self.object_path(&upload.entry_id),
-            part_size,
-            buf,
+            pieces: Pieces::new(part_size, &upload.tail),
             bytes: upload.offset,
             multipart,
             next_part: usize::try_from(upload.offset / upload.chunk_size).unwrap_or(usize::MAX),
@@ -263,7 +263,7 @@ impl RemoteStore {
     ///
     /// # Errors
     /// PostgreSQL failures.
-    pub async fn tus_terminate(&self, id: &TusUploadId) -> Result<bool, StoreError> {
+    pub(crate) async fn tus_terminate(&self, id: &TusUploadId) -> Result<bool, StoreError> {
         let key = {
             let mut client = self.pg().await?;
             let tx = client.transaction().await?;
@@ -367,7 +367,7 @@ impl RemoteTusSink {
     }
 
     /// The upload's offset: bytes stored before this session and received in it.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         self.0.bytes
     }
 
@@ -376,7 +376,7 @@ impl RemoteTusSink {
     /// # Errors
     /// Object-storage or PostgreSQL failures; [`StoreError::Busy`] when the
     /// session lost its lease.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.0.write(data).await
     }
 
@@ -386,7 +386,7 @@ impl RemoteTusSink {
     ///
     /// # Errors
     /// Storage failures; [`StoreError::Busy`] if the lease was lost.
-    pub async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(crate) async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
         let result = self.save_inner(expires).await;
         self.finish_session();
         result
@@ -397,7 +397,7 @@ impl RemoteTusSink {
         let t = self.session()?;
         let mut client = self.0.store.pg().await?;
         let tx = client.transaction().await?;
-        let tail = self.0.buf.to_vec();
+        let tail = self.0.pieces.rest().to_vec();
         let n = tx
             .execute(
                 "UPDATE picoshare_tus_uploads
@@ -426,7 +426,7 @@ impl RemoteTusSink {
     ///
     /// # Errors
     /// Storage failures; the upload keeps its last recorded offset.
-    pub async fn complete(
+    pub(crate) async fn complete(
         mut self,
         entry: NewEntry,
         expires: DateTime<Utc>,
@@ -459,7 +459,7 @@ impl RemoteTusSink {
         }
         tx.execute(DELETE_PARTS, &[&t.upload_id.as_str()]).await?;
         let sink = &self.0;
-        insert_entry(&tx, &sink.id, entry, sink.bytes, sink.part_size as u64).await?;
+        insert_entry(&tx, &sink.id, entry, sink.bytes, sink.pieces.size() as u64).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -467,7 +467,7 @@ impl RemoteTusSink {
     /// Ends the session without recording anything it stored (a checksum
     /// mismatch): the upload keeps its previous offset. Parts it sent are
     /// overwritten when those bytes arrive again.
-    pub async fn discard(mut self) {
+    pub(crate) async fn discard(mut self) {
         for (_, _, h) in self.0.inflight.drain(..) {
             h.abort();
         }

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{MultipartId, ObjectStore, PutPayload};
@@ -20,27 +20,27 @@ use super::entries::insert_entry;
 use super::guest_links::{SlotLease, DELETE_SLOT};
 use super::{RemoteStore, MAX_PARTS};
 use crate::ids::{EntryId, TusUploadId};
-use crate::store::model::NewEntry;
+use crate::store::model::{NewEntry, Pieces};
 use crate::store::stats::Counters;
 use crate::store::StoreError;
 
 /// A writing session on a resumable upload.
 pub(super) struct TusSession {
     /// The upload.
-    pub upload_id: TusUploadId,
+    pub(crate) upload_id: TusUploadId,
     /// The lease this session holds on the upload's row.
-    pub lease: String,
+    pub(crate) lease: String,
     /// Record each part (and the offset it reaches) as soon as it is stored.
-    pub track: bool,
+    pub(crate) track: bool,
     /// Parts stored but not yet recorded (when not tracking): (number, ETag).
-    pub unrecorded: Vec<(i64, String)>,
+    pub(crate) unrecorded: Vec<(i64, String)>,
     /// When the lease was last renewed.
-    pub renewed: Instant,
+    pub(crate) renewed: Instant,
     /// Expiry to record with progress.
-    pub expires: String,
+    pub(crate) expires: String,
     /// The upload's declared length: the offset that reaches it is only
     /// recorded with the entry row, when the upload completes.
-    pub length: u64,
+    pub(crate) length: u64,
 }
 
 /// A part upload in flight: its 0-based index, its length and the task sending it.
@@ -56,8 +56,8 @@ pub(super) struct PartSink {
     pub(super) store: RemoteStore,
     pub(super) id: EntryId,
     pub(super) path: ObjectPath,
-    pub(super) part_size: usize,
-    pub(super) buf: BytesMut,
+    /// The bytes cut into parts.
+    pub(super) pieces: Pieces,
     pub(super) bytes: u64,
     pub(super) multipart: Option<MultipartId>,
     /// Index of the next part to send.
@@ -79,12 +79,12 @@ pub(super) struct PartSink {
 ///
 /// Dropping it before [`RemoteSink::finish`] abandons the upload: the
 /// multipart upload is aborted (or the object deleted) and nothing is visible.
-pub struct RemoteSink(PartSink);
+pub(crate) struct RemoteSink(PartSink);
 
 /// One writing session on a resumable upload, holding its lease; its
 /// methods are in `tus.rs`. Dropping it gives up the lease, keeping what
 /// the session recorded.
-pub struct RemoteTusSink(pub(super) PartSink);
+pub(crate) struct RemoteTusSink(pub(super) PartSink);
 
 /// Counts a part (or a whole small object) stored since `started`.
 fn count_stored(store: &RemoteStore, started: Instant, len: u64) {
@@ -107,15 +107,14 @@ impl RemoteStore {
 
     /// Starts an upload of a new entry (see
     /// [`Store::begin_upload`](crate::store::Store::begin_upload)).
-    pub fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> RemoteSink {
+    pub(crate) fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> RemoteSink {
         let part_size = self.part_size_for(expected_len);
         Counters::add(&self.inner.counters.in_progress, 1);
         RemoteSink(PartSink {
             store: self.clone(),
             path: self.object_path(&id),
             id,
-            part_size,
-            buf: BytesMut::new(),
+            pieces: Pieces::new(part_size, &[]),
             bytes: 0,
             multipart: None,
             next_part: 0,
@@ -142,12 +141,12 @@ impl RemoteStore {
 
 impl RemoteSink {
     /// The ID the entry will have.
-    pub fn id(&self) -> &EntryId {
+    pub(crate) fn id(&self) -> &EntryId {
         &self.0.id
     }
 
     /// Bytes received so far.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         self.0.bytes
     }
 
@@ -155,13 +154,13 @@ impl RemoteSink {
     ///
     /// # Errors
     /// Object-storage or PostgreSQL failures.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.0.write(data).await
     }
 
     /// Holds a guest-link upload slot until the entry is inserted: its row
     /// is deleted in that transaction, so no count sees both.
-    pub fn hold_guest_slot(&mut self, slot: SlotLease) {
+    pub(crate) fn hold_guest_slot(&mut self, slot: SlotLease) {
         self.0.slot = Some(slot);
     }
 
@@ -169,7 +168,7 @@ impl RemoteSink {
     ///
     /// # Errors
     /// Storage failures; nothing is visible then.
-    pub async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
+    pub(crate) async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
         let result = self.finish_inner(&entry).await;
         if result.is_ok() {
             self.0.done = true;
@@ -190,7 +189,7 @@ impl RemoteSink {
             &self.0.id,
             entry,
             self.0.bytes,
-            self.0.part_size as u64,
+            self.0.pieces.size() as u64,
         )
         .await?;
         tx.execute(
@@ -233,21 +232,8 @@ impl PartSink {
             self.ensure_registered().await?;
         }
         self.bytes += data.len() as u64;
-        while !data.is_empty() {
-            if self.buf.is_empty() && data.len() >= self.part_size {
-                let part = data.split_to(self.part_size);
-                self.send_part(part).await?;
-                continue;
-            }
-            if self.buf.capacity() < self.part_size {
-                self.buf.reserve(self.part_size - self.buf.len());
-            }
-            let take = (self.part_size - self.buf.len()).min(data.len());
-            self.buf.extend_from_slice(&data.split_to(take));
-            if self.buf.len() == self.part_size {
-                let part = self.buf.split().freeze();
-                self.send_part(part).await?;
-            }
+        while let Some(part) = self.pieces.next(&mut data) {
+            self.send_part(part).await?;
         }
         self.renew_lease_if_due().await
     }
@@ -294,7 +280,7 @@ impl PartSink {
         if index as u64 >= MAX_PARTS {
             return Err(StoreError::TooLarge(format!(
                 "the file is too large for object storage in {} MiB parts; raise PS_S3_PART_MIB",
-                self.part_size >> 20
+                self.pieces.size() >> 20
             )));
         }
         let m = self.ensure_multipart().await?;
@@ -338,7 +324,7 @@ impl PartSink {
             None => self.parts.push(part),
             Some(t) => {
                 let number = index as i64 + 1;
-                let reached = index as u64 * self.part_size as u64 + len;
+                let reached = index as u64 * self.pieces.size() as u64 + len;
                 if t.track && reached < t.length {
                     // The offset this part reaches is durable before the next part starts.
                     record_parts(&self.store, t, &[(number, part.content_id)], Some(reached))
@@ -383,7 +369,7 @@ impl PartSink {
     pub(super) async fn store_object(&mut self) -> Result<(), StoreError> {
         if self.multipart.is_none() {
             self.ensure_registered().await?;
-            let data = self.buf.split().freeze();
+            let data = self.pieces.take_rest();
             let len = data.len() as u64;
             let started = Instant::now();
             self.store
@@ -393,8 +379,8 @@ impl PartSink {
             count_stored(&self.store, started, len);
             return Ok(());
         }
-        if !self.buf.is_empty() {
-            let last = self.buf.split().freeze();
+        let last = self.pieces.take_rest();
+        if !last.is_empty() {
             self.send_part(last).await?;
         }
         self.wait_inflight().await?;

@@ -66,7 +66,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError> {
+    pub(crate) async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError> {
         let id = id.clone();
         self.read(move |conn| {
             Ok(query_opt(conn, ENTRY, [id.as_str()], |r| Entry::decode(r, 0))?.flatten())
@@ -78,7 +78,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn update_entry(
+    pub(crate) async fn update_entry(
         &self,
         id: &EntryId,
         filename: String,
@@ -100,7 +100,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn delete_entry(&self, id: &EntryId) -> Result<(), StoreError> {
+    pub(crate) async fn delete_entry(&self, id: &EntryId) -> Result<(), StoreError> {
         let id = id.clone();
         self.write(move |conn| delete_entry_rows(conn, id.as_str()).map(drop))
             .await?;
@@ -109,7 +109,7 @@ impl SqliteStore {
     }
 
     /// Records a download. Fire-and-forget: the reply does not wait for it.
-    pub fn record_download(&self, rec: DownloadRecord) {
+    pub(crate) fn record_download(&self, rec: DownloadRecord) {
         self.inner.writer.exec_detached(move |conn| {
             conn.execute(
                 INSERT_DOWNLOAD.sqlite(),

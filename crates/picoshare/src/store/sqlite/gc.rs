@@ -100,7 +100,10 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn collect_garbage(&self, now: DateTime<Utc>) -> Result<GcOutcome, StoreError> {
+    pub(crate) async fn collect_garbage(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<GcOutcome, StoreError> {
         let shared = self.inner.shared.clone();
         let outcome = self
             .write(move |conn| {

@@ -111,7 +111,7 @@ impl Slots {
 
 /// A guest-link upload slot held by one upload; dropping it gives it back.
 #[derive(Debug)]
-pub struct LocalSlot {
+pub(crate) struct LocalSlot {
     slots: Arc<Slots>,
     link: GuestLinkId,
 }
@@ -133,7 +133,10 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn create_guest_link(&self, link: NewGuestLink) -> Result<GuestLinkId, StoreError> {
+    pub(crate) async fn create_guest_link(
+        &self,
+        link: NewGuestLink,
+    ) -> Result<GuestLinkId, StoreError> {
         let id = GuestLinkId::generate();
         let stored_id = id.clone();
         self.write(move |conn| {
@@ -160,7 +163,10 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures, or [`StoreError::Corrupt`] for a row that cannot be read.
-    pub async fn guest_link(&self, id: &GuestLinkId) -> Result<Option<GuestLink>, StoreError> {
+    pub(crate) async fn guest_link(
+        &self,
+        id: &GuestLinkId,
+    ) -> Result<Option<GuestLink>, StoreError> {
         let id = id.clone();
         self.read(move |conn| {
             query_opt(conn, GUEST_LINK.sqlite(), [id.as_str()], |r| {
@@ -174,7 +180,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures, or [`StoreError::Corrupt`] for a row that cannot be read.
-    pub async fn guest_links(&self) -> Result<Vec<GuestLink>, StoreError> {
+    pub(crate) async fn guest_links(&self) -> Result<Vec<GuestLink>, StoreError> {
         self.read(|conn| query_all(conn, GUEST_LINKS.sqlite(), [], |r| GuestLink::decode(r)))
             .await
     }
@@ -184,7 +190,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn guest_link_files_uploaded(&self, id: &GuestLinkId) -> Result<u64, StoreError> {
+    async fn guest_link_files_uploaded(&self, id: &GuestLinkId) -> Result<u64, StoreError> {
         let id = id.clone();
         self.read(move |conn| count_uploads(conn, &id)).await
     }
@@ -195,7 +201,7 @@ impl SqliteStore {
     /// # Errors
     /// Storage failures; [`StoreError::Contended`] if the count kept
     /// changing while it was read.
-    pub async fn reserve_guest_slot(
+    pub(crate) async fn reserve_guest_slot(
         &self,
         link: &GuestLinkId,
         max: u64,
@@ -219,7 +225,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn delete_guest_link(&self, id: &GuestLinkId) -> Result<(), StoreError> {
+    pub(crate) async fn delete_guest_link(&self, id: &GuestLinkId) -> Result<(), StoreError> {
         let id = id.clone();
         self.write(move |conn| {
             conn.execute(FORGET_GUEST_LINK.sqlite(), [id.as_str()])
@@ -236,7 +242,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn set_guest_link_disabled(
+    pub(crate) async fn set_guest_link_disabled(
         &self,
         id: &GuestLinkId,
         disabled: bool,

@@ -47,7 +47,10 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn downloads(&self, id: &EntryId) -> Result<Option<Vec<Download>>, StoreError> {
+    pub(crate) async fn downloads(
+        &self,
+        id: &EntryId,
+    ) -> Result<Option<Vec<Download>>, StoreError> {
         let id = id.clone();
         self.read(move |conn| {
             // Both statements run in one read transaction, so the history
@@ -75,7 +78,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError> {
+    pub(crate) async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError> {
         self.read(|conn| query_all(conn, ENTRIES_SQL, [], |r| EntrySummary::decode(r)))
             .await
     }
@@ -84,7 +87,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures, or the filesystem cannot be queried.
-    pub async fn usage(&self) -> Result<StorageUsage, StoreError> {
+    pub(crate) async fn usage(&self) -> Result<StorageUsage, StoreError> {
         let path = self.path().to_owned();
         self.read(move |conn| {
             let (stored_files, reclaimable) = sql_usage(conn)?;
@@ -109,7 +112,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn database_space(&self) -> Result<DatabaseSpace, StoreError> {
+    pub(crate) async fn database_space(&self) -> Result<DatabaseSpace, StoreError> {
         let path = self.path().to_owned();
         self.read(move |conn| {
             Ok(DatabaseSpace {

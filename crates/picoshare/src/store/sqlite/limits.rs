@@ -59,7 +59,10 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn entry_limits(&self, id: &EntryId) -> Result<Option<EntryLimits>, StoreError> {
+    pub(crate) async fn entry_limits(
+        &self,
+        id: &EntryId,
+    ) -> Result<Option<EntryLimits>, StoreError> {
         let id = id.clone();
         self.read(move |conn| {
             query_opt(conn, ENTRY_LIMITS, [id.as_str()], |r| {
@@ -73,7 +76,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn all_limits(&self) -> Result<HashMap<String, EntryLimits>, StoreError> {
+    pub(crate) async fn all_limits(&self) -> Result<HashMap<String, EntryLimits>, StoreError> {
         self.read(|conn| {
             let rows = query_all(
                 conn,
@@ -93,7 +96,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn update_limits(
+    pub(crate) async fn update_limits(
         &self,
         id: &EntryId,
         max_downloads: Change<u64>,
@@ -133,7 +136,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn reserve_download(&self, id: &EntryId) -> Result<Reservation, StoreError> {
+    pub(crate) async fn reserve_download(&self, id: &EntryId) -> Result<Reservation, StoreError> {
         let id = id.clone();
         let job = move |conn: &Connection| {
             let limits = query_opt(conn, ENTRY_LIMITS, [id.as_str()], |r| {
@@ -153,7 +156,7 @@ impl SqliteStore {
 
     /// Ends a reserved download: with `completed`, it becomes a used download
     /// (durably); otherwise the reservation is released. Fire-and-forget.
-    pub fn end_download(&self, id: &EntryId, completed: bool) {
+    pub(crate) fn end_download(&self, id: &EntryId, completed: bool) {
         let id = id.clone();
         let store = self.clone();
         let job = move |conn: &Connection| {
@@ -174,7 +177,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn server_key(&self, name: &'static str) -> Result<Vec<u8>, StoreError> {
+    pub(crate) async fn server_key(&self, name: &'static str) -> Result<Vec<u8>, StoreError> {
         let read = move |conn: &Connection| -> rusqlite::Result<Option<Vec<u8>>> {
             conn.query_row(SERVER_KEY.sqlite(), [name], |r| r.get(0))
                 .optional()

@@ -21,7 +21,7 @@ mod guest_links;
 mod history;
 mod limits;
 mod reader;
-pub mod schema;
+pub(crate) mod schema;
 mod sessions;
 mod settings;
 mod shares;
@@ -37,9 +37,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Params};
 
-pub use guest_links::LocalSlot;
-pub use reader::SqliteRange;
-pub use upload::{SqliteSink, SqliteTusSink};
+pub(crate) use guest_links::LocalSlot;
+pub(crate) use reader::SqliteRange;
+pub(crate) use upload::{SqliteSink, SqliteTusSink};
 
 use super::model::sql::Row;
 use super::stats::{self, StoreStats};
@@ -47,7 +47,7 @@ use super::StoreError;
 
 /// SQLite journal mode for the database file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum JournalMode {
+pub(crate) enum JournalMode {
     /// Write-ahead log: readers never wait for the writer; works with Litestream.
     Wal,
     /// Rollback journal: fewer bytes written, but readers wait while the writer commits.
@@ -57,41 +57,41 @@ pub enum JournalMode {
 /// Storage tuning. The defaults are the measured best (docs/benchmarks.md); the
 /// other values exist so the bench suite can compare variants of one build.
 #[derive(Debug, Clone)]
-pub struct StoreConfig {
+pub(crate) struct StoreConfig {
     /// Database file path.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// Bytes per chunk row for new uploads (existing entries keep theirs).
-    pub chunk_size: usize,
+    pub(crate) chunk_size: usize,
     /// Page size for newly created databases.
-    pub page_size: u32,
+    pub(crate) page_size: u32,
     /// Journal mode.
-    pub journal_mode: JournalMode,
+    pub(crate) journal_mode: JournalMode,
     /// Commit the running write transaction after this many bytes of file data.
-    pub commit_bytes: u64,
+    pub(crate) commit_bytes: u64,
     /// SQLite page cache of the writing connections, in KiB.
-    pub cache_kib: u32,
+    pub(crate) cache_kib: u32,
     /// SQLite page cache of each reading connection, in KiB.
-    pub reader_cache_kib: u32,
+    pub(crate) reader_cache_kib: u32,
     /// Start writing dirty file pages back to disk early, from a side thread,
     /// so that commits and checkpoints find little left to flush.
-    pub early_writeback: bool,
+    pub(crate) early_writeback: bool,
     /// WAL size in pages that triggers a checkpoint (inline checkpoints only).
-    pub wal_autocheckpoint: u32,
+    pub(crate) wal_autocheckpoint: u32,
     /// Checkpoint from a separate thread instead of inside the writer's commits.
-    pub background_checkpoint: bool,
+    pub(crate) background_checkpoint: bool,
     /// Leave all checkpoints to an outside process (Litestream): the server never
     /// checkpoints, as the original does when `LITESTREAM_BUCKET` is set.
-    pub external_checkpoints: bool,
+    pub(crate) external_checkpoints: bool,
     /// Convert existing databases without incremental auto-vacuum at start-up.
-    pub convert_existing: bool,
+    pub(crate) convert_existing: bool,
     /// With background checkpoints: WAL bytes after which the writer waits for
     /// the checkpointer to catch up, so the WAL restarts instead of growing.
-    pub wal_limit_bytes: u64,
+    pub(crate) wal_limit_bytes: u64,
 }
 
 impl StoreConfig {
     /// The defaults for a database at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
             chunk_size: DEFAULT_CHUNK_SIZE,
@@ -111,11 +111,11 @@ impl StoreConfig {
 }
 
 /// The original's chunk size (320 KiB).
-pub const DEFAULT_CHUNK_SIZE: usize = 327_680;
+pub(crate) const DEFAULT_CHUNK_SIZE: usize = 327_680;
 
 /// Handle to the SQLite store; cheap to clone.
 #[derive(Clone)]
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     inner: Arc<Inner>,
 }
 
@@ -152,7 +152,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Any failure to open or upgrade the database.
-    pub fn open(cfg: StoreConfig) -> Result<SqliteStore, StoreError> {
+    pub(crate) fn open(cfg: StoreConfig) -> Result<SqliteStore, StoreError> {
         if let Some(parent) = cfg.path.parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent)?;
@@ -226,13 +226,8 @@ impl SqliteStore {
         })
     }
 
-    /// The configuration in use.
-    pub fn config(&self) -> &StoreConfig {
-        &self.inner.cfg
-    }
-
     /// Path of the database file.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.inner.cfg.path
     }
 
@@ -276,7 +271,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// The database cannot be opened or read.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         let path = self.path().to_owned();
         tokio::task::spawn_blocking(move || {
             let conn = open_read_only(&path)?;
@@ -290,13 +285,13 @@ impl SqliteStore {
     }
 
     /// The store's counters, for metrics.
-    pub fn stats(&self) -> StoreStats {
+    pub(crate) fn stats(&self) -> StoreStats {
         self.inner.counters.snapshot()
     }
 
     /// Stops the writer after it has committed everything queued, abandoning
     /// (and reclaiming) uploads that are still unfinished.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.inner.writer.shutdown().await;
     }
 }
@@ -305,7 +300,7 @@ impl SqliteStore {
 ///
 /// # Errors
 /// SQLite failures.
-pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

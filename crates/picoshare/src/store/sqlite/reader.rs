@@ -146,15 +146,13 @@ impl SqliteStore {
             let started = std::time::Instant::now();
             let chunks = read_chunks(conn, id.as_str(), first, last)?;
             stats::Counters::add(&counters.read_ns, started.elapsed().as_nanos() as u64);
-            let n: usize = chunks.iter().map(Bytes::len).sum();
-            stats::Counters::add(&counters.read_bytes, n as u64);
             Ok(chunks)
         })
         .await
     }
 
     /// Opens bytes `start..=end` of `entry` for reading in batches.
-    pub fn read_range(&self, entry: &Entry, start: u64, end: u64) -> SqliteRange {
+    pub(crate) fn read_range(&self, entry: &Entry, start: u64, end: u64) -> SqliteRange {
         SqliteRange {
             store: self.clone(),
             id: entry.id.clone(),
@@ -167,7 +165,7 @@ impl SqliteStore {
 
 /// Reads one byte range of a file: batches of whole chunks, each read in
 /// its own short read transaction, cut to the range at both ends.
-pub struct SqliteRange {
+pub(crate) struct SqliteRange {
     store: SqliteStore,
     id: EntryId,
     chunk_size: u64,
@@ -181,7 +179,10 @@ impl SqliteRange {
     ///
     /// # Errors
     /// SQLite failures, or a missing chunk.
-    pub async fn next(&mut self, batch_bytes: u64) -> Result<Option<Vec<Bytes>>, StoreError> {
+    pub(crate) async fn next(
+        &mut self,
+        batch_bytes: u64,
+    ) -> Result<Option<Vec<Bytes>>, StoreError> {
         if self.next > self.end {
             return Ok(None);
         }

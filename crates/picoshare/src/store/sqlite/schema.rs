@@ -12,7 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::StoreError;
 
 /// The original's schema version that this server speaks.
-pub const USER_VERSION: i64 = 15;
+const USER_VERSION: i64 = 15;
 
 /// The original's schema after migration 015 (STRICT tables).
 const SCHEMA_V15: &str = r#"
@@ -193,16 +193,16 @@ const ADDITIVE: &[(i64, &str)] = &[
 
 /// Settings that only take effect when a database file is created.
 #[derive(Debug, Clone, Copy)]
-pub struct NewDatabaseOptions {
+pub(crate) struct NewDatabaseOptions {
     /// SQLite page size in bytes.
-    pub page_size: u32,
+    pub(crate) page_size: u32,
 }
 
 /// Brings the database behind `conn` to the current schema.
 ///
 /// # Errors
 /// [`StoreError::Schema`] for a database this server cannot use, or any SQLite error.
-pub fn migrate(conn: &mut Connection, new_db: NewDatabaseOptions) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &mut Connection, new_db: NewDatabaseOptions) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let tables: i64 = conn.query_row(
         "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",

@@ -16,7 +16,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn create_session(
+    pub(crate) async fn create_session(
         &self,
         token_sha256: String,
         now: DateTime<Utc>,
@@ -37,7 +37,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn session_valid(
+    pub(crate) async fn session_valid(
         &self,
         token_sha256: String,
         now: DateTime<Utc>,
@@ -55,7 +55,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn delete_session(&self, token_sha256: String) -> Result<(), StoreError> {
+    pub(crate) async fn delete_session(&self, token_sha256: String) -> Result<(), StoreError> {
         self.write(move |conn| {
             conn.execute(DELETE_SESSION.sqlite(), [token_sha256])?;
             Ok(())

@@ -12,7 +12,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn settings(&self) -> Result<Settings, StoreError> {
+    pub(crate) async fn settings(&self) -> Result<Settings, StoreError> {
         self.read(|conn| {
             let row: Option<Option<i64>> = conn
                 .query_row(SETTINGS.sqlite(), [], |r| r.get(0))
@@ -26,7 +26,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// SQLite failures.
-    pub async fn update_settings(&self, settings: Settings) -> Result<(), StoreError> {
+    pub(crate) async fn update_settings(&self, settings: Settings) -> Result<(), StoreError> {
         let days = settings.default_lifetime.to_db();
         self.write(move |conn| {
             conn.execute(SAVE_SETTINGS.sqlite(), [days])?;

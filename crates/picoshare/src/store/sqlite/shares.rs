@@ -86,7 +86,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn create_share(&self, share: NewShare) -> Result<CreateOutcome, StoreError> {
+    pub(crate) async fn create_share(&self, share: NewShare) -> Result<CreateOutcome, StoreError> {
         let id = ShareId::generate();
         self.write(move |conn| insert(conn, &id, &share)).await
     }
@@ -95,7 +95,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn share(&self, id: &ShareId) -> Result<Option<Share>, StoreError> {
+    pub(crate) async fn share(&self, id: &ShareId) -> Result<Option<Share>, StoreError> {
         let id = id.clone();
         self.read(move |conn| load(conn, id.as_str())).await
     }
@@ -104,7 +104,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn shares(&self) -> Result<Vec<Share>, StoreError> {
+    pub(crate) async fn shares(&self) -> Result<Vec<Share>, StoreError> {
         self.read(|conn| {
             let ids = query_all(conn, SHARE_IDS.sqlite(), [], |r| Ok(r.get::<_, String>(0)?))?;
             let mut out = Vec::with_capacity(ids.len());
@@ -122,7 +122,11 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn delete_share(&self, id: &ShareId, with_files: bool) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_share(
+        &self,
+        id: &ShareId,
+        with_files: bool,
+    ) -> Result<bool, StoreError> {
         let id = id.clone();
         let found = self
             .write(move |conn| {

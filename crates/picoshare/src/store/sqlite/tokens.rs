@@ -17,7 +17,10 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn create_api_token(&self, token: NewApiToken) -> Result<ApiToken, StoreError> {
+    pub(crate) async fn create_api_token(
+        &self,
+        token: NewApiToken,
+    ) -> Result<ApiToken, StoreError> {
         let id = ApiTokenId::generate();
         let row = ApiToken {
             id: id.clone(),
@@ -48,7 +51,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures, or [`StoreError::Corrupt`] for a row that cannot be read.
-    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+    pub(crate) async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
         self.read(|conn| {
             query_all(
                 conn,
@@ -64,7 +67,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn api_token_by_hash(
+    pub(crate) async fn api_token_by_hash(
         &self,
         token_sha256: String,
     ) -> Result<Option<ApiToken>, StoreError> {
@@ -78,7 +81,7 @@ impl SqliteStore {
 
     /// Records that a token was used at `now`. Fire-and-forget: the request
     /// does not wait for it.
-    pub fn touch_api_token(&self, id: &ApiTokenId, now: DateTime<Utc>) {
+    pub(crate) fn touch_api_token(&self, id: &ApiTokenId, now: DateTime<Utc>) {
         let id = id.clone();
         self.inner.writer.exec_detached(move |conn| {
             conn.execute(TOUCH_TOKEN.sqlite(), params![id.as_str(), db_time(now)])?;
@@ -90,7 +93,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn delete_api_token(&self, id: &ApiTokenId) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_api_token(&self, id: &ApiTokenId) -> Result<bool, StoreError> {
         let id = id.clone();
         self.write(move |conn| Ok(conn.execute(DELETE_TOKEN.sqlite(), [id.as_str()])? > 0))
             .await

@@ -35,7 +35,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn tus_create(
+    pub(crate) async fn tus_create(
         &self,
         new: NewTusUpload,
         slot: Option<LocalSlot>,
@@ -76,7 +76,10 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn tus_upload(&self, id: &TusUploadId) -> Result<Option<TusUpload>, StoreError> {
+    pub(crate) async fn tus_upload(
+        &self,
+        id: &TusUploadId,
+    ) -> Result<Option<TusUpload>, StoreError> {
         let id = id.clone();
         self.read(move |conn| load(conn, &id)).await
     }
@@ -90,7 +93,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn tus_open(
+    pub(crate) async fn tus_open(
         &self,
         id: &TusUploadId,
         track: bool,
@@ -112,7 +115,7 @@ impl SqliteStore {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn tus_terminate(&self, id: &TusUploadId) -> Result<bool, StoreError> {
+    pub(crate) async fn tus_terminate(&self, id: &TusUploadId) -> Result<bool, StoreError> {
         let id = id.clone();
         let found = self
             .write(move |conn| {

@@ -6,7 +6,7 @@
 //! writer: a plain upload is abandoned (its chunks deleted), a resumable one
 //! keeps what its commits recorded.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
@@ -14,16 +14,15 @@ use super::writer::Cmd;
 use super::{LocalSlot, SqliteStore};
 use crate::ids::EntryId;
 use crate::store::model::time::db_time;
-use crate::store::model::{NewEntry, TusUpload};
+use crate::store::model::{NewEntry, Pieces, TusUpload};
 use crate::store::StoreError;
 
-/// Cuts an upload's bytes into chunks of `chunk_size` and sends each full
-/// one to the writer.
+/// Cuts an upload's bytes into chunks ([`Pieces`]) and sends each full one
+/// to the writer.
 struct Chunker {
     id: EntryId,
     tx: flume::Sender<Cmd>,
-    chunk_size: usize,
-    buf: BytesMut,
+    pieces: Pieces,
     /// The index of the next chunk to send.
     next_index: u64,
     /// Bytes received so far (for a resumable upload, counting those stored
@@ -35,22 +34,8 @@ impl Chunker {
     /// Appends bytes. Waits while the writer is behind (backpressure).
     async fn write(&mut self, mut data: Bytes) -> Result<(), StoreError> {
         self.bytes += data.len() as u64;
-        while !data.is_empty() {
-            if self.buf.is_empty() && data.len() >= self.chunk_size {
-                // Whole chunk straight from the network buffer, without a copy.
-                let chunk = data.split_to(self.chunk_size);
-                self.send_chunk(chunk).await?;
-                continue;
-            }
-            if self.buf.capacity() == 0 {
-                self.buf.reserve(self.chunk_size);
-            }
-            let take = (self.chunk_size - self.buf.len()).min(data.len());
-            self.buf.extend_from_slice(&data.split_to(take));
-            if self.buf.len() == self.chunk_size {
-                let chunk = self.buf.split().freeze();
-                self.send_chunk(chunk).await?;
-            }
+        while let Some(chunk) = self.pieces.next(&mut data) {
+            self.send_chunk(chunk).await?;
         }
         Ok(())
     }
@@ -68,10 +53,10 @@ impl Chunker {
 
     /// Sends the last, partial chunk if there is one.
     async fn flush(&mut self) -> Result<(), StoreError> {
-        if self.buf.is_empty() {
+        let chunk = self.pieces.take_rest();
+        if chunk.is_empty() {
             return Ok(());
         }
-        let chunk = self.buf.split().freeze();
         self.send_chunk(chunk).await
     }
 
@@ -101,7 +86,7 @@ impl Chunker {
 ///
 /// Dropping it before [`SqliteSink::finish`] abandons the upload: the writer
 /// deletes whatever chunks it already stored.
-pub struct SqliteSink {
+pub(crate) struct SqliteSink {
     chunks: Chunker,
     /// Set once the writer owns the outcome.
     done: bool,
@@ -111,12 +96,12 @@ pub struct SqliteSink {
 
 impl SqliteSink {
     /// The ID the entry will have.
-    pub fn id(&self) -> &EntryId {
+    pub(crate) fn id(&self) -> &EntryId {
         &self.chunks.id
     }
 
     /// Bytes received so far.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         self.chunks.bytes
     }
 
@@ -124,13 +109,13 @@ impl SqliteSink {
     ///
     /// # Errors
     /// [`StoreError::WriterGone`] when the server is shutting down.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.chunks.write(data).await
     }
 
     /// Holds a guest-link upload slot until the entry is committed (or the
     /// upload abandoned), so that no count misses this upload.
-    pub fn hold_guest_slot(&mut self, slot: LocalSlot) {
+    pub(crate) fn hold_guest_slot(&mut self, slot: LocalSlot) {
         self.slot = Some(slot);
     }
 
@@ -139,7 +124,7 @@ impl SqliteSink {
     ///
     /// # Errors
     /// [`StoreError::DiskFull`] and other storage failures; nothing is stored then.
-    pub async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
+    pub(crate) async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
         self.chunks.flush().await?;
         let (reply, rx) = oneshot::channel();
         let cmd = Cmd::Finish {
@@ -174,7 +159,7 @@ impl Drop for SqliteSink {
 /// [`save`](Self::save), [`complete`](Self::complete) or
 /// [`discard`](Self::discard). Dropping it ends the session keeping what the
 /// writer's commits recorded.
-pub struct SqliteTusSink {
+pub(crate) struct SqliteTusSink {
     chunks: Chunker,
     /// Tells this session's messages from those of an earlier one.
     session: u64,
@@ -188,16 +173,12 @@ impl SqliteTusSink {
     /// A sink for session `session` of `row` (not completed), continuing
     /// from its offset.
     pub(super) fn new(tx: flume::Sender<Cmd>, row: &TusUpload, session: u64) -> Self {
-        let chunk_size = row.chunk_size as usize;
-        let mut buf = BytesMut::with_capacity(chunk_size);
-        buf.extend_from_slice(&row.tail);
         let start_index = row.offset / row.chunk_size;
         SqliteTusSink {
             chunks: Chunker {
                 id: row.entry_id.clone(),
                 tx,
-                chunk_size,
-                buf,
+                pieces: Pieces::new(row.chunk_size as usize, &row.tail),
                 next_index: start_index,
                 bytes: row.offset,
             },
@@ -209,7 +190,7 @@ impl SqliteTusSink {
 
     /// The upload's offset: bytes stored before this session and received
     /// in it.
-    pub fn bytes_received(&self) -> u64 {
+    pub(crate) fn bytes_received(&self) -> u64 {
         self.chunks.bytes
     }
 
@@ -217,7 +198,7 @@ impl SqliteTusSink {
     ///
     /// # Errors
     /// [`StoreError::WriterGone`] when the server is shutting down.
-    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub(crate) async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         self.chunks.write(data).await
     }
 
@@ -226,8 +207,8 @@ impl SqliteTusSink {
     ///
     /// # Errors
     /// Storage failures; the upload keeps the offset its last commit recorded.
-    pub async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
-        let tail = self.chunks.buf.split().freeze();
+    pub(crate) async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
+        let tail = self.chunks.pieces.take_rest();
         self.end(tail, expires, None).await
     }
 
@@ -236,7 +217,7 @@ impl SqliteTusSink {
     ///
     /// # Errors
     /// Storage failures; the upload then keeps its last recorded offset.
-    pub async fn complete(
+    pub(crate) async fn complete(
         mut self,
         entry: NewEntry,
         expires: DateTime<Utc>,
@@ -269,7 +250,7 @@ impl SqliteTusSink {
 
     /// Ends the session and deletes everything it wrote (a checksum
     /// mismatch): the upload keeps the offset it had before.
-    pub async fn discard(mut self) {
+    pub(crate) async fn discard(mut self) {
         self.done = true;
         let _ = self
             .chunks
@@ -300,13 +281,12 @@ impl SqliteStore {
     /// Starts an upload of a new entry with ID `id`. Nothing is visible until
     /// [`SqliteSink::finish`] returns; dropping the sink abandons the upload and
     /// reclaims its chunks.
-    pub fn begin_upload(&self, id: EntryId) -> SqliteSink {
+    pub(crate) fn begin_upload(&self, id: EntryId) -> SqliteSink {
         SqliteSink {
             chunks: Chunker {
                 id,
                 tx: self.inner.writer.sender(),
-                chunk_size: self.inner.cfg.chunk_size,
-                buf: BytesMut::new(),
+                pieces: Pieces::new(self.inner.cfg.chunk_size, &[]),
                 next_index: 0,
                 bytes: 0,
             },

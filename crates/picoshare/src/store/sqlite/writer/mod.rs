@@ -107,10 +107,10 @@ pub(super) enum Cmd {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     /// Entries whose upload is in progress (their chunks have no entry row yet).
-    pub in_progress: std::sync::Mutex<HashSet<EntryId>>,
+    pub(crate) in_progress: std::sync::Mutex<HashSet<EntryId>>,
     /// Set when pages were freed (deletes): the writer then returns them to the
     /// filesystem with small incremental-vacuum steps whenever it is idle.
-    pub vacuum_wanted: AtomicBool,
+    pub(crate) vacuum_wanted: AtomicBool,
 }
 
 /// The async side's handle on the writer thread.
@@ -320,6 +320,10 @@ impl Writer {
             };
             if let Cmd::Shutdown { reply } = cmd {
                 self.abandon_all();
+                // The side threads stop first: SQLite runs one checkpoint at a
+                // time, and a background one still copying would leave the
+                // final one unable to truncate the WAL.
+                self.stop_side_threads();
                 self.checkpoint();
                 let _ = reply.send(());
                 break;
@@ -332,13 +336,19 @@ impl Writer {
             }
         }
         self.abandon_all();
+        self.stop_side_threads();
+        tracing::debug!("writer stopped");
+    }
+
+    /// Stops the early-writeback and background-checkpoint threads, if they
+    /// run, and waits for them.
+    fn stop_side_threads(&mut self) {
         if let Some(wb) = self.space.writeback.take() {
             wb.stop();
         }
         if let Some(c) = self.space.checkpointer.take() {
             c.stop();
         }
-        tracing::debug!("writer stopped");
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {

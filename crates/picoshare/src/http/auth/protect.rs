@@ -1,0 +1,453 @@
+//! Password-protected files and download limits: parsing the options,
+//! hashing and checking passwords, the per-file access cookie, and the
+//! password form.
+//!
+//! A protected file is served only to the owner (admin session), to a request
+//! with the right password in HTTP Basic auth (any user name), or to a browser
+//! holding the file's access cookie, which the password form sets. The cookie
+//! is `EXPIRY.MAC`, where MAC is an HMAC-SHA256, under a random key the server
+//! keeps in its database, of the entry ID, the expiry and the password hash:
+//! it opens that one file only, and changing or removing the password voids it.
+//! Wrong passwords are limited per client address and per file, as logins are.
+
+use std::time::Instant;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use maud::html;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::login_limit::LoginLimiter;
+use crate::http::client::ClientView;
+use crate::http::pages::Page;
+use crate::http::{AppError, AppState};
+use crate::ids::EntryId;
+use crate::store::model::NewLimits;
+
+/// Most downloads a limit may allow.
+const MAX_DOWNLOADS_LIMIT: u64 = 1_000_000;
+/// Longest password accepted, in bytes.
+const MAX_PASSWORD_BYTES: usize = 1024;
+/// How long a file's access cookie lasts.
+const COOKIE_SECONDS: i64 = 12 * 3600;
+/// Name of the server key that signs access cookies.
+const COOKIE_KEY: &str = "file-access-cookie";
+
+/// Wrong-password counts and the cookie key, shared by all requests.
+#[derive(Debug, Default)]
+pub(crate) struct FileAccess {
+    by_address: LoginLimiter,
+    by_file: LoginLimiter,
+    key: tokio::sync::OnceCell<Vec<u8>>,
+}
+
+/// Parses a download limit: empty means none, otherwise a whole number from 1
+/// to [`MAX_DOWNLOADS_LIMIT`].
+pub(crate) fn parse_max_downloads(raw: &str) -> Result<Option<u64>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse::<u64>() {
+        Ok(n) if (1..=MAX_DOWNLOADS_LIMIT).contains(&n) => Ok(Some(n)),
+        _ => Err(format!(
+            "maxDownloads must be a whole number from 1 to {MAX_DOWNLOADS_LIMIT}"
+        )),
+    }
+}
+
+/// Checks a new password: not empty, at most [`MAX_PASSWORD_BYTES`].
+pub(crate) fn check_new_password(raw: &str) -> Result<(), String> {
+    if raw.is_empty() {
+        return Err("the password must not be empty".into());
+    }
+    if raw.len() > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "the password must be at most {MAX_PASSWORD_BYTES} bytes long"
+        ));
+    }
+    Ok(())
+}
+
+/// Hashes a password with argon2id and a random salt (PHC string).
+pub(crate) async fn hash_password(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| AppError::internal("failed to hash the password", e))
+    })
+    .await
+    .map_err(|e| AppError::internal("failed to hash the password", e))?
+}
+
+async fn verify_password(hash: String, password: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// The limits an upload asked for (raw `maxDownloads` and `password`
+/// values), validated and with the password hashed. `invalid` turns a
+/// message into the refusal.
+pub(crate) async fn new_limits(
+    max_downloads: Option<&str>,
+    password: Option<String>,
+    invalid: impl Fn(String) -> AppError,
+) -> Result<Option<NewLimits>, AppError> {
+    let max_downloads = match max_downloads {
+        Some(raw) => parse_max_downloads(raw).map_err(&invalid)?,
+        None => None,
+    };
+    let password_hash = match password.filter(|p| !p.is_empty()) {
+        Some(p) => {
+            check_new_password(&p).map_err(&invalid)?;
+            Some(hash_password(p).await?)
+        }
+        None => None,
+    };
+    Ok(NewLimits {
+        max_downloads,
+        password_hash,
+    }
+    .if_any())
+}
+
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |b: u8| block.iter().map(|k| k ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+fn cookie_name(id: &EntryId) -> String {
+    format!("ps_file_{}", id.as_str())
+}
+
+fn cookie_mac(key: &[u8], id: &EntryId, expiry: i64, password_hash: &str) -> String {
+    let msg = format!("{}\n{expiry}\n{password_hash}", id.as_str());
+    crate::ids::hex(&hmac_sha256(key, msg.as_bytes()))
+}
+
+impl FileAccess {
+    async fn key(&self, state: &AppState) -> Result<&[u8], AppError> {
+        self.key
+            .get_or_try_init(|| async {
+                state
+                    .store
+                    .server_key(COOKIE_KEY)
+                    .await
+                    .map_err(|e| AppError::store("failed to read the server key", e))
+            })
+            .await
+            .map(Vec::as_slice)
+    }
+
+    /// `Some(wait)` while `addr` or file `id` may not try another password.
+    fn blocked(&self, addr: &str, id: &EntryId, now: Instant) -> Option<std::time::Duration> {
+        match (
+            self.by_address.blocked(addr, now),
+            self.by_file.blocked(id.as_str(), now),
+        ) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn failed(&self, addr: &str, id: &EntryId, now: Instant) {
+        self.by_address.failed(addr, now);
+        self.by_file.failed(id.as_str(), now);
+    }
+}
+
+fn has_valid_cookie(
+    headers: &HeaderMap,
+    key: &[u8],
+    id: &EntryId,
+    password_hash: &str,
+    now: i64,
+) -> bool {
+    let name = cookie_name(id);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .filter(|(k, _)| *k == name)
+        .any(|(_, v)| {
+            let Some((exp, mac)) = v.split_once('.') else {
+                return false;
+            };
+            let Ok(exp) = exp.parse::<i64>() else {
+                return false;
+            };
+            exp > now
+                && bool::from(
+                    cookie_mac(key, id, exp, password_hash)
+                        .as_bytes()
+                        .ct_eq(mac.as_bytes()),
+                )
+        })
+}
+
+/// The password of an `Authorization: Basic` header (any user name).
+fn basic_password(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = raw.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    text.split_once(':').map(|(_, p)| p.to_owned())
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// How a protected download request stands.
+pub(crate) enum Access {
+    /// Serve it.
+    Granted,
+    /// Refuse it with this reply.
+    Refused(Response),
+}
+
+fn too_many(wait: std::time::Duration) -> AppError {
+    AppError::too_many("Too many wrong passwords.", wait)
+}
+
+/// The 401 reply: the password form for browsers, a plain message (with a
+/// Basic challenge) for other clients.
+fn password_required(headers: &HeaderMap, path: &str, wrong: bool) -> Response {
+    let message = if wrong {
+        "Wrong password."
+    } else {
+        "This file is protected by a password."
+    };
+    if wants_html(headers) {
+        let page = Page::new(false);
+        let mut resp = page.render_status(
+            StatusCode::UNAUTHORIZED,
+            "Password required",
+            html! {
+                section.card data-page="file-password" {
+                    h1 { "Password required" }
+                    p #password-message role=(if wrong { "alert" } else { "status" }) { (message) }
+                    form.stack #password-form method="post" action=(path) {
+                        div.field {
+                            label for="file-password" { "Password" }
+                            input #file-password type="password" name="password" required
+                                autocomplete="current-password" autofocus;
+                        }
+                        button.button.primary type="submit" { "Download" }
+                    }
+                }
+            },
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return resp;
+    }
+    let mut resp = AppError::new(
+        StatusCode::UNAUTHORIZED,
+        format!("{message} Send it with HTTP Basic auth (any user name), for example curl -u x:PASSWORD."),
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"PicoShare file\", charset=\"UTF-8\""),
+    );
+    resp
+}
+
+/// A request for a password-protected file: who asks, with which headers,
+/// for which entry, at which path (where the password form sends the
+/// browser back to).
+pub(crate) struct Protected<'a> {
+    pub(crate) client: &'a ClientView,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) id: &'a EntryId,
+    pub(crate) path: &'a str,
+}
+
+impl Protected<'_> {
+    /// Tries `password` against `password_hash`, whether it came from the
+    /// password form or Basic auth: `None` when it is right, else the
+    /// password form again (or the 401) saying it was wrong, and the wrong
+    /// password counts against the client. 429 while the client is blocked
+    /// by earlier wrong passwords. Passwords are never empty, so an empty one
+    /// is wrong without hashing.
+    async fn attempt(
+        &self,
+        state: &AppState,
+        password_hash: &str,
+        password: String,
+    ) -> Result<Option<Response>, AppError> {
+        let access = &state.file_access;
+        let (ip, now) = (&self.client.ip, Instant::now());
+        if let Some(wait) = access.blocked(ip, self.id, now) {
+            return Err(too_many(wait));
+        }
+        if !password.is_empty() && verify_password(password_hash.to_owned(), password).await {
+            return Ok(None);
+        }
+        access.failed(ip, self.id, now);
+        Ok(Some(password_required(self.headers, self.path, true)))
+    }
+}
+
+/// Decides whether a GET/HEAD of a protected file, whose password has the
+/// hash `password_hash`, may proceed.
+pub(crate) async fn check(
+    state: &AppState,
+    req: &Protected<'_>,
+    password_hash: &str,
+) -> Result<Access, AppError> {
+    let key = state.file_access.key(state).await?;
+    let now = state.clock.now().timestamp();
+    if has_valid_cookie(req.headers, key, req.id, password_hash, now) {
+        return Ok(Access::Granted);
+    }
+    let Some(password) = basic_password(req.headers) else {
+        return Ok(Access::Refused(password_required(
+            req.headers,
+            req.path,
+            false,
+        )));
+    };
+    Ok(match req.attempt(state, password_hash, password).await? {
+        None => Access::Granted,
+        Some(refusal) => Access::Refused(refusal),
+    })
+}
+
+/// Handles the password form (`POST /-{id}`): on the right password, sets the
+/// file's access cookie and sends the browser back to the download.
+pub(crate) async fn submit(
+    state: &AppState,
+    req: &Protected<'_>,
+    password_hash: &str,
+    form: &[u8],
+) -> Result<Response, AppError> {
+    let password = form
+        .split(|b| *b == b'&')
+        .filter_map(|kv| {
+            let mut it = kv.splitn(2, |b| *b == b'=');
+            Some((it.next()?, it.next().unwrap_or_default()))
+        })
+        .find(|(k, _)| *k == b"password")
+        .map(|(_, v)| {
+            let plus_decoded: Vec<u8> = v
+                .iter()
+                .map(|b| if *b == b'+' { b' ' } else { *b })
+                .collect();
+            percent_encoding::percent_decode(&plus_decoded)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    if let Some(refusal) = req.attempt(state, password_hash, password).await? {
+        return Ok(refusal);
+    }
+    let key = state.file_access.key(state).await?;
+    let expiry = state.clock.now().timestamp() + COOKIE_SECONDS;
+    let secure = req.client.secure_attribute();
+    let cookie = format!(
+        "{}={expiry}.{}; Path=/; Max-Age={COOKIE_SECONDS}; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(req.id),
+        cookie_mac(key, req.id, expiry, password_hash)
+    );
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("bad cookie", e))?,
+    );
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(req.path).map_err(|e| AppError::internal("bad location", e))?,
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            crate::ids::hex(&mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn max_downloads_bounds() {
+        assert_eq!(parse_max_downloads(""), Ok(None));
+        assert_eq!(parse_max_downloads(" 3 "), Ok(Some(3)));
+        assert!(parse_max_downloads("0").is_err());
+        assert!(parse_max_downloads("-1").is_err());
+        assert!(parse_max_downloads("1000001").is_err());
+    }
+
+    #[test]
+    fn basic_auth_takes_any_user_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic eDpzM2NyZXQ6Og=="),
+        );
+        assert_eq!(basic_password(&h).as_deref(), Some("s3cret::"));
+    }
+
+    #[test]
+    fn cookie_is_bound_to_file_expiry_and_hash() {
+        let id = EntryId::parse("abcdefghij").unwrap();
+        let other = EntryId::parse("bbcdefghij").unwrap();
+        let mac = cookie_mac(b"k", &id, 100, "h");
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; ps_file_abcdefghij=100.{mac}")).unwrap(),
+        );
+        assert!(has_valid_cookie(&h, b"k", &id, "h", 99));
+        assert!(!has_valid_cookie(&h, b"k", &id, "h", 100), "expired");
+        assert!(!has_valid_cookie(&h, b"k", &id, "h2", 99), "new password");
+        assert!(!has_valid_cookie(&h, b"k2", &id, "h", 99), "other key");
+        assert!(!has_valid_cookie(&h, b"k", &other, "h", 99), "other file");
+    }
+}

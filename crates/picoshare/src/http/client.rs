@@ -1,0 +1,180 @@
+//! What the server believes about a request's client: its address, and the
+//! scheme and host it used. From the connection itself, and behind a reverse
+//! proxy (`PS_BEHIND_PROXY`) from what the proxy says
+//! ([`crate::http::proto::proxy`]).
+//!
+//! The scheme is `https` only when a trusted proxy says so
+//! (`X-Forwarded-Proto: https` or `Forwarded: proto=https`): this server
+//! never speaks TLS itself, so a request that nobody vouches for came over
+//! plain HTTP. That one answer decides both the `Secure` flag of cookies and
+//! the scheme of the links in plain-text replies, so that a TLS proxy gets
+//! `https` links and `Secure` cookies, and a plain-HTTP proxy neither (a
+//! `Secure` cookie would not be kept, and an `https` link would not open).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Uri};
+
+use crate::http::proto::proxy::{Forwarded, ProxyHeaders};
+use crate::http::{AppError, AppState};
+
+/// The client of a request, as far as the server can tell (an extractor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientView {
+    /// The client's address: the proxy's word behind a proxy, else the peer's.
+    pub(crate) ip: String,
+    /// The scheme the client used, when a trusted proxy said it.
+    pub(crate) proto: Option<String>,
+    /// The host (and port) the client asked for, if the request names one.
+    pub(crate) host: Option<String>,
+}
+
+impl ClientView {
+    /// The view of a request with `headers` and `uri` that came from `peer`;
+    /// the proxy's headers count if `behind_proxy`.
+    pub(crate) fn new(
+        behind_proxy: bool,
+        headers: &HeaderMap,
+        uri: &Uri,
+        peer: SocketAddr,
+    ) -> Self {
+        let forwarded = Forwarded::read(ProxyHeaders::of(headers), behind_proxy);
+        ClientView {
+            ip: forwarded
+                .client
+                .clone()
+                .unwrap_or_else(|| peer.ip().to_string()),
+            host: requested_host(&forwarded, headers, uri),
+            proto: forwarded.proto,
+        }
+    }
+
+    /// Whether the client used HTTPS (see the module docs).
+    fn is_https(&self) -> bool {
+        self.proto.as_deref() == Some("https")
+    }
+
+    /// The attribute that makes a cookie `Secure` when the client used HTTPS,
+    /// to append to a `Set-Cookie` value (empty otherwise).
+    pub(crate) fn secure_attribute(&self) -> &'static str {
+        if self.is_https() {
+            "; Secure"
+        } else {
+            ""
+        }
+    }
+
+    /// The base of this server's URLs as the client reached it:
+    /// `https://files.example` or `http://127.0.0.1:4001`.
+    pub(crate) fn base_url(&self) -> String {
+        let scheme = if self.is_https() { "https" } else { "http" };
+        format!("{scheme}://{}", self.host.as_deref().unwrap_or_default())
+    }
+}
+
+/// The host the client asked for: the proxy's word, else the request
+/// target's authority (an absolute-form request), else `Host`.
+pub(crate) fn requested_host(
+    forwarded: &Forwarded,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Option<String> {
+    forwarded
+        .host
+        .clone()
+        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+        .or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+}
+
+impl FromRequestParts<AppState> for ClientView {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Err(AppError::internal(
+                "the connection's address is unknown",
+                "no ConnectInfo in the request",
+            ));
+        };
+        Ok(ClientView::new(
+            state.config.behind_proxy,
+            &parts.headers,
+            &parts.uri,
+            *peer,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn view(behind_proxy: bool, pairs: &[(&'static str, &'static str)]) -> ClientView {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        let peer = SocketAddr::from(([192, 0, 2, 9], 50000));
+        ClientView::new(behind_proxy, &h, &Uri::from_static("/api/entry"), peer)
+    }
+
+    #[test]
+    fn without_a_proxy_only_the_connection_counts() {
+        let v = view(
+            false,
+            &[
+                ("host", "files.example:4001"),
+                ("x-forwarded-for", "203.0.113.7"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "evil.example"),
+            ],
+        );
+        assert_eq!(v.ip, "192.0.2.9");
+        assert_eq!(v.base_url(), "http://files.example:4001");
+        assert_eq!(v.secure_attribute(), "");
+    }
+
+    #[test]
+    fn behind_a_proxy_its_word_counts() {
+        let tls = view(
+            true,
+            &[
+                ("host", "127.0.0.1:4001"),
+                ("x-forwarded-for", "203.0.113.7"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "files.example"),
+            ],
+        );
+        assert_eq!(tls.ip, "203.0.113.7");
+        assert_eq!(tls.base_url(), "https://files.example");
+        assert_eq!(tls.secure_attribute(), "; Secure");
+        // A plain-HTTP proxy, or one that does not say: no https.
+        for pairs in [
+            &[("host", "files.example"), ("x-forwarded-proto", "http")][..],
+            &[("host", "files.example")][..],
+        ] {
+            let plain = view(true, pairs);
+            assert_eq!(plain.base_url(), "http://files.example");
+            assert_eq!(plain.secure_attribute(), "");
+            assert_eq!(plain.ip, "192.0.2.9");
+        }
+    }
+
+    #[test]
+    fn an_absolute_target_names_the_host() {
+        let peer = SocketAddr::from(([192, 0, 2, 9], 50000));
+        let mut h = HeaderMap::new();
+        h.insert("host", HeaderValue::from_static("other.example"));
+        let uri = Uri::from_static("http://files.example/api/entry");
+        let v = ClientView::new(false, &h, &uri, peer);
+        assert_eq!(v.host.as_deref(), Some("files.example"));
+    }
+}

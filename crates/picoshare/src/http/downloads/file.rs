@@ -1,0 +1,446 @@
+//! Downloads: `GET`/`HEAD` on `/-{id}[/{name}]` and the legacy `/!{id}[/{name}]`.
+//!
+//! The body is streamed from the store: a producer task reads a few chunks at a
+//! time, each in its own short read transaction, and hands them to the response
+//! through a small bounded channel. A slow client therefore holds a little memory
+//! and no database lock, and never delays uploads or other downloads.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::pump::{self, Reading};
+use crate::http::auth::protect::{self, Access, Protected};
+use crate::http::auth::session::is_admin;
+use crate::http::client::ClientView;
+use crate::http::layers::metrics::HttpMetrics;
+use crate::http::params::entry_named;
+use crate::http::proto::conditional::{evaluate, http_date, if_range_allows, Precondition};
+use crate::http::proto::disposition::content_disposition;
+use crate::http::proto::mime::effective_content_type;
+use crate::http::proto::multipart_ranges::MultipartLayout;
+use crate::http::proto::ranges::{parse_range, ByteRange, RangeRequest};
+use crate::http::{AppError, AppState};
+use crate::ids::EntryId;
+use crate::store::model::{DownloadRecord, Entry, Reservation};
+use crate::store::Store;
+
+/// Serves a download request (or, with `POST`, a protected file's password form).
+pub(crate) async fn serve(
+    state: AppState,
+    peer: SocketAddr,
+    req: Request,
+) -> Result<Response, AppError> {
+    let (parts, body) = req.into_parts();
+    serve_parts(&state, peer, &parts, body).await
+}
+
+/// The ID part of `/-{id}/anything`.
+fn id_segment(path: &str) -> &str {
+    let rest = &path[2..];
+    rest.split('/').next().unwrap_or("")
+}
+
+/// Largest password form body read.
+const FORM_LIMIT: usize = 4096;
+
+/// Why an expired file is not served (also the public view page's words).
+pub(crate) const EXPIRED: &str = "This file has expired and is no longer available.";
+
+/// Why a file whose downloads are used up is not served (also the public
+/// view page's words).
+pub(crate) const USED_UP: &str =
+    "This file has reached its download limit and is no longer available.";
+
+fn used_up() -> AppError {
+    AppError::new(StatusCode::GONE, USED_UP)
+}
+
+fn busy() -> AppError {
+    AppError::new(
+        StatusCode::CONFLICT,
+        "The last allowed download of this file is in progress. If it does not complete, \
+         the file becomes available again: try again later.",
+    )
+}
+
+async fn serve_parts(
+    state: &AppState,
+    peer: SocketAddr,
+    req: &Parts,
+    body: Body,
+) -> Result<Response, AppError> {
+    let (_, entry) = entry_named(state, id_segment(req.uri.path())).await?;
+    let now = state.clock.now();
+    if entry.is_expired(now) {
+        return Err(AppError::new(StatusCode::GONE, EXPIRED));
+    }
+    let headers = &req.headers;
+    let is_get = req.method == Method::GET;
+    let client = ClientView::new(state.config.behind_proxy, headers, &req.uri, peer);
+    let limits = state
+        .store
+        .entry_limits(&entry.id)
+        .await
+        .map_err(|e| AppError::store("failed to retrieve entry", e))?;
+    // The owner is never asked for a password, and owner downloads never count.
+    let owner = match &limits {
+        Some(_) => is_admin(state, headers).await?,
+        None => false,
+    };
+    let protected = Protected {
+        client: &client,
+        headers,
+        id: &entry.id,
+        path: req.uri.path(),
+    };
+    if req.method == Method::POST {
+        let Some(hash) = limits.as_ref().and_then(|l| l.password_hash.as_deref()) else {
+            return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
+        };
+        let form = axum::body::to_bytes(body, FORM_LIMIT)
+            .await
+            .map_err(|_| AppError::bad_request("the password form could not be read"))?;
+        return protect::submit(state, &protected, hash, &form).await;
+    }
+    let mut counter = None;
+    if let (Some(l), false) = (&limits, owner) {
+        if let Some(hash) = &l.password_hash {
+            if let Access::Refused(resp) = protect::check(state, &protected, hash).await? {
+                return Ok(resp);
+            }
+        }
+        if l.used_up() {
+            return Err(used_up());
+        }
+        if l.max_downloads.is_some() && is_get && wants_full_body(&entry, headers) {
+            let reserved = state
+                .store
+                .reserve_download(&entry.id)
+                .await
+                .map_err(|e| AppError::store("failed to count the download", e))?;
+            match reserved {
+                Reservation::Reserved => {
+                    counter = Some(CountGuard {
+                        store: state.store.clone(),
+                        id: entry.id.clone(),
+                        done: false,
+                    });
+                }
+                Reservation::Unlimited => {}
+                Reservation::UsedUp => return Err(used_up()),
+                Reservation::Busy => return Err(busy()),
+            }
+        }
+    }
+    let response = build_response(
+        &state.store,
+        &state.metrics,
+        &entry,
+        headers,
+        is_get,
+        counter,
+    )?;
+    if is_get && !owner_preview(state, headers).await {
+        state.store.record_download(DownloadRecord {
+            entry_id: entry.id.clone(),
+            time: now,
+            client_ip: client.ip,
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(response)
+}
+
+/// Whether a GET would be answered with the whole file (200): no failed or
+/// 304 precondition, and no satisfiable range that If-Range allows.
+fn wants_full_body(entry: &Entry, headers: &HeaderMap) -> bool {
+    let etag = etag(entry);
+    precondition(entry, &etag, headers) == Precondition::Proceed
+        && matches!(requested_range(entry, &etag, headers), RangeRequest::Full)
+}
+
+/// What the conditional headers (`If-Match`, `If-None-Match` and the dates)
+/// say of `entry`, whose `ETag` is `etag`.
+fn precondition(entry: &Entry, etag: &str, headers: &HeaderMap) -> Precondition {
+    evaluate(
+        header_str(headers, header::IF_MATCH),
+        header_str(headers, header::IF_UNMODIFIED_SINCE),
+        header_str(headers, header::IF_NONE_MATCH),
+        header_str(headers, header::IF_MODIFIED_SINCE),
+        etag,
+        entry.upload_time,
+    )
+}
+
+/// The ranges asked for: those of `Range` if `If-Range` (when sent) still
+/// matches `entry`, otherwise the whole file.
+fn requested_range(entry: &Entry, etag: &str, headers: &HeaderMap) -> RangeRequest {
+    match header_str(headers, header::RANGE) {
+        Some(r)
+            if if_range_allows(
+                header_str(headers, header::IF_RANGE),
+                etag,
+                entry.upload_time,
+            ) =>
+        {
+            parse_range(r, entry.size)
+        }
+        _ => RangeRequest::Full,
+    }
+}
+
+/// One reserved download of a limited entry. It counts once the last byte
+/// of the body has been handed to the connection; dropped before that (the
+/// client went away, reading failed, or the reply is not a full body), it
+/// releases the reservation.
+struct CountGuard {
+    store: Store,
+    id: EntryId,
+    done: bool,
+}
+
+impl CountGuard {
+    fn complete(mut self) {
+        self.done = true;
+        self.store.end_download(&self.id, true);
+    }
+}
+
+impl Drop for CountGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store.end_download(&self.id, false);
+        }
+    }
+}
+
+/// Whether this is a load the owner's own pages made to show a preview (an
+/// image, a media element, a frame, the text preview's fetch), which is not a
+/// download by a recipient and stays out of the history. Browsers mark such
+/// loads with `Sec-Fetch-Dest` and `Sec-Fetch-Site: same-origin`; only then is
+/// the session looked up. Navigations (`document`), other sites' embeds,
+/// visitors without a session and clients that send no such headers are
+/// recorded as before.
+async fn owner_preview(state: &AppState, headers: &HeaderMap) -> bool {
+    let embedded = matches!(
+        header_str(headers, header::HeaderName::from_static("sec-fetch-dest")),
+        Some("image" | "video" | "audio" | "track" | "iframe" | "empty")
+    );
+    let same_origin = header_str(headers, header::HeaderName::from_static("sec-fetch-site"))
+        == Some("same-origin");
+    embedded
+        && same_origin
+        && headers.contains_key(header::COOKIE)
+        && is_admin(state, headers).await.unwrap_or(false)
+}
+
+fn etag(entry: &Entry) -> String {
+    format!("\"{}-{:x}\"", entry.id, entry.size)
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn build_response(
+    store: &Store,
+    metrics: &Arc<HttpMetrics>,
+    entry: &Entry,
+    headers: &HeaderMap,
+    with_body: bool,
+    counter: Option<CountGuard>,
+) -> Result<Response, AppError> {
+    let etag = etag(entry);
+    let mut out = HeaderMap::new();
+    let set = |out: &mut HeaderMap, name: header::HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.insert(name, v);
+        }
+    };
+    set(&mut out, header::ETAG, &etag);
+    set(
+        &mut out,
+        header::LAST_MODIFIED,
+        &http_date(entry.upload_time),
+    );
+    set(&mut out, header::CONTENT_SECURITY_POLICY, "sandbox");
+    set(&mut out, header::ACCEPT_RANGES, "bytes");
+
+    match precondition(entry, &etag, headers) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => return Ok((StatusCode::NOT_MODIFIED, out).into_response()),
+        Precondition::Failed => {
+            return Ok((StatusCode::PRECONDITION_FAILED, out).into_response());
+        }
+    }
+
+    let content_type = effective_content_type(&entry.content_type, &entry.filename);
+    set(
+        &mut out,
+        header::CONTENT_DISPOSITION,
+        &content_disposition(&entry.filename),
+    );
+
+    let (status, segments, length) = match requested_range(entry, &etag, headers) {
+        RangeRequest::Full => {
+            set(&mut out, header::CONTENT_TYPE, &content_type);
+            let all = ByteRange {
+                start: 0,
+                end: entry.size - 1,
+            };
+            (StatusCode::OK, vec![Segment::Data(all)], entry.size)
+        }
+        RangeRequest::Unsatisfiable => {
+            set(
+                &mut out,
+                header::CONTENT_RANGE,
+                &format!("bytes */{}", entry.size),
+            );
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, out).into_response());
+        }
+        RangeRequest::Partial(ranges) if ranges.len() == 1 => {
+            let r = ranges[0];
+            set(&mut out, header::CONTENT_TYPE, &content_type);
+            set(
+                &mut out,
+                header::CONTENT_RANGE,
+                &format!("bytes {}-{}/{}", r.start, r.end, entry.size),
+            );
+            (StatusCode::PARTIAL_CONTENT, vec![Segment::Data(r)], r.len())
+        }
+        RangeRequest::Partial(ranges) => {
+            let boundary = crate::ids::random_hex(12);
+            let layout = MultipartLayout::new(&ranges, entry.size, &content_type, boundary);
+            set(&mut out, header::CONTENT_TYPE, &layout.content_type());
+            let length = layout.content_length();
+            let mut segments = Vec::with_capacity(layout.parts.len() * 2 + 1);
+            for (head, r) in layout.parts {
+                segments.push(Segment::Literal(Bytes::from(head)));
+                segments.push(Segment::Data(r));
+            }
+            segments.push(Segment::Literal(Bytes::from(layout.trailer)));
+            (StatusCode::PARTIAL_CONTENT, segments, length)
+        }
+    };
+    set(&mut out, header::CONTENT_LENGTH, &length.to_string());
+    // Only a full body counts; anything else releases the reservation.
+    let counter = counter.filter(|_| status == StatusCode::OK);
+    let body = if with_body {
+        HttpMetrics::add(&metrics.downloads, 1);
+        stream_body(
+            store.clone(),
+            metrics.clone(),
+            entry.clone(),
+            segments,
+            counter.map(|c| (c, length)),
+        )
+    } else {
+        Body::empty()
+    };
+    let mut resp = (status, out, body).into_response();
+    // The explicit Content-Length must survive for HEAD, where the body is empty.
+    if !with_body {
+        if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
+            resp.headers_mut().insert(header::CONTENT_LENGTH, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// A piece of a response body.
+enum Segment {
+    /// Fixed bytes (multipart headers).
+    Literal(Bytes),
+    /// A byte range of the entry's data.
+    Data(ByteRange),
+}
+
+fn stream_body(
+    store: Store,
+    metrics: Arc<HttpMetrics>,
+    entry: Entry,
+    segments: Vec<Segment>,
+    counter: Option<(CountGuard, u64)>,
+) -> Body {
+    let mut pieces = pump::spawn(move |pump| async move {
+        let _streaming = Streaming::start(metrics.clone());
+        for seg in segments {
+            let ok = match seg {
+                Segment::Literal(b) => pump.send(b).await,
+                Segment::Data(r) => {
+                    let reading = Reading::Download(&metrics);
+                    pump.range(&store, &entry, (r.start, r.end), reading, |_| {})
+                        .await
+                }
+            };
+            if !ok {
+                return;
+            }
+        }
+    });
+    let (mut counter, total) = match counter {
+        Some((c, total)) => (Some(c), total),
+        None => (None, 0),
+    };
+    let mut sent: u64 = 0;
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        let polled = pieces.poll_next_unpin(cx);
+        if let std::task::Poll::Ready(item) = &polled {
+            match item {
+                Some(Ok(b)) => {
+                    sent += b.len() as u64;
+                    if sent >= total {
+                        if let Some(c) = counter.take() {
+                            c.complete();
+                        }
+                    }
+                }
+                // An error or an early end: the download does not count.
+                _ => drop(counter.take()),
+            }
+        }
+        polled
+    });
+    Body::from_stream(stream)
+}
+
+/// Counts a download body as streaming while it lives.
+struct Streaming(Arc<HttpMetrics>);
+
+impl Streaming {
+    fn start(metrics: Arc<HttpMetrics>) -> Self {
+        metrics.downloads_streaming.fetch_add(1, Ordering::Relaxed);
+        Streaming(metrics)
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.0.downloads_streaming.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_segment_stops_at_the_first_slash() {
+        assert_eq!(id_segment("/-abcdefghij"), "abcdefghij");
+        assert_eq!(id_segment("/-abcdefghij/name.txt"), "abcdefghij");
+        assert_eq!(id_segment("/!abcdefghij/a/b"), "abcdefghij");
+        assert_eq!(id_segment("/-"), "");
+    }
+}
