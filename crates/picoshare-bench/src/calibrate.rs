@@ -36,6 +36,9 @@ pub struct CalibrationRun {
     pub workload: String,
     /// Measured blocks.
     pub blocks: u32,
+    /// Blocks left out and run again (disturbed by other work or by steal).
+    #[serde(default)]
+    pub disturbed_blocks: u32,
     /// Why it stopped.
     pub stop: StopReason,
     /// The A/A twin against the base.
@@ -86,6 +89,7 @@ pub fn summarize(
                 run: k as u32 + 1,
                 workload: workload.clone(),
                 blocks: outcome.map_or(0, |o| o.blocks),
+                disturbed_blocks: outcome.map_or(0, |o| o.disturbed_blocks),
                 stop: outcome.map_or(StopReason::Interrupted, |o| o.reason),
                 aa: find(false).map(|row| row.comparison),
                 plant: find(true).map(|row| row.comparison),
@@ -138,6 +142,9 @@ pub fn summarize(
         }),
         plant,
         target_mde: first.and_then(|r| r.config.target_mde),
+        disk_limit_mbps: first
+            .and_then(|r| r.outcomes.first())
+            .and_then(|o| o.config.disk_limit_mbps),
         workloads: lines,
     };
     CalibrationReport {
@@ -159,7 +166,7 @@ pub fn markdown(c: &CalibrationReport) -> String {
          - Command: `{}`\n\
          - Finished {} on {} (data on {}), {} s in all.\n\
          - Each run: the base server, its A/A twin and a planted slowdown of {} % (the client sends \
-         1 / (1 − {}) of the bytes, the bench counts the file's own), {}, blocks in random order, \
+         1 / (1 − {}) of the bytes, the bench counts the file's own), {}, {}, blocks in random order, \
          adaptive stopping{}.\n",
         c.command.join(" ").replace('`', "'"),
         r.finished_at,
@@ -169,6 +176,7 @@ pub fn markdown(c: &CalibrationReport) -> String {
         fixed(r.plant * 100.0, 1),
         fixed(r.plant, 2),
         size_label(r.size_bytes),
+        disk_limit_words(r.disk_limit_mbps),
         r.target_mde
             .map(|t| format!(" at a target MDE of {} %", percent(t)))
             .unwrap_or_default()
@@ -198,8 +206,8 @@ pub fn markdown(c: &CalibrationReport) -> String {
     let _ = writeln!(
         w,
         "\n## Every run\n\n\
-         | run | workload | blocks | stopped by | A/A ratio [95 % CI] | A/A p | A/A verdict | plant ratio [95 % CI] | plant p | plant MDE % | plant verdict | plant, unpaired view | s |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|"
+         | run | workload | blocks | left out, run again | stopped by | A/A ratio [95 % CI] | A/A p | A/A verdict | plant ratio [95 % CI] | plant p | plant MDE % | plant verdict | plant, unpaired view | s |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     let ci = |c: &Option<PairedComparison>| {
         c.map_or("—".to_owned(), |c| {
@@ -214,10 +222,11 @@ pub fn markdown(c: &CalibrationReport) -> String {
     for run in &c.runs {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             run.run,
             cell(&run.workload),
             run.blocks,
+            run.disturbed_blocks,
             run.stop.label(),
             ci(&run.aa),
             run.aa.map_or("—".into(), |c| p_value(c.p_value)),
@@ -236,4 +245,11 @@ pub fn markdown(c: &CalibrationReport) -> String {
         );
     }
     md
+}
+
+/// How a calibration's disk limit reads in a sentence.
+pub fn disk_limit_words(limit: Option<u64>) -> String {
+    limit.map_or("the server's disk unthrottled".to_owned(), |mbps| {
+        format!("the server's disk limited to {mbps} MB/s")
+    })
 }

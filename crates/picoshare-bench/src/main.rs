@@ -91,6 +91,12 @@ struct Common {
     /// that bursts of other work on a shared machine do not land in a unit.
     #[arg(long, default_value = "30s")]
     wait_idle: String,
+    /// On a virtual machine: a block whose units lost unequal shares of the
+    /// machine's CPU time to the hypervisor (steal, given to the host's other
+    /// guests), the most and the least apart by more than this many percentage
+    /// points, is recorded, left out and run again; `none` keeps every block.
+    #[arg(long, default_value = "4")]
+    steal_gap: String,
     /// Order of variants in each block.
     #[arg(long, value_enum, default_value = "randomized")]
     order: Order,
@@ -271,6 +277,18 @@ struct LoadArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+/// `--steal-gap`: percentage points in (0, 100], or `none`; as a fraction.
+fn parse_steal_gap(raw: &str) -> anyhow::Result<Option<f64>> {
+    let s = raw.trim().trim_end_matches('%');
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    match s.parse::<f64>() {
+        Ok(pct) if pct > 0.0 && pct <= 100.0 => Ok(Some(pct / 100.0)),
+        _ => bail!("--steal-gap wants percentage points above 0 and at most 100 (like 4), or `none`; got {raw:?}"),
+    }
 }
 
 /// `--wait-idle`: a duration, or `0` for no wait.
@@ -697,6 +715,7 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         max_time,
         warmup: a.common.warmup,
         wait_idle: parse_wait(&a.common.wait_idle)?,
+        steal_gap: parse_steal_gap(&a.common.steal_gap)?,
         concurrency: a.concurrency.max(1),
         order: a.common.order,
         seed: p.seed,
@@ -802,6 +821,7 @@ async fn run_calibrate(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
             max_time: None,
             warmup: a.common.warmup,
             wait_idle: parse_wait(&a.common.wait_idle)?,
+            steal_gap: parse_steal_gap(&a.common.steal_gap)?,
             concurrency: 1,
             order: a.common.order,
             seed: p.seed.wrapping_add(u64::from(k)),
@@ -856,4 +876,22 @@ async fn run_calibrate(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steal_gap_is_percentage_points_or_none() {
+        assert_eq!(parse_steal_gap("4").unwrap(), Some(0.04));
+        assert_eq!(parse_steal_gap(" 2.5% ").unwrap(), Some(0.025));
+        assert_eq!(parse_steal_gap("100").unwrap(), Some(1.0));
+        assert_eq!(parse_steal_gap("none").unwrap(), None);
+        assert_eq!(parse_steal_gap("None").unwrap(), None);
+        for bad in ["0", "-1", "101", "four", ""] {
+            let e = parse_steal_gap(bad).unwrap_err().to_string();
+            assert!(e.contains("--steal-gap"), "{bad}: {e}");
+        }
+    }
 }

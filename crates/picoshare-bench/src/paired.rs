@@ -320,7 +320,9 @@ pub enum StopReason {
     MaxTime,
     /// The run was interrupted.
     Interrupted,
-    /// Too many blocks had to start while other work kept the machine busy.
+    /// More blocks were disturbed (a unit started while other work kept the
+    /// machine busy, or lost CPU time to the host) than the most blocks the
+    /// configuration may measure.
     MachineBusy,
 }
 
@@ -334,7 +336,7 @@ impl StopReason {
             StopReason::MaxIterations => "max iterations",
             StopReason::MaxTime => "max time",
             StopReason::Interrupted => "interrupted",
-            StopReason::MachineBusy => "machine busy with other work",
+            StopReason::MachineBusy => "too many blocks disturbed (busy machine or steal)",
         }
     }
 }

@@ -346,6 +346,7 @@ pub fn samples_csv(results: &ResultFile) -> String {
         "waited_for_idle_s",
         "machine_busy_before",
         "other_cpu_during",
+        "steal_during",
         "disturbed",
     ];
     csv_line(
@@ -385,6 +386,7 @@ pub fn samples_csv(results: &ResultFile) -> String {
             s.waited_for_idle_s.map(num).unwrap_or_default(),
             s.machine_busy_before.map(num).unwrap_or_default(),
             s.other_cpu_during.map(num).unwrap_or_default(),
+            s.steal_during.map(num).unwrap_or_default(),
             s.disturbed.to_string(),
         ];
         let phase_fields = phases

@@ -136,6 +136,9 @@ pub struct CalibrationRecord {
     pub plant: f64,
     /// Target MDE of its runs (fraction).
     pub target_mde: Option<f64>,
+    /// The server's disk limit during the calibration, MB/s (`None`: unthrottled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_limit_mbps: Option<u64>,
     /// Per workload: how often the plant was called and A/A stayed clean.
     pub workloads: Vec<CalibrationLine>,
 }
@@ -197,6 +200,11 @@ pub struct RunConfig {
     /// Longest wait for an idle machine before each unit, seconds (0 = none).
     #[serde(default)]
     pub wait_idle_s: f64,
+    /// Largest difference in steal (percentage points of the machine's CPU
+    /// time) between the units of a block that keeps it; `None`: no limit
+    /// (or a run from before the limit existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steal_gap_pct: Option<f64>,
     /// Counted blocks (instructions and system calls) per variant; 0 = none.
     #[serde(default)]
     pub count_blocks: u32,
@@ -363,6 +371,10 @@ pub struct Sample {
     /// (other programs, kernel threads), as a fraction of all CPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_cpu_during: Option<f64>,
+    /// CPU time the hypervisor gave to other guests during the sample
+    /// (steal), as a fraction of all the machine's CPU time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steal_during: Option<f64>,
     /// Part of a block in which some unit had to start on a busy machine:
     /// recorded, excluded from statistics (like a warm-up), and re-run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

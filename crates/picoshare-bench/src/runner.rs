@@ -108,6 +108,10 @@ pub struct RunOptions {
     /// Before each unit, wait up to this long for the machine to be idle
     /// (zero: do not wait).
     pub wait_idle: Duration,
+    /// A block is left out and run again when the share of the machine's
+    /// CPU time the hypervisor stole differs between its units by more than
+    /// this (`None`: keep every block).
+    pub steal_gap: Option<f64>,
     /// Parallel clients.
     pub concurrency: u32,
     /// Variant order.
@@ -233,6 +237,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
             count_blocks: opts.count_blocks,
             count_size_mib: opts.count_size_mib,
             wait_idle_s: opts.wait_idle.as_secs_f64(),
+            steal_gap_pct: opts.steal_gap.map(|f| f * 100.0),
         },
         environment: opts.environment.clone(),
         variants: opts.variants.iter().map(|v| v.info.clone()).collect(),
@@ -348,6 +353,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
                     cgroup_name: format!("unit-{unit_no}"),
                     seed: opts.seed ^ unit_no,
                 };
+                recall_page_cache(&file);
                 settle_disk(device.as_deref()).await;
                 let (waited, busy) = if opts.wait_idle.is_zero() {
                     (0.0, None)
@@ -382,19 +388,20 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
             // A unit that had to start while other work kept the machine
             // busy spoils its block: the block is recorded, left out of the
             // statistics, and run again.
-            let spoiled = results.samples[block_start..]
-                .iter()
-                .any(|s| s.machine_busy_before.is_some_and(|b| b > IDLE_BUSY));
-            if spoiled {
+            if let Some(why) = spoiled_by(&results.samples[block_start..], opts.steal_gap) {
                 for s in &mut results.samples[block_start..] {
                     s.disturbed = true;
                 }
                 save(&results, &opts.out_dir)?;
                 disturbed_blocks += 1;
                 bar.println(format!(
-                    "block {block} ran while the machine was busy with other work: it does not count and runs again"
+                    "block {block} {}: it does not count and runs again",
+                    match why {
+                        Disturbance::BusyBefore => "ran while the machine was busy with other work",
+                        Disturbance::Steal => "lost CPU time to the host's other guests (steal), unequally between its units",
+                    }
                 ));
-                if disturbed_blocks > (opts.max_blocks() / 2).max(3) {
+                if disturbed_blocks > opts.max_blocks().max(3) {
                     break StopReason::MachineBusy;
                 }
                 if measured >= opts.min_blocks() && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -510,6 +517,19 @@ async fn warm_page_cache(file: &Path) {
     .await;
 }
 
+/// Asks the kernel to bring back any page of `file` that left the page
+/// cache since [`warm_page_cache`] (memory reclaim on a shared host can
+/// take cold pages away between units), so that no unit's client reads its
+/// file from disk. The read-ahead runs in the background; [`settle_disk`]
+/// then waits for the disk to go quiet.
+fn recall_page_cache(file: &Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::File::open(file) {
+        // SAFETY: a valid open descriptor; the advice has no memory effects.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_WILLNEED) };
+    }
+}
+
 /// Dirty page-cache bytes (written but not yet on disk), from /proc/meminfo.
 fn dirty_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -555,18 +575,80 @@ pub(crate) async fn settle_disk(device: Option<&str>) {
 /// The machine counts as idle when its CPUs are at most this busy (a fraction).
 const IDLE_BUSY: f64 = 0.10;
 
-/// CPU time counters of the whole machine from `/proc/stat`: (busy, total) jiffies.
-fn cpu_jiffies() -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = text.lines().next()?.strip_prefix("cpu ")?;
+/// The machine's CPU time so far, in jiffies, from the first line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CpuTimes {
+    /// Everything but idle and I/O wait (steal included: it is time the
+    /// machine wanted to run and could not).
+    pub busy: u64,
+    /// All time.
+    pub total: u64,
+    /// Time the hypervisor gave this virtual machine's CPUs to someone else.
+    pub steal: u64,
+}
+
+fn cpu_times() -> Option<CpuTimes> {
+    parse_cpu_line(std::fs::read_to_string("/proc/stat").ok()?.lines().next()?)
+}
+
+/// Parses `cpu  user nice system idle iowait irq softirq steal …`.
+fn parse_cpu_line(line: &str) -> Option<CpuTimes> {
     let v: Vec<u64> = line
+        .strip_prefix("cpu ")?
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    // user nice system idle iowait irq softirq steal …
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3)? + v.get(4)?;
-    Some((total - idle, total))
+    Some(CpuTimes {
+        busy: total - idle,
+        total,
+        steal: v.get(7).copied().unwrap_or(0),
+    })
+}
+
+/// The share of the machine's CPU time stolen by the hypervisor between two readings.
+fn steal_share(a: CpuTimes, b: CpuTimes) -> Option<f64> {
+    let total = b.total.checked_sub(a.total)?;
+    (total > 0).then(|| b.steal.saturating_sub(a.steal) as f64 / total as f64)
+}
+
+/// Whether a block's samples spoil it: a unit had to start on a busy
+/// machine, or the hypervisor took CPU time away from its units unequally,
+/// the one that lost the most losing more than `steal_gap` (a fraction of
+/// the machine's CPU time) more than the one that lost the least. Steal
+/// that hits every unit of a block alike (a host that is steadily busy)
+/// slows every variant alike and cancels out of their ratios. Units shorter
+/// than [`STEAL_MIN_SECONDS`] are not judged: the kernel counts CPU time in
+/// ticks (100 a second per CPU here), too coarse for a share of a shorter one.
+pub(crate) fn spoiled_by(samples: &[Sample], steal_gap: Option<f64>) -> Option<Disturbance> {
+    if samples
+        .iter()
+        .any(|s| s.machine_busy_before.is_some_and(|b| b > IDLE_BUSY))
+    {
+        return Some(Disturbance::BusyBefore);
+    }
+    let gap = steal_gap?;
+    let steals: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.seconds >= STEAL_MIN_SECONDS)
+        .filter_map(|s| s.steal_during)
+        .collect();
+    let lo = steals.iter().copied().reduce(f64::min)?;
+    let hi = steals.iter().copied().reduce(f64::max)?;
+    (hi - lo > gap).then_some(Disturbance::Steal)
+}
+
+/// The shortest unit whose steal share [`spoiled_by`] judges, seconds.
+const STEAL_MIN_SECONDS: f64 = 1.0;
+
+/// Why a block was left out and run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disturbance {
+    /// A unit had to start while other work kept the machine busy.
+    BusyBefore,
+    /// The hypervisor took CPU time away from the block's units unequally.
+    Steal,
 }
 
 /// Waits, up to `max`, for a quarter second in which the machine's CPUs are
@@ -578,14 +660,15 @@ pub(crate) async fn wait_for_idle(max: Duration) -> (f64, Option<f64>) {
     const WINDOW: Duration = Duration::from_millis(250);
     let started = Instant::now();
     loop {
-        let Some((b0, t0)) = cpu_jiffies() else {
+        let Some(a) = cpu_times() else {
             return (0.0, None);
         };
         tokio::time::sleep(WINDOW).await;
-        let Some((b1, t1)) = cpu_jiffies() else {
+        let Some(b) = cpu_times() else {
             return (0.0, None);
         };
-        let busy = (b1 - b0) as f64 / (t1 - t0).max(1) as f64;
+        let busy =
+            b.busy.saturating_sub(a.busy) as f64 / b.total.saturating_sub(a.total).max(1) as f64;
         if busy <= IDLE_BUSY || started.elapsed() + WINDOW > max {
             return (started.elapsed().as_secs_f64(), Some(busy));
         }
@@ -826,15 +909,19 @@ impl Unit<'_> {
             }
             // CPU used by anything but the server and the bench during the
             // sample (other programs, and kernel threads such as writeback).
-            if let (Some((b0, t0)), Some((b1, t1)), Some(server_cpu), Some(c0), Some(c1)) = (
+            let now = cpu_times();
+            if let (Some(a), Some(b)) = (before.machine, now) {
+                s.steal_during = steal_share(a, b);
+            }
+            if let (Some(a), Some(b), Some(server_cpu), Some(c0), Some(c1)) = (
                 before.machine,
-                cpu_jiffies(),
+                now,
                 s.cpu_seconds,
                 before.bench_cpu,
                 own_cpu_seconds(),
             ) {
-                let busy = (b1 - b0) as f64 / ticks_per_second();
-                let capacity = (t1 - t0) as f64 / ticks_per_second();
+                let busy = b.busy.saturating_sub(a.busy) as f64 / ticks_per_second();
+                let capacity = b.total.saturating_sub(a.total) as f64 / ticks_per_second();
                 if capacity > 0.0 {
                     s.other_cpu_during =
                         Some(((busy - server_cpu - (c1 - c0)) / capacity).max(0.0));
@@ -849,7 +936,7 @@ struct Before {
     metrics: Option<BTreeMap<String, f64>>,
     counters: Option<ProcCounters>,
     throttled: Option<u64>,
-    machine: Option<(u64, u64)>,
+    machine: Option<CpuTimes>,
     bench_cpu: Option<f64>,
 }
 
@@ -860,7 +947,7 @@ impl Before {
             metrics,
             counters: server.and_then(Server::counters),
             throttled: server.and_then(Server::throttled_bytes),
-            machine: cpu_jiffies(),
+            machine: cpu_times(),
             bench_cpu: own_cpu_seconds(),
         }
     }
@@ -883,5 +970,85 @@ fn record_error(s: &mut Sample, e: &anyhow::Error) {
     }
     if s.error.is_none() {
         s.error = Some(format!("{e:#}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_busy_total_and_steal_from_proc_stat() {
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let t = parse_cpu_line("cpu  100 5 50 800 20 0 10 15 0 0").unwrap();
+        assert_eq!(
+            t,
+            CpuTimes {
+                busy: 100 + 5 + 50 + 10 + 15,
+                total: 1000,
+                steal: 15,
+            }
+        );
+        // Old kernels without a steal column count it as none.
+        let old = parse_cpu_line("cpu  1 2 3 4 5 6 7").unwrap();
+        assert_eq!((old.steal, old.total), (0, 28));
+        assert!(parse_cpu_line("cpu0 1 2 3 4 5 6 7 8").is_none());
+    }
+
+    #[test]
+    fn steal_is_a_share_of_all_cpu_time() {
+        let a = CpuTimes {
+            busy: 0,
+            total: 1000,
+            steal: 10,
+        };
+        let b = CpuTimes {
+            busy: 300,
+            total: 1400,
+            steal: 30,
+        };
+        assert!((steal_share(a, b).unwrap() - 0.05).abs() < 1e-12);
+        assert_eq!(steal_share(a, a), None);
+        assert_eq!(steal_share(b, a), None);
+    }
+
+    fn unit(busy_before: Option<f64>, steal: Option<f64>) -> Sample {
+        Sample {
+            machine_busy_before: busy_before,
+            steal_during: steal,
+            seconds: 2.5,
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn a_block_is_spoiled_by_a_busy_start_or_by_unequal_steal() {
+        let quiet = [unit(Some(0.02), Some(0.01)), unit(Some(0.05), Some(0.049))];
+        assert_eq!(spoiled_by(&quiet, Some(0.04)), None);
+
+        // A steadily busy host slows every unit alike: kept.
+        let steady = [unit(Some(0.02), Some(0.10)), unit(Some(0.02), Some(0.13))];
+        assert_eq!(spoiled_by(&steady, Some(0.04)), None);
+
+        let unequal = [
+            unit(Some(0.02), Some(0.01)),
+            unit(Some(0.02), Some(0.03)),
+            unit(Some(0.02), Some(0.0601)),
+        ];
+        assert_eq!(spoiled_by(&unequal, Some(0.05)), Some(Disturbance::Steal));
+        // `--steal-gap none` keeps it.
+        assert_eq!(spoiled_by(&unequal, None), None);
+
+        let busy = [unit(Some(0.2), Some(0.5)), unit(None, None)];
+        assert_eq!(spoiled_by(&busy, None), Some(Disturbance::BusyBefore));
+        assert_eq!(spoiled_by(&busy, Some(0.04)), Some(Disturbance::BusyBefore));
+
+        // Units too short for the kernel's ticks are not judged.
+        let short = unequal.clone().map(|u| Sample { seconds: 0.05, ..u });
+        assert_eq!(spoiled_by(&short, Some(0.05)), None);
+
+        // Machines that report no steal (no /proc/stat) spoil nothing.
+        assert_eq!(spoiled_by(&[unit(None, None)], Some(0.04)), None);
+        assert_eq!(spoiled_by(&[], Some(0.04)), None);
     }
 }

@@ -100,11 +100,12 @@ pub fn sensitivity(w: &mut String, results: &ResultFile, a: &Analysis) {
             let _ = writeln!(
                 w,
                 "- Latest calibration of {} (`picoshare-bench calibrate`, finished {}, {} with a planted \
-                 slowdown of {} %{}):",
+                 slowdown of {} %, {}{}):",
                 if same { "this machine" } else { "another machine" },
                 c.finished_at,
                 size_label(c.size_bytes),
                 fixed(c.plant * 100.0, 1),
+                crate::calibrate::disk_limit_words(c.disk_limit_mbps),
                 c.target_mde
                     .map(|t| format!(", target MDE {} %", percent(t)))
                     .unwrap_or_default()
@@ -167,7 +168,8 @@ pub fn method(w: &mut String, results: &ResultFile) {
          - {} per measurement; a fresh server process and data directory for every variant in every block, \
          deleted afterwards; before each, `sync` and a wait until the page cache holds under 32 MiB of \
          unwritten data, so no measurement pays for an earlier one's writeback. Each test file is read once \
-         before its configuration so no variant pays for reading it from disk.\n\
+         before its configuration, and its pages are asked back into the page cache (`posix_fadvise` \
+         WILLNEED) before every measurement, so no variant pays for reading it from disk.\n\
          - Workloads: {}; {} configuration(s) of file size × memory limit × disk limit.\n\
          - Per configuration: median throughput with its 95 % percentile-bootstrap CI ({} resamples); CV = sd / mean.\n\
          - Comparisons (primary, paired): per block, the ratio variant / baseline; the effect is their \
@@ -184,22 +186,41 @@ pub fn method(w: &mut String, results: &ResultFile) {
         cfg.order,
         results.seed,
         cfg.warmup,
-        if cfg.wait_idle_s > 0.0 {
-            let disturbed: u32 = results.outcomes.iter().map(|o| o.disturbed_blocks).sum();
-            format!(
-                " Before each unit the bench waited (up to {} s) for a quarter second in which the CPUs were at most \
-                 10 % busy; a block in which some unit had to start on a busier machine was recorded, left out \
-                 and run again ({disturbed} such block(s) in this run).",
-                fixed(cfg.wait_idle_s, 0)
-            )
-        } else {
-            String::new()
-        },
+        disturbance_note(results),
         clients(cfg.concurrency),
         cfg.workloads.join(", "),
         configs.len(),
         thousands(stats::BOOTSTRAP_RESAMPLES),
     );
+}
+
+/// The sentence of the method on blocks left out and run again.
+fn disturbance_note(results: &ResultFile) -> String {
+    let cfg = &results.config;
+    let disturbed: u32 = results.outcomes.iter().map(|o| o.disturbed_blocks).sum();
+    let mut causes = Vec::new();
+    if cfg.wait_idle_s > 0.0 {
+        causes.push(format!(
+            "some unit had to start on a machine more than 10 % busy (the bench waited up to {} s before \
+             each unit for a quarter second at most that busy)",
+            fixed(cfg.wait_idle_s, 0)
+        ));
+    }
+    if let Some(pct) = cfg.steal_gap_pct {
+        causes.push(format!(
+            "the hypervisor took the machine's CPU time away from its units unequally (steal, given to \
+             the host's other guests; the unit that lost the most lost more than {} percentage points \
+             more than the one that lost the least: the machine slowed down, not the code)",
+            fixed(pct, 1)
+        ));
+    }
+    if causes.is_empty() {
+        return String::new();
+    }
+    format!(
+        " A block in which {} was recorded, left out and run again ({disturbed} such block(s) in this run).",
+        causes.join(", or in which ")
+    )
 }
 
 /// `## Comparisons`: the paired rows.

@@ -103,6 +103,9 @@ fn calibration_is_recorded_and_reported() {
     assert!(out.join("run-1/report.md").exists() && out.join("run-2/results.json").exists());
     let md = std::fs::read_to_string(out.join("calibration.md")).unwrap();
     assert!(md.contains("plant called \"slower\""), "{md}");
+    assert!(md.contains("the server's disk unthrottled"), "{md}");
+    assert!(md.contains("| left out, run again |"), "{md}");
+    assert!(cal["record"].get("disk_limit_mbps").is_none(), "{cal}");
 
     // The plant's samples count 2 MiB, but its server stored 2 MiB / 0.95.
     let r1 = json(out.join("run-1/results.json"));
