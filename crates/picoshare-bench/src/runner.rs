@@ -386,8 +386,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
                 continue;
             }
             // A unit that had to start while other work kept the machine
-            // busy spoils its block: the block is recorded, left out of the
-            // statistics, and run again.
+            // busy, or units that lost CPU time to the host unequally, spoil
+            // their block: it is recorded, left out of the statistics, and
+            // run again.
             if let Some(why) = spoiled_by(&results.samples[block_start..], opts.steal_gap) {
                 for s in &mut results.samples[block_start..] {
                     s.disturbed = true;
