@@ -77,3 +77,5 @@ mod ops;
 mod preview;
 // Shares: several files behind one link, and their streamed ZIP.
 mod shares;
+// The real Litestream beside the server: replicate, restart, restore.
+mod litestream;

@@ -25,6 +25,8 @@
 //! - [`parsers`]: strict parsers of Content-Disposition and
 //!   `multipart/byteranges` replies.
 //! - [`original_db`]: the database written by the original Go server.
+//! - [`litestream`]: the real Litestream, replicating beside a server and
+//!   restoring.
 //!
 //! The constants tests share (the secret, expirations, the shape of IDs) are
 //! below.
@@ -32,6 +34,7 @@
 mod data;
 mod db;
 mod http;
+mod litestream;
 mod multipart;
 mod original_db;
 mod parsers;
@@ -41,6 +44,7 @@ mod server;
 pub use data::*;
 pub use db::*;
 pub use http::*;
+pub use litestream::*;
 pub use multipart::*;
 pub use original_db::*;
 pub use parsers::*;
