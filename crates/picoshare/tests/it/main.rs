@@ -79,3 +79,5 @@ mod preview;
 mod shares;
 // The real Litestream beside the server: replicate, restart, restore.
 mod litestream;
+// The image's entrypoint: Litestream to S3, restore on start (scale-out run only).
+mod entrypoint;

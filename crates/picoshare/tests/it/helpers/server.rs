@@ -30,6 +30,7 @@ pub struct ServerOptions {
     db_flag: String,
     extra_args: Vec<String>,
     sqlite_only: bool,
+    program: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -41,6 +42,7 @@ impl Default for ServerOptions {
             db_flag: "--db".to_string(),
             extra_args: Vec::new(),
             sqlite_only: false,
+            program: None,
         }
     }
 }
@@ -92,6 +94,13 @@ impl ServerOptions {
         self.extra_args.push(arg.to_string());
         self
     }
+
+    /// Runs this program with the server's arguments instead of the server
+    /// itself (a wrapper that starts it, such as the image's entrypoint).
+    pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
+        self.program = Some(path.into());
+        self
+    }
 }
 
 /// A child process plus the threads that drain its output.
@@ -105,7 +114,11 @@ struct Spawned {
 }
 
 fn spawn_server(opts: &ServerOptions, db: &Path, tmp: &Path) -> Spawned {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_picoshare"));
+    let program = opts
+        .program
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_picoshare")));
+    let mut cmd = Command::new(program);
     cmd.arg(&opts.db_flag)
         .arg(db)
         .arg("--listen")
