@@ -77,3 +77,5 @@ mod ops;
 mod preview;
 // Shares: several files behind one link, and their streamed ZIP.
 mod shares;
+// The sqlite3 shell opening and closing the database beside the server.
+mod outside_sqlite;

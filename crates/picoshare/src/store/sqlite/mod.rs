@@ -16,6 +16,7 @@
 mod checkpoint;
 mod convert;
 mod entries;
+mod files;
 mod gc;
 mod guest_links;
 mod history;

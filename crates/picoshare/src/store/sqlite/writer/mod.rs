@@ -218,7 +218,7 @@ pub(super) fn spawn(
     // enough to keep the writer busy while the network side fills the next one.
     let capacity = ((2usize << 20) / cfg.chunk_size.max(1)).clamp(2, 64);
     let (tx, rx) = flume::bounded(capacity);
-    let writeback = cfg.early_writeback.then(|| Writeback::start(&cfg));
+    let writeback = cfg.early_writeback.then(Writeback::start);
     let checkpointer = if cfg.background_checkpoint
         && !cfg.external_checkpoints
         && cfg.journal_mode == super::JournalMode::Wal

@@ -3,12 +3,12 @@
 //! the background, when idle, at shutdown), and giving free pages back to
 //! the filesystem with small incremental-vacuum steps.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::super::checkpoint::Checkpointer;
-use super::super::{JournalMode, StoreConfig};
+use super::super::files::{self, Which};
+use super::super::JournalMode;
 use super::Writer;
 use crate::store::StoreError;
 
@@ -72,17 +72,46 @@ impl Writer {
     /// refuses to change that setting inside a transaction, and we only learn
     /// that a transaction needs durability while it runs). A checkpoint always
     /// syncs the WAL before copying it, so syncing the WAL file here covers every
-    /// commit so far. In rollback-journal mode, NORMAL already syncs at commit.
+    /// commit so far. The sync goes through the WAL file SQLite holds open
+    /// (`files.rs`), never a descriptor of our own. In rollback-journal mode,
+    /// NORMAL already syncs at commit.
     pub(super) fn sync_wal(&self) -> Result<(), StoreError> {
         if self.cfg.journal_mode != JournalMode::Wal {
             return Ok(());
         }
-        match std::fs::File::open(wal_path(&self.cfg.path)) {
-            Ok(f) => f.sync_data().map_err(StoreError::Io),
-            // No WAL file: nothing is pending in one.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(StoreError::Io(e)),
+        files::sync_journal(&self.conn)
+    }
+
+    /// Has the early-writeback thread start writing the database's and the
+    /// WAL's dirty pages to disk. The descriptors are SQLite's own, found once.
+    pub(super) fn start_writeback(&mut self) {
+        let Some(wb) = &mut self.space.writeback else {
+            return;
+        };
+        if wb.targets.is_none() {
+            let path = &self.cfg.path;
+            let mut targets = vec![files::Descriptor::of_or_warn(
+                &self.conn,
+                Which::Database,
+                path,
+            )];
+            if self.cfg.journal_mode == JournalMode::Wal {
+                targets.push(files::Descriptor::of_or_warn(
+                    &self.conn,
+                    Which::Journal,
+                    &files::wal_path(path),
+                ));
+            }
+            // All of them or none: a partial writeback would mislead the
+            // measurements the setting exists for.
+            wb.targets = Some(
+                targets
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .unwrap_or_default(),
+            );
         }
+        wb.poke();
     }
 
     /// With background checkpoints: start copying what was just committed, and
@@ -183,7 +212,7 @@ impl Writer {
     /// keeps its largest size otherwise, up to the WAL limit, until the next
     /// write). Waits at most briefly for readers; returns false to retry later.
     fn truncate_wal(&self) -> bool {
-        let len = std::fs::metadata(wal_path(&self.cfg.path)).map_or(0, |m| m.len());
+        let len = std::fs::metadata(files::wal_path(&self.cfg.path)).map_or(0, |m| m.len());
         if len <= 4 << 20 {
             return true;
         }
@@ -199,67 +228,58 @@ impl Writer {
 /// Starts writeback of dirty file pages early, from a side thread, so that the
 /// kernel writes while the writer keeps inserting. Without it, each commit or
 /// checkpoint fsync waits for all the data written since the previous one.
+///
+/// The thread sleeps until it is poked (an idle server wakes nothing), then
+/// asks for writeback at most every [`WRITEBACK_EVERY`]. It works on SQLite's
+/// own descriptors (`files.rs`), which the writer's connection keeps open for
+/// longer than the thread runs: the writer stops it before closing.
 pub(super) struct Writeback {
-    dirty: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
+    /// SQLite's descriptors of the database and the WAL, found at the first
+    /// poke (empty if they could not be found: writeback is then off).
+    targets: Option<Vec<files::Descriptor>>,
+    tx: Option<flume::Sender<Vec<files::Descriptor>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The shortest time between two writeback requests.
+const WRITEBACK_EVERY: Duration = Duration::from_millis(50);
+
 impl Writeback {
-    pub(super) fn start(cfg: &StoreConfig) -> Self {
-        let dirty = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let paths = [cfg.path.clone(), wal_path(&cfg.path)];
-        let (d, s) = (dirty.clone(), stop.clone());
+    pub(super) fn start() -> Self {
+        let (tx, rx) = flume::bounded::<Vec<files::Descriptor>>(1);
         let thread = std::thread::Builder::new()
             .name("sqlite-writeback".into())
             .spawn(move || {
-                while !s.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(50));
-                    if d.swap(false, Ordering::Relaxed) {
-                        for p in &paths {
-                            start_writeback(p);
-                        }
+                while let Ok(targets) = rx.recv() {
+                    for d in targets {
+                        d.start_writeback();
                     }
+                    std::thread::sleep(WRITEBACK_EVERY);
                 }
             })
             .ok();
         Writeback {
-            dirty,
-            stop,
+            targets: None,
+            tx: Some(tx),
             thread,
         }
     }
 
-    pub(super) fn poke(&self) {
-        self.dirty.store(true, Ordering::Relaxed);
+    /// Asks for writeback soon; a request already waiting covers this one.
+    fn poke(&self) {
+        if let (Some(tx), Some(targets)) = (&self.tx, &self.targets) {
+            if !targets.is_empty() {
+                let _ = tx.try_send(targets.clone());
+            }
+        }
     }
 
+    /// Stops the thread and waits for it, so that no descriptor is used after
+    /// the caller goes on to close the connection.
     pub(super) fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.tx.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
-
-fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push("-wal");
-    s.into()
-}
-
-#[cfg(target_os = "linux")]
-fn start_writeback(path: &std::path::Path) {
-    use std::os::fd::AsRawFd;
-    if let Ok(f) = std::fs::File::open(path) {
-        // SAFETY: a valid open descriptor; the call only schedules writeback of
-        // the file's dirty pages and does not touch our memory.
-        unsafe {
-            libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_path: &std::path::Path) {}

@@ -123,9 +123,7 @@ impl Writer {
                     .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.space.undurable_bytes += n;
                 if self.space.undurable_bytes >= writeback_after {
-                    if let Some(wb) = &self.space.writeback {
-                        wb.poke();
-                    }
+                    self.start_writeback();
                 }
             }
             Err(e) => self.fail_txn(e),
