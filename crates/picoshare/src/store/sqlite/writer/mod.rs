@@ -42,6 +42,7 @@ use crate::store::model::{NewEntry, TusUpload};
 use crate::store::stats::Counters;
 use crate::store::StoreError;
 
+pub(super) use space::VACUUM_STEP_BYTES;
 use space::{Space, Writeback};
 use uploads::{FailKind, Uploads};
 

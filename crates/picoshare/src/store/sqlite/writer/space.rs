@@ -16,8 +16,14 @@ use crate::store::StoreError;
 const CHECKPOINT_EVERY: u64 = 16 << 20;
 
 /// Bytes of free pages returned per incremental-vacuum step: small enough
-/// that a step never holds up an upload or a metadata change for long.
-const VACUUM_STEP_BYTES: i64 = 32 << 20;
+/// that a step never holds up an upload or a metadata change for long, and
+/// that the pages a step takes off the freelist fit in the writer's cache
+/// while it frees pages ([`FREEING_CACHE_KIB`](super::super::FREEING_CACHE_KIB)):
+/// then they are dropped at commit with the end of the file instead of being
+/// spilled to the WAL. Returning a deleted 100 MiB file's space wrote 1.6 MiB
+/// to the WAL this way, against 103 MiB with 32 MiB steps and a small cache
+/// (docs/benchmarks.md).
+pub(in crate::store::sqlite) const VACUUM_STEP_BYTES: i64 = 8 << 20;
 
 /// Where the writer stands with the WAL and the disk.
 pub(super) struct Space {
@@ -179,13 +185,14 @@ impl Writer {
             let pages = (VACUUM_STEP_BYTES / page.max(512)).max(1);
             // The pragma frees one page per step of its statement: run it to
             // completion (a single step would free a single page).
-            let mut stmt = self
-                .conn
-                .prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
-            let mut rows = stmt.query([])?;
-            while rows.next()?.is_some() {}
-            drop(rows);
-            drop(stmt);
+            super::super::freeing_pages(&self.conn, || {
+                let mut stmt = self
+                    .conn
+                    .prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
+                let mut rows = stmt.query([])?;
+                while rows.next()?.is_some() {}
+                Ok::<_, rusqlite::Error>(())
+            })?;
             self.conn
                 .query_row("PRAGMA freelist_count", [], |r| r.get(0))
         };

@@ -200,9 +200,11 @@ impl Writer {
             self.counters.aborted.fetch_add(1, Ordering::Relaxed);
         }
         let result = self.begin().and_then(|()| {
-            self.conn
-                .execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])
-                .map_err(StoreError::classify)?;
+            super::super::freeing_pages(&self.conn, || {
+                self.conn
+                    .execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])
+                    .map_err(StoreError::classify)
+            })?;
             Ok(())
         });
         self.shared.vacuum_wanted.store(true, Ordering::Relaxed);
