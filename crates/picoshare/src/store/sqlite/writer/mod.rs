@@ -220,8 +220,9 @@ pub(super) fn spawn(
     let capacity = ((2usize << 20) / cfg.chunk_size.max(1)).clamp(2, 64);
     let (tx, rx) = flume::bounded(capacity);
     let writeback = cfg.early_writeback.then(Writeback::start);
-    let checkpointer = if cfg.background_checkpoint
-        && !cfg.external_checkpoints
+    // With checkpoints left to Litestream, the checkpointer only runs when
+    // the WAL passes its bound (`space.rs`, `external_bound`).
+    let checkpointer = if (cfg.background_checkpoint || cfg.external_checkpoints)
         && cfg.journal_mode == super::JournalMode::Wal
     {
         let c = Connection::open(&cfg.path)?;

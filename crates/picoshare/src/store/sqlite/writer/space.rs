@@ -25,6 +25,14 @@ const CHECKPOINT_EVERY: u64 = 16 << 20;
 /// (docs/benchmarks.md).
 pub(in crate::store::sqlite) const VACUUM_STEP_BYTES: i64 = 8 << 20;
 
+/// With checkpoints left to Litestream (`LITESTREAM_BUCKET`): committed bytes
+/// between two looks at the WAL's size.
+const EXTERNAL_LOOK_EVERY: u64 = 64 << 20;
+
+/// How long the final checkpoint waits for readers (a Litestream process
+/// holding its read transaction) before it leaves the WAL to them.
+const FINAL_CHECKPOINT_WAIT: Duration = Duration::from_millis(500);
+
 /// Where the writer stands with the WAL and the disk.
 pub(super) struct Space {
     pub(super) writeback: Option<Writeback>,
@@ -38,6 +46,16 @@ pub(super) struct Space {
     /// Whether the last checkpoint asked for when idle may not have copied
     /// the whole WAL yet.
     pub(super) checkpoint_unconfirmed: bool,
+    /// Whether a checkpoint at the WAL limit could not copy everything (a
+    /// reader in another process, Litestream, holds an old snapshot): the
+    /// writer then stops waiting at the limit until a checkpoint completes
+    /// again, so that uploads do not stall for a reader that will not move.
+    pub(super) limit_blocked: bool,
+    /// With checkpoints left to Litestream: whether the server asked for a
+    /// checkpoint of its own because the WAL passed its bound, and whether it
+    /// has warned that nothing else seems to checkpoint.
+    pub(super) external_rescue: bool,
+    pub(super) external_warned: bool,
 }
 
 impl Space {
@@ -49,27 +67,36 @@ impl Space {
             undurable_bytes: 0,
             unchecked_bytes: 0,
             checkpoint_unconfirmed: false,
+            limit_blocked: false,
+            external_rescue: false,
+            external_warned: false,
         }
     }
 }
 
 impl Writer {
     /// Copies the WAL into the database file and truncates it, so a stopped
-    /// server leaves one self-contained file behind. SQLite reports a
-    /// checkpoint that could not finish (another one running, a reader that
-    /// outlasted the busy timeout) in its result row, not as an error.
+    /// server leaves one self-contained file behind. If another process
+    /// reads the database (Litestream holds a read transaction between its
+    /// syncs), the WAL cannot be truncated under it: after a short wait the
+    /// WAL stays beside the database for that process, which is logged.
+    /// SQLite reports a checkpoint that could not finish in its result row,
+    /// not as an error.
     pub(super) fn checkpoint(&self) {
-        if self.cfg.journal_mode == JournalMode::Wal && !self.cfg.external_checkpoints {
-            let blocked: rusqlite::Result<i64> =
-                self.conn
-                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
-            match blocked {
-                Ok(0) => {}
-                Ok(_) => tracing::warn!(
-                    "final checkpoint could not finish: the WAL stays beside the database, nothing is lost"
-                ),
-                Err(e) => tracing::warn!(error = %e, "final checkpoint failed"),
-            }
+        if self.cfg.journal_mode != JournalMode::Wal || self.cfg.external_checkpoints {
+            return;
+        }
+        let _ = self.conn.busy_timeout(FINAL_CHECKPOINT_WAIT);
+        let blocked: rusqlite::Result<i64> =
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
+        let _ = self.conn.busy_timeout(Duration::from_secs(10));
+        match blocked {
+            Ok(0) => {}
+            Ok(_) => tracing::info!(
+                "another process is reading the database (Litestream?): the WAL stays beside it for that process; nothing is lost"
+            ),
+            Err(e) => tracing::warn!(error = %e, "final checkpoint failed; the WAL stays beside the database, nothing is lost"),
         }
     }
 
@@ -122,20 +149,33 @@ impl Writer {
 
     /// With background checkpoints: start copying what was just committed, and
     /// once the WAL has grown past its limit, wait for the copy to finish so the
-    /// next transaction restarts the WAL from the beginning.
+    /// next transaction restarts the WAL from the beginning. A reader in
+    /// another process that keeps an old snapshot (Litestream does, between
+    /// its syncs) stops the copy from completing: then the writer waits no
+    /// more at the limit until a checkpoint completes again, and the WAL grows
+    /// meanwhile.
+    ///
+    /// With checkpoints left to Litestream, see [`Writer::external_bound`].
     pub(super) fn after_commit(&mut self) {
+        if self.cfg.external_checkpoints {
+            self.external_bound();
+            return;
+        }
         let Some(cp) = &self.space.checkpointer else {
             return;
         };
         let n = self.txn.bytes.max(1);
         self.space.wal_bytes += n;
         self.space.unchecked_bytes += n;
+        if self.space.limit_blocked && cp.caught_up() == Some(true) {
+            self.space.limit_blocked = false;
+        }
         if self.space.wal_bytes >= self.cfg.wal_limit_bytes {
-            // A reader that keeps an old snapshot (Litestream does, between its
-            // syncs) can stop the copy from completing; then do not stall uploads
-            // for it, just try again after the next `wal_limit` bytes.
-            if !cp.wait_complete(Duration::from_secs(1)) {
-                tracing::debug!("the WAL could not be fully checkpointed yet; it grows for now");
+            if self.space.limit_blocked {
+                cp.poke();
+            } else if !cp.wait_complete(Duration::from_secs(1)) {
+                tracing::debug!("the WAL could not be fully checkpointed (another process reads it); it grows for now");
+                self.space.limit_blocked = true;
             }
             self.space.wal_bytes = 0;
             self.space.unchecked_bytes = 0;
@@ -147,11 +187,59 @@ impl Writer {
         }
     }
 
+    /// With checkpoints left to Litestream (`LITESTREAM_BUCKET`), the server
+    /// never checkpoints while Litestream works: Litestream keeps a read
+    /// transaction open, which stops any checkpoint of ours from copying
+    /// frames it has not replicated yet. But if nothing checkpoints (the
+    /// variable is set and Litestream is not running), the WAL would grow
+    /// without bound: once it passes four times the WAL limit (1 GiB by
+    /// default), the server asks for a passive checkpoint of its own. If
+    /// that one copies the whole WAL, nobody was reading it: the server says
+    /// so once, loudly, and the WAL restarts at the next write.
+    fn external_bound(&mut self) {
+        let Some(cp) = &self.space.checkpointer else {
+            return;
+        };
+        if self.space.external_rescue {
+            if let Some(complete) = cp.caught_up() {
+                self.space.external_rescue = false;
+                if complete && !self.space.external_warned {
+                    self.space.external_warned = true;
+                    tracing::warn!(
+                        bound_mib = self.external_wal_bound() >> 20,
+                        "LITESTREAM_BUCKET is set, so the server leaves WAL checkpoints to Litestream, \
+                         but the WAL passed its bound and no other process was reading or checkpointing it: \
+                         is Litestream running? The server checkpointed the WAL itself"
+                    );
+                }
+            }
+        }
+        self.space.wal_bytes += self.txn.bytes.max(1);
+        if self.space.wal_bytes < EXTERNAL_LOOK_EVERY {
+            return;
+        }
+        self.space.wal_bytes = 0;
+        let wal = std::fs::metadata(files::wal_path(&self.cfg.path)).map_or(0, |m| m.len());
+        if wal >= self.external_wal_bound() && !self.space.external_rescue {
+            cp.poke();
+            self.space.external_rescue = true;
+        }
+    }
+
+    /// The WAL size past which the server checkpoints even though
+    /// `LITESTREAM_BUCKET` leaves checkpoints to Litestream.
+    pub(super) fn external_wal_bound(&self) -> u64 {
+        self.cfg.wal_limit_bytes.saturating_mul(4)
+    }
+
     /// Called when the writer has been idle for a while: checkpoint what was
     /// committed since the last request, and retry until a checkpoint has
     /// copied the whole WAL (a reader holding an old snapshot can stop one
     /// short; until it completes, space freed by vacuum stays in the file).
     pub(super) fn idle(&mut self) {
+        if self.cfg.external_checkpoints {
+            return;
+        }
         let Some(cp) = &self.space.checkpointer else {
             return;
         };
