@@ -79,3 +79,5 @@ mod preview;
 mod shares;
 // The sqlite3 shell opening and closing the database beside the server.
 mod outside_sqlite;
+// `picoshare backup`: a consistent copy while uploads run.
+mod backup_cmd;

@@ -13,6 +13,7 @@
 //! Each area has its file, named as its counterpart in `remote/` (see
 //! ARCHITECTURE.md); this one opens the database and holds what they share.
 
+pub(crate) mod backup;
 mod checkpoint;
 mod convert;
 mod entries;
