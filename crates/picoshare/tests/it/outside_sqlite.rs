@@ -1,6 +1,6 @@
 //! Outside SQLite clients beside the running server: the `sqlite3` shell
-//! (Debian's, which a user runs for a look or a `.backup`) opening and closing
-//! the database during and after a large upload.
+//! (Debian's, which a user runs for a look, a `.backup` or a `VACUUM INTO`)
+//! opening and closing the database during and after a large upload.
 //!
 //! SQLite keeps a shared POSIX lock on the database while a connection is
 //! open in WAL mode, and a closing connection that finds no other lock
@@ -139,10 +139,21 @@ async fn outside_sqlite_clients_never_delete_the_live_wal() {
             upload_id(resp).await
         })
     };
+    // The shell's two documented ways of copying a live database, taken while
+    // the upload streams in: each copy is whole and holds what was
+    // acknowledged before it began.
+    let copies = tempfile::tempdir().unwrap();
+    let dot_backup = copies.path().join("dot-backup.db");
+    let vacuum_into = copies.path().join("vacuum-into.db");
     let mut looks = 0;
     while !upload.is_finished() {
         let db = db.clone();
-        tokio::task::spawn_blocking(move || sqlite3(&db, "SELECT count(*) FROM entries"))
+        let sql = match looks {
+            1 => format!(".backup '{}'", dot_backup.display()),
+            2 => format!("VACUUM INTO '{}'", vacuum_into.display()),
+            _ => "SELECT count(*) FROM entries".to_owned(),
+        };
+        tokio::task::spawn_blocking(move || sqlite3(&db, &sql))
             .await
             .unwrap();
         looks += 1;
@@ -150,9 +161,21 @@ async fn outside_sqlite_clients_never_delete_the_live_wal() {
     }
     acknowledged.push((upload.await.unwrap(), large));
     assert!(
-        looks >= 2,
+        looks >= 3,
         "the outside client only looked {looks} times during the upload"
     );
+    for copy in [&dot_backup, &vacuum_into] {
+        assert_eq!(sqlite3(copy, "PRAGMA integrity_check"), "ok", "{copy:?}");
+        let id = &acknowledged[0].0;
+        assert_eq!(
+            sqlite3(
+                copy,
+                &format!("SELECT count(*) FROM entries WHERE id = '{id}'")
+            ),
+            "1",
+            "{copy:?} misses a file acknowledged before it was taken"
+        );
+    }
 
     // After the upload, more outside clients, each followed by an upload.
     for round in 0..3u64 {
