@@ -19,6 +19,8 @@ mod upload;
 mod bigfile;
 // Public downloads: routes, HEAD, headers, types, names, history.
 mod download;
+// Reused connections: TCP_NODELAY on every accepted socket.
+mod keepalive;
 // Range and conditional requests.
 mod ranges;
 // PUT and DELETE /api/entry/{id}.
