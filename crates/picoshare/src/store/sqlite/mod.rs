@@ -141,8 +141,11 @@ fn configure_connection(conn: &Connection, cfg: &StoreConfig) -> rusqlite::Resul
             true,
         )?;
     }
+    // Temporary files (the sub-journal of a job's savepoint, sorts) stay in
+    // memory: on disk, every download record created, filled with two 64 KiB
+    // pages and unlinked one in the system's temp folder.
     conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
+        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{};",
         cfg.cache_kib
     ))?;
     Ok(())

@@ -165,6 +165,7 @@ impl Writer {
             Ok(()) => {
                 self.forget(id);
                 self.txn.durable = true;
+                self.txn.waiters += 1;
                 self.txn.pending.push(Box::new(move |r| {
                     let _ = reply.send(r);
                 }));
