@@ -1,7 +1,8 @@
 //! The real Litestream replicating the server's database to a file replica,
 //! as a user runs it beside the server (`litestream replicate` with
 //! Litestream's default settings): small uploads and a 200 MiB one, deletes,
-//! the incremental vacuum they start, a server restart while Litestream keeps
+//! the incremental vacuum they start, a restart of Litestream while the
+//! server keeps running and one of the server while Litestream keeps
 //! running, then `litestream restore` into a new file, which must pass
 //! `PRAGMA integrity_check` and serve every file byte for byte (and none of
 //! the deleted ones).
@@ -92,7 +93,25 @@ async fn replicate_and_restore(litestream_bucket: bool) {
     }
     let wal_peak_vacuum = watch.peak();
 
-    // A restart while Litestream keeps running.
+    // Litestream restarted while the server keeps running: when it closes
+    // its connection, SQLite must not take it for the last one (which
+    // would checkpoint and reset the WAL under the server).
+    let status = ls.stop(Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|st| st.success()),
+        "litestream exit status {status:?}:\n{}",
+        ls.log()
+    );
+    let first_log = ls.log();
+    drop(ls);
+    let mut ls = Litestream::replicate(&config, &db);
+    kept.push(
+        s.upload_file(&c, "litestream-restarted.bin", &random_bytes(mib(5), 713))
+            .await,
+    );
+    s.assert_files(&kept, &deleted).await;
+
+    // A restart of the server while Litestream keeps running.
     let started = Instant::now();
     let status = s.terminate(Duration::from_secs(60));
     let shutdown = started.elapsed();
@@ -127,7 +146,7 @@ async fn replicate_and_restore(litestream_bucket: bool) {
         "litestream exit status {status:?}:\n{}",
         ls.log()
     );
-    let log = ls.log();
+    let log = first_log + &ls.log();
     assert!(
         !log.contains("level=ERROR") && !log.contains("level=WARN"),
         "Litestream complained:\n{log}"
