@@ -3,11 +3,15 @@
 database file shrink while the server keeps running.
 
 Prints the database size (file + WAL) before the upload, after it, right after
-the delete, and once it has stopped shrinking, with the time the reclaim took.
-While it waits, it times small downloads of another file, to show that the
-background vacuum does not block readers.
+the delete, and once it has stopped shrinking, with the time the reclaim took,
+and what the server wrote from the delete to the end of the reclaim (bytes it
+passed to write(2), `wchar` in /proc/PID/io: the WAL, the checkpoints into the
+database file, the shared-memory index). While it waits, it times small
+downloads of another file, to show that the background vacuum does not block
+readers (`--no-reads` leaves them out, so that the bytes written are the
+delete's and the reclaim's alone; each download writes a history row).
 
-Example: scripts/reclaim-bench.py --size-mib 1024 [--db-from shared/fixtures/picoshare-v15/store.db]
+Example: scripts/reclaim-bench.py --size-mib 1024 [--db-from tests/fixtures/...] [--binary B] [--no-reads]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
@@ -16,6 +20,11 @@ SECRET = "reclaim-bench"
 
 def db_bytes(db):
     return sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
+
+
+def written(pid):
+    with open(f"/proc/{pid}/io") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("wchar:"))
 
 
 def curl(*args):
@@ -29,6 +38,7 @@ def main():
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--db-from", help="start from a copy of this database (e.g. one written by the original)")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--no-reads", action="store_true", help="no small downloads during the reclaim")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="reclaim-", dir=a.data_dir)
     db = os.path.join(d, "store.db")
@@ -53,26 +63,30 @@ def main():
         up = json.loads(curl("-b", jar, "-F", f"file=@{src}", base + "/api/entry?expiration=2999-12-31T00:00:00Z"))["id"]
         time.sleep(1.5)
         full = db_bytes(db)
+        w0 = written(p.pid)
         t0 = time.monotonic()
         curl("-b", jar, "-X", "DELETE", f"{base}/api/entry/{up}")
         delete_s = time.monotonic() - t0
         after_delete = db_bytes(db)
         last, stable_since, worst_read = after_delete, time.monotonic(), 0.0
         while time.monotonic() - stable_since < 5.0 and time.monotonic() - t0 < 600:
-            r0 = time.monotonic()
-            curl("-o", "/dev/null", f"{base}/-{small}")
-            worst_read = max(worst_read, time.monotonic() - r0)
+            if not a.no_reads:
+                r0 = time.monotonic()
+                curl("-o", "/dev/null", f"{base}/-{small}")
+                worst_read = max(worst_read, time.monotonic() - r0)
             time.sleep(0.05)
             now = db_bytes(db)
             if now < last:
                 last, stable_since = now, time.monotonic()
         reclaim_s = stable_since - t0
+        wrote = written(p.pid) - w0
         mib = lambda b: b / 2**20
         sizes = {sfx or "db": os.path.getsize(db + sfx) for sfx in ("", "-wal") if os.path.exists(db + sfx)}
         print("final sizes:", sizes, file=sys.stderr)
         print(f"| {a.size_mib} MiB | {'copy of ' + os.path.basename(a.db_from) if a.db_from else 'new database'} "
               f"| {mib(before):.1f} | {mib(full):.1f} | {mib(after_delete):.1f} | {mib(last):.1f} "
-              f"| {delete_s:.2f} | {reclaim_s:.1f} | {worst_read*1000:.0f} |")
+              f"| {delete_s:.2f} | {reclaim_s:.1f} | {mib(wrote):.1f} "
+              f"| {'-' if a.no_reads else f'{worst_read*1000:.0f}'} |")
     finally:
         p.terminate(); p.wait()
         shutil.rmtree(d, ignore_errors=True)
@@ -80,6 +94,6 @@ def main():
 
 if __name__ == "__main__":
     print("| file | database | before upload MiB | after upload MiB | right after delete MiB | after reclaim MiB "
-          "| DELETE reply s | reclaim s | slowest small download during reclaim ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| DELETE reply s | reclaim s | server wrote MiB | slowest small download during reclaim ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     main()

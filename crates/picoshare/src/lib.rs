@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`config`]: command-line flags and environment variables.
 //! - [`server`]: building, running and stopping the HTTP server.
+//! - [`backup`]: `picoshare backup`, a consistent copy of the live database.
 //! - `http`: routes, handlers and the mapping to status codes; the only module
 //!   that knows HTTP.
 //! - `store`: storage, the only module that knows SQL: one model and two
@@ -16,12 +17,13 @@
 //!   the parsers of untrusted input, shared by `cargo fuzz` and the replay tests.
 //!
 //! # What is public
-//! The binary (`main.rs`) uses [`config`], [`server`] and [`copy_to_remote`];
+//! The binary (`main.rs`) uses [`config`], [`server`], [`backup`] and [`copy_to_remote`];
 //! the fuzz crate (`fuzz/`) uses `fuzz_targets`. Everything else is
 //! `pub(crate)` or private, so that the compiler finds what nothing uses
 //! (the modules above in code font are private; `cargo doc
 //! --document-private-items` shows them).
 
+pub mod backup;
 pub(crate) mod clock;
 pub mod config;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use picoshare::config::{normalize_args, Cli, Config, LogFormat};
+use picoshare::config::{normalize_args, Cli, Command, Config, LogFormat};
 use picoshare::server::{shutdown_signal, Application};
 
 fn main() -> ExitCode {
@@ -82,6 +82,19 @@ async fn async_main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Some(Command::Backup(args)) => {
+            if picoshare::config::remote_config(&cli)?.is_some() {
+                anyhow::bail!(
+                    "`picoshare backup` copies the SQLite database; with PostgreSQL and object storage, \
+                     back up those with their own tools (pg_dump, the bucket's versioning or replication)"
+                );
+            }
+            let (db, args) = (cli.db.clone(), args.clone());
+            return tokio::task::spawn_blocking(move || picoshare::backup::run(&db, &args)).await?;
+        }
+        None => {}
+    }
     if cli.copy_to_remote {
         let Some(remote) = picoshare::config::remote_config(&cli)? else {
             anyhow::bail!(

@@ -17,8 +17,17 @@ use crate::store::JournalMode;
 )]
 pub struct Cli {
     /// Path of the SQLite database (created with its folders if missing).
-    #[arg(long = "db", value_name = "PATH", default_value = "data/store.db")]
+    #[arg(
+        long = "db",
+        value_name = "PATH",
+        default_value = "data/store.db",
+        global = true
+    )]
     pub db: PathBuf,
+
+    /// A task to run instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 
     /// TCP port to listen on.
     #[arg(long, env = "PORT", default_value_t = 4001)]
@@ -281,6 +290,27 @@ pub struct Cli {
     pub copy_to_remote: bool,
 }
 
+/// Tasks the binary runs instead of serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Copy the SQLite database (at --db) into one consistent, checked file,
+    /// also while the server runs and receives uploads.
+    Backup(BackupArgs),
+}
+
+/// `picoshare backup`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupArgs {
+    /// The file to write (replaced only once the new copy is complete and
+    /// checked), or an existing folder to write `picoshare-DATE-TIME.db` in.
+    #[arg(value_name = "DEST")]
+    pub dest: PathBuf,
+
+    /// No progress bar; only the summary line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -317,6 +347,23 @@ pub(super) fn parse(args: &[&str]) -> Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backup_takes_the_database_before_or_after_it() {
+        for args in [
+            &["-db", "x/y.db", "backup", "out.db"][..],
+            &["backup", "out.db", "-db", "x/y.db"][..],
+            &["backup", "--db=x/y.db", "-q", "out.db"][..],
+        ] {
+            let cli = parse(args);
+            assert_eq!(cli.db, PathBuf::from("x/y.db"), "{args:?}");
+            match cli.command {
+                Some(Command::Backup(b)) => assert_eq!(b.dest, PathBuf::from("out.db")),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        assert!(parse(&[]).command.is_none());
+    }
 
     #[test]
     fn single_dash_db_is_accepted() {

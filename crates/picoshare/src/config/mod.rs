@@ -21,7 +21,7 @@ use crate::store::StoreConfig;
 mod cli;
 mod remote;
 
-pub use cli::{normalize_args, Cli, LogFormat};
+pub use cli::{normalize_args, BackupArgs, Cli, Command, LogFormat};
 pub use remote::remote_config;
 
 /// Validated configuration.

@@ -10,6 +10,9 @@
 //! - Request bodies have their own idle timeout, applied to every request by a
 //!   layer of the router ([`super::layers::body_timeout`]).
 //!
+//! Every accepted socket has `TCP_NODELAY` set: responses leave as soon as
+//! they are written, never held back for the client's delayed ACK.
+//!
 //! Only HTTP/1.1 (and 1.0) is served, as the original does on plain HTTP;
 //! HTTP/2 and TLS are a reverse proxy's job.
 
@@ -82,6 +85,13 @@ pub(crate) async fn serve(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Nagle's algorithm would hold a response's body back
+                    // behind its headers until the client's delayed ACK
+                    // (about 40 ms) on a reused connection: every small
+                    // download after the first would wait that long.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                    }
                     let conn = serve_connection(stream, peer, app.clone(), timeouts, stop_rx.clone());
                     tasks.spawn(conn);
                 }

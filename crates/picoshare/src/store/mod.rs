@@ -407,9 +407,17 @@ impl Store {
         /// Storage failures.
         async fn reserve_download(&self, id: &EntryId) -> Result<Reservation, StoreError>;
 
-        /// Ends a reserved download: used when `completed`, else released.
+        /// Turns a reserved download into a used one, durably: once this
+        /// returns, no crash or power cut can give the download back. Called
+        /// before the download's last byte is sent.
+        ///
+        /// # Errors
+        /// Storage failures (the reservation then stays to be released).
+        async fn count_download(&self, id: &EntryId) -> Result<(), StoreError>;
+
+        /// Releases a reserved download that did not complete.
         /// Fire-and-forget.
-        fn end_download(&self, id: &EntryId, completed: bool);
+        fn release_download(&self, id: &EntryId);
 
         /// The server's key called `name`, created on first use (servers
         /// starting together agree on one).

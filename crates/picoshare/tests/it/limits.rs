@@ -48,9 +48,10 @@ pub async fn upload_with(
     upload_id(server.post_entry(&c, &q, form).await).await
 }
 
-/// GETs the download anonymously. A full download's end is recorded just
-/// after its last byte leaves, so a request right after one may still see it
-/// in progress (409): this retries those until the state has settled.
+/// GETs the download anonymously. A download that a client gave up on is
+/// released just after the server notices, so a request right after one may
+/// still see it in progress (409): this retries those until the state has
+/// settled.
 async fn get_settled(server: &TestServer, id: &str, headers: &[(&str, &str)]) -> Response {
     for _ in 0..400 {
         let mut req = plain_client().get(server.url(&format!("/-{id}")));
@@ -234,6 +235,55 @@ async fn an_aborted_download_does_not_count() {
     full_download(&server, &id, &data).await;
     settled_count(&server, &id, 1).await;
     assert_used_up(get_settled(&server, &id, &[]).await).await;
+}
+
+/// A limited download is counted, durably, before its last byte leaves:
+/// the moment a client holds the whole file, the count is committed. Killed
+/// right then (a crash, or a power cut: the commit is fsync'd first), the
+/// restarted server refuses the file. Sizes: several pieces, one piece and a
+/// part, a single byte.
+#[tokio::test]
+async fn a_download_is_counted_before_its_last_byte_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    for (round, size) in [1usize << 20, 300_000, 1].into_iter().enumerate() {
+        let mut server = TestServer::start_on_db(&db).await;
+        let data = random_bytes(size, 40 + round as u64);
+        let id = upload_with(&server, &[("maxDownloads", "1")], "", &data).await;
+        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(format!("GET /-{id} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let body_start = loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "round {round}: the server closed early");
+            got.extend_from_slice(&buf[..n]);
+            if let Some(p) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+        };
+        assert!(got.starts_with(b"HTTP/1.1 200"), "round {round}");
+        while got.len() < body_start + size {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "round {round}: the server closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(&got[body_start..], &data[..], "round {round}");
+        // The whole file is here: kill the server at once.
+        server.kill();
+        drop(server);
+        let server = TestServer::start_on_db(&db).await;
+        assert_used_up(
+            plain_client()
+                .get(server.url(&format!("/-{id}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+    }
 }
 
 #[tokio::test]

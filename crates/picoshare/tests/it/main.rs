@@ -19,6 +19,8 @@ mod upload;
 mod bigfile;
 // Public downloads: routes, HEAD, headers, types, names, history.
 mod download;
+// Reused connections: TCP_NODELAY on every accepted socket.
+mod keepalive;
 // Range and conditional requests.
 mod ranges;
 // PUT and DELETE /api/entry/{id}.
@@ -77,3 +79,7 @@ mod ops;
 mod preview;
 // Shares: several files behind one link, and their streamed ZIP.
 mod shares;
+// The sqlite3 shell opening and closing the database beside the server.
+mod outside_sqlite;
+// `picoshare backup`: a consistent copy while uploads run.
+mod backup_cmd;

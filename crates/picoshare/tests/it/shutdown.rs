@@ -189,3 +189,118 @@ async fn litestream_mode_leaves_checkpoints_to_litestream() {
         data.len()
     );
 }
+
+/// With `LITESTREAM_BUCKET` set and no Litestream running, nothing would
+/// checkpoint the WAL and it would grow without bound. Past four times the
+/// WAL limit (here 4 × 8 MiB) the server checkpoints it itself and says
+/// once, loudly, that nothing else does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn litestream_mode_without_litestream_bounds_the_wal() {
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .env("LITESTREAM_BUCKET", "backups")
+            .env("PS_WAL_LIMIT_MIB", "8"),
+    )
+    .await;
+    let c = s.admin_client().await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let data = random_bytes(mib(40), 100 + i);
+        ids.push((
+            s.upload(&c, "f.bin", &data, "application/octet-stream", None, None)
+                .await,
+            sha256_hex(&data),
+        ));
+    }
+    let wal = std::fs::metadata(s.db_path.with_extension("db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(
+        wal < mib(160) as u64,
+        "after 240 MiB of uploads the WAL is {} MiB",
+        wal >> 20
+    );
+    let log = s.stderr_text();
+    assert!(
+        log.contains("is Litestream running?"),
+        "no warning in the log:\n{log}"
+    );
+    assert_eq!(log.matches("is Litestream running?").count(), 1, "{log}");
+    for (id, sum) in &ids {
+        assert_eq!(&sha256_hex(&s.download(id).await), sum);
+    }
+}
+
+/// Litestream (or any other process) holding a read transaction on the
+/// database: a clean stop waits only briefly for it, leaves the WAL for it,
+/// says so, and loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_leaves_the_wal_to_a_reader_in_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let mut s = TestServer::start_on_db(&db).await;
+    let c = s.admin_client().await;
+    let data = random_bytes(mib(2), 31);
+    let id = s
+        .upload(
+            &c,
+            "kept.bin",
+            &data,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    // The sqlite3 shell keeps a read transaction open until its input ends.
+    let mut reader = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the sqlite3 shell (scripts/test installs it)");
+    {
+        use std::io::{BufRead, Write};
+        let stdin = reader.stdin.as_mut().unwrap();
+        writeln!(stdin, "BEGIN; SELECT count(*) FROM entries;").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(reader.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "1");
+    }
+    let more = random_bytes(mib(1), 32);
+    let id2 = s
+        .upload(
+            &c,
+            "more.bin",
+            &more,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    let started = std::time::Instant::now();
+    let status = s.terminate(Duration::from_secs(20));
+    let took = started.elapsed();
+    assert!(
+        status.is_some_and(|st| st.success()),
+        "exit status {status:?}"
+    );
+    assert!(
+        took < Duration::from_secs(8),
+        "the stop waited {took:?} for the reader"
+    );
+    assert!(
+        s.stderr_text()
+            .contains("another process is reading the database"),
+        "{}",
+        s.stderr_text()
+    );
+    drop(reader.stdin.take());
+    let _ = reader.wait();
+    drop(s);
+    let s = TestServer::start_on_db(&db).await;
+    assert_eq!(sha256_hex(&s.download(&id).await), sha256_hex(&data));
+    assert_eq!(sha256_hex(&s.download(&id2).await), sha256_hex(&more));
+}

@@ -201,10 +201,12 @@ fn requested_range(entry: &Entry, etag: &str, headers: &HeaderMap) -> RangeReque
     }
 }
 
-/// One reserved download of a limited entry. It counts once the last byte
-/// of the body has been handed to the connection; dropped before that (the
-/// client went away, reading failed, or the reply is not a full body), it
-/// releases the reservation.
+/// One reserved download of a limited entry. It is counted, durably, once
+/// every byte of the body but the last has been handed to the connection,
+/// and only then is the last byte sent: so a crash or power cut can never
+/// give a download back. Dropped before that (the client went away, reading
+/// failed, the reply is not a full body, counting failed), it releases the
+/// reservation.
 struct CountGuard {
     store: Store,
     id: EntryId,
@@ -212,16 +214,26 @@ struct CountGuard {
 }
 
 impl CountGuard {
-    fn complete(mut self) {
-        self.done = true;
-        self.store.end_download(&self.id, true);
+    /// Counts the download; false (and the reservation released) if that
+    /// failed, in which case the last byte must not be sent.
+    async fn count(mut self) -> bool {
+        match self.store.count_download(&self.id).await {
+            Ok(()) => {
+                self.done = true;
+                true
+            }
+            Err(e) => {
+                tracing::error!(entry_id = %self.id, error = %e, "could not count a limited download; its last byte is not sent");
+                false
+            }
+        }
     }
 }
 
 impl Drop for CountGuard {
     fn drop(&mut self) {
         if !self.done {
-            self.store.end_download(&self.id, false);
+            self.store.release_download(&self.id);
         }
     }
 }
@@ -374,7 +386,7 @@ fn stream_body(
     segments: Vec<Segment>,
     counter: Option<(CountGuard, u64)>,
 ) -> Body {
-    let mut pieces = pump::spawn(move |pump| async move {
+    let pieces = pump::spawn(move |pump| async move {
         let _streaming = Streaming::start(metrics.clone());
         for seg in segments {
             let ok = match seg {
@@ -390,30 +402,76 @@ fn stream_body(
             }
         }
     });
-    let (mut counter, total) = match counter {
+    let (counter, total) = match counter {
         Some((c, total)) => (Some(c), total),
         None => (None, 0),
     };
-    let mut sent: u64 = 0;
-    let stream = futures_util::stream::poll_fn(move |cx| {
-        let polled = pieces.poll_next_unpin(cx);
-        if let std::task::Poll::Ready(item) = &polled {
-            match item {
-                Some(Ok(b)) => {
-                    sent += b.len() as u64;
-                    if sent >= total {
-                        if let Some(c) = counter.take() {
-                            c.complete();
-                        }
-                    }
+    let state = Counting {
+        pieces,
+        counter,
+        total,
+        sent: 0,
+        last: None,
+    };
+    Body::from_stream(futures_util::stream::unfold(state, Counting::next))
+}
+
+/// A download body on its way out, and the count of a limited download:
+/// the piece that holds the last byte is sent without it, then the download
+/// is counted, then the last byte goes.
+struct Counting {
+    pieces: pump::Pieces,
+    counter: Option<CountGuard>,
+    total: u64,
+    sent: u64,
+    /// The last byte, held back until the download is counted.
+    last: Option<Bytes>,
+}
+
+impl Counting {
+    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Self)> {
+        if let Some(last) = self.last.take() {
+            return Some((self.count_then(last).await, self));
+        }
+        match self.pieces.next().await {
+            Some(Ok(piece)) => {
+                self.sent += piece.len() as u64;
+                if self.counter.is_some() && self.sent >= self.total && !piece.is_empty() {
+                    let split = piece.len() - 1;
+                    self.last = Some(piece.slice(split..));
+                    return Some((Ok(piece.slice(..split)), self));
                 }
-                // An error or an early end: the download does not count.
-                _ => drop(counter.take()),
+                Some((Ok(piece), self))
+            }
+            // An error: the download does not count.
+            Some(Err(e)) => {
+                drop(self.counter.take());
+                Some((Err(e), self))
+            }
+            // The end. An empty file's full body counts here.
+            None => {
+                if self.counter.is_some() && self.sent >= self.total {
+                    return Some((self.count_then(Bytes::new()).await, self));
+                }
+                drop(self.counter.take());
+                None
             }
         }
-        polled
-    });
-    Body::from_stream(stream)
+    }
+
+    /// Counts the download, then gives `last` to send; an error instead if
+    /// counting failed, which cuts the connection before the last byte.
+    async fn count_then(&mut self, last: Bytes) -> Result<Bytes, std::io::Error> {
+        let counted = match self.counter.take() {
+            Some(c) => c.count().await,
+            None => true,
+        };
+        if counted {
+            Ok(last)
+        } else {
+            Err(std::io::Error::other("the download could not be counted"))
+        }
+    }
 }
 
 /// Counts a download body as streaming while it lives.

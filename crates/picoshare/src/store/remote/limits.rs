@@ -176,46 +176,60 @@ impl RemoteStore {
         Ok(decision)
     }
 
-    /// Ends a reserved download: with `completed` it becomes a used
-    /// download, otherwise the reservation is released. Fire-and-forget.
-    pub(crate) fn end_download(&self, id: &EntryId, completed: bool) {
+    /// Turns a reserved download into a used one; committed (PostgreSQL
+    /// commits are durable) before this returns.
+    ///
+    /// # Errors
+    /// PostgreSQL failures.
+    pub(crate) async fn count_download(&self, id: &EntryId) -> Result<(), StoreError> {
+        self.end_reservation(id, true).await
+    }
+
+    /// Releases a reserved download. Fire-and-forget.
+    pub(crate) fn release_download(&self, id: &EntryId) {
         let store = self.clone();
         let id = id.clone();
-        crate::store::detached("record the end of a limited download", async move {
-            let mut client = store.pg().await?;
-            let tx = client.transaction().await?;
-            // The limits row first, as `reserve_download` and
-            // `delete_entry_rows` lock it, then the reservation: locking them
-            // in the other order deadlocks against a reservation of the same
-            // entry on this instance.
+        crate::store::detached("release a limited download", async move {
+            store.end_reservation(&id, false).await
+        });
+    }
+
+    /// Ends one of this instance's reservations of `id`: with `used`, it
+    /// becomes a used download.
+    async fn end_reservation(&self, id: &EntryId, used: bool) -> Result<(), StoreError> {
+        let mut client = self.pg().await?;
+        let tx = client.transaction().await?;
+        // The limits row first, as `reserve_download` and
+        // `delete_entry_rows` lock it, then the reservation: locking them
+        // in the other order deadlocks against a reservation of the same
+        // entry on this instance.
+        tx.execute(
+            "SELECT 1 FROM picoshare_entry_limits WHERE entry_id = $1 FOR UPDATE",
+            &[&id.as_str()],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE picoshare_download_reservations SET count = count - 1
+             WHERE entry_id = $1 AND instance_id = $2",
+            &[&id.as_str(), &self.instance()],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM picoshare_download_reservations
+             WHERE entry_id = $1 AND instance_id = $2 AND count <= 0",
+            &[&id.as_str(), &self.instance()],
+        )
+        .await?;
+        if used {
             tx.execute(
-                "SELECT 1 FROM picoshare_entry_limits WHERE entry_id = $1 FOR UPDATE",
+                "UPDATE picoshare_entry_limits SET downloads_used = downloads_used + 1
+                 WHERE entry_id = $1",
                 &[&id.as_str()],
             )
             .await?;
-            tx.execute(
-                "UPDATE picoshare_download_reservations SET count = count - 1
-                 WHERE entry_id = $1 AND instance_id = $2",
-                &[&id.as_str(), &store.instance()],
-            )
-            .await?;
-            tx.execute(
-                "DELETE FROM picoshare_download_reservations
-                 WHERE entry_id = $1 AND instance_id = $2 AND count <= 0",
-                &[&id.as_str(), &store.instance()],
-            )
-            .await?;
-            if completed {
-                tx.execute(
-                    "UPDATE picoshare_entry_limits SET downloads_used = downloads_used + 1
-                     WHERE entry_id = $1",
-                    &[&id.as_str()],
-                )
-                .await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        });
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The server's key called `name`, created on first use; instances

@@ -27,7 +27,9 @@ const ENTRY: &str = "SELECT e.id, e.filename, e.content_type, e.upload_time, e.e
 /// shares deleted.
 pub(super) fn delete_entry_rows(conn: &Connection, id: &str) -> Result<usize, StoreError> {
     conn.execute(DELETE_DOWNLOADS.sqlite(), [id])?;
-    conn.execute("DELETE FROM entries_data WHERE id = ?1", [id])?;
+    super::freeing_pages(conn, || {
+        conn.execute("DELETE FROM entries_data WHERE id = ?1", [id])
+    })?;
     conn.execute(DELETE_ENTRY.sqlite(), [id])?;
     conn.execute(DELETE_LIMITS.sqlite(), [id])?;
     super::shares::leave_shares(conn, id)

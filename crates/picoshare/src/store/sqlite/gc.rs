@@ -32,15 +32,15 @@ pub(super) fn delete_orphan_chunks(
     conn: &Connection,
     in_progress: &[String],
 ) -> rusqlite::Result<usize> {
-    conn.execute(
-        &format!(
-            "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)
-             AND id NOT IN (SELECT entry_id FROM picoshare_tus_uploads WHERE completed = 0)
-             {}",
-            not_in_progress("id", in_progress, 1)
-        ),
-        params_from_iter(in_progress.iter()),
-    )
+    let sql = format!(
+        "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)
+         AND id NOT IN (SELECT entry_id FROM picoshare_tus_uploads WHERE completed = 0)
+         {}",
+        not_in_progress("id", in_progress, 1)
+    );
+    super::freeing_pages(conn, || {
+        conn.execute(&sql, params_from_iter(in_progress.iter()))
+    })
 }
 
 /// The collection itself, in the writer's transaction.

@@ -154,22 +154,27 @@ impl SqliteStore {
         self.inner.writer.exec(job, false).await
     }
 
-    /// Ends a reserved download: with `completed`, it becomes a used download
-    /// (durably); otherwise the reservation is released. Fire-and-forget.
-    pub(crate) fn end_download(&self, id: &EntryId, completed: bool) {
+    /// Turns a reserved download into a used one, in a durable commit.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn count_download(&self, id: &EntryId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.write(move |conn| Ok(end_reservation(conn, &id, true)?))
+            .await
+    }
+
+    /// Releases a reserved download. Fire-and-forget, not durable
+    /// (reservations are reset at start-up).
+    pub(crate) fn release_download(&self, id: &EntryId) {
         let id = id.clone();
         let store = self.clone();
-        let job = move |conn: &Connection| {
-            conn.execute(
-                "UPDATE picoshare_entry_limits
-                 SET reserved = max(reserved - 1, 0), downloads_used = downloads_used + ?2
-                 WHERE entry_id = ?1",
-                params![id.as_str(), i64::from(completed)],
-            )?;
-            Ok(())
-        };
-        crate::store::detached("record the end of a limited download", async move {
-            store.inner.writer.exec(job, completed).await
+        crate::store::detached("release a limited download", async move {
+            store
+                .inner
+                .writer
+                .exec(move |conn| Ok(end_reservation(conn, &id, false)?), false)
+                .await
         });
     }
 
@@ -196,4 +201,15 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// Ends one reservation of `id`: with `used`, it becomes a used download.
+fn end_reservation(conn: &Connection, id: &EntryId, used: bool) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE picoshare_entry_limits
+         SET reserved = max(reserved - 1, 0), downloads_used = downloads_used + ?2
+         WHERE entry_id = ?1",
+        params![id.as_str(), i64::from(used)],
+    )?;
+    Ok(())
 }

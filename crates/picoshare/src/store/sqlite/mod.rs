@@ -13,9 +13,11 @@
 //! Each area has its file, named as its counterpart in `remote/` (see
 //! ARCHITECTURE.md); this one opens the database and holds what they share.
 
+pub(crate) mod backup;
 mod checkpoint;
 mod convert;
 mod entries;
+mod files;
 mod gc;
 mod guest_links;
 mod history;
@@ -139,11 +141,58 @@ fn configure_connection(conn: &Connection, cfg: &StoreConfig) -> rusqlite::Resul
             true,
         )?;
     }
+    // Temporary files (the sub-journal of a job's savepoint, sorts) stay in
+    // memory: on disk, every download record created, filled with two 64 KiB
+    // pages and unlinked one in the system's temp folder.
     conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA cache_size = -{};",
+        "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{};",
         cfg.cache_kib
     ))?;
     Ok(())
+}
+
+/// The writer's page cache, in KiB, while it frees pages: deleting chunks
+/// (walking their overflow chains and recording every freed page in the
+/// freelist and the pointer map) and returning free pages to the filesystem
+/// (incremental vacuum). A vacuum step takes pages off the freelist as if
+/// allocating them, which makes them dirty; if they stay in the cache until
+/// the step commits, SQLite drops them with the end of the file, but with the
+/// writer's usual cache, sized for streaming chunks (four 64 KiB pages), they
+/// are spilled to the WAL first: returning a deleted 100 MiB file's space
+/// wrote 98 MiB. So the cache holds a whole step
+/// ([`VACUUM_STEP_BYTES`](writer::VACUUM_STEP_BYTES)) and a margin for the
+/// freelist, pointer-map and parent pages (docs/benchmarks.md). It is not the
+/// writer's usual size: a 4 MiB cache during uploads raised the peak memory
+/// of a 1 GiB upload from 38 to 98 MiB.
+const FREEING_CACHE_KIB: i64 = (writer::VACUUM_STEP_BYTES >> 10) * 3 / 2;
+
+/// Runs `f`, which frees pages, with a page cache of at least
+/// [`FREEING_CACHE_KIB`], then restores the connection's own size.
+///
+/// # Errors
+/// Those of `f`, and SQLite's if the cache size cannot be read or set.
+pub(super) fn freeing_pages<T, E>(
+    conn: &Connection,
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<rusqlite::Error>,
+{
+    let before: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    // A negative size is in KiB, a positive one in pages.
+    let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let kib = if before < 0 {
+        -before
+    } else {
+        before * page / 1024
+    };
+    if kib >= FREEING_CACHE_KIB {
+        return f();
+    }
+    conn.execute_batch(&format!("PRAGMA cache_size = -{FREEING_CACHE_KIB}"))?;
+    let result = f();
+    conn.execute_batch(&format!("PRAGMA cache_size = {before}"))?;
+    result
 }
 
 impl SqliteStore {
@@ -193,13 +242,17 @@ impl SqliteStore {
         // without an entry belongs to an upload that a previous run never finished.
         // Unfinished resumable uploads keep their chunks, except any stored
         // past their recorded offset by a session that never ended.
-        let orphans = gc::delete_orphan_chunks(&conn, &[])?
-            + conn.execute(
-                "DELETE FROM entries_data WHERE rowid IN (
+        let orphans = freeing_pages(&conn, || {
+            Ok::<_, rusqlite::Error>(
+                gc::delete_orphan_chunks(&conn, &[])?
+                    + conn.execute(
+                        "DELETE FROM entries_data WHERE rowid IN (
                 SELECT d.rowid FROM picoshare_tus_uploads t JOIN entries_data d ON d.id = t.entry_id
                 WHERE t.completed = 0 AND d.chunk_index >= t.upload_offset / t.chunk_size)",
-                [],
-            )?;
+                        [],
+                    )?,
+            )
+        })?;
         if orphans > 0 {
             tracing::info!(chunks = orphans, "reclaimed chunks of unfinished uploads");
         }

@@ -98,6 +98,14 @@ impl TestServer {
     }
 }
 
+/// How long the clients keep an idle connection for reuse: well under the
+/// server's idle keep-alive time (its header timeout, 10 s by default). A
+/// client that reused a connection the server had just closed would send its
+/// request into a closed socket, and a POST is not retried: on a busy
+/// machine, where a test can take seconds to prepare its next upload, that
+/// failed uploads with "broken pipe".
+const POOL_IDLE: Duration = Duration::from_secs(3);
+
 /// A client with a cookie store, no redirects and no proxy.
 pub fn client() -> Client {
     Client::builder()
@@ -105,6 +113,7 @@ pub fn client() -> Client {
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(Duration::from_secs(120))
+        .pool_idle_timeout(POOL_IDLE)
         .build()
         .expect("reqwest client")
 }
@@ -116,6 +125,7 @@ pub fn plain_client() -> Client {
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(Duration::from_secs(120))
+        .pool_idle_timeout(POOL_IDLE)
         .build()
         .expect("reqwest client")
 }

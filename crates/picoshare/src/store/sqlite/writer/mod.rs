@@ -42,6 +42,7 @@ use crate::store::model::{NewEntry, TusUpload};
 use crate::store::stats::Counters;
 use crate::store::StoreError;
 
+pub(super) use space::VACUUM_STEP_BYTES;
 use space::{Space, Writeback};
 use uploads::{FailKind, Uploads};
 
@@ -72,8 +73,14 @@ pub(super) enum Cmd {
     },
     /// Abandons an upload: deletes its chunks.
     Abort { id: EntryId },
-    /// Runs a job in the running transaction.
-    Exec { job: Job, durable: bool },
+    /// Runs a job in the running transaction. `detached`: nobody waits for
+    /// its commit (download records, a token's last use), so it may wait for
+    /// company in the transaction for up to [`DETACHED_COMMIT_AFTER`].
+    Exec {
+        job: Job,
+        durable: bool,
+        detached: bool,
+    },
     /// Starts a writing session on a resumable upload: loads its row and
     /// registers it as in progress.
     TusOpen {
@@ -169,7 +176,11 @@ impl WriterHandle {
     {
         let (job, rx) = Self::job(f);
         self.tx
-            .send_async(Cmd::Exec { job, durable })
+            .send_async(Cmd::Exec {
+                job,
+                durable,
+                detached: false,
+            })
             .await
             .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
@@ -187,6 +198,7 @@ impl WriterHandle {
                 .send_async(Cmd::Exec {
                     job,
                     durable: false,
+                    detached: true,
                 })
                 .await
                 .is_err()
@@ -218,9 +230,10 @@ pub(super) fn spawn(
     // enough to keep the writer busy while the network side fills the next one.
     let capacity = ((2usize << 20) / cfg.chunk_size.max(1)).clamp(2, 64);
     let (tx, rx) = flume::bounded(capacity);
-    let writeback = cfg.early_writeback.then(|| Writeback::start(&cfg));
-    let checkpointer = if cfg.background_checkpoint
-        && !cfg.external_checkpoints
+    let writeback = cfg.early_writeback.then(Writeback::start);
+    // With checkpoints left to Litestream, the checkpointer only runs when
+    // the WAL passes its bound (`space.rs`, `external_bound`).
+    let checkpointer = if (cfg.background_checkpoint || cfg.external_checkpoints)
         && cfg.journal_mode == super::JournalMode::Wal
     {
         let c = Connection::open(&cfg.path)?;
@@ -253,6 +266,13 @@ const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
 /// How long an open transaction may sit idle before it is committed.
 const IDLE_COMMIT: Duration = Duration::from_millis(100);
 
+/// How long a job nobody waits for (a download record) may wait in an open
+/// transaction for others to share its commit. A commit writes every page
+/// it changed to the WAL, 64 KiB each in a database with 64 KiB pages: one
+/// download record per commit wrote two of them; many per commit share
+/// them.
+const DETACHED_COMMIT_AFTER: Duration = Duration::from_millis(100);
+
 /// The writer thread's state, grouped by job.
 struct Writer {
     conn: Connection,
@@ -272,6 +292,10 @@ struct Writer {
 struct Txn {
     /// Whether a transaction is open.
     open: bool,
+    /// When it was opened.
+    started: Option<Instant>,
+    /// Jobs in it whose callers wait for its commit.
+    waiters: usize,
     /// Whether it must be fsync'd at commit.
     durable: bool,
     /// Chunk bytes written in it.
@@ -329,9 +353,16 @@ impl Writer {
                 break;
             }
             self.handle(cmd);
-            let waiting =
-                !self.txn.pending.is_empty() && (rx.is_empty() || self.txn.pending.len() >= 64);
-            if waiting || self.txn.bytes >= self.cfg.commit_bytes {
+            // Commit for whoever waits, once nothing else is queued (group
+            // commit); jobs nobody waits for ride along with the next commit,
+            // or go after a while.
+            let waiting = self.txn.waiters > 0 && (rx.is_empty() || self.txn.pending.len() >= 64);
+            let detached_due = !self.txn.pending.is_empty()
+                && self
+                    .txn
+                    .started
+                    .is_some_and(|t| t.elapsed() >= DETACHED_COMMIT_AFTER);
+            if waiting || detached_due || self.txn.bytes >= self.cfg.commit_bytes {
                 self.commit();
             }
         }
@@ -357,6 +388,7 @@ impl Writer {
                 .execute_batch("BEGIN IMMEDIATE")
                 .map_err(StoreError::classify)?;
             self.txn.open = true;
+            self.txn.started = Some(Instant::now());
         }
         Ok(())
     }
@@ -366,7 +398,11 @@ impl Writer {
             Cmd::Chunk { id, index, data } => self.chunk(id, index, data),
             Cmd::Finish { id, entry, reply } => self.finish(id, entry, reply),
             Cmd::Abort { id } => self.abort(&id),
-            Cmd::Exec { job, durable } => self.exec(job, durable),
+            Cmd::Exec {
+                job,
+                durable,
+                detached,
+            } => self.exec(job, durable, detached),
             Cmd::TusOpen {
                 upload_id,
                 track,
@@ -392,7 +428,7 @@ impl Writer {
         }
     }
 
-    fn exec(&mut self, job: Job, durable: bool) {
+    fn exec(&mut self, job: Job, durable: bool, detached: bool) {
         let started = self.begin().and_then(|()| {
             self.conn
                 .execute_batch("SAVEPOINT job")
@@ -410,6 +446,7 @@ impl Writer {
             Ok(done) => {
                 let _ = self.conn.execute_batch("RELEASE job");
                 self.txn.durable |= durable;
+                self.txn.waiters += usize::from(!detached);
                 self.txn.pending.push(done);
             }
             Err(done) => {
@@ -461,6 +498,8 @@ impl Writer {
 
     fn reset_txn(&mut self) {
         self.txn.open = false;
+        self.txn.started = None;
+        self.txn.waiters = 0;
         self.txn.durable = false;
         self.txn.bytes = 0;
         self.txn.uploads.clear();

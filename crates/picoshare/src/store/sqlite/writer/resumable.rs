@@ -201,12 +201,14 @@ impl Writer {
         }
         let result = match discard_from {
             Some(from) => self.begin().and_then(|()| {
-                self.conn
-                    .execute(
-                        "DELETE FROM entries_data WHERE id = ?1 AND chunk_index >= ?2",
-                        params![id.as_str(), from as i64],
-                    )
-                    .map_err(StoreError::classify)?;
+                super::super::freeing_pages(&self.conn, || {
+                    self.conn
+                        .execute(
+                            "DELETE FROM entries_data WHERE id = ?1 AND chunk_index >= ?2",
+                            params![id.as_str(), from as i64],
+                        )
+                        .map_err(StoreError::classify)
+                })?;
                 self.shared.vacuum_wanted.store(true, Ordering::Relaxed);
                 Ok(())
             }),

@@ -123,9 +123,7 @@ impl Writer {
                     .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.space.undurable_bytes += n;
                 if self.space.undurable_bytes >= writeback_after {
-                    if let Some(wb) = &self.space.writeback {
-                        wb.poke();
-                    }
+                    self.start_writeback();
                 }
             }
             Err(e) => self.fail_txn(e),
@@ -167,6 +165,7 @@ impl Writer {
             Ok(()) => {
                 self.forget(id);
                 self.txn.durable = true;
+                self.txn.waiters += 1;
                 self.txn.pending.push(Box::new(move |r| {
                     let _ = reply.send(r);
                 }));
@@ -202,9 +201,11 @@ impl Writer {
             self.counters.aborted.fetch_add(1, Ordering::Relaxed);
         }
         let result = self.begin().and_then(|()| {
-            self.conn
-                .execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])
-                .map_err(StoreError::classify)?;
+            super::super::freeing_pages(&self.conn, || {
+                self.conn
+                    .execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])
+                    .map_err(StoreError::classify)
+            })?;
             Ok(())
         });
         self.shared.vacuum_wanted.store(true, Ordering::Relaxed);
