@@ -117,6 +117,7 @@ impl Report {
         times.sort();
         let median = times.get(times.len() / 2).copied().unwrap_or_default();
         let slowest = times.last().copied().unwrap_or_default();
+        let max_written = self.outcomes.iter().map(|o| o.written).max().unwrap_or(0);
         let max_reclaim = self
             .outcomes
             .iter()
@@ -126,8 +127,8 @@ impl Report {
         format!(
             "seed {}: workload {:.1} s ({} acknowledged changes, outside reader ran {} times, {} after the large upload); \
              recorded {} events, {} flushes, {} MiB written; \
-             checked {} cuts in {:.1} s (median {:.2} s, slowest {:.2} s per cut; reclamation at most {:.1} s), \
-             {} files ({} MiB) compared; {} cuts failed",
+             checked {} cuts in {:.1} s (median {:.2} s, slowest {:.2} s per cut; reclamation at most {:.1} s; \
+             a check wrote at most {} MiB to its image), {} files ({} MiB) compared; {} cuts failed",
             self.seed,
             self.workload_time.as_secs_f64(),
             self.history.steps.len(),
@@ -141,6 +142,7 @@ impl Report {
             median.as_secs_f64(),
             slowest.as_secs_f64(),
             max_reclaim.as_secs_f64(),
+            max_written >> 20,
             files,
             bytes >> 20,
             failed

@@ -52,7 +52,7 @@ fn find(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A command for the tool `name` (see [`find`]).
+/// A command for the tool `name`, found on `PATH` or in `/usr/sbin` or `/sbin`.
 pub fn tool(name: &str) -> Command {
     Command::new(find(name).unwrap_or_else(|| PathBuf::from(name)))
 }
