@@ -253,7 +253,7 @@ pub fn check(worker: &Worker, cut: &Cut, history: &History) -> Result<Outcome> {
                     let _ = std::fs::remove_file(&stderr);
                 } else {
                     outcome.problems.push(format!(
-                        "server log: {} (kept); its stderr ends with:\n{}",
+                        "server log: {} (kept with --keep-dir); its stderr ends with:\n{}",
                         stderr.display(),
                         server.stderr_tail()
                     ));
