@@ -7,6 +7,8 @@
 //!   acknowledged upload is served (`GET /-{id}`, 200) byte for byte, each
 //!   acknowledged edit and delete shows, the settings, the guest link, the
 //!   API token, the share, and each resumable upload's acknowledged offset;
+//!   a one-shot file whose one download was received in full stays used up
+//!   (410: the server commits the count before the last byte);
 //! - nothing else is: every file the database holds is one the workload
 //!   uploaded, whole and byte-identical (never a partial file), with a name
 //!   and note it was given, in an order the edits allow; an unfinished
@@ -89,6 +91,10 @@ struct FileExpect {
     edits_required: usize,
     /// The delete's request: sent, acknowledged.
     delete: Option<(u64, u64)>,
+    /// For a one-shot file: whether it may be downloaded once, and its one
+    /// download's request (sent, received to the last byte).
+    one_shot: bool,
+    downloaded: Option<(u64, u64)>,
 }
 
 impl FileExpect {
@@ -135,6 +141,8 @@ impl Expect<'_> {
                             states: vec![(filename.clone(), note.clone(), step.sent)],
                             edits_required: 0,
                             delete: None,
+                            one_shot: false,
+                            downloaded: None,
                         },
                     );
                 }
@@ -149,6 +157,16 @@ impl Expect<'_> {
                 Op::Delete { id } => {
                     if let Some(f) = files.get_mut(id) {
                         f.delete = Some((step.sent, step.acked));
+                    }
+                }
+                Op::OneShot { id } => {
+                    if let Some(f) = files.get_mut(id) {
+                        f.one_shot = true;
+                    }
+                }
+                Op::Downloaded { id } => {
+                    if let Some(f) = files.get_mut(id) {
+                        f.downloaded = Some((step.sent, step.acked));
                     }
                 }
                 _ => {}
@@ -349,6 +367,33 @@ fn check_running(
             .get(server.url(&format!("/-{id}")))
             .send()
             .with_context(|| format!("GET /-{id}"))?;
+        // A one-shot file whose download was received in full before the
+        // cut stays used up; one whose download may have started may be
+        // either.
+        if f.one_shot {
+            let used = f
+                .downloaded
+                .is_some_and(|(_, acked)| expect.required(acked));
+            let maybe = f.downloaded.is_some_and(|(sent, _)| expect.possible(sent));
+            let code = resp.status().as_u16();
+            if used && code != 410 {
+                problems.push(format!(
+                    "the one-shot file {id} was downloaded in full before the cut (event {}), \
+                     yet it answers {code}, not 410: the download was given back",
+                    f.downloaded.map_or(0, |d| d.1)
+                ));
+                continue;
+            }
+            if code == 410 {
+                if !used && !maybe {
+                    problems.push(format!(
+                        "the one-shot file {id} answers 410 although nothing downloaded it before the cut"
+                    ));
+                }
+                outcome.files += 1;
+                continue;
+            }
+        }
         if resp.status().as_u16() != 200 {
             problems.push(format!(
                 "GET /-{id} answered {} although the entry is in the database",

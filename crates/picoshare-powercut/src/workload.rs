@@ -8,9 +8,9 @@
 //! 1. settings, an API token, a guest link; uploads of every kind: multipart
 //!    (`POST /api/entry`), raw with the token (`PUT /api/upload/{name}`),
 //!    resumable in two PATCHes (the first one's offset acknowledged),
-//!    resumable with creation-with-upload, a guest upload; an edit, a share,
-//!    a delete, and a resumable upload left unfinished; then idle (the
-//!    server checkpoints);
+//!    resumable with creation-with-upload, a guest upload; an edit, a
+//!    one-shot file and its one download, a share, a delete, and a resumable
+//!    upload left unfinished; then idle (the server checkpoints);
 //! 2. one large multipart upload ([`Options::big_mib`], at least 128 MiB,
 //!    past the server's early-writeback threshold) while the outside reader
 //!    keeps opening and closing the database, then, after a few more of its
@@ -86,6 +86,12 @@ pub enum Op {
     ResumableCreated { upload: String, content: Content },
     /// A resumable upload's bytes up to `offset` acknowledged.
     ResumableProgress { upload: String, offset: u64 },
+    /// File `id` (uploaded just before) may be downloaded once.
+    OneShot { id: String },
+    /// A full download of the one-shot file `id` was received to its last
+    /// byte: the download is used up, durably (the server commits the count
+    /// before it sends the last byte).
+    Downloaded { id: String },
 }
 
 /// One acknowledged change and when it happened, in journal sequence
@@ -231,10 +237,55 @@ impl Run<'_> {
     }
 
     fn multipart(&mut self, filename: &str, len: u64, note: Option<&str>) -> Result<String> {
+        self.multipart_with(filename, len, note, &[])
+    }
+
+    /// A one-shot file (`maxDownloads` 1), then its one full download.
+    fn one_shot(&mut self, filename: &str, len: u64) -> Result<String> {
+        let id = self.multipart_with(filename, len, None, &[("maxDownloads", "1")])?;
+        let acked = self.steps.last().map_or(0, |s| s.acked);
+        let sent = self.steps.last().map_or(0, |s| s.sent);
+        self.steps.push(Step {
+            op: Op::OneShot { id: id.clone() },
+            sent,
+            acked,
+        });
+        let content = self.steps.iter().rev().find_map(|s| match &s.op {
+            Op::Upload { id: i, content, .. } if *i == id => Some(*content),
+            _ => None,
+        });
+        let sent = self.seq();
+        let mut r = reqwest::blocking::Client::new()
+            .get(self.server.url(&format!("/-{id}")))
+            .send()?;
+        if status(&r) != 200 {
+            bail!("GET /-{id} of a one-shot file: {}", status(&r));
+        }
+        match content
+            .context("the one-shot file's content")?
+            .compare(&mut r)?
+        {
+            Ok(()) => {}
+            Err(diff) => bail!("GET /-{id} of a one-shot file: {diff}"),
+        }
+        self.record(Op::Downloaded { id: id.clone() }, sent);
+        Ok(id)
+    }
+
+    fn multipart_with(
+        &mut self,
+        filename: &str,
+        len: u64,
+        note: Option<&str>,
+        fields: &[(&str, &str)],
+    ) -> Result<String> {
         let content = self.content(len);
         let mut form = multipart::Form::new();
         if let Some(n) = note {
             form = form.text("note", n.to_string());
+        }
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
         }
         form = form.part(
             "file",
@@ -665,6 +716,7 @@ fn phases(run: &mut Run<'_>, reader: &Reader) -> Result<String> {
         bail!("creation-with-upload of a whole file gave no entry ID");
     }
     run.edit(&a, "a-renamed.bin", Some("edited once"))?;
+    run.one_shot("once.bin", 500 * KIB + 3)?;
     run.share(&[&a, &d])?;
     run.delete(&b)?;
     let (f, f_content, _) = run.tus_create("f.bin", 3 * MIB, false, None)?;
