@@ -7,7 +7,7 @@ the delete, and once it has stopped shrinking, with the time the reclaim took.
 While it waits, it times small downloads of another file, to show that the
 background vacuum does not block readers.
 
-Example: scripts/reclaim-bench.py --size-mib 1024 [--db-from shared/fixtures/picoshare-v15/store.db]
+Example: scripts/reclaim-bench.py --size-mib 1024 [--db-from crates/picoshare/tests/fixtures/picoshare-v15/store.db]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 
