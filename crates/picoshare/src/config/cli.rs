@@ -16,8 +16,17 @@ use crate::store::JournalMode;
     about = "A minimalist, self-hosted file-sharing server"
 )]
 pub struct Cli {
+    /// What to do instead of serving (none: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Path of the SQLite database (created with its folders if missing).
-    #[arg(long = "db", value_name = "PATH", default_value = "data/store.db")]
+    #[arg(
+        long = "db",
+        value_name = "PATH",
+        default_value = "data/store.db",
+        global = true
+    )]
     pub db: PathBuf,
 
     /// TCP port to listen on.
@@ -58,6 +67,12 @@ pub struct Cli {
     /// connection is closed (an idle timeout, like the one on request bodies).
     #[arg(long, env = "PS_SEND_TIMEOUT", default_value_t = 60)]
     pub(super) send_timeout: u64,
+
+    /// Answer a public page or download that a proxy says came over plain
+    /// HTTP (`X-Forwarded-Proto: http`) with a 301 to https://, as the
+    /// original does (0: serve it, for sites without HTTPS).
+    #[arg(long, env = "PS_HTTPS_REDIRECT", default_value_t = 1)]
+    pub(super) https_redirect: u8,
 
     /// Convert databases without incremental auto-vacuum at start-up (0 to skip).
     #[arg(long, env = "PS_CONVERT_DB", default_value_t = 1)]
@@ -281,6 +296,16 @@ pub struct Cli {
     pub copy_to_remote: bool,
 }
 
+/// Commands other than serving; `--db` may come before or after them.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Before going back to the original PicoShare: list the files it would
+    /// serve to anyone (without their password or download limit) and the
+    /// data it ignores (API tokens, shares, unfinished resumable uploads,
+    /// sessions). Reads the SQLite database at --db only.
+    RollbackCheck,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -317,6 +342,22 @@ pub(super) fn parse(args: &[&str]) -> Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subcommands_take_the_database_before_or_after() {
+        for args in [
+            &["-db", "x.db", "rollback-check"][..],
+            &["rollback-check", "-db", "x.db"],
+            &["rollback-check", "--db=x.db"],
+        ] {
+            let cli = parse(args);
+            assert_eq!(cli.command, Some(Command::RollbackCheck), "{args:?}");
+            assert_eq!(cli.db, PathBuf::from("x.db"), "{args:?}");
+        }
+        let cli = parse(&["rollback-check"]);
+        assert_eq!(cli.db, PathBuf::from("data/store.db"));
+        assert_eq!(parse(&[]).command, None);
+    }
 
     #[test]
     fn single_dash_db_is_accepted() {

@@ -77,3 +77,6 @@ mod ops;
 mod preview;
 // Shares: several files behind one link, and their streamed ZIP.
 mod shares;
+// What clients of the original meet: extended file names, IPv4 addresses,
+// the HTTPS redirect, icons at fixed paths, guest page suffixes, clean paths.
+mod compat;
