@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use picoshare::config::{normalize_args, Cli, Config, LogFormat};
+use picoshare::config::{normalize_args, Cli, Command, Config, LogFormat};
 use picoshare::server::{shutdown_signal, Application};
 
 fn main() -> ExitCode {
@@ -82,6 +82,13 @@ async fn async_main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.command == Some(Command::RollbackCheck) {
+        // SQLite reads, off the async threads.
+        let db = cli.db.clone();
+        let report = tokio::task::spawn_blocking(move || picoshare::rollback_check(&db)).await??;
+        print!("{report}");
+        return Ok(());
+    }
     if cli.copy_to_remote {
         let Some(remote) = picoshare::config::remote_config(&cli)? else {
             anyhow::bail!(

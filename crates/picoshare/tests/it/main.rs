@@ -80,3 +80,5 @@ mod shares;
 // What clients of the original meet: extended file names, IPv4 addresses,
 // the HTTPS redirect, icons at fixed paths, guest page suffixes, clean paths.
 mod compat;
+// `picoshare rollback-check`: before going back to the original.
+mod rollback;

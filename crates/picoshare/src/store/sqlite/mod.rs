@@ -21,6 +21,7 @@ mod guest_links;
 mod history;
 mod limits;
 mod reader;
+pub(crate) mod rollback;
 pub(crate) mod schema;
 mod sessions;
 mod settings;
