@@ -204,3 +204,82 @@ fn rollback_check_of_an_original_database_and_of_bad_paths() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a PicoShare database"), "{err}");
 }
+
+/// Going back to the original and returning: the original's garbage
+/// collection deleted an unfinished resumable upload's bytes (chunks with no
+/// entry). At the next start the upload starts over from 0, its client is
+/// told so, and the file it then completes is whole.
+#[tokio::test]
+async fn an_unfinished_upload_whose_bytes_the_original_deleted_starts_over() {
+    let mut s = TestServer::start().await;
+    let c = s.admin_client().await;
+    let data = random_bytes(3 << 20, 20);
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    let resp = c
+        .post(s.url("/api/tus"))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", format!("filename {}", b64("big.bin")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let location = header_str(resp.headers(), "location");
+    let first = (1 << 20) + 1000;
+    let resp = c
+        .patch(s.url(&location))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(data[..first].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    s.stop();
+    // What the original's garbage collection does to chunks without an entry.
+    let deleted = open_db_read_write(&s.db_path)
+        .execute(
+            "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)",
+            [],
+        )
+        .unwrap();
+    assert!(deleted > 0);
+
+    let s = TestServer::start_on_db(&s.db_path).await;
+    let c = s.admin_client().await;
+    let head = |c: reqwest::Client, url: String| async move {
+        let resp = c
+            .head(url)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        header_str(resp.headers(), "upload-offset")
+    };
+    assert_eq!(head(c.clone(), s.url(&location)).await, "0");
+    // A client that did not ask first is refused, and told where to start.
+    let resp = c
+        .patch(s.url(&location))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", first.to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(data[first..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 409);
+    let resp = c
+        .patch(s.url(&location))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let id = header_str(resp.headers(), "picoshare-entry-id");
+    assert_eq!(s.download(&id).await, data);
+}
