@@ -161,7 +161,15 @@ async fn ipv4_clients_are_recorded_as_ipv4() {
                 .unwrap()
         }
     };
-    let all = history(false).await;
+    // A download is recorded just after its last byte leaves: wait for both.
+    let mut all = history(false).await;
+    for _ in 0..200 {
+        if all.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        all = history(false).await;
+    }
     assert_eq!(all.len(), 2, "{all:?}");
     for row in &all {
         assert_eq!(row["clientIp"], "127.0.0.1", "{row}");
@@ -174,6 +182,13 @@ async fn ipv4_clients_are_recorded_as_ipv4() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"hello");
+    for _ in 0..200 {
+        if history(false).await.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let ips: Vec<Value> = history(true)
         .await
         .iter()
