@@ -11,7 +11,7 @@ downloads of another file, to show that the background vacuum does not block
 readers (`--no-reads` leaves them out, so that the bytes written are the
 delete's and the reclaim's alone; each download writes a history row).
 
-Example: scripts/reclaim-bench.py --size-mib 1024 [--db-from tests/fixtures/...] [--binary B] [--no-reads]
+Example: scripts/reclaim-bench.py --size-mib 1024 [--db-from crates/picoshare/tests/fixtures/picoshare-v15/store.db] [--binary B] [--no-reads]
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 

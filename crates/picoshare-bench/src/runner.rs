@@ -402,7 +402,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
                         Disturbance::Steal => "lost CPU time to the host's other guests (steal), unequally between its units",
                     }
                 ));
-                if disturbed_blocks > opts.max_blocks().max(3) {
+                if too_busy_to_go_on(disturbed_blocks, opts.max_blocks()) {
                     break StopReason::MachineBusy;
                 }
                 if measured >= opts.min_blocks() && deadline.is_some_and(|d| Instant::now() >= d) {
@@ -658,22 +658,73 @@ pub(crate) enum Disturbance {
 /// measures the burst. Returns the seconds waited and how busy the last
 /// quarter second was (a fraction of all CPUs).
 pub(crate) async fn wait_for_idle(max: Duration) -> (f64, Option<f64>) {
-    const WINDOW: Duration = Duration::from_millis(250);
-    let started = Instant::now();
+    idle_gate(
+        max,
+        Duration::from_millis(250),
+        &SystemClock(Instant::now()),
+        cpu_times,
+    )
+    .await
+}
+
+/// Time as the idle gate sees it: since it started, and sleeping.
+trait GateClock {
+    /// Time since the gate started.
+    fn elapsed(&self) -> Duration;
+    /// Waits `d`.
+    async fn sleep(&self, d: Duration);
+}
+
+/// The real clock, started at the instant held.
+struct SystemClock(Instant);
+
+impl GateClock for SystemClock {
+    fn elapsed(&self) -> Duration {
+        self.0.elapsed()
+    }
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// The idle gate of [`wait_for_idle`], with the window, the clock and the
+/// source of CPU times as parameters (so that tests can script what the
+/// machine does): reads the times, waits a `window`, reads them again, and
+/// stops at the first window at most [`IDLE_BUSY`] busy, or when another
+/// window would pass `max`. A machine whose times cannot be read is not
+/// waited for.
+async fn idle_gate(
+    max: Duration,
+    window: Duration,
+    clock: &impl GateClock,
+    mut times: impl FnMut() -> Option<CpuTimes>,
+) -> (f64, Option<f64>) {
     loop {
-        let Some(a) = cpu_times() else {
+        let Some(a) = times() else {
             return (0.0, None);
         };
-        tokio::time::sleep(WINDOW).await;
-        let Some(b) = cpu_times() else {
+        clock.sleep(window).await;
+        let Some(b) = times() else {
             return (0.0, None);
         };
-        let busy =
-            b.busy.saturating_sub(a.busy) as f64 / b.total.saturating_sub(a.total).max(1) as f64;
-        if busy <= IDLE_BUSY || started.elapsed() + WINDOW > max {
-            return (started.elapsed().as_secs_f64(), Some(busy));
+        let busy = busy_share(a, b);
+        if busy <= IDLE_BUSY || clock.elapsed() + window > max {
+            return (clock.elapsed().as_secs_f64(), Some(busy));
         }
     }
+}
+
+/// The share of the machine's CPU time that was busy between two readings.
+fn busy_share(a: CpuTimes, b: CpuTimes) -> f64 {
+    b.busy.saturating_sub(a.busy) as f64 / b.total.saturating_sub(a.total).max(1) as f64
+}
+
+/// Whether a configuration whose blocks were disturbed `disturbed` times
+/// stops as [`StopReason::MachineBusy`]: after more disturbed blocks than it
+/// may measure (and at least three), the machine is too busy to measure on,
+/// and running on would only take time.
+fn too_busy_to_go_on(disturbed: u32, max_blocks: u32) -> bool {
+    disturbed > max_blocks.max(3)
 }
 
 /// Writes `results.json` atomically.
@@ -1020,6 +1071,105 @@ mod tests {
             seconds: 2.5,
             ..Sample::default()
         }
+    }
+
+    /// CPU times that advance by `busy` of every 100 jiffies at each reading.
+    fn scripted(busy: &[u64]) -> impl FnMut() -> Option<CpuTimes> + '_ {
+        let mut at = CpuTimes {
+            busy: 0,
+            total: 0,
+            steal: 0,
+        };
+        let mut readings = 0;
+        move || {
+            // Two readings per window: the start and the end of it.
+            if readings > 0 && readings % 2 == 1 {
+                let b = busy[(readings / 2).min(busy.len() - 1)];
+                at.busy += b;
+                at.total += 100;
+            }
+            readings += 1;
+            Some(at)
+        }
+    }
+
+    /// A clock that moves only when the gate sleeps, by exactly as long.
+    #[derive(Default)]
+    struct FakeClock(std::cell::Cell<Duration>);
+
+    impl GateClock for FakeClock {
+        fn elapsed(&self) -> Duration {
+            self.0.get()
+        }
+        async fn sleep(&self, d: Duration) {
+            self.0.set(self.0.get() + d);
+        }
+    }
+
+    async fn gate(max_ms: u64, busy: &[u64]) -> (f64, Option<f64>) {
+        let window = Duration::from_millis(250);
+        idle_gate(
+            Duration::from_millis(max_ms),
+            window,
+            &FakeClock::default(),
+            scripted(busy),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn the_idle_gate_opens_at_the_first_quiet_window() {
+        // Busy, busy, then 5 % busy: three windows.
+        assert_eq!(gate(30_000, &[90, 50, 5]).await, (0.75, Some(0.05)));
+        // Quiet at once: one window; at most 10 % busy is quiet.
+        assert_eq!(gate(30_000, &[10]).await, (0.25, Some(0.10)));
+        assert_eq!(gate(30_000, &[11, 0]).await, (0.5, Some(0.0)));
+    }
+
+    #[tokio::test]
+    async fn the_idle_gate_gives_up_at_its_limit_and_says_how_busy_it_was() {
+        // Never quiet: it stops at the last window that ends within the limit.
+        assert_eq!(gate(1_000, &[100]).await, (1.0, Some(1.0)));
+        assert_eq!(gate(900, &[40]).await, (0.75, Some(0.4)));
+        // A limit shorter than a window still looks once.
+        assert_eq!(gate(100, &[100]).await, (0.25, Some(1.0)));
+        // No /proc/stat: nothing to wait for, nothing known.
+        let none = idle_gate(
+            Duration::from_secs(30),
+            Duration::from_millis(250),
+            &FakeClock::default(),
+            || None,
+        )
+        .await;
+        assert_eq!(none, (0.0, None));
+    }
+
+    #[test]
+    fn busy_is_a_share_of_all_cpu_time() {
+        let a = CpuTimes {
+            busy: 100,
+            total: 1000,
+            steal: 0,
+        };
+        let b = CpuTimes {
+            busy: 130,
+            total: 1200,
+            steal: 0,
+        };
+        assert!((busy_share(a, b) - 0.15).abs() < 1e-12);
+        // A clock that did not move is not a division by zero.
+        assert_eq!(busy_share(a, a), 0.0);
+    }
+
+    #[test]
+    fn a_configuration_stops_as_machine_busy_after_too_many_disturbed_blocks() {
+        // At least three disturbed blocks are tolerated, however few are planned...
+        assert!(!too_busy_to_go_on(3, 2));
+        assert!(too_busy_to_go_on(4, 2));
+        // ...and as many as the configuration may measure.
+        assert!(!too_busy_to_go_on(10, 10));
+        assert!(too_busy_to_go_on(11, 10));
+        assert!(!too_busy_to_go_on(0, 0));
     }
 
     #[test]

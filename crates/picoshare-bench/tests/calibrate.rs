@@ -1,7 +1,10 @@
 //! End to end: `calibrate`, adaptive stopping, disk limits and counted runs
 //! against the real server, with tiny files. Nothing here depends on how fast
 //! the machine is: the checks are about what was run, recorded and reported,
-//! and about counts (bytes, instructions) that do not move with load.
+//! and about counts (bytes, instructions) that do not move with load. The
+//! idle and steal gates are off (`--wait-idle 0 --steal-gap none`): on a busy
+//! machine they would stop a run as `machine_busy`; they are unit-tested in
+//! `runner.rs`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -60,6 +63,10 @@ fn calibration_is_recorded_and_reported() {
         "calibrate",
         "--quiet",
         "--force",
+        "--wait-idle",
+        "0",
+        "--steal-gap",
+        "none",
         "--binary",
         server.to_str().unwrap(),
         "--size",
@@ -116,6 +123,12 @@ fn calibration_is_recorded_and_reported() {
         .map(|v| v["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["base", "base-aa", "base-plant5"]);
+    assert_eq!(r1["config"]["wait_idle_s"], 0.0);
+    assert!(
+        r1["config"].get("steal_gap_pct").is_none(),
+        "{}",
+        r1["config"]
+    );
     for s in r1["samples"].as_array().unwrap() {
         assert_eq!(s["ok"], true, "{s}");
         assert_eq!(s["bytes"], 2 << 20, "{s}");
@@ -142,6 +155,10 @@ fn calibration_is_recorded_and_reported() {
         "run",
         "--quiet",
         "--force",
+        "--wait-idle",
+        "0",
+        "--steal-gap",
+        "none",
         "--binary",
         server.to_str().unwrap(),
         "--variant",
@@ -184,6 +201,10 @@ fn adaptive_disk_limited_and_counted_run() {
         "run",
         "--quiet",
         "--force",
+        "--wait-idle",
+        "0",
+        "--steal-gap",
+        "none",
         "--binary",
         server.to_str().unwrap(),
         "--variant",

@@ -86,6 +86,12 @@ fn tiny_matrix_produces_consistent_outputs() {
         "1M",
         "--seed",
         "42",
+        // The idle and steal gates off: they are unit-tested in runner.rs,
+        // and a test must not wait for an idle machine.
+        "--wait-idle",
+        "0",
+        "--steal-gap",
+        "none",
         "--data-dir",
         data.to_str().unwrap(),
         "--out",
@@ -142,6 +148,13 @@ fn tiny_matrix_produces_consistent_outputs() {
             block[0]["variant"], block[1]["variant"],
             "a variant ran twice in a block"
         );
+    }
+    // The gates were off, and recorded so; no block was left out.
+    assert_eq!(results["config"]["wait_idle_s"], 0.0);
+    assert!(results["config"].get("steal_gap_pct").is_none());
+    for s in samples {
+        assert_ne!(s["disturbed"], true, "{s}");
+        assert!(s["machine_busy_before"].is_null(), "{s}");
     }
     // Every configuration ran its fixed number of blocks.
     let outcomes = results["outcomes"].as_array().unwrap();

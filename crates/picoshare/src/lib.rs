@@ -13,11 +13,14 @@
 //!   User-Agent classifier of the download history; pure functions.
 //! - `clock`: the injectable source of "now".
 //! - `gc`: the periodic garbage collection of expired files.
+//! - `rollback`: `picoshare rollback-check`, what going back to the original
+//!   would expose and lose.
 //! - `fuzz_targets` (tests and the `fuzzing` feature only): the fuzz targets of
 //!   the parsers of untrusted input, shared by `cargo fuzz` and the replay tests.
 //!
 //! # What is public
-//! The binary (`main.rs`) uses [`config`], [`server`], [`backup`] and [`copy_to_remote`];
+//! The binary (`main.rs`) uses [`config`], [`server`], [`backup`],
+//! [`copy_to_remote`] and [`rollback_check`];
 //! the fuzz crate (`fuzz/`) uses `fuzz_targets`. Everything else is
 //! `pub(crate)` or private, so that the compiler finds what nothing uses
 //! (the modules above in code font are private; `cargo doc
@@ -31,6 +34,7 @@ pub mod fuzz_targets;
 pub(crate) mod gc;
 pub(crate) mod http;
 pub(crate) mod ids;
+pub(crate) mod rollback;
 pub mod server;
 pub(crate) mod store;
 pub(crate) mod useragent;
@@ -39,3 +43,7 @@ pub(crate) mod validate;
 /// `--copy-to-remote`: copies a SQLite database (ours or the original's)
 /// into PostgreSQL and object storage and checks every file.
 pub use store::remote::migrate::copy_sqlite as copy_to_remote;
+
+/// `picoshare rollback-check`: what going back to the original PicoShare
+/// would expose and lose, as a report for people.
+pub use rollback::rollback_check;

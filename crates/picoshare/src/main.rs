@@ -93,6 +93,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (db, args) = (cli.db.clone(), args.clone());
             return tokio::task::spawn_blocking(move || picoshare::backup::run(&db, &args)).await?;
         }
+        Some(Command::RollbackCheck) => {
+            // SQLite reads, off the async threads.
+            let db = cli.db.clone();
+            let report =
+                tokio::task::spawn_blocking(move || picoshare::rollback_check(&db)).await??;
+            print!("{report}");
+            return Ok(());
+        }
         None => {}
     }
     if cli.copy_to_remote {

@@ -16,6 +16,10 @@ use crate::store::JournalMode;
     about = "A minimalist, self-hosted file-sharing server"
 )]
 pub struct Cli {
+    /// What to do instead of serving (none: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Path of the SQLite database (created with its folders if missing).
     #[arg(
         long = "db",
@@ -24,10 +28,6 @@ pub struct Cli {
         global = true
     )]
     pub db: PathBuf,
-
-    /// A task to run instead of serving.
-    #[command(subcommand)]
-    pub command: Option<Command>,
 
     /// TCP port to listen on.
     #[arg(long, env = "PORT", default_value_t = 4001)]
@@ -67,6 +67,12 @@ pub struct Cli {
     /// connection is closed (an idle timeout, like the one on request bodies).
     #[arg(long, env = "PS_SEND_TIMEOUT", default_value_t = 60)]
     pub(super) send_timeout: u64,
+
+    /// Answer a public page or download that a proxy says came over plain
+    /// HTTP (`X-Forwarded-Proto: http`) with a 301 to https://, as the
+    /// original does (0: serve it, for sites without HTTPS).
+    #[arg(long, env = "PS_HTTPS_REDIRECT", default_value_t = 1)]
+    pub(super) https_redirect: u8,
 
     /// Convert databases without incremental auto-vacuum at start-up (0 to skip).
     #[arg(long, env = "PS_CONVERT_DB", default_value_t = 1)]
@@ -290,16 +296,22 @@ pub struct Cli {
     pub copy_to_remote: bool,
 }
 
-/// Tasks the binary runs instead of serving.
-#[derive(Debug, clap::Subcommand)]
+/// Tasks the binary runs instead of serving; `--db` may come before or
+/// after them.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
     /// Copy the SQLite database (at --db) into one consistent, checked file,
     /// also while the server runs and receives uploads.
     Backup(BackupArgs),
+    /// Before going back to the original PicoShare: list the files it would
+    /// serve to anyone (without their password or download limit) and the
+    /// data it ignores (API tokens, shares, unfinished resumable uploads,
+    /// sessions). Reads the SQLite database at --db only.
+    RollbackCheck,
 }
 
 /// `picoshare backup`.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct BackupArgs {
     /// The file to write (replaced only once the new copy is complete and
     /// checked), or an existing folder to write `picoshare-DATE-TIME.db` in.
@@ -363,6 +375,22 @@ mod tests {
             }
         }
         assert!(parse(&[]).command.is_none());
+    }
+
+    #[test]
+    fn rollback_check_takes_the_database_before_or_after() {
+        for args in [
+            &["-db", "x.db", "rollback-check"][..],
+            &["rollback-check", "-db", "x.db"],
+            &["rollback-check", "--db=x.db"],
+        ] {
+            let cli = parse(args);
+            assert_eq!(cli.command, Some(Command::RollbackCheck), "{args:?}");
+            assert_eq!(cli.db, PathBuf::from("x.db"), "{args:?}");
+        }
+        let cli = parse(&["rollback-check"]);
+        assert_eq!(cli.db, PathBuf::from("data/store.db"));
+        assert_eq!(parse(&[]).command, None);
     }
 
     #[test]

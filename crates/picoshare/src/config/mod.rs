@@ -37,6 +37,9 @@ pub struct Config {
     /// Whether a reverse proxy sits in front (trust its forwarding headers,
     /// see `http::proto::proxy`).
     pub(crate) behind_proxy: bool,
+    /// Send public pages and downloads that a proxy says came over plain
+    /// HTTP to https:// (see `http::layers::redirects`).
+    pub(crate) https_redirect: bool,
     /// Storage settings.
     pub(crate) store: StoreConfig,
     /// Scale-out storage (PostgreSQL + S3) instead of SQLite, when set.
@@ -164,6 +167,7 @@ impl Config {
             listen_is_default: cli.listen.as_deref().is_none_or(str::is_empty),
             shared_secret: read_secret(secret, secret_file)?,
             behind_proxy: behind_proxy.is_some_and(|v| !v.is_empty()),
+            https_redirect: cli.https_redirect != 0,
             store,
             remote,
             shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),

@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::Bytes;
 
 use super::filename::check_disposition;
-use crate::http::uploads::multipart::{field_role, FieldRole, NOTE_READ_LIMIT};
+use crate::http::uploads::multipart::{field_role, part_file_name, FieldRole, NOTE_READ_LIMIT};
 use crate::validate;
 
 /// What an upload body yields when read the way `POST /api/entry` reads it.
@@ -76,7 +76,7 @@ fn read_form(boundary: &str, chunks: Vec<Bytes>) -> Result<Form, String> {
         while let Some(mut field) = multipart.next_field().await.map_err(broken)? {
             match field_role(
                 field.name(),
-                field.file_name(),
+                part_file_name(field.headers(), field.file_name()).as_deref(),
                 file.is_some(),
                 note.is_some(),
             )? {

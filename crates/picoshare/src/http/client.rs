@@ -10,6 +10,11 @@
 //! the scheme of the links in plain-text replies, so that a TLS proxy gets
 //! `https` links and `Secure` cookies, and a plain-HTTP proxy neither (a
 //! `Secure` cookie would not be kept, and an `https` link would not open).
+//!
+//! Addresses are written as the original writes them: an IPv4 client is
+//! `192.0.2.9`, never the `::ffff:192.0.2.9` that the dual-stack listener
+//! (and some proxies) report for it, so that one client is one address in the
+//! download history whichever server recorded it.
 
 use std::net::SocketAddr;
 
@@ -19,6 +24,7 @@ use axum::http::{header, HeaderMap, Uri};
 
 use crate::http::proto::proxy::{Forwarded, ProxyHeaders};
 use crate::http::{AppError, AppState};
+use crate::store::model::plain_ip;
 
 /// The client of a request, as far as the server can tell (an extractor).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +50,9 @@ impl ClientView {
         ClientView {
             ip: forwarded
                 .client
-                .clone()
-                .unwrap_or_else(|| peer.ip().to_string()),
+                .as_deref()
+                .map(plain_ip)
+                .unwrap_or_else(|| peer.ip().to_canonical().to_string()),
             host: requested_host(&forwarded, headers, uri),
             proto: forwarded.proto,
         }
@@ -166,6 +173,29 @@ mod tests {
             assert_eq!(plain.secure_attribute(), "");
             assert_eq!(plain.ip, "192.0.2.9");
         }
+    }
+
+    #[test]
+    fn ipv4_clients_are_plain_ipv4_addresses() {
+        let mapped: SocketAddr = "[::ffff:192.0.2.9]:50000".parse().unwrap();
+        let v = ClientView::new(false, &HeaderMap::new(), &Uri::from_static("/"), mapped);
+        assert_eq!(v.ip, "192.0.2.9");
+        let v6: SocketAddr = "[2001:db8::1]:50000".parse().unwrap();
+        let v = ClientView::new(false, &HeaderMap::new(), &Uri::from_static("/"), v6);
+        assert_eq!(v.ip, "2001:db8::1");
+        // A proxy's word too; what is not an address stays as the proxy said it.
+        assert_eq!(
+            view(true, &[("x-forwarded-for", "::FFFF:203.0.113.7")]).ip,
+            "203.0.113.7"
+        );
+        assert_eq!(
+            view(true, &[("x-forwarded-for", "2001:db8::7")]).ip,
+            "2001:db8::7"
+        );
+        assert_eq!(view(true, &[("x-forwarded-for", "unknown")]).ip, "unknown");
+        assert_eq!(plain_ip("::ffff:10.0.0.1"), "10.0.0.1");
+        assert_eq!(plain_ip("::1"), "::1");
+        assert_eq!(plain_ip(""), "");
     }
 
     #[test]

@@ -77,14 +77,18 @@ impl axum::extract::FromRef<AppState> for Store {
     }
 }
 
-/// A JSON reply followed by a newline, as the original sends.
+/// A JSON reply followed by a newline, as the original sends, never cached
+/// (`Cache-Control: no-store`: the owner's replies list private files and
+/// settings, and every reply is about the state at the time it was asked).
 fn json_reply(value: &serde_json::Value) -> Response {
     let mut body = value.to_string();
     body.push('\n');
     let mut resp = (StatusCode::OK, body).into_response();
-    resp.headers_mut().insert(
+    let h = resp.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

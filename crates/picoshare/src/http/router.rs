@@ -19,7 +19,7 @@ use super::api::{
     admin, entries, guest_links, health, history, login, metrics, settings, shares, system, tokens,
 };
 use super::downloads;
-use super::layers::{self, body_timeout, csrf, security_headers};
+use super::layers::{self, body_timeout, csrf, redirects, security_headers};
 use super::pages;
 use super::uploads::{guest, owner, tus};
 use super::{AppError, AppState, JSON_LIMIT};
@@ -28,9 +28,10 @@ use super::{AppError, AppState, JSON_LIMIT};
 ///
 /// The layers at the end apply to every route and the fallback: the JSON body
 /// limit, the request-body idle timeout, the cross-origin check on
-/// state-changing requests, and the security headers (so refusals from the
-/// other layers get them too), and outermost the request counters of
-/// `/metrics`.
+/// state-changing requests, the redirects the original makes before routing
+/// (unclean paths, plain HTTP behind a proxy), and the security headers (so
+/// refusals and redirects from the other layers get them too), and
+/// outermost the request counters of `/metrics`.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(public())
@@ -44,6 +45,10 @@ pub(crate) fn router(state: AppState) -> Router {
             body_timeout::layer,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            redirects::layer,
+        ))
         .layer(middleware::from_fn(security_headers::layer))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -53,7 +58,8 @@ pub(crate) fn router(state: AppState) -> Router {
 }
 
 /// Routes anyone may call: logging in, the landing and login pages, the
-/// assets, operations (`/healthz`; `/metrics`, which asks for a session
+/// assets (and the icons browsers and phones ask for at fixed paths),
+/// operations (`/healthz`; `/metrics`, which asks for a session
 /// itself unless `PS_METRICS_PUBLIC`), and what a link opens: a file's view
 /// page (its downloads are the [`fallback`]) and a share's page and ZIP. The
 /// ID in a link's path is all the authority it needs.
@@ -63,6 +69,7 @@ fn public() -> Router<AppState> {
         .route("/login", get(pages::login::login_page))
         .route("/api/auth", post(login::login).delete(login::logout))
         .route("/static/{*path}", get(pages::assets::serve))
+        .merge(pages::assets::root_files())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/v/{id}", get(pages::preview::view_page))
@@ -71,7 +78,8 @@ fn public() -> Router<AppState> {
 }
 
 /// Routes for whoever holds a guest link (the ID in the path): its upload
-/// page, and uploads through it, multipart and resumable, within its limits.
+/// page (also with anything after the ID, as the original), and uploads
+/// through it, multipart and resumable, within its limits.
 fn guest() -> Router<AppState> {
     let resumable = Router::new()
         .route(
@@ -87,6 +95,11 @@ fn guest() -> Router<AppState> {
         );
     Router::new()
         .route("/g/{guestLinkID}", get(pages::upload::guest_page))
+        .route("/g/{guestLinkID}/", get(pages::upload::guest_page))
+        .route(
+            "/g/{guestLinkID}/{*rest}",
+            get(pages::upload::guest_page_with_suffix),
+        )
         .route(
             "/api/guest/{guestLinkID}",
             post(guest::upload_guest_file).layer(DefaultBodyLimit::disable()),

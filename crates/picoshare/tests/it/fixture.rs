@@ -1,5 +1,5 @@
 //! Drop-in compatibility: a database written by the original Go server
-//! (`shared/fixtures/picoshare-v15`) opens and serves every file exactly.
+//! (`crates/picoshare/tests/fixtures/picoshare-v15`) opens and serves every file exactly.
 
 use std::time::Duration;
 

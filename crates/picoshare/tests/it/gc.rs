@@ -214,6 +214,27 @@ async fn database_file_shrinks_after_delete() {
     assert_eq!(s.download(&again).await, b"after");
 }
 
+/// After an upload the WAL holds up to its limit (256 MiB by default) of
+/// frames; once the server is idle and a checkpoint has copied them, the WAL
+/// file's space is given back too.
+#[tokio::test]
+async fn the_wal_is_given_back_when_the_server_is_idle() {
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    let data = random_bytes(mib(40), 8);
+    let id = s
+        .upload(&c, "f.bin", &data, "application/octet-stream", None, None)
+        .await;
+    let wal = s.db_path.with_extension("db-wal");
+    let len = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    assert!(
+        eventually(Duration::from_secs(20), || len() < mib(4) as u64).await,
+        "the WAL is still {} bytes",
+        len()
+    );
+    assert_eq!(sha256_hex(&s.download(&id).await), sha256_hex(&data));
+}
+
 /// Bytes process `pid` has passed to `write` so far (`wchar` in /proc).
 fn bytes_written(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/io"))

@@ -34,6 +34,16 @@ async fn assert_clean_4xx(what: &str, resp: Response) -> (u16, String) {
     (status, body)
 }
 
+/// Whether `resp` redirects a path with an empty segment (`/api/entry//x`)
+/// to its clean form (`/api/entry/x`), as the original does: 301 for GET and
+/// HEAD, 308 otherwise, to a path without `//`.
+fn redirected_to_clean_path(resp: &Response) -> bool {
+    let location = header_str(resp.headers(), "location");
+    matches!(resp.status().as_u16(), 301 | 308)
+        && location.starts_with('/')
+        && !location.contains("//")
+}
+
 /// Asserts the server still stores and serves a file.
 async fn assert_still_serving(s: &TestServer, c: &Client) {
     let id = s
@@ -399,11 +409,17 @@ async fn bad_ids_are_refused_on_every_route() {
                 // No such route at all (an empty segment): refused by the router.
                 continue;
             }
+            if id.is_empty() && redirected_to_clean_path(&resp) {
+                continue;
+            }
             assert_clean_4xx(&format!("{what} with ID {shown:?}"), resp).await;
         }
         for page in [format!("/files/{id}/info"), format!("/g/{id}")] {
             let resp = c.get(s.url(&page)).send().await.unwrap();
             let status = resp.status().as_u16();
+            if id.is_empty() && redirected_to_clean_path(&resp) {
+                continue;
+            }
             assert!((400..500).contains(&status), "page {page:.40}: {status}");
         }
     }

@@ -83,6 +83,11 @@ mod shares;
 mod outside_sqlite;
 // `picoshare backup`: a consistent copy while uploads run.
 mod backup_cmd;
+// What clients of the original meet: extended file names, IPv4 addresses,
+// the HTTPS redirect, icons at fixed paths, guest page suffixes, clean paths.
+mod compat;
+// `picoshare rollback-check`: before going back to the original.
+mod rollback;
 // The real Litestream beside the server: replicate, restart, restore.
 mod litestream;
 // The image's entrypoint: Litestream to S3, restore on start (scale-out run only).

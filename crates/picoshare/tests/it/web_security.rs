@@ -362,6 +362,55 @@ async fn every_response_carries_the_security_headers() {
     }
 }
 
+/// Pages and JSON replies are never cached (`Cache-Control: no-store`):
+/// they show the owner's files and settings as they are now. Downloads are
+/// cacheable (their validators are `ETag` and `Last-Modified`).
+#[tokio::test]
+async fn pages_and_api_replies_are_not_cached_and_downloads_may_be() {
+    let s = TestServer::start().await;
+    let admin = s.admin_client().await;
+    let id = s
+        .upload(&admin, "a.txt", b"a", "text/plain", None, None)
+        .await;
+    let anon = plain_client();
+    let form = Multipart::new().file("file", "b.txt", Some("text/plain"), b"b");
+    let requests: Vec<(&str, RequestBuilder)> = vec![
+        ("landing page", anon.get(s.url("/"))),
+        ("login page", anon.get(s.url("/login"))),
+        ("upload page", admin.get(s.url("/"))),
+        ("files page", admin.get(s.url("/files"))),
+        ("settings page", admin.get(s.url("/settings"))),
+        ("view page", anon.get(s.url(&format!("/v/{id}")))),
+        ("file list", admin.get(s.url("/api/entries"))),
+        ("settings", admin.get(s.url("/api/settings"))),
+        ("system", admin.get(s.url("/api/system"))),
+        ("tokens", admin.get(s.url("/api/tokens"))),
+        (
+            "history",
+            admin.get(s.url(&format!("/api/entry/{id}/downloads"))),
+        ),
+        (
+            "upload reply",
+            admin
+                .post(s.url(&format!("/api/entry?expiration={FAR_FUTURE}")))
+                .header(CONTENT_TYPE, form.content_type())
+                .body(form.finish()),
+        ),
+    ];
+    for (what, req) in requests {
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{what}");
+        assert_eq!(
+            header_str(resp.headers(), "cache-control"),
+            "no-store",
+            "{what}"
+        );
+    }
+    let resp = anon.get(s.url(&format!("/-{id}"))).send().await.unwrap();
+    assert!(resp.headers().get("cache-control").is_none());
+    assert!(resp.headers().get("etag").is_some());
+}
+
 /// An uploaded HTML or SVG document is served with `Content-Security-Policy:
 /// sandbox` (no `allow-scripts`, no `allow-same-origin`) on every download
 /// route and form (GET, HEAD, ranges, 304), so its script can never run on

@@ -30,15 +30,26 @@
 //! Without a version, `/static/PATH` serves the same files for tools and tests
 //! (and for the relative imports of a module loaded from there), with
 //! `Cache-Control: no-cache`: a name whose content changes must be revalidated.
+//!
+//! # Icons at fixed paths
+//!
+//! Browsers, phones and other tools ask for icons at paths of their own
+//! (`/favicon.ico`, `/apple-touch-icon.png`, `/site.webmanifest`, …), as the
+//! original serves them. [`root_files`] serves `assets/icons/NAME` at `/NAME`
+//! for each of them, with `Cache-Control: public, max-age=3600` (a changed
+//! icon shows within the hour). The images are our own, drawn from
+//! `favicon.svg`'s design by `scripts/make-icons.py`.
 
 use std::sync::OnceLock;
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use sha2::{Digest, Sha256};
 
-use crate::http::AppError;
+use crate::http::{AppError, AppState};
 
 /// One embedded file.
 struct Asset {
@@ -83,7 +94,35 @@ const ASSETS: &[Asset] = assets![
     "js/pages/shares.js",
     "js/pages/tokens.js",
     "js/pages/upload.js",
+    "icons/android-chrome-192x192.png",
+    "icons/android-chrome-384x384.png",
+    "icons/apple-touch-icon.png",
+    "icons/browserconfig.xml",
+    "icons/favicon-16x16.png",
+    "icons/favicon-32x32.png",
+    "icons/favicon.ico",
+    "icons/mstile-150x150.png",
+    "icons/safari-pinned-tab.svg",
+    "icons/site.webmanifest",
 ];
+
+/// The files of `assets/icons/` served at the root (`/NAME`), the paths the
+/// original serves them at.
+const ROOT_FILES: &[&str] = &[
+    "android-chrome-192x192.png",
+    "android-chrome-384x384.png",
+    "apple-touch-icon.png",
+    "browserconfig.xml",
+    "favicon-16x16.png",
+    "favicon-32x32.png",
+    "favicon.ico",
+    "mstile-150x150.png",
+    "safari-pinned-tab.svg",
+    "site.webmanifest",
+];
+
+/// `Cache-Control` of the icons at the root.
+const ROOT_CACHE: &str = "public, max-age=3600";
 
 /// `Cache-Control` of versioned URLs.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -117,6 +156,10 @@ fn content_type(path: &str) -> &'static str {
         Some("js") => "text/javascript; charset=utf-8",
         Some("css") => "text/css; charset=utf-8",
         Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/vnd.microsoft.icon",
+        Some("xml") => "application/xml; charset=utf-8",
+        Some("webmanifest") => "application/manifest+json",
         _ => "application/octet-stream",
     }
 }
@@ -138,6 +181,40 @@ pub(crate) async fn serve(Path(path): Path<String>) -> Result<Response, AppError
     let Some((asset, cache)) = lookup(&path) else {
         return Err(AppError::not_found("404 page not found"));
     };
+    Ok(asset_response(asset, cache))
+}
+
+/// The routes of the icons at the root, one per file of [`ROOT_FILES`]
+/// (written out, so that `scripts/check-openapi.py` sees each; a test checks
+/// that every one is served).
+pub(crate) fn root_files() -> Router<AppState> {
+    Router::new()
+        .route("/android-chrome-192x192.png", get(serve_root))
+        .route("/android-chrome-384x384.png", get(serve_root))
+        .route("/apple-touch-icon.png", get(serve_root))
+        .route("/browserconfig.xml", get(serve_root))
+        .route("/favicon-16x16.png", get(serve_root))
+        .route("/favicon-32x32.png", get(serve_root))
+        .route("/favicon.ico", get(serve_root))
+        .route("/mstile-150x150.png", get(serve_root))
+        .route("/safari-pinned-tab.svg", get(serve_root))
+        .route("/site.webmanifest", get(serve_root))
+}
+
+/// `GET /NAME` for a file of [`ROOT_FILES`]: `assets/icons/NAME`.
+async fn serve_root(uri: Uri) -> Result<Response, AppError> {
+    let name = uri.path().trim_start_matches('/');
+    let Some(asset) = ROOT_FILES
+        .contains(&name)
+        .then(|| ASSETS.iter().find(|a| a.path == format!("icons/{name}")))
+        .flatten()
+    else {
+        return Err(AppError::not_found("404 page not found"));
+    };
+    Ok(asset_response(asset, ROOT_CACHE))
+}
+
+fn asset_response(asset: &Asset, cache: &'static str) -> Response {
     let mut resp = (StatusCode::OK, asset.bytes).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -145,7 +222,7 @@ pub(crate) async fn serve(Path(path): Path<String>) -> Result<Response, AppError
         HeaderValue::from_static(content_type(asset.path)),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    Ok(resp)
+    resp
 }
 
 #[cfg(test)]
@@ -298,6 +375,51 @@ mod tests {
         assert!(lookup(&format!("{v}/{v}/app.js")).is_none());
         assert!(lookup("js").is_none());
         assert!(lookup("../Cargo.toml").is_none());
+    }
+
+    /// The width and height in a PNG's header.
+    fn png_size(bytes: &[u8]) -> (u32, u32) {
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(&bytes[12..16], b"IHDR");
+        let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+        (be(16), be(20))
+    }
+
+    #[test]
+    fn every_root_file_is_an_embedded_icon_of_the_size_its_name_says() {
+        for name in ROOT_FILES {
+            let asset = ASSETS
+                .iter()
+                .find(|a| a.path == format!("icons/{name}"))
+                .unwrap_or_else(|| panic!("{name} is not embedded"));
+            if let Some(dims) = name
+                .strip_suffix(".png")
+                .and_then(|n| n.rsplit_once('-'))
+                .and_then(|(_, d)| d.split_once('x'))
+            {
+                let want = (dims.0.parse().unwrap(), dims.1.parse().unwrap());
+                assert_eq!(png_size(asset.bytes), want, "{name}");
+            }
+        }
+        let find = |p: &str| ASSETS.iter().find(|a| a.path == p).unwrap().bytes;
+        assert_eq!(png_size(find("icons/apple-touch-icon.png")), (180, 180));
+        // An icon file (type 1) of PNG images, 16, 32 and 48 pixels.
+        let ico = find("icons/favicon.ico");
+        assert_eq!(&ico[..6], &[0, 0, 1, 0, 3, 0]);
+        for (k, size) in [16u8, 32, 48].into_iter().enumerate() {
+            let entry = &ico[6 + 16 * k..6 + 16 * (k + 1)];
+            assert_eq!((entry[0], entry[1]), (size, size));
+            let len = u32::from_le_bytes(entry[8..12].try_into().unwrap()) as usize;
+            let at = u32::from_le_bytes(entry[12..16].try_into().unwrap()) as usize;
+            let image = &ico[at..at + len];
+            assert_eq!(png_size(image), (u32::from(size), u32::from(size)));
+        }
+        let manifest: serde_json::Value =
+            serde_json::from_slice(find("icons/site.webmanifest")).unwrap();
+        for icon in manifest["icons"].as_array().unwrap() {
+            let src = icon["src"].as_str().unwrap();
+            assert!(ROOT_FILES.contains(&&src[1..]), "{src}");
+        }
     }
 
     #[test]

@@ -76,6 +76,8 @@ impl Page {
                     meta name="color-scheme" content="light dark";
                     title { (full_title) }
                     link rel="icon" href=(assets::url("favicon.svg")) type="image/svg+xml";
+                    link rel="apple-touch-icon" href="/apple-touch-icon.png";
+                    link rel="manifest" href="/site.webmanifest";
                     link rel="stylesheet" href=(assets::url("style.css"));
                     script type="module" src=(assets::url("app.js")) nonce=(self.nonce) {}
                 }

@@ -164,7 +164,18 @@ pub(crate) async fn index(
     Ok(page.render("Upload", upload_body(&form)))
 }
 
-/// `GET /g/{guestLinkID}`: a guest's upload page, or "Guest Link Inactive".
+/// `GET /g/{guestLinkID}/{*rest}`: the guest's upload page whatever follows
+/// the ID, as the original serves it.
+pub(crate) async fn guest_page_with_suffix(
+    state: State<AppState>,
+    Path((raw_id, _rest)): Path<(String, String)>,
+    page: Page,
+) -> Result<Response, PageError> {
+    guest_page(state, Path(raw_id), page).await
+}
+
+/// `GET /g/{guestLinkID}` (and `/g/{guestLinkID}/`): a guest's upload page,
+/// or "Guest Link Inactive".
 pub(crate) async fn guest_page(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,

@@ -6,6 +6,7 @@ pub(crate) mod conditional;
 pub(crate) mod disposition;
 pub(crate) mod mime;
 pub(crate) mod multipart_ranges;
+pub(crate) mod part_filename;
 pub(crate) mod proxy;
 pub(crate) mod ranges;
 pub(crate) mod tus_headers;

@@ -3,17 +3,20 @@
 //! The body is parsed as it arrives; the file part's bytes go to an
 //! [`UploadSink`](crate::store::UploadSink) chunk by chunk, so memory use does not
 //! depend on the file size and no temporary file is ever written. The note may
-//! come before or after the file.
+//! come before or after the file. The file's name is the part's extended
+//! `filename*` when it has one that decodes, else its `filename`
+//! ([`crate::http::proto::part_filename`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::Request;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::http::layers::metrics::HttpMetrics;
+use crate::http::proto::part_filename::extended_filename;
 use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::validate;
@@ -168,7 +171,7 @@ pub(crate) async fn receive(
         progress.output();
         let role = field_role(
             field.name(),
-            field.file_name(),
+            part_file_name(field.headers(), field.file_name()).as_deref(),
             file.is_some(),
             note.is_some(),
         )
@@ -251,6 +254,17 @@ pub(crate) async fn receive(
         max_downloads,
         password,
     })
+}
+
+/// The file name a part gives: its extended `filename*` when that decodes
+/// ([`extended_filename`]), else its plain `filename` (`plain`, as the
+/// multipart parser read it).
+pub(crate) fn part_file_name(headers: &HeaderMap, plain: Option<&str>) -> Option<String> {
+    headers
+        .get(header::CONTENT_DISPOSITION)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .and_then(extended_filename)
+        .or_else(|| plain.map(str::to_owned))
 }
 
 /// What an upload does with one multipart field.

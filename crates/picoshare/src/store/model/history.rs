@@ -73,15 +73,28 @@ pub(crate) struct DatabaseSpace {
     pub(crate) reclaimable: u64,
 }
 
+/// A client address as the original records it: an IPv4-mapped IPv6
+/// address (`::ffff:192.0.2.9`, what a dual-stack listener reports for an
+/// IPv4 client) as the IPv4 address it maps; anything else (another address,
+/// or what a proxy puts in an address's place, like `unknown`) unchanged.
+pub(crate) fn plain_ip(text: &str) -> String {
+    match text.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_canonical().to_string(),
+        Err(_) => text.to_owned(),
+    }
+}
+
 impl Download {
-    /// Reads `download_timestamp, client_ip, user_agent`.
+    /// Reads `download_timestamp, client_ip, user_agent`. An IPv4-mapped
+    /// address that an earlier version recorded reads as plain IPv4
+    /// ([`plain_ip`]), so that one client is one address in the history.
     ///
     /// # Errors
     /// A column of the wrong type.
     pub(crate) fn decode(r: &impl Row) -> Result<Download, StoreError> {
         Ok(Download {
             time: db_time_to_utc(&r.text(0)?),
-            client_ip: r.opt_text(1)?.unwrap_or_default(),
+            client_ip: plain_ip(&r.opt_text(1)?.unwrap_or_default()),
             user_agent: r.opt_text(2)?.unwrap_or_default(),
         })
     }

@@ -17,9 +17,11 @@
 //! to a rollback journal (so that it is one self-contained file, which the
 //! server switches back to WAL when it opens it), checked with
 //! `PRAGMA integrity_check` and a count of its files against the snapshot,
-//! synced, and only then renamed over `DEST`: an interrupted or failed backup
-//! never leaves a half-written file under the destination's name, nor
-//! destroys an older backup there.
+//! synced, and only then renamed over `DEST` (after removing any journal an
+//! earlier database there left beside it, which would otherwise be played
+//! back into the new copy): an interrupted or failed backup never leaves a
+//! half-written file under the destination's name, nor destroys an older
+//! backup there.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -104,6 +106,7 @@ pub(crate) fn backup(
         let checked = Instant::now();
         check(&partial, entries)?;
         std::fs::File::open(&partial)?.sync_all()?;
+        remove_leftovers(&dest)?;
         std::fs::rename(&partial, &dest)?;
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::File::open(dir)?.sync_all()?;
@@ -163,6 +166,22 @@ fn copy(
     let mode: String = dst.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("delete") {
         bail!("the copy could not be switched to a rollback journal (it is {mode})");
+    }
+    Ok(())
+}
+
+/// Removes what an earlier database at `dest` may have left beside it. A
+/// rollback journal left by a copy that was interrupted there (a killed
+/// `sqlite3 .backup`, say) is "hot": the next program to open `dest` would
+/// play it back into the new copy and damage it.
+fn remove_leftovers(dest: &Path) -> anyhow::Result<()> {
+    for suffix in ["-journal", "-wal", "-shm"] {
+        let p = sibling(dest, suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", p.display())),
+        }
     }
     Ok(())
 }
@@ -268,6 +287,52 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "delete");
         assert!(!sibling(&out.path, ".partial").exists());
+    }
+
+    /// A hot journal left at the destination by an interrupted writer would
+    /// be played back into the new copy by the next program to open it.
+    #[test]
+    fn a_journal_left_at_the_destination_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database(dir.path());
+        let dest = dir.path().join("copy.db");
+        {
+            // An older database at the destination, left in the middle of a
+            // transaction with its journal on disk (what a killed writer
+            // leaves): the journal is kept as the process "dies".
+            let old = Connection::open(&dest).unwrap();
+            old.execute_batch(
+                "PRAGMA journal_mode = DELETE; CREATE TABLE entries (id TEXT, data BLOB);",
+            )
+            .unwrap();
+            for i in 0..40 {
+                old.execute(
+                    "INSERT INTO entries VALUES (?1, zeroblob(60000))",
+                    [format!("old{i}")],
+                )
+                .unwrap();
+            }
+            // A cache of two pages makes SQLite spill, which first syncs
+            // the journal: it is then hot.
+            old.execute_batch(
+                "PRAGMA cache_size = 2; BEGIN; UPDATE entries SET data = zeroblob(70000);",
+            )
+            .unwrap();
+            let journal = sibling(&dest, "-journal");
+            assert!(journal.exists(), "a journal is on disk mid-transaction");
+            let kept = dir.path().join("journal.kept");
+            std::fs::copy(&journal, &kept).unwrap();
+            drop(old);
+            std::fs::rename(&kept, &journal).unwrap();
+        }
+        let out = backup(&db, &dest, |_| {}).unwrap();
+        assert_eq!(out.entries, 50);
+        let copy = Connection::open(&dest).unwrap();
+        let n: i64 = copy
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 50, "the copy is intact after opening");
+        assert!(!sibling(&dest, "-journal").exists());
     }
 
     #[test]

@@ -27,6 +27,18 @@ struct State {
     stop: bool,
 }
 
+/// How a wait for a complete checkpoint ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waited {
+    /// A checkpoint copied the whole WAL.
+    Complete,
+    /// Checkpoints kept finishing short of the end: a reader holds an old
+    /// snapshot (another process's, such as Litestream's or a backup's).
+    Blocked,
+    /// The checkpoint was still copying when the wait ended (a slow disk).
+    Slow,
+}
+
 /// Handle on the checkpointer thread.
 pub(super) struct Checkpointer {
     shared: Arc<(Mutex<State>, Condvar)>,
@@ -57,8 +69,8 @@ impl Checkpointer {
     }
 
     /// Asks for a checkpoint and waits (up to `timeout`) until one that started
-    /// after this call has copied the whole WAL. Returns whether it did.
-    pub(super) fn wait_complete(&self, timeout: Duration) -> bool {
+    /// after this call has copied the whole WAL.
+    pub(super) fn wait_complete(&self, timeout: Duration) -> Waited {
         let deadline = Instant::now() + timeout;
         loop {
             let ticket = self.poke();
@@ -67,7 +79,7 @@ impl Checkpointer {
             while st.finished < ticket {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return false;
+                    return Waited::Slow;
                 }
                 st = cv
                     .wait_timeout(st, left)
@@ -75,12 +87,13 @@ impl Checkpointer {
                     .0;
             }
             if st.complete {
-                return true;
+                return Waited::Complete;
             }
             drop(st);
-            // A reader still uses older frames; they are short, try again shortly.
+            // A reader still uses older frames; ours are short, try again
+            // shortly. One that stays (another process's) blocks it.
             if Instant::now() >= deadline {
-                return false;
+                return Waited::Blocked;
             }
             std::thread::sleep(Duration::from_millis(2));
         }

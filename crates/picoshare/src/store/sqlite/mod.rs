@@ -23,6 +23,7 @@ mod guest_links;
 mod history;
 mod limits;
 mod reader;
+pub(crate) mod rollback;
 pub(crate) mod schema;
 mod sessions;
 mod settings;
@@ -238,6 +239,26 @@ impl SqliteStore {
             },
             64 << 20
         ))?;
+        // A resumable upload whose chunks no longer cover its recorded offset
+        // starts over from 0: the original's garbage collection deletes
+        // chunks without an entry, so after going back to it and returning,
+        // an unfinished upload's bytes may be gone. Its client is then told
+        // 0 and sends the file again; no file is ever completed with bytes
+        // missing. (Its remaining chunks go with the statement below.)
+        let restarted = conn.execute(
+            "UPDATE picoshare_tus_uploads SET upload_offset = 0, tail = NULL
+             WHERE completed = 0 AND upload_offset / chunk_size > (
+                SELECT count(*) FROM entries_data d
+                WHERE d.id = picoshare_tus_uploads.entry_id
+                  AND d.chunk_index < picoshare_tus_uploads.upload_offset / picoshare_tus_uploads.chunk_size)",
+            [],
+        )?;
+        if restarted > 0 {
+            tracing::warn!(
+                uploads = restarted,
+                "resumable uploads whose stored bytes are gone start over from 0"
+            );
+        }
         // No upload can be in progress before the writer starts: every chunk
         // without an entry belongs to an upload that a previous run never finished.
         // Unfinished resumable uploads keep their chunks, except any stored

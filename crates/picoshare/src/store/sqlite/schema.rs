@@ -189,6 +189,17 @@ const ADDITIVE: &[(i64, &str)] = &[
         CREATE INDEX IF NOT EXISTS idx_share_entries_entry
             ON picoshare_share_entries (entry_id);",
     ),
+    (
+        7,
+        // Earlier versions recorded IPv4 clients as the dual-stack listener
+        // reported them, `::ffff:192.0.2.9`; the original records
+        // `192.0.2.9`. The same address, written the original's way, so
+        // that one client is one address here and after going back.
+        "UPDATE downloads SET client_ip = substr(client_ip, 8)
+            WHERE client_ip LIKE '::ffff:%'
+              AND substr(client_ip, 8) GLOB '[0-9]*.[0-9]*.[0-9]*.[0-9]*'
+              AND substr(client_ip, 8) NOT GLOB '*[^0-9.]*';",
+    ),
 ];
 
 /// Settings that only take effect when a database file is created.

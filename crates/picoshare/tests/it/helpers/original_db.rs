@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 
 /// Copies the Go server's fixture database into `into` (never open the
 /// original in place: even a read-only open creates -wal/-shm files) and
-/// returns its path and the fixture's manifest. `PICOSHARE_FIXTURES` if set, else `shared/` beside the repository.
+/// returns its path and the fixture's manifest. The fixture is the
+/// repository's own (`crates/picoshare/tests/fixtures/picoshare-v15`), or the
+/// `picoshare-v15` folder under `PICOSHARE_FIXTURES` when that is set.
 pub fn copy_fixture(into: &Path) -> (PathBuf, serde_json::Value) {
-    let src = match std::env::var("PICOSHARE_FIXTURES") {
-        Ok(dir) => PathBuf::from(dir).join("picoshare-v15"),
-        Err(_) => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/picoshare-v15")
-        }
+    let src = match std::env::var_os("PICOSHARE_FIXTURES") {
+        Some(dir) => PathBuf::from(dir).join("picoshare-v15"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/picoshare-v15"),
     };
     let manifest = serde_json::from_str::<serde_json::Value>(
         &std::fs::read_to_string(src.join("manifest.json"))

@@ -31,6 +31,7 @@ pub struct ServerOptions {
     extra_args: Vec<String>,
     sqlite_only: bool,
     program: Option<PathBuf>,
+    listen: String,
 }
 
 impl Default for ServerOptions {
@@ -43,6 +44,7 @@ impl Default for ServerOptions {
             extra_args: Vec::new(),
             sqlite_only: false,
             program: None,
+            listen: "127.0.0.1:0".to_string(),
         }
     }
 }
@@ -89,6 +91,14 @@ impl ServerOptions {
         self
     }
 
+    /// Listens on this address (`127.0.0.1:0` by default); with an
+    /// unspecified address (`[::]:0`), [`TestServer::base`] still reaches it
+    /// on the loopback address of the same family.
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = addr.to_string();
+        self
+    }
+
     /// Passes an extra command-line argument.
     pub fn arg(mut self, arg: &str) -> Self {
         self.extra_args.push(arg.to_string());
@@ -122,7 +132,7 @@ fn spawn_server(opts: &ServerOptions, db: &Path, tmp: &Path) -> Spawned {
     cmd.arg(&opts.db_flag)
         .arg(db)
         .arg("--listen")
-        .arg("127.0.0.1:0")
+        .arg(&opts.listen)
         .args(&opts.extra_args);
     // A clean environment, so a developer's own PS_* or PORT variables
     // cannot change what a test sees.
@@ -290,9 +300,15 @@ impl TestServer {
             .strip_prefix("http://")
             .ok_or_else(|| format!("ready line has no http:// URL: {url:?}"))?
             .trim_end_matches('/');
-        let addr: SocketAddr = hostport
+        let mut addr: SocketAddr = hostport
             .parse()
             .map_err(|e| format!("cannot parse address in ready line {url:?}: {e}"))?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
         Ok(TestServer {
             child: Some(child),
             base: format!("http://{addr}"),

@@ -257,8 +257,11 @@ pub(super) fn spawn(
     Ok(WriterHandle { tx })
 }
 
-/// Idle time after which a step of incremental vacuum runs.
+/// Idle time after which steps of incremental vacuum run.
 const IDLE_VACUUM: Duration = Duration::from_millis(20);
+
+/// Vacuum steps run back to back while the writer has nothing else to do.
+const VACUUM_BURST: usize = 8;
 
 /// Idle time after which small commits are checkpointed.
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
@@ -322,7 +325,15 @@ impl Writer {
                 match rx.recv_timeout(IDLE_VACUUM) {
                     Ok(cmd) => cmd,
                     Err(flume::RecvTimeoutError::Timeout) => {
-                        self.vacuum_step();
+                        // Steps follow each other while nothing else is
+                        // queued: a command waits for one step at most.
+                        for _ in 0..VACUUM_BURST {
+                            self.vacuum_step();
+                            if !rx.is_empty() || !self.shared.vacuum_wanted.load(Ordering::Relaxed)
+                            {
+                                break;
+                            }
+                        }
                         continue;
                     }
                     Err(flume::RecvTimeoutError::Disconnected) => break,

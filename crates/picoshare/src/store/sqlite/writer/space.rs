@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::super::checkpoint::Checkpointer;
+use super::super::checkpoint::{Checkpointer, Waited};
 use super::super::files::{self, Which};
 use super::super::JournalMode;
 use super::Writer;
@@ -173,17 +173,28 @@ impl Writer {
         if self.space.wal_bytes >= self.cfg.wal_limit_bytes {
             if self.space.limit_blocked {
                 cp.poke();
-            } else if !cp.wait_complete(Duration::from_secs(1)) {
-                tracing::debug!("the WAL could not be fully checkpointed (another process reads it); it grows for now");
-                self.space.limit_blocked = true;
+            } else {
+                match cp.wait_complete(Duration::from_secs(1)) {
+                    Waited::Complete => {}
+                    Waited::Blocked => {
+                        tracing::debug!("the WAL could not be fully checkpointed (another process reads it); it grows for now");
+                        self.space.limit_blocked = true;
+                    }
+                    // The disk is slow: the next limit waits again.
+                    Waited::Slow => {}
+                }
             }
             self.space.wal_bytes = 0;
             self.space.unchecked_bytes = 0;
+            self.space.checkpoint_unconfirmed = true;
         } else if self.space.unchecked_bytes >= CHECKPOINT_EVERY {
             // Small commits (download records, edits) are checkpointed when the
             // writer goes idle instead: a checkpoint costs two fsyncs.
             cp.poke();
             self.space.unchecked_bytes = 0;
+            // Once idle, the writer confirms that it copied everything and
+            // gives the WAL file's space back.
+            self.space.checkpoint_unconfirmed = true;
         }
     }
 
