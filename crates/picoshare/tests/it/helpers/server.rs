@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -123,6 +124,17 @@ struct Spawned {
     stderr_thread: JoinHandle<()>,
 }
 
+/// SIGKILL to the child's whole process group (the child and whatever it
+/// started), then to the child itself.
+fn kill_group(child: &mut Child) {
+    // SAFETY: kill(2) on the group of a child we have not reaped yet, so
+    // its id cannot have been reused.
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+    }
+    let _ = child.kill();
+}
+
 fn spawn_server(opts: &ServerOptions, db: &Path, tmp: &Path) -> Spawned {
     let program = opts
         .program
@@ -169,6 +181,9 @@ fn spawn_server(opts: &ServerOptions, db: &Path, tmp: &Path) -> Spawned {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // A process group of its own, so that a kill also reaches the server a
+    // wrapper started (the image's entrypoint runs it under Litestream).
+    cmd.process_group(0);
     let mut child = cmd.spawn().expect("failed to spawn the picoshare binary");
 
     let (tx, ready) = mpsc::channel();
@@ -284,7 +299,7 @@ impl TestServer {
         let url = match ready.recv_timeout(STARTUP_TIMEOUT) {
             Ok(url) => url,
             Err(e) => {
-                let _ = child.kill();
+                kill_group(&mut child);
                 let status = child.wait();
                 let _ = stdout_thread.join();
                 let _ = stderr_thread.join();
@@ -361,7 +376,7 @@ impl TestServer {
     /// SIGKILL, like a power cut for the process (not for the disk).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            kill_group(&mut child);
             let _ = child.wait();
         }
     }
@@ -381,7 +396,7 @@ impl TestServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = child.kill();
+        kill_group(&mut child);
         let _ = child.wait();
         None
     }
@@ -403,7 +418,7 @@ impl TestServer {
                     _ => break,
                 }
             }
-            let _ = child.kill();
+            kill_group(&mut child);
             let _ = child.wait();
         }
     }
@@ -447,7 +462,7 @@ pub fn run_until_exit(opts: ServerOptions, timeout: Duration) -> ExitReport {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             _ => {
-                let _ = spawned.child.kill();
+                kill_group(&mut spawned.child);
                 let _ = spawned.child.wait();
                 break None;
             }
