@@ -25,6 +25,7 @@
 //! - [`parsers`]: strict parsers of Content-Disposition and
 //!   `multipart/byteranges` replies.
 //! - [`original_db`]: the database written by the original Go server.
+//! - [`nginx`]: a real reverse proxy (Debian's nginx) in front of the server.
 //!
 //! The constants tests share (the secret, expirations, the shape of IDs) are
 //! below.
@@ -33,6 +34,7 @@ mod data;
 mod db;
 mod http;
 mod multipart;
+mod nginx;
 mod original_db;
 mod parsers;
 mod raw_http;
@@ -42,6 +44,7 @@ pub use data::*;
 pub use db::*;
 pub use http::*;
 pub use multipart::*;
+pub use nginx::*;
 pub use original_db::*;
 pub use parsers::*;
 pub use raw_http::*;
