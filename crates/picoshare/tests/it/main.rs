@@ -92,3 +92,9 @@ mod rollback;
 mod litestream;
 // The image's entrypoint: Litestream to S3, restore on start (scale-out run only).
 mod entrypoint;
+// Behind a real nginx: the client's address, chains of proxies, a cache.
+mod proxy;
+// Login sessions: bound to the passphrase, listed and ended by the owner.
+mod sessions;
+// What the log says: no link IDs.
+mod logs;

@@ -75,6 +75,17 @@ fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
         .is_some())
 }
 
+fn column_exists(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// One row of any table, as text, integers, blobs or nulls.
 type Row = Vec<rusqlite::types::Value>;
 
@@ -186,6 +197,15 @@ async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::R
             )
             .await?;
     }
+    // Sessions carry the tag of their passphrase since the SQLite schema's
+    // addition 8; rows from before have none, and end at the first start.
+    let sessions_select = if column_exists(src, "picoshare_sessions", "secret_tag")? {
+        "SELECT token_sha256, created_time, expiration_time, id, secret_tag, client_ip,
+            user_agent FROM picoshare_sessions"
+    } else {
+        "SELECT token_sha256, created_time, expiration_time, NULL, NULL, NULL, NULL
+         FROM picoshare_sessions"
+    };
     let tables: &[(&str, &str, &str)] = &[
         (
             "guest_links",
@@ -197,9 +217,10 @@ async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::R
         ),
         (
             "picoshare_sessions",
-            "SELECT token_sha256, created_time, expiration_time FROM picoshare_sessions",
-            "INSERT INTO picoshare_sessions (token_sha256, created_time, expiration_time)
-             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            sessions_select,
+            "INSERT INTO picoshare_sessions (token_sha256, created_time, expiration_time, id,
+                secret_tag, client_ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         ),
         (
             "picoshare_api_tokens",

@@ -12,9 +12,10 @@
 use super::StoreError;
 
 /// Our migrations, applied in order, each once.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r"
 CREATE TABLE guest_links (
     id TEXT PRIMARY KEY,
     label TEXT,
@@ -167,7 +168,21 @@ CREATE TABLE picoshare_deleted_objects (
     PRIMARY KEY (key, multipart_id)
 );
 ",
-)];
+    ),
+    (
+        2,
+        // Sessions gain a public ID (to list and revoke them), the tag of
+        // the passphrase they were opened under (a new passphrase ends
+        // them), and the address and browser they logged in from.
+        r"
+ALTER TABLE picoshare_sessions ADD COLUMN id TEXT;
+ALTER TABLE picoshare_sessions ADD COLUMN secret_tag TEXT;
+ALTER TABLE picoshare_sessions ADD COLUMN client_ip TEXT;
+ALTER TABLE picoshare_sessions ADD COLUMN user_agent TEXT;
+CREATE UNIQUE INDEX idx_sessions_id ON picoshare_sessions (id);
+",
+    ),
+];
 
 /// Creates the schema if needed and applies the migrations not yet applied.
 ///

@@ -27,6 +27,7 @@
 //! - [`original_db`]: the database written by the original Go server.
 //! - [`litestream`]: the real Litestream, replicating beside a server and
 //!   restoring.
+//! - [`nginx`]: a real reverse proxy (Debian's nginx) in front of the server.
 //!
 //! The constants tests share (the secret, expirations, the shape of IDs) are
 //! below.
@@ -36,6 +37,7 @@ mod db;
 mod http;
 mod litestream;
 mod multipart;
+mod nginx;
 mod original_db;
 mod parsers;
 mod raw_http;
@@ -46,6 +48,7 @@ pub use db::*;
 pub use http::*;
 pub use litestream::*;
 pub use multipart::*;
+pub use nginx::*;
 pub use original_db::*;
 pub use parsers::*;
 pub use raw_http::*;

@@ -364,13 +364,22 @@ impl TestServer {
 
     /// The server's resident memory in KiB (`VmRSS` from `/proc`).
     pub fn rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmRSS:")
+    }
+
+    /// The server's peak resident memory so far in KiB (`VmHWM` from `/proc`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmHWM:")
+    }
+
+    fn proc_status_kib(&self, field: &str) -> u64 {
         let pid = self.pid().expect("server is running");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc status")
+            .unwrap_or_else(|| panic!("{field} in /proc status"))
     }
 
     /// SIGKILL, like a power cut for the process (not for the disk).
