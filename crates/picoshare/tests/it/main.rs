@@ -39,6 +39,8 @@ mod metrics;
 mod settings;
 // The file list and download history APIs, with User-Agent parsing.
 mod history;
+// The long lists in pages (API and /files), sorted and filtered; gzip.
+mod listing;
 // GET /api/system: disk usage and version.
 mod system;
 // Expiry, garbage collection, incremental vacuum.

@@ -200,6 +200,19 @@ const ADDITIVE: &[(i64, &str)] = &[
               AND substr(client_ip, 8) GLOB '[0-9]*.[0-9]*.[0-9]*.[0-9]*'
               AND substr(client_ip, 8) NOT GLOB '*[^0-9.]*';",
     ),
+    (
+        8,
+        // The file list is read a page at a time, sorted by upload time,
+        // filename or expiration (`history.rs`): each order has an index,
+        // so that a page of 100,000 files is read without sorting them all.
+        // Files that never expire (NULL, or the original's sentinel) sort
+        // last, as one key.
+        "CREATE INDEX IF NOT EXISTS idx_entries_upload_time ON entries (upload_time);
+        CREATE INDEX IF NOT EXISTS idx_entries_filename ON entries (filename COLLATE NOCASE);
+        CREATE INDEX IF NOT EXISTS idx_entries_expires ON entries (
+            (CASE WHEN expiration_time IS NULL OR expiration_time = '2999-12-31T00:00:00Z'
+                THEN '9999' ELSE expiration_time END));",
+    ),
 ];
 
 /// Settings that only take effect when a database file is created.
