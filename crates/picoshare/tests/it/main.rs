@@ -21,6 +21,8 @@ mod bigfile;
 mod download;
 // Reused connections: TCP_NODELAY on every accepted socket.
 mod keepalive;
+// An idle server makes no system calls (strace attached).
+mod idle;
 // Range and conditional requests.
 mod ranges;
 // PUT and DELETE /api/entry/{id}.

@@ -25,6 +25,7 @@
 //! - [`parsers`]: strict parsers of Content-Disposition and
 //!   `multipart/byteranges` replies.
 //! - [`original_db`]: the database written by the original Go server.
+//! - [`strace`]: `strace` attached to the server, and the calls it logged.
 //!
 //! The constants tests share (the secret, expirations, the shape of IDs) are
 //! below.
@@ -37,6 +38,7 @@ mod original_db;
 mod parsers;
 mod raw_http;
 mod server;
+mod strace;
 
 pub use data::*;
 pub use db::*;
@@ -46,6 +48,7 @@ pub use original_db::*;
 pub use parsers::*;
 pub use raw_http::*;
 pub use server::*;
+pub use strace::*;
 
 /// The admin passphrase every test server gets unless a test says otherwise.
 pub const SECRET: &str = "it-secret correct horse battery staple";
