@@ -34,9 +34,8 @@ const ENTRIES_SQL: &str =
         ON d.entry_id = e.id
      ORDER BY e.upload_time DESC, e.rowid DESC";
 
-/// The sort key of the expiration order, as `idx_entries_expires` (schema
-/// migration 8) writes it: files that never expire (NULL or the original's
-/// sentinel) last.
+/// The sort key of the expiration order: files that never expire (NULL or
+/// the original's sentinel) last.
 const EXPIRES_KEY: &str =
     "(CASE WHEN e.expiration_time IS NULL OR e.expiration_time = '2999-12-31T00:00:00Z'
      THEN '9999' ELSE e.expiration_time END)";
@@ -57,9 +56,9 @@ const PAGE_ROW_SQL: &str =
      FROM entries e WHERE e.rowid = ?1";
 
 /// The rowids of one window of the file list in `q`'s order: `?3` is the
-/// limit (-1 for none), `?4` the offset. Every order but size reads an index
-/// (schema migration 8) and stops after the window; ties go newest upload
-/// first.
+/// limit (-1 for none), `?4` the offset. The upload order reads its index
+/// (schema migration 8) and stops after the window; the others sort, with
+/// only the window's rows kept; ties go newest upload first.
 fn page_sql(q: &EntryQuery) -> String {
     let dir = if q.descending { "DESC" } else { "ASC" };
     let (from, key) = match q.sort {
@@ -435,6 +434,99 @@ mod tests {
             "SELECT sum(length(chunk || x'00')) FROM entries_data",
             "entries_data"
         ));
+    }
+
+    /// The default window reads the upload-time index and stops: no sort of
+    /// the whole table.
+    #[test]
+    fn the_newest_window_reads_an_index() {
+        let conn = new_db();
+        let q = EntryQuery {
+            limit: Some(100),
+            ..EntryQuery::default()
+        };
+        let p = plan(&conn, &page_sql(&q));
+        assert!(p.contains("idx_entries_upload_time"), "{p}");
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
+    }
+
+    /// Every window the SQL reads is the model's rule applied to the whole
+    /// list (the scale-out store's way), for every order and a filter.
+    #[test]
+    fn windows_in_sql_follow_the_model() {
+        let conn = new_db();
+        for i in 0..40u32 {
+            let id = format!("{:a>10}", format!("x{i}"));
+            let name = format!("{}{i}.txt", ["Cat", "dog", "cAt_"][i as usize % 3]);
+            // Some uploads share a second; some never expire.
+            let uploaded = format!("2026-01-01T00:{:02}:00Z", i / 2);
+            let expires = match i % 4 {
+                0 => None,
+                1 => Some("2999-12-31T00:00:00Z".to_owned()),
+                _ => Some(format!("2030-01-{:02}T00:00:00Z", 1 + i % 5)),
+            };
+            conn.execute(
+                "INSERT INTO entries VALUES (?1, ?2, '', ?3, ?4, NULL, NULL)",
+                rusqlite::params![id, name, uploaded, expires],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO entries_data VALUES (?1, 0, zeroblob(?2))",
+                rusqlite::params![id, 1 + (i * 7) % 11],
+            )
+            .unwrap();
+        }
+        let all = query_all(&conn, ENTRIES_SQL, [], |r| EntrySummary::decode(r)).unwrap();
+        for sort in [
+            EntrySort::Uploaded,
+            EntrySort::Filename,
+            EntrySort::Size,
+            EntrySort::Expires,
+        ] {
+            for descending in [false, true] {
+                for filter in ["", "cat", "_"] {
+                    for (offset, limit) in [(0, Some(7)), (5, Some(100)), (38, None)] {
+                        let q = EntryQuery {
+                            sort,
+                            descending,
+                            filter: filter.to_owned(),
+                            offset,
+                            limit,
+                        };
+                        let pattern = like_pattern(filter);
+                        let l = limit.map_or(-1, |l| l as i64);
+                        let rowids = query_all(
+                            &conn,
+                            &page_sql(&q),
+                            rusqlite::params![filter, pattern, l, offset as i64],
+                            |r| Ok(r.get::<_, i64>(0)?),
+                        )
+                        .unwrap();
+                        let got: Vec<String> = rowids
+                            .iter()
+                            .map(|r| {
+                                conn.query_row(
+                                    "SELECT id FROM entries WHERE rowid = ?1",
+                                    [r],
+                                    |r| r.get(0),
+                                )
+                                .unwrap()
+                            })
+                            .collect();
+                        let total: i64 = conn
+                            .query_row(&count_sql(), rusqlite::params![filter, pattern], |r| {
+                                r.get(0)
+                            })
+                            .unwrap();
+                        let want = q.apply(all.clone());
+                        let want_ids: Vec<String> =
+                            want.entries.iter().map(|e| e.id.clone()).collect();
+                        assert_eq!(got, want_ids, "{q:?}");
+                        assert_eq!(total as u64, want.total, "{q:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
