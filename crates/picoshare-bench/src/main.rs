@@ -247,6 +247,11 @@ struct SmallArgs {
     /// Passphrase of `url:` variants.
     #[arg(long, env = "PICOSHARE_BENCH_PASSPHRASE")]
     url_passphrase: Option<String>,
+    /// A block whose units lost unequal shares of the CPU to the host
+    /// (steal), more than this many percentage points apart, is left out
+    /// and run again; `none` keeps every block.
+    #[arg(long, default_value = "4")]
+    steal_gap: String,
 }
 
 #[derive(clap::Args)]
@@ -541,6 +546,7 @@ async fn run_small(a: SmallArgs) -> anyhow::Result<ExitCode> {
         blocks: a.common.blocks,
         warmup: a.common.warmup,
         wait_idle: setup.wait_idle,
+        steal_gap: parse_steal_gap(&a.steal_gap)?,
         seed: setup.seed,
         data_dir: setup.data_dir,
         out_dir: setup.out.clone(),

@@ -112,6 +112,10 @@ pub struct SmallSample {
     /// How busy the machine's CPUs were before the unit (fraction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_busy_before: Option<f64>,
+    /// The share of the machine's CPU time the hypervisor gave to other
+    /// guests during the unit (steal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steal_during: Option<f64>,
 }
 
 /// One unit of the entries workload: a server started on a database of

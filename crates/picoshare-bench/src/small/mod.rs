@@ -13,8 +13,9 @@
 //! p99.9), and for servers the bench started their CPU time and the bytes
 //! they caused to be written to storage (`/proc/PID/stat`, `/proc/PID/io`).
 //! Before each unit the bench waits for a quiet machine (`--wait-idle`); a
-//! block with a unit that started on a busy machine is recorded, left out
-//! and run again.
+//! block with a unit that started on a busy machine, or whose units lost
+//! shares of the CPU to the host (steal) more than `--steal-gap` apart, is
+//! recorded, left out and run again.
 //!
 //! Its samples go into `results.json` (`small`); [`report`] makes the
 //! tables, with each variant's per-block ratios against the baseline.
@@ -31,7 +32,7 @@ use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 
 use crate::results::{ResultFile, RunConfig, SmallSample, SCHEMA_VERSION};
-use crate::runner::{save, wait_for_idle};
+use crate::runner::{cpu_times, save, steal_share, wait_for_idle};
 use crate::server::{Server, SECRET};
 use crate::variants::{Target, Variant};
 
@@ -51,6 +52,9 @@ pub struct SmallOptions {
     pub warmup: u32,
     /// Longest wait for an idle machine before each unit (zero: none).
     pub wait_idle: Duration,
+    /// A block whose units lost shares of the CPU to the host more than this
+    /// far apart (a fraction) is left out and run again (`None`: kept).
+    pub steal_gap: Option<f64>,
     /// Seed of the block order and the files' bytes.
     pub seed: u64,
     /// Where servers' data goes.
@@ -127,11 +131,16 @@ pub async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
                 wait_for_idle(opts.wait_idle).await.1
             };
             let dir = runs_dir.join(format!("block-{block}-{k}"));
+            let cpu_before = cpu_times();
             let mut samples = unit(&opts, variant, &files, &dir).await;
+            let steal = cpu_before
+                .zip(cpu_times())
+                .and_then(|(a, b)| steal_share(a, b));
             for s in &mut samples {
                 s.block = block;
                 s.warmup = warm;
                 s.machine_busy_before = busy;
+                s.steal_during = steal;
             }
             if opts.progress {
                 eprintln!(
@@ -150,15 +159,22 @@ pub async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
         if warm {
             continue;
         }
+        let unit_steal: Vec<f64> = results.small[first..]
+            .iter()
+            .filter_map(|s| s.steal_during)
+            .collect();
+        let steal_spread = unit_steal.iter().copied().fold(f64::NAN, f64::max)
+            - unit_steal.iter().copied().fold(f64::NAN, f64::min);
         let spoiled = results.small[first..]
             .iter()
-            .any(|s| s.machine_busy_before.is_some_and(|b| b > BUSY));
+            .any(|s| s.machine_busy_before.is_some_and(|b| b > BUSY))
+            || opts.steal_gap.is_some_and(|gap| steal_spread > gap);
         if spoiled {
             for s in &mut results.small[first..] {
                 s.disturbed = true;
             }
             disturbed += 1;
-            eprintln!("block {block} ran while the machine was busy with other work: it does not count and runs again");
+            eprintln!("block {block} ran while the machine was busy with other work, or lost CPU time to the host unequally: it does not count and runs again");
             if disturbed > opts.blocks.max(3) {
                 eprintln!("the machine stayed too busy to measure on; stopping");
                 break;
