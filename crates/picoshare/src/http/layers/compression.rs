@@ -82,14 +82,14 @@ mod tests {
     fn only_our_own_text_is_compressed() {
         let html = (header::CONTENT_TYPE, "text/html; charset=utf-8");
         let json = (header::CONTENT_TYPE, "application/json");
-        assert!(OwnText.should_compress(&reply(200, &[html.clone()], 5000)));
-        assert!(OwnText.should_compress(&reply(404, &[json.clone()], 5000)));
+        assert!(OwnText.should_compress(&reply(200, std::slice::from_ref(&html), 5000)));
+        assert!(OwnText.should_compress(&reply(404, std::slice::from_ref(&json), 5000)));
         // Too small to be worth it.
-        assert!(!OwnText.should_compress(&reply(200, &[html.clone()], 100)));
+        assert!(!OwnText.should_compress(&reply(200, std::slice::from_ref(&html), 100)));
         // Downloads: an uploaded HTML or JSON file, whole or in ranges.
         let disposition = (header::CONTENT_DISPOSITION, "inline; filename=\"a.html\"");
         assert!(!OwnText.should_compress(&reply(200, &[html.clone(), disposition], 5000)));
-        assert!(!OwnText.should_compress(&reply(206, &[json.clone()], 5000)));
+        assert!(!OwnText.should_compress(&reply(206, std::slice::from_ref(&json), 5000)));
         let range = (header::CONTENT_RANGE, "bytes 0-9/100");
         assert!(!OwnText.should_compress(&reply(416, &[json, range], 5000)));
         // Other media types, or none.
