@@ -5,8 +5,9 @@
 //! Paired blocks as in `run` (see [`crate::runner`]): each block runs every
 //! variant once, in a random order from the recorded seed; a *unit* is one
 //! variant on a fresh server (or a `url:` server) doing, for each file size,
-//! uploads on 1, 8 and 64 connections, then downloads of what it uploaded
-//! on as many, and then a trivial request (`GET /robots.txt`, a 404 on
+//! uploads on 1, 8 and 64 connections, then (after a pause in which the
+//! server finishes what the uploads left, such as a checkpoint) downloads of
+//! what it uploaded on as many, and then a trivial request (`GET /robots.txt`, a 404 on
 //! both servers) at each connection count: the rate the client and the
 //! server's bare request handling allow, measured in the same run. Each
 //! phase records requests per second, latency percentiles (p50, p99,
@@ -70,6 +71,11 @@ pub struct SmallOptions {
     /// Print a line per unit.
     pub progress: bool,
 }
+
+/// The pause between a size's uploads and its downloads, for the writes
+/// the uploads leave behind: this server checkpoints its WAL after a second
+/// without requests, and confirms a second later.
+const SETTLE: Duration = Duration::from_secs(3);
 
 /// A unit that starts while the machine's CPUs are busier than this
 /// (a fraction) spoils its block.
@@ -279,6 +285,11 @@ async fn phases(
             bail!("no upload of {size} bytes succeeded, so there is nothing to download");
         }
         let ids = Arc::new(ids);
+        // What the uploads left to do (a checkpoint of the WAL a moment
+        // after they stop) is theirs, not the downloads'.
+        if running.server().is_some() {
+            tokio::time::sleep(SETTLE).await;
+        }
         for &c in &opts.connections {
             let kind = client::Kind::Download {
                 ids: ids.clone(),
