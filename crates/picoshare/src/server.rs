@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, AppStateInner};
 use crate::store::remote::RemoteStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -101,7 +101,7 @@ impl Application {
         };
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
         let limiter_capacity = config.limiter_capacity;
-        let state = AppState {
+        let state = AppState::new(AppStateInner {
             store,
             secret_digest: http::auth::session::secret_digest(&config.shared_secret),
             secret_tag: secret_tag.into(),
@@ -116,7 +116,7 @@ impl Application {
             )),
             tus_locks: Arc::default(),
             shutdown,
-        };
+        });
         Ok(Application {
             listener,
             state,
