@@ -60,6 +60,7 @@ mod transfer;
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 pub(crate) use error::StoreError;
@@ -76,6 +77,16 @@ use model::{
 };
 use remote::RemoteStore;
 use sqlite::SqliteStore;
+
+/// What [`Store::download_lookup`] found.
+pub(crate) struct DownloadLookup {
+    /// The entry.
+    pub(crate) entry: Entry,
+    /// Its download limit and password, if it has any.
+    pub(crate) limits: Option<EntryLimits>,
+    /// All of its bytes, when it was small enough to read with it.
+    pub(crate) data: Option<Bytes>,
+}
 
 /// Handle to the store in use; cheap to clone.
 #[derive(Clone)]
@@ -161,6 +172,37 @@ impl Store {
         match self {
             Store::Sqlite(s) => UploadSink::Sqlite(s.begin_upload(id)),
             Store::Remote(s) => UploadSink::Remote(Box::new(s.begin_upload(id, expected_len))),
+        }
+    }
+
+    /// What a download needs to start: entry `id` (`None` when it is
+    /// missing or has no data), its limits, and, when the file is at most
+    /// `prefetch` bytes, all of its data. On SQLite all three come from one
+    /// read transaction on one blocking thread: a small download then costs
+    /// one trip off the async threads instead of three (the entry, its
+    /// limits, its one chunk), and its reply leaves in one write. The other
+    /// backend reads the entry and its limits and prefetches nothing.
+    ///
+    /// # Errors
+    /// Storage failures; [`StoreError::Corrupt`] if a chunk is missing.
+    pub(crate) async fn download_lookup(
+        &self,
+        id: &EntryId,
+        prefetch: u64,
+    ) -> Result<Option<DownloadLookup>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.download_lookup(id, prefetch).await,
+            Store::Remote(s) => {
+                let Some(entry) = s.entry(id).await? else {
+                    return Ok(None);
+                };
+                let limits = s.entry_limits(id).await?;
+                Ok(Some(DownloadLookup {
+                    entry,
+                    limits,
+                    data: None,
+                }))
+            }
         }
     }
 

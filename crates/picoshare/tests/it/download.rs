@@ -334,3 +334,67 @@ async fn each_download_is_recorded() {
         assert!((chrono::Utc::now() - when).num_seconds().abs() < 120);
     }
 }
+
+/// A file small enough to be read with its entry and sent from memory, but
+/// stored in several chunks (4 KiB each here): whole, in one range across
+/// chunks, in several ranges, and as HEAD, byte for byte as uploaded.
+#[tokio::test]
+async fn a_small_file_of_several_chunks_is_served_exactly() {
+    let s = TestServer::start_with(ServerOptions::new().env("PS_CHUNK_SIZE", "4096")).await;
+    let c = s.admin_client().await;
+    let data = random_bytes(10_001, 77);
+    let id = s
+        .upload(
+            &c,
+            "three.bin",
+            &data,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    let url = s.url(&format!("/-{id}"));
+    let client = plain_client();
+
+    let whole = client.get(&url).send().await.unwrap();
+    assert_eq!(whole.status().as_u16(), 200);
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), &data[..]);
+
+    let part = client
+        .get(&url)
+        .header("Range", "bytes=4000-8200")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status().as_u16(), 206);
+    assert_eq!(
+        part.headers()["content-range"].to_str().unwrap(),
+        "bytes 4000-8200/10001"
+    );
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &data[4000..=8200]);
+
+    let tail = client
+        .get(&url)
+        .header("Range", "bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status().as_u16(), 206);
+    assert_eq!(tail.bytes().await.unwrap().as_ref(), &data[9996..]);
+
+    let multi = client
+        .get(&url)
+        .header("Range", "bytes=0-1,9000-9001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(multi.status().as_u16(), 206);
+    let body = multi.bytes().await.unwrap();
+    let find = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    assert!(find(&data[0..=1]) && find(&data[9000..=9001]));
+
+    let head = client.head(&url).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(head.headers()["content-length"].to_str().unwrap(), "10001");
+    assert!(head.bytes().await.unwrap().is_empty());
+}

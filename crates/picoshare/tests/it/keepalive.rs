@@ -5,6 +5,10 @@
 //! (Debian's, installed by scripts/test) attached to the running server
 //! records its `setsockopt` calls while new connections arrive; then several
 //! downloads on one connection all answer.
+//!
+//! A small download's reply (headers and the whole body) leaves in one
+//! write: the file is read with its entry, so the body is there when the
+//! headers are written. Checked the same way, with the server's writes.
 
 use std::time::{Duration, Instant};
 
@@ -60,4 +64,47 @@ fn nodelay_calls(log: &str) -> usize {
     log.lines()
         .filter(|l| l.contains("TCP_NODELAY, [1]") && l.trim_end().ends_with("= 0"))
         .count()
+}
+
+/// A 4 KiB download's headers and body leave in one system call: strace
+/// shows every write that starts a `200` reply carrying more bytes than
+/// the file (before, the headers left alone and the body followed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_download_leaves_in_one_write() {
+    let s = TestServer::start_with(ServerOptions::new().sqlite()).await;
+    let c = s.admin_client().await;
+    let data = random_bytes(4096, 6);
+    let id = s
+        .upload(
+            &c,
+            "small.bin",
+            &data,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let strace = Strace::attach(
+        s.pid().unwrap(),
+        &["-e", "trace=write,writev,sendto,sendmsg", "-s", "16"],
+        &dir.path().join("strace.log"),
+    );
+    let client = plain_client();
+    for _ in 0..5 {
+        let resp = client.get(s.url(&format!("/-{id}"))).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), &data[..]);
+    }
+    let log = strace.detach();
+    let replies: Vec<u64> = log
+        .lines()
+        .filter(|l| l.contains("HTTP/1.1 200"))
+        .filter_map(|l| l.rsplit("= ").next()?.trim().parse().ok())
+        .collect();
+    assert_eq!(replies.len(), 5, "five replies expected in:\n{log}");
+    assert!(
+        replies.iter().all(|&n| n > 4096),
+        "a reply's first write carried {replies:?} bytes, not its headers and the 4096-byte body:\n{log}"
+    );
 }

@@ -22,7 +22,7 @@ use crate::http::auth::protect::{self, Access, Protected};
 use crate::http::auth::session::is_admin;
 use crate::http::client::ClientView;
 use crate::http::layers::metrics::HttpMetrics;
-use crate::http::params::entry_named;
+use crate::http::params::parse_entry_id;
 use crate::http::proto::conditional::{evaluate, http_date, if_range_allows, Precondition};
 use crate::http::proto::disposition::content_disposition;
 use crate::http::proto::mime::effective_content_type;
@@ -31,7 +31,7 @@ use crate::http::proto::ranges::{parse_range, ByteRange, RangeRequest};
 use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::{DownloadRecord, Entry, EntryLimits, Reservation};
-use crate::store::Store;
+use crate::store::{DownloadLookup, Store};
 
 /// Serves a download request (or, with `POST`, a protected file's password form).
 pub(crate) async fn serve(
@@ -48,6 +48,12 @@ fn id_segment(path: &str) -> &str {
     let rest = &path[2..];
     rest.split('/').next().unwrap_or("")
 }
+
+/// Files up to this size are read with their entry, in the same read
+/// transaction, and sent from memory (see `Store::download_lookup`); larger
+/// ones stream from the store in batches. A batch of the stream holds as
+/// much (`pump.rs`).
+const PREFETCH_BYTES: u64 = 256 << 10;
 
 /// Largest password form body read.
 const FORM_LIMIT: usize = 4096;
@@ -78,7 +84,17 @@ async fn serve_parts(
     req: &Parts,
     body: Body,
 ) -> Result<Response, AppError> {
-    let (_, entry) = entry_named(state, id_segment(req.uri.path())).await?;
+    let id = parse_entry_id(id_segment(req.uri.path()))?;
+    let DownloadLookup {
+        entry,
+        limits,
+        data,
+    } = state
+        .store
+        .download_lookup(&id, PREFETCH_BYTES)
+        .await
+        .map_err(|e| AppError::store("failed to read the entry", e))?
+        .ok_or_else(|| AppError::not_found("entry not found"))?;
     let now = state.clock.now();
     if entry.is_expired(now) {
         return Err(AppError::new(StatusCode::GONE, EXPIRED));
@@ -86,11 +102,6 @@ async fn serve_parts(
     let headers = &req.headers;
     let is_get = req.method == Method::GET;
     let client = ClientView::new(state.config.proxy.as_ref(), headers, &req.uri, peer);
-    let limits = state
-        .store
-        .entry_limits(&entry.id)
-        .await
-        .map_err(|e| AppError::store("failed to retrieve entry", e))?;
     // The owner is never asked for a password, and owner downloads never count.
     let owner = match &limits {
         Some(_) => is_admin(state, headers).await?,
@@ -148,6 +159,7 @@ async fn serve_parts(
         headers,
         is_get,
         counter,
+        data,
     )?;
     let restricted = limits.as_ref().is_some_and(EntryLimits::restricts);
     response
@@ -286,6 +298,12 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Builds the reply. `data`, when the lookup read it, is all of the
+/// entry's bytes: a full body or one range of them is then sent from memory,
+/// in one piece (with its headers in one write), unless the download is
+/// counted (a counted download's last byte waits for its count, which only
+/// the streamed body does).
+#[allow(clippy::too_many_arguments)]
 fn build_response(
     store: &Store,
     metrics: &Arc<HttpMetrics>,
@@ -293,6 +311,7 @@ fn build_response(
     headers: &HeaderMap,
     with_body: bool,
     counter: Option<CountGuard>,
+    data: Option<Bytes>,
 ) -> Result<Response, AppError> {
     let etag = etag(entry);
     let mut out = HeaderMap::new();
@@ -369,7 +388,21 @@ fn build_response(
     set(&mut out, header::CONTENT_LENGTH, &length.to_string());
     // Only a full body counts; anything else releases the reservation.
     let counter = counter.filter(|_| status == StatusCode::OK);
-    let body = if with_body {
+    let in_memory = match (&data, segments.as_slice(), &counter) {
+        (Some(data), [Segment::Data(r)], None) => usize::try_from(r.start)
+            .ok()
+            .zip(usize::try_from(r.end).ok())
+            .filter(|&(_, end)| end < data.len())
+            .map(|(start, end)| data.slice(start..=end)),
+        _ => None,
+    };
+    let body = if !with_body {
+        Body::empty()
+    } else if let Some(bytes) = in_memory {
+        HttpMetrics::add(&metrics.downloads, 1);
+        HttpMetrics::add(&metrics.download_bytes, bytes.len() as u64);
+        Body::from(bytes)
+    } else {
         HttpMetrics::add(&metrics.downloads, 1);
         stream_body(
             store.clone(),
@@ -378,8 +411,6 @@ fn build_response(
             segments,
             counter.map(|c| (c, length)),
         )
-    } else {
-        Body::empty()
     };
     let mut resp = (status, out, body).into_response();
     // The explicit Content-Length must survive for HEAD, where the body is empty.

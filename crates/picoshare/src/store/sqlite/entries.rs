@@ -2,15 +2,17 @@
 //! deleting with everything that hangs off it, download records, and the
 //! entry row a finished upload writes.
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
-use super::{query_opt, SqliteStore};
+use super::{query_opt, stats, SqliteStore};
 use crate::ids::EntryId;
 use crate::store::model::entries::{DELETE_DOWNLOADS, DELETE_ENTRY, INSERT_DOWNLOAD, UPDATE_ENTRY};
 use crate::store::model::limits::DELETE_LIMITS;
 use crate::store::model::time::{db_time, expiration_to_db};
-use crate::store::model::{DownloadRecord, Entry, NewEntry};
+use crate::store::model::{DownloadRecord, Entry, EntryLimits, NewEntry};
+use crate::store::DownloadLookup;
 use crate::store::StoreError;
 
 /// An entry with its size and chunk size, both taken from its chunk rows
@@ -72,6 +74,62 @@ impl SqliteStore {
         let id = id.clone();
         self.read(move |conn| {
             Ok(query_opt(conn, ENTRY, [id.as_str()], |r| Entry::decode(r, 0))?.flatten())
+        })
+        .await
+    }
+
+    /// An entry, its limits and, when it is at most `prefetch` bytes, its
+    /// data, in one read transaction (see `Store::download_lookup`).
+    ///
+    /// # Errors
+    /// SQLite failures; [`StoreError::Corrupt`] if a chunk is missing.
+    pub(crate) async fn download_lookup(
+        &self,
+        id: &EntryId,
+        prefetch: u64,
+    ) -> Result<Option<DownloadLookup>, StoreError> {
+        let id = id.clone();
+        let counters = self.inner.counters.clone();
+        self.read(move |conn| {
+            // One snapshot for the entry, its limits and its data.
+            let txn = conn.unchecked_transaction()?;
+            let Some(entry) =
+                query_opt(&txn, ENTRY, [id.as_str()], |r| Entry::decode(r, 0))?.flatten()
+            else {
+                return Ok(None);
+            };
+            let limits = query_opt(&txn, super::limits::ENTRY_LIMITS, [id.as_str()], |r| {
+                EntryLimits::decode(r)
+            })?;
+            let data = if entry.size > 0 && entry.size <= prefetch {
+                let started = std::time::Instant::now();
+                let last = (entry.size - 1) / entry.chunk_size.max(1);
+                let mut chunks = super::reader::read_chunks(&txn, id.as_str(), 0, last)?;
+                stats::Counters::add(&counters.read_ns, started.elapsed().as_nanos() as u64);
+                let data = if chunks.len() == 1 {
+                    chunks.pop().unwrap_or_default()
+                } else {
+                    Bytes::from(chunks.concat())
+                };
+                // Chunk rows that disagree with the size are a corruption,
+                // as the streamed path reports them.
+                if data.len() as u64 != entry.size {
+                    return Err(StoreError::Corrupt(format!(
+                        "entry {id}: its chunks hold {} bytes, not {}",
+                        data.len(),
+                        entry.size
+                    )));
+                }
+                Some(data)
+            } else {
+                None
+            };
+            txn.finish()?;
+            Ok(Some(DownloadLookup {
+                entry,
+                limits,
+                data,
+            }))
         })
         .await
     }

@@ -19,7 +19,8 @@ use crate::store::model::{Change, EntryLimits, NewLimits, Reservation};
 use crate::store::StoreError;
 
 /// An entry's limits with the downloads in progress ([`EntryLimits::decode`]).
-const ENTRY_LIMITS: &str = "SELECT max_downloads, downloads_used, reserved, password_hash
+pub(super) const ENTRY_LIMITS: &str =
+    "SELECT max_downloads, downloads_used, reserved, password_hash
      FROM picoshare_entry_limits WHERE entry_id = ?1";
 
 /// Stores an entry's limits (with its row or its resumable upload's row).

@@ -97,7 +97,7 @@ impl Pool {
 }
 
 /// Reads chunks `first..=last` of entry `id` in one short read transaction.
-fn read_chunks(
+pub(super) fn read_chunks(
     conn: &Connection,
     id: &str,
     first: u64,

@@ -187,29 +187,37 @@ impl WriterHandle {
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Queues `f` without waiting for it; failures are logged.
+    /// Queues `f` without waiting for it; failures are logged (by the
+    /// writer thread, when the job's transaction ends). Queued at once when
+    /// the queue has room, the usual case, with no task spawned; a task
+    /// waits for room otherwise.
     pub(super) fn exec_detached<F>(&self, f: F)
     where
         F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     {
-        let (job, rx) = Self::job(f);
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            if tx
-                .send_async(Cmd::Exec {
-                    job,
-                    durable: false,
-                    detached: true,
-                })
-                .await
-                .is_err()
-            {
-                return;
-            }
-            if let Ok(Err(e)) = rx.await {
+        let log = |r: Result<(), StoreError>| {
+            if let Err(e) = r {
                 tracing::warn!(error = %e, "background database write failed");
             }
+        };
+        let job: Job = Box::new(move |conn| match conn.and_then(f) {
+            Ok(()) => Ok(Box::new(log)),
+            Err(e) => Err(Box::new(move |_| log(Err(e)))),
         });
+        let cmd = Cmd::Exec {
+            job,
+            durable: false,
+            detached: true,
+        };
+        match self.tx.try_send(cmd) {
+            Ok(()) | Err(flume::TrySendError::Disconnected(_)) => {}
+            Err(flume::TrySendError::Full(cmd)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send_async(cmd).await;
+                });
+            }
+        }
     }
 
     pub(super) async fn shutdown(&self) {
