@@ -398,3 +398,52 @@ async fn a_small_file_of_several_chunks_is_served_exactly() {
     assert_eq!(head.headers()["content-length"].to_str().unwrap(), "10001");
     assert!(head.bytes().await.unwrap().is_empty());
 }
+
+/// Download records gather for a moment before they are written together:
+/// records of the downloads made just before a graceful stop are written
+/// with the final commit, none lost.
+#[tokio::test]
+async fn downloads_just_before_a_stop_are_recorded() {
+    let mut s = TestServer::start_with(ServerOptions::new().sqlite()).await;
+    let c = s.admin_client().await;
+    let id = s
+        .upload(&c, "last.txt", b"last words", "text/plain", None, None)
+        .await;
+    let client = plain_client();
+    for _ in 0..3 {
+        let resp = client.get(s.url(&format!("/-{id}"))).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.bytes().await.unwrap();
+    }
+    let status = s.terminate(Duration::from_secs(20));
+    assert!(status.is_some_and(|st| st.success()), "graceful stop");
+    assert_eq!(s.download_rows(&id).len(), 3, "every download recorded");
+}
+
+/// A download record whose file is deleted before the records are written
+/// is dropped alone: the records gathered with it are kept.
+#[tokio::test]
+async fn a_deleted_files_record_does_not_take_others_with_it() {
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    let gone = s
+        .upload(&c, "gone.txt", b"soon deleted", "text/plain", None, None)
+        .await;
+    let kept = s
+        .upload(&c, "kept.txt", b"stays", "text/plain", None, None)
+        .await;
+    let client = plain_client();
+    for id in [&gone, &kept] {
+        let resp = client.get(s.url(&format!("/-{id}"))).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.bytes().await.unwrap();
+    }
+    let del = c
+        .delete(s.url(&format!("/api/entry/{gone}")))
+        .send()
+        .await
+        .unwrap();
+    assert!(del.status().is_success(), "delete: {}", del.status());
+    let recorded = eventually(Duration::from_secs(5), || s.download_rows(&kept).len() == 1).await;
+    assert!(recorded, "the other file's download was not recorded");
+}

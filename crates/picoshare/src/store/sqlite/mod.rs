@@ -130,6 +130,9 @@ struct Inner {
     writer: writer::WriterHandle,
     /// Guest-link upload slots held by uploads in progress.
     slots: Arc<guest_links::Slots>,
+    /// Download records waiting to be handed to the writer together
+    /// (`entries.rs`, `record_download`).
+    downloads: Arc<std::sync::Mutex<Vec<crate::store::model::DownloadRecord>>>,
 }
 
 /// Applies the pragmas every connection needs.
@@ -296,6 +299,7 @@ impl SqliteStore {
                 cfg,
                 writer,
                 slots: Arc::default(),
+                downloads: Arc::default(),
             }),
         })
     }
@@ -366,6 +370,8 @@ impl SqliteStore {
     /// Stops the writer after it has committed everything queued, abandoning
     /// (and reclaiming) uploads that are still unfinished.
     pub(crate) async fn shutdown(&self) {
+        // Download records still gathering go in with the final commit.
+        self.flush_downloads();
         self.inner.writer.shutdown().await;
     }
 }
