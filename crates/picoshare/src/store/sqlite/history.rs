@@ -123,6 +123,33 @@ const UNIQUE_DOWNLOADS_PAGE_SQL: &str = "SELECT download_timestamp, client_ip, u
 const STORED_BYTES_SQL: &str = "SELECT coalesce(sum(length(chunk)), 0) FROM entries_data
      WHERE id IN (SELECT id FROM entries)";
 
+/// The page cache of a reader while it reads a window of the file list, in
+/// KiB (only the pages read take memory).
+///
+/// Counting the files that match, and sorting by anything but the upload
+/// time, visits every entry and looks up its data in an index; with 64 KiB
+/// pages the reader's usual cache (4 MiB, sized for download batches) could
+/// not hold what one pass visits at 100,000 files, and every lookup read
+/// its pages again from the file: 200,000 reads of 64 KiB for one window,
+/// 0.3-1.2 s (strace; docs/benchmarks.md, issue 21). With this cache the
+/// window took 0.03 s.
+const LIST_CACHE_KIB: i64 = 64 << 10;
+
+/// Runs `f` with the reader's cache at [`LIST_CACHE_KIB`], then gives the
+/// memory back and restores the reader's own size.
+fn with_list_cache<T>(
+    conn: &rusqlite::Connection,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let before: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    conn.execute_batch(&format!("PRAGMA cache_size = -{LIST_CACHE_KIB}"))?;
+    let result = f();
+    conn.execute_batch(&format!(
+        "PRAGMA cache_size = {before}; PRAGMA shrink_memory"
+    ))?;
+    result
+}
+
 impl SqliteStore {
     /// Every entry with its size and number of downloads, newest upload first.
     ///
@@ -145,30 +172,32 @@ impl SqliteStore {
             return Ok(EntryPage { entries, total });
         }
         self.read(move |conn| {
-            let tx = conn.unchecked_transaction()?;
-            let pattern = like_pattern(&q.filter);
-            let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-            let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
-            let total: i64 = tx
-                .prepare_cached(&count_sql())?
-                .query_row(rusqlite::params![q.filter, pattern], |r| r.get(0))?;
-            let rowids = query_all(
-                &tx,
-                &page_sql(&q),
-                rusqlite::params![q.filter, pattern, limit, offset],
-                |r| Ok(r.get::<_, i64>(0)?),
-            )?;
-            let mut entries = Vec::with_capacity(rowids.len());
-            for rowid in rowids {
-                let mut stmt = tx.prepare_cached(PAGE_ROW_SQL)?;
-                let mut rows = stmt.query([rowid])?;
-                if let Some(r) = rows.next()? {
-                    entries.push(EntrySummary::decode(r)?);
+            with_list_cache(conn, || {
+                let tx = conn.unchecked_transaction()?;
+                let pattern = like_pattern(&q.filter);
+                let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+                let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+                let total: i64 = tx
+                    .prepare_cached(&count_sql())?
+                    .query_row(rusqlite::params![q.filter, pattern], |r| r.get(0))?;
+                let rowids = query_all(
+                    &tx,
+                    &page_sql(&q),
+                    rusqlite::params![q.filter, pattern, limit, offset],
+                    |r| Ok(r.get::<_, i64>(0)?),
+                )?;
+                let mut entries = Vec::with_capacity(rowids.len());
+                for rowid in rowids {
+                    let mut stmt = tx.prepare_cached(PAGE_ROW_SQL)?;
+                    let mut rows = stmt.query([rowid])?;
+                    if let Some(r) = rows.next()? {
+                        entries.push(EntrySummary::decode(r)?);
+                    }
                 }
-            }
-            Ok(EntryPage {
-                entries,
-                total: total.max(0) as u64,
+                Ok(EntryPage {
+                    entries,
+                    total: total.max(0) as u64,
+                })
             })
         })
         .await
