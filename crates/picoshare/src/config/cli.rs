@@ -285,6 +285,18 @@ pub struct Cli {
     )]
     pub(super) s3_parallel_parts: usize,
 
+    /// Seconds a server instance's lease lasts without renewal (it renews it
+    /// six times per period): after a crash or a stall this long, other
+    /// instances take back what it held (upload slots, download
+    /// reservations, uploads in progress).
+    #[arg(
+        long,
+        env = "PS_INSTANCE_LEASE_SECS",
+        default_value_t = 30,
+        help_heading = "Scale-out storage"
+    )]
+    pub(super) instance_lease_secs: u64,
+
     /// Seconds a resumable upload stays reserved for the server that received
     /// its last bytes (another server answers 423 until then). For tests.
     #[arg(long, env = "PS_TUS_LEASE_SECS", default_value_t = 30, hide = true)]

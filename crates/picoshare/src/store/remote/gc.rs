@@ -11,7 +11,7 @@ use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 
-use super::{RemoteStore, INSTANCE_TIMEOUT_SQL};
+use super::RemoteStore;
 use crate::store::model::limits::DELETE_LIMITS;
 use crate::store::model::time::db_time;
 use crate::store::model::GcOutcome;
@@ -135,8 +135,9 @@ impl RemoteStore {
                     &format!(
                         "DELETE FROM picoshare_pending_uploads p
                          WHERE NOT EXISTS (SELECT 1 FROM picoshare_instances i
-                            WHERE i.id = p.instance_id AND i.heartbeat > now() - {INSTANCE_TIMEOUT_SQL})
-                         RETURNING entry_id, multipart_id"
+                            WHERE i.id = p.instance_id AND i.heartbeat > now() - {})
+                         RETURNING entry_id, multipart_id",
+                        self.instance_timeout_sql()
                     ),
                     &[],
                 )

@@ -9,7 +9,7 @@
 //! deleted in the transaction that inserts what counts in its place (the
 //! entry, or the resumable upload's row), so no count ever sees both.
 
-use super::{RemoteStore, INSTANCE_TIMEOUT_SQL};
+use super::RemoteStore;
 use crate::ids::GuestLinkId;
 use crate::store::model::guest_links::{
     link_uploads, DELETE_GUEST_LINK, FORGET_GUEST_LINK, GUEST_LINK, GUEST_LINKS, INSERT_GUEST_LINK,
@@ -135,7 +135,7 @@ impl RemoteStore {
                             WHERE s.guest_link_id = $1
                               AND i.heartbeat > now() - {timeout})"
                     ),
-                    timeout = INSTANCE_TIMEOUT_SQL
+                    timeout = self.instance_timeout_sql()
                 ),
                 &[&link.as_str()],
             )

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use rand::RngCore;
 
-use super::{RemoteStore, INSTANCE_TIMEOUT_SQL};
+use super::RemoteStore;
 use crate::ids::EntryId;
 use crate::store::model::limits::{CHANGE_LIMITS, SERVER_KEY};
 use crate::store::model::sql::{signed, unsigned, Row};
@@ -36,11 +36,11 @@ pub(super) async fn insert_limits(
 }
 
 /// Downloads in progress of an entry on live instances.
-fn live_reservations_sql(entry: &str) -> String {
+fn live_reservations_sql(entry: &str, timeout: &str) -> String {
     format!(
         "(SELECT coalesce(sum(r.count), 0)::BIGINT FROM picoshare_download_reservations r
             JOIN picoshare_instances i ON i.id = r.instance_id
-          WHERE r.entry_id = {entry} AND i.heartbeat > now() - {INSTANCE_TIMEOUT_SQL})"
+          WHERE r.entry_id = {entry} AND i.heartbeat > now() - {timeout})"
     )
 }
 
@@ -58,7 +58,7 @@ impl RemoteStore {
                 &format!(
                     "SELECT max_downloads, downloads_used, {}, password_hash
                      FROM picoshare_entry_limits l WHERE entry_id = $1",
-                    live_reservations_sql("l.entry_id")
+                    live_reservations_sql("l.entry_id", &self.instance_timeout_sql())
                 ),
                 &[&id.as_str()],
             )
@@ -76,7 +76,7 @@ impl RemoteStore {
                 &format!(
                     "SELECT max_downloads, downloads_used, {}, password_hash, entry_id
                      FROM picoshare_entry_limits l",
-                    live_reservations_sql("l.entry_id")
+                    live_reservations_sql("l.entry_id", &self.instance_timeout_sql())
                 ),
                 &[],
             )
@@ -155,7 +155,10 @@ impl RemoteStore {
         // sees the reservations of whoever held the lock before.
         let reserved = tx
             .query_one(
-                &format!("SELECT {}", live_reservations_sql("$1")),
+                &format!(
+                    "SELECT {}",
+                    live_reservations_sql("$1", &self.instance_timeout_sql())
+                ),
                 &[&id.as_str()],
             )
             .await?;

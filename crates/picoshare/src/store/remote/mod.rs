@@ -67,11 +67,6 @@ use super::stats::Counters;
 use super::{StoreError, StoreStats};
 use crate::ids::EntryId;
 
-/// Seconds between an instance's heartbeats.
-const HEARTBEAT_SECS: u64 = 5;
-/// An instance whose last heartbeat is older than this is gone: its guest
-/// slots and download reservations no longer count.
-pub(crate) const INSTANCE_TIMEOUT_SQL: &str = "interval '30 seconds'";
 /// Smallest part S3 accepts (except the last).
 pub(crate) const MIN_PART_SIZE: usize = 5 << 20;
 /// Most parts one multipart upload may have.
@@ -100,6 +95,9 @@ pub struct RemoteConfig {
     /// Seconds a resumable upload's writing session keeps its lease after
     /// its last sign of progress (renewed every third of it while bytes arrive).
     pub(crate) tus_lease_secs: u64,
+    /// Seconds an instance's heartbeat may stop before its guest slots and
+    /// download reservations no longer count.
+    pub(crate) instance_lease_secs: u64,
 }
 
 /// An S3-compatible bucket.
@@ -212,9 +210,10 @@ impl RemoteStore {
         store.beat().await?;
         store.ping_bucket().await?;
         let weak = Arc::downgrade(&store.inner);
+        let beat_every = Duration::from_millis(store.inner.cfg.instance_lease_secs * 1000 / 6);
         let handle = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(HEARTBEAT_SECS)).await;
+                tokio::time::sleep(beat_every).await;
                 let Some(inner) = weak.upgrade() else { return };
                 let s = RemoteStore { inner };
                 if s.inner.stopping.load(Ordering::Relaxed) {
@@ -273,6 +272,12 @@ impl RemoteStore {
             "now() + interval '{} seconds'",
             self.inner.cfg.tus_lease_secs.max(1)
         )
+    }
+
+    /// `interval '<lease> seconds'` in SQL: how long an instance's heartbeat
+    /// may stop before what it holds stops counting.
+    fn instance_timeout_sql(&self) -> String {
+        format!("interval '{} seconds'", self.inner.cfg.instance_lease_secs)
     }
 
     /// The object holding an entry's bytes.
