@@ -285,6 +285,17 @@ pub struct Cli {
     )]
     pub(super) s3_parallel_parts: usize,
 
+    /// Seconds a request to the S3 bucket may go without an answer, retries
+    /// included, before it fails (a part upload gets one more second per
+    /// MiB; a download, between two pieces of its body).
+    #[arg(
+        long,
+        env = "PS_S3_TIMEOUT_SECS",
+        default_value_t = 30,
+        help_heading = "Scale-out storage"
+    )]
+    pub(super) s3_timeout_secs: u64,
+
     /// Seconds a server instance's lease lasts without renewal (it renews it
     /// six times per period): after a crash or a stall this long, other
     /// instances take back what it held (upload slots, download

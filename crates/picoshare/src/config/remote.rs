@@ -57,6 +57,9 @@ pub fn remote_config(cli: &Cli) -> anyhow::Result<Option<RemoteConfig>> {
     if !(5..=5120).contains(&cli.s3_part_mib) {
         bail!("PS_S3_PART_MIB must be between 5 and 5120");
     }
+    if !(1..=3600).contains(&cli.s3_timeout_secs) {
+        bail!("PS_S3_TIMEOUT_SECS must be between 1 and 3600");
+    }
     if !(2..=3600).contains(&cli.instance_lease_secs) {
         bail!("PS_INSTANCE_LEASE_SECS must be between 2 and 3600");
     }
@@ -80,6 +83,7 @@ pub fn remote_config(cli: &Cli) -> anyhow::Result<Option<RemoteConfig>> {
                 &cli.s3_unsigned_payload,
                 cli.s3_endpoint.as_deref(),
             )?,
+            timeout_secs: cli.s3_timeout_secs,
         },
         part_size: cli.s3_part_mib << 20,
         parallel_parts: cli.s3_parallel_parts,

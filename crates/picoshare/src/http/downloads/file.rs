@@ -31,7 +31,7 @@ use crate::http::proto::ranges::{parse_range, ByteRange, RangeRequest};
 use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::{DownloadRecord, Entry, Reservation};
-use crate::store::Store;
+use crate::store::{RangeReader, Store};
 
 /// Serves a download request (or, with `POST`, a protected file's password form).
 pub(crate) async fn serve(
@@ -148,7 +148,8 @@ async fn serve_parts(
         headers,
         is_get,
         counter,
-    )?;
+    )
+    .await?;
     if is_get && !owner_preview(state, headers).await {
         state.store.record_download(DownloadRecord {
             entry_id: entry.id.clone(),
@@ -266,7 +267,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn build_response(
+async fn build_response(
     store: &Store,
     metrics: &Arc<HttpMetrics>,
     entry: &Entry,
@@ -350,12 +351,29 @@ fn build_response(
     // Only a full body counts; anything else releases the reservation.
     let counter = counter.filter(|_| status == StatusCode::OK);
     let body = if with_body {
+        // The first bytes must be readable before a reply promises them: a
+        // storage service that is down or hangs gets a 503 that says so.
+        let first = match segments.iter().find_map(|s| match s {
+            Segment::Data(r) => Some(*r),
+            Segment::Literal(_) => None,
+        }) {
+            Some(r) => {
+                let mut reader = store.read_range(entry, r.start, r.end);
+                reader
+                    .open()
+                    .await
+                    .map_err(|e| AppError::store("failed to read the file", e))?;
+                Some(reader)
+            }
+            None => None,
+        };
         HttpMetrics::add(&metrics.downloads, 1);
         stream_body(
             store.clone(),
             metrics.clone(),
             entry.clone(),
             segments,
+            first,
             counter.map(|c| (c, length)),
         )
     } else {
@@ -379,11 +397,14 @@ enum Segment {
     Data(ByteRange),
 }
 
+/// The body of a download: `segments` in order, the first range read by
+/// `first` (opened already).
 fn stream_body(
     store: Store,
     metrics: Arc<HttpMetrics>,
     entry: Entry,
     segments: Vec<Segment>,
+    mut first: Option<RangeReader>,
     counter: Option<(CountGuard, u64)>,
 ) -> Body {
     let pieces = pump::spawn(move |pump| async move {
@@ -393,8 +414,10 @@ fn stream_body(
                 Segment::Literal(b) => pump.send(b).await,
                 Segment::Data(r) => {
                     let reading = Reading::Download(&metrics);
-                    pump.range(&store, &entry, (r.start, r.end), reading, |_| {})
-                        .await
+                    let reader = first
+                        .take()
+                        .unwrap_or_else(|| store.read_range(&entry, r.start, r.end));
+                    pump.read(reader, &entry, reading, |_| {}).await
                 }
             };
             if !ok {
