@@ -167,8 +167,14 @@ impl Writer {
         let n = self.txn.bytes.max(1);
         self.space.wal_bytes += n;
         self.space.unchecked_bytes += n;
-        if self.space.limit_blocked && cp.caught_up() == Some(true) {
-            self.space.limit_blocked = false;
+        match cp.caught_up() {
+            Some(true) => self.space.limit_blocked = false,
+            // The last checkpoint finished short of the end: a reader in
+            // another process holds an old snapshot (it may have outlasted
+            // the last wait at the limit, which then saw a checkpoint still
+            // copying).
+            Some(false) => self.space.limit_blocked = true,
+            None => {}
         }
         if self.space.wal_bytes >= self.cfg.wal_limit_bytes {
             if self.space.limit_blocked {
