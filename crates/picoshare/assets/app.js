@@ -29,6 +29,7 @@ import { init as files } from "./js/pages/files.js";
 import { init as guestLinkNew } from "./js/pages/guest-link-new.js";
 import { init as guestLinks } from "./js/pages/guest-links.js";
 import { init as login } from "./js/pages/login.js";
+import { init as sessions } from "./js/pages/sessions.js";
 import { init as settings } from "./js/pages/settings.js";
 import { init as shares } from "./js/pages/shares.js";
 import { init as tokens } from "./js/pages/tokens.js";
@@ -51,6 +52,7 @@ const pages = {
   view: copyLinkButtons,
   "guest-links": guestLinks,
   "guest-link-new": guestLinkNew,
+  sessions,
   settings,
   tokens,
   share: copyLinkButtons,

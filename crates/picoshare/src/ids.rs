@@ -21,6 +21,9 @@ const TUS_UPLOAD_ID_LEN: usize = 24;
 /// Length of an API token's ID (public: it names the token in the list and
 /// in `DELETE /api/tokens/{id}`; the token itself is another, secret value).
 const API_TOKEN_ID_LEN: usize = 12;
+/// Length of a login session's ID (it names the session on the sessions
+/// page; the cookie's token is another, secret value).
+const SESSION_ID_LEN: usize = 12;
 /// Length of a share's ID (public: it is the share page's link `/s/{id}`;
 /// a length no other ID has, so one is never mistaken for another).
 const SHARE_ID_LEN: usize = 14;
@@ -167,9 +170,32 @@ id_type!(
     SHARE_ID_LEN
 );
 
+id_type!(
+    /// The 12-character ID of a login session (not its secret token).
+    SessionId,
+    SESSION_ID_LEN
+);
+
+/// What the logs name a link by (an entry, share, guest link or resumable
+/// upload ID), since the IDs are the links' only secret: the first 8 hex
+/// digits of the ID's SHA-256. It tells one link's lines from another's,
+/// and matches the ID in question (`printf %s ID | sha256sum`), but cannot
+/// be turned back into it: millions of IDs share each value. (At the `debug`
+/// level, a stored upload's line also names its ID.)
+pub(crate) fn log_ref(id: &str) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(id.as_bytes())[..4])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_refs_are_short_hashes() {
+        assert_eq!(log_ref("abc"), "ba7816bf");
+        assert_ne!(log_ref("abcdefghij"), log_ref("abcdefghik"));
+    }
 
     #[test]
     fn hex_is_two_lower_case_digits_a_byte() {

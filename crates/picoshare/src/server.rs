@@ -71,6 +71,21 @@ impl Application {
                     .context("could not open the scale-out storage (PostgreSQL and S3)")?,
             ),
         };
+        // Sessions belong to the passphrase they were opened under: a new
+        // passphrase ends every other session, as it does in the original.
+        let secret_tag = http::auth::session::passphrase_tag(&store, &config.shared_secret)
+            .await
+            .context("could not prepare the login sessions")?;
+        let ended = store
+            .end_sessions_of_other_secrets(secret_tag.clone())
+            .await
+            .context("could not end the sessions of an earlier passphrase")?;
+        if ended > 0 {
+            tracing::info!(
+                sessions = ended,
+                "ended the login sessions of another passphrase"
+            );
+        }
         let listener = match TcpListener::bind(config.listen).await {
             Ok(l) => l,
             Err(e) if config.listen_is_default => {
@@ -85,14 +100,20 @@ impl Application {
             }
         };
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
+        let limiter_capacity = config.limiter_capacity;
         let state = AppState {
             store,
             secret_digest: http::auth::session::secret_digest(&config.shared_secret),
+            secret_tag: secret_tag.into(),
             config: Arc::new(config),
             clock,
             metrics: Arc::default(),
-            login_limiter: Arc::default(),
-            file_access: Arc::default(),
+            login_limiter: Arc::new(http::auth::login_limit::Limiter::with_capacity(
+                limiter_capacity,
+            )),
+            file_access: Arc::new(http::auth::protect::FileAccess::with_capacity(
+                limiter_capacity,
+            )),
             tus_locks: Arc::default(),
             shutdown,
         };

@@ -27,8 +27,12 @@ pub(crate) fn filename(name: &str) -> Result<&str, String> {
     if name == "." || name.starts_with("..") {
         return Err("filename cannot begin with dots".into());
     }
-    const ILLEGAL: &[char] = &['\\', '/', '\x07', '\x08', '\t', '\n', '\x0b', '\x0c', '\r'];
-    if name.contains(ILLEGAL) {
+    // The original refuses `\`, `/` and seven control characters; every
+    // other control character (NUL, ESC, DEL, the C1 range) is refused here
+    // as well, whatever the upload path: a NUL cuts the name short in the
+    // tools that unpack a share's ZIP (`invoice.pdf\0.exe`), and ESC can
+    // rewrite a terminal that shows the name.
+    if name.contains(['\\', '/']) || name.chars().any(char::is_control) {
         return Err("illegal characters in filename".into());
     }
     Ok(name)
@@ -159,6 +163,20 @@ mod tests {
             filename("a\nb").unwrap_err(),
             "illegal characters in filename"
         );
+        for bad in [
+            "invoice.pdf\0.exe",
+            "a\x1b[2Jb",
+            "a\x7fb",
+            "a\u{85}b",
+            "a\\b",
+        ] {
+            assert_eq!(
+                filename(bad).unwrap_err(),
+                "illegal characters in filename",
+                "{bad:?}"
+            );
+        }
+        assert!(filename("naïve résumé \u{202e}fdp.exe").is_ok());
         assert_eq!(filename(&"Ö".repeat(128)).unwrap_err(), "filename too long");
         assert!(filename(&"a".repeat(255)).is_ok());
     }

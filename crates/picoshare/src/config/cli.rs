@@ -63,10 +63,30 @@ pub struct Cli {
     #[arg(long, env = "PS_BODY_IDLE_TIMEOUT", default_value_t = 60)]
     pub(super) body_idle_timeout: u64,
 
+    /// Bytes per second a request body must arrive at on average, over the
+    /// time the server waits for it, once it has waited the body idle
+    /// timeout (0: no minimum). A body trickled slower is cut off with 408.
+    #[arg(long, env = "PS_BODY_MIN_RATE", default_value_t = 1024)]
+    pub(super) body_min_rate: u64,
+
     /// Seconds a response may wait for a client that reads nothing before the
     /// connection is closed (an idle timeout, like the one on request bodies).
     #[arg(long, env = "PS_SEND_TIMEOUT", default_value_t = 60)]
     pub(super) send_timeout: u64,
+
+    /// The reverse proxies in front of the server: IP addresses and networks
+    /// (`10.0.0.0/8`), separated by commas. Only connections from them are
+    /// taken to come through a proxy, and their addresses are skipped when
+    /// the client's address is read from the right of `X-Forwarded-For`
+    /// (implies PS_BEHIND_PROXY).
+    #[arg(long, env = "PS_TRUSTED_PROXIES", value_name = "NETWORKS")]
+    pub(super) trusted_proxies: Option<String>,
+
+    /// The one header a trusted proxy gives the client's address in:
+    /// `X-Forwarded-For`, `X-Real-IP` or `Forwarded` (default: the first of
+    /// them that the request has, in that order).
+    #[arg(long, env = "PS_CLIENT_IP_HEADER", value_name = "HEADER")]
+    pub(super) client_ip_header: Option<String>,
 
     /// Answer a public page or download that a proxy says came over plain
     /// HTTP (`X-Forwarded-Proto: http`) with a 301 to https://, as the
@@ -91,6 +111,11 @@ pub struct Cli {
     /// (0 forces them on every archive).
     #[arg(long, env = "PS_ZIP64_THRESHOLD", hide = true, default_value_t = crate::http::proto::zipstream::ZIP64_LIMIT)]
     pub(super) zip64_threshold: u64,
+
+    /// Testing aid: keys each rate limit holds at most (client addresses,
+    /// files).
+    #[arg(long, env = "PS_LIMITER_CAPACITY", hide = true, default_value_t = crate::http::auth::login_limit::DEFAULT_CAPACITY)]
+    pub(super) limiter_capacity: usize,
 
     /// Bytes per stored chunk for new uploads.
     #[arg(long, env = "PS_CHUNK_SIZE", default_value_t = crate::store::DEFAULT_CHUNK_SIZE, help_heading = "Storage tuning")]

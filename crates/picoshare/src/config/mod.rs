@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
+use crate::http::proto::proxy::{ClientHeader, ProxyTrust};
 use crate::store::StoreConfig;
 
 mod cli;
@@ -34,9 +35,10 @@ pub struct Config {
     pub(crate) listen_is_default: bool,
     /// The admin passphrase.
     pub(crate) shared_secret: String,
-    /// Whether a reverse proxy sits in front (trust its forwarding headers,
-    /// see `http::proto::proxy`).
-    pub(crate) behind_proxy: bool,
+    /// The reverse proxy in front, whose forwarding headers are believed
+    /// (`PS_BEHIND_PROXY`, `PS_TRUSTED_PROXIES`, `PS_CLIENT_IP_HEADER`; see
+    /// `http::proto::proxy`); `None` without one.
+    pub(crate) proxy: Option<ProxyTrust>,
     /// Send public pages and downloads that a proxy says came over plain
     /// HTTP to https:// (see `http::layers::redirects`).
     pub(crate) https_redirect: bool,
@@ -52,6 +54,8 @@ pub struct Config {
     pub(crate) clock_file: Option<PathBuf>,
     /// Sizes and offsets from which share ZIPs use ZIP64 records.
     pub(crate) zip64_threshold: u64,
+    /// Keys each rate limit holds at most.
+    pub(crate) limiter_capacity: usize,
     /// Time between garbage collections.
     pub(crate) gc_interval: std::time::Duration,
     /// How long an unfinished resumable upload lives without progress.
@@ -62,6 +66,8 @@ pub struct Config {
     pub(crate) header_timeout: std::time::Duration,
     /// Time a request body may send nothing.
     pub(crate) body_idle_timeout: std::time::Duration,
+    /// Bytes per second a request body must average (0: no minimum).
+    pub(crate) body_min_rate: u64,
     /// Time a response may wait for a client that reads nothing.
     pub(crate) send_timeout: std::time::Duration,
 }
@@ -90,6 +96,22 @@ fn positive_secs(flag: &str, secs: u64) -> anyhow::Result<std::time::Duration> {
         bail!("{flag} must be between 1 and 86400 seconds");
     }
     Ok(std::time::Duration::from_secs(secs))
+}
+
+/// The proxy settings: a proxy is trusted with `PS_BEHIND_PROXY` (any
+/// non-empty value, as the original) or `PS_TRUSTED_PROXIES`.
+fn proxy_trust(cli: &Cli, behind_proxy: Option<String>) -> anyhow::Result<Option<ProxyTrust>> {
+    let networks = match cli.trusted_proxies.as_deref() {
+        Some(raw) => ProxyTrust::parse_networks(raw).map_err(anyhow::Error::msg)?,
+        None => Vec::new(),
+    };
+    let client_header = ClientHeader::parse(cli.client_ip_header.as_deref().unwrap_or_default())
+        .map_err(anyhow::Error::msg)?;
+    let enabled = behind_proxy.is_some_and(|v| !v.is_empty()) || !networks.is_empty();
+    Ok(enabled.then_some(ProxyTrust {
+        networks,
+        client_header,
+    }))
 }
 
 fn listen_addr(listen: Option<&str>, port: u16) -> anyhow::Result<SocketAddr> {
@@ -147,6 +169,7 @@ impl Config {
             bail!("--page-size must be a power of two between 512 and 65536");
         }
         let remote = remote_config(&cli)?;
+        let proxy = proxy_trust(&cli, behind_proxy)?;
         let mut store = StoreConfig::new(cli.db);
         store.chunk_size = cli.chunk_size;
         store.page_size = cli.page_size;
@@ -166,7 +189,7 @@ impl Config {
             listen: listen_addr(cli.listen.as_deref(), cli.port)?,
             listen_is_default: cli.listen.as_deref().is_none_or(str::is_empty),
             shared_secret: read_secret(secret, secret_file)?,
-            behind_proxy: behind_proxy.is_some_and(|v| !v.is_empty()),
+            proxy,
             https_redirect: cli.https_redirect != 0,
             store,
             remote,
@@ -176,6 +199,7 @@ impl Config {
             zip64_threshold: cli
                 .zip64_threshold
                 .min(crate::http::proto::zipstream::ZIP64_LIMIT),
+            limiter_capacity: cli.limiter_capacity,
             gc_interval: std::time::Duration::from_secs(cli.gc_interval.max(1)),
             tus_expiry: chrono::Duration::hours(
                 i64::try_from(cli.tus_expiry_hours.clamp(1, 24 * 365)).unwrap_or(24),
@@ -183,6 +207,7 @@ impl Config {
             tus_request_bytes: cli.tus_request_mib.saturating_mul(1 << 20),
             header_timeout: positive_secs("--header-timeout", cli.header_timeout)?,
             body_idle_timeout: positive_secs("--body-idle-timeout", cli.body_idle_timeout)?,
+            body_min_rate: cli.body_min_rate,
             send_timeout: positive_secs("--send-timeout", cli.send_timeout)?,
         })
     }
@@ -212,7 +237,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.shared_secret, "from-file");
-        assert!(c.behind_proxy);
+        assert_eq!(c.proxy, Some(ProxyTrust::default()));
         assert!(c.store.external_checkpoints);
     }
 
@@ -221,6 +246,7 @@ mod tests {
         let c = Config::from_parts(parse(&[]), Some("s".into()), None, None, None).unwrap();
         assert_eq!(c.header_timeout.as_secs(), 10);
         assert_eq!(c.body_idle_timeout.as_secs(), 60);
+        assert_eq!(c.body_min_rate, 1024);
         assert_eq!(c.send_timeout.as_secs(), 60);
         let c = Config::from_parts(
             parse(&[
@@ -250,6 +276,35 @@ mod tests {
                 .unwrap_err();
             assert!(err.to_string().contains(flag), "{err}");
         }
+    }
+
+    #[test]
+    fn proxy_settings() {
+        let with = |args: &[&str], behind: Option<&str>| {
+            Config::from_parts(
+                parse(args),
+                Some("s".into()),
+                None,
+                behind.map(str::to_owned),
+                None,
+            )
+        };
+        assert_eq!(with(&[], None).unwrap().proxy, None);
+        assert_eq!(with(&[], Some("")).unwrap().proxy, None);
+        let listed = with(&["--trusted-proxies", "10.0.0.0/8,192.0.2.1"], None)
+            .unwrap()
+            .proxy
+            .unwrap();
+        assert_eq!(listed.networks.len(), 2);
+        let named = with(&["--client-ip-header", "x-real-ip"], Some("yes"))
+            .unwrap()
+            .proxy
+            .unwrap();
+        assert_eq!(named.client_header, ClientHeader::XRealIp);
+        let err = with(&["--trusted-proxies", "proxy.example"], None).unwrap_err();
+        assert!(err.to_string().contains("PS_TRUSTED_PROXIES"), "{err}");
+        let err = with(&["--client-ip-header", "X-Client-IP"], Some("1")).unwrap_err();
+        assert!(err.to_string().contains("PS_CLIENT_IP_HEADER"), "{err}");
     }
 
     #[test]

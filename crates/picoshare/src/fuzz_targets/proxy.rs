@@ -1,17 +1,23 @@
 //! The `proxy` target: a reverse proxy's forwarding headers, read by
 //! `http::proto::proxy`.
 
+use std::net::IpAddr;
+
 use super::lines;
-use crate::http::proto::proxy::{Forwarded, ProxyHeaders};
+use crate::http::proto::proxy::{Forwarded, ProxyHeaders, ProxyTrust};
 
 /// The forwarding headers of a reverse proxy, one per line: `X-Forwarded-For`,
 /// `X-Real-IP`, `X-Forwarded-Proto`, `X-Forwarded-Host`, then `Forwarded`
 /// (the rest of the input). A missing line is an absent header.
 ///
-/// Properties: nothing panics; untrusted headers say nothing; every fact is
-/// trimmed and non-empty, the scheme lower-case; an `X-Forwarded-*` header
-/// with a first element wins over `Forwarded`; the facts, written back as
-/// one `Forwarded` element of quoted strings, read back the same.
+/// Properties: nothing panics; untrusted headers say nothing, nor do headers
+/// from a peer outside the trusted networks; every fact is trimmed and
+/// non-empty, the scheme lower-case; the address is the last non-empty
+/// element of `X-Forwarded-For` when it has one (the one the proxy added),
+/// and a trusted network listed for it moves the answer to an element on its
+/// left; `X-Forwarded-Proto` and `-Host` with a first element win over
+/// `Forwarded`; the facts, written back as one `Forwarded` element of quoted
+/// strings, read back the same.
 pub fn proxy(data: &[u8]) {
     let parts = lines(data, 5);
     let line = |i: usize| parts.get(i).map(|s| s.as_ref());
@@ -22,8 +28,18 @@ pub fn proxy(data: &[u8]) {
         forwarded_host: line(3),
         forwarded: line(4),
     };
-    assert_eq!(Forwarded::read(headers, false), Forwarded::default());
-    let seen = Forwarded::read(headers, true);
+    let peer: IpAddr = [192, 0, 2, 9].into();
+    let trust = ProxyTrust::default();
+    assert_eq!(Forwarded::read(headers, None, peer), Forwarded::default());
+    let elsewhere = ProxyTrust {
+        networks: ProxyTrust::parse_networks("10.0.0.0/8").expect("a network"),
+        ..ProxyTrust::default()
+    };
+    assert_eq!(
+        Forwarded::read(headers, Some(&elsewhere), peer),
+        Forwarded::default()
+    );
+    let seen = Forwarded::read(headers, Some(&trust), peer);
     for fact in [&seen.client, &seen.proto, &seen.host]
         .into_iter()
         .flatten()
@@ -39,8 +55,39 @@ pub fn proxy(data: &[u8]) {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
-    if let Some(client) = first(headers.forwarded_for) {
-        assert_eq!(seen.client.as_deref(), Some(client.as_str()));
+    let last_node = headers.forwarded_for.and_then(|v| {
+        v.split(',')
+            .map(|n| node(n.trim()))
+            .rfind(|n| !n.is_empty())
+    });
+    if let Some(client) = last_node {
+        assert_eq!(seen.client.as_deref(), Some(client));
+        // Listing the client's own address as a proxy moves the answer left
+        // (or keeps it, when nothing on its left is an address).
+        if let Ok(ip) = client.parse::<IpAddr>() {
+            let listed = ProxyTrust {
+                networks: vec![ip.to_canonical().into()],
+                ..ProxyTrust::default()
+            };
+            let other = Forwarded::read(headers, Some(&listed), ip).client;
+            let on_left = headers.forwarded_for.is_some_and(|v| {
+                v.split(',').map(|n| node(n.trim())).any(|n| {
+                    !n.is_empty()
+                        && n.parse::<IpAddr>().ok().map(|a| a.to_canonical())
+                            != Some(ip.to_canonical())
+                })
+            });
+            if on_left {
+                assert_ne!(
+                    other
+                        .as_deref()
+                        .and_then(|o| o.parse::<IpAddr>().ok())
+                        .map(|a| a.to_canonical()),
+                    Some(ip.to_canonical()),
+                    "{headers:?}"
+                );
+            }
+        }
     }
     if let Some(proto) = first(headers.forwarded_proto) {
         assert_eq!(seen.proto, Some(proto.to_ascii_lowercase()));
@@ -73,7 +120,8 @@ pub fn proxy(data: &[u8]) {
             forwarded: Some(&header),
             ..ProxyHeaders::default()
         },
-        true,
+        Some(&trust),
+        peer,
     );
     let want = Forwarded {
         client: client.map(str::to_owned),
@@ -81,4 +129,16 @@ pub fn proxy(data: &[u8]) {
         host: seen.host.clone(),
     };
     assert_eq!(again, want, "{header:?}");
+}
+
+/// A node's address as the parser reads it: without a port, and an IPv6
+/// address without brackets (written again here, from the rules).
+fn node(n: &str) -> &str {
+    if let Some(rest) = n.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(ip, _)| ip).trim();
+    }
+    match n.split_once(':') {
+        Some((address, port)) if !port.contains(':') => address.trim(),
+        _ => n.trim(),
+    }
 }

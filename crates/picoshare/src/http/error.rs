@@ -119,6 +119,11 @@ impl AppError {
     pub(crate) fn message(&self) -> &str {
         &self.message
     }
+
+    /// The `Retry-After` of a 429, if this is one.
+    pub(crate) fn retry_after(&self) -> Option<HeaderValue> {
+        self.retry_after.map(HeaderValue::from)
+    }
 }
 
 impl IntoResponse for AppError {
@@ -129,6 +134,9 @@ impl IntoResponse for AppError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        // A refusal is about this request at this moment (a 429 about one
+        // client, a 401 before a password): no cache may keep it for others.
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if self.clear_cookie {
             h.insert(header::SET_COOKIE, super::auth::session::clearing_cookie());
         }

@@ -55,12 +55,15 @@ pub(crate) struct AppState {
     pub(crate) config: Arc<Config>,
     /// SHA-256 of the admin passphrase.
     pub(crate) secret_digest: [u8; 32],
+    /// The passphrase's tag, which sessions are stored with (see
+    /// `auth::session::passphrase_tag`).
+    pub(crate) secret_tag: Arc<str>,
     /// Source of "now".
     pub(crate) clock: Arc<dyn Clock>,
     /// Counters for `/metrics`.
     pub(crate) metrics: Arc<layers::metrics::HttpMetrics>,
     /// Failed logins per client address.
-    pub(crate) login_limiter: Arc<auth::login_limit::LoginLimiter>,
+    pub(crate) login_limiter: Arc<auth::login_limit::Limiter<auth::login_limit::ClientKey>>,
     /// Wrong passwords of protected files, and the key of their cookies.
     pub(crate) file_access: Arc<auth::protect::FileAccess>,
     /// The request writing to each resumable upload.

@@ -7,6 +7,27 @@ use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId, IdError, ShareId};
 use crate::store::model::Entry;
 
+/// The value of field `key` in a form-encoded body
+/// (`application/x-www-form-urlencoded`: `+` is a space, `%XX` a byte, read as
+/// UTF-8 with bad sequences replaced), if the body has it.
+pub(crate) fn form_value(form: &[u8], key: &str) -> Option<String> {
+    form.split(|b| *b == b'&')
+        .filter_map(|kv| {
+            let mut it = kv.splitn(2, |b| *b == b'=');
+            Some((it.next()?, it.next().unwrap_or_default()))
+        })
+        .find(|(k, _)| *k == key.as_bytes())
+        .map(|(_, v)| {
+            let plus_decoded: Vec<u8> = v
+                .iter()
+                .map(|b| if *b == b'+' { b' ' } else { *b })
+                .collect();
+            percent_encoding::percent_decode(&plus_decoded)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+}
+
 /// Parses an entry ID from a path, with the original's message.
 pub(crate) fn parse_entry_id(raw: &str) -> Result<EntryId, AppError> {
     EntryId::parse(raw).map_err(|e| AppError::bad_request(format!("bad entry ID: {e}")))
@@ -51,6 +72,15 @@ pub(crate) fn parse_share_id(raw: &str) -> Result<ShareId, AppError> {
 mod tests {
     use super::*;
     use axum::http::StatusCode;
+
+    #[test]
+    fn form_values_are_decoded() {
+        let form = b"next=%2Ffiles%3Fa%3D1&passphrase=a+b%26c%C3%A9&empty=";
+        assert_eq!(form_value(form, "passphrase").as_deref(), Some("a b&cé"));
+        assert_eq!(form_value(form, "next").as_deref(), Some("/files?a=1"));
+        assert_eq!(form_value(form, "empty").as_deref(), Some(""));
+        assert_eq!(form_value(form, "missing"), None);
+    }
 
     #[test]
     fn ids_are_rejected_with_the_original_wording() {

@@ -16,7 +16,8 @@ use axum::routing::{delete, get, head, post, put};
 use axum::Router;
 
 use super::api::{
-    admin, entries, guest_links, health, history, login, metrics, settings, shares, system, tokens,
+    admin, entries, guest_links, health, history, login, metrics, sessions, settings, shares,
+    system, tokens,
 };
 use super::downloads;
 use super::layers::{self, body_timeout, csrf, redirects, security_headers};
@@ -66,7 +67,10 @@ pub(crate) fn router(state: AppState) -> Router {
 fn public() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::upload::index))
-        .route("/login", get(pages::login::login_page))
+        .route(
+            "/login",
+            get(pages::login::login_page).post(pages::login::login_post),
+        )
         .route("/api/auth", post(login::login).delete(login::logout))
         .route("/static/{*path}", get(pages::assets::serve))
         .merge(pages::assets::root_files())
@@ -125,6 +129,7 @@ fn owner() -> Router<AppState> {
         .route("/guest-links", get(pages::guest_links::guest_links))
         .route("/guest-links/new", get(pages::guest_links::new_guest_link))
         .route("/tokens", get(pages::tokens::tokens))
+        .route("/sessions", get(pages::sessions::sessions))
         .route("/settings", get(pages::settings::settings))
         .route("/information", get(pages::system::information));
     let api = Router::new()
@@ -160,6 +165,11 @@ fn owner() -> Router<AppState> {
             get(tokens::list_tokens).post(tokens::create_token),
         )
         .route("/api/tokens/{id}", delete(tokens::delete_token))
+        .route(
+            "/api/sessions",
+            get(sessions::list_sessions).delete(sessions::delete_other_sessions),
+        )
+        .route("/api/sessions/{id}", delete(sessions::delete_session))
         .route(
             "/api/settings",
             get(settings::get_settings).put(settings::put_settings),

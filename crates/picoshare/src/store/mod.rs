@@ -71,7 +71,8 @@ pub(crate) use sqlite::{JournalMode, StoreConfig, DEFAULT_CHUNK_SIZE};
 pub(crate) use stats::StoreStats;
 pub(crate) use transfer::{GuestSlot, RangeReader, TusSink, UploadSink};
 
-use crate::ids::{ApiTokenId, EntryId, GuestLinkId, ShareId, TusUploadId};
+use crate::ids::{ApiTokenId, EntryId, GuestLinkId, SessionId, ShareId, TusUploadId};
+use model::sessions::{NewSession, Session};
 use model::{
     ApiToken, Change, CreateOutcome, DatabaseSpace, Download, DownloadRecord, Entry, EntryLimits,
     EntrySummary, GcOutcome, GuestLink, NewApiToken, NewGuestLink, NewShare, NewTusUpload,
@@ -257,32 +258,63 @@ impl Store {
         /// Records a download. Fire-and-forget.
         fn record_download(&self, rec: DownloadRecord);
 
-        /// Stores a new login session by the SHA-256 of its token.
+        /// Stores a new login session by the SHA-256 of its token, tagged
+        /// with the passphrase it was opened under; returns its ID.
         ///
         /// # Errors
         /// Storage failures.
-        async fn create_session(
-            &self,
-            token_sha256: String,
-            now: DateTime<Utc>,
-            expires: DateTime<Utc>
-        ) -> Result<(), StoreError>;
+        async fn create_session(&self, session: NewSession) -> Result<SessionId, StoreError>;
 
-        /// Whether a session with this token hash exists and has not expired.
+        /// The ID of the session with this token hash, if it exists, was
+        /// opened under the passphrase tagged `secret_tag` and has not expired.
         ///
         /// # Errors
         /// Storage failures.
-        async fn session_valid(
+        async fn session_id(
             &self,
             token_sha256: String,
+            secret_tag: String,
             now: DateTime<Utc>
-        ) -> Result<bool, StoreError>;
+        ) -> Result<Option<SessionId>, StoreError>;
 
-        /// Revokes a session.
+        /// The sessions of the passphrase tagged `secret_tag` that have not
+        /// expired, newest first.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn sessions(
+            &self,
+            secret_tag: String,
+            now: DateTime<Utc>
+        ) -> Result<Vec<Session>, StoreError>;
+
+        /// Revokes a session (logout).
         ///
         /// # Errors
         /// Storage failures.
         async fn delete_session(&self, token_sha256: String) -> Result<(), StoreError>;
+
+        /// Revokes the session with this ID; returns whether it existed.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn delete_session_by_id(&self, id: &SessionId) -> Result<bool, StoreError>;
+
+        /// Revokes every session but `keep`; returns how many ended.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn delete_other_sessions(&self, keep: &SessionId) -> Result<u64, StoreError>;
+
+        /// Ends every session opened under another passphrase than the one
+        /// tagged `secret_tag` (done at start-up); returns how many ended.
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn end_sessions_of_other_secrets(
+            &self,
+            secret_tag: String
+        ) -> Result<u64, StoreError>;
 
         /// Stores a new API token (its SHA-256 only).
         ///

@@ -306,3 +306,144 @@ async fn repeated_wrong_passphrases_are_rate_limited() {
         "another address is not affected"
     );
 }
+
+/// The login limit counts clients by address, never by the text of a
+/// header: behind a proxy, 300 wrong passphrases each with a different
+/// 256 KiB `X-Forwarded-For` that is no address, then 600 from as many
+/// addresses, leave the server's memory (from /proc) nearly where it was,
+/// and the limit holds no more keys than its capacity (set to 100 here).
+#[tokio::test]
+async fn the_login_limit_holds_bounded_memory_whatever_the_headers() {
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .env("PS_BEHIND_PROXY", "1")
+            .env("PS_METRICS_PUBLIC", "1")
+            .env("PS_LIMITER_CAPACITY", "100"),
+    )
+    .await;
+    let c = plain_client();
+    let attempt = |xff: String| {
+        c.post(s.url("/api/auth"))
+            .header("X-Forwarded-For", xff)
+            .json(&serde_json::json!({ "sharedSecretKey": "wrong" }))
+            .send()
+    };
+    // Warm up the allocator with one request of each kind.
+    attempt("x".repeat(256 * 1024)).await.unwrap();
+    attempt("192.0.2.1".into()).await.unwrap();
+    let before = s.rss_kib();
+    for i in 0..300 {
+        let junk = format!("{i}-{}", "x".repeat(256 * 1024 - 8));
+        let status = attempt(junk).await.unwrap().status().as_u16();
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    for i in 0..600u32 {
+        let status = attempt(format!("10.0.{}.{}", i / 256, i % 256))
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 401);
+    }
+    let grown = s.rss_kib().saturating_sub(before);
+    assert!(
+        grown < 24 * 1024,
+        "the server's memory grew by {grown} KiB after 900 wrong passphrases"
+    );
+    let keys = s
+        .metric("picoshare_rate_limit_keys{limit=\"login\"}")
+        .await
+        .expect("the limit's size in /metrics");
+    assert!(keys <= 100.0, "{keys} keys held");
+}
+
+/// An IPv6 client is limited by its /64, where one host can take a new
+/// address for every guess: 10 wrong passphrases from ten addresses of one
+/// /64 block the next from an eleventh; another /64 is not affected.
+#[tokio::test]
+async fn an_ipv6_client_is_limited_by_its_slash_64() {
+    let s = TestServer::start_with(ServerOptions::new().env("PS_BEHIND_PROXY", "1")).await;
+    let c = plain_client();
+    let attempt = |secret: &str, ip: String| {
+        c.post(s.url("/api/auth"))
+            .header("X-Forwarded-For", ip)
+            .json(&serde_json::json!({ "sharedSecretKey": secret }))
+            .send()
+    };
+    for i in 1..=10u32 {
+        let ip = format!("2001:db8:1:2:{:x}::{i:x}", i * 4099);
+        assert_eq!(attempt("wrong", ip).await.unwrap().status().as_u16(), 401);
+    }
+    let resp = attempt(&s.secret, "2001:db8:1:2:ffff:ffff:ffff:fffe".into())
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429, "same /64");
+    let resp = attempt(&s.secret, "2001:db8:1:3::1".into()).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "another /64");
+}
+
+/// The login form posts (`method="post"`), so a passphrase never travels in
+/// a URL; posted without its script, to `POST /login`, it logs in and goes
+/// on to `next`, or shows the form again with the reason.
+#[tokio::test]
+async fn the_login_form_posts_and_works_without_its_script() {
+    let s = TestServer::start().await;
+    let page = plain_client()
+        .get(s.url("/login?next=/files"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = page
+        .split("<form")
+        .nth(1)
+        .and_then(|f| f.split('>').next())
+        .unwrap_or_else(|| panic!("no form: {page}"))
+        .to_owned();
+    assert!(form.contains(r#"method="post""#), "{form}");
+    assert!(form.contains(r#"action="/login""#), "{form}");
+    assert!(page.contains(r#"name="next" value="/files""#), "{page}");
+
+    let post = |body: String| {
+        plain_client()
+            .post(s.url("/login"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let wrong = post("next=%2Ffiles&passphrase=nope".into()).await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(set_cookies(wrong.headers()).is_empty());
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("incorrect shared secret"));
+
+    let encoded: String =
+        percent_encoding::utf8_percent_encode(SECRET, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    let right = post(format!("next=%2Ffiles&passphrase={encoded}"))
+        .await
+        .unwrap();
+    assert_eq!(right.status().as_u16(), 303);
+    assert_eq!(header_str(right.headers(), "location"), "/files");
+    let cookie = session_set_cookie(right.headers());
+    assert!(cookie.has("HttpOnly") && cookie.has("SameSite=Strict"));
+    let resp = plain_client()
+        .get(s.url("/api/settings"))
+        .header(COOKIE, format!("{}={}", cookie.name, cookie.value))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "the session works");
+    // A `next` elsewhere is not followed.
+    let away = post(format!(
+        "next=https%3A%2F%2Fevil.example%2F&passphrase={encoded}"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(header_str(away.headers(), "location"), "/");
+}

@@ -32,7 +32,8 @@ async fn download_as(s: &TestServer, id: &str, ip: &str, ua: &str) {
     let resp = plain_client()
         .get(s.url(&format!("/-{id}")))
         .header("User-Agent", ua)
-        .header("X-Forwarded-For", format!("{ip}, 10.0.0.1"))
+        // What a client wrote, then the address the proxy appended.
+        .header("X-Forwarded-For", format!("10.0.0.1, {ip}"))
         .send()
         .await
         .unwrap();

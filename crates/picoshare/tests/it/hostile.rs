@@ -525,3 +525,99 @@ async fn broken_http_gets_a_4xx_and_the_server_goes_on() {
     let c = s.admin_client().await;
     assert_still_serving(&s, &c).await;
 }
+
+/// A control character (NUL, ESC, DEL, C1) in a filename is refused on
+/// every path a name comes in by: a multipart part's extended `filename*`,
+/// a raw `PUT`'s path, resumable uploads' metadata (the owner's and a
+/// guest's), and a rename. (Multipart's plain `filename` cannot carry them:
+/// the HTTP parser refuses them in headers.) Nothing is stored.
+#[tokio::test]
+async fn control_characters_are_refused_in_filenames_on_every_path() {
+    let s = TestServer::start().await;
+    let admin = s.admin_client().await;
+    let bad_names = [
+        "invoice.pdf\0.exe",
+        "a\x1b[2Jb.txt",
+        "del\x7f.txt",
+        "c1\u{85}.txt",
+    ];
+    let refused = |what: String| {
+        move |status: u16, body: String| {
+            assert_eq!(status, 400, "{what}: {body}");
+            assert!(
+                body.contains("illegal characters in filename"),
+                "{what}: {body}"
+            );
+        }
+    };
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+    let link: serde_json::Value = admin
+        .post(s.url("/api/guest-links"))
+        .json(&serde_json::json!({
+            "urlExpirationTime": FAR_FUTURE,
+            "fileLifetime": "168h0m0s",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = link["id"].as_str().unwrap().to_owned();
+    for name in bad_names {
+        let encoded =
+            percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        // Multipart, with the name in `filename*`.
+        let boundary = "XyZzYboundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.txt\"; \
+             filename*=UTF-8''{encoded}\r\nContent-Type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n"
+        );
+        let r = admin
+            .post(s.url(&format!("/api/entry?expiration={FAR_FUTURE}")))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        refused(format!("multipart {name:?}"))(r.status().as_u16(), r.text().await.unwrap());
+        // Raw PUT.
+        let r = admin
+            .put(s.url(&format!("/api/upload/{encoded}")))
+            .body("hello")
+            .send()
+            .await
+            .unwrap();
+        refused(format!("PUT {name:?}"))(r.status().as_u16(), r.text().await.unwrap());
+        // Resumable, the owner's and a guest's.
+        for endpoint in ["/api/tus".to_owned(), format!("/api/guest/{link}/tus")] {
+            let r = admin
+                .post(s.url(&endpoint))
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Length", "5")
+                .header("Upload-Metadata", format!("filename {}", b64(name)))
+                .send()
+                .await
+                .unwrap();
+            refused(format!("{endpoint} {name:?}"))(r.status().as_u16(), r.text().await.unwrap());
+        }
+    }
+    assert_eq!(s.entry_count(), 0);
+    // A rename.
+    let id = s
+        .upload(&admin, "fine.txt", b"hello", "text/plain", None, None)
+        .await;
+    for name in bad_names {
+        let r = admin
+            .put(s.url(&format!("/api/entry/{id}")))
+            .json(&serde_json::json!({ "filename": name }))
+            .send()
+            .await
+            .unwrap();
+        refused(format!("rename {name:?}"))(r.status().as_u16(), r.text().await.unwrap());
+    }
+}

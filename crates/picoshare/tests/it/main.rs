@@ -88,3 +88,13 @@ mod backup_cmd;
 mod compat;
 // `picoshare rollback-check`: before going back to the original.
 mod rollback;
+// The real Litestream beside the server: replicate, restart, restore.
+mod litestream;
+// The image's entrypoint: Litestream to S3, restore on start (scale-out run only).
+mod entrypoint;
+// Behind a real nginx: the client's address, chains of proxies, a cache.
+mod proxy;
+// Login sessions: bound to the passphrase, listed and ended by the owner.
+mod sessions;
+// What the log says: no link IDs.
+mod logs;

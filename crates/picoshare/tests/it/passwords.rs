@@ -375,3 +375,95 @@ async fn the_owner_sets_changes_and_removes_a_password_by_edit() {
     );
     assert_eq!(limits_row(&server, &id), None);
 }
+
+/// 150 wrong passwords sent at once from one client: each attempt is
+/// counted before its (slow) check, so at most 10 are checked (the server's
+/// count of argon2id checks says so) and the other 140 get 429; then the
+/// right password is refused too, until the window ends.
+#[tokio::test]
+async fn simultaneous_wrong_passwords_are_counted_before_they_are_checked() {
+    let server = TestServer::start_with(ServerOptions::new().env("PS_METRICS_PUBLIC", "1")).await;
+    let id = upload_with(&server, &[("password", PASSWORD)], "", b"guarded").await;
+    let url = server.url(&format!("/-{id}"));
+    let checks = || server.metric("picoshare_password_checks_total");
+    let before = checks().await.unwrap_or(0.0);
+    let guesses = (0..150).map(|i| {
+        plain_client()
+            .get(&url)
+            .header(AUTHORIZATION, basic(&format!("guess {i}")))
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 150, "{statuses:?}");
+    assert!(
+        checked <= 10,
+        "{checked} of 150 simultaneous guesses were checked"
+    );
+    let hashed = checks().await.expect("password checks in /metrics") - before;
+    assert!(hashed <= 10.0, "{hashed} passwords hashed");
+    let r = plain_client()
+        .get(&url)
+        .header(AUTHORIZATION, basic(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+}
+
+/// Password checks (argon2id, 19 MiB each) run a few at a time whoever
+/// sends them, in memory that is reused: 40 guesses at once, from 40
+/// addresses at 4 files (10 each, within every limit), all get their
+/// answer, and the server's peak memory (VmHWM from /proc) grows by a few
+/// checks' worth (one per core, at most 4), not forty; 20 more checks one
+/// after the other add nothing.
+#[tokio::test]
+async fn password_checks_run_a_few_at_a_time() {
+    let server = TestServer::start_with(ServerOptions::new().env("PS_BEHIND_PROXY", "1")).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(upload_with(&server, &[("password", PASSWORD)], "", b"guarded").await);
+    }
+    let before = server.peak_rss_kib();
+    let guesses = (0..40).map(|i| {
+        plain_client()
+            .get(server.url(&format!("/-{}", ids[i % 4])))
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .header(AUTHORIZATION, basic(&format!("guess {i}")))
+            .send()
+    });
+    for r in futures_util::future::join_all(guesses).await {
+        assert_eq!(r.unwrap().status().as_u16(), 401);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let allowed = (cores.clamp(1, 4) as u64 + 1) * 20 * 1024;
+    let grown = server.peak_rss_kib().saturating_sub(before);
+    assert!(
+        grown < allowed,
+        "peak memory grew by {} MiB for 40 simultaneous password checks",
+        grown / 1024
+    );
+    let settled = server.rss_kib();
+    for i in 0..20 {
+        let r = plain_client()
+            .get(server.url(&format!("/-{}", ids[4])))
+            .header("X-Forwarded-For", format!("203.0.113.{i}"))
+            .header(AUTHORIZATION, basic(PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.bytes().await.unwrap();
+    }
+    let grown = server.rss_kib().saturating_sub(settled);
+    assert!(
+        grown < 10 * 1024,
+        "20 password checks one after the other kept {} MiB",
+        grown / 1024
+    );
+}

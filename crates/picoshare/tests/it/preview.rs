@@ -306,3 +306,35 @@ async fn owner_previews_are_not_downloads() {
     assert!(eventually(Duration::from_secs(10), || s.download_rows(&id).len() >= 4).await);
     assert_eq!(s.download_rows(&id).len(), 4);
 }
+
+/// The view page of a password-protected file shows nothing of it before
+/// the password, no more than its download link does: not its name (in the
+/// title, the heading or the link), nor its size, nor a preview; only a
+/// Download button that asks for the password. The owner sees it all.
+#[tokio::test]
+async fn view_page_of_a_protected_file_shows_nothing_of_it() {
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    let name = "quarterly-results-draft.pdf";
+    let mut form = Multipart::new().text("password", "hunter2");
+    form = form.file("file", name, Some("application/pdf"), &[b'%'; 123_457]);
+    let q = format!("?expiration={FAR_FUTURE}");
+    let id = upload_id(s.post_entry(&c, &q, form).await).await;
+    let (status, _, page) = get(&s, &plain_client(), &format!("/v/{id}")).await;
+    assert_eq!(status, 200);
+    for hidden in [
+        name,
+        "quarterly",
+        "120.56",
+        "123457",
+        "123,457",
+        "<iframe",
+        "<embed",
+    ] {
+        assert!(!page.contains(hidden), "{hidden:?} shown: {page}");
+    }
+    assert!(page.contains("protected by a password"), "{page}");
+    assert!(page.contains(&format!(r#"href="/-{id}""#)), "{page}");
+    let (_, _, owner) = get(&s, &c, &format!("/v/{id}")).await;
+    assert!(owner.contains(name), "the owner sees the name: {owner}");
+}

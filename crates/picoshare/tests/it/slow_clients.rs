@@ -448,3 +448,76 @@ async fn send_timeout_closes_a_stalled_download() {
     // A client that keeps reading gets everything.
     assert_eq!(sha256_hex(&s.download(&id).await), sha256_hex(&big));
 }
+
+/// A body trickled a byte at a time, each byte well inside the idle timeout,
+/// is cut off once it falls below the minimum rate: an unauthenticated login
+/// body (64 KiB announced) sent a byte every 500 ms gets 408 a few seconds
+/// after the idle timeout, where it would otherwise hold its connection for
+/// as long as the client likes. An upload of the same size sent steadily is
+/// stored.
+#[tokio::test]
+async fn trickled_bodies_are_cut_below_the_minimum_rate() {
+    const TIMEOUT: u64 = 2;
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .arg("--body-idle-timeout")
+            .arg(&TIMEOUT.to_string())
+            .env("PS_BODY_MIN_RATE", "1024"),
+    )
+    .await;
+    let stream = TcpStream::connect(s.addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer
+        .write_all(
+            format!(
+                "POST /api/auth HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+                 Content-Length: 65536\r\n\r\n{{",
+                s.addr
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..60 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if writer.write_all(b" ").await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    trickle.abort();
+    assert!(
+        closed.is_ok(),
+        "a body trickled at 2 bytes a second still held its connection after {:?}",
+        started.elapsed()
+    );
+    let reply = parse_raw_response(&got);
+    assert_eq!(reply.status, 408);
+    let body = String::from_utf8_lossy(&reply.rest);
+    assert!(
+        body.starts_with(
+            "Request timeout: the request body arrived slower than 1024 bytes per second"
+        ),
+        "{body:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(4 * TIMEOUT));
+    // The server goes on serving.
+    let c = s.admin_client().await;
+    let id = s
+        .upload(&c, "after.txt", b"still here", "text/plain", None, None)
+        .await;
+    assert_eq!(s.download(&id).await, b"still here");
+}

@@ -782,3 +782,43 @@ async fn curl_uploads_with_a_token() {
         format!("{INVALID_TOKEN}\n")
     );
 }
+
+/// A bad token is refused whatever else the request carries: on the
+/// session-only API routes too, a revoked or mistyped token beside a valid
+/// session cookie gets 401 and changes nothing; a valid token beside one
+/// gets the 403 of a token.
+#[tokio::test]
+async fn a_bad_token_is_refused_even_with_a_session_on_session_routes() {
+    let s = TestServer::start().await;
+    let admin = s.admin_client().await;
+    let token = new_token(&s, &admin).await;
+    let id = s
+        .upload(&admin, "kept.txt", b"kept", "text/plain", None, None)
+        .await;
+    let routes = |c: &Client| -> Vec<(&'static str, RequestBuilder)> {
+        vec![
+            ("list files", c.get(s.url("/api/entries"))),
+            ("settings", c.get(s.url("/api/settings"))),
+            ("tokens", c.get(s.url("/api/tokens"))),
+            (
+                "new token",
+                c.post(s.url("/api/tokens"))
+                    .json(&json!({ "name": "more" })),
+            ),
+            (
+                "delete a file",
+                c.delete(s.url(&format!("/api/entry/{id}"))),
+            ),
+        ]
+    };
+    for (what, req) in routes(&admin) {
+        let resp = bearer(req, "pst_not-a-real-token").send().await.unwrap();
+        assert_token_refused(what, resp, 401, INVALID_TOKEN).await;
+    }
+    for (what, req) in routes(&admin) {
+        let resp = bearer(req, &token).send().await.unwrap();
+        assert_token_refused(what, resp, 403, UPLOAD_ONLY).await;
+    }
+    assert_eq!(s.download(&id).await, b"kept");
+    assert_eq!(list_tokens(&s, &admin).await.len(), 1);
+}

@@ -2,13 +2,13 @@
 //! logout. Sessions themselves are in [`crate::http::auth::session`].
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Duration;
 use subtle::ConstantTimeEq;
 
+use crate::http::auth::login_limit::ClientKey;
 use crate::http::auth::session::{
-    clearing_cookie, secret_digest, session_token, token_hash, COOKIE_NAME, SESSION_DAYS,
+    clearing_cookie, open_session, secret_digest, session_token, token_hash,
 };
 use crate::http::client::ClientView;
 use crate::http::error::JsonBody;
@@ -25,20 +25,38 @@ struct LoginRequest {
 pub(crate) async fn login(
     State(state): State<AppState>,
     client: ClientView,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
-    let addr = &client.ip;
-    let now = std::time::Instant::now();
-    if let Some(wait) = state.login_limiter.blocked(addr, now) {
+    limited(&state, &client, || {
+        start_session(&state, &client, &headers, &body)
+    })
+    .await
+}
+
+/// Runs a login attempt under the limit on wrong passphrases: 429 while the
+/// client is blocked; the attempt counts before the passphrase is compared,
+/// and a right one clears the client's count.
+pub(crate) async fn limited<F>(
+    state: &AppState,
+    client: &ClientView,
+    attempt: impl FnOnce() -> F,
+) -> Result<Response, AppError>
+where
+    F: std::future::Future<Output = Result<Response, AppError>>,
+{
+    let key = ClientKey::of(client.limit_ip);
+    if let Err(wait) = state.login_limiter.begin(&key, std::time::Instant::now()) {
         return Err(AppError::too_many(
             "Too many wrong passphrases from your address.",
             wait,
         ));
     }
-    let result = start_session(&state, &client, &body).await;
+    let result = attempt().await;
     match &result {
-        Ok(_) => state.login_limiter.succeeded(addr),
-        Err(e) if e.status() == StatusCode::UNAUTHORIZED => state.login_limiter.failed(addr, now),
+        Ok(_) => state.login_limiter.succeeded(&key),
+        // A malformed request or a failure of the server is no guess.
+        Err(e) if e.status() != StatusCode::UNAUTHORIZED => state.login_limiter.refund(&key),
         Err(_) => {}
     }
     result
@@ -48,6 +66,7 @@ pub(crate) async fn login(
 async fn start_session(
     state: &AppState,
     client: &ClientView,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, AppError> {
     // Like the original, read only the first JSON value and ignore what follows.
@@ -56,34 +75,30 @@ async fn start_session(
         .next()
         .and_then(Result::ok)
         .ok_or_else(|| AppError::bad_request("malformed request"))?;
-    let key = req.shared_secret_key.unwrap_or_default();
+    check_passphrase(state, &req.shared_secret_key.unwrap_or_default())?;
+    let cookie = open_session(state, client, headers).await?;
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(resp)
+}
+
+/// Compares `key` with the passphrase, in constant time: 400 `invalid shared
+/// secret` when empty, 401 `incorrect shared secret` when wrong (the
+/// original's messages).
+///
+/// # Errors
+/// The refusal.
+pub(crate) fn check_passphrase(state: &AppState, key: &str) -> Result<(), AppError> {
     if key.is_empty() {
         return Err(AppError::bad_request("invalid shared secret"));
     }
-    if !bool::from(secret_digest(&key).ct_eq(&state.secret_digest)) {
+    if !bool::from(secret_digest(key).ct_eq(&state.secret_digest)) {
         return Err(AppError::new(
             StatusCode::UNAUTHORIZED,
             "incorrect shared secret",
         ));
     }
-    let token = crate::ids::random_hex(32);
-    let now = state.clock.now();
-    state
-        .store
-        .create_session(token_hash(&token), now, now + Duration::days(SESSION_DAYS))
-        .await
-        .map_err(|e| AppError::store("failed to start a session", e))?;
-    let secure = client.secure_attribute();
-    let cookie = format!(
-        "{COOKIE_NAME}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
-        SESSION_DAYS * 86400
-    );
-    let mut resp = StatusCode::OK.into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("bad cookie", e))?,
-    );
-    Ok(resp)
+    Ok(())
 }
 
 /// `DELETE /api/auth`: revokes the session (if any) and clears the cookie.

@@ -7,7 +7,9 @@
 //!
 //! Every request is also counted by [`crate::http::layers::metrics::layer`]:
 //! by method and status class, with the body bytes received and sent. Gauges
-//! give the uploads in progress and the database's size and reclaimable space.
+//! give the uploads in progress and the database's size and reclaimable space,
+//! and the keys the rate limits hold (bounded, see `auth::login_limit`);
+//! a counter the password checks (argon2id hashes) run.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +18,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::http::auth::hashing::PASSWORD_CHECKS;
 use crate::http::auth::session::is_admin;
 use crate::http::layers::metrics::{CLASSES, METHODS};
 use crate::http::{AppError, AppState};
@@ -203,6 +206,25 @@ pub(crate) fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
             "Peak resident memory (VmHWM).",
             hwm as f64,
         );
+    }
+    metric(
+        "picoshare_password_checks_total",
+        "counter",
+        "Passwords of protected files checked against their argon2id hash.",
+        PASSWORD_CHECKS.load(Ordering::Relaxed) as f64,
+    );
+    let name = "picoshare_rate_limit_keys";
+    let (addresses, files) = state.file_access.limiter_sizes();
+    let _ = writeln!(
+        out,
+        "# HELP {name} Clients (or files) the limits on wrong passphrases and passwords hold a count for.\n# TYPE {name} gauge"
+    );
+    for (limit, n) in [
+        ("login", state.login_limiter.len()),
+        ("password_client", addresses),
+        ("password_file", files),
+    ] {
+        let _ = writeln!(out, "{name}{{limit=\"{limit}\"}} {n}");
     }
     let name = "picoshare_http_requests_total";
     let _ = writeln!(

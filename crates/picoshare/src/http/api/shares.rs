@@ -193,7 +193,7 @@ pub(crate) async fn create_share(
             return Err(bad(format!("there is no file with ID {id}")));
         }
     };
-    tracing::info!(share_id = %id, "created a share");
+    tracing::info!(share = %crate::ids::log_ref(id.as_str()), "created a share");
     share_reply(&state, &id).await
 }
 
@@ -267,7 +267,7 @@ pub(crate) async fn delete_share(
     if !found {
         return Err(AppError::not_found("There is no share with this ID."));
     }
-    tracing::info!(share_id = %id, with_files, "deleted a share");
+    tracing::info!(share = %crate::ids::log_ref(id.as_str()), with_files, "deleted a share");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -1,85 +1,287 @@
-//! Login rate limiting: at most [`MAX_FAILURES`] wrong passphrases per client
-//! address within [`WINDOW`]; after that, logins from that address are refused
-//! with 429 and `Retry-After` until the window ends. A correct login clears
-//! the address's count. Guessing the passphrase online is thereby limited to a
-//! few attempts a minute per address.
+//! Rate limits on guessing: at most [`MAX_FAILURES`] wrong passphrases (or
+//! wrong passwords of a protected file) per client within [`WINDOW`]; after
+//! that, the client's attempts are refused with 429 and `Retry-After` until
+//! the window ends. A correct login clears the client's count.
+//!
+//! # Keys
+//!
+//! A [`Limiter`] counts per key of a small fixed size, never per text a client
+//! chose: a client is its [`ClientKey`], an IPv4 address or the /64 network of
+//! an IPv6 address (one host usually holds a whole /64, and could otherwise
+//! take a new address for every guess); a protected file is its entry ID.
+//!
+//! # Counted before the work
+//!
+//! [`Limiter::begin`] checks the limit and counts the attempt in one step,
+//! before the (possibly slow) check of what was sent; a right answer takes
+//! its count back ([`Limiter::refund`]). So however many attempts arrive at
+//! once, no more than [`MAX_FAILURES`] per key and window are ever checked.
+//!
+//! # Bounded memory
+//!
+//! At most a set number of keys are held ([`DEFAULT_CAPACITY`], a few
+//! hundred KiB). When a new key finds the table full, keys whose window has
+//! ended go first; then keys that are not blocked (they lose at most 9
+//! counted failures); and only when every held key is blocked, the half of
+//! them whose windows started first. An attacker with that many addresses
+//! already has more guesses than the limit is about.
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Wrong passphrases allowed per address and window.
-const MAX_FAILURES: u32 = 10;
+/// Wrong attempts allowed per key and window.
+pub(crate) const MAX_FAILURES: u32 = 10;
 /// Length of the window.
-const WINDOW: Duration = Duration::from_secs(300);
-/// Addresses remembered at most (the oldest windows are dropped first).
-const MAX_ADDRESSES: usize = 10_000;
+pub(crate) const WINDOW: Duration = Duration::from_secs(300);
+/// Keys held at most by default.
+pub(crate) const DEFAULT_CAPACITY: usize = 10_000;
 
-/// Failed-login counts per client address.
-#[derive(Debug, Default)]
-pub(crate) struct LoginLimiter {
-    failures: Mutex<HashMap<String, (Instant, u32)>>,
+/// Who a rate limit counts: an IPv4 address, or an IPv6 /64 network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ClientKey {
+    /// An IPv4 address (IPv4-mapped IPv6 addresses included).
+    V4(u32),
+    /// The first 64 bits of an IPv6 address.
+    V6Net(u64),
 }
 
-impl LoginLimiter {
-    /// `Some(wait)` if `addr` must wait before trying again.
-    pub(crate) fn blocked(&self, addr: &str, now: Instant) -> Option<Duration> {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let (start, n) = *map.get(addr)?;
-        let end = start + WINDOW;
-        (n >= MAX_FAILURES && now < end).then(|| end - now)
+impl ClientKey {
+    /// The key of a client at `ip`.
+    pub(crate) fn of(ip: IpAddr) -> ClientKey {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => ClientKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => ClientKey::V6Net((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
+/// One key's current window.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    failures: u32,
+}
+
+impl Window {
+    fn ended(&self, now: Instant) -> bool {
+        now >= self.start + WINDOW
     }
 
-    /// Records a wrong passphrase from `addr`.
-    pub(crate) fn failed(&self, addr: &str, now: Instant) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_ADDRESSES {
-            map.retain(|_, (start, _)| now < *start + WINDOW);
+    fn blocked(&self, now: Instant) -> Option<Duration> {
+        let end = self.start + WINDOW;
+        (self.failures >= MAX_FAILURES && now < end).then(|| end - now)
+    }
+}
+
+/// Wrong attempts per key (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Limiter<K> {
+    windows: Mutex<HashMap<K, Window>>,
+    capacity: usize,
+}
+
+impl<K> Default for Limiter<K> {
+    fn default() -> Self {
+        Limiter::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl<K> Limiter<K> {
+    /// A limiter that holds at most `capacity` keys (at least 2).
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Limiter {
+            windows: Mutex::new(HashMap::new()),
+            capacity: capacity.max(2),
         }
-        let slot = map.entry(addr.to_owned()).or_insert((now, 0));
-        if now >= slot.0 + WINDOW {
-            *slot = (now, 0);
-        }
-        slot.1 += 1;
     }
 
-    /// Clears `addr`'s failures after a correct login.
-    pub(crate) fn succeeded(&self, addr: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(addr);
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Window>> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The keys held now.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+impl<K: Eq + Hash + Clone> Limiter<K> {
+    /// `Some(wait)` if `key` must wait before trying again.
+    pub(crate) fn blocked(&self, key: &K, now: Instant) -> Option<Duration> {
+        self.lock().get(key)?.blocked(now)
+    }
+
+    /// Counts an attempt by `key` unless it is blocked: `Err(wait)` then,
+    /// and nothing is counted.
+    ///
+    /// # Errors
+    /// How long `key` must wait.
+    pub(crate) fn begin(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let mut map = self.lock();
+        if let Some(wait) = map.get(key).and_then(|w| w.blocked(now)) {
+            return Err(wait);
+        }
+        count(&mut map, self.capacity, key, now);
+        Ok(())
+    }
+
+    /// Records a wrong attempt by `key` (what [`Limiter::begin`] does when
+    /// `key` is not blocked).
+    #[cfg(test)]
+    pub(crate) fn failed(&self, key: &K, now: Instant) {
+        count(&mut self.lock(), self.capacity, key, now);
+    }
+
+    /// Takes back one attempt counted by [`Limiter::begin`] (it was right).
+    pub(crate) fn refund(&self, key: &K) {
+        if let Some(w) = self.lock().get_mut(key) {
+            w.failures = w.failures.saturating_sub(1);
+        }
+    }
+
+    /// Clears `key`'s failures after a correct login.
+    pub(crate) fn succeeded(&self, key: &K) {
+        self.lock().remove(key);
+    }
+}
+
+/// Counts one attempt of `key` in `map`, making room first if `key` is new
+/// and `map` holds `capacity` keys (see the module docs).
+fn count<K: Eq + Hash + Clone>(
+    map: &mut HashMap<K, Window>,
+    capacity: usize,
+    key: &K,
+    now: Instant,
+) {
+    if !map.contains_key(key) && map.len() >= capacity {
+        map.retain(|_, w| !w.ended(now));
+        if map.len() >= capacity {
+            map.retain(|_, w| w.blocked(now).is_some());
+        }
+        if map.len() >= capacity {
+            let mut starts: Vec<Instant> = map.values().map(|w| w.start).collect();
+            let (_, median, _) = starts.select_nth_unstable(map.len() / 2);
+            let median = *median;
+            map.retain(|_, w| w.start > median);
+        }
+    }
+    let w = map.entry(key.clone()).or_insert(Window {
+        start: now,
+        failures: 0,
+    });
+    if w.ended(now) {
+        *w = Window {
+            start: now,
+            failures: 0,
+        };
+    }
+    w.failures += 1;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn key(ip: &str) -> ClientKey {
+        ClientKey::of(ip.parse().unwrap())
+    }
+
     #[test]
     fn blocks_after_the_limit_until_the_window_ends() {
-        let l = LoginLimiter::default();
+        let l = Limiter::default();
         let t = Instant::now();
+        let (a, b) = (key("192.0.2.1"), key("192.0.2.2"));
         for _ in 0..MAX_FAILURES {
-            assert_eq!(l.blocked("a", t), None);
-            l.failed("a", t);
+            assert_eq!(l.blocked(&a, t), None);
+            l.failed(&a, t);
         }
-        assert!(l.blocked("a", t).is_some_and(|w| w == WINDOW));
-        assert_eq!(l.blocked("b", t), None, "other addresses are not affected");
-        assert_eq!(l.blocked("a", t + WINDOW), None, "the window ends");
-        l.failed("a", t + WINDOW);
-        assert_eq!(l.blocked("a", t + WINDOW), None, "a new window starts");
+        assert!(l.blocked(&a, t).is_some_and(|w| w == WINDOW));
+        assert_eq!(l.blocked(&b, t), None, "other addresses are not affected");
+        assert_eq!(l.blocked(&a, t + WINDOW), None, "the window ends");
+        l.failed(&a, t + WINDOW);
+        assert_eq!(l.blocked(&a, t + WINDOW), None, "a new window starts");
     }
 
     #[test]
     fn success_clears_the_count() {
-        let l = LoginLimiter::default();
+        let l = Limiter::default();
         let t = Instant::now();
+        let a = key("192.0.2.1");
         for _ in 0..MAX_FAILURES - 1 {
-            l.failed("a", t);
+            l.failed(&a, t);
         }
-        l.succeeded("a");
-        l.failed("a", t);
-        assert_eq!(l.blocked("a", t), None);
+        l.succeeded(&a);
+        l.failed(&a, t);
+        assert_eq!(l.blocked(&a, t), None);
+    }
+
+    #[test]
+    fn attempts_are_counted_before_they_are_checked() {
+        let l = Limiter::default();
+        let t = Instant::now();
+        let a = key("192.0.2.1");
+        // However many arrive at once, only MAX_FAILURES begin.
+        let begun = (0..150).filter(|_| l.begin(&a, t).is_ok()).count();
+        assert_eq!(begun, MAX_FAILURES as usize);
+        // A right one gives its count back, so one more may begin.
+        l.refund(&a);
+        assert!(l.begin(&a, t).is_ok());
+        assert!(l.begin(&a, t).is_err());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:abcd:1234:5678")
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        let l = Limiter::default();
+        let t = Instant::now();
+        for i in 0..MAX_FAILURES {
+            l.failed(&key(&format!("2001:db8:1:2::{i:x}")), t);
+        }
+        assert!(l.blocked(&key("2001:db8:1:2:dead::beef"), t).is_some());
+        assert!(l.blocked(&key("2001:db8:1:3::1"), t).is_none());
+    }
+
+    #[test]
+    fn memory_is_bounded_and_blocked_clients_are_kept_longest() {
+        let l = Limiter::with_capacity(1000);
+        let t = Instant::now();
+        // A blocked client, then a flood of new keys.
+        let blocked = key("198.51.100.1");
+        for _ in 0..MAX_FAILURES {
+            l.failed(&blocked, t);
+        }
+        for i in 0..200_000u32 {
+            l.failed(&ClientKey::V4(i), t + Duration::from_millis(1));
+            assert!(l.len() <= 1000);
+        }
+        assert!(
+            l.blocked(&blocked, t).is_some(),
+            "the blocked client is kept"
+        );
+        // When every held key is blocked, the older half goes.
+        let full = Limiter::with_capacity(100);
+        for i in 0..150u32 {
+            for _ in 0..MAX_FAILURES {
+                full.failed(&ClientKey::V4(i), t + Duration::from_secs(u64::from(i)));
+            }
+            assert!(full.len() <= 100);
+        }
+        assert!(full.blocked(&ClientKey::V4(149), t + WINDOW / 2).is_some());
+        // Ended windows go first.
+        let old = Limiter::with_capacity(10);
+        for i in 0..10u32 {
+            old.failed(&ClientKey::V4(i), t);
+        }
+        old.failed(&ClientKey::V4(99), t + WINDOW);
+        assert_eq!(old.len(), 1);
     }
 }

@@ -9,11 +9,16 @@
 //! keeps in its database, of the entry ID, the expiry and the password hash:
 //! it opens that one file only, and changing or removing the password voids it.
 //! Wrong passwords are limited per client address and per file, as logins are.
+//!
+//! Checking a password costs an argon2id hash (19 MiB of memory, tens of
+//! milliseconds of a core), so it is bounded twice: an attempt is counted
+//! against the client and the file *before* its hash runs (so no more than
+//! the limit are ever hashed, however many arrive at once; a right password
+//! takes its count back), and hashes run a few at a time in memory that is
+//! reused ([`super::hashing`]).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -21,7 +26,8 @@ use maud::html;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::login_limit::LoginLimiter;
+use super::hashing;
+use super::login_limit::{ClientKey, Limiter};
 use crate::http::client::ClientView;
 use crate::http::pages::Page;
 use crate::http::{AppError, AppState};
@@ -40,9 +46,20 @@ const COOKIE_KEY: &str = "file-access-cookie";
 /// Wrong-password counts and the cookie key, shared by all requests.
 #[derive(Debug, Default)]
 pub(crate) struct FileAccess {
-    by_address: LoginLimiter,
-    by_file: LoginLimiter,
+    by_address: Limiter<ClientKey>,
+    by_file: Limiter<EntryId>,
     key: tokio::sync::OnceCell<Vec<u8>>,
+}
+
+impl FileAccess {
+    /// Limits that hold at most `capacity` keys each.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        FileAccess {
+            by_address: Limiter::with_capacity(capacity),
+            by_file: Limiter::with_capacity(capacity),
+            key: tokio::sync::OnceCell::new(),
+        }
+    }
 }
 
 /// Parses a download limit: empty means none, otherwise a whole number from 1
@@ -75,27 +92,9 @@ pub(crate) fn check_new_password(raw: &str) -> Result<(), String> {
 
 /// Hashes a password with argon2id and a random salt (PHC string).
 pub(crate) async fn hash_password(password: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AppError::internal("failed to hash the password", e))
-    })
-    .await
-    .map_err(|e| AppError::internal("failed to hash the password", e))?
-}
-
-async fn verify_password(hash: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-    })
-    .await
-    .unwrap_or(false)
+    hashing::hash_new(password)
+        .await
+        .map_err(|e| AppError::internal("failed to hash the password", e))
 }
 
 /// The limits an upload asked for (raw `maxDownloads` and `password`
@@ -166,20 +165,36 @@ impl FileAccess {
             .map(Vec::as_slice)
     }
 
-    /// `Some(wait)` while `addr` or file `id` may not try another password.
-    fn blocked(&self, addr: &str, id: &EntryId, now: Instant) -> Option<std::time::Duration> {
-        match (
-            self.by_address.blocked(addr, now),
-            self.by_file.blocked(id.as_str(), now),
-        ) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
+    /// Counts an attempt of `client` at file `id` before it is checked:
+    /// `Err(wait)` (and nothing counted) while either may not try another
+    /// password.
+    fn begin(&self, client: ClientKey, id: &EntryId, now: Instant) -> Result<(), Duration> {
+        let waits = (
+            self.by_address.blocked(&client, now),
+            self.by_file.blocked(id, now),
+        );
+        match waits {
+            (Some(a), Some(b)) => return Err(a.max(b)),
+            (Some(w), None) | (None, Some(w)) => return Err(w),
+            (None, None) => {}
         }
+        self.by_address.begin(&client, now)?;
+        if let Err(wait) = self.by_file.begin(id, now) {
+            self.by_address.refund(&client);
+            return Err(wait);
+        }
+        Ok(())
     }
 
-    fn failed(&self, addr: &str, id: &EntryId, now: Instant) {
-        self.by_address.failed(addr, now);
-        self.by_file.failed(id.as_str(), now);
+    /// Takes back an attempt that was right.
+    fn refund(&self, client: ClientKey, id: &EntryId) {
+        self.by_address.refund(&client);
+        self.by_file.refund(id);
+    }
+
+    /// The keys the limits hold: (client addresses, files).
+    pub(crate) fn limiter_sizes(&self) -> (usize, usize) {
+        (self.by_address.len(), self.by_file.len())
     }
 }
 
@@ -243,7 +258,7 @@ pub(crate) enum Access {
     Refused(Response),
 }
 
-fn too_many(wait: std::time::Duration) -> AppError {
+fn too_many(wait: Duration) -> AppError {
     AppError::too_many("Too many wrong passwords.", wait)
 }
 
@@ -306,8 +321,9 @@ impl Protected<'_> {
     /// password form or Basic auth: `None` when it is right, else the
     /// password form again (or the 401) saying it was wrong, and the wrong
     /// password counts against the client. 429 while the client is blocked
-    /// by earlier wrong passwords. Passwords are never empty, so an empty one
-    /// is wrong without hashing.
+    /// by earlier wrong passwords. The attempt is counted before its hash
+    /// runs, and taken back if it was right (see the module docs). Passwords
+    /// are never empty, so an empty one is wrong without hashing.
     async fn attempt(
         &self,
         state: &AppState,
@@ -315,14 +331,14 @@ impl Protected<'_> {
         password: String,
     ) -> Result<Option<Response>, AppError> {
         let access = &state.file_access;
-        let (ip, now) = (&self.client.ip, Instant::now());
-        if let Some(wait) = access.blocked(ip, self.id, now) {
-            return Err(too_many(wait));
-        }
-        if !password.is_empty() && verify_password(password_hash.to_owned(), password).await {
+        let client = ClientKey::of(self.client.limit_ip);
+        access
+            .begin(client, self.id, Instant::now())
+            .map_err(too_many)?;
+        if !password.is_empty() && hashing::verify(password_hash.to_owned(), password).await {
+            access.refund(client, self.id);
             return Ok(None);
         }
-        access.failed(ip, self.id, now);
         Ok(Some(password_required(self.headers, self.path, true)))
     }
 }
@@ -360,23 +376,7 @@ pub(crate) async fn submit(
     password_hash: &str,
     form: &[u8],
 ) -> Result<Response, AppError> {
-    let password = form
-        .split(|b| *b == b'&')
-        .filter_map(|kv| {
-            let mut it = kv.splitn(2, |b| *b == b'=');
-            Some((it.next()?, it.next().unwrap_or_default()))
-        })
-        .find(|(k, _)| *k == b"password")
-        .map(|(_, v)| {
-            let plus_decoded: Vec<u8> = v
-                .iter()
-                .map(|b| if *b == b'+' { b' ' } else { *b })
-                .collect();
-            percent_encoding::percent_decode(&plus_decoded)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .unwrap_or_default();
+    let password = crate::http::params::form_value(form, "password").unwrap_or_default();
     if let Some(refusal) = req.attempt(state, password_hash, password).await? {
         return Ok(refusal);
     }

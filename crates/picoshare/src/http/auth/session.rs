@@ -2,16 +2,31 @@
 //!
 //! Unlike the original (whose cookie is a fixed function of the passphrase), a
 //! login creates a random 256-bit session token. The database stores only its
-//! SHA-256, logout deletes it, and sessions end after 30 days. The extractors
-//! [`Admin`] (a session) and [`Uploader`] (a session or an API token) admit
-//! the callers of the owner's routes.
+//! SHA-256, logout deletes it, and sessions end after 30 days.
+//!
+//! As with the original, changing the passphrase ends every session: each
+//! session is stored with the tag of the passphrase it was opened under
+//! ([`passphrase_tag`]), only sessions of the current passphrase are valid,
+//! and the server deletes the others when it starts. The owner can also list
+//! the sessions and end any of them (`/sessions`, `api/sessions.rs`).
+//!
+//! The extractors [`Admin`] (a session) and [`Uploader`] (a session or an API
+//! token) admit the callers of the owner's routes. A request that carries a
+//! bearer token is judged by the token alone, on both: a bad token is
+//! refused whatever else the request carries.
 
+use argon2::Params;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use chrono::Duration;
 use sha2::{Digest, Sha256};
 
+use crate::http::client::ClientView;
 use crate::http::{AppError, AppState};
+use crate::ids::SessionId;
+use crate::store::model::sessions::NewSession;
+use crate::store::{Store, StoreError};
 
 /// Name of the session cookie.
 pub(crate) const COOKIE_NAME: &str = "ps_session";
@@ -26,6 +41,75 @@ pub(crate) fn secret_digest(secret: &str) -> [u8; 32] {
 /// SHA-256 of a session or API token, lower-case hex: what the database keeps.
 pub(crate) fn token_hash(token: &str) -> String {
     crate::ids::hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Name of the server key that salts the passphrase's tag.
+const TAG_SALT_KEY: &str = "session-passphrase-salt";
+
+/// The tag of the passphrase `secret`, stored with each session: an argon2id
+/// hash (19 MiB, 2 passes, fixed here so that a new version of the crate does
+/// not change it) under a random salt the database keeps. It tells the
+/// sessions of the current passphrase from others without the database ever
+/// holding the passphrase, and costs a guesser who copied the database an
+/// argon2id hash per guess. Computed once, at start-up.
+///
+/// # Errors
+/// The salt cannot be read from the store.
+pub(crate) async fn passphrase_tag(store: &Store, secret: &str) -> Result<String, StoreError> {
+    let salt = store.server_key(TAG_SALT_KEY).await?;
+    let params = Params::new(19 * 1024, 2, 1, Some(32))
+        .map_err(|e| StoreError::Task(format!("argon2 parameters: {e}")))?;
+    let tag = super::hashing::raw(secret.to_owned(), salt, params)
+        .await
+        .map_err(|e| StoreError::Task(format!("the passphrase's tag: {e}")))?;
+    Ok(crate::ids::hex(&tag))
+}
+
+/// Longest `User-Agent` kept with a session, in bytes.
+const MAX_AGENT: usize = 512;
+
+/// Opens a session for `client` (the passphrase was right): stores it and
+/// returns the `Set-Cookie` value that hands out its token.
+///
+/// # Errors
+/// Storage failures.
+pub(crate) async fn open_session(
+    state: &AppState,
+    client: &ClientView,
+    headers: &HeaderMap,
+) -> Result<HeaderValue, AppError> {
+    let token = crate::ids::random_hex(32);
+    let now = state.clock.now();
+    let mut agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    if agent.len() > MAX_AGENT {
+        let mut end = MAX_AGENT;
+        while !agent.is_char_boundary(end) {
+            end -= 1;
+        }
+        agent.truncate(end);
+    }
+    let id = state
+        .store
+        .create_session(NewSession {
+            token_sha256: token_hash(&token),
+            secret_tag: state.secret_tag.to_string(),
+            created: now,
+            expires: now + Duration::days(SESSION_DAYS),
+            client_ip: client.ip.clone(),
+            user_agent: agent,
+        })
+        .await
+        .map_err(|e| AppError::store("failed to start a session", e))?;
+    tracing::info!(session_id = %id, "logged in");
+    let secure = client.secure_attribute();
+    let cookie = format!(
+        "{COOKIE_NAME}={token}; Path=/; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        SESSION_DAYS * 86400
+    );
+    HeaderValue::from_str(&cookie).map_err(|e| AppError::internal("bad cookie", e))
 }
 
 /// A `Set-Cookie` value that deletes the session cookie.
@@ -55,31 +139,42 @@ pub(crate) fn has_session_cookie(headers: &HeaderMap) -> bool {
     session_token(headers).is_some()
 }
 
-/// Whether the request carries a valid admin session.
-pub(crate) async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
+/// The ID of the request's valid admin session, if it carries one.
+pub(crate) async fn current_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<SessionId>, AppError> {
     let Some(token) = session_token(headers) else {
-        return Ok(false);
+        return Ok(None);
     };
     state
         .store
-        .session_valid(token_hash(&token), state.clock.now())
+        .session_id(
+            token_hash(&token),
+            state.secret_tag.to_string(),
+            state.clock.now(),
+        )
         .await
         .map_err(|e| AppError::store("failed to check the session", e))
 }
 
-/// Extractor that admits only requests with a valid admin session; any other
-/// request gets `401 Authentication required`. An API token is refused here
-/// with a message that says what tokens are for: they only upload (see
-/// [`Uploader`]).
-pub(crate) struct Admin;
+/// Whether the request carries a valid admin session.
+pub(crate) async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, AppError> {
+    Ok(current_session(state, headers).await?.is_some())
+}
+
+/// Extractor that admits only requests with a valid admin session (its ID
+/// inside); any other request gets `401 Authentication required`. A request
+/// with a bearer token is judged by the token alone, whatever session comes
+/// with it: an API token is refused here with a message that says what
+/// tokens are for (they only upload, see [`Uploader`]), and a bad one is a
+/// 401.
+pub(crate) struct Admin(pub(crate) SessionId);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        if is_admin(state, &parts.headers).await? {
-            return Ok(Admin);
-        }
         if let Some(token) = bearer_token(&parts.headers) {
             return match api_token(state, token).await? {
                 Some(_) => Err(AppError::bearer(
@@ -90,7 +185,10 @@ impl FromRequestParts<AppState> for Admin {
                 None => Err(invalid_token()),
             };
         }
-        Err(AppError::unauthorized())
+        match current_session(state, &parts.headers).await? {
+            Some(id) => Ok(Admin(id)),
+            None => Err(AppError::unauthorized()),
+        }
     }
 }
 

@@ -30,7 +30,7 @@ use crate::http::proto::multipart_ranges::MultipartLayout;
 use crate::http::proto::ranges::{parse_range, ByteRange, RangeRequest};
 use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
-use crate::store::model::{DownloadRecord, Entry, Reservation};
+use crate::store::model::{DownloadRecord, Entry, EntryLimits, Reservation};
 use crate::store::{RangeReader, Store};
 
 /// Serves a download request (or, with `POST`, a protected file's password form).
@@ -85,7 +85,7 @@ async fn serve_parts(
     }
     let headers = &req.headers;
     let is_get = req.method == Method::GET;
-    let client = ClientView::new(state.config.behind_proxy, headers, &req.uri, peer);
+    let client = ClientView::new(state.config.proxy.as_ref(), headers, &req.uri, peer);
     let limits = state
         .store
         .entry_limits(&entry.id)
@@ -141,7 +141,7 @@ async fn serve_parts(
             }
         }
     }
-    let response = build_response(
+    let mut response = build_response(
         &state.store,
         &state.metrics,
         &entry,
@@ -150,6 +150,10 @@ async fn serve_parts(
         counter,
     )
     .await?;
+    let restricted = limits.as_ref().is_some_and(EntryLimits::restricts);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, cache_control(restricted));
     if is_get && !owner_preview(state, headers).await {
         state.store.record_download(DownloadRecord {
             entry_id: entry.id.clone(),
@@ -162,6 +166,22 @@ async fn serve_parts(
         });
     }
     Ok(response)
+}
+
+/// The `Cache-Control` of a download. A file with a password or a download
+/// limit is `private, no-store`: no cache may keep it, or it would hand the
+/// file to the next visitor without the password, or past the limit (the
+/// owner's own downloads of it too, since a shared cache cannot tell them
+/// apart). Any other file is `no-cache`: a cache may keep it but must ask
+/// the server before each use (a cheap `304` with the `ETag`), so that a file
+/// deleted, expired, used up or given a password later is never served from
+/// a cache.
+pub(crate) fn cache_control(restricted: bool) -> HeaderValue {
+    HeaderValue::from_static(if restricted {
+        "private, no-store"
+    } else {
+        "no-cache"
+    })
 }
 
 /// Whether a GET would be answered with the whole file (200): no failed or
@@ -224,7 +244,7 @@ impl CountGuard {
                 true
             }
             Err(e) => {
-                tracing::error!(entry_id = %self.id, error = %e, "could not count a limited download; its last byte is not sent");
+                tracing::error!(entry = %crate::ids::log_ref(self.id.as_str()), error = %e, "could not count a limited download; its last byte is not sent");
                 false
             }
         }

@@ -129,10 +129,10 @@ impl Pump {
                 Err(e) => {
                     match reading {
                         Reading::Download(_) => {
-                            tracing::error!(entry_id = %entry.id, error = %e, "download failed while reading");
+                            tracing::error!(entry = %crate::ids::log_ref(entry.id.as_str()), error = %e, "download failed while reading");
                         }
                         Reading::ZipMember => {
-                            tracing::error!(entry_id = %entry.id, error = %e, "share ZIP failed while reading");
+                            tracing::error!(entry = %crate::ids::log_ref(entry.id.as_str()), error = %e, "share ZIP failed while reading");
                         }
                     }
                     self.fail(e).await;

@@ -44,6 +44,16 @@ fn unique_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     out
 }
 
+/// A member's name with any control character as `_`. Names are refused
+/// with them since they can cut a name short where it is unpacked
+/// (`invoice.pdf\0.exe` as `invoice.pdf`), but a database the original wrote
+/// may hold some.
+fn without_controls(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect()
+}
+
 /// The ZIP's file name: the title (or `share-{id}`), with `.zip`.
 fn zip_filename(share: &Share) -> String {
     let base = share
@@ -79,7 +89,11 @@ pub(crate) async fn download_zip(
              so they are not in the ZIP: download them one by one from the share page.",
         ));
     }
-    let names = unique_names(files.iter().map(|f| member_name(f)));
+    let plain: Vec<String> = files
+        .iter()
+        .map(|f| without_controls(member_name(f)))
+        .collect();
+    let names = unique_names(plain.iter().map(String::as_str));
     let members: Vec<Member> = files
         .iter()
         .zip(names)
@@ -116,6 +130,8 @@ pub(crate) async fn download_zip(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
     );
+    // Its files are public, but any may be deleted or protected later.
+    h.insert(header::CACHE_CONTROL, super::file::cache_control(false));
     if let Ok(v) = HeaderValue::from_str(&length.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
@@ -158,7 +174,7 @@ fn zip_body(store: Store, mut zip: ZipStream, sources: Vec<Entry>) -> Body {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(entry_id = %entry.id, error = %e, "share ZIP failed");
+                    tracing::error!(entry = %crate::ids::log_ref(entry.id.as_str()), error = %e, "share ZIP failed");
                     return pump.fail(e).await;
                 }
             }
@@ -175,6 +191,13 @@ fn zip_body(store: Store, mut zip: ZipStream, sources: Vec<Entry>) -> Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_names_lose_control_characters() {
+        assert_eq!(without_controls("invoice.pdf\0.exe"), "invoice.pdf_.exe");
+        assert_eq!(without_controls("a\x1b[2J\u{9b}b"), "a_[2J_b");
+        assert_eq!(without_controls("photos/été.jpg"), "photos/été.jpg");
+    }
 
     #[test]
     fn repeated_names_are_made_unique() {

@@ -29,7 +29,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::http::auth::session::has_session_cookie;
-use crate::http::client::requested_host;
+use crate::http::client::{from_trusted_proxy, requested_host};
 use crate::http::proto::proxy::{Forwarded, ProxyHeaders};
 use crate::http::{AppError, AppState};
 
@@ -39,7 +39,7 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
         req.method(),
         req.uri(),
         req.headers(),
-        state.config.behind_proxy,
+        from_trusted_proxy(&state, &req),
     ) {
         tracing::warn!(method = %req.method(), "cross-origin request refused: {why}");
         return AppError::new(
@@ -64,7 +64,7 @@ pub(crate) fn check(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-    behind_proxy: bool,
+    trusted_proxy: bool,
 ) -> Result<(), String> {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(());
@@ -93,7 +93,7 @@ pub(crate) fn check(
     let Some(from) = Origin::parse(source) else {
         return Err(format!("it comes from an unknown origin ({what}: {shown})"));
     };
-    let Some(target) = Target::of(headers, uri, behind_proxy) else {
+    let Some(target) = Target::of(headers, uri, trusted_proxy) else {
         return Err(format!(
             "it has no Host header to compare its {what} ({shown}) with"
         ));
@@ -203,8 +203,8 @@ struct Target {
 }
 
 impl Target {
-    fn of(headers: &HeaderMap, uri: &Uri, behind_proxy: bool) -> Option<Target> {
-        let forwarded = Forwarded::read(ProxyHeaders::of(headers), behind_proxy);
+    fn of(headers: &HeaderMap, uri: &Uri, trusted_proxy: bool) -> Option<Target> {
+        let forwarded = Forwarded::trusted_if(ProxyHeaders::of(headers), trusted_proxy);
         let host = requested_host(&forwarded, headers, uri)?;
         let (host, port) = split_host_port(&host)?;
         Some(Target {

@@ -26,7 +26,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::http::client::requested_host;
+use crate::http::client::{from_trusted_proxy, requested_host};
 use crate::http::proto::proxy::{Forwarded, ProxyHeaders};
 use crate::http::AppState;
 
@@ -50,9 +50,10 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
     }
     if state.config.https_redirect && get_or_head && upgraded_path(uri.path()) {
         let headers = req.headers();
-        let said = Forwarded::parse(ProxyHeaders::of(headers));
+        let said = Forwarded::trusted_if(ProxyHeaders::of(headers), true);
         if said.proto.as_deref() == Some("http") {
-            let trusted = Forwarded::read(ProxyHeaders::of(headers), state.config.behind_proxy);
+            let trusted =
+                Forwarded::trusted_if(ProxyHeaders::of(headers), from_trusted_proxy(&state, &req));
             if let Some(host) = requested_host(&trusted, headers, uri).filter(|h| !h.is_empty()) {
                 let path_and_query = uri.path_and_query().map_or("/", |pq| pq.as_str());
                 if let Some(resp) = redirect(

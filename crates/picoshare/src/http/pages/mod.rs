@@ -11,6 +11,7 @@ pub(crate) mod files;
 pub(crate) mod guest_links;
 pub(crate) mod login;
 pub(crate) mod preview;
+pub(crate) mod sessions;
 pub(crate) mod settings;
 pub(crate) mod shares;
 pub(crate) mod system;
@@ -118,6 +119,7 @@ impl Page {
                             li { a role="menuitem" href="/shares" { "Shares" } }
                             li { a role="menuitem" href="/guest-links" { "Guest Links" } }
                             li { a role="menuitem" href="/tokens" { "API Tokens" } }
+                            li { a role="menuitem" href="/sessions" { "Sessions" } }
                             li { a role="menuitem" href="/information" { "Information" } }
                             li { a role="menuitem" href="/settings" { "Settings" } }
                             li { button type="button" data-action="logout" { "Log Out" } }

@@ -168,8 +168,29 @@ pub(crate) async fn view_page(
     // only. The owner's downloads never count and need no password.
     let restricted = limits.as_ref().is_some_and(EntryLimits::restricts);
     let id = entry.id.as_str();
-    let full = full_link(id, &entry.filename);
     let view = format!("/v/{id}");
+    // A password protects the file's name and size too (its download link
+    // shows them only once the password is given): visitors see nothing of
+    // it but a link to the download, which asks for the password.
+    if limits.as_ref().is_some_and(|l| l.password_hash.is_some()) && !page.admin {
+        let download = format!("/-{id}");
+        return Ok(page.render(
+            "Protected file",
+            html! {
+                section data-page="view" {
+                    h1 { "Protected file" }
+                    p.notice { "This file is protected by a password: the download asks for it." }
+                    div.actions {
+                        a.button href=(download) { "Download" }
+                        button.button.secondary type="button" data-action="copy-link" data-path=(view) { "Copy link" }
+                    }
+                    p.status role="status" aria-live="polite" {}
+                    (qr_figure(&view, "This page"))
+                }
+            },
+        ));
+    }
+    let full = full_link(id, &entry.filename);
     Ok(page.render(
         &entry.filename,
         html! {
@@ -178,12 +199,7 @@ pub(crate) async fn view_page(
                 p.subtitle { (human_size(entry.size)) }
                 @if restricted && !page.admin {
                     p.notice {
-                        @if limits.as_ref().is_some_and(|l| l.password_hash.is_some()) {
-                            "This file is protected by a password: the download asks for it. "
-                        }
-                        @if limits.as_ref().is_some_and(|l| l.max_downloads.is_some()) {
-                            "This file can be downloaded a limited number of times, so it has no preview. "
-                        }
+                        "This file can be downloaded a limited number of times, so it has no preview. "
                     }
                 } @else {
                     (preview(&entry))

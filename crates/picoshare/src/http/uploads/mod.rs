@@ -37,7 +37,8 @@ pub(crate) async fn finish<E>(
     );
     if stored.is_ok() {
         HttpMetrics::add(&metrics.uploads, 1);
-        tracing::info!(entry_id = %entry_id, "stored {what}");
+        tracing::info!(entry = %crate::ids::log_ref(entry_id.as_str()), "stored {what}");
+        tracing::debug!(entry_id = %entry_id, "stored {what}");
     }
     stored
 }

@@ -118,6 +118,17 @@ fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
         .is_some())
 }
 
+fn column_exists(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// One row of any table, as text, integers, blobs or nulls.
 type Row = Vec<rusqlite::types::Value>;
 
@@ -186,6 +197,7 @@ async fn insert_row(
 }
 
 /// How one table is made equal to the source's.
+#[derive(Clone)]
 struct Mirror {
     table: &'static str,
     /// Reads the source's rows, the key first.
@@ -233,7 +245,26 @@ async fn mirror_table(src: &Connection, store: &RemoteStore, m: &Mirror) -> anyh
     Ok(rows.len())
 }
 
-/// The tables that do not refer to entries.
+/// The tables that do not refer to entries, read from `src`.
+///
+/// # Errors
+/// The source's schema cannot be read.
+fn independent(src: &Connection) -> rusqlite::Result<Vec<Mirror>> {
+    let mut tables = INDEPENDENT.to_vec();
+    // Sessions carry the tag of their passphrase since the SQLite schema's
+    // addition 8; rows from before have none, and end at the first start.
+    if !column_exists(src, "picoshare_sessions", "secret_tag")? {
+        for m in &mut tables {
+            if m.table == "picoshare_sessions" {
+                m.select = "SELECT token_sha256, created_time, expiration_time, NULL, NULL, NULL,
+                    NULL FROM picoshare_sessions";
+            }
+        }
+    }
+    Ok(tables)
+}
+
+/// The tables that do not refer to entries (as the current SQLite schema has them).
 const INDEPENDENT: &[Mirror] = &[
     Mirror {
         table: "guest_links",
@@ -251,11 +282,15 @@ const INDEPENDENT: &[Mirror] = &[
     },
     Mirror {
         table: "picoshare_sessions",
-        select: "SELECT token_sha256, created_time, expiration_time FROM picoshare_sessions",
-        upsert: "INSERT INTO picoshare_sessions (token_sha256, created_time, expiration_time)
-             VALUES ($1, $2, $3)
+        select: "SELECT token_sha256, created_time, expiration_time, id, secret_tag, client_ip,
+            user_agent FROM picoshare_sessions",
+        upsert: "INSERT INTO picoshare_sessions (token_sha256, created_time, expiration_time, id,
+                secret_tag, client_ip, user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (token_sha256) DO UPDATE SET created_time = excluded.created_time,
-                expiration_time = excluded.expiration_time",
+                expiration_time = excluded.expiration_time, id = excluded.id,
+                secret_tag = excluded.secret_tag, client_ip = excluded.client_ip,
+                user_agent = excluded.user_agent",
         prune: Some("DELETE FROM picoshare_sessions WHERE token_sha256 <> ALL($1)"),
     },
     Mirror {
@@ -337,7 +372,7 @@ async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::R
             )
             .await?;
     }
-    for m in INDEPENDENT {
+    for m in &independent(src)? {
         let n = mirror_table(src, store, m).await?;
         if n > 0 {
             eprintln!("  {}: {n} rows", m.table);

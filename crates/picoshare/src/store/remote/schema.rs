@@ -172,6 +172,19 @@ CREATE TABLE picoshare_deleted_objects (
     ),
     (
         2,
+        // Sessions gain a public ID (to list and revoke them), the tag of
+        // the passphrase they were opened under (a new passphrase ends
+        // them), and the address and browser they logged in from.
+        r"
+ALTER TABLE picoshare_sessions ADD COLUMN id TEXT;
+ALTER TABLE picoshare_sessions ADD COLUMN secret_tag TEXT;
+ALTER TABLE picoshare_sessions ADD COLUMN client_ip TEXT;
+ALTER TABLE picoshare_sessions ADD COLUMN user_agent TEXT;
+CREATE UNIQUE INDEX idx_sessions_id ON picoshare_sessions (id);
+",
+    ),
+    (
+        3,
         r"
 -- Instance leases (see store/remote/lease.rs). An instance holds its slots
 -- and reservations under its registration: taking its lease back is

@@ -255,7 +255,7 @@ impl RemoteStore {
         )
         .await?;
         tx.commit().await?;
-        tracing::info!(entry_id = %upload.entry_id, "recorded a resumable upload whose object was already complete");
+        tracing::info!(entry = %crate::ids::log_ref(upload.entry_id.as_str()), "recorded a resumable upload whose object was already complete");
         let mut done = upload.clone();
         done.offset = upload.length;
         done.completed = true;
@@ -358,7 +358,7 @@ pub(super) async fn release_lease(store: &RemoteStore, t: &TusSession) {
     };
     if let Err(e) = result.await {
         // The lease runs out by itself.
-        tracing::warn!(upload_id = %t.upload_id, error = %e, "could not release an upload's lease");
+        tracing::warn!(upload = %crate::ids::log_ref(t.upload_id.as_str()), error = %e, "could not release an upload's lease");
     }
 }
 

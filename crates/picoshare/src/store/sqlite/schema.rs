@@ -3,7 +3,8 @@
 //! PicoShare databases carry `PRAGMA user_version` = 15 after the original's
 //! migrations 001–015. New databases get exactly that logical schema, so a
 //! database is always one format whichever server created it. Our own additions
-//! are *additive* (new tables and indexes, never a changed column) and recorded in
+//! are *additive* (new tables and indexes, and new columns of our own tables;
+//! never a changed column, nor one in the original's tables) and recorded in
 //! `picoshare_rs_migrations`, leaving `user_version` at 15 so the original server
 //! can still open the file.
 
@@ -199,6 +200,18 @@ const ADDITIVE: &[(i64, &str)] = &[
             WHERE client_ip LIKE '::ffff:%'
               AND substr(client_ip, 8) GLOB '[0-9]*.[0-9]*.[0-9]*.[0-9]*'
               AND substr(client_ip, 8) NOT GLOB '*[^0-9.]*';",
+    ),
+    (
+        8,
+        // Sessions gain a public ID (to list and revoke them), the tag of
+        // the passphrase they were opened under (an argon2id hash: a new
+        // passphrase ends them), and the address and browser they logged in
+        // from. Rows from before have no tag and are ended at start-up.
+        "ALTER TABLE picoshare_sessions ADD COLUMN id TEXT;
+        ALTER TABLE picoshare_sessions ADD COLUMN secret_tag TEXT;
+        ALTER TABLE picoshare_sessions ADD COLUMN client_ip TEXT;
+        ALTER TABLE picoshare_sessions ADD COLUMN user_agent TEXT;
+        CREATE UNIQUE INDEX IF NOT EXISTS idx_sessions_id ON picoshare_sessions (id);",
     ),
 ];
 

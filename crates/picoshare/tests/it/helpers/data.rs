@@ -9,16 +9,18 @@ const MIB: usize = 1024 * 1024;
 /// even in a debug build, and incompressible enough for storage tests).
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
+    let mut out = vec![0u8; len];
+    // Filled in place: in an unoptimized build, growing the vector by 8
+    // bytes at a time cost half again as much.
+    for word in out.chunks_mut(8) {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
-        out.extend_from_slice(&z.to_le_bytes());
+        let bytes = z.to_le_bytes();
+        word.copy_from_slice(&bytes[..word.len()]);
     }
-    out.truncate(len);
     out
 }
 

@@ -86,6 +86,23 @@ impl TestServer {
         upload_id(resp).await
     }
 
+    /// The value of a line of `/metrics` (a series with its labels, e.g.
+    /// `picoshare_rate_limit_keys{limit="login"}`), if it is there. The
+    /// server must run with `PS_METRICS_PUBLIC`.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = plain_client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .map(|v| v.trim().parse().expect("a number"))
+    }
+
     /// GETs `/-{id}` and returns the body; asserts 200.
     pub async fn download(&self, id: &str) -> Vec<u8> {
         let resp = plain_client()

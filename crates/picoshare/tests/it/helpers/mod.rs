@@ -25,6 +25,9 @@
 //! - [`parsers`]: strict parsers of Content-Disposition and
 //!   `multipart/byteranges` replies.
 //! - [`original_db`]: the database written by the original Go server.
+//! - [`litestream`]: the real Litestream, replicating beside a server and
+//!   restoring.
+//! - [`nginx`]: a real reverse proxy (Debian's nginx) in front of the server.
 //!
 //! The constants tests share (the secret, expirations, the shape of IDs) are
 //! below.
@@ -32,7 +35,9 @@
 mod data;
 mod db;
 mod http;
+mod litestream;
 mod multipart;
+mod nginx;
 mod original_db;
 mod parsers;
 mod raw_http;
@@ -41,7 +46,9 @@ mod server;
 pub use data::*;
 pub use db::*;
 pub use http::*;
+pub use litestream::*;
 pub use multipart::*;
+pub use nginx::*;
 pub use original_db::*;
 pub use parsers::*;
 pub use raw_http::*;

@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -30,6 +31,7 @@ pub struct ServerOptions {
     db_flag: String,
     extra_args: Vec<String>,
     sqlite_only: bool,
+    program: Option<PathBuf>,
     listen: String,
 }
 
@@ -42,6 +44,7 @@ impl Default for ServerOptions {
             db_flag: "--db".to_string(),
             extra_args: Vec::new(),
             sqlite_only: false,
+            program: None,
             listen: "127.0.0.1:0".to_string(),
         }
     }
@@ -102,6 +105,13 @@ impl ServerOptions {
         self.extra_args.push(arg.to_string());
         self
     }
+
+    /// Runs this program with the server's arguments instead of the server
+    /// itself (a wrapper that starts it, such as the image's entrypoint).
+    pub fn program(mut self, path: impl Into<PathBuf>) -> Self {
+        self.program = Some(path.into());
+        self
+    }
 }
 
 /// A child process plus the threads that drain its output.
@@ -114,8 +124,23 @@ struct Spawned {
     stderr_thread: JoinHandle<()>,
 }
 
+/// SIGKILL to the child's whole process group (the child and whatever it
+/// started), then to the child itself.
+fn kill_group(child: &mut Child) {
+    // SAFETY: kill(2) on the group of a child we have not reaped yet, so
+    // its id cannot have been reused.
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+    }
+    let _ = child.kill();
+}
+
 fn spawn_server(opts: &ServerOptions, db: &Path, tmp: &Path) -> Spawned {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_picoshare"));
+    let program = opts
+        .program
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_picoshare")));
+    let mut cmd = Command::new(program);
     cmd.arg(&opts.db_flag)
         .arg(db)
         .arg("--listen")
@@ -156,6 +181,9 @@ fn spawn_server(opts: &ServerOptions, db: &Path, tmp: &Path) -> Spawned {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // A process group of its own, so that a kill also reaches the server a
+    // wrapper started (the image's entrypoint runs it under Litestream).
+    cmd.process_group(0);
     let mut child = cmd.spawn().expect("failed to spawn the picoshare binary");
 
     let (tx, ready) = mpsc::channel();
@@ -271,7 +299,7 @@ impl TestServer {
         let url = match ready.recv_timeout(STARTUP_TIMEOUT) {
             Ok(url) => url,
             Err(e) => {
-                let _ = child.kill();
+                kill_group(&mut child);
                 let status = child.wait();
                 let _ = stdout_thread.join();
                 let _ = stderr_thread.join();
@@ -336,19 +364,28 @@ impl TestServer {
 
     /// The server's resident memory in KiB (`VmRSS` from `/proc`).
     pub fn rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmRSS:")
+    }
+
+    /// The server's peak resident memory so far in KiB (`VmHWM` from `/proc`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.proc_status_kib("VmHWM:")
+    }
+
+    fn proc_status_kib(&self, field: &str) -> u64 {
         let pid = self.pid().expect("server is running");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc status")
+            .unwrap_or_else(|| panic!("{field} in /proc status"))
     }
 
     /// SIGKILL, like a power cut for the process (not for the disk).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            kill_group(&mut child);
             let _ = child.wait();
         }
     }
@@ -368,7 +405,7 @@ impl TestServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = child.kill();
+        kill_group(&mut child);
         let _ = child.wait();
         None
     }
@@ -390,7 +427,7 @@ impl TestServer {
                     _ => break,
                 }
             }
-            let _ = child.kill();
+            kill_group(&mut child);
             let _ = child.wait();
         }
     }
@@ -434,7 +471,7 @@ pub fn run_until_exit(opts: ServerOptions, timeout: Duration) -> ExitReport {
             Ok(Some(status)) => break Some(status),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             _ => {
-                let _ = spawned.child.kill();
+                kill_group(&mut spawned.child);
                 let _ = spawned.child.wait();
                 break None;
             }

@@ -371,7 +371,7 @@ async fn create(state: AppState, owner: Owner, req: Request) -> Result<Response,
         .await
         .map_err(|e| AppError::store("failed to create the upload", e))?;
     let location = owner.upload_url(&row.id);
-    tracing::info!(entry_id = %row.entry_id, length = row.length, "created a resumable upload");
+    tracing::info!(entry = %crate::ids::log_ref(row.entry_id.as_str()), length = row.length, "created a resumable upload");
 
     // creation-with-upload: the body, if any, is the upload's first bytes.
     let has_body = header_str(req.headers(), "content-type")
