@@ -10,10 +10,19 @@
 //!
 //! These tests stop and pause services, so they use a PostgreSQL and a
 //! Garage of their own (`PICOSHARE_TEST_FAULT_SERVICES`, a directory that
-//! `scripts/remote-services start` made; `scripts/test` starts it), one test
-//! at a time; the rest of the suite never sees an outage. Instances run
-//! with a 3-second lease (`PS_INSTANCE_LEASE_SECS`), so a pause of 4.5 s
-//! outlasts it.
+//! `scripts/remote-services start` made; `scripts/test` starts it), one
+//! scenario at a time: they run in sequence as one test,
+//! [`pauses_kills_and_outages`], and the rest of the suite never sees an
+//! outage. Instances run with a 3-second lease (`PS_INSTANCE_LEASE_SECS`),
+//! so a pause of 4.5 s outlasts it, and requests to the bucket time out
+//! after 2 or 3 s (`PS_S3_TIMEOUT_SECS`).
+//!
+//! The scenarios print what each fault cost (how long a file stayed
+//! unavailable, how long a clean-up took). To measure that with the
+//! server's defaults rather than the short test settings (as
+//! docs/reliability.md does), set `PICOSHARE_FAULT_LEASE_SECS=30` and
+//! `PICOSHARE_FAULT_S3_TIMEOUT_SECS=30`: every wait and limit of these
+//! tests follows them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,10 +37,38 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::helpers::*;
 use crate::limits::upload_with;
 
-/// The instances' lease (`PS_INSTANCE_LEASE_SECS`).
-const LEASE_SECS: u64 = 3;
+/// The instances' lease (`PS_INSTANCE_LEASE_SECS`): 3 s, or
+/// `PICOSHARE_FAULT_LEASE_SECS`.
+fn lease_secs() -> u64 {
+    setting("PICOSHARE_FAULT_LEASE_SECS").unwrap_or(3)
+}
+
+/// The instances' `PS_S3_TIMEOUT_SECS`: `short`, or
+/// `PICOSHARE_FAULT_S3_TIMEOUT_SECS`.
+fn s3_timeout_secs(short: u64) -> u64 {
+    setting("PICOSHARE_FAULT_S3_TIMEOUT_SECS").unwrap_or(short)
+}
+
+/// A number of seconds from the environment, if set.
+fn setting(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    Some(
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v}: a number of seconds")),
+    )
+}
+
 /// A pause longer than the lease, with room for a busy machine.
-const PAUSE: Duration = Duration::from_millis(LEASE_SECS * 1000 + 1500);
+fn pause() -> Duration {
+    Duration::from_millis(lease_secs() * 1000 + 1500)
+}
+
+/// How long a clean-up that waits for a lease to run out may take: the
+/// lease, then up to half a lease until the next upkeep, with room for a
+/// busy machine.
+fn after_lease(extra_secs: u64) -> Duration {
+    Duration::from_secs(lease_secs() * 2 + extra_secs)
+}
 
 /// The PostgreSQL and Garage of the fault tests.
 struct Services {
@@ -167,7 +204,7 @@ impl Fault {
     /// A server on the fault services with this test's schema and prefix.
     async fn server(&self, extra: &[(&str, &str)]) -> TestServer {
         let s = &services().storage;
-        let lease = LEASE_SECS.to_string();
+        let lease = lease_secs().to_string();
         let mut opts = ServerOptions::new()
             .db(self.db())
             .env("PS_POSTGRES_URL", &s.postgres_url)
@@ -507,6 +544,12 @@ async fn guest_link(s: &TestServer, max: u64) -> String {
         .to_owned()
 }
 
+/// `GET /healthz` on `s`: its status and text.
+async fn health(s: &TestServer) -> (u16, String) {
+    let resp = plain_client().get(s.url("/healthz")).send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
 /// POST /api/admin/gc on `s`; asserts 200.
 async fn collect(s: &TestServer) {
     let resp = s
@@ -523,7 +566,6 @@ async fn collect(s: &TestServer) {
 /// (its request to the bucket is in flight when it freezes); B, taking A
 /// for dead, collects A's upload and deletes the object. A must then not
 /// acknowledge the upload: a 200 would point to a file with no bytes.
-#[tokio::test]
 async fn a_paused_instance_never_acknowledges_an_upload_that_was_collected() {
     let mut f = Fault::begin().await;
     let (a, b) = f.pair().await;
@@ -542,7 +584,7 @@ async fn a_paused_instance_never_acknowledges_an_upload_that_was_collected() {
     // A freezes; Garage stores the object, its answer waits in A's socket.
     signal(&a, libc::SIGSTOP);
     f.resume_garage();
-    tokio::time::sleep(PAUSE).await;
+    tokio::time::sleep(pause()).await;
     collect(&b).await;
     assert_eq!(f.leftovers(), (0, 0), "B did not collect A's upload");
     signal(&a, libc::SIGCONT);
@@ -555,7 +597,6 @@ async fn a_paused_instance_never_acknowledges_an_upload_that_was_collected() {
 /// D2: A serves a one-shot file and freezes before its last byte; B, taking
 /// A for dead, serves the file in full. When A wakes up it must not send the
 /// last byte: the file would have been served twice.
-#[tokio::test]
 async fn a_paused_instance_never_serves_a_one_shot_file_twice() {
     let f = Fault::begin().await;
     let (a, b) = f.pair().await;
@@ -566,7 +607,7 @@ async fn a_paused_instance_never_serves_a_one_shot_file_twice() {
     // A's sending stops: the client reads nothing more for now.
     tokio::time::sleep(Duration::from_millis(500)).await;
     signal(&a, libc::SIGSTOP);
-    tokio::time::sleep(PAUSE).await;
+    tokio::time::sleep(pause()).await;
     let resp = plain_client()
         .get(b.url(&format!("/-{id}")))
         .send()
@@ -576,6 +617,10 @@ async fn a_paused_instance_never_serves_a_one_shot_file_twice() {
     let b_whole = b_status == 200 && resp.bytes().await.unwrap() == data;
     signal(&a, libc::SIGCONT);
     let a_whole = slow.finish_download(data.len()).await.as_deref() == Some(&data[..]);
+    eprintln!(
+        "one-shot file: B (while A was paused) answered {b_status}, whole: {b_whole}; \
+         A after its pause, whole: {a_whole}"
+    );
     assert!(
         !(a_whole && b_whole),
         "the one-shot file was served in full twice"
@@ -593,7 +638,6 @@ async fn a_paused_instance_never_serves_a_one_shot_file_twice() {
 /// D2: a guest link allows one upload; A receives one and freezes before
 /// recording it; B, taking A for dead, accepts another through the link.
 /// When A wakes up it must refuse its upload: the link would hold two files.
-#[tokio::test]
 async fn a_paused_instance_never_exceeds_a_guest_link_limit() {
     let f = Fault::begin().await;
     let (a, b) = f.pair().await;
@@ -609,7 +653,7 @@ async fn a_paused_instance_never_exceeds_a_guest_link_limit() {
         "A took no slot"
     );
     signal(&a, libc::SIGSTOP);
-    tokio::time::sleep(PAUSE).await;
+    tokio::time::sleep(pause()).await;
     let form = Multipart::new().file(
         "file",
         "b.bin",
@@ -655,7 +699,6 @@ async fn a_paused_instance_never_exceeds_a_guest_link_limit() {
 /// collection being asked for, B takes back what A held once A's lease has
 /// run out: the multipart upload is aborted, the rows are gone, and the
 /// one-shot file downloads again.
-#[tokio::test]
 async fn what_a_killed_instance_held_is_taken_back_without_waiting_for_gc() {
     let f = Fault::begin().await;
     let (mut a, b) = f.pair().await;
@@ -675,19 +718,36 @@ async fn what_a_killed_instance_held_is_taken_back_without_waiting_for_gc() {
     let (status, _slow) = Wire::download(&a, &format!("/-{id}")).await;
     assert_eq!(status, 200);
     a.kill();
-    let took = f.assert_clean(Duration::from_secs(30)).await;
-    eprintln!("the killed instance's upload was cleaned up {took:?} after the kill");
-    let resp = plain_client()
-        .get(b.url(&format!("/-{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status().as_u16(),
-        200,
-        "the one-shot file stays blocked"
+    let killed = Instant::now();
+    // Until A's lease runs out its download holds the file ("in progress").
+    let limit = after_lease(24);
+    loop {
+        let resp = plain_client()
+            .get(b.url(&format!("/-{id}")))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        if status == 200 {
+            assert_eq!(resp.bytes().await.unwrap(), shot);
+            break;
+        }
+        assert_eq!(status, 409, "{:?}", resp.text().await);
+        assert!(
+            killed.elapsed() < limit,
+            "the one-shot file stays blocked {limit:?} after the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "the killed instance's one-shot download was given back {:?} after the kill",
+        killed.elapsed()
     );
-    assert_eq!(resp.bytes().await.unwrap(), shot);
+    f.assert_clean(limit).await;
+    eprintln!(
+        "the killed instance's upload was cleaned up {:?} after the kill",
+        killed.elapsed()
+    );
     collect(&b).await;
     f.assert_clean(Duration::from_secs(10)).await;
 }
@@ -695,8 +755,8 @@ async fn what_a_killed_instance_held_is_taken_back_without_waiting_for_gc() {
 /// D3: a one-shot download reaches its last byte while PostgreSQL is down,
 /// so it cannot be counted: A cuts the connection before the last byte.
 /// Once PostgreSQL is back the file downloads in full (it never stays
-/// "in progress", 409, for good), once.
-#[tokio::test]
+/// "in progress", 409, for good), once. (D7: meanwhile `/healthz` names
+/// PostgreSQL.)
 async fn a_limited_download_cut_by_a_postgres_outage_is_given_back() {
     let mut f = Fault::begin().await;
     let (a, b) = f.pair().await;
@@ -707,6 +767,13 @@ async fn a_limited_download_cut_by_a_postgres_outage_is_given_back() {
     f.stop_postgres();
     let cut = slow.finish_download(data.len()).await;
     assert!(cut.is_none(), "an uncounted download got its last byte");
+    // D7: /healthz names the service that is down.
+    let (status, text) = health(&a).await;
+    assert_eq!(status, 503);
+    assert!(
+        text.starts_with("PostgreSQL unavailable: ") && !text.contains("object storage"),
+        "{text}"
+    );
     f.start_postgres();
     let started = Instant::now();
     let mut last = 0;
@@ -747,7 +814,6 @@ async fn a_limited_download_cut_by_a_postgres_outage_is_given_back() {
 /// Uploads and downloads in flight on both instances while PostgreSQL stops
 /// and starts again: each upload is either acknowledged and whole, or
 /// refused with a 5xx; nothing is left behind after the next collection.
-#[tokio::test]
 async fn a_postgres_restart_mid_transfer_loses_nothing_acknowledged() {
     let mut f = Fault::begin().await;
     let (a, b) = f.pair().await;
@@ -786,10 +852,12 @@ async fn a_postgres_restart_mid_transfer_loses_nothing_acknowledged() {
 /// its multipart upload are cleaned up by the instances themselves, while
 /// they keep running and without a collection being asked for. Uploads
 /// acknowledged around the outage are whole.
-#[tokio::test]
 async fn an_upload_cut_by_an_object_store_outage_leaves_nothing_behind() {
     let mut f = Fault::begin().await;
-    let (a, b) = f.pair_with(&[("PS_S3_TIMEOUT_SECS", "3")]).await;
+    let timeout = s3_timeout_secs(3).to_string();
+    let (a, b) = f
+        .pair_with(&[("PS_S3_TIMEOUT_SECS", timeout.as_str())])
+        .await;
     let cookie = a.session_cookie().await;
     let data = random_bytes(mib(24), 30);
     let mut up = Wire::upload(&a, "/api/entry", Some(&cookie), data.len()).await;
@@ -817,7 +885,7 @@ async fn an_upload_cut_by_an_object_store_outage_leaves_nothing_behind() {
     // Garage stays down a while after the failure.
     tokio::time::sleep(Duration::from_secs(2)).await;
     f.start_garage();
-    let took = f.assert_clean(Duration::from_secs(30)).await;
+    let took = f.assert_clean(after_lease(24)).await;
     eprintln!("the cut upload was cleaned up {took:?} after Garage restarted");
     let c = b.admin_client().await;
     let id = b
@@ -827,11 +895,14 @@ async fn an_upload_cut_by_an_object_store_outage_leaves_nothing_behind() {
 }
 
 /// D6: while the bucket is down, or hangs, a download is refused with a 503
-/// that says so, before any header of a 200 is sent.
-#[tokio::test]
+/// that says so, before any header of a 200 is sent. (D7: meanwhile
+/// `/healthz` names the object store.)
 async fn downloads_during_an_object_store_outage_are_503_not_empty_200s() {
     let mut f = Fault::begin().await;
-    let a = f.server(&[("PS_S3_TIMEOUT_SECS", "3")]).await;
+    let timeout = s3_timeout_secs(2);
+    let a = f
+        .server(&[("PS_S3_TIMEOUT_SECS", timeout.to_string().as_str())])
+        .await;
     let data = random_bytes(mib(1), 40);
     let c = a.admin_client().await;
     let id = a
@@ -845,7 +916,7 @@ async fn downloads_during_an_object_store_outage_are_503_not_empty_200s() {
         let started = Instant::now();
         let resp = plain_client()
             .get(a.url(&format!("/-{id}")))
-            .timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(timeout + 28))
             .send()
             .await
             .expect("an answer while Garage is down");
@@ -857,46 +928,75 @@ async fn downloads_during_an_object_store_outage_are_503_not_empty_200s() {
             started.elapsed(),
             text.trim()
         );
+        // D7: /healthz names the service that is down.
+        let (status, text) = health(&a).await;
+        assert_eq!(status, 503, "Garage {fault}");
+        assert!(
+            text.starts_with("object storage unavailable: ") && !text.contains("PostgreSQL"),
+            "Garage {fault}: {text}"
+        );
         match fault {
             "stopped" => f.start_garage(),
             _ => f.resume_garage(),
         }
         assert_eq!(a.download(&id).await, data);
     }
+    assert_eq!(health(&a).await, (200, "ok\n".to_owned()));
 }
 
-/// D7: `/healthz` says which dependency failed.
+/// Every scenario above, one after another: they take turns on the fault
+/// services anyway, and as one test they hold one of the harness's test
+/// threads rather than two (a test waiting for its turn would hold another).
+/// Each runs in a task of its own, so that a failing one is reported (its
+/// servers' logs with it) and the others still run.
 #[tokio::test]
-async fn healthz_names_the_dependency_that_failed() {
-    let mut f = Fault::begin().await;
-    let a = f.server(&[("PS_S3_TIMEOUT_SECS", "3")]).await;
-    let health = || async {
-        let resp = plain_client().get(a.url("/healthz")).send().await.unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    };
-    assert_eq!(health().await.0, 200);
-    f.stop_garage();
-    let (status, text) = health().await;
-    assert_eq!(status, 503);
-    assert!(
-        text.contains("object storage unavailable") && !text.contains("PostgreSQL unavailable"),
-        "{text}"
-    );
-    f.start_garage();
-    f.stop_postgres();
-    let (status, text) = health().await;
-    assert_eq!(status, 503);
-    assert!(
-        text.contains("PostgreSQL unavailable") && !text.contains("object storage unavailable"),
-        "{text}"
-    );
-    f.start_postgres();
-    let started = Instant::now();
-    while health().await.0 != 200 {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "still unhealthy 10 s after PostgreSQL restarted"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+async fn pauses_kills_and_outages() {
+    type Scenario = fn() -> futures_util::future::BoxFuture<'static, ()>;
+    let scenarios: &[(&str, Scenario)] = &[
+        (
+            "a_paused_instance_never_acknowledges_an_upload_that_was_collected",
+            || Box::pin(a_paused_instance_never_acknowledges_an_upload_that_was_collected()),
+        ),
+        (
+            "a_paused_instance_never_serves_a_one_shot_file_twice",
+            || Box::pin(a_paused_instance_never_serves_a_one_shot_file_twice()),
+        ),
+        ("a_paused_instance_never_exceeds_a_guest_link_limit", || {
+            Box::pin(a_paused_instance_never_exceeds_a_guest_link_limit())
+        }),
+        (
+            "what_a_killed_instance_held_is_taken_back_without_waiting_for_gc",
+            || Box::pin(what_a_killed_instance_held_is_taken_back_without_waiting_for_gc()),
+        ),
+        (
+            "a_limited_download_cut_by_a_postgres_outage_is_given_back",
+            || Box::pin(a_limited_download_cut_by_a_postgres_outage_is_given_back()),
+        ),
+        (
+            "a_postgres_restart_mid_transfer_loses_nothing_acknowledged",
+            || Box::pin(a_postgres_restart_mid_transfer_loses_nothing_acknowledged()),
+        ),
+        (
+            "an_upload_cut_by_an_object_store_outage_leaves_nothing_behind",
+            || Box::pin(an_upload_cut_by_an_object_store_outage_leaves_nothing_behind()),
+        ),
+        (
+            "downloads_during_an_object_store_outage_are_503_not_empty_200s",
+            || Box::pin(downloads_during_an_object_store_outage_are_503_not_empty_200s()),
+        ),
+    ];
+    let mut failed = Vec::new();
+    for (name, scenario) in scenarios {
+        let started = Instant::now();
+        let outcome = tokio::spawn(scenario()).await;
+        let took = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok(()) => eprintln!("ok     {name} ({took:.1} s)"),
+            Err(e) => {
+                eprintln!("FAILED {name} ({took:.1} s): {e}");
+                failed.push(*name);
+            }
+        }
     }
+    assert!(failed.is_empty(), "failed: {failed:?}");
 }
