@@ -58,6 +58,12 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Many small files over keep-alive connections: uploads, downloads
+    /// and a trivial request at several connection counts, paired blocks.
+    Small(SmallArgs),
+    /// Many entries: start-up, the file list, garbage collection and a long
+    /// download history, at several numbers of files, paired blocks.
+    Entries(EntriesArgs),
     /// Check the machine for what makes measurements noisy or impossible.
     Doctor {
         /// The directory the bench would use for data.
@@ -193,6 +199,71 @@ struct RunArgs {
     /// Delete the test files at the end (they are kept for reuse by default).
     #[arg(long)]
     remove_files: bool,
+}
+
+/// What `small` and `entries` share.
+#[derive(clap::Args)]
+struct BlockArgs {
+    /// A variant, NAME=SPEC as for `run` (repeatable; the first is the
+    /// baseline; `url:` only for `small`).
+    #[arg(long = "variant", value_name = "NAME=SPEC")]
+    variants: Vec<String>,
+    /// The default build (for `args:` variants).
+    #[arg(long, default_value = "target/release/picoshare")]
+    binary: PathBuf,
+    /// Measured blocks.
+    #[arg(long, default_value_t = 5)]
+    blocks: u32,
+    /// Warm-up blocks (recorded, not counted).
+    #[arg(long, default_value_t = 1)]
+    warmup: u32,
+    /// Before each unit, wait up to this long for a quiet machine (`0`: never).
+    #[arg(long, default_value = "30s")]
+    wait_idle: String,
+    /// Seed of every random choice (default: from the clock, and recorded).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where server data goes.
+    #[arg(long, default_value = "bench-data")]
+    data_dir: PathBuf,
+    /// Where results go (default: bench-results/<kind>-<date-time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct SmallArgs {
+    #[command(flatten)]
+    common: BlockArgs,
+    /// File sizes (binary units: 4K, 64K, 1M).
+    #[arg(long, value_delimiter = ',', default_value = "4K,64K,1M")]
+    sizes: Vec<String>,
+    /// Keep-alive connections of each phase.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    connections: Vec<u32>,
+    /// Seconds each phase sends requests.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Passphrase of `url:` variants.
+    #[arg(long, env = "PICOSHARE_BENCH_PASSPHRASE")]
+    url_passphrase: Option<String>,
+    /// A block whose units lost unequal shares of the CPU to the host
+    /// (steal), more than this many percentage points apart, is left out
+    /// and run again; `none` keeps every block.
+    #[arg(long, default_value = "4")]
+    steal_gap: String,
+}
+
+#[derive(clap::Args)]
+struct EntriesArgs {
+    #[command(flatten)]
+    common: BlockArgs,
+    /// Numbers of entries (1k, 10k, 100k…).
+    #[arg(long, value_delimiter = ',', default_value = "1k,10k,100k")]
+    counts: Vec<String>,
+    /// Downloads recorded for the newest file (its history page is timed).
+    #[arg(long, default_value = "1m")]
+    history: String,
 }
 
 #[derive(clap::Args)]
@@ -396,6 +467,8 @@ async fn main() -> ExitCode {
         Cmd::Run(args) => run(args).await,
         Cmd::Calibrate(args) => run_calibrate(args).await,
         Cmd::Load(args) => run_load(args).await,
+        Cmd::Small(args) => run_small(args).await,
+        Cmd::Entries(args) => run_entries(args).await,
         Cmd::Report { results, out } => rebuild_report(&results, out),
         Cmd::Compare { a, b, out } => compare_files(&a, &b, out),
         Cmd::Doctor { data_dir, need } => run_doctor(&data_dir, &need),
@@ -407,6 +480,124 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Variants, the machine and where results go, for `small` and `entries`.
+struct BlockSetup {
+    variants: Vec<variants::Variant>,
+    data_dir: PathBuf,
+    environment: results::Environment,
+    seed: u64,
+    out: PathBuf,
+    wait_idle: std::time::Duration,
+}
+
+fn block_setup(c: &BlockArgs, kind: &str) -> anyhow::Result<BlockSetup> {
+    std::fs::create_dir_all(&c.data_dir)
+        .with_context(|| format!("cannot create {}", c.data_dir.display()))?;
+    let data_dir = c.data_dir.canonicalize()?;
+    let specs = if c.variants.is_empty() {
+        vec!["default=".to_owned()]
+    } else {
+        c.variants.clone()
+    };
+    let variants = parse_variants(&specs, &c.binary, &data_dir)?;
+    anyhow::ensure!(c.blocks >= 1, "--blocks must be at least 1");
+    let environment = doctor::inspect(&data_dir, 1 << 30);
+    let out = c.out.clone().unwrap_or_else(|| {
+        PathBuf::from("bench-results").join(format!(
+            "{kind}-{}",
+            chrono::Utc::now().format("%Y%m%d-%H%M%S")
+        ))
+    });
+    Ok(BlockSetup {
+        variants,
+        data_dir,
+        environment,
+        seed: seed_or_clock(c.seed),
+        out,
+        wait_idle: parse_wait(&c.wait_idle)?,
+    })
+}
+
+async fn run_small(a: SmallArgs) -> anyhow::Result<ExitCode> {
+    let sizes = a
+        .sizes
+        .iter()
+        .map(|s| picoshare_bench::small::parse_size(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(
+        a.connections.iter().all(|&c| c >= 1),
+        "--connections are at least 1"
+    );
+    anyhow::ensure!(
+        a.seconds > 0.0 && a.seconds.is_finite(),
+        "--seconds must be positive"
+    );
+    let setup = block_setup(&a.common, "small")?;
+    if setup.variants.iter().any(|v| v.info.kind == "url") && a.url_passphrase.is_none() {
+        bail!("url: variants need --url-passphrase (or PICOSHARE_BENCH_PASSPHRASE)");
+    }
+    let results = picoshare_bench::small::run(picoshare_bench::small::SmallOptions {
+        variants: setup.variants,
+        sizes,
+        connections: a.connections.clone(),
+        phase: std::time::Duration::from_secs_f64(a.seconds),
+        blocks: a.common.blocks,
+        warmup: a.common.warmup,
+        wait_idle: setup.wait_idle,
+        steal_gap: parse_steal_gap(&a.steal_gap)?,
+        seed: setup.seed,
+        data_dir: setup.data_dir,
+        out_dir: setup.out.clone(),
+        url_passphrase: a.url_passphrase.clone(),
+        command: std::env::args().collect(),
+        environment: setup.environment,
+        progress: true,
+    })
+    .await?;
+    finish_block_run(&results, &setup.out)
+}
+
+async fn run_entries(a: EntriesArgs) -> anyhow::Result<ExitCode> {
+    let counts = a
+        .counts
+        .iter()
+        .map(|s| picoshare_bench::entries::parse_count(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(counts.iter().all(|&n| n >= 10), "--counts are at least 10");
+    let history = picoshare_bench::entries::parse_count(&a.history)?;
+    let setup = block_setup(&a.common, "entries")?;
+    let results = picoshare_bench::entries::run(picoshare_bench::entries::EntriesOptions {
+        variants: setup.variants,
+        counts,
+        history,
+        blocks: a.common.blocks,
+        warmup: a.common.warmup,
+        wait_idle: setup.wait_idle,
+        seed: setup.seed,
+        data_dir: setup.data_dir,
+        out_dir: setup.out.clone(),
+        command: std::env::args().collect(),
+        environment: setup.environment,
+    })
+    .await?;
+    finish_block_run(&results, &setup.out)
+}
+
+/// Writes the report of a `small` or `entries` run and prints its tables.
+fn finish_block_run(results: &results::ResultFile, out: &Path) -> anyhow::Result<ExitCode> {
+    let written = report::write_all(results, out)?;
+    print!(
+        "{}{}",
+        picoshare_bench::small::report::small_markdown(results),
+        picoshare_bench::small::report::entries_markdown(results)
+    );
+    eprintln!("wrote:");
+    for p in written {
+        eprintln!("  {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(path: &PathBuf) -> anyhow::Result<results::ResultFile> {

@@ -226,8 +226,16 @@ pub fn write_all(results: &ResultFile, dir: &Path) -> std::io::Result<Vec<PathBu
             crate::sections::paired_csv(&summaries.analysis),
         ),
         ("summary.json".into(), pretty_json(&summaries)?),
-        ("report.md".into(), markdown(results, &summaries)),
+        (
+            "report.md".into(),
+            markdown(results, &summaries)
+                + &crate::small::report::small_markdown(results)
+                + &crate::small::report::entries_markdown(results),
+        ),
     ];
+    if !results.small.is_empty() {
+        files.push(("small.csv".into(), crate::small::report::small_csv(results)));
+    }
     if !summaries.analysis.counted.is_empty() {
         files.push((
             "counted.csv".into(),

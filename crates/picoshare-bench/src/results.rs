@@ -53,6 +53,111 @@ pub struct ResultFile {
     /// `picoshare-bench calibrate`), for the report's sensitivity header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationRecord>,
+    /// The small-files workload (`picoshare-bench small`): many requests on
+    /// keep-alive connections.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub small: Vec<SmallSample>,
+    /// The entries workload (`picoshare-bench entries`): start-up, the file
+    /// list, garbage collection and a long history at a number of entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntriesSample>,
+}
+
+/// One phase of the small-files workload: one kind of request on a number
+/// of keep-alive connections for a fixed time, in one unit (a variant in a
+/// block, on a fresh server).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SmallSample {
+    /// Variant name.
+    pub variant: String,
+    /// Block number (warm-ups first, from 0): variants are paired within a block.
+    pub block: u32,
+    /// Warm-up: recorded, not counted.
+    pub warmup: bool,
+    /// In a block left out because the machine was busy: not counted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disturbed: bool,
+    /// `upload`, `download` or `trivial` (a request for a path neither
+    /// server has, `/robots.txt`: the rate the client and the server's
+    /// bare request handling allow).
+    pub workload: String,
+    /// File size in bytes (0 for `trivial`).
+    pub size_bytes: u64,
+    /// Keep-alive connections, each sending one request after another.
+    pub connections: u32,
+    /// Requests answered as expected.
+    pub requests: u64,
+    /// Requests that failed.
+    pub errors: u64,
+    /// The first failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Seconds the phase lasted.
+    pub seconds: f64,
+    /// `requests / seconds`.
+    pub requests_per_s: f64,
+    /// Latency percentiles, milliseconds.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile.
+    pub p99_ms: Option<f64>,
+    /// 99.9th percentile.
+    pub p999_ms: Option<f64>,
+    /// Server CPU seconds (user + system) during the phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu_s: Option<f64>,
+    /// Bytes the server caused to be written to storage during the phase
+    /// (and the quarter second after it, for writes it delays).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_written_bytes: Option<u64>,
+    /// How busy the machine's CPUs were before the unit (fraction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_busy_before: Option<f64>,
+    /// The share of the machine's CPU time the hypervisor gave to other
+    /// guests during the unit (steal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steal_during: Option<f64>,
+}
+
+/// One unit of the entries workload: a server started on a database of
+/// `entries` files (a tenth of them expired) and one file downloaded
+/// `history` times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EntriesSample {
+    /// Variant name.
+    pub variant: String,
+    /// Block number (warm-ups first): variants are paired within a block.
+    pub block: u32,
+    /// Warm-up: recorded, not counted.
+    pub warmup: bool,
+    /// Files in the database.
+    pub entries: u64,
+    /// Downloads recorded for one of them.
+    pub history: u64,
+    /// Whether everything worked.
+    pub ok: bool,
+    /// What went wrong otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Seconds from starting the process to its first HTTP answer.
+    pub startup_s: Option<f64>,
+    /// Seconds from that answer until the expired tenth was collected
+    /// (servers that collect at start-up and list through `GET
+    /// /api/entries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_s: Option<f64>,
+    /// `GET /files` (its first page, if it has pages): median seconds.
+    pub list_page_s: Option<f64>,
+    /// Its bytes on the wire with `Accept-Encoding: gzip`.
+    pub list_page_bytes: Option<u64>,
+    /// `GET /api/entries?limit=100`, median seconds (servers that have it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_api_s: Option<f64>,
+    /// The busy file's download-history page, median seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_page_s: Option<f64>,
+    /// Its bytes on the wire with `Accept-Encoding: gzip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_page_bytes: Option<u64>,
 }
 
 /// One configuration of the matrix (what a block repeats).

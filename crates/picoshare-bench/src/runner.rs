@@ -246,6 +246,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
         outcomes: Vec::new(),
         counts: Vec::new(),
         calibration: opts.calibration.clone(),
+        small: Vec::new(),
+        entries: Vec::new(),
     };
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -588,7 +590,7 @@ pub(crate) struct CpuTimes {
     pub steal: u64,
 }
 
-fn cpu_times() -> Option<CpuTimes> {
+pub(crate) fn cpu_times() -> Option<CpuTimes> {
     parse_cpu_line(std::fs::read_to_string("/proc/stat").ok()?.lines().next()?)
 }
 
@@ -609,7 +611,7 @@ fn parse_cpu_line(line: &str) -> Option<CpuTimes> {
 }
 
 /// The share of the machine's CPU time stolen by the hypervisor between two readings.
-fn steal_share(a: CpuTimes, b: CpuTimes) -> Option<f64> {
+pub(crate) fn steal_share(a: CpuTimes, b: CpuTimes) -> Option<f64> {
     let total = b.total.checked_sub(a.total)?;
     (total > 0).then(|| b.steal.saturating_sub(a.steal) as f64 / total as f64)
 }

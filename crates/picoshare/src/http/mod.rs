@@ -16,7 +16,9 @@
 //!   the streaming ZIP writer), unit-tested and fuzzed, knowing nothing of the server.
 //! - Handlers: [`api`] (the JSON API and operations endpoints), [`uploads`]
 //!   (multipart, raw and resumable uploads, the owner's and guests'),
-//!   [`downloads`] (files and share ZIPs), [`pages`] (the HTML pages).
+//!   [`downloads`] (files and share ZIPs), [`pages`] (the HTML pages);
+//!   [`listing`]: the paging, sorting and filtering parameters of the long
+//!   lists, shared by the pages and the API.
 
 pub(crate) mod api;
 pub(crate) mod auth;
@@ -24,6 +26,7 @@ pub(crate) mod client;
 pub(crate) mod downloads;
 pub(crate) mod error;
 pub(crate) mod layers;
+pub(crate) mod listing;
 pub(crate) mod pages;
 pub(crate) mod params;
 pub(crate) mod proto;

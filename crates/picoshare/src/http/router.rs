@@ -30,9 +30,10 @@ use super::{AppError, AppState, JSON_LIMIT};
 /// The layers at the end apply to every route and the fallback: the JSON body
 /// limit, the request-body idle timeout, the cross-origin check on
 /// state-changing requests, the redirects the original makes before routing
-/// (unclean paths, plain HTTP behind a proxy), and the security headers (so
-/// refusals and redirects from the other layers get them too), and
-/// outermost the request counters of `/metrics`.
+/// (unclean paths, plain HTTP behind a proxy), the security headers (so
+/// refusals and redirects from the other layers get them too), gzip of the
+/// server's own text (never of downloads), and outermost the request
+/// counters of `/metrics`.
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .merge(public())
@@ -51,6 +52,7 @@ pub(crate) fn router(state: AppState) -> Router {
             redirects::layer,
         ))
         .layer(middleware::from_fn(security_headers::layer))
+        .layer(layers::compression::layer())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             layers::metrics::layer,

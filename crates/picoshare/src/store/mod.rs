@@ -74,9 +74,9 @@ pub(crate) use transfer::{GuestSlot, RangeReader, TusSink, UploadSink};
 use crate::ids::{ApiTokenId, EntryId, GuestLinkId, SessionId, ShareId, TusUploadId};
 use model::sessions::{NewSession, Session};
 use model::{
-    ApiToken, Change, CreateOutcome, DatabaseSpace, Download, DownloadRecord, Entry, EntryLimits,
-    EntrySummary, GcOutcome, GuestLink, NewApiToken, NewGuestLink, NewShare, NewTusUpload,
-    Reservation, Settings, Share, StorageUsage, TusUpload,
+    ApiToken, Change, CreateOutcome, DatabaseSpace, DownloadPage, DownloadQuery, DownloadRecord,
+    Entry, EntryLimits, EntryPage, EntryQuery, GcOutcome, GuestLink, NewApiToken, NewGuestLink,
+    NewShare, NewTusUpload, Reservation, Settings, Share, StorageUsage, TusUpload,
 };
 use remote::RemoteStore;
 use sqlite::SqliteStore;
@@ -125,6 +125,38 @@ macro_rules! forward {
 }
 
 impl Store {
+    /// One window of the file list, filtered and sorted as `q` asks, and
+    /// the number of files that match in all. The SQLite store reads just
+    /// the window through its indexes; the scale-out store reads its whole
+    /// list and applies the same rule (`EntryQuery::apply`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) async fn entries_page(&self, q: EntryQuery) -> Result<EntryPage, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.entries_page(q).await,
+            Store::Remote(s) => Ok(q.apply(s.entries().await?)),
+        }
+    }
+
+    /// One window of an entry's download history, newest first, and the
+    /// number of rows in all (`None` if the entry does not exist). As for
+    /// [`Store::entries_page`], the scale-out store applies the rule to the
+    /// whole history (`DownloadQuery::apply`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) async fn downloads_page(
+        &self,
+        id: &EntryId,
+        q: DownloadQuery,
+    ) -> Result<Option<DownloadPage>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.downloads_page(id, q).await,
+            Store::Remote(s) => Ok(s.downloads(id).await?.map(|all| q.apply(all))),
+        }
+    }
+
     /// Starts an upload of a new entry with ID `id`. Nothing is visible until
     /// [`UploadSink::finish`] returns; dropping the sink abandons the upload.
     /// `expected_len` is the request's length when known (a hint for the size
@@ -386,19 +418,6 @@ impl Store {
             id: &GuestLinkId,
             disabled: bool
         ) -> Result<bool, StoreError>;
-
-        /// An entry's download history, newest first (`None` if the entry
-        /// does not exist).
-        ///
-        /// # Errors
-        /// Storage failures.
-        async fn downloads(&self, id: &EntryId) -> Result<Option<Vec<Download>>, StoreError>;
-
-        /// Every entry with its size and download count, newest first.
-        ///
-        /// # Errors
-        /// Storage failures.
-        async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError>;
 
         /// Stored bytes and space on the storage.
         ///

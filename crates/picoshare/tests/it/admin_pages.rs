@@ -127,7 +127,7 @@ async fn files_page_lists_uploads() {
     assert_contains(&body, "<title>PicoShare - Files</title>", "title");
     assert_contains(&body, "Filter by name", "filter label");
     for header in ["Filename", "Size", "Uploaded", "Expires"] {
-        assert_contains(&body, &format!("\">{header}</button>"), "sort button");
+        assert_contains(&body, &format!("\">{header}</a>"), "sort link");
     }
     assert_contains(&body, "data-filename=\"report 1.pdf\"", "row attribute");
     assert_contains(

@@ -6,8 +6,6 @@
 //! records its `setsockopt` calls while new connections arrive; then several
 //! downloads on one connection all answer.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helpers::*;
@@ -27,33 +25,13 @@ async fn accepted_connections_have_tcp_nodelay() {
         )
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("strace.log");
-    let mut strace = Command::new("strace")
-        .args(["-f", "-e", "trace=setsockopt", "-o"])
-        .arg(&log)
-        .args(["-p", &s.pid().unwrap().to_string()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("strace must be installed (scripts/test installs Debian's strace)");
-    // strace says when it has attached.
-    let mut stderr = BufReader::new(strace.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("attached") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "strace could not attach to the server"
-        );
-    }
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let strace = Strace::attach(
+        s.pid().unwrap(),
+        &["-e", "trace=setsockopt"],
+        &dir.path().join("strace.log"),
+    );
 
-    let nodelay = || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains("TCP_NODELAY, [1]") && l.trim_end().ends_with("= 0"))
-            .count()
-    };
+    let nodelay = || nodelay_calls(&strace.log());
     // New connections (no connection reuse in `plain_client` across
     // clients), each with two requests, until strace has seen five sockets
     // set up, or 50 connections went by without it.
@@ -69,15 +47,17 @@ async fn accepted_connections_have_tcp_nodelay() {
         connections += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // SAFETY: plain kill(2) of our own child; SIGINT makes strace detach.
-    unsafe {
-        libc::kill(strace.id() as libc::pid_t, libc::SIGINT);
-    }
-    let _ = strace.wait();
-    let seen = nodelay();
+    let log = strace.detach();
+    let seen = nodelay_calls(&log);
     assert!(
         seen >= 5,
-        "after {connections} new connections strace saw TCP_NODELAY set {seen} times:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        "after {connections} new connections strace saw TCP_NODELAY set {seen} times:\n{log}"
     );
+}
+
+/// Successful `setsockopt(…, TCP_NODELAY, [1], …)` calls in an strace log.
+fn nodelay_calls(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("TCP_NODELAY, [1]") && l.trim_end().ends_with("= 0"))
+        .count()
 }

@@ -21,6 +21,8 @@ mod bigfile;
 mod download;
 // Reused connections: TCP_NODELAY on every accepted socket.
 mod keepalive;
+// An idle server makes no system calls (strace attached).
+mod idle;
 // Range and conditional requests.
 mod ranges;
 // PUT and DELETE /api/entry/{id}.
@@ -39,6 +41,8 @@ mod metrics;
 mod settings;
 // The file list and download history APIs, with User-Agent parsing.
 mod history;
+// The long lists in pages (API and /files), sorted and filtered; gzip.
+mod listing;
 // GET /api/system: disk usage and version.
 mod system;
 // Expiry, garbage collection, incremental vacuum.

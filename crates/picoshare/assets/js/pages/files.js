@@ -1,45 +1,77 @@
-// The file list (`/files`): filter by name, sort by column, copy links. The
-// table is rendered on the server and works without this script.
+// The file list (`/files`): copy links, and filter, sort and page without
+// reloading. The server does the work: the list is a page of 100 files
+// sorted and filtered by the query (`?sort=&order=&q=&page=`), with links
+// and a form that work without this script. Here, those links and the
+// filter fetch the same page and swap its results (`#files-results`) in,
+// keeping the filter's focus, and the address follows.
 
 import { copyLinkButtons } from "../clipboard.js";
 import { statusLine } from "../dom.js";
 
+/** Wait after the last keystroke before filtering, ms. */
+const FILTER_DELAY = 250;
+
 export function init(section) {
   copyLinkButtons(section);
-  const tbody = section.querySelector("tbody");
-  if (!tbody) return;
-  const rows = () => Array.from(tbody.rows);
+  const form = section.querySelector("#files-filter-form");
   const filter = section.querySelector("#files-filter");
   const status = statusLine(section);
-  filter.addEventListener("input", () => {
-    const q = filter.value.trim().toLowerCase();
-    let shown = 0;
-    for (const tr of rows()) {
-      const match = tr.dataset.filename.toLowerCase().includes(q);
-      tr.hidden = !match;
-      if (match) shown += 1;
+  let results = section.querySelector("#files-results");
+  if (!form || !filter || !results) return;
+  let latest = 0;
+  let timer;
+
+  // Fetches the list at `url` and swaps its results in; only the answer to
+  // the latest request is shown.
+  async function load(url) {
+    const ticket = ++latest;
+    section.setAttribute("aria-busy", "true");
+    try {
+      const resp = await fetch(url, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+      const html = await resp.text();
+      if (ticket !== latest) return;
+      const doc = new DOMParser().parseFromString(html, "text/html");
+      const fresh = doc.querySelector("#files-results");
+      if (!resp.ok || !fresh) {
+        window.location.assign(url);
+        return;
+      }
+      results.replaceWith(fresh);
+      results = fresh;
+      status.textContent = results.dataset.summary || "";
+      history.replaceState(null, "", url);
+    } catch {
+      if (ticket === latest) window.location.assign(url);
+    } finally {
+      if (ticket === latest) section.removeAttribute("aria-busy");
     }
-    status.textContent = q ? `${shown} of ${rows().length} files shown` : "";
-  });
-  for (const button of section.querySelectorAll("button.sort")) {
-    button.addEventListener("click", () => {
-      const th = button.closest("th");
-      const ascending = th.getAttribute("aria-sort") !== "ascending";
-      for (const other of section.querySelectorAll("thead th")) other.removeAttribute("aria-sort");
-      th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
-      const key = button.dataset.sort;
-      const numeric = button.dataset.type === "number";
-      const value = (tr) => (numeric ? Number(tr.dataset[key]) : tr.dataset[key]);
-      const sorted = rows().sort((a, b) => {
-        const x = value(a);
-        const y = value(b);
-        let c;
-        if (numeric) c = x - y;
-        else if (key === "filename") c = x.localeCompare(y, undefined, { sensitivity: "base", numeric: true });
-        else c = x < y ? -1 : x > y ? 1 : 0;
-        return ascending ? c : -c;
-      });
-      tbody.append(...sorted);
-    });
   }
+
+  // The form's query as a URL of the first page.
+  function formUrl() {
+    const params = new URLSearchParams(new FormData(form));
+    if (!params.get("q")) params.delete("q");
+    return `/files?${params}`;
+  }
+
+  filter.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => load(formUrl()), FILTER_DELAY);
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearTimeout(timer);
+    load(formUrl());
+  });
+  // Sort headings and page links, whichever results are shown.
+  section.addEventListener("click", (event) => {
+    const link = event.target.closest("a.sort, nav.pager a");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+    event.preventDefault();
+    const url = new URL(link.href);
+    // The filter as typed, with the order of the link.
+    form.elements.sort.value = url.searchParams.get("sort") ?? form.elements.sort.value;
+    form.elements.order.value = url.searchParams.get("order") ?? form.elements.order.value;
+    load(url.pathname + url.search);
+  });
 }

@@ -5,18 +5,17 @@
 //! classified here, when the history is read, so that better rules also apply
 //! to downloads recorded before them.
 
-use std::collections::HashSet;
-
 use axum::extract::{Query, State};
 
 use crate::http::error::Path;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::http::auth::session::Admin;
+use crate::http::listing;
 use crate::http::params::parse_entry_id;
 use crate::http::{json_reply, AppError};
-use crate::store::model::{Download, EntryLimits, EntrySummary};
+use crate::store::model::{Download, DownloadQuery, EntryLimits, EntrySummary};
 use crate::store::Store;
 use crate::useragent;
 use crate::validate::db_time;
@@ -86,74 +85,76 @@ impl EntryJson {
     }
 }
 
-/// The query of the history route.
-#[derive(Deserialize)]
-pub(crate) struct HistoryQuery {
-    /// `true` keeps only the most recent download per client IP.
-    unique: Option<String>,
-}
-
 fn to_json<T: Serialize>(value: &T) -> Result<Response, AppError> {
     serde_json::to_value(value)
         .map(|v| json_reply(&v))
         .map_err(|e| AppError::internal("failed to encode the reply", e))
 }
 
-/// Keeps the first row of each client IP. The rows come newest first, so that
-/// is each IP's most recent download, as the original's "Unique IPs only".
-pub(crate) fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
-    let mut seen = HashSet::new();
-    rows.into_iter()
-        .filter(|d| seen.insert(d.client_ip.clone()))
-        .collect()
+/// A JSON list with the number of rows in all in `X-Total-Count`.
+fn list_reply<T: Serialize>(rows: &[T], total: u64) -> Result<Response, AppError> {
+    let mut resp = to_json(&rows)?;
+    resp.headers_mut()
+        .insert(listing::TOTAL_COUNT.clone(), listing::total_header(total));
+    Ok(resp)
 }
 
-/// `GET /api/entry/{id}/downloads[?unique=true]`: the entry's downloads, newest
-/// first, with the browser and platform read from each User-Agent.
+/// `GET /api/entry/{id}/downloads[?unique=true][&limit=N&offset=M]`: the
+/// entry's downloads, newest first, with the browser and platform read from
+/// each User-Agent; all of them, or the window asked for (see
+/// [`listing`]), with the number in all in `X-Total-Count`.
 pub(crate) async fn entry_downloads(
     _admin: Admin,
     State(store): State<Store>,
     Path(raw_id): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let id = parse_entry_id(&raw_id)?;
-    let rows = store
-        .downloads(&id)
+    let (offset, limit) = listing::api_window(&query)?;
+    let q = DownloadQuery {
+        unique: listing::unique(&query),
+        offset,
+        limit,
+    };
+    let page = store
+        .downloads_page(&id, q)
         .await
         .map_err(|e| AppError::store("failed to retrieve downloads", e))?
         .ok_or_else(|| AppError::not_found("entry not found"))?;
-    // Only the exact value `true` filters, as the original's page checks it.
-    let rows = if query.unique.as_deref() == Some("true") {
-        unique_by_ip(rows)
-    } else {
-        rows
-    };
-    let rows: Vec<DownloadJson> = rows.into_iter().map(DownloadJson::from).collect();
-    to_json(&rows)
+    let rows: Vec<DownloadJson> = page.rows.into_iter().map(DownloadJson::from).collect();
+    list_reply(&rows, page.total)
 }
 
-/// `GET /api/entries`: every entry, newest upload first, with its size,
-/// number of downloads, and download limit or password if it has one.
+/// `GET /api/entries[?sort=&order=&q=&limit=&offset=]`: the entries, newest
+/// upload first unless sorted otherwise, with their size, number of
+/// downloads, and download limit or password if they have one; all of
+/// them, or the window asked for (see [`listing`]), with the number that
+/// match in `X-Total-Count`.
 pub(crate) async fn list_entries(
     _admin: Admin,
     State(store): State<Store>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let failed = |e| AppError::store("failed to retrieve file index", e);
-    let entries = store.entries().await.map_err(failed)?;
+    let mut q = listing::entry_query(&query)?;
+    (q.offset, q.limit) = listing::api_window(&query)?;
+    let page = store.entries_page(q).await.map_err(failed)?;
     let limits = store.all_limits().await.map_err(failed)?;
-    let entries: Vec<EntryJson> = entries
+    let entries: Vec<EntryJson> = page
+        .entries
         .into_iter()
         .map(|e| {
             let l = limits.get(&e.id);
             EntryJson::new(e, l)
         })
         .collect();
-    to_json(&entries)
+    list_reply(&entries, page.total)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::model::history::unique_by_ip;
 
     fn row(secs: i64, ip: &str) -> Download {
         Download {

@@ -3,10 +3,11 @@
 //! for their order): the request-body idle timeout ([`body_timeout`]), the
 //! cross-origin check ([`csrf`]), the original's redirects of unclean paths
 //! and of plain-HTTP requests behind a proxy ([`redirects`]), the security
-//! headers ([`security_headers`]) and, outermost, the request counters
-//! ([`metrics`]).
+//! headers ([`security_headers`]), gzip of the server's own text
+//! ([`compression`]) and, outermost, the request counters ([`metrics`]).
 
 pub(crate) mod body_timeout;
+pub(crate) mod compression;
 pub(crate) mod csrf;
 pub(crate) mod metrics;
 pub(crate) mod redirects;

@@ -17,12 +17,12 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::preview::{preview, qr_figure};
 use super::{AdminPage, Page, PageError};
-use crate::http::api::history::unique_by_ip;
 use crate::http::error::Path;
+use crate::http::listing;
 use crate::http::params::entry_named;
 use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId};
-use crate::store::model::{Entry, EntryLimits};
+use crate::store::model::{DownloadQuery, Entry, EntryLimits, EntryQuery, EntrySort};
 use crate::useragent;
 use crate::validate::db_time;
 
@@ -173,68 +173,163 @@ fn limit_badges(l: &EntryLimits) -> Markup {
     }
 }
 
-/// `GET /files`: every file, newest first.
+/// A link to the file list with `q`'s sort, order and filter, on `page`.
+fn list_url(q: &EntryQuery, page: u64) -> String {
+    let mut url = format!(
+        "/files?sort={}&order={}",
+        q.sort.as_str(),
+        if q.descending { "desc" } else { "asc" }
+    );
+    if !q.filter.is_empty() {
+        url.push_str("&q=");
+        url.push_str(&utf8_percent_encode(&q.filter, URI_COMPONENT).to_string());
+    }
+    if page > 1 {
+        url.push_str(&format!("&page={page}"));
+    }
+    url
+}
+
+/// A column heading that sorts by `sort`: a link to the first page in that
+/// order (the other direction when it is the current order), with
+/// `aria-sort` on the current one.
+fn sort_heading(q: &EntryQuery, sort: EntrySort, label: &str) -> Markup {
+    let current = q.sort == sort;
+    let mut next = q.clone();
+    next.sort = sort;
+    next.descending = if current {
+        !q.descending
+    } else {
+        matches!(sort, EntrySort::Uploaded)
+    };
+    let aria = current.then_some(if q.descending {
+        "descending"
+    } else {
+        "ascending"
+    });
+    html! {
+        th scope="col" aria-sort=[aria] {
+            a.sort href=(list_url(&next, 1)) data-sort=(sort.as_str()) { (label) }
+        }
+    }
+}
+
+/// Links to the previous and next pages, and where this one is.
+fn pager(q: &EntryQuery, page: u64, pages: u64) -> Markup {
+    html! {
+        nav.pager aria-label="Pages" {
+            @if page > 1 {
+                a.button.secondary rel="prev" href=(list_url(q, page - 1)) { "Previous" }
+            }
+            span.pager-position { "Page " (page) " of " (pages) }
+            @if page < pages {
+                a.button.secondary rel="next" href=(list_url(q, page + 1)) { "Next" }
+            }
+        }
+    }
+}
+
+/// `GET /files[?sort=&order=&q=&page=]`: the files, a page of
+/// [`listing::PAGE_SIZE`] at a time, newest first unless sorted otherwise,
+/// filtered by name (see [`listing`]). Sorting, filtering and paging are
+/// links and a form, so the page works without its script, which only
+/// swaps the results in place (`assets/js/pages/files.js`).
 pub(crate) async fn files(
     AdminPage(page): AdminPage,
     State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
+    let bad = |e: AppError| {
+        let message = e.message().to_owned();
+        error_page(&page, &e, &message)
+    };
+    let q = listing::entry_query(&query).map_err(bad)?;
+    let number = listing::page_number(&query).map_err(bad)?;
     let index_failed = |e| fail(&page, AppError::store("failed to retrieve file index", e));
-    let entries = state.store.entries().await.map_err(index_failed)?;
+    let found = state
+        .store
+        .entries_page(listing::page_window(q.clone(), number))
+        .await
+        .map_err(index_failed)?;
     let limits = state.store.all_limits().await.map_err(index_failed)?;
     let now = state.clock.now();
+    let pages = listing::page_count(found.total);
+    let first = (number - 1) * listing::PAGE_SIZE + 1;
+    let summary = if found.entries.is_empty() {
+        String::new()
+    } else {
+        let last = first + found.entries.len() as u64 - 1;
+        let what = if q.filter.is_empty() {
+            "files"
+        } else {
+            "matching files"
+        };
+        format!("Showing {first}–{last} of {} {what}", found.total)
+    };
     Ok(page.render(
         "Files",
         html! {
             section data-page="files" {
                 h1 { "Files" }
-                div.toolbar {
+                form.toolbar #files-filter-form method="get" action="/files" role="search" {
                     label for="files-filter" { "Filter by name" }
-                    input #files-filter type="search" autocomplete="off";
-                    p.status #files-status role="status" aria-live="polite" {}
+                    input #files-filter type="search" name="q" autocomplete="off" value=(q.filter);
+                    input type="hidden" name="sort" value=(q.sort.as_str());
+                    input type="hidden" name="order" value=(if q.descending { "desc" } else { "asc" });
+                    button.button.secondary type="submit" { "Filter" }
+                    p.status #files-status role="status" aria-live="polite" { (summary) }
                 }
-                @if entries.is_empty() {
-                    p.empty { "No files yet. " a href="/" { "Upload one" } "." }
-                } @else {
-                    div.table-scroll {
-                        table.data-table.files-table {
-                            thead {
-                                tr {
-                                    th scope="col" { button.sort type="button" data-sort="filename" data-type="text" { "Filename" } }
-                                    th scope="col" { span.visually-hidden { "Note" } }
-                                    th scope="col" { button.sort type="button" data-sort="size" data-type="number" { "Size" } }
-                                    th scope="col" aria-sort="descending" { button.sort type="button" data-sort="uploaded" data-type="text" { "Uploaded" } }
-                                    th scope="col" { button.sort type="button" data-sort="expires" data-type="text" { "Expires" } }
-                                    th scope="col" { span.visually-hidden { "Actions" } }
+                div #files-results data-total=(found.total) data-summary=(summary) {
+                    @if found.entries.is_empty() {
+                        @if q.filter.is_empty() && number == 1 {
+                            p.empty { "No files yet. " a href="/" { "Upload one" } "." }
+                        } @else if q.filter.is_empty() {
+                            p.empty { "There is no page " (number) ". " a href="/files" { "First page" } }
+                        } @else {
+                            p.empty { "No file name contains “" (q.filter) "”." }
+                        }
+                    } @else {
+                        div.table-scroll {
+                            table.data-table.files-table {
+                                thead {
+                                    tr {
+                                        (sort_heading(&q, EntrySort::Filename, "Filename"))
+                                        th scope="col" { span.visually-hidden { "Note" } }
+                                        (sort_heading(&q, EntrySort::Size, "Size"))
+                                        (sort_heading(&q, EntrySort::Uploaded, "Uploaded"))
+                                        (sort_heading(&q, EntrySort::Expires, "Expires"))
+                                        th scope="col" { span.visually-hidden { "Actions" } }
+                                    }
                                 }
-                            }
-                            tbody {
-                                @for e in &entries {
-                                    tr data-filename=(e.filename)
-                                        data-size=(e.size)
-                                        data-uploaded=(db_time(e.upload_time))
-                                        data-expires=(e.expiration.map_or_else(|| "9999".to_owned(), db_time)) {
-                                        td.filename {
-                                            a href=(full_link(&e.id, &e.filename)) { (e.filename) }
-                                            @if let Some(l) = limits.get(&e.id) {
-                                                (limit_badges(l))
+                                tbody {
+                                    @for e in &found.entries {
+                                        tr data-filename=(e.filename) {
+                                            td.filename {
+                                                a href=(full_link(&e.id, &e.filename)) { (e.filename) }
+                                                @if let Some(l) = limits.get(&e.id) {
+                                                    (limit_badges(l))
+                                                }
                                             }
-                                        }
-                                        td.note {
-                                            @if let Some(note) = e.note.as_deref().filter(|n| !n.is_empty()) {
-                                                span.note-indicator role="img" title=(note) aria-label=(format!("Note: {note}")) { "✎" }
+                                            td.note {
+                                                @if let Some(note) = e.note.as_deref().filter(|n| !n.is_empty()) {
+                                                    span.note-indicator role="img" title=(note) aria-label=(format!("Note: {note}")) { "✎" }
+                                                }
                                             }
-                                        }
-                                        td.num { (human_size(e.size)) }
-                                        td { (date(e.upload_time)) }
-                                        td { (expiry(e.expiration, now, false)) }
-                                        td.actions {
-                                            a.button.secondary href=(format!("/files/{}/info", e.id)) { "Information" }
-                                            a.button.secondary href=(format!("/files/{}/edit", e.id)) { "Edit" }
-                                            (copy_button(&format!("/-{}", e.id), None))
+                                            td.num { (human_size(e.size)) }
+                                            td { (date(e.upload_time)) }
+                                            td { (expiry(e.expiration, now, false)) }
+                                            td.actions {
+                                                a.button.secondary href=(format!("/files/{}/info", e.id)) { "Information" }
+                                                a.button.secondary href=(format!("/files/{}/edit", e.id)) { "Edit" }
+                                                (copy_button(&format!("/-{}", e.id), None))
+                                            }
                                         }
                                     }
                                 }
                             }
+                        }
+                        @if pages > 1 {
+                            (pager(&q, number, pages))
                         }
                     }
                 }
@@ -248,12 +343,17 @@ pub(crate) async fn file_info(
     State(state): State<AppState>,
     EntryPage { page, id, entry }: EntryPage,
 ) -> Result<Response, PageError> {
+    // Only the count: a window of no rows.
+    let count = DownloadQuery {
+        limit: Some(0),
+        ..DownloadQuery::default()
+    };
     let downloads = state
         .store
-        .downloads(&id)
+        .downloads_page(&id, count)
         .await
         .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?
-        .map_or(0, |d| d.len());
+        .map_or(0, |d| d.total);
     let guest = match entry.guest_link_id.as_deref().map(GuestLinkId::parse) {
         Some(Ok(gid)) => match state.store.guest_link(&gid).await {
             Ok(link) => Some((
@@ -467,23 +567,50 @@ pub(crate) async fn file_confirm_delete(
     ))
 }
 
-/// `GET /files/{id}/downloads[?unique=true]`.
+/// Links to the previous and next pages of a download history.
+fn history_pager(id: &str, unique: bool, page: u64, pages: u64) -> Markup {
+    let url = |n: u64| {
+        let mut u = format!("/files/{id}/downloads?page={n}");
+        if unique {
+            u.push_str("&unique=true");
+        }
+        u
+    };
+    html! {
+        nav.pager aria-label="Pages" {
+            @if page > 1 {
+                a.button.secondary rel="prev" href=(url(page - 1)) { "Previous" }
+            }
+            span.pager-position { "Page " (page) " of " (pages) }
+            @if page < pages {
+                a.button.secondary rel="next" href=(url(page + 1)) { "Next" }
+            }
+        }
+    }
+}
+
+/// `GET /files/{id}/downloads[?unique=true][&page=N]`: the history, newest
+/// first, [`listing::PAGE_SIZE`] downloads a page.
 pub(crate) async fn file_downloads(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
     EntryPage { page, id, entry }: EntryPage,
 ) -> Result<Response, PageError> {
-    let rows = state
+    let number = listing::page_number(&query).map_err(|e| {
+        let message = e.message().to_owned();
+        error_page(&page, &e, &message)
+    })?;
+    let q = listing::history_page(&query, number);
+    let found = state
         .store
-        .downloads(&id)
+        .downloads_page(&id, q)
         .await
         .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?
         .ok_or_else(|| fail(&page, AppError::not_found("entry not found")))?;
-    let any = !rows.is_empty();
-    // Only the exact value `true` filters, as in the API.
-    let unique = query.iter().any(|(k, v)| k == "unique" && v == "true");
-    let rows = if unique { unique_by_ip(rows) } else { rows };
-    let total = rows.len();
+    // Whether there is any download at all (the unique view counts addresses).
+    let any = found.total > 0;
+    let total = found.total;
+    let pages = listing::page_count(total);
     let id = id.as_str();
     Ok(page.render(
         "Downloads",
@@ -494,35 +621,42 @@ pub(crate) async fn file_downloads(
                 @if any {
                     form.toolbar #unique-form method="get" action=(format!("/files/{id}/downloads")) {
                         div.form-row.check {
-                            input #unique-ips type="checkbox" name="unique" value="true" checked[unique];
+                            input #unique-ips type="checkbox" name="unique" value="true" checked[q.unique];
                             label for="unique-ips" { "Unique IPs only" }
                         }
                         noscript { button.button.secondary type="submit" { "Apply" } }
                     }
-                    div.table-scroll {
-                        table.data-table {
-                            thead {
-                                tr {
-                                    th scope="col" { "Download #" }
-                                    th scope="col" { "Time" }
-                                    th scope="col" { "Downloader IP" }
-                                    th scope="col" { "Browser" }
-                                    th scope="col" { "Platform" }
-                                }
-                            }
-                            tbody {
-                                @for (i, d) in rows.iter().enumerate() {
-                                    @let ua = useragent::parse(&d.user_agent);
+                    @if found.rows.is_empty() {
+                        p.empty { "There is no page " (number) ". " a href=(format!("/files/{id}/downloads")) { "First page" } }
+                    } @else {
+                        div.table-scroll {
+                            table.data-table {
+                                thead {
                                     tr {
-                                        td.num { (total - i) }
-                                        td { time datetime=(db_time(d.time)) { (date_time(d.time)) } }
-                                        td { (d.client_ip) }
-                                        td title=(d.user_agent) { (ua.browser) }
-                                        td { (ua.platform) }
+                                        th scope="col" { "Download #" }
+                                        th scope="col" { "Time" }
+                                        th scope="col" { "Downloader IP" }
+                                        th scope="col" { "Browser" }
+                                        th scope="col" { "Platform" }
+                                    }
+                                }
+                                tbody {
+                                    @for (i, d) in found.rows.iter().enumerate() {
+                                        @let ua = useragent::parse(&d.user_agent);
+                                        tr {
+                                            td.num { (total - q.offset - i as u64) }
+                                            td { time datetime=(db_time(d.time)) { (date_time(d.time)) } }
+                                            td { (d.client_ip) }
+                                            td title=(d.user_agent) { (ua.browser) }
+                                            td { (ua.platform) }
+                                        }
                                     }
                                 }
                             }
                         }
+                    }
+                    @if pages > 1 {
+                        (history_pager(id, q.unique, number, pages))
                     }
                 } @else {
                     p.empty { "No downloads yet." }

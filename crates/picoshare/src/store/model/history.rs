@@ -120,3 +120,202 @@ impl EntrySummary {
         })
     }
 }
+
+/// The column the file list is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum EntrySort {
+    /// Upload time (the default, newest first).
+    #[default]
+    Uploaded,
+    /// Filename, ignoring the case of ASCII letters.
+    Filename,
+    /// Size in bytes.
+    Size,
+    /// Expiration time; files that never expire come last.
+    Expires,
+}
+
+impl EntrySort {
+    /// Reads the `sort` parameter (`uploaded`, `filename`, `size`, `expires`).
+    pub(crate) fn parse(raw: &str) -> Option<EntrySort> {
+        Some(match raw {
+            "uploaded" => EntrySort::Uploaded,
+            "filename" => EntrySort::Filename,
+            "size" => EntrySort::Size,
+            "expires" => EntrySort::Expires,
+            _ => return None,
+        })
+    }
+
+    /// Its name in URLs.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EntrySort::Uploaded => "uploaded",
+            EntrySort::Filename => "filename",
+            EntrySort::Size => "size",
+            EntrySort::Expires => "expires",
+        }
+    }
+}
+
+/// Which part of the file list to read: a filter, an order and a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EntryQuery {
+    /// The sort column.
+    pub(crate) sort: EntrySort,
+    /// Largest (or newest, or last in the alphabet) first.
+    pub(crate) descending: bool,
+    /// Keep only files whose name contains this, ignoring the case of ASCII
+    /// letters (as SQLite's `LIKE` does); empty keeps every file.
+    pub(crate) filter: String,
+    /// Files to skip, in the order asked for.
+    pub(crate) offset: u64,
+    /// The most files to return; `None` for all the rest.
+    pub(crate) limit: Option<u64>,
+}
+
+impl Default for EntryQuery {
+    /// Every file, newest upload first (the original's order).
+    fn default() -> Self {
+        EntryQuery {
+            sort: EntrySort::Uploaded,
+            descending: true,
+            filter: String::new(),
+            offset: 0,
+            limit: None,
+        }
+    }
+}
+
+/// A window of the file list and how many files match in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EntryPage {
+    /// The files of the window, in order.
+    pub(crate) entries: Vec<EntrySummary>,
+    /// Files that match the filter, in all windows.
+    pub(crate) total: u64,
+}
+
+/// Whether `name` contains `needle`, ignoring the case of ASCII letters
+/// only (what SQLite's `LIKE` and `NOCASE` do).
+pub(crate) fn contains_ascii_nocase(name: &str, needle: &str) -> bool {
+    needle.is_empty()
+        || name
+            .to_ascii_lowercase()
+            .contains(&needle.to_ascii_lowercase())
+}
+
+impl EntryQuery {
+    /// The query applied to a whole list that is newest upload first (ties
+    /// in recording order, newest first): the rule every backend follows,
+    /// computed in memory. The SQLite store runs the same rule in SQL with
+    /// indexes; the scale-out store reads its list and applies this.
+    pub(crate) fn apply(&self, all: Vec<EntrySummary>) -> EntryPage {
+        let mut rows: Vec<EntrySummary> = all
+            .into_iter()
+            .filter(|e| contains_ascii_nocase(&e.filename, &self.filter))
+            .collect();
+        let total = rows.len() as u64;
+        // A stable sort keeps the newest-first order among equal keys, as
+        // the SQL's tie-breakers do, whichever direction the key goes.
+        let never = "9999".to_owned();
+        match self.sort {
+            EntrySort::Uploaded => {
+                if !self.descending {
+                    rows.reverse();
+                }
+            }
+            EntrySort::Filename => rows.sort_by(|a, b| {
+                let o = a
+                    .filename
+                    .to_ascii_lowercase()
+                    .cmp(&b.filename.to_ascii_lowercase());
+                if self.descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }),
+            EntrySort::Size => rows.sort_by(|a, b| {
+                let o = a.size.cmp(&b.size);
+                if self.descending {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }),
+            EntrySort::Expires => {
+                let key = |e: &EntrySummary| {
+                    e.expiration
+                        .map_or_else(|| never.clone(), super::time::db_time)
+                };
+                rows.sort_by(|a, b| {
+                    let o = key(a).cmp(&key(b));
+                    if self.descending {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                });
+            }
+        }
+        let entries = rows
+            .into_iter()
+            .skip(usize::try_from(self.offset).unwrap_or(usize::MAX))
+            .take(
+                self.limit
+                    .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
+            )
+            .collect();
+        EntryPage { entries, total }
+    }
+}
+
+/// Which part of an entry's download history to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct DownloadQuery {
+    /// Only the most recent download of each client address.
+    pub(crate) unique: bool,
+    /// Rows to skip, newest first.
+    pub(crate) offset: u64,
+    /// The most rows to return; `None` for all the rest.
+    pub(crate) limit: Option<u64>,
+}
+
+/// A window of a download history and how many rows it has in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DownloadPage {
+    /// The rows of the window, newest first.
+    pub(crate) rows: Vec<Download>,
+    /// Rows in all windows.
+    pub(crate) total: u64,
+}
+
+/// Keeps the first row of each client address. The rows come newest first,
+/// so that is each address's most recent download, as the original's
+/// "Unique IPs only".
+pub(crate) fn unique_by_ip(rows: Vec<Download>) -> Vec<Download> {
+    let mut seen = std::collections::HashSet::new();
+    rows.into_iter()
+        .filter(|d| seen.insert(d.client_ip.clone()))
+        .collect()
+}
+
+impl DownloadQuery {
+    /// The query applied to a whole history, newest first: the rule the
+    /// SQLite store runs in SQL, computed in memory (the scale-out store's
+    /// way).
+    pub(crate) fn apply(&self, all: Vec<Download>) -> DownloadPage {
+        let rows = if self.unique { unique_by_ip(all) } else { all };
+        let total = rows.len() as u64;
+        let rows = rows
+            .into_iter()
+            .skip(usize::try_from(self.offset).unwrap_or(usize::MAX))
+            .take(
+                self.limit
+                    .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
+            )
+            .collect();
+        DownloadPage { rows, total }
+    }
+}

@@ -31,7 +31,10 @@ pub(crate) mod upload;
 pub(crate) use entries::{DownloadRecord, Entry, NewEntry};
 pub(crate) use gc::GcOutcome;
 pub(crate) use guest_links::{GuestFileLifetime, GuestLink, NewGuestLink};
-pub(crate) use history::{DatabaseSpace, Download, EntrySummary, StorageUsage};
+pub(crate) use history::{
+    DatabaseSpace, Download, DownloadPage, DownloadQuery, EntryPage, EntryQuery, EntrySort,
+    EntrySummary, StorageUsage,
+};
 pub(crate) use limits::{Change, EntryLimits, NewLimits, Reservation};
 pub(crate) use settings::{DefaultLifetime, Settings, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS};
 pub(crate) use shares::{CreateOutcome, NewShare, Share, ShareFile};

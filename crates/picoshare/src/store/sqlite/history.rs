@@ -15,14 +15,11 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::{query_all, SqliteStore};
 use crate::ids::EntryId;
-use crate::store::model::{DatabaseSpace, Download, EntrySummary, StorageUsage};
+use crate::store::model::{
+    DatabaseSpace, Download, DownloadPage, DownloadQuery, EntryPage, EntryQuery, EntrySort,
+    EntrySummary, StorageUsage,
+};
 use crate::store::StoreError;
-
-/// An entry's history, newest first. Downloads recorded in the same second
-/// keep their recording order (newest first too) through `rowid`, which the
-/// index carries, so the sort needs no extra step.
-const DOWNLOADS_SQL: &str = "SELECT download_timestamp, client_ip, user_agent FROM downloads
-     WHERE entry_id = ?1 ORDER BY download_timestamp DESC, rowid DESC";
 
 /// Every entry with its size and download count, newest first, in one query.
 /// Both aggregates are grouped scans of a covering index, joined by ID; the
@@ -37,24 +34,158 @@ const ENTRIES_SQL: &str =
         ON d.entry_id = e.id
      ORDER BY e.upload_time DESC, e.rowid DESC";
 
+/// The sort key of the expiration order: files that never expire (NULL or
+/// the original's sentinel) last.
+const EXPIRES_KEY: &str =
+    "(CASE WHEN e.expiration_time IS NULL OR e.expiration_time = '2999-12-31T00:00:00Z'
+     THEN '9999' ELSE e.expiration_time END)";
+
+/// Which files match a filter: `?1` is the filter (empty for all), `?2` the
+/// `LIKE` pattern made of it. A file without data is not listed (as in
+/// [`ENTRIES_SQL`]).
+const PAGE_WHERE: &str = "EXISTS (SELECT 1 FROM entries_data d WHERE d.id = e.id)
+     AND (?1 = '' OR e.filename LIKE ?2 ESCAPE '\\')";
+
+/// One listed file by rowid, with its size and download count (each from
+/// its index).
+const PAGE_ROW_SQL: &str =
+    "SELECT e.id, e.filename, e.content_type, e.upload_time, e.expiration_time,
+        e.note, e.guest_link_id,
+        (SELECT coalesce(sum(length(chunk)), 0) FROM entries_data WHERE id = e.id),
+        (SELECT count(*) FROM downloads WHERE entry_id = e.id)
+     FROM entries e WHERE e.rowid = ?1";
+
+/// The rowids of one window of the file list in `q`'s order: `?3` is the
+/// limit (-1 for none), `?4` the offset. The upload order reads its index
+/// (schema migration 9) and stops after the window; the others sort, with
+/// only the window's rows kept; ties go newest upload first.
+fn page_sql(q: &EntryQuery) -> String {
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    let (from, key) = match q.sort {
+        EntrySort::Uploaded => {
+            return format!(
+                "SELECT e.rowid FROM entries e WHERE {PAGE_WHERE}
+                 ORDER BY e.upload_time {dir}, e.rowid {dir} LIMIT ?3 OFFSET ?4"
+            )
+        }
+        EntrySort::Filename => ("entries e", "e.filename COLLATE NOCASE".to_owned()),
+        EntrySort::Expires => ("entries e", EXPIRES_KEY.to_owned()),
+        EntrySort::Size => (
+            "entries e JOIN (SELECT id, sum(length(chunk)) AS size FROM entries_data GROUP BY id) s
+                ON s.id = e.id",
+            "s.size".to_owned(),
+        ),
+    };
+    format!(
+        "SELECT e.rowid FROM {from} WHERE {PAGE_WHERE}
+         ORDER BY {key} {dir}, e.upload_time DESC, e.rowid DESC LIMIT ?3 OFFSET ?4"
+    )
+}
+
+/// How many files match the filter (`?1`, `?2` as in [`PAGE_WHERE`]).
+fn count_sql() -> String {
+    format!("SELECT count(*) FROM entries e WHERE {PAGE_WHERE}")
+}
+
+/// A `LIKE` pattern that finds `needle` anywhere, its own `%`, `_` and `\`
+/// taken literally.
+fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// An entry's history, one window of it, newest first: `?2` is the limit
+/// (-1 for none), `?3` the offset. Downloads recorded in the same second
+/// keep their recording order (newest first too) through `rowid`, which
+/// the index carries, so the sort needs no extra step.
+const DOWNLOADS_PAGE_SQL: &str = "SELECT download_timestamp, client_ip, user_agent FROM downloads
+     WHERE entry_id = ?1 ORDER BY download_timestamp DESC, rowid DESC LIMIT ?2 OFFSET ?3";
+
+/// Each client address's most recent download of an entry, newest first,
+/// one window of them (`?2` limit, `?3` offset); ties in a second go to the
+/// row recorded last, as in the full history.
+const UNIQUE_DOWNLOADS_PAGE_SQL: &str = "SELECT download_timestamp, client_ip, user_agent FROM (
+        SELECT download_timestamp, client_ip, user_agent, rowid AS r,
+            row_number() OVER (PARTITION BY coalesce(client_ip, '')
+                ORDER BY download_timestamp DESC, rowid DESC) AS n
+        FROM downloads WHERE entry_id = ?1)
+     WHERE n = 1 ORDER BY download_timestamp DESC, r DESC LIMIT ?2 OFFSET ?3";
+
 /// Bytes of all entries' data; chunks of unfinished uploads do not count.
 const STORED_BYTES_SQL: &str = "SELECT coalesce(sum(length(chunk)), 0) FROM entries_data
      WHERE id IN (SELECT id FROM entries)";
 
 impl SqliteStore {
-    /// An entry's download history, newest first; `None` if the entry does not
-    /// exist (or has no data, which the rest of the server treats as missing).
+    /// Every entry with its size and number of downloads, newest upload first.
     ///
     /// # Errors
     /// SQLite failures.
-    pub(crate) async fn downloads(
+    pub(crate) async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError> {
+        self.read(|conn| query_all(conn, ENTRIES_SQL, [], |r| EntrySummary::decode(r)))
+            .await
+    }
+
+    /// One window of the file list (see [`EntryQuery`]) and the number of
+    /// files that match its filter, read in one transaction.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn entries_page(&self, q: EntryQuery) -> Result<EntryPage, StoreError> {
+        if q == EntryQuery::default() {
+            let entries = self.entries().await?;
+            let total = entries.len() as u64;
+            return Ok(EntryPage { entries, total });
+        }
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction()?;
+            let pattern = like_pattern(&q.filter);
+            let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+            let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+            let total: i64 = tx
+                .prepare_cached(&count_sql())?
+                .query_row(rusqlite::params![q.filter, pattern], |r| r.get(0))?;
+            let rowids = query_all(
+                &tx,
+                &page_sql(&q),
+                rusqlite::params![q.filter, pattern, limit, offset],
+                |r| Ok(r.get::<_, i64>(0)?),
+            )?;
+            let mut entries = Vec::with_capacity(rowids.len());
+            for rowid in rowids {
+                let mut stmt = tx.prepare_cached(PAGE_ROW_SQL)?;
+                let mut rows = stmt.query([rowid])?;
+                if let Some(r) = rows.next()? {
+                    entries.push(EntrySummary::decode(r)?);
+                }
+            }
+            Ok(EntryPage {
+                entries,
+                total: total.max(0) as u64,
+            })
+        })
+        .await
+    }
+
+    /// One window of an entry's download history (see [`DownloadQuery`]),
+    /// with the number of rows in all; `None` if the entry does not exist.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn downloads_page(
         &self,
         id: &EntryId,
-    ) -> Result<Option<Vec<Download>>, StoreError> {
+        q: DownloadQuery,
+    ) -> Result<Option<DownloadPage>, StoreError> {
         let id = id.clone();
         self.read(move |conn| {
-            // Both statements run in one read transaction, so the history
-            // belongs to the entry that was found.
             let tx = conn.unchecked_transaction()?;
             let exists = tx
                 .query_row(
@@ -68,19 +199,31 @@ impl SqliteStore {
             if !exists {
                 return Ok(None);
             }
-            let rows = query_all(&tx, DOWNLOADS_SQL, [id.as_str()], |r| Download::decode(r))?;
-            Ok(Some(rows))
+            let count_sql = if q.unique {
+                "SELECT count(DISTINCT coalesce(client_ip, '')) FROM downloads WHERE entry_id = ?1"
+            } else {
+                "SELECT count(*) FROM downloads WHERE entry_id = ?1"
+            };
+            let total: i64 = tx.query_row(count_sql, [id.as_str()], |r| r.get(0))?;
+            let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+            let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
+            let sql = if q.unique {
+                UNIQUE_DOWNLOADS_PAGE_SQL
+            } else {
+                DOWNLOADS_PAGE_SQL
+            };
+            let rows = query_all(
+                &tx,
+                sql,
+                rusqlite::params![id.as_str(), limit, offset],
+                |r| Download::decode(r),
+            )?;
+            Ok(Some(DownloadPage {
+                rows,
+                total: total.max(0) as u64,
+            }))
         })
         .await
-    }
-
-    /// Every entry with its size and number of downloads, newest upload first.
-    ///
-    /// # Errors
-    /// SQLite failures.
-    pub(crate) async fn entries(&self) -> Result<Vec<EntrySummary>, StoreError> {
-        self.read(|conn| query_all(conn, ENTRIES_SQL, [], |r| EntrySummary::decode(r)))
-            .await
     }
 
     /// Space used by the database and free on its filesystem.
@@ -279,7 +422,7 @@ mod tests {
             !reads_table_rows(&conn, STORED_BYTES_SQL, "entries_data"),
             "{p}"
         );
-        let p = plan(&conn, DOWNLOADS_SQL);
+        let p = plan(&conn, DOWNLOADS_PAGE_SQL);
         assert!(
             p.contains("idx_downloads_entry_id (entry_id=?)"),
             "history: {p}"
@@ -291,6 +434,99 @@ mod tests {
             "SELECT sum(length(chunk || x'00')) FROM entries_data",
             "entries_data"
         ));
+    }
+
+    /// The default window reads the upload-time index and stops: no sort of
+    /// the whole table.
+    #[test]
+    fn the_newest_window_reads_an_index() {
+        let conn = new_db();
+        let q = EntryQuery {
+            limit: Some(100),
+            ..EntryQuery::default()
+        };
+        let p = plan(&conn, &page_sql(&q));
+        assert!(p.contains("idx_entries_upload_time"), "{p}");
+        assert!(!p.contains("TEMP B-TREE"), "{p}");
+    }
+
+    /// Every window the SQL reads is the model's rule applied to the whole
+    /// list (the scale-out store's way), for every order and a filter.
+    #[test]
+    fn windows_in_sql_follow_the_model() {
+        let conn = new_db();
+        for i in 0..40u32 {
+            let id = format!("{:a>10}", format!("x{i}"));
+            let name = format!("{}{i}.txt", ["Cat", "dog", "cAt_"][i as usize % 3]);
+            // Some uploads share a second; some never expire.
+            let uploaded = format!("2026-01-01T00:{:02}:00Z", i / 2);
+            let expires = match i % 4 {
+                0 => None,
+                1 => Some("2999-12-31T00:00:00Z".to_owned()),
+                _ => Some(format!("2030-01-{:02}T00:00:00Z", 1 + i % 5)),
+            };
+            conn.execute(
+                "INSERT INTO entries VALUES (?1, ?2, '', ?3, ?4, NULL, NULL)",
+                rusqlite::params![id, name, uploaded, expires],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO entries_data VALUES (?1, 0, zeroblob(?2))",
+                rusqlite::params![id, 1 + (i * 7) % 11],
+            )
+            .unwrap();
+        }
+        let all = query_all(&conn, ENTRIES_SQL, [], |r| EntrySummary::decode(r)).unwrap();
+        for sort in [
+            EntrySort::Uploaded,
+            EntrySort::Filename,
+            EntrySort::Size,
+            EntrySort::Expires,
+        ] {
+            for descending in [false, true] {
+                for filter in ["", "cat", "_"] {
+                    for (offset, limit) in [(0, Some(7)), (5, Some(100)), (38, None)] {
+                        let q = EntryQuery {
+                            sort,
+                            descending,
+                            filter: filter.to_owned(),
+                            offset,
+                            limit,
+                        };
+                        let pattern = like_pattern(filter);
+                        let l = limit.map_or(-1, |l| l as i64);
+                        let rowids = query_all(
+                            &conn,
+                            &page_sql(&q),
+                            rusqlite::params![filter, pattern, l, offset as i64],
+                            |r| Ok(r.get::<_, i64>(0)?),
+                        )
+                        .unwrap();
+                        let got: Vec<String> = rowids
+                            .iter()
+                            .map(|r| {
+                                conn.query_row(
+                                    "SELECT id FROM entries WHERE rowid = ?1",
+                                    [r],
+                                    |r| r.get(0),
+                                )
+                                .unwrap()
+                            })
+                            .collect();
+                        let total: i64 = conn
+                            .query_row(&count_sql(), rusqlite::params![filter, pattern], |r| {
+                                r.get(0)
+                            })
+                            .unwrap();
+                        let want = q.apply(all.clone());
+                        let want_ids: Vec<String> =
+                            want.entries.iter().map(|e| e.id.clone()).collect();
+                        assert_eq!(got, want_ids, "{q:?}");
+                        assert_eq!(total as u64, want.total, "{q:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

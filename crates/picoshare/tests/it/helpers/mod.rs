@@ -28,6 +28,7 @@
 //! - [`litestream`]: the real Litestream, replicating beside a server and
 //!   restoring.
 //! - [`nginx`]: a real reverse proxy (Debian's nginx) in front of the server.
+//! - [`strace`]: `strace` attached to the server, and the calls it logged.
 //!
 //! The constants tests share (the secret, expirations, the shape of IDs) are
 //! below.
@@ -42,6 +43,7 @@ mod original_db;
 mod parsers;
 mod raw_http;
 mod server;
+mod strace;
 
 pub use data::*;
 pub use db::*;
@@ -53,6 +55,7 @@ pub use original_db::*;
 pub use parsers::*;
 pub use raw_http::*;
 pub use server::*;
+pub use strace::*;
 
 /// The admin passphrase every test server gets unless a test says otherwise.
 pub const SECRET: &str = "it-secret correct horse battery staple";

@@ -4,7 +4,8 @@
 //! channel. Chunk inserts of all running uploads share large transactions that are
 //! committed every `commit_bytes` of data, or as soon as something waits for a
 //! reply (an upload that finished, a metadata change), and then with a full fsync
-//! (group commit). Batch commits in between skip the fsync: they need not be
+//! (group commit; while commits are shared, a commit waits up to
+//! [`GROUP_LINGER`] for company). Batch commits in between skip the fsync: they need not be
 //! durable, because nothing is visible, and nothing is acknowledged, until the
 //! upload's final, durable commit.
 //!
@@ -250,6 +251,7 @@ pub(super) fn spawn(
         txn: Txn::default(),
         uploads: Uploads::default(),
         space: Space::new(writeback, checkpointer),
+        last_group: 0,
     };
     std::thread::Builder::new()
         .name("sqlite-writer".into())
@@ -276,6 +278,13 @@ const IDLE_COMMIT: Duration = Duration::from_millis(100);
 /// them.
 const DETACHED_COMMIT_AFTER: Duration = Duration::from_millis(100);
 
+/// How long a commit that someone waits for may wait for company when the
+/// last commit was shared (several uploads finishing at once): the others
+/// are about to finish too, and one commit (its pages written to the WAL
+/// and one fsync) for all of them costs about what one costs alone. A
+/// writer whose last commit had a single waiter commits at once.
+const GROUP_LINGER: Duration = Duration::from_millis(1);
+
 /// The writer thread's state, grouped by job.
 struct Writer {
     conn: Connection,
@@ -288,6 +297,8 @@ struct Writer {
     uploads: Uploads,
     /// Durability and space (`space.rs`).
     space: Space,
+    /// Waiters of the last commit (see [`GROUP_LINGER`]).
+    last_group: usize,
 }
 
 /// The running transaction and who waits for it.
@@ -307,13 +318,19 @@ struct Txn {
     uploads: HashSet<EntryId>,
     /// Waiters for its commit.
     pending: Vec<Completion>,
+    /// Until when its commit waits for more waiters ([`GROUP_LINGER`]).
+    linger_until: Option<Instant>,
 }
 
 impl Writer {
     fn run(&mut self, rx: flume::Receiver<Cmd>) {
         loop {
             let cmd = if self.txn.open {
-                match rx.recv_timeout(IDLE_COMMIT) {
+                let wait = self
+                    .txn
+                    .linger_until
+                    .map_or(IDLE_COMMIT, |t| t.saturating_duration_since(Instant::now()));
+                match rx.recv_timeout(wait) {
                     Ok(cmd) => cmd,
                     Err(flume::RecvTimeoutError::Timeout) => {
                         self.commit();
@@ -368,6 +385,15 @@ impl Writer {
             // commit); jobs nobody waits for ride along with the next commit,
             // or go after a while.
             let waiting = self.txn.waiters > 0 && (rx.is_empty() || self.txn.pending.len() >= 64);
+            if waiting && self.last_group > 1 && self.txn.pending.len() < 64 {
+                let until = *self
+                    .txn
+                    .linger_until
+                    .get_or_insert_with(|| Instant::now() + GROUP_LINGER);
+                if Instant::now() < until {
+                    continue;
+                }
+            }
             let detached_due = !self.txn.pending.is_empty()
                 && self
                     .txn
@@ -490,6 +516,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.txn.open = false;
+                self.last_group = self.txn.waiters;
                 if self.txn.durable {
                     self.space.undurable_bytes = 0;
                 }
@@ -514,6 +541,7 @@ impl Writer {
         self.txn.durable = false;
         self.txn.bytes = 0;
         self.txn.uploads.clear();
+        self.txn.linger_until = None;
     }
 
     /// Rolls back the running transaction and fails everything that was in it.
