@@ -153,7 +153,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "PS_CACHE_KIB",
-        default_value_t = 256,
+        default_value_t = 1024,
         help_heading = "Storage tuning"
     )]
     pub(super) cache_kib: u32,
