@@ -153,7 +153,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "PS_CACHE_KIB",
-        default_value_t = 256,
+        default_value_t = 1024,
         help_heading = "Storage tuning"
     )]
     pub(super) cache_kib: u32,
@@ -309,6 +309,29 @@ pub struct Cli {
         help_heading = "Scale-out storage"
     )]
     pub(super) s3_parallel_parts: usize,
+
+    /// Seconds a request to the S3 bucket may go without an answer, retries
+    /// included, before it fails (a part upload gets one more second per
+    /// MiB; a download, between two pieces of its body).
+    #[arg(
+        long,
+        env = "PS_S3_TIMEOUT_SECS",
+        default_value_t = 30,
+        help_heading = "Scale-out storage"
+    )]
+    pub(super) s3_timeout_secs: u64,
+
+    /// Seconds a server instance's lease lasts without renewal (it renews it
+    /// six times per period): after a crash or a stall this long, other
+    /// instances take back what it held (upload slots, download
+    /// reservations, uploads in progress).
+    #[arg(
+        long,
+        env = "PS_INSTANCE_LEASE_SECS",
+        default_value_t = 30,
+        help_heading = "Scale-out storage"
+    )]
+    pub(super) instance_lease_secs: u64,
 
     /// Seconds a resumable upload stays reserved for the server that received
     /// its last bytes (another server answers 423 until then). For tests.

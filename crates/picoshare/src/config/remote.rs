@@ -57,6 +57,12 @@ pub fn remote_config(cli: &Cli) -> anyhow::Result<Option<RemoteConfig>> {
     if !(5..=5120).contains(&cli.s3_part_mib) {
         bail!("PS_S3_PART_MIB must be between 5 and 5120");
     }
+    if !(1..=3600).contains(&cli.s3_timeout_secs) {
+        bail!("PS_S3_TIMEOUT_SECS must be between 1 and 3600");
+    }
+    if !(2..=3600).contains(&cli.instance_lease_secs) {
+        bail!("PS_INSTANCE_LEASE_SECS must be between 2 and 3600");
+    }
     if !(1..=16).contains(&cli.s3_parallel_parts) {
         bail!("PS_S3_PARALLEL_PARTS must be between 1 and 16");
     }
@@ -77,10 +83,12 @@ pub fn remote_config(cli: &Cli) -> anyhow::Result<Option<RemoteConfig>> {
                 &cli.s3_unsigned_payload,
                 cli.s3_endpoint.as_deref(),
             )?,
+            timeout_secs: cli.s3_timeout_secs,
         },
         part_size: cli.s3_part_mib << 20,
         parallel_parts: cli.s3_parallel_parts,
         tus_lease_secs: cli.tus_lease_secs.clamp(1, 3600),
+        instance_lease_secs: cli.instance_lease_secs,
     }))
 }
 

@@ -85,6 +85,16 @@ impl AppError {
                 StatusCode::LOCKED,
                 "Another server is still writing to this upload; try again in a moment.",
             ),
+            StoreError::LeaseLost => {
+                tracing::error!(error = %e, "{public}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "{public}: this server was paused or cut off from its database for too long, \
+                         and another server took over its work; nothing was saved. Please try again."
+                    ),
+                )
+            }
             StoreError::TooLarge(msg) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, msg),
             StoreError::Contended => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -32,6 +32,16 @@ pub(crate) enum StoreError {
     /// Any object-storage failure (scale-out store).
     #[error("object storage error: {0}")]
     Object(String),
+    /// This server instance's lease was taken back by another instance
+    /// (it was paused, stopped or cut off from PostgreSQL for longer than
+    /// its lease), and with it what the operation relied on: an upload in
+    /// progress, a guest slot, a download reservation. Nothing was committed.
+    #[error("this server's lease was taken back by another instance")]
+    LeaseLost,
+    /// Several storage services failed (a health check of the scale-out
+    /// store: PostgreSQL and the bucket, each with its own error).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Unavailable(Vec<StoreError>),
     /// Another server instance is writing to this resumable upload.
     #[error("another server is writing to this upload")]
     Busy,

@@ -32,7 +32,9 @@
 //!   [`Store::reserve_guest_slot`] decide and take under one lock, so
 //!   concurrent requests (on any instance) never get more downloads or
 //!   uploads than the limit; what holds a reservation gives it back when it
-//!   ends or is dropped.
+//!   ends or is dropped. On the scale-out store a reservation is held under
+//!   the instance's lease and consumed by the commit that relies on it, so
+//!   not even an instance stalled past its lease can exceed a limit.
 //! - **A resumable upload never claims more than it stored.** Its offset is
 //!   recorded with the bytes it counts, and the full length only with the
 //!   entry row; one session writes to an upload at a time.
@@ -44,6 +46,8 @@
 //! - **Errors** are [`StoreError`]: [`StoreError::DiskFull`] when the
 //!   storage is full, [`StoreError::WriterGone`] while shutting down,
 //!   [`StoreError::Busy`] while another server writes a resumable upload,
+//!   [`StoreError::LeaseLost`] when another instance took back what this
+//!   one held (it stalled past its lease; nothing was committed),
 //!   [`StoreError::Postgres`] and [`StoreError::Object`] when a storage
 //!   service does not answer.
 //!
@@ -289,7 +293,9 @@ impl Store {
         /// opened afresh, or PostgreSQL and the bucket.
         ///
         /// # Errors
-        /// The storage cannot be reached.
+        /// The storage cannot be reached: on the scale-out store
+        /// [`StoreError::Postgres`] or [`StoreError::Object`] names the
+        /// service, [`StoreError::Unavailable`] holds both.
         async fn ping(&self) -> Result<(), StoreError>;
 
         /// The store's counters, for metrics.
@@ -505,11 +511,13 @@ impl Store {
         /// before the download's last byte is sent.
         ///
         /// # Errors
-        /// Storage failures (the reservation then stays to be released).
+        /// Storage failures (the reservation then stays to be released);
+        /// [`StoreError::LeaseLost`] if the reservation was taken back.
         async fn count_download(&self, id: &EntryId) -> Result<(), StoreError>;
 
         /// Releases a reserved download that did not complete.
-        /// Fire-and-forget.
+        /// Fire-and-forget (the scale-out store retries it until PostgreSQL
+        /// answers, so a file is never left "in progress" for good).
         fn release_download(&self, id: &EntryId);
 
         /// The server's key called `name`, created on first use (servers

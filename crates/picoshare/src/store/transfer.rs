@@ -142,6 +142,19 @@ pub(crate) enum RangeReader {
 }
 
 impl RangeReader {
+    /// Makes sure the bytes can be read, before a reply promises them: for
+    /// object storage, the GET is sent and its answer awaited (SQLite
+    /// reads nothing ahead).
+    ///
+    /// # Errors
+    /// The storage does not answer, or the data is missing.
+    pub(crate) async fn open(&mut self) -> Result<(), StoreError> {
+        match self {
+            RangeReader::Sqlite(_) => Ok(()),
+            RangeReader::Remote(r) => r.open().await,
+        }
+    }
+
     /// The next pieces of the range, about `batch_bytes` of them (whole
     /// chunks for SQLite, whatever the network delivered for object
     /// storage), or `None` at its end.

@@ -103,7 +103,8 @@ async fn client_abort_leaves_nothing_behind() {
 async fn server_killed_mid_upload_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    let mut s = TestServer::start_on_db(&db).await;
+    let lease = ("PS_INSTANCE_LEASE_SECS", crate::crash::LEASE_SECS);
+    let mut s = TestServer::start_with(ServerOptions::new().db(&db).env(lease.0, lease.1)).await;
     let c = s.admin_client().await;
     let keep_data = random_bytes(400_000, 8);
     let keep = s
@@ -159,11 +160,15 @@ async fn server_killed_mid_upload_recovers() {
     drop(s);
 
     // On the scale-out store other instances may be running, so an upload is
-    // only collected once its instance's heartbeat is 30 s old, by the next
-    // garbage collection (here every second).
+    // only collected once its instance's lease has run out (5 s here), by the
+    // next garbage collection (here every second) or upkeep.
     let remote = remote_storage().is_some();
     let (opts, wait) = if remote {
-        (ServerOptions::new().db(&db).env("PS_GC_INTERVAL", "1"), 60)
+        let opts = ServerOptions::new()
+            .db(&db)
+            .env(lease.0, lease.1)
+            .env("PS_GC_INTERVAL", "1");
+        (opts, 30)
     } else {
         (ServerOptions::new().db(&db), 10)
     };

@@ -8,9 +8,10 @@
 //!
 //! On the scale-out store there is no SQLite file to check, and the data of
 //! a killed instance's unfinished upload is only reclaimed once that
-//! instance's heartbeat is 30 s old (other instances may still be running):
-//! there the leftovers are waited for once, after the last restart, with
-//! garbage collection every second. Everything else is checked alike.
+//! instance's lease has run out (other instances may still be running; the
+//! servers here hold 5-second leases, [`LEASE_SECS`]): there the leftovers
+//! are waited for once, after the last restart, with garbage collection
+//! every second. Everything else is checked alike.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -36,10 +37,17 @@ fn check_sqlite_file(s: &TestServer, pragma: &str, round: usize) {
     assert_eq!(result, "ok", "round {round}: {pragma}");
 }
 
+/// The lease of the servers here on the scale-out store
+/// (`PS_INSTANCE_LEASE_SECS`): what a killed one held is taken back this
+/// long after the kill.
+pub const LEASE_SECS: &str = "5";
+
 /// Options for a restart on `db`; `last` marks the one after the final kill
 /// (on the scale-out store it collects garbage every second).
 fn restart_options(db: &Path, last: bool) -> ServerOptions {
-    let opts = ServerOptions::new().db(db);
+    let opts = ServerOptions::new()
+        .db(db)
+        .env("PS_INSTANCE_LEASE_SECS", LEASE_SECS);
     if last && remote_storage().is_some() {
         opts.env("PS_GC_INTERVAL", "1")
     } else {
@@ -106,7 +114,7 @@ async fn kill_9_at_random_points_during_uploads() {
     let mut acknowledged: Vec<(String, String)> = Vec::new();
     let mut last_inflight: Option<String> = None;
     for round in 0..20u64 {
-        let mut s = TestServer::start_on_db(&db).await;
+        let mut s = TestServer::start_with(restart_options(&db, false)).await;
         // After the restart: intact, nothing partial, orphans reclaimed.
         check_sqlite_file(&s, "quick_check", round as usize);
         assert_leftovers_reclaimed(&s, round as usize, false).await;
@@ -331,7 +339,7 @@ async fn kill_9_at_random_points_during_downloads() {
     let mut known = Known::default();
     let mut large = Vec::new();
     {
-        let s = TestServer::start_on_db(&db).await;
+        let s = TestServer::start_with(restart_options(&db, false)).await;
         let c = s.admin_client().await;
         for i in 0..3u64 {
             let data = random_bytes(rng.gen_range(16..24) * 1024 * 1024, seed ^ (i << 40));
@@ -352,7 +360,7 @@ async fn kill_9_at_random_points_during_downloads() {
     let mut inflight: Option<Arc<Vec<u8>>> = None;
     let mut complete_downloads = 0;
     for round in 0..12usize {
-        let mut s = TestServer::start_on_db(&db).await;
+        let mut s = TestServer::start_with(restart_options(&db, false)).await;
         check_after_restart(&s, round, &mut known, inflight.take(), false).await;
 
         let c = s.admin_client().await;

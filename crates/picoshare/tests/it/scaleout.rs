@@ -15,6 +15,9 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::limits::upload_with;
 
+// Pauses, kills and outages, on services of their own.
+mod faults;
+
 /// Two servers on the same database path, hence the same schema and prefix.
 async fn pair(db: &Path, extra: &[(&str, &str)]) -> (TestServer, TestServer) {
     assert!(
@@ -409,20 +412,35 @@ async fn copy_to_remote_moves_an_original_database() {
         let id = l["id"].as_str().unwrap();
         assert!(page.contains(id), "guest link {id} missing from the page");
     }
-    // Download history: the fixture's counts, plus the downloads above.
-    let listed: Value = get_json(&c, s.url("/api/entries")).await;
-    for e in entries {
-        let row = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == e["id"])
-            .unwrap_or_else(|| panic!("{} not listed", e["id"]));
-        assert_eq!(
-            row["downloads"].as_u64().unwrap(),
-            e["downloads"].as_u64().unwrap() + 1,
-            "{row}"
+    // Download history: the fixture's counts, plus the downloads above
+    // (recorded in the background once each download starts, so the last
+    // ones may take a moment on a busy machine).
+    let started = std::time::Instant::now();
+    loop {
+        let listed: Value = get_json(&c, s.url("/api/entries")).await;
+        let mut behind = None;
+        for e in entries {
+            let row = listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == e["id"])
+                .unwrap_or_else(|| panic!("{} not listed", e["id"]));
+            let (got, want) = (
+                row["downloads"].as_u64().unwrap(),
+                e["downloads"].as_u64().unwrap() + 1,
+            );
+            assert!(got <= want, "{row}: {got} downloads, {want} expected");
+            if got < want {
+                behind = Some(row.clone());
+            }
+        }
+        let Some(row) = behind else { break };
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "a download is still not in the history after 10 s: {row}"
         );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
@@ -568,4 +586,181 @@ async fn copy_to_remote_keeps_limits_passwords_tokens_and_shares() {
     // The share lists both files.
     let share: Value = get_json(&c, s.url(&format!("/api/shares/{share_id}"))).await;
     assert_eq!(share["files"].as_array().unwrap().len(), 2, "{share}");
+}
+
+/// D4: running `--copy-to-remote` again (the README's way to catch up
+/// before the move) makes the destination equal to the source once more:
+/// a file deleted since is deleted, an edit carries over, and so do a used
+/// download with its history, a new file, a revoked token, a logout and a
+/// disabled guest link. Once a server has used the destination, the copy
+/// refuses to run, saying why, and changes nothing.
+#[tokio::test]
+async fn copy_to_remote_again_carries_every_change_then_refuses_once_served() {
+    assert!(
+        remote_storage().is_some(),
+        "scaleout tests need PICOSHARE_TEST_STORAGE=remote (see scripts/remote-services)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let sqlite = || TestServer::start_with(ServerOptions::new().db(&db).sqlite());
+    let copy = || {
+        run_until_exit(
+            ServerOptions::new().db(&db).arg("--copy-to-remote"),
+            std::time::Duration::from_secs(60),
+        )
+    };
+    let limited = random_bytes(300_000, 61);
+    // The SQLite server as it was at the first copy.
+    let (gone, kept, token_id, token, cookie, link) = {
+        let s = sqlite().await;
+        let c = s.admin_client().await;
+        let gone = s
+            .upload(&c, "gone.txt", b"deleted later", "text/plain", None, None)
+            .await;
+        let kept = upload_with(&s, &[("maxDownloads", "2")], "", &limited).await;
+        let token: Value = c
+            .post(s.url("/api/tokens"))
+            .json(&json!({ "name": "laptop" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let link: Value = c
+            .post(s.url("/api/guest-links"))
+            .json(&json!({
+                "label": "inbox",
+                "urlExpirationTime": FAR_FUTURE,
+                "fileLifetime": "168h0m0s",
+                "maxFileBytes": null,
+                "maxFileUploads": null,
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            gone,
+            kept,
+            token["id"].as_str().unwrap().to_owned(),
+            token["token"].as_str().unwrap().to_owned(),
+            s.session_cookie().await,
+            link["id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let first = copy();
+    assert!(
+        first.status.is_some_and(|s| s.success()),
+        "{}",
+        first.stderr
+    );
+    // What changes on the SQLite server before the last copy.
+    let added = {
+        let s = sqlite().await;
+        let c = s.admin_client().await;
+        let ok = |r: reqwest::Response| assert!(r.status().is_success(), "{}", r.status());
+        ok(c.delete(s.url(&format!("/api/entry/{gone}")))
+            .send()
+            .await
+            .unwrap());
+        ok(c.put(s.url(&format!("/api/entry/{kept}")))
+            .json(&json!({ "filename": "renamed.bin", "note": "edited", "expiration": FAR_FUTURE }))
+            .send()
+            .await
+            .unwrap());
+        assert_eq!(s.download(&kept).await, limited);
+        ok(c.delete(s.url(&format!("/api/tokens/{token_id}")))
+            .send()
+            .await
+            .unwrap());
+        ok(plain_client()
+            .delete(s.url("/api/auth"))
+            .header(COOKIE, cookie.clone())
+            .send()
+            .await
+            .unwrap());
+        ok(c.put(s.url(&format!("/api/guest-links/{link}/disable")))
+            .send()
+            .await
+            .unwrap());
+        s.upload(&c, "new.txt", b"added later", "text/plain", None, None)
+            .await
+    };
+    let again = copy();
+    assert!(
+        again.status.is_some_and(|s| s.success()),
+        "{}",
+        again.stderr
+    );
+
+    let s = TestServer::start_on_db(&db).await;
+    let c = s.admin_client().await;
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let get = |id: &str| plain_client().get(s.url(&format!("/-{id}"))).send();
+    assert_eq!(
+        status(get(&gone).await.unwrap()),
+        404,
+        "a deleted file came back"
+    );
+    assert_eq!(s.download(&added).await, b"added later");
+    let listed: Value = get_json(&c, s.url("/api/entries")).await;
+    let row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == kept.as_str())
+        .unwrap_or_else(|| panic!("{kept} not listed: {listed}"));
+    assert_eq!(row["filename"], "renamed.bin", "{row}");
+    assert_eq!(row["note"], "edited", "{row}");
+    assert_eq!(row["downloadsUsed"], 1, "{row}");
+    assert_eq!(row["downloads"], 1, "{row}");
+    let resp = plain_client()
+        .put(s.url("/api/upload/after.txt"))
+        .header("Authorization", format!("Bearer {token}"))
+        .body("a revoked token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(resp), 401, "a revoked token uploads");
+    let resp = plain_client()
+        .get(s.url("/api/entries"))
+        .header(COOKIE, cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(resp), 401, "a logged-out session works");
+    let form = Multipart::new().file("file", "g.bin", None, b"guest");
+    let resp = plain_client()
+        .post(s.url(&format!("/api/guest/{link}")))
+        .header(CONTENT_TYPE, form.content_type())
+        .body(form.finish())
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(status(resp), 200, "a disabled guest link takes uploads");
+    assert!(
+        again
+            .stderr
+            .contains("1 files copied (11 B), 1 already there (1 updated), 1 removed"),
+        "{}",
+        again.stderr
+    );
+    // The server just used the destination: a third copy is refused.
+    drop(s);
+    let third = copy();
+    assert!(
+        third.status.is_some_and(|s| !s.success()),
+        "{}",
+        third.stderr
+    );
+    assert!(
+        third
+            .stderr
+            .contains("has been used by a PicoShare server since"),
+        "{}",
+        third.stderr
+    );
 }

@@ -1,10 +1,13 @@
-//! `GET /healthz`: whether the server can still use its database, for load
+//! `GET /healthz`: whether the server can still use its storage, for load
 //! balancers, container health checks and service monitors.
 //!
 //! No session is needed and nothing about the files is revealed: `200 ok` when
-//! the database file at the configured path opens and answers a trivial query,
-//! `503` with the reason otherwise (file deleted, replaced, unreadable, or no
-//! answer within [`TIMEOUT`]).
+//! the database file at the configured path opens and answers a trivial query
+//! (on the scale-out store: PostgreSQL answers a query and the bucket a HEAD),
+//! `503` with one line per dependency that failed, naming it, otherwise
+//! (`database unavailable: …` for the SQLite file deleted, replaced or
+//! unreadable; `PostgreSQL unavailable: …`, `object storage unavailable: …`),
+//! or no answer within [`TIMEOUT`].
 
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How long the database may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,10 +27,7 @@ pub(crate) async fn healthz(State(store): State<Store>) -> Response {
         Ok(Ok(())) => (StatusCode::OK, "ok\n".to_owned()),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("database unavailable: {e}\n"),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, describe(&e))
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -45,4 +45,14 @@ pub(crate) async fn healthz(State(store): State<Store>) -> Response {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+/// One line per dependency that failed, naming it.
+fn describe(e: &StoreError) -> String {
+    match e {
+        StoreError::Postgres(why) => format!("PostgreSQL unavailable: {why}\n"),
+        StoreError::Object(why) => format!("object storage unavailable: {why}\n"),
+        StoreError::Unavailable(all) => all.iter().map(describe).collect(),
+        other => format!("database unavailable: {other}\n"),
+    }
 }

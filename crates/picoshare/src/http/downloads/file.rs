@@ -31,7 +31,7 @@ use crate::http::proto::ranges::{parse_range, ByteRange, RangeRequest};
 use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::{DownloadRecord, Entry, EntryLimits, Reservation};
-use crate::store::{DownloadLookup, Store};
+use crate::store::{DownloadLookup, RangeReader, Store};
 
 /// Serves a download request (or, with `POST`, a protected file's password form).
 pub(crate) async fn serve(
@@ -160,7 +160,8 @@ async fn serve_parts(
         is_get,
         counter,
         data,
-    )?;
+    )
+    .await?;
     let restricted = limits.as_ref().is_some_and(EntryLimits::restricts);
     response
         .headers_mut()
@@ -304,7 +305,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 /// counted (a counted download's last byte waits for its count, which only
 /// the streamed body does).
 #[allow(clippy::too_many_arguments)]
-fn build_response(
+async fn build_response(
     store: &Store,
     metrics: &Arc<HttpMetrics>,
     entry: &Entry,
@@ -403,12 +404,29 @@ fn build_response(
         HttpMetrics::add(&metrics.download_bytes, bytes.len() as u64);
         Body::from(bytes)
     } else {
+        // The first bytes must be readable before a reply promises them: a
+        // storage service that is down or hangs gets a 503 that says so.
+        let first = match segments.iter().find_map(|s| match s {
+            Segment::Data(r) => Some(*r),
+            Segment::Literal(_) => None,
+        }) {
+            Some(r) => {
+                let mut reader = store.read_range(entry, r.start, r.end);
+                reader
+                    .open()
+                    .await
+                    .map_err(|e| AppError::store("failed to read the file", e))?;
+                Some(reader)
+            }
+            None => None,
+        };
         HttpMetrics::add(&metrics.downloads, 1);
         stream_body(
             store.clone(),
             metrics.clone(),
             entry.clone(),
             segments,
+            first,
             counter.map(|c| (c, length)),
         )
     };
@@ -430,11 +448,14 @@ enum Segment {
     Data(ByteRange),
 }
 
+/// The body of a download: `segments` in order, the first range read by
+/// `first` (opened already).
 fn stream_body(
     store: Store,
     metrics: Arc<HttpMetrics>,
     entry: Entry,
     segments: Vec<Segment>,
+    mut first: Option<RangeReader>,
     counter: Option<(CountGuard, u64)>,
 ) -> Body {
     let pieces = pump::spawn(move |pump| async move {
@@ -444,8 +465,10 @@ fn stream_body(
                 Segment::Literal(b) => pump.send(b).await,
                 Segment::Data(r) => {
                     let reading = Reading::Download(&metrics);
-                    pump.range(&store, &entry, (r.start, r.end), reading, |_| {})
-                        .await
+                    let reader = first
+                        .take()
+                        .unwrap_or_else(|| store.read_range(&entry, r.start, r.end));
+                    pump.read(reader, &entry, reading, |_| {}).await
                 }
             };
             if !ok {

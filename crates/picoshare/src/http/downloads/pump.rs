@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::http::layers::metrics::HttpMetrics;
 use crate::store::model::Entry;
-use crate::store::Store;
+use crate::store::{RangeReader, Store};
 
 /// Bytes read from the store per read transaction.
 const READ_BATCH_BYTES: u64 = 2 << 20;
@@ -99,9 +99,21 @@ impl Pump {
         entry: &Entry,
         (start, end): (u64, u64),
         reading: Reading<'_>,
+        seen: impl FnMut(&Bytes),
+    ) -> bool {
+        let reader = store.read_range(entry, start, end);
+        self.read(reader, entry, reading, seen).await
+    }
+
+    /// Streams what `reader` (a range of `entry`) reads, as
+    /// [`Pump::range`] does.
+    pub(crate) async fn read(
+        &self,
+        mut reader: RangeReader,
+        entry: &Entry,
+        reading: Reading<'_>,
         mut seen: impl FnMut(&Bytes),
     ) -> bool {
-        let mut reader = store.read_range(entry, start, end);
         loop {
             let batch_bytes = match reading {
                 Reading::Download(m)

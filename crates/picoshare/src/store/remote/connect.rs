@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::ClientOptions;
+use object_store::{ClientOptions, RetryConfig};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{RemoteConfig, S3Config};
@@ -21,6 +21,12 @@ pub(crate) fn s3_client(cfg: &S3Config) -> Result<AmazonS3, StoreError> {
         .with_region(&cfg.region)
         .with_virtual_hosted_style_request(cfg.virtual_hosted)
         .with_unsigned_payload(cfg.unsigned_payload)
+        // Retries (of failed connections, 5xx answers) stop after the
+        // timeout; `RemoteStore::s3_call` bounds each request as a whole.
+        .with_retry(RetryConfig {
+            retry_timeout: Duration::from_secs(cfg.timeout_secs),
+            ..RetryConfig::default()
+        })
         // Downloads stream for as long as the client reads: no overall
         // request timeout, only one for connecting.
         .with_client_options(

@@ -3,15 +3,27 @@
 //! Objects are deleted through a queue (`picoshare_deleted_objects`): an
 //! entry's object, or an abandoned multipart upload, is queued in the
 //! transaction that deletes what refers to it, deleted right after, and
-//! retried by every collection, so a crash never leaves an object that
-//! nothing refers to for good.
+//! retried by every instance's upkeep (every half lease, `lease.rs`) and
+//! every collection, so neither a crash nor an outage of the bucket leaves
+//! an object that nothing refers to for good.
+//!
+//! An upload's object is queued only by whoever deletes its row in
+//! `picoshare_pending_uploads` (its claim on the object): the instance that
+//! abandons it, or one that took back its instance's lease. The entry is
+//! inserted in the transaction that deletes that same row, so an object is
+//! never both queued for deletion and recorded as a file.
+//!
+//! Multipart uploads that no row knows of (an instance that died between
+//! starting one and recording its ID, a moment) are left to the bucket's
+//! lifecycle rule for incomplete multipart uploads (see the README).
 
 use chrono::{DateTime, Utc};
 use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::ObjectStore;
 
-use super::{RemoteStore, INSTANCE_TIMEOUT_SQL};
+use super::RemoteStore;
+use crate::ids::EntryId;
 use crate::store::model::limits::DELETE_LIMITS;
 use crate::store::model::time::db_time;
 use crate::store::model::GcOutcome;
@@ -57,9 +69,10 @@ impl RemoteStore {
             let multipart: String = row.get(1);
             let path = ObjectPath::from(key.as_str());
             let result = if multipart.is_empty() {
-                self.s3().delete(&path).await
+                self.s3_call(self.s3().delete(&path)).await
             } else {
-                self.s3().abort_multipart(&path, &multipart).await
+                self.s3_call(self.s3().abort_multipart(&path, &multipart))
+                    .await
             };
             match result {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -129,31 +142,10 @@ impl RemoteStore {
                 self.forget_tus_upload(&tx, row).await?;
                 outcome.expired_uploads += 1;
             }
-            // Uploads whose instance stopped (crashed) before finishing them.
-            let abandoned = tx
-                .query(
-                    &format!(
-                        "DELETE FROM picoshare_pending_uploads p
-                         WHERE NOT EXISTS (SELECT 1 FROM picoshare_instances i
-                            WHERE i.id = p.instance_id AND i.heartbeat > now() - {INSTANCE_TIMEOUT_SQL})
-                         RETURNING entry_id, multipart_id"
-                    ),
-                    &[],
-                )
-                .await?;
-            for row in &abandoned {
-                self.queue_abandoned(&tx, row).await?;
-                outcome.orphan_chunks += 1;
-            }
-            // Instances gone for an hour, with whatever they still held.
-            tx.batch_execute(
-                "DELETE FROM picoshare_guest_slots s WHERE NOT EXISTS (SELECT 1 FROM picoshare_instances i
-                    WHERE i.id = s.instance_id AND i.heartbeat > now() - interval '1 hour');
-                 DELETE FROM picoshare_download_reservations r WHERE NOT EXISTS (SELECT 1 FROM picoshare_instances i
-                    WHERE i.id = r.instance_id AND i.heartbeat > now() - interval '1 hour');
-                 DELETE FROM picoshare_instances WHERE heartbeat < now() - interval '1 hour';",
-            )
-            .await?;
+            // Uploads of instances that stopped (crashed) before finishing
+            // them: their leases are taken back first.
+            self.revoke_expired(&tx).await?;
+            outcome.orphan_chunks += self.queue_orphaned_uploads(&tx).await? as u64;
             tx.commit().await?;
         }
         self.drain_deletions(None).await;
@@ -174,7 +166,7 @@ impl RemoteStore {
                 )
                 .await?;
             for row in &rows {
-                self.queue_abandoned(&tx, row).await?;
+                self.queue_abandoned(&tx, row, None).await?;
             }
             tx.commit().await?;
             if rows.is_empty() {
@@ -186,18 +178,57 @@ impl RemoteStore {
     }
 
     /// Queues what an abandoned upload (a row `entry_id, multipart_id` of
-    /// `picoshare_pending_uploads`) may have stored: its multipart upload,
-    /// and its object (a small upload stores it in one PUT).
-    async fn queue_abandoned(
+    /// `picoshare_pending_uploads`, just deleted) may have stored: its
+    /// multipart upload (and `also`, one its instance started but could not
+    /// record), and its object (complete if the entry could not be
+    /// recorded; a small upload stores it in one PUT).
+    pub(super) async fn queue_abandoned(
         &self,
         tx: &tokio_postgres::Transaction<'_>,
         row: &tokio_postgres::Row,
+        also: Option<&str>,
     ) -> Result<(), StoreError> {
         let key = self.object_key(row.try_get(0)?);
-        if let Some(m) = row.try_get::<_, Option<&str>>(1)? {
+        let recorded = row.try_get::<_, Option<&str>>(1)?;
+        for m in [recorded, also].into_iter().flatten() {
             queue_deletion(tx, &key, m).await?;
         }
         queue_deletion(tx, &key, "").await
+    }
+
+    /// Abandons this instance's upload of `id`, registered under
+    /// `instance`: deletes its claim and queues what it may have stored
+    /// (`multipart`: its multipart upload, if it started one), then tries
+    /// the deletions. Nothing if the claim is gone: the entry was committed,
+    /// or another instance took the claim back and queued the object.
+    ///
+    /// # Errors
+    /// PostgreSQL failures (the caller retries).
+    pub(super) async fn abandon_upload(
+        &self,
+        id: &EntryId,
+        instance: &str,
+        multipart: Option<&str>,
+    ) -> Result<(), StoreError> {
+        {
+            let mut client = self.pg().await?;
+            let tx = client.transaction().await?;
+            let Some(row) = tx
+                .query_opt(
+                    "DELETE FROM picoshare_pending_uploads WHERE entry_id = $1 AND instance_id = $2
+                     RETURNING entry_id, multipart_id",
+                    &[&id.as_str(), &instance],
+                )
+                .await?
+            else {
+                return Ok(());
+            };
+            self.queue_abandoned(&tx, &row, multipart).await?;
+            tx.commit().await?;
+        }
+        self.drain_deletions(Some(self.object_key(id.as_str())))
+            .await;
+        Ok(())
     }
 
     /// Deletes what hangs off a resumable upload whose row was just deleted

@@ -2,14 +2,18 @@
 //! of guest uploads in progress, kept as rows (`picoshare_guest_slots`)
 //! because several server instances share a link.
 //!
-//! A slot row belongs to the instance that took it; the rows of an instance
-//! whose heartbeat stopped no longer count. A slot is taken under a lock on
-//! the link's row, counting the link's uploads ([`link_uploads!`]) and the
-//! live slots, so two instances can never both take the last one. It is
-//! deleted in the transaction that inserts what counts in its place (the
-//! entry, or the resumable upload's row), so no count ever sees both.
+//! A slot row is held under the lease of the instance that took it (a
+//! foreign key to its registration): when another instance takes that
+//! lease back, the slot row is deleted with it (`lease.rs`). A slot is taken
+//! under a lock on the link's row, after the leases that ran out are taken
+//! back, counting the link's uploads ([`link_uploads!`]) and every slot row
+//! left, so two instances can never both take the last one. It is deleted
+//! in the transaction that inserts what counts in its place (the entry, or
+//! the resumable upload's row), which fails if it is gone (taken back, and
+//! maybe given to another upload), so no count ever sees both or neither.
+//! Giving a slot back is retried until PostgreSQL answers.
 
-use super::{RemoteStore, INSTANCE_TIMEOUT_SQL};
+use super::RemoteStore;
 use crate::ids::GuestLinkId;
 use crate::store::model::guest_links::{
     link_uploads, DELETE_GUEST_LINK, FORGET_GUEST_LINK, GUEST_LINK, GUEST_LINKS, INSERT_GUEST_LINK,
@@ -102,9 +106,9 @@ impl RemoteStore {
     }
 
     /// Takes one of a guest link's `max` upload slots: counts its files, its
-    /// unfinished resumable uploads and the slots held by live instances,
-    /// under a lock on the link's row, so that two instances can never both
-    /// take the last slot. `None` when all are taken.
+    /// unfinished resumable uploads and the slots held under leases that
+    /// were not taken back, under a lock on the link's row, so that two
+    /// instances can never both take the last slot. `None` when all are taken.
     ///
     /// # Errors
     /// PostgreSQL failures.
@@ -113,8 +117,29 @@ impl RemoteStore {
         link: &GuestLinkId,
         max: u64,
     ) -> Result<Option<SlotLease>, StoreError> {
+        let me = self.instance();
+        match self.try_reserve_guest_slot(link, max, &me).await {
+            // This instance's lease was taken back: once more under a new one.
+            Err(StoreError::LeaseLost) => {
+                self.reregister(&me).await?;
+                self.try_reserve_guest_slot(link, max, &self.instance())
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// [`RemoteStore::reserve_guest_slot`] under registration `me`.
+    async fn try_reserve_guest_slot(
+        &self,
+        link: &GuestLinkId,
+        max: u64,
+        me: &str,
+    ) -> Result<Option<SlotLease>, StoreError> {
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
+        // Every slot row left after this counts (see `lease.rs`).
+        self.revoke_expired(&tx).await?;
         let locked = tx
             .query_opt(
                 "SELECT 1 FROM guest_links WHERE id = $1 FOR UPDATE",
@@ -124,18 +149,14 @@ impl RemoteStore {
         if locked.is_none() {
             return Ok(None);
         }
+        // Counted once the lock is held, by a statement of its own: it then
+        // sees what whoever held the lock before committed.
         let used: i64 = tx
             .query_one(
-                &format!(
-                    concat!(
-                        "SELECT ",
-                        link_uploads!("$1"),
-                        " + (SELECT count(*) FROM picoshare_guest_slots s
-                            JOIN picoshare_instances i ON i.id = s.instance_id
-                            WHERE s.guest_link_id = $1
-                              AND i.heartbeat > now() - {timeout})"
-                    ),
-                    timeout = INSTANCE_TIMEOUT_SQL
+                concat!(
+                    "SELECT ",
+                    link_uploads!("$1"),
+                    " + (SELECT count(*) FROM picoshare_guest_slots s WHERE s.guest_link_id = $1)"
                 ),
                 &[&link.as_str()],
             )
@@ -148,7 +169,7 @@ impl RemoteStore {
         tx.execute(
             "INSERT INTO picoshare_guest_slots (id, guest_link_id, instance_id, created)
              VALUES ($1, $2, $3, now())",
-            &[&slot, &link.as_str(), &self.instance()],
+            &[&slot, &link.as_str(), &me],
         )
         .await?;
         tx.commit().await?;
@@ -180,12 +201,15 @@ impl std::fmt::Debug for SlotLease {
 
 impl Drop for SlotLease {
     fn drop(&mut self) {
-        let store = self.store.clone();
         let id = std::mem::take(&mut self.id);
-        // If this fails, the slot stops counting when this instance stops.
-        crate::store::detached("release a guest upload slot", async move {
-            store.execute(DELETE_SLOT, &[&id]).await?;
-            Ok(())
-        });
+        // Nothing to delete if what counts in its place consumed it already.
+        self.store
+            .retry_until_done("give back a guest upload slot", move |store| {
+                let id = id.clone();
+                async move {
+                    store.execute(DELETE_SLOT, &[&id]).await?;
+                    Ok(())
+                }
+            });
     }
 }

@@ -2,15 +2,22 @@
 //! (`picoshare_entry_limits`), and the server's keys (`picoshare_server_keys`).
 //!
 //! Downloads in progress are rows of `picoshare_download_reservations`, one
-//! per entry and instance, counted only for live instances; a reservation is
-//! decided and taken under a lock on the entry's limits row, so instances
-//! never hand out more downloads than remain between them.
+//! per entry and instance, held under the instance's lease (a foreign key to
+//! its registration, so a lease taken back deletes them: `lease.rs`). A
+//! reservation is decided and taken under a lock on the entry's limits row,
+//! after the leases that ran out are taken back, counting every reservation
+//! row left, so instances never hand out more downloads than remain between
+//! them. A download is counted by decrementing its reservation in the
+//! transaction that increments `downloads_used`, which fails if the
+//! reservation was taken back (then its last byte is not sent). Giving a
+//! reservation back is retried until PostgreSQL answers, so a download cut
+//! during an outage never leaves its file "in progress" (409) for good.
 
 use std::collections::HashMap;
 
 use rand::RngCore;
 
-use super::{RemoteStore, INSTANCE_TIMEOUT_SQL};
+use super::RemoteStore;
 use crate::ids::EntryId;
 use crate::store::model::limits::{CHANGE_LIMITS, SERVER_KEY};
 use crate::store::model::sql::{signed, unsigned, Row};
@@ -35,12 +42,12 @@ pub(super) async fn insert_limits(
     Ok(())
 }
 
-/// Downloads in progress of an entry on live instances.
+/// Downloads in progress of an entry, under leases that have not run out.
 fn live_reservations_sql(entry: &str) -> String {
     format!(
         "(SELECT coalesce(sum(r.count), 0)::BIGINT FROM picoshare_download_reservations r
             JOIN picoshare_instances i ON i.id = r.instance_id
-          WHERE r.entry_id = {entry} AND i.heartbeat > now() - {INSTANCE_TIMEOUT_SQL})"
+          WHERE r.entry_id = {entry} AND i.lease_until > clock_timestamp())"
     )
 }
 
@@ -138,8 +145,27 @@ impl RemoteStore {
     /// # Errors
     /// PostgreSQL failures.
     pub(crate) async fn reserve_download(&self, id: &EntryId) -> Result<Reservation, StoreError> {
+        let me = self.instance();
+        match self.try_reserve_download(id, &me).await {
+            // This instance's lease was taken back: once more under a new one.
+            Err(StoreError::LeaseLost) => {
+                self.reregister(&me).await?;
+                self.try_reserve_download(id, &self.instance()).await
+            }
+            other => other,
+        }
+    }
+
+    /// [`RemoteStore::reserve_download`] under registration `me`.
+    async fn try_reserve_download(
+        &self,
+        id: &EntryId,
+        me: &str,
+    ) -> Result<Reservation, StoreError> {
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
+        // Every reservation row left after this counts (see `lease.rs`).
+        self.revoke_expired(&tx).await?;
         let Some(row) = tx
             .query_opt(
                 "SELECT max_downloads, downloads_used, 0::BIGINT, password_hash
@@ -155,7 +181,8 @@ impl RemoteStore {
         // sees the reservations of whoever held the lock before.
         let reserved = tx
             .query_one(
-                &format!("SELECT {}", live_reservations_sql("$1")),
+                "SELECT coalesce(sum(count), 0)::BIGINT FROM picoshare_download_reservations
+                 WHERE entry_id = $1",
                 &[&id.as_str()],
             )
             .await?;
@@ -169,7 +196,7 @@ impl RemoteStore {
              VALUES ($1, $2, 1)
              ON CONFLICT (entry_id, instance_id)
              DO UPDATE SET count = picoshare_download_reservations.count + 1",
-            &[&id.as_str(), &self.instance()],
+            &[&id.as_str(), &me],
         )
         .await?;
         tx.commit().await?;
@@ -179,26 +206,54 @@ impl RemoteStore {
     /// Turns a reserved download into a used one; committed (PostgreSQL
     /// commits are durable) before this returns.
     ///
+    /// The reservation used is one of this instance's current registration
+    /// for the entry: if its lease was taken back meanwhile, the download's
+    /// reservation went with it (and may have been given to another
+    /// download), and this fails.
+    ///
     /// # Errors
-    /// PostgreSQL failures.
+    /// [`StoreError::LeaseLost`] when this instance holds no reservation of
+    /// the entry any more; PostgreSQL failures.
     pub(crate) async fn count_download(&self, id: &EntryId) -> Result<(), StoreError> {
         self.end_reservation(id, true).await
     }
 
-    /// Releases a reserved download. Fire-and-forget.
+    /// Releases a reserved download; retried in the background until
+    /// PostgreSQL answers.
     pub(crate) fn release_download(&self, id: &EntryId) {
-        let store = self.clone();
         let id = id.clone();
-        crate::store::detached("release a limited download", async move {
-            store.end_reservation(&id, false).await
+        self.retry_until_done("release a limited download", move |store| {
+            let id = id.clone();
+            async move {
+                match store.end_reservation(&id, false).await {
+                    // Taken back with the lease: nothing left to release.
+                    Err(StoreError::LeaseLost) => Ok(()),
+                    other => other,
+                }
+            }
         });
     }
 
     /// Ends one of this instance's reservations of `id`: with `used`, it
-    /// becomes a used download.
+    /// becomes a used download. [`StoreError::LeaseLost`] (and nothing
+    /// changed) if this instance holds none.
     async fn end_reservation(&self, id: &EntryId, used: bool) -> Result<(), StoreError> {
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
+        let me = self.instance();
+        // This instance's registration, held until the commit so that it
+        // cannot be taken back half-way (see `lease.rs`); gone: so are its
+        // reservations.
+        if tx
+            .query_opt(
+                "SELECT 1 FROM picoshare_instances WHERE id = $1 FOR KEY SHARE",
+                &[&me],
+            )
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::LeaseLost);
+        }
         // The limits row first, as `reserve_download` and
         // `delete_entry_rows` lock it, then the reservation: locking them
         // in the other order deadlocks against a reservation of the same
@@ -208,16 +263,20 @@ impl RemoteStore {
             &[&id.as_str()],
         )
         .await?;
-        tx.execute(
-            "UPDATE picoshare_download_reservations SET count = count - 1
-             WHERE entry_id = $1 AND instance_id = $2",
-            &[&id.as_str(), &self.instance()],
-        )
-        .await?;
+        let held = tx
+            .execute(
+                "UPDATE picoshare_download_reservations SET count = count - 1
+                 WHERE entry_id = $1 AND instance_id = $2 AND count >= 1",
+                &[&id.as_str(), &me],
+            )
+            .await?;
+        if held != 1 {
+            return Err(StoreError::LeaseLost);
+        }
         tx.execute(
             "DELETE FROM picoshare_download_reservations
              WHERE entry_id = $1 AND instance_id = $2 AND count <= 0",
-            &[&id.as_str(), &self.instance()],
+            &[&id.as_str(), &me],
         )
         .await?;
         if used {

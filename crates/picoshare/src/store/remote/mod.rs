@@ -17,23 +17,26 @@
 //!   never leaves an object that nothing refers to for good;
 //! - rules that must hold across instances are single transactions that lock
 //!   the row they count against (`SELECT … FOR UPDATE`): a guest link's upload
-//!   slots, an entry's remaining downloads. Slots and download reservations
-//!   are rows owned by an instance; every instance writes a heartbeat, and the
-//!   rows of an instance whose heartbeat stopped no longer count.
+//!   slots, an entry's remaining downloads. Slots, download reservations and
+//!   uploads in progress are rows held by an instance under a lease; another
+//!   instance takes them back only by deleting them once the lease has run
+//!   out, and a commit that relies on one consumes it in its own transaction,
+//!   so a stalled instance can never act on what was taken back (`lease.rs`).
 //!
 //! Times are stored as text in the same format as in SQLite, so the queries
 //! and the migration from SQLite carry every value over unchanged.
 //!
 //! Each area has its file, named as its counterpart in `sqlite/` (see
-//! ARCHITECTURE.md); this one opens the store, runs the heartbeat, and holds
-//! what they share. `connect.rs` builds the clients, `migrate.rs` is
-//! `--copy-to-remote`.
+//! ARCHITECTURE.md); this one opens the store and holds what they share.
+//! `connect.rs` builds the clients, `lease.rs` holds the instance's lease
+//! (fencing, upkeep, retried clean-ups), `migrate.rs` is `--copy-to-remote`.
 
 mod connect;
 mod entries;
 mod gc;
 mod guest_links;
 mod history;
+mod lease;
 mod limits;
 pub(crate) mod migrate;
 mod reader;
@@ -67,11 +70,6 @@ use super::stats::Counters;
 use super::{StoreError, StoreStats};
 use crate::ids::EntryId;
 
-/// Seconds between an instance's heartbeats.
-const HEARTBEAT_SECS: u64 = 5;
-/// An instance whose last heartbeat is older than this is gone: its guest
-/// slots and download reservations no longer count.
-pub(crate) const INSTANCE_TIMEOUT_SQL: &str = "interval '30 seconds'";
 /// Smallest part S3 accepts (except the last).
 pub(crate) const MIN_PART_SIZE: usize = 5 << 20;
 /// Most parts one multipart upload may have.
@@ -100,6 +98,9 @@ pub struct RemoteConfig {
     /// Seconds a resumable upload's writing session keeps its lease after
     /// its last sign of progress (renewed every third of it while bytes arrive).
     pub(crate) tus_lease_secs: u64,
+    /// Seconds an instance's lease lasts without renewal: what it holds is
+    /// taken back by the others after that (`lease.rs`).
+    pub(crate) instance_lease_secs: u64,
 }
 
 /// An S3-compatible bucket.
@@ -122,6 +123,10 @@ pub(crate) struct S3Config {
     /// Sign requests without hashing their bodies (`UNSIGNED-PAYLOAD`):
     /// saves hashing every byte; use it over TLS or a trusted network.
     pub(crate) unsigned_payload: bool,
+    /// Seconds a request may go without an answer, retries included (a
+    /// part upload gets one more per MiB it sends; a download, between two
+    /// pieces of its body).
+    pub(crate) timeout_secs: u64,
 }
 
 /// Handle to the scale-out store; cheap to clone.
@@ -134,8 +139,15 @@ struct Inner {
     pool: Pool,
     s3: Arc<AmazonS3>,
     cfg: RemoteConfig,
-    /// This process's ID in `picoshare_instances`.
-    instance: String,
+    /// This instance's current registration in `picoshare_instances`: a
+    /// new one after its lease was taken back (see `lease.rs`).
+    instance: std::sync::RwLock<String>,
+    /// Held while registering again, so that requests that all find the
+    /// lease lost register once.
+    reregistering: tokio::sync::Mutex<()>,
+    /// This process's ID in resumable uploads' leases (it stays the same
+    /// when the instance registers again).
+    process: String,
     counters: Arc<Counters>,
     stopping: AtomicBool,
     heartbeat: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -143,6 +155,15 @@ struct Inner {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
+        // A slot or reservation taken under a registration that no longer
+        // exists (its lease was taken back): see `lease.rs`.
+        if let Some(db) = e.as_db_error() {
+            if db.code() == &tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION
+                && db.constraint().is_some_and(|c| c.ends_with("_instance_fk"))
+            {
+                return StoreError::LeaseLost;
+            }
+        }
         // The error's own text is only "db error" for errors the server reported.
         match e.as_db_error() {
             Some(db) => StoreError::Postgres(format!(
@@ -186,11 +207,29 @@ impl From<object_store::Error> for StoreError {
 
 impl RemoteStore {
     /// Connects to PostgreSQL and the bucket, creates or upgrades the tables,
-    /// registers this instance and starts its heartbeat.
+    /// registers this instance and starts renewing its lease, for a server:
+    /// the store is marked as used by one (`--copy-to-remote` then refuses
+    /// to copy into it again).
     ///
     /// # Errors
     /// Either service cannot be reached or used.
     pub(crate) async fn open(cfg: RemoteConfig) -> Result<RemoteStore, StoreError> {
+        let store = Self::open_for_copy(cfg).await?;
+        store
+            .execute(
+                "UPDATE picoshare_store_state SET served_since = now() WHERE served_since IS NULL",
+                &[],
+            )
+            .await?;
+        Ok(store)
+    }
+
+    /// [`RemoteStore::open`] for `--copy-to-remote`, which does not mark
+    /// the store as used by a server.
+    ///
+    /// # Errors
+    /// Either service cannot be reached or used.
+    pub(crate) async fn open_for_copy(cfg: RemoteConfig) -> Result<RemoteStore, StoreError> {
         let pool = pg_pool(&cfg)?;
         {
             let mut client = pool.get().await?;
@@ -203,34 +242,18 @@ impl RemoteStore {
                 pool,
                 s3,
                 cfg,
-                instance,
+                process: instance.clone(),
+                instance: std::sync::RwLock::new(instance),
+                reregistering: tokio::sync::Mutex::new(()),
                 counters: Arc::default(),
                 stopping: AtomicBool::new(false),
                 heartbeat: std::sync::Mutex::new(None),
             }),
         };
-        store.beat().await?;
+        store.register().await?;
         store.ping_bucket().await?;
-        let weak = Arc::downgrade(&store.inner);
-        let handle = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(HEARTBEAT_SECS)).await;
-                let Some(inner) = weak.upgrade() else { return };
-                let s = RemoteStore { inner };
-                if s.inner.stopping.load(Ordering::Relaxed) {
-                    return;
-                }
-                if let Err(e) = s.beat().await {
-                    tracing::warn!(error = %e, "could not record this server's heartbeat");
-                }
-            }
-        });
-        *store
-            .inner
-            .heartbeat
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(handle);
-        tracing::info!(instance = %store.inner.instance, "using PostgreSQL and object storage");
+        store.start_lease_task();
+        tracing::info!(instance = %store.instance(), "using PostgreSQL and object storage");
         Ok(store)
     }
 
@@ -263,8 +286,44 @@ impl RemoteStore {
         &self.inner.s3
     }
 
-    fn instance(&self) -> &str {
-        &self.inner.instance
+    /// Runs one request to the bucket, failing it if no answer comes within
+    /// `PS_S3_TIMEOUT_SECS` (a hung object store otherwise holds a request
+    /// forever: its port still accepts connections).
+    async fn s3_call<T>(
+        &self,
+        request: impl std::future::Future<Output = object_store::Result<T>>,
+    ) -> object_store::Result<T> {
+        self.s3_within(self.s3_timeout(), request).await
+    }
+
+    /// [`RemoteStore::s3_call`] for a request that sends `len` bytes: one
+    /// more second per MiB.
+    async fn s3_send<T>(
+        &self,
+        len: u64,
+        request: impl std::future::Future<Output = object_store::Result<T>>,
+    ) -> object_store::Result<T> {
+        let limit = self.s3_timeout() + Duration::from_secs(len >> 20);
+        self.s3_within(limit, request).await
+    }
+
+    /// How long a request to the bucket may go without an answer.
+    fn s3_timeout(&self) -> Duration {
+        Duration::from_secs(self.inner.cfg.s3.timeout_secs)
+    }
+
+    async fn s3_within<T>(
+        &self,
+        limit: Duration,
+        request: impl std::future::Future<Output = object_store::Result<T>>,
+    ) -> object_store::Result<T> {
+        match tokio::time::timeout(limit, request).await {
+            Ok(result) => result,
+            Err(_) => Err(object_store::Error::Generic {
+                store: "S3",
+                source: format!("no answer within {} s", limit.as_secs()).into(),
+            }),
+        }
     }
 
     /// `now() + <lease>` in SQL (a whole number of seconds, never user text).
@@ -285,20 +344,10 @@ impl RemoteStore {
         format!("{}entries/{entry_id}", self.inner.cfg.s3.prefix)
     }
 
-    async fn beat(&self) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO picoshare_instances (id, started, heartbeat) VALUES ($1, now(), now())
-                 ON CONFLICT (id) DO UPDATE SET heartbeat = now()",
-            &[&self.instance()],
-        )
-        .await?;
-        Ok(())
-    }
-
     async fn ping_bucket(&self) -> Result<(), StoreError> {
         use object_store::ObjectStore;
         let probe = ObjectPath::from(format!("{}healthz-probe", self.inner.cfg.s3.prefix));
-        match self.s3().head(&probe).await {
+        match self.s3_call(self.s3().head(&probe)).await {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(StoreError::Object(format!(
                 "the bucket {:?} cannot be used: {e}",
@@ -307,13 +356,29 @@ impl RemoteStore {
         }
     }
 
-    /// Whether PostgreSQL and the bucket both answer.
+    /// Whether PostgreSQL and the bucket both answer, each within 4 s
+    /// (asked at the same time, so that each failure is named).
     ///
     /// # Errors
-    /// Either cannot be reached.
+    /// [`StoreError::Postgres`] or [`StoreError::Object`] for the one that
+    /// failed, [`StoreError::Unavailable`] with both if both did.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
-        self.query_one("SELECT 1", &[]).await?;
-        self.ping_bucket().await
+        const WITHIN: Duration = Duration::from_secs(4);
+        let no_answer = || format!("no answer within {} s", WITHIN.as_secs());
+        let (pg, bucket) = tokio::join!(
+            tokio::time::timeout(WITHIN, self.query_one("SELECT 1", &[])),
+            tokio::time::timeout(WITHIN, self.ping_bucket()),
+        );
+        let pg = match pg {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(StoreError::Postgres(no_answer())),
+        };
+        let bucket = bucket.unwrap_or_else(|_| Err(StoreError::Object(no_answer())));
+        match (pg, bucket) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+            (Err(a), Err(b)) => Err(StoreError::Unavailable(vec![a, b])),
+        }
     }
 
     /// The store's counters, for metrics.
@@ -341,23 +406,14 @@ impl RemoteStore {
         }
     }
 
+    /// Ends this instance's registration; its guest slots and download
+    /// reservations go with it (`ON DELETE CASCADE`).
     async fn forget_instance(&self) -> Result<(), StoreError> {
-        let mut client = self.pg().await?;
-        let tx = client.transaction().await?;
-        let me = self.instance();
-        tx.execute(
-            "DELETE FROM picoshare_guest_slots WHERE instance_id = $1",
-            &[&me],
+        self.execute(
+            "DELETE FROM picoshare_instances WHERE id = $1",
+            &[&self.instance()],
         )
         .await?;
-        tx.execute(
-            "DELETE FROM picoshare_download_reservations WHERE instance_id = $1",
-            &[&me],
-        )
-        .await?;
-        tx.execute("DELETE FROM picoshare_instances WHERE id = $1", &[&me])
-            .await?;
-        tx.commit().await?;
         Ok(())
     }
 }

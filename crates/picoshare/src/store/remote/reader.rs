@@ -1,5 +1,10 @@
 //! Reading on the scale-out store: [`RemoteRange`] reads a byte range of an
 //! entry's object with one ranged GET, streamed as the network delivers it.
+//!
+//! A download opens its GET before its reply's headers are sent
+//! ([`RemoteRange::open`]), so that a bucket that is down or hangs gets the
+//! client a 503 rather than a 200 cut at its first byte; the GET's answer,
+//! and each piece of its body, must come within `PS_S3_TIMEOUT_SECS`.
 
 use std::time::Instant;
 
@@ -40,27 +45,57 @@ pub(crate) struct RemoteRange {
 }
 
 impl RemoteRange {
+    /// Sends the GET and waits for its answer (not for the bytes), unless
+    /// that was done already or there is nothing to read.
+    ///
+    /// # Errors
+    /// Object-storage failures, no answer within the timeout, or no object.
+    pub(crate) async fn open(&mut self) -> Result<(), StoreError> {
+        if self.finished || self.stream.is_some() {
+            return Ok(());
+        }
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(self.start..self.end + 1)),
+            ..GetOptions::default()
+        };
+        let s3 = self.store.s3().clone();
+        let got = match self.store.s3_call(s3.get_opts(&self.path, opts)).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(StoreError::Corrupt(format!(
+                    "object {} is missing",
+                    self.path
+                )))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.stream = Some(got.into_stream());
+        Ok(())
+    }
+
     /// The next piece of the range, or `None` at its end.
     ///
     /// # Errors
-    /// Object-storage failures, or an object shorter than its entry says.
+    /// Object-storage failures, a piece that does not come within the
+    /// timeout, or an object shorter than its entry says.
     pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, StoreError> {
         if self.finished {
             return Ok(None);
         }
-        if self.stream.is_none() {
-            let opts = GetOptions {
-                range: Some(GetRange::Bounded(self.start..self.end + 1)),
-                ..GetOptions::default()
-            };
-            let got = self.store.s3().get_opts(&self.path, opts).await?;
-            self.stream = Some(got.into_stream());
-        }
+        self.open().await?;
         let started = Instant::now();
+        let timeout = self.store.s3_timeout();
         let Some(stream) = self.stream.as_mut() else {
             return Ok(None);
         };
-        match stream.next().await {
+        let Ok(piece) = tokio::time::timeout(timeout, stream.next()).await else {
+            return Err(StoreError::Object(format!(
+                "object {}: no data within {} s",
+                self.path,
+                timeout.as_secs()
+            )));
+        };
+        match piece {
             Some(Ok(b)) => {
                 let c = &self.store.inner.counters;
                 Counters::add(&c.read_ns, started.elapsed().as_nanos() as u64);

@@ -4,7 +4,8 @@
 //! same RFC 3339 text), minus `entries_data`: file bytes live in object
 //! storage, and `entries` gains the object's size and part size. The tables
 //! that only a shared database needs (instances, slots, reservations, pending
-//! uploads, the deletion queue) are described where they are created.
+//! uploads, the deletion queue, what wrote here) are described where they
+//! are created.
 //!
 //! Migrations run in one transaction under an advisory lock, so instances
 //! that start together upgrade the schema once.
@@ -180,6 +181,40 @@ ALTER TABLE picoshare_sessions ADD COLUMN secret_tag TEXT;
 ALTER TABLE picoshare_sessions ADD COLUMN client_ip TEXT;
 ALTER TABLE picoshare_sessions ADD COLUMN user_agent TEXT;
 CREATE UNIQUE INDEX idx_sessions_id ON picoshare_sessions (id);
+",
+    ),
+    (
+        3,
+        r"
+-- Instance leases (see store/remote/lease.rs). An instance holds its slots
+-- and reservations under its registration: taking its lease back is
+-- deleting its row, which deletes them. (The default only serves servers of
+-- the previous version still running during an upgrade.)
+ALTER TABLE picoshare_instances
+    ADD COLUMN lease_until TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp() + interval '30 seconds';
+DELETE FROM picoshare_guest_slots s
+    WHERE NOT EXISTS (SELECT 1 FROM picoshare_instances i WHERE i.id = s.instance_id);
+DELETE FROM picoshare_download_reservations r
+    WHERE NOT EXISTS (SELECT 1 FROM picoshare_instances i WHERE i.id = r.instance_id);
+ALTER TABLE picoshare_guest_slots ADD CONSTRAINT picoshare_guest_slots_instance_fk
+    FOREIGN KEY (instance_id) REFERENCES picoshare_instances (id) ON DELETE CASCADE;
+CREATE INDEX idx_guest_slots_instance ON picoshare_guest_slots (instance_id);
+ALTER TABLE picoshare_download_reservations ADD CONSTRAINT picoshare_download_reservations_instance_fk
+    FOREIGN KEY (instance_id) REFERENCES picoshare_instances (id) ON DELETE CASCADE;
+CREATE INDEX idx_download_reservations_instance ON picoshare_download_reservations (instance_id);
+-- What wrote here: the SQLite database the last --copy-to-remote copied
+-- (and when), and when a server first used this store (NULL while only
+-- copies wrote here; a store that already held data counts as used).
+CREATE TABLE picoshare_store_state (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    copied_from TEXT,
+    copied TIMESTAMPTZ,
+    served_since TIMESTAMPTZ
+);
+INSERT INTO picoshare_store_state (id, served_since)
+    SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM guest_links)
+        OR EXISTS (SELECT 1 FROM picoshare_api_tokens) OR EXISTS (SELECT 1 FROM picoshare_sessions)
+        OR EXISTS (SELECT 1 FROM picoshare_shares) THEN now() END;
 ",
     ),
 ];

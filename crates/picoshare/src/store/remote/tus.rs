@@ -83,7 +83,11 @@ impl RemoteStore {
             super::limits::insert_limits(&tx, row.entry_id.as_str(), l).await?;
         }
         if let Some(slot) = &slot {
-            tx.execute(DELETE_SLOT, &[&slot.id()]).await?;
+            // The slot is consumed here: if it was taken back meanwhile (see
+            // `lease.rs`), another upload may have it, and this one must not count.
+            if tx.execute(DELETE_SLOT, &[&slot.id()]).await? != 1 {
+                return Err(StoreError::LeaseLost);
+            }
         }
         tx.commit().await?;
         Ok(row)
@@ -132,7 +136,7 @@ impl RemoteStore {
         id: &TusUploadId,
         track: bool,
     ) -> Result<Option<(TusUpload, Option<RemoteTusSink>)>, StoreError> {
-        let lease = format!("{}:{}", self.instance(), crate::ids::random_token(12));
+        let lease = format!("{}:{}", self.inner.process, crate::ids::random_token(12));
         let client = self.pg().await?;
         // Sessions of this server may take over at once: within one server,
         // requests hand an upload over among themselves (http::uploads::tus).
@@ -147,7 +151,7 @@ impl RemoteStore {
                     self.lease_until_sql(),
                     upload_columns!()
                 ),
-                &[&id.as_str(), &lease, &self.instance()],
+                &[&id.as_str(), &lease, &self.inner.process],
             )
             .await?;
         let Some(r) = taken else {
@@ -177,7 +181,8 @@ impl RemoteStore {
             next_part: usize::try_from(upload.offset / upload.chunk_size).unwrap_or(usize::MAX),
             parts: Vec::new(),
             inflight: std::collections::VecDeque::new(),
-            registered: false,
+            registered: None,
+            stored: false,
             slot: None,
             tus: Some(TusSession {
                 upload_id: upload.id.clone(),
@@ -203,7 +208,7 @@ impl RemoteStore {
         lease: Option<&str>,
     ) -> Result<Option<TusUpload>, StoreError> {
         let path = self.object_path(&upload.entry_id);
-        let meta = match self.s3().head(&path).await {
+        let meta = match self.s3_call(self.s3().head(&path)).await {
             Ok(m) => m,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),

@@ -7,6 +7,16 @@
 //! Memory: an upload holds at most `PS_S3_PARALLEL_PARTS` parts being sent
 //! plus the one being filled. The next part waits for the oldest in flight,
 //! so a slow bucket pushes back on the uploading client as a slow disk does.
+//!
+//! A plain upload is registered in `picoshare_pending_uploads` under this
+//! instance's lease before its first byte goes out. That row is the upload's
+//! claim on its object: the entry is inserted in the transaction that
+//! deletes it, and nothing else deletes the object unless it deletes the row
+//! first (another instance taking back a lost lease, or this one abandoning
+//! the upload), so an entry is never committed for an object that was
+//! collected (see `lease.rs`). Abandoning is retried until PostgreSQL
+//! answers, and the object's deletion is queued before it is tried, so an
+//! upload cut by an outage leaves nothing behind once the services are back.
 
 use std::time::Instant;
 
@@ -66,8 +76,12 @@ pub(super) struct PartSink {
     pub(super) parts: Vec<PartId>,
     /// Parts being sent, oldest first.
     pub(super) inflight: std::collections::VecDeque<Inflight>,
-    /// Whether the `picoshare_pending_uploads` row exists.
-    pub(super) registered: bool,
+    /// The registration (instance ID) under which the upload's
+    /// `picoshare_pending_uploads` row was written, once it was.
+    pub(super) registered: Option<String>,
+    /// Whether the object is complete (the multipart upload completed, or
+    /// the one PUT done): from then on only the queue may delete it.
+    pub(super) stored: bool,
     pub(super) tus: Option<TusSession>,
     pub(super) done: bool,
     /// A guest-link slot a plain upload holds until its entry is inserted
@@ -120,22 +134,25 @@ impl RemoteStore {
             next_part: 0,
             parts: Vec::new(),
             inflight: std::collections::VecDeque::new(),
-            registered: false,
+            registered: None,
+            stored: false,
             tus: None,
             done: false,
             slot: None,
         })
     }
 
-    /// Registers an upload in progress (before its first byte is stored).
-    async fn register_pending(&self, id: &EntryId) -> Result<(), StoreError> {
+    /// Registers an upload in progress (before its first byte is stored)
+    /// under this instance's current registration, which it returns.
+    async fn register_pending(&self, id: &EntryId) -> Result<String, StoreError> {
+        let me = self.instance();
         self.execute(
             "INSERT INTO picoshare_pending_uploads (entry_id, instance_id, started)
-                 VALUES ($1, $2, now()) ON CONFLICT (entry_id) DO NOTHING",
-            &[&id.as_str(), &self.instance()],
+                 VALUES ($1, $2, now())",
+            &[&id.as_str(), &me],
         )
         .await?;
-        Ok(())
+        Ok(me)
     }
 }
 
@@ -184,6 +201,38 @@ impl RemoteSink {
         let started = Instant::now();
         let mut client = store.pg().await?;
         let tx = client.transaction().await?;
+        // The fence (see `lease.rs`): the registration the upload was
+        // claimed under must still exist (held until the commit, so that
+        // it cannot be taken back half-way), and the upload's claim on its
+        // object is consumed here. If either is gone, another instance took
+        // this one's lease back and queued the object for deletion: nothing
+        // is stored.
+        if tx
+            .query_opt(
+                "SELECT 1 FROM picoshare_instances WHERE id = $1 FOR KEY SHARE",
+                &[&self.0.registered],
+            )
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::LeaseLost);
+        }
+        let claimed = tx
+            .execute(
+                "DELETE FROM picoshare_pending_uploads WHERE entry_id = $1 AND instance_id = $2",
+                &[&self.0.id.as_str(), &self.0.registered],
+            )
+            .await?;
+        if claimed != 1 {
+            return Err(StoreError::LeaseLost);
+        }
+        if let Some(slot) = &self.0.slot {
+            // What counts in the slot's place from now on is the entry; a
+            // slot taken back may have gone to another upload.
+            if tx.execute(DELETE_SLOT, &[&slot.id()]).await? != 1 {
+                return Err(StoreError::LeaseLost);
+            }
+        }
         insert_entry(
             &tx,
             &self.0.id,
@@ -192,15 +241,6 @@ impl RemoteSink {
             self.0.pieces.size() as u64,
         )
         .await?;
-        tx.execute(
-            "DELETE FROM picoshare_pending_uploads WHERE entry_id = $1",
-            &[&self.0.id.as_str()],
-        )
-        .await?;
-        if let Some(slot) = &self.0.slot {
-            // What counts in the slot's place from now on is the entry.
-            tx.execute(DELETE_SLOT, &[&slot.id()]).await?;
-        }
         tx.commit().await?;
         let c = &store.inner.counters;
         Counters::add(&c.commits, 1);
@@ -213,9 +253,8 @@ impl PartSink {
     /// Registers a plain upload as in progress (before its first byte is
     /// stored), once; a resumable upload's row registers it already.
     async fn ensure_registered(&mut self) -> Result<(), StoreError> {
-        if self.tus.is_none() && !self.registered {
-            self.store.register_pending(&self.id).await?;
-            self.registered = true;
+        if self.tus.is_none() && self.registered.is_none() {
+            self.registered = Some(self.store.register_pending(&self.id).await?);
         }
         Ok(())
     }
@@ -245,16 +284,26 @@ impl PartSink {
         }
         self.ensure_registered().await?;
         let store = self.store.clone();
-        let m = store.s3().create_multipart(&self.path).await?;
+        let m = store
+            .s3_call(store.s3().create_multipart(&self.path))
+            .await?;
         let client = store.pg().await?;
         match &self.tus {
             None => {
-                client
+                // Known to the clean-up from now on, even if it cannot be recorded.
+                self.multipart = Some(m.clone());
+                let n = client
                     .execute(
-                        "UPDATE picoshare_pending_uploads SET multipart_id = $2 WHERE entry_id = $1",
-                        &[&self.id.as_str(), &m],
+                        "UPDATE picoshare_pending_uploads SET multipart_id = $2
+                         WHERE entry_id = $1 AND instance_id = $3",
+                        &[&self.id.as_str(), &m, &self.registered],
                     )
                     .await?;
+                if n == 0 {
+                    // The claim was taken back before the multipart upload
+                    // could be recorded with it.
+                    return Err(StoreError::LeaseLost);
+                }
             }
             Some(t) => {
                 let n = client
@@ -265,7 +314,9 @@ impl PartSink {
                     )
                     .await?;
                 if n == 0 {
-                    let _ = store.s3().abort_multipart(&self.path, &m).await;
+                    let _ = store
+                        .s3_call(store.s3().abort_multipart(&self.path, &m))
+                        .await;
                     return Err(StoreError::Busy);
                 }
             }
@@ -294,8 +345,12 @@ impl PartSink {
         let handle = tokio::spawn(async move {
             let started = Instant::now();
             let part = store
-                .s3()
-                .put_part(&path, &m, index, PutPayload::from_bytes(data))
+                .s3_send(
+                    len,
+                    store
+                        .s3()
+                        .put_part(&path, &m, index, PutPayload::from_bytes(data)),
+                )
                 .await?;
             count_stored(&store, started, len);
             Ok(part)
@@ -373,9 +428,14 @@ impl PartSink {
             let len = data.len() as u64;
             let started = Instant::now();
             self.store
-                .s3()
-                .put(&self.path, PutPayload::from_bytes(data))
+                .s3_send(
+                    len,
+                    self.store
+                        .s3()
+                        .put(&self.path, PutPayload::from_bytes(data)),
+                )
                 .await?;
+            self.stored = true;
             count_stored(&self.store, started, len);
             return Ok(());
         }
@@ -393,9 +453,9 @@ impl PartSink {
         };
         let started = Instant::now();
         self.store
-            .s3()
-            .complete_multipart(&self.path, &m, parts)
+            .s3_call(self.store.s3().complete_multipart(&self.path, &m, parts))
             .await?;
+        self.stored = true;
         Counters::add(
             &self.store.inner.counters.commit_ns,
             started.elapsed().as_nanos() as u64,
@@ -465,49 +525,44 @@ impl Drop for PartSink {
         for (_, _, h) in self.inflight.drain(..) {
             h.abort();
         }
+        if let Some(t) = self.tus.take() {
+            // A resumable upload keeps what was recorded; only the lease goes.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { super::tus::release_lease(&store, &t).await });
+            }
+            return;
+        }
+        let Some(instance) = self.registered.take() else {
+            // Nothing was stored.
+            return;
+        };
         let path = self.path.clone();
         let multipart = self.multipart.take();
+        let stored = self.stored;
         let id = self.id.clone();
-        let registered = self.registered;
-        let tus = self.tus.take();
-        let cleanup = async move {
-            if let Some(t) = tus {
-                // A resumable upload keeps what was recorded; only the lease goes.
-                super::tus::release_lease(&store, &t).await;
-                return;
-            }
-            let result = async {
-                if let Some(m) = &multipart {
-                    match store.s3().abort_multipart(&path, m).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(StoreError::from(e)),
-                    }
+        if let (Some(m), false) = (multipart.clone(), stored) {
+            // An unfinished multipart upload can never become an entry:
+            // aborting it at once is safe, and gives its space back sooner.
+            let store = store.clone();
+            let path = path.clone();
+            crate::store::detached("abort an abandoned multipart upload", async move {
+                match store.s3_call(store.s3().abort_multipart(&path, &m)).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
                 }
-                // The object itself exists if the upload failed after it was
-                // completed (the entry row could not be written).
-                if registered {
-                    match store.s3().delete(&path).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(StoreError::from(e)),
-                    }
-                }
-                if registered {
-                    store
-                        .execute(
-                            "DELETE FROM picoshare_pending_uploads WHERE entry_id = $1",
-                            &[&id.as_str()],
-                        )
-                        .await?;
-                }
-                Ok(())
-            };
-            if let Err(e) = result.await {
-                // The pending row stays; garbage collection finishes the job.
-                tracing::warn!(entry_id = %id, error = %e, "could not clean up an abandoned upload");
-            }
-        };
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(cleanup);
+            });
         }
+        // The object itself (complete, if the entry could not be recorded)
+        // is only deleted through the queue, once this upload's claim on
+        // it is deleted here: if the claim is gone, the entry was committed
+        // after all, or another instance queued the object already.
+        store.retry_until_done("clean up an abandoned upload", move |store| {
+            let (id, instance, multipart) = (id.clone(), instance.clone(), multipart.clone());
+            async move {
+                store
+                    .abandon_upload(&id, &instance, multipart.as_deref())
+                    .await
+            }
+        });
     }
 }
