@@ -349,3 +349,15 @@ export function pathOf(page) {
   const u = new URL(page.url());
   return u.pathname + u.search;
 }
+
+/** Unfolds the upload page's Options (expiration, note, limits), if folded. */
+export async function openOptions(page) {
+  const details = page.locator("#upload-options");
+  if (!(await details.evaluate((d) => d.open))) await details.locator("summary").click();
+  await page.getByLabel("Expiration", { exact: true }).waitFor();
+}
+
+/** The upload page's one-line summary of the folded options. */
+export function optionsSummary(page) {
+  return page.locator("#options-summary").innerText();
+}

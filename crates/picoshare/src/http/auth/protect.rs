@@ -243,12 +243,7 @@ fn basic_password(headers: &HeaderMap) -> Option<String> {
     text.split_once(':').map(|(_, p)| p.to_owned())
 }
 
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
-}
+use crate::http::pages::wants_html;
 
 /// How a protected download request stands.
 pub(crate) enum Access {
