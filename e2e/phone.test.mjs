@@ -127,6 +127,7 @@ describe("phone viewport", () => {
       assert.ok(right <= 390, `${path}: every action inside the screen (right edge ${right})`);
       assert.ok((await scrollWidth(page)) <= 390, `${path}: no horizontal scroll`);
       assert.deepEqual(await smallTargets(page, "main button, main .button, main summary, main a.sort"), [], `${path}: tap targets of at least 44 px`);
+      if (path === "/files") await visible(page.locator("a.sort").first(), "the sort links, above the cards");
     }
     ctx.checkPage(page);
     await page.context().close();

@@ -109,6 +109,9 @@ function runPage() {
   const main = document.getElementById("main");
   if (main) new MutationObserver(() => labelTables(main)).observe(main, { childList: true, subtree: true });
   fillQrCodes();
+  // Links shown as text are shown whole (the server writes paths: it cannot
+  // know the address a proxy in front gives it).
+  for (const a of document.querySelectorAll("a[data-absolute]")) a.textContent = a.href;
   fillTextPreviews();
   const el = document.querySelector("[data-page]");
   if (!el) return;

@@ -271,9 +271,12 @@ fn password_required(headers: &HeaderMap, path: &str, wrong: bool) -> Response {
             StatusCode::UNAUTHORIZED,
             "Password required",
             html! {
-                section.card data-page="file-password" {
+                section.narrow.card.message data-page="file-password" {
                     h1 { "Password required" }
                     p #password-message role=(if wrong { "alert" } else { "status" }) { (message) }
+                    p.hint {
+                        "The person who shared it with you set the password (its name is shown once the password is given). Ask them for it."
+                    }
                     form.stack #password-form method="post" action=(path) {
                         div.field {
                             label for="file-password" { "Password" }
