@@ -133,7 +133,8 @@ describe("accessibility (axe-core)", () => {
         await p.getByRole("button", { name: "Download" }).click();
         await p.getByText("Wrong password.").waitFor();
       }],
-      ["missing file", "/-doesnotexist", false],
+      ["missing file", "/-abcdefghij", false],
+      ["malformed link", "/-doesnotexist", false],
       ["used up file", `/-${ids.usedUp}`, false],
       ["unknown page", "/no/such/page", false],
       ["guest upload", `/g/${ids.guest}`, false],

@@ -58,7 +58,7 @@ try {
     ["shares", "/shares", true],
     ["sessions", "/sessions", true],
     ["guest-upload", `/g/${guest}`, false],
-    ["missing-link", "/-doesnotexist", false, 404],
+    ["missing-link", "/-abcdefghij", false, 404],
     ["files", "/files", true],
     ["file-info", `/files/${id}/info`, true],
     ["guest-links", "/guest-links", true],

@@ -97,7 +97,8 @@ function labelTables(root = document) {
     table.closest(".table-scroll")?.classList.add("cards");
     for (const row of table.querySelectorAll("tbody tr")) {
       Array.from(row.cells).forEach((cell, i) => {
-        if (!cell.hasAttribute("data-label") && !cell.classList.contains("actions")) cell.dataset.label = heads[i] ?? "";
+        // The first cell (the name) is the card's title and needs no label.
+        if (i > 0 && !cell.hasAttribute("data-label") && !cell.classList.contains("actions")) cell.dataset.label = heads[i] ?? "";
       });
     }
   }
