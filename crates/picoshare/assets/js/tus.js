@@ -106,6 +106,10 @@ async function serverOffset(url) {
 /** Sends `file` from `offset` in one request (of at most `limit` bytes, if set); resolves to the XHR. */
 function patch(session, url, file, offset, limit, onProgress) {
   return new Promise((resolve, reject) => {
+    if (session.cancelled) {
+      reject(new Cancelled("cancelled"));
+      return;
+    }
     const end = Math.min(file.size, offset + (limit || file.size));
     const xhr = new XMLHttpRequest();
     session.xhr = xhr;
@@ -136,14 +140,16 @@ export async function sendResumable(session, { file, endpoint, metadata, request
   let delay = 1000;
   session.cancelled = false;
   // Cancel: stop sending, and remove the upload from the server.
+  const discard = () => {
+    if (!session.url) return;
+    fetch(session.url, { method: "DELETE", headers: { "Tus-Resumable": TUS } }).catch(() => {});
+    saved.forget(endpoint, file);
+    session.url = null;
+  };
   session.abort = () => {
     session.cancelled = true;
     if (session.xhr) session.xhr.abort();
-    if (session.url) {
-      fetch(session.url, { method: "DELETE", headers: { "Tus-Resumable": TUS } }).catch(() => {});
-      saved.forget(endpoint, file);
-      session.url = null;
-    }
+    discard();
   };
   const waitAndRetry = async (why) => {
     const seconds = Math.round(delay / 1000);
@@ -156,7 +162,11 @@ export async function sendResumable(session, { file, endpoint, metadata, request
   session.url = session.url || saved.get(endpoint, file);
   let offset = null;
   for (;;) {
-    if (session.cancelled) throw new Cancelled("cancelled");
+    if (session.cancelled) {
+      // Cancelled while the upload was being created: remove it too.
+      discard();
+      throw new Cancelled("cancelled");
+    }
     try {
       if (session.url && offset === null) {
         const state = await serverOffset(session.url);
@@ -211,7 +221,11 @@ export async function sendResumable(session, { file, endpoint, metadata, request
       offset = null;
       await waitAndRetry(`The server answered ${xhr.status}.`);
     } catch (err) {
-      if (err instanceof Refused || err instanceof Cancelled || session.cancelled) throw err;
+      if (err instanceof Cancelled || session.cancelled) {
+        discard();
+        throw new Cancelled("cancelled");
+      }
+      if (err instanceof Refused) throw err;
       offset = null;
       await waitAndRetry("The connection to the server was lost.");
     }
