@@ -76,7 +76,11 @@ fn parallel_uploads_and_downloads_without_errors() {
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert!(status.success(), "load run failed ({status}):\n{stderr}");
+    if !status.success() {
+        // The run's own report says which requests failed and how.
+        let report = std::fs::read_to_string(out.join("load.md")).unwrap_or_default();
+        panic!("load run failed ({status}):\n{stderr}\n{report}");
+    }
 
     let r: LoadResult =
         serde_json::from_slice(&std::fs::read(out.join("load.json")).unwrap()).unwrap();

@@ -307,6 +307,27 @@ async fn repeated_wrong_passphrases_are_rate_limited() {
     );
 }
 
+/// A script that logs in on many connections at once with the right
+/// passphrase is never told it guessed wrong: 40 simultaneous logins from one
+/// address all succeed (attempts in flight hold the limit's places, and the
+/// ones that find them all held wait instead of getting 429).
+#[tokio::test]
+async fn simultaneous_right_logins_from_one_address_all_succeed() {
+    let s = TestServer::start().await;
+    let logins = (0..40).map(|_| {
+        plain_client()
+            .post(s.url("/api/auth"))
+            .json(&serde_json::json!({ "sharedSecretKey": s.secret }))
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(logins)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
 /// The login limit counts clients by address, never by the text of a
 /// header: behind a proxy, 300 wrong passphrases each with a different
 /// 256 KiB `X-Forwarded-For` that is no address, then 600 from as many

@@ -416,6 +416,29 @@ async fn simultaneous_wrong_passwords_are_counted_before_they_are_checked() {
     assert_eq!(r.status().as_u16(), 429);
 }
 
+/// The right password sent on 30 connections at once (a download manager, a
+/// page with many previews) is accepted on every one of them: the limit's
+/// places are held only while checks are in flight, and right ones give
+/// theirs back.
+#[tokio::test]
+async fn simultaneous_right_passwords_are_all_accepted() {
+    let server = TestServer::start().await;
+    let id = upload_with(&server, &[("password", PASSWORD)], "", b"guarded").await;
+    let url = server.url(&format!("/-{id}"));
+    let tries = (0..30).map(|_| {
+        plain_client()
+            .get(&url)
+            .header(AUTHORIZATION, basic(PASSWORD))
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
 /// Password checks (argon2id, 19 MiB each) run a few at a time whoever
 /// sends them, in memory that is reused: 40 guesses at once, from 40
 /// addresses at 4 files (10 each, within every limit), all get their

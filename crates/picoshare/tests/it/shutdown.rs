@@ -231,6 +231,40 @@ async fn litestream_mode_without_litestream_bounds_the_wal() {
     }
 }
 
+/// The same bound holds within one long upload: with `LITESTREAM_BUCKET` set,
+/// no Litestream and the bound at 32 MiB (4 × 8 MiB), a single 240 MiB upload
+/// leaves a WAL far smaller than itself (the server waits at the bound for its
+/// checkpoint to copy everything, so the WAL restarts during the upload;
+/// before, the WAL grew by the whole upload).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn litestream_mode_without_litestream_bounds_the_wal_within_one_upload() {
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .env("LITESTREAM_BUCKET", "backups")
+            .env("PS_WAL_LIMIT_MIB", "8"),
+    )
+    .await;
+    let c = s.admin_client().await;
+    let data = random_bytes(mib(240), 140);
+    let id = s
+        .upload(&c, "big.bin", &data, "application/octet-stream", None, None)
+        .await;
+    let wal = std::fs::metadata(s.db_path.with_extension("db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    assert!(
+        wal < mib(120) as u64,
+        "after one 240 MiB upload the WAL is {} MiB",
+        wal >> 20
+    );
+    assert_eq!(
+        s.stderr_text().matches("is Litestream running?").count(),
+        1,
+        "the warning, once"
+    );
+    assert_eq!(sha256_hex(&s.download(&id).await), sha256_hex(&data));
+}
+
 /// Litestream (or any other process) holding a read transaction on the
 /// database: a clean stop waits only briefly for it, leaves the WAL for it,
 /// says so, and loses nothing.

@@ -35,8 +35,9 @@ pub(crate) async fn login(
 }
 
 /// Runs a login attempt under the limit on wrong passphrases: 429 while the
-/// client is blocked; the attempt counts before the passphrase is compared,
-/// and a right one clears the client's count.
+/// client is blocked; the attempt holds its place in the count before the
+/// passphrase is compared (waiting while attempts in flight hold every
+/// place), a wrong one then counts and a right one clears the client's count.
 pub(crate) async fn limited<F>(
     state: &AppState,
     client: &ClientView,
@@ -46,7 +47,7 @@ where
     F: std::future::Future<Output = Result<Response, AppError>>,
 {
     let key = ClientKey::of(client.limit_ip);
-    if let Err(wait) = state.login_limiter.begin(&key, std::time::Instant::now()) {
+    if let Err(wait) = state.login_limiter.begin(&key).await {
         return Err(AppError::too_many(
             "Too many wrong passphrases from your address.",
             wait,
@@ -57,7 +58,7 @@ where
         Ok(_) => state.login_limiter.succeeded(&key),
         // A malformed request or a failure of the server is no guess.
         Err(e) if e.status() != StatusCode::UNAUTHORIZED => state.login_limiter.refund(&key),
-        Err(_) => {}
+        Err(_) => state.login_limiter.wrong(&key, std::time::Instant::now()),
     }
     result
 }

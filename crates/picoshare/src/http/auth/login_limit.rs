@@ -12,11 +12,19 @@
 //!
 //! # Counted before the work
 //!
-//! [`Limiter::begin`] checks the limit and counts the attempt in one step,
-//! before the (possibly slow) check of what was sent; a right answer takes
-//! its count back ([`Limiter::refund`]). So however many attempts arrive at
-//! once, no more than [`MAX_FAILURES`] per key and window are ever checked.
-//!
+//! [`Limiter::begin`] checks the limit and holds a place for the attempt in
+//! one step, before the (possibly slow) check of what was sent; the check's
+//! outcome then settles it: a wrong answer becomes a counted failure
+//! ([`Limiter::wrong`]), a right one or a request that was no guess gives
+//! its place back ([`Limiter::succeeded`], [`Limiter::refund`]). Failures
+//! and attempts in flight together never pass [`MAX_FAILURES`], so however
+//! many attempts arrive at once, no more than that many per key and window
+//! are ever checked. An attempt that finds every place taken by attempts
+//! still in flight waits for one of them to settle (at most
+//! [`BUSY_WAIT`]), rather than being refused: a client that logs in on many
+//! connections at once with the right passphrase is not told it guessed
+//! wrong.
+
 //! # Bounded memory
 //!
 //! At most a set number of keys are held ([`DEFAULT_CAPACITY`], a few
@@ -32,12 +40,17 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 /// Wrong attempts allowed per key and window.
 pub(crate) const MAX_FAILURES: u32 = 10;
 /// Length of the window.
 pub(crate) const WINDOW: Duration = Duration::from_secs(300);
 /// Keys held at most by default.
 pub(crate) const DEFAULT_CAPACITY: usize = 10_000;
+/// How long an attempt waits for attempts in flight to settle before it is
+/// refused (checks take milliseconds; this bounds a pile-up).
+pub(crate) const BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// Who a rate limit counts: an IPv4 address, or an IPv6 /64 network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -63,9 +76,19 @@ impl ClientKey {
 struct Window {
     start: Instant,
     failures: u32,
+    /// Attempts begun and not settled yet.
+    pending: u32,
 }
 
 impl Window {
+    fn new(now: Instant) -> Window {
+        Window {
+            start: now,
+            failures: 0,
+            pending: 0,
+        }
+    }
+
     fn ended(&self, now: Instant) -> bool {
         now >= self.start + WINDOW
     }
@@ -76,11 +99,22 @@ impl Window {
     }
 }
 
+/// Why [`Limiter::try_begin`] did not begin an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The key has used its failures: wait this long.
+    Blocked(Duration),
+    /// Every place is held by an attempt in flight: wait for one to settle.
+    Busy,
+}
+
 /// Wrong attempts per key (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Limiter<K> {
     windows: Mutex<HashMap<K, Window>>,
     capacity: usize,
+    /// Woken whenever an attempt settles.
+    settled: Notify,
 }
 
 impl<K> Default for Limiter<K> {
@@ -95,6 +129,7 @@ impl<K> Limiter<K> {
         Limiter {
             windows: Mutex::new(HashMap::new()),
             capacity: capacity.max(2),
+            settled: Notify::new(),
         }
     }
 
@@ -106,6 +141,13 @@ impl<K> Limiter<K> {
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
+
+    /// A future that completes at the next settlement of an attempt; enable
+    /// it before the check that found a key busy, so that a settlement in
+    /// between is not missed.
+    pub(crate) fn settling(&self) -> tokio::sync::futures::Notified<'_> {
+        self.settled.notified()
+    }
 }
 
 impl<K: Eq + Hash + Clone> Limiter<K> {
@@ -114,52 +156,106 @@ impl<K: Eq + Hash + Clone> Limiter<K> {
         self.lock().get(key)?.blocked(now)
     }
 
-    /// Counts an attempt by `key` unless it is blocked: `Err(wait)` then,
-    /// and nothing is counted.
+    /// Begins an attempt by `key`, holding its place until it is settled
+    /// ([`Limiter::wrong`], [`Limiter::refund`], [`Limiter::succeeded`]);
+    /// nothing is held when it is refused.
     ///
     /// # Errors
-    /// How long `key` must wait.
-    pub(crate) fn begin(&self, key: &K, now: Instant) -> Result<(), Duration> {
+    /// [`Refused::Blocked`] with how long `key` must wait, or
+    /// [`Refused::Busy`] when attempts in flight hold every place left.
+    pub(crate) fn try_begin(&self, key: &K, now: Instant) -> Result<(), Refused> {
         let mut map = self.lock();
-        if let Some(wait) = map.get(key).and_then(|w| w.blocked(now)) {
-            return Err(wait);
+        if let Some(w) = map.get(key) {
+            if let Some(wait) = w.blocked(now) {
+                return Err(Refused::Blocked(wait));
+            }
+            if !w.ended(now) && w.failures + w.pending >= MAX_FAILURES {
+                return Err(Refused::Busy);
+            }
         }
-        count(&mut map, self.capacity, key, now);
+        window(&mut map, self.capacity, key, now).pending += 1;
         Ok(())
     }
 
-    /// Records a wrong attempt by `key` (what [`Limiter::begin`] does when
-    /// `key` is not blocked).
-    #[cfg(test)]
-    pub(crate) fn failed(&self, key: &K, now: Instant) {
-        count(&mut self.lock(), self.capacity, key, now);
-    }
-
-    /// Takes back one attempt counted by [`Limiter::begin`] (it was right).
-    pub(crate) fn refund(&self, key: &K) {
-        if let Some(w) = self.lock().get_mut(key) {
-            w.failures = w.failures.saturating_sub(1);
+    /// [`Limiter::try_begin`], waiting (up to [`BUSY_WAIT`]) while the key
+    /// is busy.
+    ///
+    /// # Errors
+    /// How long `key` must wait before trying again.
+    pub(crate) async fn begin(&self, key: &K) -> Result<(), Duration> {
+        let deadline = tokio::time::Instant::now() + BUSY_WAIT;
+        loop {
+            let settling = self.settling();
+            tokio::pin!(settling);
+            settling.as_mut().enable();
+            match self.try_begin(key, Instant::now()) {
+                Ok(()) => return Ok(()),
+                Err(Refused::Blocked(wait)) => return Err(wait),
+                Err(Refused::Busy) => {
+                    if tokio::time::timeout_at(deadline, settling).await.is_err() {
+                        return Err(Duration::from_secs(1));
+                    }
+                }
+            }
         }
     }
 
-    /// Clears `key`'s failures after a correct login.
+    /// Settles an attempt of `key` as wrong: it counts as a failure.
+    pub(crate) fn wrong(&self, key: &K, now: Instant) {
+        {
+            let mut map = self.lock();
+            let w = window(&mut map, self.capacity, key, now);
+            w.pending = w.pending.saturating_sub(1);
+            w.failures += 1;
+        }
+        self.settled.notify_waiters();
+    }
+
+    /// Settles an attempt of `key` that was no guess (or was right): its
+    /// place is given back and nothing is counted.
+    pub(crate) fn refund(&self, key: &K) {
+        if let Some(w) = self.lock().get_mut(key) {
+            w.pending = w.pending.saturating_sub(1);
+        }
+        self.settled.notify_waiters();
+    }
+
+    /// Settles a correct login of `key`: its failures are cleared.
     pub(crate) fn succeeded(&self, key: &K) {
-        self.lock().remove(key);
+        {
+            let mut map = self.lock();
+            if let Some(w) = map.get_mut(key) {
+                w.pending = w.pending.saturating_sub(1);
+                w.failures = 0;
+                if w.pending == 0 {
+                    map.remove(key);
+                }
+            }
+        }
+        self.settled.notify_waiters();
+    }
+
+    /// A wrong attempt begun and settled at once (tests of the counting).
+    #[cfg(test)]
+    pub(crate) fn failed(&self, key: &K, now: Instant) {
+        window(&mut self.lock(), self.capacity, key, now).pending += 1;
+        self.wrong(key, now);
     }
 }
 
-/// Counts one attempt of `key` in `map`, making room first if `key` is new
-/// and `map` holds `capacity` keys (see the module docs).
-fn count<K: Eq + Hash + Clone>(
-    map: &mut HashMap<K, Window>,
+/// `key`'s current window in `map` (a new one if it had none or its window
+/// ended), making room first if `key` is new and `map` holds `capacity`
+/// keys (see the module docs).
+fn window<'m, K: Eq + Hash + Clone>(
+    map: &'m mut HashMap<K, Window>,
     capacity: usize,
     key: &K,
     now: Instant,
-) {
+) -> &'m mut Window {
     if !map.contains_key(key) && map.len() >= capacity {
         map.retain(|_, w| !w.ended(now));
         if map.len() >= capacity {
-            map.retain(|_, w| w.blocked(now).is_some());
+            map.retain(|_, w| w.blocked(now).is_some() || w.pending > 0);
         }
         if map.len() >= capacity {
             let mut starts: Vec<Instant> = map.values().map(|w| w.start).collect();
@@ -168,17 +264,15 @@ fn count<K: Eq + Hash + Clone>(
             map.retain(|_, w| w.start > median);
         }
     }
-    let w = map.entry(key.clone()).or_insert(Window {
-        start: now,
-        failures: 0,
-    });
+    let w = map.entry(key.clone()).or_insert(Window::new(now));
     if w.ended(now) {
+        // A new window; attempts still in flight keep their places.
         *w = Window {
-            start: now,
-            failures: 0,
+            pending: w.pending,
+            ..Window::new(now)
         };
     }
-    w.failures += 1;
+    w
 }
 
 #[cfg(test)]
@@ -223,13 +317,46 @@ mod tests {
         let l = Limiter::default();
         let t = Instant::now();
         let a = key("192.0.2.1");
-        // However many arrive at once, only MAX_FAILURES begin.
-        let begun = (0..150).filter(|_| l.begin(&a, t).is_ok()).count();
+        // However many arrive at once, only MAX_FAILURES begin; the others
+        // find the key busy, not blocked.
+        let begun = (0..150).filter(|_| l.try_begin(&a, t).is_ok()).count();
         assert_eq!(begun, MAX_FAILURES as usize);
-        // A right one gives its count back, so one more may begin.
+        assert_eq!(l.try_begin(&a, t), Err(Refused::Busy));
+        // A right one gives its place back, so one more may begin.
         l.refund(&a);
-        assert!(l.begin(&a, t).is_ok());
-        assert!(l.begin(&a, t).is_err());
+        assert!(l.try_begin(&a, t).is_ok());
+        assert_eq!(l.try_begin(&a, t), Err(Refused::Busy));
+        // Once they are all wrong, the key is blocked.
+        for _ in 0..MAX_FAILURES {
+            l.wrong(&a, t);
+        }
+        assert!(matches!(l.try_begin(&a, t), Err(Refused::Blocked(_))));
+    }
+
+    #[tokio::test]
+    async fn an_attempt_waits_for_attempts_in_flight_and_a_right_one_lets_it_in() {
+        let l = std::sync::Arc::new(Limiter::default());
+        let a = key("192.0.2.1");
+        for _ in 0..MAX_FAILURES {
+            l.try_begin(&a, Instant::now()).unwrap();
+        }
+        let waiting = tokio::spawn({
+            let l = l.clone();
+            async move { l.begin(&a).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "it waits while every place is in flight"
+        );
+        // One of them was right: the waiting attempt begins.
+        l.succeeded(&a);
+        assert_eq!(waiting.await.unwrap(), Ok(()));
+        // The other nine turn out wrong, and so does the last one: blocked.
+        for _ in 0..MAX_FAILURES {
+            l.wrong(&a, Instant::now());
+        }
+        assert!(l.begin(&a).await.is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::hashing;
-use super::login_limit::{ClientKey, Limiter};
+use super::login_limit::{self, ClientKey, Limiter, Refused};
 use crate::http::client::ClientView;
 use crate::http::pages::Page;
 use crate::http::{AppError, AppState};
@@ -165,31 +165,60 @@ impl FileAccess {
             .map(Vec::as_slice)
     }
 
-    /// Counts an attempt of `client` at file `id` before it is checked:
-    /// `Err(wait)` (and nothing counted) while either may not try another
-    /// password.
-    fn begin(&self, client: ClientKey, id: &EntryId, now: Instant) -> Result<(), Duration> {
-        let waits = (
-            self.by_address.blocked(&client, now),
-            self.by_file.blocked(id, now),
-        );
-        match waits {
-            (Some(a), Some(b)) => return Err(a.max(b)),
-            (Some(w), None) | (None, Some(w)) => return Err(w),
-            (None, None) => {}
+    /// Begins an attempt of `client` at file `id` before it is checked,
+    /// holding its place in both limits (waiting, up to
+    /// [`login_limit::BUSY_WAIT`], while attempts in flight hold every place
+    /// of either): `Err(wait)`, and nothing held, while either may not try
+    /// another password.
+    async fn begin(&self, client: ClientKey, id: &EntryId) -> Result<(), Duration> {
+        let deadline = tokio::time::Instant::now() + login_limit::BUSY_WAIT;
+        loop {
+            let by_address = self.by_address.settling();
+            let by_file = self.by_file.settling();
+            tokio::pin!(by_address, by_file);
+            by_address.as_mut().enable();
+            by_file.as_mut().enable();
+            let now = Instant::now();
+            let waits = (
+                self.by_address.blocked(&client, now),
+                self.by_file.blocked(id, now),
+            );
+            match waits {
+                (Some(a), Some(b)) => return Err(a.max(b)),
+                (Some(w), None) | (None, Some(w)) => return Err(w),
+                (None, None) => {}
+            }
+            let busy = match self.by_address.try_begin(&client, now) {
+                Err(Refused::Blocked(wait)) => return Err(wait),
+                Err(Refused::Busy) => by_address,
+                Ok(()) => match self.by_file.try_begin(id, now) {
+                    Ok(()) => return Ok(()),
+                    Err(refused) => {
+                        self.by_address.refund(&client);
+                        match refused {
+                            Refused::Blocked(wait) => return Err(wait),
+                            Refused::Busy => by_file,
+                        }
+                    }
+                },
+            };
+            if tokio::time::timeout_at(deadline, busy).await.is_err() {
+                return Err(Duration::from_secs(1));
+            }
         }
-        self.by_address.begin(&client, now)?;
-        if let Err(wait) = self.by_file.begin(id, now) {
-            self.by_address.refund(&client);
-            return Err(wait);
-        }
-        Ok(())
     }
 
-    /// Takes back an attempt that was right.
+    /// Settles an attempt that was right: its places are given back.
     fn refund(&self, client: ClientKey, id: &EntryId) {
         self.by_address.refund(&client);
         self.by_file.refund(id);
+    }
+
+    /// Settles an attempt that was wrong: it counts against both.
+    fn wrong(&self, client: ClientKey, id: &EntryId) {
+        let now = Instant::now();
+        self.by_address.wrong(&client, now);
+        self.by_file.wrong(id, now);
     }
 
     /// The keys the limits hold: (client addresses, files).
@@ -330,13 +359,12 @@ impl Protected<'_> {
     ) -> Result<Option<Response>, AppError> {
         let access = &state.file_access;
         let client = ClientKey::of(self.client.limit_ip);
-        access
-            .begin(client, self.id, Instant::now())
-            .map_err(too_many)?;
+        access.begin(client, self.id).await.map_err(too_many)?;
         if !password.is_empty() && hashing::verify(password_hash.to_owned(), password).await {
             access.refund(client, self.id);
             return Ok(None);
         }
+        access.wrong(client, self.id);
         Ok(Some(password_required(self.headers, self.path, true)))
     }
 }

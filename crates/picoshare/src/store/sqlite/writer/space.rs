@@ -26,7 +26,7 @@ const CHECKPOINT_EVERY: u64 = 16 << 20;
 pub(in crate::store::sqlite) const VACUUM_STEP_BYTES: i64 = 8 << 20;
 
 /// With checkpoints left to Litestream (`LITESTREAM_BUCKET`): committed bytes
-/// between two looks at the WAL's size.
+/// between two looks at the WAL's size, at most.
 const EXTERNAL_LOOK_EVERY: u64 = 64 << 20;
 
 /// How long the final checkpoint waits for readers (a Litestream process
@@ -51,10 +51,11 @@ pub(super) struct Space {
     /// writer then stops waiting at the limit until a checkpoint completes
     /// again, so that uploads do not stall for a reader that will not move.
     pub(super) limit_blocked: bool,
-    /// With checkpoints left to Litestream: whether the server asked for a
-    /// checkpoint of its own because the WAL passed its bound, and whether it
-    /// has warned that nothing else seems to checkpoint.
-    pub(super) external_rescue: bool,
+    /// With checkpoints left to Litestream: whether a checkpoint of the
+    /// server's at the WAL's bound was stopped short by a reader (Litestream
+    /// runs), and whether the server has warned that nothing else seems to
+    /// checkpoint.
+    pub(super) external_blocked: bool,
     pub(super) external_warned: bool,
 }
 
@@ -68,7 +69,7 @@ impl Space {
             unchecked_bytes: 0,
             checkpoint_unconfirmed: false,
             limit_blocked: false,
-            external_rescue: false,
+            external_blocked: false,
             external_warned: false,
         }
     }
@@ -210,17 +211,40 @@ impl Writer {
     /// frames it has not replicated yet. But if nothing checkpoints (the
     /// variable is set and Litestream is not running), the WAL would grow
     /// without bound: once it passes four times the WAL limit (1 GiB by
-    /// default), the server asks for a passive checkpoint of its own. If
-    /// that one copies the whole WAL, nobody was reading it: the server says
-    /// so once, loudly, and the WAL restarts at the next write.
+    /// default), the server checkpoints it itself and waits (up to a second)
+    /// for that checkpoint to copy the whole WAL, as it does at every limit
+    /// without the variable, so that the next write restarts the WAL even in
+    /// the middle of a long upload. If the checkpoint copied everything,
+    /// nobody was reading the WAL: the server says so once, loudly. If a
+    /// reader stopped it short (Litestream is running after all, its WAL
+    /// simply large), the server waits no more until a checkpoint (its own,
+    /// asked for at each later look, or Litestream's) completes again.
     fn external_bound(&mut self) {
         let Some(cp) = &self.space.checkpointer else {
             return;
         };
-        if self.space.external_rescue {
-            if let Some(complete) = cp.caught_up() {
-                self.space.external_rescue = false;
-                if complete && !self.space.external_warned {
+        self.space.wal_bytes += self.txn.bytes.max(1);
+        if self.space.wal_bytes < self.external_look_every() {
+            return;
+        }
+        self.space.wal_bytes = 0;
+        let wal = std::fs::metadata(files::wal_path(&self.cfg.path)).map_or(0, |m| m.len());
+        if wal < self.external_wal_bound() {
+            return;
+        }
+        if self.space.external_blocked {
+            match cp.caught_up() {
+                Some(true) => self.space.external_blocked = false,
+                Some(false) => {
+                    cp.poke();
+                    return;
+                }
+                None => return,
+            }
+        }
+        match cp.wait_complete(Duration::from_secs(1)) {
+            Waited::Complete => {
+                if !self.space.external_warned {
                     self.space.external_warned = true;
                     tracing::warn!(
                         bound_mib = self.external_wal_bound() >> 20,
@@ -230,17 +254,16 @@ impl Writer {
                     );
                 }
             }
+            Waited::Blocked => self.space.external_blocked = true,
+            Waited::Slow => {}
         }
-        self.space.wal_bytes += self.txn.bytes.max(1);
-        if self.space.wal_bytes < EXTERNAL_LOOK_EVERY {
-            return;
-        }
-        self.space.wal_bytes = 0;
-        let wal = std::fs::metadata(files::wal_path(&self.cfg.path)).map_or(0, |m| m.len());
-        if wal >= self.external_wal_bound() && !self.space.external_rescue {
-            cp.poke();
-            self.space.external_rescue = true;
-        }
+    }
+
+    /// With checkpoints left to Litestream: committed bytes between two looks
+    /// at the WAL's size (a quarter of the bound, at most
+    /// [`EXTERNAL_LOOK_EVERY`]).
+    fn external_look_every(&self) -> u64 {
+        (self.external_wal_bound() / 4).clamp(1 << 20, EXTERNAL_LOOK_EVERY)
     }
 
     /// The WAL size past which the server checkpoints even though
