@@ -29,7 +29,7 @@ use subtle::ConstantTimeEq;
 use super::hashing;
 use super::login_limit::{self, ClientKey, Limiter, Refused};
 use crate::http::client::ClientView;
-use crate::http::pages::Page;
+use crate::http::pages::{wants_html, Page};
 use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::NewLimits;
@@ -271,8 +271,6 @@ fn basic_password(headers: &HeaderMap) -> Option<String> {
     let text = String::from_utf8(decoded).ok()?;
     text.split_once(':').map(|(_, p)| p.to_owned())
 }
-
-use crate::http::pages::wants_html;
 
 /// How a protected download request stands.
 pub(crate) enum Access {
