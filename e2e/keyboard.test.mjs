@@ -41,6 +41,9 @@ describe("keyboard", () => {
   it("uploads a file, copies its link and shows its QR code with the keyboard alone", async () => {
     const page = await adminPage(ctx);
     await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: ctx.url });
+    // Listening before the page loads turns the file chooser's interception on
+    // in time (waiting only once the key is pressed can miss the chooser).
+    const chooser = new Promise((resolve) => page.once("filechooser", resolve));
     await page.goto("/");
     await tabTo(page, () => document.activeElement?.id === "file-input", "the file picker");
     // The picker's focus shows on its visible label (the input itself is hidden).
@@ -49,9 +52,9 @@ describe("keyboard", () => {
       return { width: parseFloat(style.outlineWidth), outline: style.outlineStyle };
     });
     assert.ok(outline.width >= 2 && outline.outline !== "none", `focus outline on Choose files: ${JSON.stringify(outline)}`);
-    const chooser = page.waitForEvent("filechooser");
     await page.keyboard.press("Space");
-    await (await chooser).setFiles(await tempFile(ctx, "by-keyboard.txt", "typed with keys\n"));
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("Space on the file picker opened no file chooser")), 15_000).unref());
+    await (await Promise.race([chooser, timeout])).setFiles(await tempFile(ctx, "by-keyboard.txt", "typed with keys\n"));
     const { short } = await completedUpload(page, "by-keyboard.txt");
     await tabTo(page, () => document.activeElement?.getAttribute("aria-label") === "Copy short link", "Copy short link");
     await page.keyboard.press("Enter");
