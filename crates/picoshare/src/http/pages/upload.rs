@@ -1,7 +1,11 @@
 //! The upload page: the owner's at `/` and a guest's at `/g/{guestLinkID}`.
 //!
-//! The page is a form without a submit button: choosing, dropping or pasting
-//! files starts their uploads at once (`assets/js/pages/upload.js`). The
+//! The page has no submit button: choosing, dropping or pasting files (or
+//! sending typed text) starts their uploads at once
+//! (`assets/js/pages/upload.js`). The picker comes first, the list of uploads
+//! right under it (the script brings each row and its result into view),
+//! then the options, folded in a `<details>` whose summary says what the next
+//! upload gets. The
 //! expiration options carry lifetimes, not times; the script turns them into
 //! times when a file is sent, from the server's clock (sent in the page data)
 //! so that a wrong clock in the browser cannot push a guest past the link's
