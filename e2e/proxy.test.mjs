@@ -3,7 +3,8 @@
 // through it. A resumable upload sent with the default request size meets
 // the proxy's 413, goes down to requests the proxy lets through and completes,
 // with no error shown; a small file sent in one request gets a sentence about
-// the proxy's refusal, never the proxy's HTML page.
+// the proxy's refusal, and Settings one about its 502 once the server is
+// gone, never the proxy's HTML page.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -133,6 +134,18 @@ describe("behind nginx (1 MB body limit)", () => {
     assert.equal((await alert.innerText()).trim(), "The request was too large for a proxy in front of the server (HTTP 413).");
     assert.doesNotMatch(await uploadItem(page, "over-the-limit.bin").innerText(), /<|nginx/i, "no raw HTML from the proxy");
     await visible(uploadItem(page, "over-the-limit.bin").getByRole("button", { name: "Retry" }), "Retry");
+    await page.context().close();
+  });
+
+  // Last: it stops the server behind the proxy.
+  it("says that the server cannot be reached when the proxy answers 502, without its HTML", async () => {
+    const page = await proxiedPage();
+    await page.goto("/settings");
+    await ctx.server.stop();
+    await page.getByRole("button", { name: "Save" }).click();
+    const error = page.locator("#settings-error");
+    await visible(error, "the error");
+    assert.equal((await error.innerText()).trim(), "The server could not be reached through its proxy (HTTP 502). Try again in a moment.");
     await page.context().close();
   });
 });
