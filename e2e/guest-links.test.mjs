@@ -29,7 +29,10 @@ describe("guest links", () => {
     const guest = await ctx.newPage();
     await guest.goto(`/g/${linkId}`);
     await guest.getByLabel("Choose files").setInputFiles(await tempFile(ctx, "from-guest.txt", "hello from a guest\n"));
+    await visible(guest.getByText("Maximum file size: 1.00 MB. You can upload 5 more files."), "the link's limits");
+    assert.equal(await guest.getByRole("link", { name: "Log In" }).count(), 0, "no Log In for a guest");
     await completedUpload(guest, "from-guest.txt");
+    await visible(guest.getByText("Maximum file size: 1.00 MB. You can upload 4 more files."), "the count after the upload");
     assert.equal(await guest.getByLabel("Note (optional)").count(), 0, "no note on guest pages");
     const options = (await guest.getByLabel("Expiration", { exact: true }).locator("option").allTextContents()).map((s) => s.trim());
     assert.ok(!options.includes("Custom"), `no Custom on guest pages (${options})`);
@@ -40,7 +43,7 @@ describe("guest links", () => {
       if (r.method() === "POST" && r.url().includes("/api/guest/")) sent = true;
     });
     await guest.getByLabel("Choose files").setInputFiles(await tempFile(ctx, "too-big.bin", bytes(2 * 1024 * 1024, 5)));
-    await visible(guest.getByRole("alert").filter({ hasText: /File is too large\. Maximum upload size is \d+ bytes\./ }), "the size alert");
+    await visible(guest.getByRole("alert").filter({ hasText: "too-big.bin is too large (2.00 MB): files sent through this link may be at most 1.00 MB." }), "the size alert, in MB");
     assert.equal(sent, false, "the oversized file was not sent");
     ctx.checkPage(guest);
 
@@ -56,6 +59,19 @@ describe("guest links", () => {
     await visible(row.getByRole("button", { name: "Enable" }), "the Enable button");
     await guest.goto(`/g/${linkId}`);
     await visible(guest.getByRole("heading", { name: "Guest Link Inactive" }));
+
+    // Delete asks first.
+    await admin.goto("/guest-links");
+    await row.getByRole("button", { name: "Delete" }).click();
+    const dialog = admin.getByRole("dialog");
+    await visible(dialog.getByText(/^Delete the guest link “for Alice”\?/), "the confirmation");
+    await admin.keyboard.press("Escape");
+    assert.equal(await row.count(), 1, "Escape keeps the link");
+    await row.getByRole("button", { name: "Delete" }).click();
+    await dialog.getByRole("button", { name: "Delete" }).click();
+    await row.waitFor({ state: "detached" });
+    await guest.goto(`/g/${linkId}`);
+    await visible(guest.getByRole("heading", { name: "Guest Link Not Found" }));
     ctx.checkPage(admin);
     await admin.context().close();
     await guest.context().close();

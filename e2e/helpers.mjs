@@ -261,14 +261,25 @@ export async function eventually(fn, { timeout = TIMEOUT, interval = 100, messag
   }
 }
 
-/** Fetches `url` from the page (with its cookies) and returns the bytes as a Buffer. */
+/**
+ * Fetches `url` from the page (with its cookies) and returns the bytes as a
+ * Buffer. They cross from the page as base64 (a data: URL from FileReader):
+ * an array of numbers costs seconds per MB on the way through the protocol.
+ */
 export async function fetchBytesInPage(page, url) {
-  const arr = await page.evaluate(async (u) => {
+  const b64 = await page.evaluate(async (u) => {
     const r = await fetch(u);
     if (!r.ok) throw new Error(`GET ${u}: ${r.status}`);
-    return Array.from(new Uint8Array(await r.arrayBuffer()));
+    const blob = await r.blob();
+    const dataUrl = await new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve(reader.result);
+      reader.onerror = () => reject(reader.error);
+      reader.readAsDataURL(blob);
+    });
+    return dataUrl.slice(dataUrl.indexOf(",") + 1);
   }, url);
-  return Buffer.from(arr);
+  return Buffer.from(b64, "base64");
 }
 
 /** The computed background colour of <body>. */
@@ -348,4 +359,16 @@ export async function apiEntries(context) {
 export function pathOf(page) {
   const u = new URL(page.url());
   return u.pathname + u.search;
+}
+
+/** Unfolds the upload page's Options (expiration, note, limits), if folded. */
+export async function openOptions(page) {
+  const details = page.locator("#upload-options");
+  if (!(await details.evaluate((d) => d.open))) await details.locator("summary").click();
+  await page.getByLabel("Expiration", { exact: true }).waitFor();
+}
+
+/** The upload page's one-line summary of the folded options. */
+export function optionsSummary(page) {
+  return page.locator("#options-summary").innerText();
 }

@@ -21,7 +21,7 @@ describe("login", () => {
     await loginViaPage(page);
     await eventually(() => pathOf(page) === "/", { message: "redirect to / after login" });
     for (const name of ["Upload", "Files", "Guest Links", "Information", "Settings"]) {
-      await visible(page.getByRole("menuitem", { name }), `nav item ${name}`);
+      await visible(page.getByRole("link", { name }), `nav item ${name}`);
     }
     await visible(page.getByLabel("Choose files"), "the upload page");
     const status = await page.evaluate(async () => (await fetch("/api/settings")).status);

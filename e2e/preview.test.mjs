@@ -187,15 +187,20 @@ describe("previews and QR codes", () => {
     await page.context().close();
   });
 
-  it("shows the preview and QR codes on the file information page", async () => {
+  it("shows the preview, whole links, Delete and QR codes on demand on the file information page", async () => {
     const id = await apiUpload(admin.context(), "info.png", png(8, 8));
     await admin.goto(`/files/${id}/info`);
+    await visible(admin.getByRole("heading", { name: "info.png", level: 1 }), "the file's name as the heading");
+    await visible(admin.getByRole("link", { name: "Delete" }), "Delete");
+    const top = await admin.getByRole("img", { name: "Preview of info.png" }).evaluate((el) => el.getBoundingClientRect().top);
+    assert.ok(top < 400, `the preview near the top (${top} px)`);
+    await admin.getByText("Show QR codes").click();
     for (const name of ["QR code: Short link", "QR code: Preview page"]) {
       await visible(admin.getByRole("img", { name }), name);
     }
     const img = admin.getByRole("img", { name: "Preview of info.png" });
     await eventually(() => img.evaluate((el) => el.complete && el.naturalWidth === 8), { message: "the image preview" });
-    const view = admin.getByRole("link", { name: `/v/${id}` });
+    const view = admin.getByRole("link", { name: `${ctx.url}/v/${id}` });
     await visible(view, "the preview page link");
     ctx.checkPage(admin);
   });

@@ -3,7 +3,7 @@
 // downloaded once; the second attempt says the download limit is used up.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { setup, teardown, adminPage, tempFile, completedUpload, eventually, visible } from "./helpers.mjs";
+import { setup, teardown, adminPage, tempFile, completedUpload, eventually, visible , openOptions } from "./helpers.mjs";
 
 describe("protected one-shot file", () => {
   let ctx;
@@ -15,6 +15,7 @@ describe("protected one-shot file", () => {
   it("asks for the password, downloads once, then refuses", async () => {
     const admin = await adminPage(ctx);
     await admin.goto("/");
+    await openOptions(admin);
     await admin.getByLabel("Password (optional)").fill("open sesame");
     await admin.getByLabel("One-shot (1 download)").check();
     await admin.getByLabel("Choose files").setInputFiles(await tempFile(ctx, "secret.txt", "the secret contents\n"));

@@ -1,11 +1,12 @@
-// Takes screenshots of the main pages into docs/screenshots/: light and dark,
-// desktop (1280×800) and phone (375×800). Run by hand (not part of the tests):
+// Takes screenshots of every page (and the upload result, a missing link, a
+// guest's upload page) into docs/screenshots/: light and dark, desktop
+// (1280×800) and phone (375×800). Run by hand (not part of the tests):
 //
 //   cargo build -p picoshare && node e2e/screenshots.mjs
 //
 // It starts its own server with a fresh database and fills it with sample data.
 // Files are named PAGE-THEME-DEVICE.png, e.g. upload-dark-phone.png.
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setup, teardown, loginViaApi, apiUpload, apiGuestLink, ROOT } from "./helpers.mjs";
 
@@ -28,16 +29,36 @@ try {
   const id = await apiUpload(seed, "holiday-photos.zip", Buffer.alloc(3_400_000, 7), { expiration: iso(30 * day), note: "For the family" });
   await apiUpload(seed, "quarterly-report.pdf", Buffer.alloc(820_000, 1), { expiration: iso(6 * day) });
   await apiUpload(seed, "notes.txt", "Shopping list\n", { expiration: NEVER });
-  await apiGuestLink(seed, { label: "Photos from Alice", urlExpirationTime: iso(7 * day), fileLifetime: "720h0m0s", maxFileBytes: 50 * 1024 * 1024, maxFileUploads: 10 });
+  const guest = await apiGuestLink(seed, { label: "Photos from Alice", urlExpirationTime: iso(7 * day), fileLifetime: "720h0m0s", maxFileBytes: 50 * 1024 * 1024, maxFileUploads: 10 });
   await apiGuestLink(seed, { label: "", urlExpirationTime: NEVER, fileLifetime: "876000h0m0s" });
   await seed.request.get(`/-${id}`);
   const token = await seed.request.post("/api/tokens", { data: { name: "backup script" } });
   if (token.status() !== 200 && token.status() !== 201) throw new Error(`token: HTTP ${token.status()}`);
+  const share = await seed.request.post("/api/shares", { data: { entries: [id] } });
+  if (!share.ok()) throw new Error(`share: HTTP ${share.status()}`);
   await seed.close();
+  const sample = path.join(ctx.server.dir, "beach.txt");
+  await writeFile(sample, "Sand, sun and sea.\n");
 
+  // The upload result: a file sent from the page, its QR code opened.
+  const uploadResult = async (page) => {
+    await page.getByLabel("Choose files").setInputFiles(sample);
+    await page.getByText("Upload complete!").waitFor();
+    await page.getByText("Show QR code").click();
+    await page.getByRole("img", { name: /QR code/ }).waitFor();
+    await page.evaluate(() => window.scrollTo(0, 0));
+  };
+
+  // [name, path, owner?, expected status, optional action]
   const pages = [
+    ["landing", "/", false],
     ["login", "/login", false],
     ["upload", "/", true],
+    ["upload-result", "/", true, 200, uploadResult],
+    ["shares", "/shares", true],
+    ["sessions", "/sessions", true],
+    ["guest-upload", `/g/${guest}`, false],
+    ["missing-link", "/-abcdefghij", false, 404],
     ["files", "/files", true],
     ["file-info", `/files/${id}/info`, true],
     ["guest-links", "/guest-links", true],
@@ -51,10 +72,11 @@ try {
       const context = await ctx.browser.newContext({ baseURL: ctx.url, colorScheme: theme, ...options });
       await loginViaApi(context);
       const page = await context.newPage();
-      for (const [name, url, admin] of pages) {
+      for (const [name, url, admin, status = 200, act] of pages) {
         if (!admin) await context.clearCookies();
         const resp = await page.goto(url);
-        if (!resp || resp.status() !== 200) {
+        if (act) await act(page);
+        if (!resp || resp.status() !== status) {
           console.error(`skipped ${name} (${url}): HTTP ${resp?.status()}`);
           failed++;
         } else {

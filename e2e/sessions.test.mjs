@@ -35,7 +35,7 @@ describe("sessions", () => {
     await other.goto("/");
     const page = await adminPage(ctx);
     await page.goto("/files");
-    await page.getByRole("menuitem", { name: "Sessions" }).click();
+    await page.getByRole("link", { name: "Sessions" }).click();
     await visible(page.getByRole("heading", { name: "Sessions", level: 1 }));
     const otherId = await other.evaluate(async () => {
       const list = await (await fetch("/api/sessions")).json();

@@ -3,7 +3,7 @@
 // files byte for byte, and the owner deletes it from the Shares page.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { setup, teardown, adminPage, tempFile, bytes, completedUpload, fetchBytesInPage } from "./helpers.mjs";
+import { setup, teardown, adminPage, tempFile, bytes, completedUpload, fetchBytesInPage, visible } from "./helpers.mjs";
 
 /** The members of a ZIP read from its central directory: name, size, offset of the local header. */
 function zipMembers(buf) {
@@ -70,7 +70,10 @@ describe("shares", () => {
     await shareItem.getByText("Share created!").waitFor();
     const link = await shareItem.locator("a.share-link").getAttribute("href");
     assert.match(link, /\/s\/[a-km-zA-HJ-NP-Z2-9]{14}$/);
-    assert.equal(await shareItem.locator("svg").count(), 1, "a QR code of the share link");
+    // One QR code, of the share, on demand: none for each of its files.
+    assert.equal(await page.getByText("Show QR code").count(), 1, "one QR code offered, the share's");
+    await shareItem.getByText("Show QR code").click();
+    await visible(shareItem.getByRole("img", { name: "QR code of the share link" }), "the share's QR code");
     ctx.checkPage(page);
 
     // A visitor without a session sees the files and downloads the ZIP.
@@ -91,10 +94,11 @@ describe("shares", () => {
     await visitor.context().close();
 
     // The owner deletes the share (not the files) from the Shares page.
-    await page.getByRole("menuitem", { name: "Shares" }).click();
+    await page.getByRole("link", { name: "Shares" }).click();
     const row = page.locator("tr", { has: page.locator(`a[href="${new URL(link).pathname}"]`) });
     await row.waitFor();
     await row.getByRole("button", { name: "Delete share", exact: true }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
     await row.waitFor({ state: "detached" });
     await page.getByText("Deleted the share").waitFor();
     const gone = await page.request.get(new URL(link).pathname);

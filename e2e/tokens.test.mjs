@@ -16,7 +16,7 @@ describe("API tokens", () => {
   it("creates a token shown once, offers a ShareX configuration, revokes it", async () => {
     const page = await adminPage(ctx);
     await page.goto("/files");
-    await page.getByRole("menuitem", { name: "API Tokens" }).click();
+    await page.getByRole("link", { name: "API Tokens" }).click();
     await visible(page.getByRole("heading", { name: "API Tokens", level: 1 }));
     await visible(page.getByText("No API tokens yet."));
 
@@ -68,8 +68,16 @@ describe("API tokens", () => {
     assert.ok(!(await page.content()).includes(token.slice(12)), "the page shows the token after a reload");
     await visible(row.getByText(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/).nth(1), "the last use");
 
+    // Revoke asks first; Cancel keeps the token.
+    await row.getByRole("button", { name: "Revoke" }).click();
+    const dialog = page.getByRole("dialog");
+    await visible(dialog.getByText(/^Revoke the token “ShareX laptop”\?/), "the confirmation");
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    assert.equal(await dialog.count(), 0, "the dialog is gone");
+    assert.equal(await row.count(), 1, "the token stays after Cancel");
     // Revoke: the row goes, and the token no longer uploads.
     await row.getByRole("button", { name: "Revoke" }).click();
+    await dialog.getByRole("button", { name: "Revoke" }).click();
     await visible(page.getByRole("status").filter({ hasText: "Token revoked" }));
     assert.equal(await row.count(), 0);
     await visible(page.getByText("No API tokens yet."));

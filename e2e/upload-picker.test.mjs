@@ -20,7 +20,9 @@ describe("upload by file picker", () => {
     const item = uploadItem(page, "picked photo.bin");
     await visible(item.getByRole("button", { name: "Copy full link" }));
     await visible(item.getByRole("button", { name: "Copy short link" }));
-    await visible(item.getByRole("img", { name: "QR code" }));
+    assert.equal(await item.getByRole("img").count(), 0, "no QR code until asked for");
+    await item.getByText("Show QR code").click();
+    await visible(item.getByRole("img", { name: "QR code of the short link" }));
     await visible(item.locator("progress"));
     assert.equal(full, `${short}/picked%20photo.bin`);
 

@@ -5,12 +5,15 @@
 //
 // Modules:
 //   app.js               this file: what every page does (QR codes, text
-//                        previews, Log Out), and which module runs the page
-//                        named by its `<section data-page="NAME">`.
+//                        previews, Log Out, the navigation's Menu button on
+//                        phones, labels for tables shown as cards on phones),
+//                        and which module runs the page named by its
+//                        `<section data-page="NAME">`.
 //   js/pages/NAME.js     one per page with behaviour of its own; each exports
 //                        `init(section)`.
 //   js/*.js              shared: dom (elements, messages), api (JSON calls),
-//                        clipboard (copying, copy buttons), qr (QR encoder),
+//                        clipboard (copying, copy buttons), qr (QR code
+//                        images, drawn by the server's /qr.svg),
 //                        preview (text previews), limits (download limits and
 //                        passwords), upload-queue (uploads with progress), tus
 //                        (resumable uploads), share-group (several uploads as
@@ -59,8 +62,57 @@ const pages = {
   shares,
 };
 
+/**
+ * The navigation folds behind a Menu button on phones (the CSS shows the
+ * button and hides the links under 640 px once the header has `js-nav`).
+ */
+function collapsibleNav() {
+  const nav = document.querySelector("nav.site-nav");
+  const toggle = nav && nav.querySelector(".nav-toggle");
+  if (!toggle) return;
+  nav.classList.add("js-nav");
+  toggle.hidden = false;
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    nav.classList.toggle("open", open);
+  });
+  const phone = window.matchMedia("(max-width: 640px)");
+  const sync = () => {
+    toggle.hidden = !phone.matches;
+  };
+  phone.addEventListener("change", sync);
+  sync();
+}
+
+/**
+ * Tables become cards on phones (CSS): each cell gets its column's heading
+ * as `data-label`, shown above the value. Rows added later (a new token, a
+ * page of files swapped in) are labelled as they arrive.
+ */
+function labelTables(root = document) {
+  for (const table of root.querySelectorAll("table.data-table")) {
+    const heads = Array.from(table.querySelectorAll("thead th")).map((th) => th.textContent.trim());
+    if (heads.length === 0) continue;
+    table.closest(".table-scroll")?.classList.add("cards");
+    for (const row of table.querySelectorAll("tbody tr")) {
+      Array.from(row.cells).forEach((cell, i) => {
+        // The first cell (the name) is the card's title and needs no label.
+        if (i > 0 && !cell.hasAttribute("data-label") && !cell.classList.contains("actions")) cell.dataset.label = heads[i] ?? "";
+      });
+    }
+  }
+}
+
 function runPage() {
+  collapsibleNav();
+  labelTables();
+  const main = document.getElementById("main");
+  if (main) new MutationObserver(() => labelTables(main)).observe(main, { childList: true, subtree: true });
   fillQrCodes();
+  // Links shown as text are shown whole (the server writes paths: it cannot
+  // know the address a proxy in front gives it).
+  for (const a of document.querySelectorAll("a[data-absolute]")) a.textContent = a.href;
   fillTextPreviews();
   const el = document.querySelector("[data-page]");
   if (!el) return;

@@ -2,7 +2,7 @@
 // along). Imported as a namespace: `api.send(…)`, `api.errorText(…)`,
 // `api.request(…)`.
 
-import { showError } from "./dom.js";
+import { readableReply, showError } from "./dom.js";
 
 /** Sends JSON with `method` to `url`; returns the response (throws on network errors). */
 export function send(method, url, body) {
@@ -14,10 +14,9 @@ export function send(method, url, body) {
   return fetch(url, init);
 }
 
-/** The text of a failed response, without the trailing newline. */
+/** The text of a failed response, without the trailing newline (never a proxy's HTML page). */
 export async function errorText(resp) {
-  const text = (await resp.text()).trim();
-  return text || `Request failed (${resp.status})`;
+  return readableReply(resp.status, resp.headers.get("Content-Type"), await resp.text());
 }
 
 /**

@@ -49,7 +49,7 @@ export function copyButton(text, name) {
   button.addEventListener("click", async () => {
     if (await copyText(text)) {
       button.textContent = "Copied";
-      toast("Copied link");
+      toast("Copied link", { quiet: true });
       setTimeout(() => (button.textContent = "Copy"), 2000);
     } else {
       toast("Could not copy: Copying is not allowed by this browser.");

@@ -6,8 +6,8 @@
 // imported as a namespace (`shareGroup.create(…)`).
 
 import { copyButton } from "./clipboard.js";
-import { h } from "./dom.js";
-import { qrSvg } from "./qr.js";
+import { h, readableReply } from "./dom.js";
+import { qrDetails } from "./qr.js";
 
 /** A share group for `count` files about to be sent, or null (one file, a guest, or unchecked). */
 export function create(list, count) {
@@ -23,6 +23,11 @@ export function create(list, count) {
   );
   list.append(li);
   return { items: [], li, status, detail, created: false, creating: false };
+}
+
+/** Whether the queued upload `u` belongs to a share group (whose row has the QR code). */
+export function inGroup(u) {
+  return Boolean(u.group);
 }
 
 /** Adds the queued upload `u` to `group`. */
@@ -74,7 +79,7 @@ async function createShare(group, items) {
       show(group, share);
       return;
     }
-    message = (await resp.text()).trim() || `The share could not be created (HTTP ${resp.status}).`;
+    message = readableReply(resp.status, resp.headers.get("Content-Type"), await resp.text());
   } catch (err) {
     message = `Could not reach the server: ${err.message}`;
   } finally {
@@ -107,6 +112,7 @@ function show(group, share) {
   );
   group.detail.replaceChildren(
     h("p", { class: "success", text: "Share created!" }),
-    h("div", { class: "result" }, links, qrSvg(url)),
+    h("div", { class: "result" }, links),
   );
+  links.append(qrDetails(url, "QR code of the share link"));
 }

@@ -5,11 +5,45 @@
 // to 30 s) for as long as the upload exists. The upload's URL is kept in
 // localStorage, so choosing the same file again after the page was closed
 // continues it too.
+//
+// Each PATCH carries at most the page's `tusRequestBytes` (PS_TUS_REQUEST_MIB,
+// 32 MiB by default): behind an HTTP/1.1 reverse proxy a request over its
+// body limit is refused only after it was sent (and browsers may silently
+// send it again), so large requests waste much more than they save. A 413
+// that is not the server's own halves the size (down to 1 MiB) and the size
+// that worked is kept in localStorage for the next uploads to this endpoint.
+
+import { readableReply } from "./dom.js";
 
 const TUS = "1.0.0";
 
 /** A failure that retrying cannot fix (the queue shows it with a Retry button that starts over). */
 export class Refused extends Error {}
+
+/** The person cancelled the upload (`session.abort()`). */
+export class Cancelled extends Error {}
+
+/** The smallest request the 413 fallback goes down to. */
+const SMALLEST_REQUEST = 1 << 20;
+
+/** The request size learned behind a proxy, by endpoint (0: none learned). */
+const learned = {
+  key: (endpoint) => `picoshare-tus-request-bytes:${endpoint}`,
+  get(endpoint) {
+    try {
+      return Number(window.localStorage.getItem(learned.key(endpoint))) || 0;
+    } catch {
+      return 0;
+    }
+  },
+  set(endpoint, bytes) {
+    try {
+      window.localStorage.setItem(learned.key(endpoint), String(bytes));
+    } catch {
+      // Private mode: the page still uses it while it stays open.
+    }
+  },
+};
 
 const b64 = (text) => {
   const bytes = new TextEncoder().encode(text);
@@ -53,9 +87,9 @@ async function create(endpoint, file, metadata) {
     headers: { "Tus-Resumable": TUS, "Upload-Length": String(file.size), "Upload-Metadata": meta.join(",") },
   });
   if (resp.status !== 201) {
-    const text = (await resp.text()).trim();
-    if (resp.status >= 500 || resp.status === 423) throw new Error(text || `HTTP ${resp.status}`);
-    throw new Refused(text || `Upload failed (HTTP ${resp.status}).`);
+    const text = readableReply(resp.status, resp.headers.get("Content-Type"), await resp.text());
+    if (resp.status >= 500 || resp.status === 423) throw new Error(text);
+    throw new Refused(text);
   }
   return resp.headers.get("Location");
 }
@@ -70,10 +104,15 @@ async function serverOffset(url) {
 }
 
 /** Sends `file` from `offset` in one request (of at most `limit` bytes, if set); resolves to the XHR. */
-function patch(url, file, offset, limit, onProgress) {
+function patch(session, url, file, offset, limit, onProgress) {
   return new Promise((resolve, reject) => {
+    if (session.cancelled) {
+      reject(new Cancelled("cancelled"));
+      return;
+    }
     const end = Math.min(file.size, offset + (limit || file.size));
     const xhr = new XMLHttpRequest();
+    session.xhr = xhr;
     xhr.open("PATCH", url);
     xhr.setRequestHeader("Tus-Resumable", TUS);
     xhr.setRequestHeader("Upload-Offset", String(offset));
@@ -81,7 +120,7 @@ function patch(url, file, offset, limit, onProgress) {
     xhr.upload.addEventListener("progress", (event) => onProgress(offset + event.loaded));
     xhr.addEventListener("load", () => resolve(xhr));
     xhr.addEventListener("error", () => reject(new Error("connection lost")));
-    xhr.addEventListener("abort", () => reject(new Error("aborted")));
+    xhr.addEventListener("abort", () => reject(new Cancelled("cancelled")));
     xhr.send(file.slice(offset, end));
   });
 }
@@ -99,16 +138,35 @@ function patch(url, file, offset, limit, onProgress) {
  */
 export async function sendResumable(session, { file, endpoint, metadata, requestBytes, onProgress, onRetry }) {
   let delay = 1000;
+  session.cancelled = false;
+  // Cancel: stop sending, and remove the upload from the server.
+  const discard = () => {
+    if (!session.url) return;
+    fetch(session.url, { method: "DELETE", headers: { "Tus-Resumable": TUS } }).catch(() => {});
+    saved.forget(endpoint, file);
+    session.url = null;
+  };
+  session.abort = () => {
+    session.cancelled = true;
+    if (session.xhr) session.xhr.abort();
+    discard();
+  };
   const waitAndRetry = async (why) => {
     const seconds = Math.round(delay / 1000);
     onRetry(`${why} Resuming in ${seconds} s…`);
     await sleep(delay);
     delay = Math.min(delay * 2, 30000);
   };
-  let limit = requestBytes || 0;
+  const known = learned.get(endpoint);
+  let limit = known && (!requestBytes || known < requestBytes) ? known : requestBytes || 0;
   session.url = session.url || saved.get(endpoint, file);
   let offset = null;
   for (;;) {
+    if (session.cancelled) {
+      // Cancelled while the upload was being created: remove it too.
+      discard();
+      throw new Cancelled("cancelled");
+    }
     try {
       if (session.url && offset === null) {
         const state = await serverOffset(session.url);
@@ -130,7 +188,7 @@ export async function sendResumable(session, { file, endpoint, metadata, request
         saved.set(endpoint, file, session.url);
         offset = 0;
       }
-      const xhr = await patch(session.url, file, offset, limit, onProgress);
+      const xhr = await patch(session, session.url, file, offset, limit, onProgress);
       if (xhr.status === 204) {
         delay = 1000;
         const entry = xhr.getResponseHeader("PicoShare-Entry-ID");
@@ -142,10 +200,13 @@ export async function sendResumable(session, { file, endpoint, metadata, request
         }
         continue;
       }
-      const text = xhr.responseText.trim();
-      if (xhr.status === 413 && !text.startsWith("File is too large") && limit !== 50 << 20) {
+      const text = readableReply(xhr.status, xhr.getResponseHeader("Content-Type"), xhr.responseText);
+      if (xhr.status === 413 && !text.startsWith("File is too large")) {
         // A proxy in front refused the request's size: send smaller ones.
-        limit = 50 << 20;
+        const sent = Math.min(file.size - offset, limit || file.size);
+        if (sent <= SMALLEST_REQUEST) throw new Refused(text);
+        limit = Math.max(SMALLEST_REQUEST, Math.floor(sent / 2 / SMALLEST_REQUEST) * SMALLEST_REQUEST);
+        learned.set(endpoint, limit);
         offset = null;
         continue;
       }
@@ -160,6 +221,10 @@ export async function sendResumable(session, { file, endpoint, metadata, request
       offset = null;
       await waitAndRetry(`The server answered ${xhr.status}.`);
     } catch (err) {
+      if (err instanceof Cancelled || session.cancelled) {
+        discard();
+        throw new Cancelled("cancelled");
+      }
       if (err instanceof Refused) throw err;
       offset = null;
       await waitAndRetry("The connection to the server was lost.");

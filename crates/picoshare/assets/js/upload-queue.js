@@ -1,16 +1,18 @@
 // The upload queue of the upload pages (the owner's and a guest link's): one
-// row per file with its progress (percentage, rate, time left; the tab's title
-// shows the total), the links and QR code once done, and the reason with a
-// Retry button when it failed. Small files go as one multipart request (XHR,
+// row per file with its progress (percentage, bytes sent of the size, rate,
+// time left; the tab's title shows the total) and a Cancel button, the links
+// and a QR code on demand once done, and the reason with a Retry button when
+// it failed. A new row, and then its result, is scrolled into view (phones
+// included). Small files go as one multipart request (XHR,
 // for upload progress), files from `resumableFrom` bytes on as resumable (tus)
 // uploads. Files enqueued together may become one share (share-group.js).
 
 import { copyButton } from "./clipboard.js";
-import { h } from "./dom.js";
+import { h, readableReply } from "./dom.js";
 import { limitFields } from "./limits.js";
-import { qrSvg } from "./qr.js";
+import { qrDetails } from "./qr.js";
 import * as shareGroup from "./share-group.js";
-import { sendResumable } from "./tus.js";
+import { Cancelled, sendResumable } from "./tus.js";
 
 /** "120.3 MB/s": 1024-based, one decimal. */
 function humanRate(bytesPerSecond) {
@@ -22,6 +24,27 @@ function humanRate(bytesPerSecond) {
     i++;
   }
   return `${i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+}
+
+/** "1.50 MB": 1024-based, as the server's pages write sizes. */
+export function humanSize(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let v = bytes / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(2)} ${units[i]}`;
+}
+
+/** Brings `el` into view without jumping when it already is. */
+function reveal(el) {
+  const r = el.getBoundingClientRect();
+  if (r.top >= 0 && r.bottom <= window.innerHeight) return;
+  const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  el.scrollIntoView({ block: r.height > window.innerHeight ? "start" : "nearest", behavior: smooth ? "smooth" : "auto" });
 }
 
 /** "3 s", "2 min 5 s", "1 h 3 min". */
@@ -69,18 +92,22 @@ export function uploadQueue({ data, list, params }) {
     const status = h("span", { class: "upload-status" }, "Waiting…");
     const bar = h("progress", { max: "100", value: "0", "aria-label": `Upload of ${file.name}` });
     const detail = h("div", { class: "upload-detail" });
+    const cancel = h("button", { type: "button", class: "button secondary cancel", text: "Cancel", "aria-label": `Cancel the upload of ${file.name}` });
     const li = h(
       "li",
       { class: "upload-item" },
       h("div", { class: "upload-head" }, h("span", { class: "upload-name", text: file.name }), status),
       bar,
+      h("div", { class: "upload-controls" }, cancel),
       detail,
     );
     list.append(li);
-    const u = { file, li, status, bar, detail, loaded: 0, params: null, path: path || null, tus: {} };
+    const u = { file, li, status, bar, detail, cancel, loaded: 0, params: null, path: path || null, tus: {} };
+    cancel.addEventListener("click", () => abort(u));
     if (group) shareGroup.add(group, u);
+    reveal(li);
     if (data.maxFileBytes !== null && data.maxFileBytes !== undefined && file.size > data.maxFileBytes) {
-      fail(u, `File is too large. Maximum upload size is ${data.maxFileBytes} bytes.`, false);
+      fail(u, `${file.name} is too large (${humanSize(file.size)}): files sent through this link may be at most ${humanSize(data.maxFileBytes)}.`, false);
       shareGroup.skip(u);
       return;
     }
@@ -106,9 +133,11 @@ export function uploadQueue({ data, list, params }) {
         return;
       }
     }
-    u.li.classList.remove("failed", "done");
+    u.li.classList.remove("failed", "done", "cancelled");
     u.detail.replaceChildren();
     u.samples = null;
+    u.cancelled = false;
+    u.cancel.hidden = false;
     running.add(u);
     if (data.tusEndpoint && u.file.size >= data.resumableFrom) {
       sendTus(u);
@@ -130,7 +159,7 @@ export function uploadQueue({ data, list, params }) {
     const rate = seconds > 0 ? (u.loaded - first.loaded) / seconds : 0;
     const pct = Math.floor((u.loaded / total) * 100);
     u.bar.value = pct;
-    let text = `${pct} %`;
+    let text = `${pct} % · ${humanSize(u.loaded)} of ${humanSize(u.file.size)}`;
     if (rate > 0) text += ` · ${humanRate(rate)} · ${humanDuration((total - u.loaded) / rate)} left`;
     u.status.textContent = text;
     updateTitle();
@@ -138,7 +167,23 @@ export function uploadQueue({ data, list, params }) {
 
   function finished(u) {
     running.delete(u);
+    u.cancel.hidden = true;
     updateTitle();
+  }
+
+  /** Cancel: stops sending; a resumable upload is removed from the server too. */
+  function abort(u) {
+    if (!running.has(u)) return;
+    u.cancelled = true;
+    if (u.xhr) u.xhr.abort();
+    if (u.tus.abort) u.tus.abort();
+    finished(u);
+    shareGroup.skip(u);
+    u.li.classList.add("cancelled");
+    u.status.textContent = "Cancelled";
+    const retry = h("button", { type: "button", class: "button secondary", text: "Upload again" });
+    retry.addEventListener("click", () => send(u));
+    u.detail.replaceChildren(h("p", { class: "hint", text: "The upload was cancelled." }), retry);
   }
 
   /** One multipart request (small files). */
@@ -152,6 +197,7 @@ export function uploadQueue({ data, list, params }) {
     limitFields(u.params, (k, v) => body.append(k, v));
     body.append("file", u.file, u.file.name);
     const xhr = new XMLHttpRequest();
+    u.xhr = xhr;
     xhr.open("POST", url.pathname + url.search);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.addEventListener("progress", (event) => {
@@ -160,6 +206,7 @@ export function uploadQueue({ data, list, params }) {
       progress(u, Math.round((event.loaded / (event.total || 1)) * u.file.size));
     });
     xhr.addEventListener("load", () => {
+      u.xhr = null;
       finished(u);
       if (xhr.status >= 200 && xhr.status < 300) {
         let id = null;
@@ -171,10 +218,12 @@ export function uploadQueue({ data, list, params }) {
         if (id) done(u, id);
         else fail(u, "The server's reply could not be read.", true);
       } else {
-        fail(u, xhr.responseText.trim() || `Upload failed (HTTP ${xhr.status}).`, true);
+        fail(u, readableReply(xhr.status, xhr.getResponseHeader("Content-Type"), xhr.responseText), true);
       }
     });
     xhr.addEventListener("error", () => {
+      u.xhr = null;
+      if (u.cancelled) return;
       finished(u);
       fail(u, "The connection to the server was lost.", true);
     });
@@ -200,6 +249,7 @@ export function uploadQueue({ data, list, params }) {
         onRetry: (message) => (u.status.textContent = message),
       });
     } catch (err) {
+      if (err instanceof Cancelled || u.cancelled) return;
       finished(u);
       // Refused: retrying the same way cannot help (tus.js retries everything else).
       fail(u, err.message, true);
@@ -230,15 +280,26 @@ export function uploadQueue({ data, list, params }) {
       row("Full link", full, "Copy full link"),
       row("Short link", short, "Copy short link"),
     );
-    const qr = qrSvg(short);
     u.detail.replaceChildren(
       h("p", { class: "success", text: "Upload complete!" }),
-      h("div", { class: "result" }, links, qr),
+      h("div", { class: "result" }, links),
     );
     if (data.endpoint === "/api/entry") {
-      links.append(h("a", { class: "button", href: `/files/${id}/edit`, text: "Edit" }));
+      links.append(h("a", { class: "button secondary", href: `/files/${id}/edit`, text: "Edit" }));
     }
+    // One QR code on demand: of the share when the file is part of one (the
+    // share group adds it), else of this file's short link.
+    if (!shareGroup.inGroup(u)) links.append(qrDetails(short, "QR code of the short link"));
     shareGroup.done(u, id);
+    if (typeof data.uploadsLeft === "number") {
+      data.uploadsLeft = Math.max(0, data.uploadsLeft - 1);
+      const line = document.getElementById("guest-limits");
+      if (line) {
+        const left = data.uploadsLeft === 1 ? "You can upload 1 more file." : `You can upload ${data.uploadsLeft} more files.`;
+        line.textContent = data.maxFileSize ? `Maximum file size: ${data.maxFileSize}. ${left}` : left;
+      }
+    }
+    reveal(u.li);
   }
 
   function fail(u, message, retry) {

@@ -49,9 +49,11 @@ pub struct Cli {
     #[arg(long, env = "PS_TUS_EXPIRY_HOURS", default_value_t = 24)]
     pub(super) tus_expiry_hours: u64,
 
-    /// MiB per request the web page sends a resumable upload in (0: as few
-    /// requests as possible). Set it below a reverse proxy's body limit.
-    #[arg(long, env = "PS_TUS_REQUEST_MIB", default_value_t = 0)]
+    /// MiB per request the web page sends a resumable upload in (0: the rest
+    /// of the file in one request). The default keeps what a proxy's late
+    /// 413 or a restart wastes small; set it below a reverse proxy's body
+    /// limit (the page halves it by itself on a proxy's 413).
+    #[arg(long, env = "PS_TUS_REQUEST_MIB", default_value_t = 32)]
     pub(super) tus_request_mib: u64,
     /// Seconds a client may take to send a request's headers; also how long an
     /// idle keep-alive connection stays open.

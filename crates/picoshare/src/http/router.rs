@@ -78,6 +78,7 @@ fn public() -> Router<AppState> {
         .merge(pages::assets::root_files())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
+        .route("/qr.svg", get(pages::qr::qr_svg))
         .route("/v/{id}", get(pages::preview::view_page))
         .route("/s/{id}", get(pages::shares::share_page))
         .route("/s/{id}/zip", get(downloads::zip::download_zip))
@@ -229,12 +230,23 @@ async fn fallback(
 ) -> Result<Response, AppError> {
     let path = req.uri().path();
     let is_download = path.starts_with("/-") || path.starts_with("/!");
+    // A browser gets a page that explains a refused link; other clients the
+    // plain-text message.
+    let page = req.method() != Method::HEAD && pages::wants_html(req.headers());
     if !is_download {
-        return Err(AppError::not_found("404 page not found"));
+        let e = AppError::not_found("404 page not found");
+        return Ok(if page {
+            pages::link_problem(e)
+        } else {
+            e.into_response()
+        });
     }
     // POST carries the password form of a protected file.
     if req.method() != Method::GET && req.method() != Method::HEAD && req.method() != Method::POST {
         return Ok(StatusCode::METHOD_NOT_ALLOWED.into_response());
     }
-    downloads::file::serve(state, peer, req).await
+    match downloads::file::serve(state, peer, req).await {
+        Err(e) if page => Ok(pages::link_problem(e)),
+        other => other,
+    }
 }

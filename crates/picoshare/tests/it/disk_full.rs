@@ -96,7 +96,7 @@ async fn full_disk_gives_507_and_recovers() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
     let again = random_bytes(mib(8), 53);
     let id = s
         .upload(

@@ -1111,7 +1111,7 @@ async fn size_limit_is_the_file_size() {
     assert_eq!(reply.status, 413, "{}", reply.body);
     assert_eq!(
         reply.body,
-        "File is too large: this guest link accepts files up to 1048576 bytes.\n"
+        "File is too large: this guest link accepts files up to 1.00 MB (1048576 bytes).\n"
     );
     assert_nothing_stored(&s, 1).await;
 }
@@ -1136,7 +1136,7 @@ async fn oversized_upload_is_cut_off_while_streaming() {
     assert_eq!(reply.status, 413, "{}", reply.body);
     assert_eq!(
         reply.body,
-        "File is too large: this guest link accepts files up to 1048576 bytes.\n"
+        "File is too large: this guest link accepts files up to 1.00 MB (1048576 bytes).\n"
     );
     assert!(
         reply.sent_before_reply < mib(64) as u64,

@@ -73,7 +73,7 @@ async fn upload_page_for_the_owner() {
     assert!(html.contains("data-page=\"upload\""));
     for label in [
         "Choose files",
-        "Paste here",
+        "Paste or type text",
         "Expiration",
         "Expiration date",
         "Note (optional)",
@@ -189,4 +189,92 @@ async fn guest_link_inactive_and_unknown() {
     assert_eq!(status, 404);
     let (status, _, _) = get(&plain_client(), s.url("/g/short")).await;
     assert_eq!(status, 400);
+}
+
+/// The owner's navigation is a plain list of links with the current page
+/// marked (no menu roles); visitors get no navigation and no Log In button.
+#[tokio::test]
+async fn navigation_marks_the_current_page_and_spares_visitors() {
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    let (_, _, html) = get(&c, s.url("/files")).await;
+    assert!(!html.contains("role=\"menubar\""), "{html}");
+    assert!(!html.contains("role=\"menuitem\""), "{html}");
+    assert!(
+        html.contains("<a href=\"/files\" aria-current=\"page\">Files</a>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<a href=\"/settings\">Settings</a>"),
+        "{html}"
+    );
+    let id = s
+        .upload(&c, "seen.txt", b"seen", "text/plain", None, None)
+        .await;
+    let (status, _, html) = get(&plain_client(), s.url(&format!("/v/{id}"))).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("Log In"), "{html}");
+    assert!(!html.contains("href=\"/settings\""), "{html}");
+}
+
+/// A browser that opens a missing download link, or any unknown path, gets
+/// a page that explains it (with the status); other clients keep the plain
+/// text.
+#[tokio::test]
+async fn refused_links_get_a_page_in_browsers() {
+    let s = TestServer::start().await;
+    let browser = |path: &str| {
+        plain_client()
+            .get(s.url(path))
+            .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+    };
+    for path in ["/-abcdefghij", "/-abcdefghij/name.txt", "/no/such/page"] {
+        let resp = browser(path).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+        assert_eq!(
+            header_str(resp.headers(), "content-type"),
+            "text/html; charset=utf-8"
+        );
+        let html = resp.text().await.unwrap();
+        assert!(html.contains("<h1>Not found</h1>"), "{path}: {html}");
+        assert!(
+            html.contains("ask the person who sent it"),
+            "{path}: {html}"
+        );
+        assert!(!html.contains("Log In"), "{path}: {html}");
+    }
+    let resp = plain_client()
+        .get(s.url("/-abcdefghij"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    assert_eq!(resp.text().await.unwrap(), "entry not found\n");
+}
+
+/// `GET /qr.svg?text=…` draws the QR code as SVG; an empty or too long text
+/// is a 400 that says why.
+#[tokio::test]
+async fn qr_codes_are_drawn_by_the_server() {
+    let s = TestServer::start().await;
+    let resp = plain_client()
+        .get(s.url("/qr.svg?text=http%3A%2F%2F127.0.0.1%2Fv%2Fabc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(header_str(resp.headers(), "content-type"), "image/svg+xml");
+    assert!(resp.text().await.unwrap().contains("<svg"));
+    let resp = plain_client().get(s.url("/qr.svg")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert_eq!(resp.text().await.unwrap(), "text is required\n");
+    let long = "x".repeat(1025);
+    let resp = plain_client()
+        .get(s.url(&format!("/qr.svg?text={long}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.unwrap().contains("at most 1024 bytes"));
 }

@@ -233,7 +233,7 @@ async fn file_info_shows_preview_and_qr_codes() {
     assert_eq!(status, 200);
     assert!(
         body.contains(&format!(
-            "<a class=\"field-value\" href=\"/v/{id}\">/v/{id}</a>"
+            "<a class=\"field-value\" href=\"/v/{id}\" data-absolute>/v/{id}</a>"
         )),
         "{body}"
     );

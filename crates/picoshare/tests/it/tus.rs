@@ -642,7 +642,7 @@ async fn guest_link_limits_hold_through_tus() {
     assert_error(
         g.create_raw(Some(1_048_577), &name).await,
         413,
-        "File is too large: this guest link accepts files up to 1048576 bytes.",
+        "File is too large: this guest link accepts files up to 1.00 MB (1048576 bytes).",
     )
     .await;
     let resp = plain_client()

@@ -3,7 +3,7 @@
 
 import * as api from "../api.js";
 import { copyLinkButtons } from "../clipboard.js";
-import { statusLine } from "../dom.js";
+import { confirmAction, statusLine } from "../dom.js";
 
 export function init(section) {
   copyLinkButtons(section);
@@ -25,6 +25,11 @@ export function init(section) {
     if (!button) return;
     const row = button.closest("tr");
     const id = encodeURIComponent(row.dataset.guestLinkId);
+    if (button.dataset.action === "delete-guest-link") {
+      const label = row.querySelector("td")?.textContent.trim();
+      const what = label ? `the guest link “${label}”` : "this guest link";
+      if (!(await confirmAction(`Delete ${what}? People who have it can no longer upload with it. Files already uploaded stay.`))) return;
+    }
     button.disabled = true;
     try {
       if (button.dataset.action === "delete-guest-link") {

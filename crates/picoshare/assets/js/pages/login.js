@@ -1,6 +1,8 @@
 // The login page: sends the passphrase to POST /api/auth, then goes to `next`
 // (a path on this server only).
 
+import { readableReply } from "../dom.js";
+
 export function init() {
   const form = document.getElementById("login-form");
   const input = document.getElementById("passphrase");
@@ -22,8 +24,7 @@ export function init() {
         window.location.assign(target);
         return;
       }
-      const text = (await resp.text()).trim();
-      error.textContent = text || `Login failed (HTTP ${resp.status}).`;
+      error.textContent = readableReply(resp.status, resp.headers.get("Content-Type"), await resp.text());
       input.select();
     } catch (err) {
       error.textContent = `Could not reach the server: ${err.message}`;

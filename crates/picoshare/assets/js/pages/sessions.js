@@ -2,6 +2,7 @@
 // others (DELETE /api/sessions). Ending this browser's own session logs it out.
 
 import * as api from "../api.js";
+import { confirmAction } from "../dom.js";
 
 export function init(section) {
   const status = section.querySelector("#sessions-status");
@@ -10,6 +11,7 @@ export function init(section) {
   section.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action]");
     if (!button) return;
+    if (button.dataset.action === "end-other-sessions" && !(await confirmAction("End every other session? Those browsers must log in again.", "End sessions"))) return;
     button.disabled = true;
     try {
       if (button.dataset.action === "end-session") {

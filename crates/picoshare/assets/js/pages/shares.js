@@ -3,7 +3,7 @@
 
 import * as api from "../api.js";
 import { copyLinkButtons } from "../clipboard.js";
-import { showError, statusLine } from "../dom.js";
+import { confirmAction, showError, statusLine } from "../dom.js";
 
 export function init(section) {
   copyLinkButtons(section);
@@ -13,7 +13,8 @@ export function init(section) {
     if (!button) return;
     const row = button.closest("tr");
     const withFiles = button.dataset.action === "delete-share-files";
-    if (withFiles && !window.confirm("Delete this share and all of its files?")) return;
+    const question = withFiles ? "Delete this share and all of its files?" : "Delete this share? Its files stay.";
+    if (!(await confirmAction(question))) return;
     showError(error, "");
     const url = `/api/shares/${encodeURIComponent(row.dataset.shareId)}${withFiles ? "?files=true" : ""}`;
     if (await api.request(error, "DELETE", url)) {

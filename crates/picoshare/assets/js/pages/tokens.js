@@ -5,7 +5,7 @@
 
 import * as api from "../api.js";
 import { copyText } from "../clipboard.js";
-import { h, showError } from "../dom.js";
+import { confirmAction, h, showError } from "../dom.js";
 
 /** A date as the server renders it: `YYYY-MM-DD HH:MM:SS UTC`. */
 function serverDate(iso) {
@@ -134,6 +134,8 @@ export function init(section) {
       case "revoke-token": {
         const row = button.closest("tr");
         const id = row.dataset.tokenId;
+        const name = row.querySelector("td")?.textContent.trim();
+        if (!(await confirmAction(`Revoke the token “${name}”? Tools that use it can no longer upload.`, "Revoke"))) break;
         button.disabled = true;
         try {
           const resp = await api.send("DELETE", `/api/tokens/${encodeURIComponent(id)}`);

@@ -1,6 +1,9 @@
-// The upload pages (the owner's `/` and a guest link's `/g/{id}`): the
-// options (expiration, note, limits) and the ways to choose files (picker,
-// folder, drag and drop, paste), all feeding one upload queue.
+// The upload pages (the owner's `/` and a guest link's `/g/{id}`): the ways
+// to choose files (picker, folder, drag and drop, paste, typed text) first,
+// all feeding one upload queue shown right under the picker, and the options
+// (expiration, note, limits) folded away below with a one-line summary of
+// what applies. The note, limits and password apply to the files chosen next
+// and are then cleared, so that they never silently carry over.
 
 import { pageData } from "../dom.js";
 import { uploadLimits } from "../limits.js";
@@ -93,21 +96,67 @@ export function init() {
     return rfc3339(new Date(serverNow() + days * 86400000));
   }
 
+  // The summary of the folded options: what the next upload gets.
+  const summary = document.getElementById("options-summary");
+  const maxDownloads = document.getElementById("max-downloads");
+  const oneShot = document.getElementById("one-shot");
+  const password = document.getElementById("file-password");
+  function summarize() {
+    const parts = [];
+    const option = select.selectedOptions[0];
+    const v = select.value;
+    if (v === "never") parts.push("never expires");
+    else if (v === "custom") parts.push(`expires on ${dateInput.value || "(choose a date)"}`);
+    else parts.push(`expires after ${option ? option.textContent.trim() : v}`);
+    if (note && note.value.trim()) parts.push("with a note");
+    if (oneShot && oneShot.checked) parts.push("1 download");
+    else if (maxDownloads && maxDownloads.value) parts.push(`${maxDownloads.value} downloads at most`);
+    if (password && password.value) parts.push("password");
+    summary.textContent = `(${parts.join(", ")})`;
+  }
+  document.getElementById("upload-form").addEventListener("input", summarize);
+  document.getElementById("upload-form").addEventListener("change", summarize);
+  summarize();
+
+  let params = null;
   const { enqueue, enqueueAll } = uploadQueue({
     data,
     list,
-    params: () => ({ expiration: expiration(), note: note ? note.value.trim() : "", ...uploadLimits() }),
+    params: () => {
+      if (!params) params = { expiration: expiration(), note: note ? note.value.trim() : "", ...uploadLimits() };
+      return params;
+    },
   });
+  /** Runs `start` (which enqueues files) with one set of options, then clears the one-off options. */
+  const batch = (start) => {
+    params = null;
+    try {
+      start();
+    } finally {
+      const used = params !== null;
+      params = null;
+      if (used) clearOneOffs();
+      summarize();
+    }
+  };
+  const clearOneOffs = () => {
+    for (const el of [note, maxDownloads, password]) if (el) el.value = "";
+    if (oneShot && oneShot.checked) {
+      oneShot.checked = false;
+      oneShot.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  };
+  const enqueueBatch = (files, paths) => batch(() => enqueueAll(files, paths));
 
   fileInput.addEventListener("change", () => {
-    enqueueAll(Array.from(fileInput.files));
+    enqueueBatch(Array.from(fileInput.files));
     fileInput.value = "";
   });
   const folderInput = document.getElementById("folder-input");
   if (folderInput) {
     folderInput.addEventListener("change", () => {
       const files = Array.from(folderInput.files);
-      enqueueAll(files, files.map((f) => f.webkitRelativePath || null));
+      enqueueBatch(files, files.map((f) => f.webkitRelativePath || null));
       folderInput.value = "";
     });
   }
@@ -141,10 +190,10 @@ export function init() {
       .filter(Boolean);
     if (entries.some((e) => e.isDirectory)) {
       const found = await droppedFiles(entries);
-      enqueueAll(found.map((f) => f.file), found.map((f) => f.path));
+      enqueueBatch(found.map((f) => f.file), found.map((f) => f.path));
       return;
     }
-    enqueueAll(Array.from(event.dataTransfer.files));
+    enqueueBatch(Array.from(event.dataTransfer.files));
   });
 
   // Paste of files, images and text, anywhere but in other text fields.
@@ -156,7 +205,7 @@ export function init() {
     const files = Array.from(clip.files || []);
     if (files.length > 0) {
       event.preventDefault();
-      enqueueAll(
+      enqueueBatch(
         files.map((f) => {
           if (f.name && f.name !== "image.png") return f;
           const ext = (f.type.split("/")[1] || "bin").replace(/[^a-z0-9]/gi, "");
@@ -168,11 +217,17 @@ export function init() {
     const text = clip.getData("text/plain");
     if (text) {
       event.preventDefault();
-      enqueue(new File([text], pastedName("txt"), { type: "text/plain;charset=utf-8" }));
+      batch(() => enqueue(new File([text], pastedName("txt"), { type: "text/plain;charset=utf-8" })));
     }
   });
-  // The paste box only receives pastes; typed text would go nowhere.
-  pastebox.addEventListener("input", () => {
+  // Typed text goes up with the Upload text button.
+  document.getElementById("upload-text").addEventListener("click", () => {
+    const text = pastebox.value;
+    if (!text.trim()) {
+      pastebox.focus();
+      return;
+    }
     pastebox.value = "";
+    batch(() => enqueue(new File([text], pastedName("txt"), { type: "text/plain;charset=utf-8" })));
   });
 }

@@ -29,7 +29,7 @@ use subtle::ConstantTimeEq;
 use super::hashing;
 use super::login_limit::{self, ClientKey, Limiter, Refused};
 use crate::http::client::ClientView;
-use crate::http::pages::Page;
+use crate::http::pages::{wants_html, Page};
 use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::NewLimits;
@@ -272,13 +272,6 @@ fn basic_password(headers: &HeaderMap) -> Option<String> {
     text.split_once(':').map(|(_, p)| p.to_owned())
 }
 
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
-}
-
 /// How a protected download request stands.
 pub(crate) enum Access {
     /// Serve it.
@@ -305,9 +298,12 @@ fn password_required(headers: &HeaderMap, path: &str, wrong: bool) -> Response {
             StatusCode::UNAUTHORIZED,
             "Password required",
             html! {
-                section.card data-page="file-password" {
+                section.narrow.card.message data-page="file-password" {
                     h1 { "Password required" }
                     p #password-message role=(if wrong { "alert" } else { "status" }) { (message) }
+                    p.hint {
+                        "The person who shared it with you set the password (its name is shown once the password is given). Ask them for it."
+                    }
                     form.stack #password-form method="post" action=(path) {
                         div.field {
                             label for="file-password" { "Password" }

@@ -387,26 +387,34 @@ pub(crate) async fn file_info(
         "File Information",
         html! {
             section data-page="file-info" {
-                h1 { "File Information" }
+                p.subtitle { "File Information" }
+                h1.filename { (entry.filename) }
+                p.subtitle {
+                    span { (human_size(entry.size)) } " · expires: " span { (expiry(entry.expiration, now, false)) }
+                }
+                div.actions {
+                    a.button.primary href=(full) download=(entry.filename) { "Download" }
+                    a.button.secondary href=(format!("/files/{id}/edit")) { "Edit" }
+                    a.button.danger href=(format!("/files/{id}/confirm-delete")) { "Delete" }
+                    a.button.secondary href="/files" { "Close" }
+                }
+                (preview(&entry))
                 div.fields {
-                    p.field { span.field-name { "Filename:" } " " span.field-value { (entry.filename) } }
                     p.field {
                         span.field-name { "Full link:" } " "
-                        a.field-value href=(full) { (full) } " "
+                        a.field-value href=(full) data-absolute { (full) } " "
                         (copy_button(&full, Some("Copy full link")))
                     }
                     p.field {
                         span.field-name { "Short link:" } " "
-                        a.field-value href=(short) { (short) } " "
+                        a.field-value href=(short) data-absolute { (short) } " "
                         (copy_button(&short, Some("Copy short link")))
                     }
                     p.field {
                         span.field-name { "Preview page:" } " "
-                        a.field-value href=(view) { (view) } " "
+                        a.field-value href=(view) data-absolute { (view) } " "
                         (copy_button(&view, Some("Copy preview page link")))
                     }
-                    p.field { span.field-name { "Size:" } " " span.field-value { (human_size(entry.size)) } }
-                    p.field { span.field-name { "Expires:" } " " span.field-value { (expiry(entry.expiration, now, false)) } }
                     p.field {
                         span.field-name { "Downloads:" } " "
                         span.field-value { (downloads) " (" a href=(format!("/files/{id}/downloads")) { "History" } ")" }
@@ -451,14 +459,12 @@ pub(crate) async fn file_info(
                         time.field-value datetime=(db_time(entry.upload_time)) { (date_time(entry.upload_time)) }
                     }
                 }
-                div.qr-codes {
-                    (qr_figure(&short, "Short link"))
-                    (qr_figure(&view, "Preview page"))
-                }
-                (preview(&entry))
-                div.actions {
-                    a.button href=(format!("/files/{id}/edit")) { "Edit" }
-                    a.button.secondary href="/files" { "Close" }
+                details.qr-details {
+                    summary { "Show QR codes" }
+                    div.qr-codes {
+                        (qr_figure(&short, "Short link"))
+                        (qr_figure(&view, "Preview page"))
+                    }
                 }
             }
         },

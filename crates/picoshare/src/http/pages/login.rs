@@ -127,6 +127,7 @@ fn landing_body() -> Markup {
         section.narrow data-page="landing" {
             h1 { "PicoShare" }
             p.lead { "A minimalist, easy-to-host service for sharing images and other files." }
+            p { a.button.primary href="/login" { "Log In" } " (for the owner of this server)" }
             h2 { "What is PicoShare?" }
             p {
                 "PicoShare lets its owner upload a file and share it with a link. There are "

@@ -11,6 +11,7 @@ pub(crate) mod files;
 pub(crate) mod guest_links;
 pub(crate) mod login;
 pub(crate) mod preview;
+pub(crate) mod qr;
 pub(crate) mod sessions;
 pub(crate) mod settings;
 pub(crate) mod shares;
@@ -34,7 +35,22 @@ pub(crate) struct Page {
     pub(crate) nonce: String,
     /// Whether the visitor is logged in (shows the admin navigation).
     pub(crate) admin: bool,
+    /// The request's path, to mark the current page in the navigation
+    /// (empty: none is marked).
+    pub(crate) path: String,
 }
+
+/// The admin navigation: path and label of each page.
+const NAV: [(&str, &str); 8] = [
+    ("/", "Upload"),
+    ("/files", "Files"),
+    ("/shares", "Shares"),
+    ("/guest-links", "Guest Links"),
+    ("/tokens", "API Tokens"),
+    ("/sessions", "Sessions"),
+    ("/information", "Information"),
+    ("/settings", "Settings"),
+];
 
 impl Page {
     /// A page context with a new nonce.
@@ -42,7 +58,23 @@ impl Page {
         Page {
             nonce: crate::ids::random_hex(16),
             admin,
+            path: String::new(),
         }
+    }
+
+    /// The same page context at `path` (for the navigation's current page).
+    pub(crate) fn at(mut self, path: &str) -> Self {
+        self.path = path.to_owned();
+        self
+    }
+
+    /// Whether the navigation entry `href` is the current page or one below
+    /// it (a file's pages are under Files).
+    fn is_current(&self, href: &str) -> bool {
+        if href == "/" {
+            return self.path == "/";
+        }
+        self.path == href || self.path.starts_with(&format!("{href}/"))
     }
 
     /// The Content-Security-Policy sent with this page.
@@ -107,27 +139,34 @@ impl Page {
         resp
     }
 
+    /// The header: the brand, and for the owner the navigation (a plain
+    /// list of links, the current one marked; on phones folded behind a Menu
+    /// button by app.js). Visitors (recipients, guests) get the brand only:
+    /// nothing invites them to log in; the landing page links to the login.
     fn nav(&self) -> Markup {
         html! {
             header.site-header {
-                nav aria-label="Main" {
-                    a.brand href="/" { "PicoShare" }
-                    @if self.admin {
-                        ul.nav-links role="menubar" {
-                            li { a role="menuitem" href="/" { "Upload" } }
-                            li { a role="menuitem" href="/files" { "Files" } }
-                            li { a role="menuitem" href="/shares" { "Shares" } }
-                            li { a role="menuitem" href="/guest-links" { "Guest Links" } }
-                            li { a role="menuitem" href="/tokens" { "API Tokens" } }
-                            li { a role="menuitem" href="/sessions" { "Sessions" } }
-                            li { a role="menuitem" href="/information" { "Information" } }
-                            li { a role="menuitem" href="/settings" { "Settings" } }
-                            li { button type="button" data-action="logout" { "Log Out" } }
+                @if self.admin {
+                    nav.site-nav aria-label="Main" {
+                        a.brand href="/" { "PicoShare" }
+                        button.nav-toggle type="button" aria-expanded="false"
+                            aria-controls="nav-links" hidden { "Menu" }
+                        ul.nav-links #nav-links {
+                            @for (href, label) in NAV {
+                                li {
+                                    @if self.is_current(href) {
+                                        a href=(href) aria-current="page" { (label) }
+                                    } @else {
+                                        a href=(href) { (label) }
+                                    }
+                                }
+                            }
+                            li { button.button.secondary type="button" data-action="logout" { "Log Out" } }
                         }
-                    } @else {
-                        ul.nav-links {
-                            li { a.button href="/login" { "Log In" } }
-                        }
+                    }
+                } @else {
+                    div.site-nav {
+                        span.brand { "PicoShare" }
                     }
                 }
             }
@@ -180,6 +219,61 @@ pub(crate) fn problem(page: &Page, status: StatusCode, title: &str, message: &st
     ))
 }
 
+/// Whether a request asks for a page (a browser's `Accept`).
+pub(crate) fn wants_html(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// The page a browser gets for a refused link (a download, an unknown
+/// path): the server's message under a heading that names the case, and
+/// what the person can do about it. Other clients keep the plain-text reply.
+pub(crate) fn link_problem(e: AppError) -> Response {
+    let (title, advice) = match e.status() {
+        StatusCode::NOT_FOUND => (
+            "Not found",
+            "This link leads to no file: the file may have been deleted, or the link may be \
+             incomplete. Check that you copied the whole link, or ask the person who sent it \
+             for a new one.",
+        ),
+        StatusCode::GONE => (
+            "No longer available",
+            "Ask the person who shared it to upload it again if you still need it.",
+        ),
+        StatusCode::BAD_REQUEST => (
+            "Invalid link",
+            "Check that you copied the whole link, or ask the person who sent it for a new one.",
+        ),
+        StatusCode::CONFLICT => ("Try again later", ""),
+        StatusCode::TOO_MANY_REQUESTS => ("Too many attempts", "Wait a moment, then try again."),
+        _ => ("Something went wrong", "Try again in a moment."),
+    };
+    let message = match e.message() {
+        "entry not found" | "404 page not found" => "There is nothing at this address.",
+        m => m,
+    };
+    let page = Page::new(false);
+    let mut resp = page.render_status(
+        e.status(),
+        title,
+        html! {
+            section.narrow.card.message data-page="error" {
+                h1 { (title) }
+                p role="alert" { (message) }
+                @if !advice.is_empty() {
+                    p.hint { (advice) }
+                }
+            }
+        },
+    );
+    if let Some(v) = e.retry_after() {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 /// The page context of an admin-only page, as an extractor: a [`Page`] for
 /// a logged-in visitor; otherwise [`PageError::Login`], to come back to the
 /// page's own path with its query (e.g. `/files/abc/edit` or
@@ -192,7 +286,7 @@ impl FromRequestParts<AppState> for AdminPage {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         if is_admin(state, &parts.headers).await? {
-            return Ok(AdminPage(Page::new(true)));
+            return Ok(AdminPage(Page::new(true).at(parts.uri.path())));
         }
         let uri = &parts.uri;
         let path = uri
@@ -209,7 +303,7 @@ impl FromRequestParts<AppState> for Page {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        Ok(Page::new(is_admin(state, &parts.headers).await?))
+        Ok(Page::new(is_admin(state, &parts.headers).await?).at(parts.uri.path()))
     }
 }
 

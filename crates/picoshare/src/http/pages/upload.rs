@@ -1,7 +1,11 @@
 //! The upload page: the owner's at `/` and a guest's at `/g/{guestLinkID}`.
 //!
-//! The page is a form without a submit button: choosing, dropping or pasting
-//! files starts their uploads at once (`assets/js/pages/upload.js`). The
+//! The page has no submit button: choosing, dropping or pasting files (or
+//! sending typed text) starts their uploads at once
+//! (`assets/js/pages/upload.js`). The picker comes first, the list of uploads
+//! right under it (the script brings each row and its result into view),
+//! then the options, folded in a `<details>` whose summary says what the next
+//! upload gets. The
 //! expiration options carry lifetimes, not times; the script turns them into
 //! times when a file is sent, from the server's clock (sent in the page data)
 //! so that a wrong clock in the browser cannot push a guest past the link's
@@ -236,6 +240,8 @@ fn guest_form(state: &AppState, link: &GuestLink) -> UploadForm {
             "resumableFrom": RESUMABLE_FROM,
             "tusRequestBytes": state.config.tus_request_bytes,
             "maxFileBytes": link.max_file_bytes,
+            "maxFileSize": link.max_file_bytes.map(human_size),
+            "uploadsLeft": link.max_file_uploads.map(|max| max.saturating_sub(link.files_uploaded)),
             "serverNow": now_millis(state),
             "neverExpire": validate::NEVER_EXPIRE,
         }),
@@ -249,7 +255,7 @@ fn message_page(page: &Page, status: StatusCode, title: &str, text: &str) -> Res
         status,
         title,
         html! {
-            section.narrow data-page="message" {
+            section.narrow.card.message data-page="message" {
                 h1 { (title) }
                 p { (text) }
             }
@@ -263,69 +269,81 @@ fn upload_body(form: &UploadForm) -> Markup {
             (json_data("page-data", &form.data))
             h1 { "Upload" }
             @if let Some(limits) = &form.limits {
-                p.hint #guest-limits { (limits) }
+                p.hint #guest-limits aria-live="polite" { (limits) }
             }
-            form.card.stack #upload-form {
-                div.options {
-                    div.field {
-                        label for="expiration" { "Expiration" }
-                        select #expiration name="expiration" {
-                            @for o in &form.options {
-                                option value=(o.value) selected[o.selected] { (o.label) }
-                            }
-                        }
-                    }
-                    @if form.admin {
-                        div.field #custom-date-field hidden {
-                            label for="expiration-date" { "Expiration date" }
-                            input #expiration-date type="date" name="expiration-date";
-                        }
-                        div.field.grow {
-                            label for="note" { "Note (optional)" }
-                            input #note type="text" name="note" maxlength="500"
-                                aria-describedby="note-hint";
-                            small.hint #note-hint { "Only visible to you." }
-                        }
-                        div.field {
-                            label for="max-downloads" { "Max downloads (optional)" }
-                            input #max-downloads type="number" name="maxDownloads" min="1"
-                                max="1000000" step="1" inputmode="numeric"
-                                aria-describedby="max-downloads-hint";
-                            small.hint #max-downloads-hint { "Complete downloads allowed." }
-                        }
-                        div.field.check {
-                            input #one-shot type="checkbox" name="oneShot";
-                            label for="one-shot" { "One-shot (1 download)" }
-                        }
-                        div.field {
-                            label for="file-password" { "Password (optional)" }
-                            input #file-password type="password" name="password"
-                                autocomplete="new-password" maxlength="1024";
-                        }
-                    }
+            // The picker first; the uploads, their progress and results right
+            // under it (brought into view by the script); the options folded
+            // away below, with a summary of what applies.
+            div.drop-zone #drop-zone {
+                input.file-input #file-input type="file" multiple;
+                label.button.primary.big for="file-input" { "Choose files" }
+                @if form.admin {
+                    input.file-input #folder-input type="file" webkitdirectory multiple;
+                    label.button.secondary for="folder-input" { "Choose a folder" }
                 }
-                div.drop-zone #drop-zone {
-                    input.file-input #file-input type="file" multiple;
-                    label.button.primary for="file-input" { "Choose files" }
-                    @if form.admin {
-                        input.file-input #folder-input type="file" webkitdirectory multiple;
-                        label.button.secondary for="folder-input" { "Choose a folder" }
-                    }
-                    p.hint { "or drop files anywhere on this page" }
-                    @if form.admin {
-                        div.field.check {
-                            input #one-share type="checkbox" name="oneShare" checked;
-                            label for="one-share" { "One share for all files (when several are sent together)" }
-                        }
-                    }
-                }
-                div.field {
-                    label for="pastebox" { "Paste here" }
-                    textarea #pastebox rows="2" spellcheck="false"
-                        placeholder="Paste text, an image or a file (Ctrl+V)" {}
-                }
+                p.hint { "or drop files anywhere on this page" }
             }
             ul.uploads #uploads aria-label="Uploads" {}
+            form #upload-form {
+                details.card.options-box #upload-options {
+                    summary {
+                        span.summary-title { "Options" }
+                        " "
+                        span.hint #options-summary {}
+                    }
+                    div.options {
+                        div.field {
+                            label for="expiration" { "Expiration" }
+                            select #expiration name="expiration" {
+                                @for o in &form.options {
+                                    option value=(o.value) selected[o.selected] { (o.label) }
+                                }
+                            }
+                        }
+                        @if form.admin {
+                            div.field #custom-date-field hidden {
+                                label for="expiration-date" { "Expiration date" }
+                                input #expiration-date type="date" name="expiration-date";
+                            }
+                            div.field.grow {
+                                label for="note" { "Note (optional)" }
+                                input #note type="text" name="note" maxlength="500"
+                                    aria-describedby="note-hint";
+                                small.hint #note-hint { "Only visible to you." }
+                            }
+                            div.field {
+                                label for="max-downloads" { "Max downloads (optional)" }
+                                input #max-downloads type="number" name="maxDownloads" min="1"
+                                    max="1000000" step="1" inputmode="numeric"
+                                    aria-describedby="max-downloads-hint";
+                                small.hint #max-downloads-hint { "Complete downloads allowed." }
+                            }
+                            div.field {
+                                label for="file-password" { "Password (optional)" }
+                                input #file-password type="password" name="password"
+                                    autocomplete="new-password" maxlength="1024";
+                            }
+                            div.check-row {
+                                input #one-shot type="checkbox" name="oneShot";
+                                label for="one-shot" { "One-shot (1 download)" }
+                            }
+                            div.check-row {
+                                input #one-share type="checkbox" name="oneShare" checked;
+                                label for="one-share" { "One share for all files (when several are sent together)" }
+                            }
+                            p.hint.full { "The note, the limits and the password apply to the next files chosen, then are cleared." }
+                        }
+                    }
+                }
+            }
+            div.field.paste-field {
+                label for="pastebox" { "Paste or type text" }
+                textarea #pastebox rows="2" spellcheck="false"
+                    placeholder="Paste text, an image or a file (Ctrl+V), or type text" {}
+                div.actions {
+                    button.button.secondary #upload-text type="button" { "Upload text" }
+                }
+            }
             div.drop-overlay #drop-overlay hidden aria-hidden="true" { p { "Drop files to upload" } }
         }
     }

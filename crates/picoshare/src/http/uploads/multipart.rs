@@ -311,7 +311,10 @@ pub(crate) fn receive_error(e: ReceiveError) -> AppError {
         ReceiveError::Invalid(msg) => AppError::bad_request(format!("invalid request: {msg}")),
         ReceiveError::TooLarge(limit) => AppError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            format!("File is too large: this guest link accepts files up to {limit} bytes."),
+            format!(
+                "File is too large: this guest link accepts files up to {} ({limit} bytes).",
+                crate::http::pages::files::human_size(limit)
+            ),
         ),
         ReceiveError::Store(e) => AppError::store("failed to insert file into database", e),
     }

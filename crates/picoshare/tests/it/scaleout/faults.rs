@@ -12,7 +12,7 @@
 //! Garage of their own (`PICOSHARE_TEST_FAULT_SERVICES`, a directory that
 //! `scripts/remote-services start` made; `scripts/test` starts it), one
 //! scenario at a time: they run in sequence as one test,
-//! [`pauses_kills_and_outages`], and the rest of the suite never sees an
+//! `pauses_kills_and_outages`, and the rest of the suite never sees an
 //! outage. Instances run with a 3-second lease (`PS_INSTANCE_LEASE_SECS`),
 //! so a pause of 4.5 s outlasts it, and requests to the bucket time out
 //! after 2 or 3 s (`PS_S3_TIMEOUT_SECS`).

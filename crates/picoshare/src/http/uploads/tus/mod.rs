@@ -284,7 +284,10 @@ async fn new_upload(
             if length > max {
                 return Err(AppError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("File is too large: this guest link accepts files up to {max} bytes."),
+                    format!(
+                        "File is too large: this guest link accepts files up to {} ({max} bytes).",
+                        crate::http::pages::files::human_size(max)
+                    ),
                 ));
             }
         }
