@@ -179,6 +179,14 @@ impl Store {
         }
     }
 
+    /// Whether this store can replace a file's content
+    /// ([`UploadSink::finish_replace`]): the SQLite store can; the
+    /// scale-out store cannot yet, and its callers are told so before any
+    /// byte is sent.
+    pub(crate) fn can_replace(&self) -> bool {
+        matches!(self, Store::Sqlite(_))
+    }
+
     /// What a download needs to start: entry `id` (`None` when it is
     /// missing or has no data), its limits, and, when the file is at most
     /// `prefetch` bytes, all of its data. On SQLite all three come from one

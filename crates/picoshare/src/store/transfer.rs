@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::model::NewEntry;
+use super::model::{NewEntry, Replacement};
 use super::remote::{RemoteRange, RemoteSink, RemoteTusSink, SlotLease};
 use super::sqlite::{LocalSlot, SqliteRange, SqliteSink, SqliteTusSink};
 use super::StoreError;
@@ -75,6 +75,26 @@ impl UploadSink {
     /// Storage failures; nothing is stored then.
     pub(crate) async fn finish(self, entry: NewEntry) -> Result<(), StoreError> {
         dispatch!(UploadSink, self, s => s.finish(entry).await)
+    }
+
+    /// Makes the bytes received the new content of entry `target`, in one
+    /// atomic switch, and returns once it is durable: `false` if the entry
+    /// is gone. Downloads that started before keep reading the old content.
+    /// Only the SQLite store can ([`Store::can_replace`](super::Store::can_replace)).
+    ///
+    /// # Errors
+    /// Storage failures; the entry keeps its old content then.
+    pub(crate) async fn finish_replace(
+        self,
+        target: EntryId,
+        change: Replacement,
+    ) -> Result<bool, StoreError> {
+        match self {
+            UploadSink::Sqlite(s) => s.finish_replace(target, change).await,
+            UploadSink::Remote(_) => Err(StoreError::Task(
+                "the scale-out store cannot replace a file's content yet".into(),
+            )),
+        }
     }
 }
 

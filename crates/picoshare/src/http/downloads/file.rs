@@ -291,8 +291,16 @@ async fn owner_preview(state: &AppState, headers: &HeaderMap) -> bool {
         && is_admin(state, headers).await.unwrap_or(false)
 }
 
+/// The entity tag: the entry, its size and its upload time, which a
+/// replacement of its content always moves forward, so that the tag changes
+/// even when the size does not.
 fn etag(entry: &Entry) -> String {
-    format!("\"{}-{:x}\"", entry.id, entry.size)
+    format!(
+        "\"{}-{:x}-{:x}\"",
+        entry.id,
+        entry.size,
+        entry.upload_time.timestamp()
+    )
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

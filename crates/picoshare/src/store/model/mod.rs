@@ -28,7 +28,7 @@ pub(crate) mod tokens;
 pub(crate) mod tus;
 pub(crate) mod upload;
 
-pub(crate) use entries::{DownloadRecord, Entry, NewEntry};
+pub(crate) use entries::{DownloadRecord, Entry, NewEntry, Replacement};
 pub(crate) use gc::GcOutcome;
 pub(crate) use guest_links::{GuestFileLifetime, GuestLink, NewGuestLink};
 pub(crate) use history::{

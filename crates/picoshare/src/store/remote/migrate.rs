@@ -563,6 +563,7 @@ async fn copy_entry(
         guest_link_id: None,
         size,
         chunk_size: 0,
+        pin: None,
     };
     let mut range = store.read_range(&stored, 0, size - 1);
     let mut check = Sha256::new();

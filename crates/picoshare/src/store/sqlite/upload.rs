@@ -14,7 +14,7 @@ use super::writer::Cmd;
 use super::{LocalSlot, SqliteStore};
 use crate::ids::EntryId;
 use crate::store::model::time::db_time;
-use crate::store::model::{NewEntry, Pieces, TusUpload};
+use crate::store::model::{NewEntry, Pieces, Replacement, TusUpload};
 use crate::store::StoreError;
 
 /// Cuts an upload's bytes into chunks ([`Pieces`]) and sends each full one
@@ -140,6 +140,34 @@ impl SqliteSink {
         // committed (or the upload failed).
         drop(self.slot.take());
         stored
+    }
+}
+
+impl SqliteSink {
+    /// Makes the bytes received the new content of entry `target` (see
+    /// `Cmd::Replace`) and returns once the switch is durable: `false` if
+    /// the entry is gone (the bytes are then deleted). The caller must have
+    /// checked that the file is not empty.
+    ///
+    /// # Errors
+    /// [`StoreError::DiskFull`] and other storage failures; the entry keeps
+    /// its old content then.
+    pub(crate) async fn finish_replace(
+        mut self,
+        target: EntryId,
+        change: Replacement,
+    ) -> Result<bool, StoreError> {
+        self.chunks.flush().await?;
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::Replace {
+            id: self.chunks.id.clone(),
+            target,
+            change,
+            reply,
+        };
+        self.chunks.send(cmd).await?;
+        self.done = true;
+        rx.await.map_err(|_| StoreError::WriterGone)?
     }
 }
 

@@ -1,0 +1,213 @@
+//! `PUT /api/entry/{id}/content`: a file's content replaced behind the link
+//! it already has, by multipart and by raw body; the name, type, size,
+//! `ETag` and `Last-Modified` that follow; a download racing a replacement
+//! gets one whole version.
+
+use futures_util::StreamExt;
+use reqwest::Client;
+
+use crate::helpers::*;
+
+async fn put_content(
+    server: &TestServer,
+    c: &Client,
+    id: &str,
+    query: &str,
+    body: reqwest::Body,
+    content_type: &str,
+) -> reqwest::Response {
+    c.put(server.url(&format!("/api/entry/{id}/content{query}")))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("PUT content")
+}
+
+async fn put_multipart(
+    server: &TestServer,
+    c: &Client,
+    id: &str,
+    query: &str,
+    name: &str,
+    data: &[u8],
+) -> reqwest::Response {
+    let form = Multipart::new().file("file", name, Some("application/x-new"), data);
+    let ct = form.content_type();
+    put_content(server, c, id, query, form.finish().into(), &ct).await
+}
+
+async fn fetch(id: &str, server: &TestServer) -> (reqwest::header::HeaderMap, Vec<u8>) {
+    let resp = plain_client()
+        .get(server.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let h = resp.headers().clone();
+    (h, resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn replacing_keeps_the_link_and_changes_name_type_size_and_validators() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let old = random_bytes(700_000, 1);
+    let id = server
+        .upload(&c, "old.txt", &old, "text/plain", Some("kept note"), None)
+        .await;
+    let (h0, body) = fetch(&id, &server).await;
+    assert_eq!(body, old);
+
+    // Multipart: the new part's name and type follow.
+    let new = random_bytes(1_000_003, 2);
+    let resp = put_multipart(&server, &c, &id, "", "new.bin", &new).await;
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    let (h1, body) = fetch(&id, &server).await;
+    assert_eq!(body, new, "the same link serves the new bytes");
+    assert!(header_str(&h1, "content-disposition").contains("new.bin"));
+    assert_eq!(header_str(&h1, "content-type"), "application/x-new");
+    assert_ne!(header_str(&h0, "etag"), header_str(&h1, "etag"));
+    assert_ne!(
+        header_str(&h0, "last-modified"),
+        header_str(&h1, "last-modified")
+    );
+
+    // Raw body of the same size, name kept: the validators still change.
+    let same_size = random_bytes(new.len(), 3);
+    let resp = put_content(
+        &server,
+        &c,
+        &id,
+        "?keepName=true",
+        same_size.clone().into(),
+        "image/png",
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    let (h2, body) = fetch(&id, &server).await;
+    assert_eq!(body, same_size);
+    assert!(header_str(&h2, "content-disposition").contains("new.bin"));
+    assert_eq!(header_str(&h2, "content-type"), "image/png");
+    assert_ne!(header_str(&h1, "etag"), header_str(&h2, "etag"));
+    assert_ne!(
+        header_str(&h1, "last-modified"),
+        header_str(&h2, "last-modified")
+    );
+    // A cached copy is not confirmed any more.
+    let resp = plain_client()
+        .get(server.url(&format!("/-{id}")))
+        .header("if-none-match", header_str(&h1, "etag"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+
+    // The raw body's `?filename=` renames it.
+    let resp = put_content(
+        &server,
+        &c,
+        &id,
+        "?filename=renamed.dat",
+        b"tiny".to_vec().into(),
+        "application/octet-stream",
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(json["filename"], "renamed.dat");
+    assert_eq!(json["size"], 4);
+    let (h3, body) = fetch(&id, &server).await;
+    assert_eq!(body, b"tiny");
+    assert!(header_str(&h3, "content-disposition").contains("renamed.dat"));
+}
+
+#[tokio::test]
+async fn bad_replacements_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let id = server
+        .upload(&c, "a.txt", b"original", "text/plain", None, None)
+        .await;
+    let resp = put_content(&server, &c, &id, "", Vec::new().into(), "text/plain").await;
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.unwrap().contains("non-empty"));
+    let resp = put_content(&server, &c, "AAAAAAAAAA", "", b"x".to_vec().into(), "a/b").await;
+    assert_eq!(resp.status().as_u16(), 404);
+    let resp = put_content(
+        &server,
+        &c,
+        &id,
+        "?keepName=maybe",
+        b"x".to_vec().into(),
+        "a/b",
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 400);
+    // Without a session or token.
+    let resp = put_content(
+        &server,
+        &plain_client(),
+        &id,
+        "",
+        b"x".to_vec().into(),
+        "a/b",
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 401);
+    let (_, body) = fetch(&id, &server).await;
+    assert_eq!(body, b"original");
+}
+
+#[tokio::test]
+async fn a_download_racing_a_replacement_gets_the_old_version_whole() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    // Many chunks and batches: the download cannot be read ahead whole.
+    let old = random_bytes(24 << 20, 10);
+    let new = random_bytes((24 << 20) + 5, 11);
+    let id = server
+        .upload(&c, "v1.bin", &old, "application/octet-stream", None, None)
+        .await;
+    for range in [None, Some("bytes=1000-20000000")] {
+        let mut req = plain_client().get(server.url(&format!("/-{id}")));
+        if let Some(r) = range {
+            req = req.header("range", r);
+        }
+        let resp = req.send().await.unwrap();
+        let etag = header_str(resp.headers(), "etag");
+        let mut stream = resp.bytes_stream();
+        let mut got = Vec::new();
+        // Read a little, then stop reading while the file is replaced.
+        while got.len() < 64 * 1024 {
+            got.extend_from_slice(&stream.next().await.unwrap().unwrap());
+        }
+        let current = fetch(&id, &server).await.1;
+        let resp = put_multipart(&server, &c, &id, "", "v2.bin", &new).await;
+        assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+        assert_eq!(
+            fetch(&id, &server).await.1,
+            new,
+            "new downloads get the new version"
+        );
+        while let Some(piece) = stream.next().await {
+            got.extend_from_slice(&piece.unwrap());
+        }
+        let expect = match range {
+            None => &current[..],
+            Some(_) => &current[1000..=20_000_000],
+        };
+        assert_eq!(
+            got.len(),
+            expect.len(),
+            "one whole version ({range:?}, {etag})"
+        );
+        assert!(
+            got == expect,
+            "the racing download got the old bytes only ({range:?})"
+        );
+        // Back to the first version for the next round.
+        let resp = put_multipart(&server, &c, &id, "", "v1.bin", &old).await;
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+}
