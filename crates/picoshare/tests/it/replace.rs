@@ -3,6 +3,8 @@
 //! `ETag` and `Last-Modified` that follow; a download racing a replacement
 //! gets one whole version.
 
+use std::time::Duration;
+
 use futures_util::StreamExt;
 use reqwest::Client;
 
@@ -210,4 +212,107 @@ async fn a_download_racing_a_replacement_gets_the_old_version_whole() {
         let resp = put_multipart(&server, &c, &id, "", "v1.bin", &old).await;
         assert_eq!(resp.status().as_u16(), 200);
     }
+}
+
+/// Chunk rows that belong to no entry (retired contents among them), and
+/// how many replacements still name a retired content.
+fn leftovers(server: &TestServer) -> (i64, i64) {
+    let db = server.db();
+    let retired = count(
+        &db,
+        "SELECT count(*) FROM picoshare_replacements WHERE old_content_id IS NOT NULL",
+        [],
+    );
+    (server.orphan_chunks(), retired)
+}
+
+/// Starts a streamed download of `id` and reads its first bytes; returns
+/// the rest to read and how many bytes were read.
+async fn start_download(
+    server: &TestServer,
+    id: &str,
+) -> (
+    impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>>,
+    usize,
+) {
+    let resp = plain_client()
+        .get(server.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut stream = Box::pin(resp.bytes_stream());
+    let mut got = 0;
+    while got < 64 * 1024 {
+        got += stream.next().await.unwrap().unwrap().len();
+    }
+    (stream, got)
+}
+
+#[tokio::test]
+async fn retired_chunks_are_freed_when_no_download_needs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("store.db");
+    let server = TestServer::start_on_db(&db_path).await;
+    let c = server.admin_client().await;
+    let size = 12 << 20;
+    let id = server
+        .upload(
+            &c,
+            "v1.bin",
+            &random_bytes(size, 20),
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    let chunks = server.chunk_rows(&id);
+    assert!(chunks > 2, "several chunks: {chunks}");
+
+    // Nobody downloads: the old content goes with the switch.
+    let resp = put_multipart(&server, &c, &id, "", "v2.bin", &random_bytes(size, 21)).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        eventually(Duration::from_secs(10), || leftovers(&server) == (0, 0)).await,
+        "freed at once: {:?}",
+        leftovers(&server)
+    );
+
+    // A download that started before the switch keeps it until it ends,
+    // whether it reads to the end or stops half-way.
+    for read_to_the_end in [true, false] {
+        let (mut stream, mut n) = start_download(&server, &id).await;
+        let resp = put_multipart(&server, &c, &id, "", "v3.bin", &random_bytes(size, 22)).await;
+        assert_eq!(resp.status().as_u16(), 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            leftovers(&server),
+            (chunks, 1),
+            "kept while the download runs"
+        );
+        if read_to_the_end {
+            while let Some(piece) = stream.next().await {
+                n += piece.unwrap().len();
+            }
+            assert_eq!(n, size, "the whole old version");
+        }
+        drop(stream);
+        assert!(
+            eventually(Duration::from_secs(10), || leftovers(&server) == (0, 0)).await,
+            "freed when the download ends (read to the end: {read_to_the_end}): {:?}",
+            leftovers(&server)
+        );
+    }
+
+    // A server stopped while a download holds one frees it at its next start.
+    let _download = start_download(&server, &id).await;
+    let resp = put_multipart(&server, &c, &id, "", "v4.bin", &random_bytes(size, 23)).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(leftovers(&server), (chunks, 1));
+    let mut server = server;
+    server.kill();
+    let server = TestServer::start_on_db(&db_path).await;
+    assert_eq!(leftovers(&server), (0, 0), "freed at start-up");
+    assert_eq!(server.chunk_rows(&id), chunks);
 }
