@@ -218,6 +218,24 @@ impl Store {
         }
     }
 
+    /// `entries` made safe to read later as they are now: on SQLite each is
+    /// pinned and read again in one snapshot, so a replacement of its
+    /// content meanwhile leaves the version returned readable until the
+    /// entry is dropped (`None` for one that is gone). The scale-out store
+    /// replaces nothing: they come back as they are.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) async fn pinned_entries(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Option<Entry>>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.pinned_entries(entries).await,
+            Store::Remote(_) => Ok(entries.into_iter().map(Some).collect()),
+        }
+    }
+
     /// Opens bytes `start..=end` of `entry` for reading in batches.
     pub(crate) fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RangeReader {
         match self {

@@ -316,3 +316,95 @@ async fn retired_chunks_are_freed_when_no_download_needs_them() {
     assert_eq!(leftovers(&server), (0, 0), "freed at start-up");
     assert_eq!(server.chunk_rows(&id), chunks);
 }
+
+/// A share's ZIP that is streaming while one of its files is replaced
+/// finishes with the version it started with: a valid archive (Python's
+/// `zipfile` checks every CRC) of the old bytes, with its announced length.
+#[tokio::test]
+async fn a_share_zip_racing_a_replacement_holds_one_version() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let first = random_bytes(24 << 20, 30);
+    let old = random_bytes(16 << 20, 31);
+    let first_id = server
+        .upload(
+            &c,
+            "first.bin",
+            &first,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    let id = server
+        .upload(
+            &c,
+            "second.bin",
+            &old,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    let share = crate::shares::create_ok(
+        &server,
+        &c,
+        serde_json::json!({ "entries": [first_id, id] }),
+    )
+    .await;
+    let share_id = share["id"].as_str().unwrap();
+    let resp = plain_client()
+        .get(server.url(&format!("/s/{share_id}/zip")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let length: usize = header_str(resp.headers(), "content-length")
+        .parse()
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut zip = Vec::new();
+    // Still in the first member: the replaced file is not read yet.
+    while zip.len() < 64 * 1024 {
+        zip.extend_from_slice(&stream.next().await.unwrap().unwrap());
+    }
+    // A smaller file: an archive laid out for the old sizes cannot hold it.
+    let resp = put_multipart(&server, &c, &id, "", "v2.bin", &random_bytes(5 << 20, 32)).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    // The old version is kept for the archive (freeing it is a writer job
+    // committed within milliseconds: this would see it gone).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(leftovers(&server).1, 1, "kept while the ZIP streams");
+    while let Some(piece) = stream.next().await {
+        zip.extend_from_slice(&piece.expect("the ZIP is not cut"));
+    }
+    assert_eq!(zip.len(), length, "the announced length");
+    let file = crate::shares::write_temp(&zip);
+    let members = crate::shares::python_members(file.path());
+    assert_eq!(
+        members,
+        vec![
+            (
+                "first.bin".to_owned(),
+                first.len() as u64,
+                sha256_hex(&first)
+            ),
+            ("second.bin".to_owned(), old.len() as u64, sha256_hex(&old)),
+        ]
+    );
+    // A ZIP started now holds the new version.
+    let resp = plain_client()
+        .get(server.url(&format!("/s/{share_id}/zip")))
+        .send()
+        .await
+        .unwrap();
+    let zip = resp.bytes().await.unwrap();
+    let members = crate::shares::python_members(crate::shares::write_temp(&zip).path());
+    assert_eq!(members[1].0, "v2.bin");
+    assert_eq!(members[1].1, 5 << 20);
+    assert!(
+        eventually(Duration::from_secs(10), || leftovers(&server) == (0, 0)).await,
+        "freed when the ZIP ends: {:?}",
+        leftovers(&server)
+    );
+}

@@ -93,6 +93,46 @@ impl SqliteStore {
         .await
     }
 
+    /// `entries` read again in one snapshot, each pinned before it
+    /// (`content.rs`), so that reading them later gets the versions
+    /// returned even if they are replaced meanwhile; `None` for one that is
+    /// gone. A share's ZIP reads its files this way.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn pinned_entries(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Option<Entry>>, StoreError> {
+        let pinned: Vec<(EntryId, ContentPin)> = entries
+            .into_iter()
+            .map(|e| {
+                let pin: ContentPin = Arc::new(
+                    self.inner
+                        .shared
+                        .pins
+                        .pin(&e.id, self.inner.writer.sender()),
+                );
+                (e.id, pin)
+            })
+            .collect();
+        self.read(move |conn| {
+            let txn = conn.unchecked_transaction()?;
+            let mut out = Vec::with_capacity(pinned.len());
+            for (id, pin) in pinned {
+                let entry = query_opt(&txn, ENTRY, [id.as_str()], |r| Entry::decode(r, 0))?
+                    .flatten()
+                    .map(|mut e| {
+                        e.pin = Some(pin);
+                        e
+                    });
+                out.push(entry);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// An entry, its limits and, when it is at most `prefetch` bytes, its
     /// data, in one read transaction (see `Store::download_lookup`).
     ///
