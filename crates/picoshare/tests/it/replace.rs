@@ -408,3 +408,50 @@ async fn a_share_zip_racing_a_replacement_holds_one_version() {
         leftovers(&server)
     );
 }
+
+/// A cache holding part of the old version revalidates it with the old
+/// validators and a `Range` for the part it has; it must get the whole new
+/// version, not a range of it to splice onto old bytes (Chromium did that
+/// after a text preview's range request, `e2e/replace.test.mjs`).
+#[tokio::test]
+async fn a_stale_cached_range_is_answered_with_the_whole_new_version() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let id = server
+        .upload(&c, "a.txt", b"version one\n", "text/plain", None, None)
+        .await;
+    let resp = plain_client()
+        .get(server.url(&format!("/-{id}")))
+        .header("range", "bytes=0-65535")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 206);
+    let (etag, modified) = (
+        header_str(resp.headers(), "etag"),
+        header_str(resp.headers(), "last-modified"),
+    );
+    let new = random_bytes(100_000, 40);
+    let resp = put_multipart(&server, &c, &id, "", "b.bin", &new).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    for (name, value) in [("if-none-match", &etag), ("if-modified-since", &modified)] {
+        let resp = plain_client()
+            .get(server.url(&format!("/-{id}")))
+            .header("range", "bytes=0-11")
+            .header(name, value.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{name}");
+        assert_eq!(resp.bytes().await.unwrap().to_vec(), new, "{name}");
+    }
+    // Without a stale validator a range is still a range.
+    let resp = plain_client()
+        .get(server.url(&format!("/-{id}")))
+        .header("range", "bytes=0-11")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 206);
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), &new[..12]);
+}

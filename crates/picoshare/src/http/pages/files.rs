@@ -3,9 +3,11 @@
 //!
 //! Everything a page shows is rendered on the server, so the pages read well
 //! without JavaScript; the page modules (`assets/js/pages/files.js`,
-//! `file-edit.js`, `file-delete.js`, `file-downloads.js`) add sorting,
-//! filtering, copying and the calls to the JSON API (`PUT`/`DELETE
-//! /api/entry/{id}`). Dates are shown in UTC.
+//! `file-info.js`, `file-edit.js`, `file-delete.js`, `file-downloads.js`)
+//! add sorting, filtering, copying and the calls to the JSON API
+//! (`PUT`/`DELETE /api/entry/{id}`, and the "Replace file" form's
+//! `PUT /api/entry/{id}/content`, shown on the SQLite store only). Dates are
+//! shown in UTC.
 
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -464,6 +466,28 @@ pub(crate) async fn file_info(
                     div.qr-codes {
                         (qr_figure(&short, "Short link"))
                         (qr_figure(&view, "Preview page"))
+                    }
+                }
+                @if state.store.can_replace() {
+                    form #replace-form.stack data-entry-id=(id) aria-labelledby="replace-heading" {
+                        h2 #replace-heading { "Replace file" }
+                        p.hint {
+                            "Upload a new version: every link, QR code and share keeps pointing at this file. "
+                            "Downloads already running finish with the current version."
+                        }
+                        div.form-row {
+                            label for="replace-file" { "New file" }
+                            input #replace-file name="file" type="file" required;
+                        }
+                        div.form-row.check {
+                            input #replace-keep-name type="checkbox" name="keepName";
+                            label for="replace-keep-name" { "Keep the name “" (entry.filename) "”" }
+                        }
+                        progress #replace-progress max="100" value="0" aria-label="Replacement upload progress" hidden {}
+                        p.error #replace-error role="alert" hidden {}
+                        div.actions {
+                            button.button.primary type="submit" { "Replace file" }
+                        }
                     }
                 }
             }
