@@ -30,7 +30,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{normal_sf, percentile, Verdict, ALPHA, BOOTSTRAP_RESAMPLES};
+use crate::stats::verdict::{verdict, Evidence, Verdict};
+use crate::stats::{normal_sf, percentile, ALPHA, BOOTSTRAP_RESAMPLES};
 
 /// From this many blocks on, the p-value is Wilcoxon's and the confidence
 /// interval a bootstrap; below, the t-test and t-interval stand in (with
@@ -99,10 +100,9 @@ pub struct PairedComparison {
 /// (throughputs, counts); pairs with a non-positive or non-finite value are
 /// left out. `higher_is_better` is true for throughput, false for costs.
 ///
-/// A difference is called when the paired test's p < 0.05 *and* the 95 %
-/// confidence interval of the ratio excludes 1; otherwise the verdict is
-/// "no detectable difference" (and [`PairedComparison::mde`] says how small
-/// a difference could have been seen). `None` with fewer than two blocks.
+/// The verdict is [`verdict`]'s on the paired test's p-value and the 95 %
+/// confidence interval of the ratio, with no noise term ([`PairedComparison::mde`]
+/// says how small a difference could have been seen). `None` with fewer than two blocks.
 pub fn paired_compare(
     baseline: &[f64],
     variant: &[f64],
@@ -137,7 +137,6 @@ pub fn paired_compare(
     };
     let ratio = mean.exp();
     let (ratio_ci_low, ratio_ci_high) = (lo.exp(), hi.exp());
-    let called = p_value < ALPHA && (ratio_ci_low > 1.0 || ratio_ci_high < 1.0);
     Some(PairedComparison {
         blocks: n,
         ratio,
@@ -148,16 +147,14 @@ pub fn paired_compare(
         test,
         sd_log: sd,
         mde: paired_mde(sd, n),
-        verdict: verdict(called, ratio, higher_is_better),
+        verdict: verdict(Evidence {
+            ratio,
+            p_value,
+            interval: Some((ratio_ci_low, ratio_ci_high)),
+            noise: None,
+            higher_is_better,
+        }),
     })
-}
-
-fn verdict(called: bool, ratio: f64, higher_is_better: bool) -> Verdict {
-    match (called, (ratio > 1.0) == higher_is_better) {
-        (false, _) => Verdict::NoDetectableDifference,
-        (true, true) => Verdict::Faster,
-        (true, false) => Verdict::Slower,
-    }
 }
 
 /// `ln(variant[i] / baseline[i])` for every usable pair.
@@ -380,8 +377,7 @@ pub struct CountComparison {
     /// The noise floor (fraction): the largest relative spread
     /// (`max / min − 1`) between blocks of either variant alone.
     pub noise_floor: f64,
-    /// Called when p < 0.05 and the ratio is further from 1 than the noise
-    /// floor; for a count, more is worse.
+    /// [`verdict`]'s on the p-value and the noise floor; for a count, more is worse.
     pub verdict: Verdict,
 }
 
@@ -423,13 +419,18 @@ pub fn compare_counts(
         .max(run_floor);
     let p_value = paired_t_p(mean, sd, n);
     let ratio = mean.exp();
-    let called = p_value < ALPHA && (ratio - 1.0).abs() > noise_floor;
     Some(CountComparison {
         blocks: n,
         ratio,
         p_value,
         noise_floor,
-        verdict: verdict(called, ratio, false),
+        verdict: verdict(Evidence {
+            ratio,
+            p_value,
+            interval: None,
+            noise: Some(noise_floor),
+            higher_is_better: false,
+        }),
     })
 }
 

@@ -11,7 +11,7 @@ use crate::report::{
     cell, clients, csv_line, fixed, num, opt, p_value, percent, thousands, verdict,
 };
 use crate::results::{disk_label, memory_label, size_label, ConfigKey, ResultFile};
-use crate::stats;
+use crate::stats::{self, verdict::Verdict};
 use crate::svg::escape;
 
 fn config_cells(c: &ConfigKey) -> String {
@@ -71,12 +71,12 @@ pub fn sensitivity(w: &mut String, results: &ResultFile, a: &Analysis) {
                 Some(p) => (
                     format!("plant −{} %", fixed(p * 100.0, 1)),
                     fixed(1.0 - p, 3),
-                    r.comparison.verdict == stats::Verdict::Slower,
+                    r.comparison.verdict == Verdict::Slower,
                 ),
                 None => (
                     "A/A".to_owned(),
                     "1.000".to_owned(),
-                    r.comparison.verdict == stats::Verdict::NoDetectableDifference,
+                    r.comparison.verdict == Verdict::NoDetectableDifference,
                 ),
             };
             let _ = writeln!(
@@ -655,11 +655,11 @@ pub fn ratio_chart(a: &Analysis, workload: &str) -> String {
             memory_label(r.config.memory_limit_mib),
             disk_label(r.config.disk_limit_mbps)
         );
-        let called = crate::analysis::called(c.verdict);
+        let called = c.verdict.called();
         let colour = match c.verdict {
-            stats::Verdict::Faster => "#009E73",
-            stats::Verdict::Slower => "#D55E00",
-            stats::Verdict::NoDetectableDifference => "#0072B2",
+            Verdict::Faster => "#009E73",
+            Verdict::Slower => "#D55E00",
+            Verdict::NoDetectableDifference => "#0072B2",
         };
         let _ = writeln!(
             out,
@@ -712,7 +712,7 @@ mod tests {
                 test: PairedTest::TTest,
                 sd_log: 0.1,
                 mde: 0.05,
-                verdict: stats::Verdict::NoDetectableDifference,
+                verdict: Verdict::NoDetectableDifference,
             },
             unpaired: None,
             noise_cut: 0.0,
