@@ -14,6 +14,7 @@ pub mod entries;
 pub mod files;
 pub mod load;
 pub mod paired;
+pub mod plan;
 pub mod report;
 pub mod results;
 pub mod runner;
