@@ -12,9 +12,7 @@
 //! side effect is [`cgroup::detect`]'s probe cgroup, created and removed.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -499,15 +497,9 @@ fn device_name(mount: Option<&Mount>, disk: Option<&BlockDevice>) -> String {
 }
 
 /// Bytes an unprivileged user can still write (`f_bavail × f_frsize`).
-fn free_bytes(dir: &Path) -> Option<u64> {
-    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
-        return None;
-    }
-    #[allow(clippy::unnecessary_cast)] // the field types differ between targets
-    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail * st.f_frsize)
 }
 
 /// Logical CPUs online.

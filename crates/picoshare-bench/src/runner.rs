@@ -169,14 +169,6 @@ pub fn space_needed(size_mib: u64, concurrency: u32) -> u64 {
     (size_mib << 20) * 3 * u64::from(concurrency) + (256 << 20)
 }
 
-fn free_bytes(dir: &Path) -> Option<u64> {
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid C string and a zeroed struct that statvfs fills in.
-    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0)
-        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
-}
-
 /// The relative cost of one block of a configuration, for sharing the time
 /// budget: its bytes, plus a fixed cost per server start and stop.
 fn weight(c: &ConfigKey) -> f64 {
@@ -326,7 +318,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
                     break;
                 }
                 let need = space_needed(size, opts.concurrency);
-                let free = free_bytes(&opts.data_dir).unwrap_or(u64::MAX);
+                let free = crate::doctor::free_bytes(&opts.data_dir).unwrap_or(u64::MAX);
                 if free < need {
                     bail!(
                         "not enough free space in {} for the next measurement: {:.1} GiB free, {:.1} GiB needed; stopping (results so far are in {})",
