@@ -22,5 +22,6 @@ pub mod sections;
 pub mod server;
 pub mod small;
 pub mod stats;
+pub mod sut;
 pub mod svg;
 pub mod variants;

@@ -694,7 +694,7 @@ async fn drive(
                         .map(|t| t.clone())
                         .unwrap_or_default(),
                 );
-                let rss = pid.and_then(current_rss).unwrap_or(0);
+                let rss = pid.and_then(crate::sut::proc::current_rss).unwrap_or(0);
                 bar.set_message(format!(
                     "{} uploads ({} MiB) · {} downloads ({} MiB) · {} errors · server RSS {} MiB",
                     up.ok,
@@ -715,15 +715,6 @@ async fn drive(
     ticker.abort();
     let completed = !shared.stop.load(Ordering::SeqCst);
     Ok((shared, start.elapsed().as_secs_f64(), completed))
-}
-
-/// Current resident memory (VmRSS) of a process.
-fn current_rss(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kib| kib * 1024)
 }
 
 fn latency(label: String, mut seconds: Vec<f64>) -> Option<Latency> {

@@ -40,7 +40,8 @@ use crate::results::{
     disk_label, memory_label, CalibrationRecord, ConfigKey, ConfigOutcome, Environment, ResultFile,
     RunConfig, Sample, SCHEMA_VERSION,
 };
-use crate::server::{Limits, ProcCounters, Server, Tool, SECRET};
+use crate::server::{Limits, Server, Tool, SECRET};
+use crate::sut::proc::ProcCounters;
 use crate::variants::{Target, UploadVia, Variant};
 
 /// A workload measured in each unit.
@@ -1001,7 +1002,7 @@ impl Before {
 
 /// CPU seconds (user + system, all threads) of this bench process so far.
 fn own_cpu_seconds() -> Option<f64> {
-    crate::server::proc_counters(std::process::id()).map(|c| c.cpu_seconds)
+    crate::sut::proc::counters(std::process::id()).map(|c| c.cpu_seconds)
 }
 
 /// Clock ticks per second of `/proc/stat`.
