@@ -528,18 +528,12 @@ fn recall_page_cache(file: &Path) {
 
 /// Dirty page-cache bytes (written but not yet on disk), from /proc/meminfo.
 fn dirty_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib = |name: &str| -> Option<u64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    };
-    Some((kib("Dirty:")? + kib("Writeback:")?) * 1024)
+    use procfs::Current as _;
+    let m = procfs::Meminfo::current().ok()?;
+    Some(m.dirty + m.writeback)
 }
 
+/// Dirty page-cache bytes (written but not yet on disk), from /proc/meminfo.
 /// Lets the disk finish the previous unit's writes before the next unit starts:
 /// without this, a large upload's writeback lands in the next measurement
 /// (whichever variant that is) and inflates the noise. After `sync`, waits
@@ -584,23 +578,29 @@ pub(crate) struct CpuTimes {
 }
 
 pub(crate) fn cpu_times() -> Option<CpuTimes> {
-    parse_cpu_line(std::fs::read_to_string("/proc/stat").ok()?.lines().next()?)
+    use procfs::CurrentSI as _;
+    let t = procfs::KernelStats::current().ok()?.total;
+    Some(cpu_times_from([
+        t.user,
+        t.nice,
+        t.system,
+        t.idle,
+        t.iowait?,
+        t.irq.unwrap_or(0),
+        t.softirq.unwrap_or(0),
+        t.steal.unwrap_or(0),
+    ]))
 }
 
-/// Parses `cpu  user nice system idle iowait irq softirq steal …`.
-fn parse_cpu_line(line: &str) -> Option<CpuTimes> {
-    let v: Vec<u64> = line
-        .strip_prefix("cpu ")?
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3)? + v.get(4)?;
-    Some(CpuTimes {
-        busy: total - idle,
+/// From `user nice system idle iowait irq softirq steal`, in jiffies (a
+/// kernel without a steal column counts it as none).
+fn cpu_times_from(f: [u64; 8]) -> CpuTimes {
+    let total: u64 = f.iter().sum();
+    CpuTimes {
+        busy: total - (f[3] + f[4]),
         total,
-        steal: v.get(7).copied().unwrap_or(0),
-    })
+        steal: f[7],
+    }
 }
 
 /// The share of the machine's CPU time stolen by the hypervisor between two readings.
@@ -1027,7 +1027,7 @@ mod tests {
     #[test]
     fn reads_busy_total_and_steal_from_proc_stat() {
         // user nice system idle iowait irq softirq steal guest guest_nice
-        let t = parse_cpu_line("cpu  100 5 50 800 20 0 10 15 0 0").unwrap();
+        let t = cpu_times_from([100, 5, 50, 800, 20, 0, 10, 15]);
         assert_eq!(
             t,
             CpuTimes {
@@ -1036,10 +1036,9 @@ mod tests {
                 steal: 15,
             }
         );
-        // Old kernels without a steal column count it as none.
-        let old = parse_cpu_line("cpu  1 2 3 4 5 6 7").unwrap();
-        assert_eq!((old.steal, old.total), (0, 28));
-        assert!(parse_cpu_line("cpu0 1 2 3 4 5 6 7 8").is_none());
+        let live = cpu_times().expect("/proc/stat is readable");
+        assert!(live.total > 0 && live.busy <= live.total && live.steal <= live.busy);
+        assert!(dirty_bytes().is_some());
     }
 
     #[test]
