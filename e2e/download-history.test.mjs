@@ -23,8 +23,15 @@ describe("download history", () => {
     assert.equal(resp.status(), 200);
     await visitor.context().close();
 
-    await page.goto(`/files/${id}/info`);
-    await visible(page.getByText(/Downloads: 1/));
+    // Download records are gathered for about a second before they are
+    // written: reload the file's page until it counts the download.
+    await eventually(
+      async () => {
+        await page.goto(`/files/${id}/info`);
+        return (await page.getByText(/Downloads: 1/).count()) > 0;
+      },
+      { interval: 250, message: "the file's page to count the download" },
+    );
     await page.getByRole("link", { name: "History", exact: true }).click();
     await eventually(() => pathOf(page).startsWith(`/files/${id}/downloads`), { message: "history page" });
     const rows = page.locator("tbody tr");

@@ -28,8 +28,10 @@ describe("guest links", () => {
     // The guest, in a browser without a session.
     const guest = await ctx.newPage();
     await guest.goto(`/g/${linkId}`);
-    await guest.getByLabel("Choose files").setInputFiles(await tempFile(ctx, "from-guest.txt", "hello from a guest\n"));
+    // The limits, read before choosing a file (the upload starts at once,
+    // and the count changes as soon as it is done).
     await visible(guest.getByText("Maximum file size: 1.00 MB. You can upload 5 more files."), "the link's limits");
+    await guest.getByLabel("Choose files").setInputFiles(await tempFile(ctx, "from-guest.txt", "hello from a guest\n"));
     assert.equal(await guest.getByRole("link", { name: "Log In" }).count(), 0, "no Log In for a guest");
     await completedUpload(guest, "from-guest.txt");
     await visible(guest.getByText("Maximum file size: 1.00 MB. You can upload 4 more files."), "the count after the upload");

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::paired::{self, CountComparison, PairedComparison, StopReason};
 use crate::results::{CalibrationRecord, ConfigKey, CountSample, ResultFile, Sample};
-use crate::stats::{self, Verdict};
+use crate::stats;
 
 const MIB: f64 = (1u64 << 20) as f64;
 
@@ -518,9 +518,4 @@ fn counted_rows(results: &ResultFile) -> Vec<CountedRow> {
         }
     }
     rows
-}
-
-/// Whether a verdict called a difference.
-pub fn called(v: Verdict) -> bool {
-    v != Verdict::NoDetectableDifference
 }

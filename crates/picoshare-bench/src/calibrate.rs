@@ -25,7 +25,7 @@ use crate::analysis;
 use crate::paired::{PairedComparison, StopReason};
 use crate::report::{cell, fixed, p_value, percent};
 use crate::results::{size_label, CalibrationLine, CalibrationRecord, ResultFile};
-use crate::stats::{self, Verdict};
+use crate::stats::{self, verdict::Verdict};
 
 /// One repeat's result for one workload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

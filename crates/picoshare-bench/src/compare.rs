@@ -4,9 +4,10 @@
 //!
 //! Variants are paired by name; when each file holds exactly one variant,
 //! those two are paired whatever their names. Throughput of file B is
-//! compared with file A (ratio > 1: B faster), with the same rule as within a
-//! run: a difference is called only when it is significant and larger than
-//! the noise.
+//! compared with file A (ratio > 1: B faster). The samples of two runs are
+//! not paired, so the evidence is unpaired ([`crate::stats::compare`]:
+//! Mann–Whitney, the bootstrap interval of the ratio of medians and the
+//! larger MDE), judged by the one rule in [`crate::stats::verdict`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

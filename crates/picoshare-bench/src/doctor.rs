@@ -12,9 +12,7 @@
 //! side effect is [`cgroup::detect`]'s probe cgroup, created and removed.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -44,7 +42,10 @@ const BUSY_PERCENT: f64 = 20.0;
 /// Takes a little over 200 ms (CPU use of other processes is sampled).
 pub fn inspect(data_dir: &Path, needed_bytes: u64) -> Environment {
     let dir = existing_ancestor(data_dir);
-    let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let meminfo = {
+        use procfs::Current as _;
+        procfs::Meminfo::current().ok()
+    };
     let cpus = cpu_count();
     let mount = mount_of(&cgroup::read_mounts(), &dir);
     let disk = mount.as_ref().and_then(block_device);
@@ -70,7 +71,7 @@ pub fn inspect(data_dir: &Path, needed_bytes: u64) -> Environment {
         check_leftovers(&absolute(data_dir)),
         check_load(load, cpus),
         check_memory_limits(&method),
-        check_swap(meminfo_bytes(&meminfo, "SwapTotal")),
+        check_swap(meminfo.as_ref().map(|m| m.swap_total)),
     ];
 
     Environment {
@@ -78,7 +79,7 @@ pub fn inspect(data_dir: &Path, needed_bytes: u64) -> Environment {
         kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
         cpu_model: cpu_model(&fs::read_to_string("/proc/cpuinfo").unwrap_or_default()),
         cpus,
-        memory_bytes: meminfo_bytes(&meminfo, "MemTotal").unwrap_or(0),
+        memory_bytes: meminfo.as_ref().map_or(0, |m| m.mem_total),
         filesystem,
         device,
         rotational,
@@ -499,15 +500,9 @@ fn device_name(mount: Option<&Mount>, disk: Option<&BlockDevice>) -> String {
 }
 
 /// Bytes an unprivileged user can still write (`f_bavail × f_frsize`).
-fn free_bytes(dir: &Path) -> Option<u64> {
-    let path = CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs fills the zeroed struct; the path is NUL-terminated.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
-        return None;
-    }
-    #[allow(clippy::unnecessary_cast)] // the field types differ between targets
-    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+pub(crate) fn free_bytes(dir: &Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail * st.f_frsize)
 }
 
 /// Logical CPUs online.
@@ -533,15 +528,6 @@ fn cpu_model(cpuinfo: &str) -> String {
         }
     }
     "unknown".to_owned()
-}
-
-/// A `/proc/meminfo` value in bytes (the file says kB, meaning KiB).
-fn meminfo_bytes(meminfo: &str, key: &str) -> Option<u64> {
-    meminfo.lines().find_map(|line| {
-        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
-        let kib: u64 = rest.split_whitespace().next()?.parse().ok()?;
-        Some(kib * 1024)
-    })
 }
 
 /// A small text file, trimmed; `None` if missing or empty.
@@ -575,9 +561,7 @@ fn tree_size(path: &Path, depth: u32) -> u64 {
 /// Other processes using more than [`BUSY_PERCENT`] of a CPU over a short
 /// window, busiest first, as (name, percent of one CPU).
 fn busy_processes() -> Vec<(String, f64)> {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let ticks = if ticks > 0 { ticks as f64 } else { 100.0 };
+    let ticks = procfs::ticks_per_second() as f64;
     let before = cpu_times();
     let start = Instant::now();
     std::thread::sleep(CPU_SAMPLE);
@@ -600,31 +584,18 @@ fn busy_processes() -> Vec<(String, f64)> {
 
 /// User + system CPU ticks of every process, with its name.
 fn cpu_times() -> HashMap<u32, (String, u64)> {
-    let Ok(entries) = fs::read_dir("/proc") else {
+    let Ok(all) = procfs::process::all_processes() else {
         return HashMap::new();
     };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            parse_stat(&stat).map(|parsed| (pid, parsed))
+    all.flatten()
+        .filter_map(|p| {
+            let stat = p.stat().ok()?;
+            Some((
+                u32::try_from(stat.pid).ok()?,
+                (stat.comm, stat.utime + stat.stime),
+            ))
         })
         .collect()
-}
-
-/// Name and utime + stime from a `/proc/<pid>/stat` line. The name is in
-/// parentheses and may itself contain spaces and parentheses, so the fields
-/// are counted from the last `)`.
-fn parse_stat(stat: &str) -> Option<(String, u64)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let name = stat.get(open + 1..close)?.to_owned();
-    // After ")": state(3) ppid(4) … utime(14) stime(15); index 0 is state.
-    let fields: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((name, utime + stime))
 }
 
 #[cfg(test)]
@@ -656,18 +627,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_proc_stat_with_odd_names() {
-        let line = "1234 (we ird) (x)) R 1 2 3 4 5 6 7 8 9 10 150 25 0 0 20 0 1 0 100 0 0\n";
-        assert_eq!(parse_stat(line), Some(("we ird) (x)".to_owned(), 175)));
-        assert_eq!(parse_stat("garbage"), None);
-    }
-
-    #[test]
-    fn reads_meminfo_and_cpuinfo() {
-        let meminfo = "MemTotal:       24684084 kB\nSwapTotal:             0 kB\n";
-        assert_eq!(meminfo_bytes(meminfo, "MemTotal"), Some(24684084 * 1024));
-        assert_eq!(meminfo_bytes(meminfo, "SwapTotal"), Some(0));
-        assert_eq!(meminfo_bytes(meminfo, "Mem"), None);
+    fn reads_cpuinfo() {
         assert_eq!(
             cpu_model("processor\t: 0\nmodel name\t: AMD EPYC\n"),
             "AMD EPYC"

@@ -47,41 +47,9 @@ pub fn ensure(dir: &Path, size_mib: u64) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Parses a size like `100M`, `1G`, `512` (MiB) or `2GiB` into MiB.
-///
-/// # Errors
-/// A message for anything else.
-pub fn parse_size_mib(raw: &str) -> anyhow::Result<u64> {
-    let s = raw.trim().to_ascii_uppercase();
-    let s = s.trim_end_matches("IB").trim_end_matches('B');
-    let (num, mult) = if let Some(n) = s.strip_suffix('G') {
-        (n, 1024)
-    } else if let Some(n) = s.strip_suffix('M') {
-        (n, 1)
-    } else {
-        (s, 1)
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("bad size {raw:?}: use MiB or GiB, e.g. 100M, 1G"))?;
-    anyhow::ensure!(n > 0, "size must be positive: {raw:?}");
-    Ok(n * mult)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_are_mib() {
-        assert_eq!(parse_size_mib("100M").unwrap(), 100);
-        assert_eq!(parse_size_mib("1G").unwrap(), 1024);
-        assert_eq!(parse_size_mib("5GiB").unwrap(), 5120);
-        assert_eq!(parse_size_mib("7").unwrap(), 7);
-        assert!(parse_size_mib("x").is_err());
-        assert!(parse_size_mib("0M").is_err());
-    }
 
     #[test]
     fn files_are_made_once_with_fixed_content() {

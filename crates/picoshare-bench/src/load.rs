@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::cgroup::LimitMethod;
 use crate::client::Api;
 use crate::disk::DiskMethod;
+use crate::plan::units::{parse_size, Bare};
 use crate::results::Environment;
 use crate::server::{Limits, Server, Tool, SECRET};
 
@@ -53,29 +54,6 @@ pub struct SizeClass {
     pub weight: u32,
 }
 
-/// Parses a size in bytes: `4096`, `4K`, `16M`, `1G` (binary units).
-///
-/// # Errors
-/// A message for anything else, and for zero.
-pub fn parse_bytes(raw: &str) -> anyhow::Result<u64> {
-    let s = raw.trim().to_ascii_uppercase();
-    let s = s.trim_end_matches("IB").trim_end_matches('B');
-    let (num, shift) = match s.chars().last() {
-        Some('K') => (&s[..s.len() - 1], 10),
-        Some('M') => (&s[..s.len() - 1], 20),
-        Some('G') => (&s[..s.len() - 1], 30),
-        _ => (s, 0),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("bad size {raw:?}: use bytes or K, M, G, e.g. 4K, 16M"))?;
-    anyhow::ensure!(n > 0, "size must be positive: {raw:?}");
-    n.checked_shl(shift)
-        .filter(|v| v >> shift == n)
-        .with_context(|| format!("size {raw:?} is too large"))
-}
-
 /// Parses a size mix: comma-separated `NAME=SIZE[-SIZE]:WEIGHT`, e.g.
 /// `small=4K-1M:80,medium=16M-64M:15,large=256M:5`.
 ///
@@ -88,8 +66,11 @@ pub fn parse_mix(raw: &str) -> anyhow::Result<Vec<SizeClass>> {
         let (name, rest) = element.split_once('=').with_context(bad)?;
         let (sizes, weight) = rest.rsplit_once(':').unwrap_or((rest, "1"));
         let (min, max) = match sizes.split_once('-') {
-            Some((a, b)) => (parse_bytes(a)?, parse_bytes(b)?),
-            None => (parse_bytes(sizes)?, parse_bytes(sizes)?),
+            Some((a, b)) => (parse_size(a, Bare::Bytes)?, parse_size(b, Bare::Bytes)?),
+            None => (
+                parse_size(sizes, Bare::Bytes)?,
+                parse_size(sizes, Bare::Bytes)?,
+            ),
         };
         anyhow::ensure!(min <= max, "{}: the smaller size comes first", bad());
         let weight: u32 = weight.trim().parse().with_context(bad)?;
@@ -713,7 +694,7 @@ async fn drive(
                         .map(|t| t.clone())
                         .unwrap_or_default(),
                 );
-                let rss = pid.and_then(current_rss).unwrap_or(0);
+                let rss = pid.and_then(crate::sut::proc::current_rss).unwrap_or(0);
                 bar.set_message(format!(
                     "{} uploads ({} MiB) · {} downloads ({} MiB) · {} errors · server RSS {} MiB",
                     up.ok,
@@ -734,15 +715,6 @@ async fn drive(
     ticker.abort();
     let completed = !shared.stop.load(Ordering::SeqCst);
     Ok((shared, start.elapsed().as_secs_f64(), completed))
-}
-
-/// Current resident memory (VmRSS) of a process.
-fn current_rss(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kib| kib * 1024)
 }
 
 fn latency(label: String, mut seconds: Vec<f64>) -> Option<Latency> {
@@ -916,13 +888,6 @@ mod tests {
 
     #[test]
     fn sizes_and_mixes_parse() {
-        assert_eq!(parse_bytes("4K").unwrap(), 4096);
-        assert_eq!(parse_bytes("1MiB").unwrap(), 1 << 20);
-        assert_eq!(parse_bytes("2G").unwrap(), 2 << 30);
-        assert_eq!(parse_bytes("100").unwrap(), 100);
-        assert!(parse_bytes("0").is_err());
-        assert!(parse_bytes("x").is_err());
-        assert!(parse_bytes("99999999999G").is_err());
         let mix = parse_mix("small=4K-1M:80, large=1G:5").unwrap();
         assert_eq!(mix.len(), 2);
         assert_eq!((mix[0].min, mix[0].max, mix[0].weight), (4096, 1 << 20, 80));

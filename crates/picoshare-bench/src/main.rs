@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use picoshare_bench::results::{CalibrationRecord, ConfigKey};
 use picoshare_bench::runner::{self, Blocks, Order, RunOptions, Workload};
 use picoshare_bench::{
-    calibrate, cgroup, compare, disk, doctor, files, load, report, results, variants,
+    calibrate, cgroup, compare, disk, doctor, files, load, plan::units, report, results, variants,
 };
 
 #[derive(Parser)]
@@ -367,33 +367,12 @@ fn parse_wait(raw: &str) -> anyhow::Result<std::time::Duration> {
     if raw.trim().trim_end_matches('s') == "0" {
         Ok(std::time::Duration::ZERO)
     } else {
-        parse_duration(raw)
+        units::parse_duration(raw)
     }
 }
 
-/// Parses `90`, `90s`, `2m`, `1h` into a duration.
-fn parse_duration(raw: &str) -> anyhow::Result<std::time::Duration> {
-    let s = raw.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix('h') {
-        (n, 3600.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s.strip_suffix('s').unwrap_or(s), 1.0)
-    };
-    let secs: f64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("bad duration {raw:?}: use seconds or e.g. 30s, 2m, 1h"))?;
-    anyhow::ensure!(
-        secs.is_finite() && secs > 0.0,
-        "duration must be positive: {raw:?}"
-    );
-    Ok(std::time::Duration::from_secs_f64(secs * mult))
-}
-
 async fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
-    let duration = parse_duration(&a.duration)?;
+    let duration = units::parse_duration(&a.duration)?;
     let mix = load::parse_mix(&a.mix)?;
     std::fs::create_dir_all(&a.data_dir)
         .with_context(|| format!("cannot create {}", a.data_dir.display()))?;
@@ -408,7 +387,7 @@ async fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
     }
     anyhow::ensure!(a.binary.exists(), "{} does not exist", a.binary.display());
     let binary = a.binary.canonicalize()?;
-    let need = load::parse_bytes(&a.need)?;
+    let need = units::parse_size(&a.need, units::Bare::Bytes)?;
     let environment = doctor::inspect(&data_dir, need);
     if !a.quiet {
         eprint!("{}", doctor::print(&environment));
@@ -524,7 +503,7 @@ async fn run_small(a: SmallArgs) -> anyhow::Result<ExitCode> {
     let sizes = a
         .sizes
         .iter()
-        .map(|s| picoshare_bench::small::parse_size(s))
+        .map(|s| units::parse_size(s, units::Bare::Bytes))
         .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(
         a.connections.iter().all(|&c| c >= 1),
@@ -628,7 +607,7 @@ fn compare_files(a: &PathBuf, b: &PathBuf, out: Option<PathBuf>) -> anyhow::Resu
 
 fn run_doctor(data_dir: &PathBuf, need: &str) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data_dir)?;
-    let need = files::parse_size_mib(need)? << 20;
+    let need = units::parse_size_mib(need)? << 20;
     let env = doctor::inspect(data_dir, need);
     print!("{}", doctor::print(&env));
     Ok(if doctor::has_failures(&env) {
@@ -698,7 +677,7 @@ fn parse_extra_matrix(raw: &str) -> anyhow::Result<Vec<ConfigKey>> {
     let list = |p: &str| p.split(',').map(str::to_owned).collect::<Vec<_>>();
     let sizes = list(parts[0])
         .iter()
-        .map(|s| files::parse_size_mib(s))
+        .map(|s| units::parse_size_mib(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(matrix(
         &sizes,
@@ -823,7 +802,7 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let sizes: Vec<u64> = a
         .sizes
         .iter()
-        .map(|s| files::parse_size_mib(s))
+        .map(|s| units::parse_size_mib(s))
         .collect::<anyhow::Result<_>>()?;
     let mut configs = matrix(
         &sizes,
@@ -837,8 +816,8 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let range_len = files::parse_size_mib(&a.range_size)? << 20;
-    let count_size_mib = files::parse_size_mib(&a.count_size)?;
+    let range_len = units::parse_size_mib(&a.range_size)? << 20;
+    let count_size_mib = units::parse_size_mib(&a.count_size)?;
     let blocks = match a.target_mde {
         Some(pct) => {
             anyhow::ensure!(
@@ -860,7 +839,11 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             Blocks::Fixed(a.iterations)
         }
     };
-    let max_time = a.max_time.as_deref().map(parse_duration).transpose()?;
+    let max_time = a
+        .max_time
+        .as_deref()
+        .map(units::parse_duration)
+        .transpose()?;
     anyhow::ensure!(
         a.plant > 0.0 && a.plant < 50.0,
         "--plant is a percentage between 0 and 50"
@@ -959,7 +942,7 @@ async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_calibrate(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
-    let size = files::parse_size_mib(&a.size)?;
+    let size = units::parse_size_mib(&a.size)?;
     let disk = parse_disk_limits(std::slice::from_ref(&a.disk_limit))?[0];
     anyhow::ensure!(
         a.plant > 0.0 && a.plant < 50.0,

@@ -30,7 +30,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{normal_sf, percentile, Verdict, ALPHA, BOOTSTRAP_RESAMPLES};
+use crate::stats::verdict::{verdict, Evidence, Verdict};
+use crate::stats::{normal_sf, percentile, ALPHA, BOOTSTRAP_RESAMPLES};
 
 /// From this many blocks on, the p-value is Wilcoxon's and the confidence
 /// interval a bootstrap; below, the t-test and t-interval stand in (with
@@ -99,10 +100,9 @@ pub struct PairedComparison {
 /// (throughputs, counts); pairs with a non-positive or non-finite value are
 /// left out. `higher_is_better` is true for throughput, false for costs.
 ///
-/// A difference is called when the paired test's p < 0.05 *and* the 95 %
-/// confidence interval of the ratio excludes 1; otherwise the verdict is
-/// "no detectable difference" (and [`PairedComparison::mde`] says how small
-/// a difference could have been seen). `None` with fewer than two blocks.
+/// The verdict is [`verdict`]'s on the paired test's p-value and the 95 %
+/// confidence interval of the ratio, with no noise term ([`PairedComparison::mde`]
+/// says how small a difference could have been seen). `None` with fewer than two blocks.
 pub fn paired_compare(
     baseline: &[f64],
     variant: &[f64],
@@ -137,7 +137,6 @@ pub fn paired_compare(
     };
     let ratio = mean.exp();
     let (ratio_ci_low, ratio_ci_high) = (lo.exp(), hi.exp());
-    let called = p_value < ALPHA && (ratio_ci_low > 1.0 || ratio_ci_high < 1.0);
     Some(PairedComparison {
         blocks: n,
         ratio,
@@ -148,16 +147,14 @@ pub fn paired_compare(
         test,
         sd_log: sd,
         mde: paired_mde(sd, n),
-        verdict: verdict(called, ratio, higher_is_better),
+        verdict: verdict(Evidence {
+            ratio,
+            p_value,
+            interval: Some((ratio_ci_low, ratio_ci_high)),
+            noise: None,
+            higher_is_better,
+        }),
     })
-}
-
-fn verdict(called: bool, ratio: f64, higher_is_better: bool) -> Verdict {
-    match (called, (ratio > 1.0) == higher_is_better) {
-        (false, _) => Verdict::NoDetectableDifference,
-        (true, true) => Verdict::Faster,
-        (true, false) => Verdict::Slower,
-    }
 }
 
 /// `ln(variant[i] / baseline[i])` for every usable pair.
@@ -380,8 +377,7 @@ pub struct CountComparison {
     /// The noise floor (fraction): the largest relative spread
     /// (`max / min − 1`) between blocks of either variant alone.
     pub noise_floor: f64,
-    /// Called when p < 0.05 and the ratio is further from 1 than the noise
-    /// floor; for a count, more is worse.
+    /// [`verdict`]'s on the p-value and the noise floor; for a count, more is worse.
     pub verdict: Verdict,
 }
 
@@ -423,17 +419,22 @@ pub fn compare_counts(
         .max(run_floor);
     let p_value = paired_t_p(mean, sd, n);
     let ratio = mean.exp();
-    let called = p_value < ALPHA && (ratio - 1.0).abs() > noise_floor;
     Some(CountComparison {
         blocks: n,
         ratio,
         p_value,
         noise_floor,
-        verdict: verdict(called, ratio, false),
+        verdict: verdict(Evidence {
+            ratio,
+            p_value,
+            interval: None,
+            noise: Some(noise_floor),
+            higher_is_better: false,
+        }),
     })
 }
 
-// ------------------------------------------------- Student's t distribution
+// ------------------------------------ Student's t distribution (the statrs crate)
 
 /// Two-sided tail `P(|T| ≥ |t|)` of Student's t with `df` degrees of freedom:
 /// `I_x(df/2, 1/2)` with `x = df / (df + t²)`.
@@ -444,123 +445,16 @@ pub fn student_t_two_sided_p(t: f64, df: f64) -> f64 {
     if t.is_infinite() {
         return 0.0;
     }
-    reg_incomplete_beta(df / 2.0, 0.5, df / (df + t * t)).clamp(0.0, 1.0)
+    statrs::function::beta::beta_reg(df / 2.0, 0.5, df / (df + t * t)).clamp(0.0, 1.0)
 }
 
-/// The `q`-quantile (0 < q < 1) of Student's t with `df` degrees of freedom,
-/// by bisection on the distribution function (to about 1e-12).
+/// The `q`-quantile (0 < q < 1) of Student's t with `df` degrees of freedom.
 pub fn student_t_quantile(q: f64, df: f64) -> f64 {
-    if q == 0.5 {
-        return 0.0;
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    match StudentsT::new(0.0, 1.0, df) {
+        Ok(t) => t.inverse_cdf(q),
+        Err(_) => f64::NAN,
     }
-    if q < 0.5 {
-        return -student_t_quantile(1.0 - q, df);
-    }
-    // Upper tail wanted: P(T > t) = 1 − q = p_two_sided / 2.
-    let tail = 1.0 - q;
-    let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    while student_t_two_sided_p(hi, df) / 2.0 > tail {
-        hi *= 2.0;
-        if hi > 1e12 {
-            return f64::INFINITY;
-        }
-    }
-    for _ in 0..200 {
-        let mid = (lo + hi) / 2.0;
-        if student_t_two_sided_p(mid, df) / 2.0 > tail {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi - lo <= 1e-13 * hi {
-            break;
-        }
-    }
-    (lo + hi) / 2.0
-}
-
-/// `ln Γ(x)` for x > 0: the Lanczos approximation (g = 7, 9 terms), with the
-/// reflection formula below 0.5; about 1e-15 relative.
-fn ln_gamma(x: f64) -> f64 {
-    const G: f64 = 7.0;
-    const C: [f64; 9] = [
-        0.999_999_999_999_809_9,
-        676.520_368_121_885_1,
-        -1_259.139_216_722_402_8,
-        771.323_428_777_653_1,
-        -176.615_029_162_140_6,
-        12.507_343_278_686_905,
-        -0.138_571_095_265_720_12,
-        9.984_369_578_019_572e-6,
-        1.505_632_735_149_311_6e-7,
-    ];
-    if x < 0.5 {
-        let pi = std::f64::consts::PI;
-        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
-    }
-    let x = x - 1.0;
-    let mut a = C[0];
-    let t = x + G + 0.5;
-    for (i, c) in C.iter().enumerate().skip(1) {
-        a += c / (x + i as f64);
-    }
-    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
-}
-
-/// The regularized incomplete beta function `I_x(a, b)`, by its continued
-/// fraction (modified Lentz), using the symmetry
-/// `I_x(a, b) = 1 − I_{1−x}(b, a)` where the fraction converges slowly.
-fn reg_incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
-    if x <= 0.0 {
-        return 0.0;
-    }
-    if x >= 1.0 {
-        return 1.0;
-    }
-    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
-    if x > (a + 1.0) / (a + b + 2.0) {
-        return 1.0 - reg_incomplete_beta(b, a, 1.0 - x);
-    }
-    const TINY: f64 = 1e-300;
-    let mut c = 1.0;
-    let mut d = 1.0 - (a + b) * x / (a + 1.0);
-    if d.abs() < TINY {
-        d = TINY;
-    }
-    d = 1.0 / d;
-    let mut f = d;
-    for m in 1..=500 {
-        let m = m as f64;
-        // Even step: d_{2m} = m (b − m) x / ((a + 2m − 1)(a + 2m)).
-        let num = m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m));
-        d = 1.0 + num * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + num / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        f *= d * c;
-        // Odd step: d_{2m+1} = −(a + m)(a + b + m) x / ((a + 2m)(a + 2m + 1)).
-        let num = -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0));
-        d = 1.0 + num * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + num / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        let delta = d * c;
-        f *= delta;
-        if (delta - 1.0).abs() < 1e-16 {
-            break;
-        }
-    }
-    ln_front.exp() * f / a
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::analysis::{self, Analysis};
 use crate::results::{disk_label, memory_label, size_label, GroupKey, ResultFile, Sample};
-use crate::stats::{self, Comparison, Summary, Verdict};
+use crate::stats::{self, verdict::Verdict, Comparison, Summary};
 use crate::svg;
 
 const MIB: f64 = (1u64 << 20) as f64;

@@ -40,7 +40,8 @@ use crate::results::{
     disk_label, memory_label, CalibrationRecord, ConfigKey, ConfigOutcome, Environment, ResultFile,
     RunConfig, Sample, SCHEMA_VERSION,
 };
-use crate::server::{Limits, ProcCounters, Server, Tool, SECRET};
+use crate::server::{Limits, Server, Tool, SECRET};
+use crate::sut::proc::ProcCounters;
 use crate::variants::{Target, UploadVia, Variant};
 
 /// A workload measured in each unit.
@@ -167,14 +168,6 @@ impl RunOptions {
 /// Free space a unit needs: the database (file + WAL) per client, plus margin.
 pub fn space_needed(size_mib: u64, concurrency: u32) -> u64 {
     (size_mib << 20) * 3 * u64::from(concurrency) + (256 << 20)
-}
-
-fn free_bytes(dir: &Path) -> Option<u64> {
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid C string and a zeroed struct that statvfs fills in.
-    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0)
-        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// The relative cost of one block of a configuration, for sharing the time
@@ -326,7 +319,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
                     break;
                 }
                 let need = space_needed(size, opts.concurrency);
-                let free = free_bytes(&opts.data_dir).unwrap_or(u64::MAX);
+                let free = crate::doctor::free_bytes(&opts.data_dir).unwrap_or(u64::MAX);
                 if free < need {
                     bail!(
                         "not enough free space in {} for the next measurement: {:.1} GiB free, {:.1} GiB needed; stopping (results so far are in {})",
@@ -535,18 +528,12 @@ fn recall_page_cache(file: &Path) {
 
 /// Dirty page-cache bytes (written but not yet on disk), from /proc/meminfo.
 fn dirty_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib = |name: &str| -> Option<u64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    };
-    Some((kib("Dirty:")? + kib("Writeback:")?) * 1024)
+    use procfs::Current as _;
+    let m = procfs::Meminfo::current().ok()?;
+    Some(m.dirty + m.writeback)
 }
 
+/// Dirty page-cache bytes (written but not yet on disk), from /proc/meminfo.
 /// Lets the disk finish the previous unit's writes before the next unit starts:
 /// without this, a large upload's writeback lands in the next measurement
 /// (whichever variant that is) and inflates the noise. After `sync`, waits
@@ -591,23 +578,29 @@ pub(crate) struct CpuTimes {
 }
 
 pub(crate) fn cpu_times() -> Option<CpuTimes> {
-    parse_cpu_line(std::fs::read_to_string("/proc/stat").ok()?.lines().next()?)
+    use procfs::CurrentSI as _;
+    let t = procfs::KernelStats::current().ok()?.total;
+    Some(cpu_times_from([
+        t.user,
+        t.nice,
+        t.system,
+        t.idle,
+        t.iowait?,
+        t.irq.unwrap_or(0),
+        t.softirq.unwrap_or(0),
+        t.steal.unwrap_or(0),
+    ]))
 }
 
-/// Parses `cpu  user nice system idle iowait irq softirq steal …`.
-fn parse_cpu_line(line: &str) -> Option<CpuTimes> {
-    let v: Vec<u64> = line
-        .strip_prefix("cpu ")?
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3)? + v.get(4)?;
-    Some(CpuTimes {
-        busy: total - idle,
+/// From `user nice system idle iowait irq softirq steal`, in jiffies (a
+/// kernel without a steal column counts it as none).
+fn cpu_times_from(f: [u64; 8]) -> CpuTimes {
+    let total: u64 = f.iter().sum();
+    CpuTimes {
+        busy: total - (f[3] + f[4]),
         total,
-        steal: v.get(7).copied().unwrap_or(0),
-    })
+        steal: f[7],
+    }
 }
 
 /// The share of the machine's CPU time stolen by the hypervisor between two readings.
@@ -1009,7 +1002,7 @@ impl Before {
 
 /// CPU seconds (user + system, all threads) of this bench process so far.
 fn own_cpu_seconds() -> Option<f64> {
-    crate::server::proc_counters(std::process::id()).map(|c| c.cpu_seconds)
+    crate::sut::proc::counters(std::process::id()).map(|c| c.cpu_seconds)
 }
 
 /// Clock ticks per second of `/proc/stat`.
@@ -1034,7 +1027,7 @@ mod tests {
     #[test]
     fn reads_busy_total_and_steal_from_proc_stat() {
         // user nice system idle iowait irq softirq steal guest guest_nice
-        let t = parse_cpu_line("cpu  100 5 50 800 20 0 10 15 0 0").unwrap();
+        let t = cpu_times_from([100, 5, 50, 800, 20, 0, 10, 15]);
         assert_eq!(
             t,
             CpuTimes {
@@ -1043,10 +1036,9 @@ mod tests {
                 steal: 15,
             }
         );
-        // Old kernels without a steal column count it as none.
-        let old = parse_cpu_line("cpu  1 2 3 4 5 6 7").unwrap();
-        assert_eq!((old.steal, old.total), (0, 28));
-        assert!(parse_cpu_line("cpu0 1 2 3 4 5 6 7 8").is_none());
+        let live = cpu_times().expect("/proc/stat is readable");
+        assert!(live.total > 0 && live.busy <= live.total && live.steal <= live.busy);
+        assert!(dirty_bytes().is_some());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::report::{
     cell, clients, csv_line, fixed, num, opt, p_value, percent, thousands, verdict,
 };
 use crate::results::{disk_label, memory_label, size_label, ConfigKey, ResultFile};
-use crate::stats;
+use crate::stats::{self, verdict::Verdict};
 use crate::svg::escape;
 
 fn config_cells(c: &ConfigKey) -> String {
@@ -71,12 +71,12 @@ pub fn sensitivity(w: &mut String, results: &ResultFile, a: &Analysis) {
                 Some(p) => (
                     format!("plant −{} %", fixed(p * 100.0, 1)),
                     fixed(1.0 - p, 3),
-                    r.comparison.verdict == stats::Verdict::Slower,
+                    r.comparison.verdict == Verdict::Slower,
                 ),
                 None => (
                     "A/A".to_owned(),
                     "1.000".to_owned(),
-                    r.comparison.verdict == stats::Verdict::NoDetectableDifference,
+                    r.comparison.verdict == Verdict::NoDetectableDifference,
                 ),
             };
             let _ = writeln!(
@@ -556,6 +556,46 @@ pub fn ratio_chart_file(workload: &str) -> String {
     format!("ratios-{safe}.svg")
 }
 
+/// "Nice" ratios for the forest chart's axis, most telling first: 1 (no
+/// difference), then the decades, the doublings and halvings, and finer steps
+/// last, so that a wide range keeps the coarse ticks and drops the fine ones.
+const RATIO_TICKS: [f64; 25] = [
+    1.0, 10.0, 0.1, 100.0, 0.01, 2.0, 0.5, 5.0, 0.2, 50.0, 0.02, 20.0, 0.05, 3.0, 0.33, 1.5, 0.67,
+    4.0, 0.25, 1.25, 0.8, 1.1, 0.9, 1.05, 0.95,
+];
+
+/// Width in pixels of a tick label at 12 px sans-serif, on the generous side
+/// (digits at 0.66 em, the point and others at 0.34 em).
+fn tick_label_width(label: &str) -> f64 {
+    label
+        .chars()
+        .map(|c| if c.is_ascii_digit() { 8.0 } else { 4.0 })
+        .sum()
+}
+
+/// The ticks of the forest chart's log axis from `ln lo` to `ln hi`, with
+/// their horizontal pixel from `xpos`, left to right: every ratio of
+/// [`RATIO_TICKS`] within the range whose label keeps at least 6 px from the
+/// labels already taken, in that list's order (so 1 is always drawn).
+fn ratio_ticks(llo: f64, lhi: f64, xpos: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+    let mut taken: Vec<(f64, f64)> = Vec::new();
+    for t in RATIO_TICKS
+        .iter()
+        .filter(|t| t.ln() >= llo && t.ln() <= lhi)
+    {
+        let x = xpos(*t);
+        let half = tick_label_width(&t.to_string()) / 2.0;
+        let clear = taken
+            .iter()
+            .all(|(u, ux)| (x - ux).abs() >= half + tick_label_width(&u.to_string()) / 2.0 + 6.0);
+        if clear {
+            taken.push((*t, x));
+        }
+    }
+    taken.sort_by(|a, b| a.1.total_cmp(&b.1));
+    taken
+}
+
 /// A forest chart of one workload's paired comparisons: one row per
 /// comparison, a dot at the ratio and a bar for its 95 % CI on a log axis,
 /// a line at 1 (no difference), called differences filled. Each mark
@@ -587,20 +627,14 @@ pub fn ratio_chart(a: &Analysis, workload: &str) -> String {
         width / 2.0,
         escape(workload)
     );
-    // Ticks at "nice" ratios within the range.
-    let ticks: [f64; 19] = [
-        0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0, 4.0,
-        5.0, 10.0,
-    ];
     let bottom = top + row_h * rows.len().max(1) as f64;
-    for t in ticks.iter().filter(|t| t.ln() >= llo && t.ln() <= lhi) {
-        let x = xpos(*t);
+    for (t, x) in ratio_ticks(llo, lhi, xpos) {
         let _ = writeln!(
             out,
             "<line x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"{}\" stroke-width=\"1\"{}/>\n\
-             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{t}</text>",
-            if *t == 1.0 { "#333" } else { "#ddd" },
-            if *t == 1.0 { "" } else { " stroke-dasharray=\"3,3\"" },
+             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" data-tick=\"{t}\">{t}</text>",
+            if t == 1.0 { "#333" } else { "#ddd" },
+            if t == 1.0 { "" } else { " stroke-dasharray=\"3,3\"" },
             bottom + 16.0
         );
     }
@@ -621,11 +655,11 @@ pub fn ratio_chart(a: &Analysis, workload: &str) -> String {
             memory_label(r.config.memory_limit_mib),
             disk_label(r.config.disk_limit_mbps)
         );
-        let called = crate::analysis::called(c.verdict);
+        let called = c.verdict.called();
         let colour = match c.verdict {
-            stats::Verdict::Faster => "#009E73",
-            stats::Verdict::Slower => "#D55E00",
-            stats::Verdict::NoDetectableDifference => "#0072B2",
+            Verdict::Faster => "#009E73",
+            Verdict::Slower => "#D55E00",
+            Verdict::NoDetectableDifference => "#0072B2",
         };
         let _ = writeln!(
             out,
@@ -651,4 +685,103 @@ pub fn ratio_chart(a: &Analysis, workload: &str) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paired::{PairedTest, StopReason};
+
+    fn row(low: f64, ratio: f64, high: f64) -> PairedRow {
+        PairedRow {
+            workload: "upload".into(),
+            config: ConfigKey {
+                size_mib: 100,
+                memory_limit_mib: None,
+                disk_limit_mbps: None,
+            },
+            baseline: "go".into(),
+            variant: "rust".into(),
+            comparison: PairedComparison {
+                blocks: 10,
+                ratio,
+                ratio_ci_low: low,
+                ratio_ci_high: high,
+                ci_bootstrap: false,
+                p_value: 0.01,
+                test: PairedTest::TTest,
+                sd_log: 0.1,
+                mde: 0.05,
+                verdict: Verdict::NoDetectableDifference,
+            },
+            unpaired: None,
+            noise_cut: 0.0,
+            stop: StopReason::Fixed,
+        }
+    }
+
+    /// `(x, label)` of every tick label, read back from the SVG.
+    fn tick_labels(svg: &str) -> Vec<(f64, String)> {
+        svg.split("<text ")
+            .skip(1)
+            .filter(|t| t.contains("data-tick=\""))
+            .map(|t| {
+                let x = t["x=\"".len()..].split('"').next().unwrap();
+                let label = t.split('>').nth(1).unwrap().split('<').next().unwrap();
+                (x.parse().unwrap(), label.to_owned())
+            })
+            .collect()
+    }
+
+    /// Width of a label in a wide sans-serif at 12 px (digits 0.64 em, the point 0.32 em).
+    fn width(label: &str) -> f64 {
+        label
+            .chars()
+            .map(|c| if c.is_ascii_digit() { 7.7 } else { 3.9 })
+            .sum()
+    }
+
+    #[test]
+    fn forest_chart_tick_labels_never_overlap() {
+        let ends = [0.01, 0.05, 0.2, 0.5, 0.8, 0.9, 0.97, 1.0];
+        let mut wide_checked = false;
+        for lo in ends {
+            for hi in [1.0, 1.03, 1.1, 1.3, 2.0, 3.5, 6.0, 12.0, 40.0, 150.0] {
+                let a = Analysis {
+                    paired: vec![row(lo, (lo * hi).sqrt(), hi), row(0.98, 1.0, 1.02)],
+                    ..Default::default()
+                };
+                let svg = ratio_chart(&a, "upload");
+                let ticks = tick_labels(&svg);
+                assert!(
+                    ticks.iter().any(|(_, l)| l == "1"),
+                    "no tick at 1 for {lo}..{hi}"
+                );
+                assert!(ticks.len() >= 3, "too few ticks for {lo}..{hi}: {ticks:?}");
+                for pair in ticks.windows(2) {
+                    let ((x1, l1), (x2, l2)) = (&pair[0], &pair[1]);
+                    let gap = (x2 - x1) - (width(l1) + width(l2)) / 2.0;
+                    assert!(
+                        gap >= 3.0,
+                        "labels {l1} at {x1} and {l2} at {x2} overlap for {lo}..{hi}"
+                    );
+                }
+                wide_checked |= lo <= 0.8 && hi >= 6.0;
+            }
+        }
+        assert!(wide_checked);
+    }
+
+    #[test]
+    fn forest_chart_keeps_the_fine_ticks_of_a_narrow_range() {
+        let a = Analysis {
+            paired: vec![row(0.97, 1.0, 1.04)],
+            ..Default::default()
+        };
+        let labels: Vec<String> = tick_labels(&ratio_chart(&a, "upload"))
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        assert_eq!(labels, ["0.9", "0.95", "1", "1.05", "1.1"]);
+    }
 }

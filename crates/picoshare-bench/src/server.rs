@@ -16,6 +16,7 @@ use tokio::process::{Child, Command};
 
 use crate::cgroup::{LimitMethod, MemoryCgroup};
 use crate::disk::{BlockDevice, DiskMethod, DiskThrottle};
+use crate::sut::proc::{self, ProcCounters};
 
 /// Passphrase of the servers the bench starts.
 pub const SECRET: &str = "picoshare-bench-passphrase";
@@ -84,24 +85,6 @@ pub struct StopReport {
     /// Its counters over its whole life, read once it had exited (not for
     /// a server run under strace, which reaps it itself).
     pub final_counters: Option<ProcCounters>,
-}
-
-/// CPU time and I/O counters of a process, from `/proc`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ProcCounters {
-    /// User + system CPU seconds of all its threads.
-    pub cpu_seconds: f64,
-    /// Bytes it caused to be written to storage (minus cancelled writeback).
-    pub written_bytes: u64,
-    /// Bytes it caused to be read from storage.
-    pub read_bytes: u64,
-    /// Bytes it passed to write-like system calls (files and sockets):
-    /// what it asked to be written, whatever the page cache then did.
-    pub write_call_bytes: u64,
-    /// Read-like system calls (`syscr`).
-    pub syscalls_read: u64,
-    /// Write-like system calls (`syscw`).
-    pub syscalls_write: u64,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -225,7 +208,7 @@ impl Server {
         };
         server.wait_ready().await?;
         if server.tool == Tool::Strace {
-            server.inner_pid = server.child.id().and_then(first_child);
+            server.inner_pid = server.child.id().and_then(proc::first_child);
         }
         Ok(server)
     }
@@ -272,7 +255,7 @@ impl Server {
 
     /// Its CPU time and I/O counters so far.
     pub fn counters(&self) -> Option<ProcCounters> {
-        proc_counters(self.pid()?)
+        proc::counters(self.pid()?)
     }
 
     /// Bytes read and written through its disk throttle so far, if throttled.
@@ -286,11 +269,7 @@ impl Server {
 
     /// Its peak resident memory so far (VmHWM).
     pub fn peak_rss(&self) -> Option<u64> {
-        let text = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .map(|kib| kib * 1024)
+        proc::peak_rss(self.pid()?)
     }
 
     /// Whether it is still running.
@@ -375,61 +354,12 @@ impl Server {
 async fn final_counters(pid: u32, limit: Duration) -> Option<ProcCounters> {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let state = stat
-            .get(stat.rfind(')')? + 1..)?
-            .split_whitespace()
-            .next()?;
-        if state == "Z" {
-            return proc_counters(pid);
+        if proc::is_zombie(pid)? {
+            return proc::counters(pid);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     None
-}
-
-/// The first child of process `pid` (the program a tool such as strace
-/// started), from `/proc/PID/task/PID/children`.
-fn first_child(pid: u32) -> Option<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// CPU time (`/proc/PID/stat`, all threads, exited ones included) and I/O
-/// counters (`/proc/PID/io`) of a process.
-pub fn proc_counters(pid: u32) -> Option<ProcCounters> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    parse_counters(&stat, &io, ticks)
-}
-
-fn parse_counters(stat: &str, io: &str, ticks_per_second: f64) -> Option<ProcCounters> {
-    // The command name (field 2) may hold spaces: count fields after its ')'.
-    let after = stat.get(stat.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    let field = |name: &str| {
-        io.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    Some(ProcCounters {
-        cpu_seconds: (utime + stime) / ticks_per_second,
-        written_bytes: field("write_bytes:")?
-            .saturating_sub(field("cancelled_write_bytes:").unwrap_or(0)),
-        read_bytes: field("read_bytes:")?,
-        write_call_bytes: field("wchar:")?,
-        syscalls_read: field("syscr:")?,
-        syscalls_write: field("syscw:")?,
-    })
 }
 
 /// The total of a cachegrind output file (`summary: N`, the first event: `Ir`).
@@ -463,26 +393,6 @@ pub fn parse_strace_summary(text: &str) -> std::collections::BTreeMap<String, u6
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_proc_counters() {
-        let stat =
-            "4242 (pico share) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 100 0 0";
-        let io = "rchar: 10\nwchar: 20\nsyscr: 7\nsyscw: 9\nread_bytes: 0\nwrite_bytes: 8192\ncancelled_write_bytes: 4096\n";
-        let c = parse_counters(stat, io, 100.0).unwrap();
-        assert_eq!(
-            c,
-            ProcCounters {
-                cpu_seconds: 3.0,
-                written_bytes: 4096,
-                read_bytes: 0,
-                write_call_bytes: 20,
-                syscalls_read: 7,
-                syscalls_write: 9
-            }
-        );
-        assert_eq!(parse_counters("garbage", io, 100.0), None);
-    }
 
     #[test]
     fn parses_tool_outputs() {

@@ -1,16 +1,20 @@
 //! Statistics for benchmark samples: summaries, bootstrap confidence intervals,
-//! the Mann–Whitney U test and the comparison rule that decides whether two
-//! variants really differ.
+//! the Mann–Whitney U test and the unpaired comparison of two samples that
+//! `compare` uses to set two result files side by side. Within a run the
+//! report compares variants block by block instead ([`crate::paired`]); either
+//! way the verdict itself is decided in [`verdict`].
 //!
 //! Everything here is pure and deterministic: the bootstrap draws from a
 //! `ChaCha8Rng` seeded with the caller's `u64`, so a result file always
 //! produces the same report.
 
-use std::fmt;
-
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+pub mod verdict;
+
+use verdict::{Evidence, Verdict};
 
 /// Number of bootstrap resamples behind every confidence interval.
 pub const BOOTSTRAP_RESAMPLES: usize = 10_000;
@@ -276,61 +280,7 @@ fn exact_u_tail(m: usize, n: usize, k: usize) -> f64 {
 
 /// Upper tail of the standard normal distribution, `P(Z > z)`.
 pub(crate) fn normal_sf(z: f64) -> f64 {
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
-}
-
-/// Complementary error function, to about 1e-15 relative: a positive-term
-/// power series of erf below 2 (where erfc > 0.004) and a continued fraction
-/// above (100 terms: converged to machine precision from 2 up).
-fn erfc(x: f64) -> f64 {
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    if x < 0.0 {
-        return 2.0 - erfc(-x);
-    }
-    let two_over_sqrt_pi = std::f64::consts::FRAC_2_SQRT_PI;
-    if x < 2.0 {
-        // erf(x) = 2/√π · e^(−x²) · Σ_k 2^k x^(2k+1) / (1·3·…·(2k+1))
-        let (mut term, mut sum, mut k) = (x, x, 0.0);
-        while term > 1e-17 * sum {
-            k += 1.0;
-            term *= 2.0 * x * x / (2.0 * k + 1.0);
-            sum += term;
-        }
-        1.0 - two_over_sqrt_pi * (-x * x).exp() * sum
-    } else if x > 27.0 {
-        0.0 // below the smallest positive f64
-    } else {
-        // erfc(x) = e^(−x²)/√π · 1/(x + (1/2)/(x + (2/2)/(x + (3/2)/(x + …))))
-        let mut f = x;
-        for k in (1..=100).rev() {
-            f = x + (k as f64 / 2.0) / f;
-        }
-        two_over_sqrt_pi / 2.0 * (-x * x).exp() / f
-    }
-}
-
-/// Outcome of a comparison, about the second sample relative to the first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Significantly and detectably better.
-    Faster,
-    /// Significantly and detectably worse.
-    Slower,
-    /// Not significant, or not larger than the measured noise.
-    NoDetectableDifference,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verdict::Faster => "faster",
-            Verdict::Slower => "slower",
-            Verdict::NoDetectableDifference => "no detectable difference",
-        })
-    }
+    0.5 * libm::erfc(z / std::f64::consts::SQRT_2)
 }
 
 /// Comparison of a sample `b` with a baseline `a`.
@@ -354,11 +304,10 @@ pub struct Comparison {
 /// throughput, false for durations. `None` when either sample is empty or the
 /// baseline median is zero.
 ///
-/// A difference is called only when all three hold: the Mann–Whitney p-value
-/// is below 0.05, the 95 % CI of the ratio of medians excludes 1, and the ratio
-/// is further from 1 than the noise (the larger MDE of the two samples).
-/// Otherwise the verdict is [`Verdict::NoDetectableDifference`]. The CI comes
-/// from resampling `a` and `b` independently, 10 000 times, seeded by `seed`.
+/// The verdict is [`verdict::verdict`]'s on the Mann–Whitney p-value, the 95 %
+/// CI of the ratio of medians and the noise (the larger MDE of the two
+/// samples). The CI comes from resampling `a` and `b` independently, 10 000
+/// times, seeded by `seed`.
 pub fn compare(a: &[f64], b: &[f64], higher_is_better: bool, seed: u64) -> Option<Comparison> {
     let (med_a, med_b) = (median(a), median(b));
     if a.is_empty() || b.is_empty() || med_a == 0.0 {
@@ -377,14 +326,13 @@ pub fn compare(a: &[f64], b: &[f64], higher_is_better: bool, seed: u64) -> Optio
     let p_value = mann_whitney_u(a, b).p_value;
     let noise =
         mde(coefficient_of_variation(a), a.len()).max(mde(coefficient_of_variation(b), b.len()));
-    let detected = p_value < ALPHA
-        && (ratio_ci_low > 1.0 || ratio_ci_high < 1.0)
-        && (ratio - 1.0).abs() > noise;
-    let verdict = match (detected, (ratio > 1.0) == higher_is_better) {
-        (false, _) => Verdict::NoDetectableDifference,
-        (true, true) => Verdict::Faster,
-        (true, false) => Verdict::Slower,
-    };
+    let verdict = verdict::verdict(Evidence {
+        ratio,
+        p_value,
+        interval: Some((ratio_ci_low, ratio_ci_high)),
+        noise: Some(noise),
+        higher_is_better,
+    });
     Some(Comparison {
         ratio,
         ratio_ci_low,
@@ -486,7 +434,7 @@ mod tests {
             (-1.3, 1.934_007_944_940_652_4),
         ];
         for (x, want) in cases {
-            close(erfc(x), want, 1e-12);
+            close(libm::erfc(x), want, 1e-14);
         }
     }
 
@@ -589,15 +537,5 @@ mod tests {
         close(c.ratio, 1.035_907_525_823_905_7, 1e-12);
         assert!(c.p_value < 0.05 && (c.ratio - 1.0).abs() < c.noise);
         assert_eq!(c.verdict, Verdict::NoDetectableDifference);
-    }
-
-    #[test]
-    fn verdict_display() {
-        assert_eq!(Verdict::Faster.to_string(), "faster");
-        assert_eq!(Verdict::Slower.to_string(), "slower");
-        assert_eq!(
-            Verdict::NoDetectableDifference.to_string(),
-            "no detectable difference"
-        );
     }
 }

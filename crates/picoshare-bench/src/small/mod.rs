@@ -362,36 +362,3 @@ async fn phase(
     };
     Ok((sample, r.ids))
 }
-
-/// Parses sizes such as `4K`, `64K`, `1M` (binary units) or bytes.
-///
-/// # Errors
-/// A size that is not a positive number with an optional K or M.
-pub fn parse_size(raw: &str) -> anyhow::Result<u64> {
-    let s = raw.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('K' | 'k') => (&s[..s.len() - 1], 1024),
-        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("bad size {raw:?}: write bytes or e.g. 4K, 64K, 1M"))?;
-    anyhow::ensure!(n > 0, "size must be positive: {raw:?}");
-    Ok(n * mult)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_are_binary() {
-        assert_eq!(parse_size("4K").unwrap(), 4096);
-        assert_eq!(parse_size("1M").unwrap(), 1 << 20);
-        assert_eq!(parse_size("12800").unwrap(), 12_800);
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("x").is_err());
-    }
-}

@@ -72,11 +72,22 @@ impl AppError {
     }
     /// Maps a storage failure: a full disk is the client's 507, the rest is 500.
     pub(crate) fn store(public: &str, e: StoreError) -> Self {
+        if e.is_disk_full() {
+            return if matches!(e, StoreError::DiskFull) {
+                // An upload's own report.
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "The server's disk is full: the file was not stored. Free some space or ask the server's owner.",
+                )
+            } else {
+                tracing::warn!(error = %e, "{public}: the disk is full");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "The server's disk is full: nothing was changed. Free some space or ask the server's owner.",
+                )
+            };
+        }
         match e {
-            StoreError::DiskFull => Self::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "The server's disk is full: the file was not stored. Free some space or ask the server's owner.",
-            ),
             StoreError::WriterGone => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server is shutting down; please try again in a moment.",

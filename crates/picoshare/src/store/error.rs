@@ -55,6 +55,23 @@ pub(crate) enum StoreError {
 }
 
 impl StoreError {
+    /// Whether this failure is a full disk, whichever way it surfaced: the
+    /// store's own [`StoreError::DiskFull`], SQLite's `SQLITE_FULL` passed on
+    /// as it came (any write, a delete or an edit as much as an upload), or
+    /// `ENOSPC`/`EDQUOT` from an I/O call of the server's own (a sync).
+    pub(crate) fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                f.code == rusqlite::ErrorCode::DiskFull
+            }
+            StoreError::Io(e) => {
+                matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+            }
+            _ => false,
+        }
+    }
+
     /// Maps SQLite's "disk full" result to [`StoreError::DiskFull`].
     pub(crate) fn classify(e: rusqlite::Error) -> StoreError {
         match &e {

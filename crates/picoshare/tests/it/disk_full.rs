@@ -212,3 +212,66 @@ async fn full_disk_during_a_resumable_upload_loses_nothing() {
     };
     assert_eq!(sha256_hex(&s.download(&id).await), sha256_hex(&data));
 }
+
+/// Fills `dir`'s disk with a file of its own, leaving about `spare` bytes.
+fn fill_disk(dir: &Path, spare: u64) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0x5au8; 64 << 10];
+    while f.write_all(&block).is_ok() {}
+    drop(f);
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len.saturating_sub(spare))
+        .unwrap();
+    path
+}
+
+/// Not only uploads meet a full disk: a delete that needs room in the WAL
+/// gets 507 and a sentence saying nothing was changed (it was an opaque 500:
+/// SQLite's "database or disk is full" passed on as any database error), the
+/// file stays whole, and the same delete works once there is room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_on_a_full_disk_is_507_and_changes_nothing() {
+    let disk = SmallDisk::mount(48);
+    let db = disk.path().join("store.db");
+    let mut s = TestServer::start_on_db(&db).await;
+    let c = s.admin_client().await;
+    let data = random_bytes(mib(4), 56);
+    let id = s
+        .upload(
+            &c,
+            "kept.bin",
+            &data,
+            "application/octet-stream",
+            None,
+            None,
+        )
+        .await;
+    // A clean stop leaves no WAL behind; the next start finds a disk with
+    // room for the shared-memory file and little else.
+    s.stop();
+    let filler = fill_disk(&disk.path(), 96 << 10);
+    let s = TestServer::start_on_db(&db).await;
+    let resp = c
+        .delete(s.url(&format!("/api/entry/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap();
+    assert_eq!(status, 507, "{body}");
+    assert!(body.contains("disk is full"), "{body}");
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(sha256_hex(&s.download(&id).await), sha256_hex(&data));
+    let resp = c
+        .delete(s.url(&format!("/api/entry/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}

@@ -659,7 +659,7 @@ async fn copy_to_remote_again_carries_every_change_then_refuses_once_served() {
     );
     // What changes on the SQLite server before the last copy.
     let added = {
-        let s = sqlite().await;
+        let mut s = sqlite().await;
         let c = s.admin_client().await;
         let ok = |r: reqwest::Response| assert!(r.status().is_success(), "{}", r.status());
         ok(c.delete(s.url(&format!("/api/entry/{gone}")))
@@ -686,8 +686,13 @@ async fn copy_to_remote_again_carries_every_change_then_refuses_once_served() {
             .send()
             .await
             .unwrap());
-        s.upload(&c, "new.txt", b"added later", "text/plain", None, None)
-            .await
+        let added = s
+            .upload(&c, "new.txt", b"added later", "text/plain", None, None)
+            .await;
+        // A graceful stop, as before any copy: download records gather for
+        // a moment before they are written, and the stop writes them.
+        s.stop();
+        added
     };
     let again = copy();
     assert!(

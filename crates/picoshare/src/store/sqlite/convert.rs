@@ -115,9 +115,6 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 }
 
 fn free_space(dir: &Path) -> Option<u64> {
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: statvfs fills the zeroed struct from a valid C string path.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0)
-        .then(|| st.f_bavail as u64 * st.f_frsize as u64)
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail * st.f_frsize)
 }

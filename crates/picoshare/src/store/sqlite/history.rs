@@ -336,36 +336,19 @@ struct FsUsage {
 /// (`f_bfree`), so used + free can be less than total by the root reserve.
 #[cfg(unix)]
 fn filesystem_usage(db: &Path) -> Result<FsUsage, StoreError> {
-    use std::os::unix::ffi::OsStrExt;
     let dir = match db.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
-        StoreError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "database path contains a NUL byte",
-        ))
-    })?;
-    // SAFETY: `statvfs` is plain old data, for which all-zero bytes are valid.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid NUL-terminated path and a pointer to a live, writable struct.
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut st) } != 0 {
-        return Err(StoreError::Io(std::io::Error::last_os_error()));
-    }
+    let st = rustix::fs::statvfs(dir).map_err(|e| StoreError::Io(e.into()))?;
     // The block counts are in units of the fragment size; some filesystems
     // leave it zero, and then the block size is the unit.
-    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    let (unit, blocks, bfree, bavail) = (
-        if st.f_frsize > 0 {
-            st.f_frsize as u64
-        } else {
-            st.f_bsize as u64
-        },
-        u64::from(st.f_blocks),
-        u64::from(st.f_bfree),
-        u64::from(st.f_bavail),
-    );
+    let unit = if st.f_frsize > 0 {
+        st.f_frsize
+    } else {
+        st.f_bsize
+    };
+    let (blocks, bfree, bavail) = (st.f_blocks, st.f_bfree, st.f_bavail);
     Ok(FsUsage {
         total: blocks.saturating_mul(unit),
         used: blocks.saturating_sub(bfree).saturating_mul(unit),

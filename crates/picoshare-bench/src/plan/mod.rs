@@ -1,0 +1,3 @@
+//! What to run: the units every option is written in.
+
+pub mod units;

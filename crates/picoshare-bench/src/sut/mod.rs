@@ -1,0 +1,3 @@
+//! The server under test and the machine it runs on.
+
+pub mod proc;
