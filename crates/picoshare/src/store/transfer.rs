@@ -80,7 +80,6 @@ impl UploadSink {
     /// Makes the bytes received the new content of entry `target`, in one
     /// atomic switch, and returns once it is durable: `false` if the entry
     /// is gone. Downloads that started before keep reading the old content.
-    /// Only the SQLite store can ([`Store::can_replace`](super::Store::can_replace)).
     ///
     /// # Errors
     /// Storage failures; the entry keeps its old content then.
@@ -89,12 +88,7 @@ impl UploadSink {
         target: EntryId,
         change: Replacement,
     ) -> Result<bool, StoreError> {
-        match self {
-            UploadSink::Sqlite(s) => s.finish_replace(target, change).await,
-            UploadSink::Remote(_) => Err(StoreError::Task(
-                "the scale-out store cannot replace a file's content yet".into(),
-            )),
-        }
+        dispatch!(UploadSink, self, s => s.finish_replace(target, change).await)
     }
 }
 

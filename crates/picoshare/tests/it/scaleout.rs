@@ -101,6 +101,84 @@ async fn a_file_uploaded_through_one_downloads_through_the_other() {
     );
 }
 
+/// Old objects of replaced files still waiting for their deletion.
+fn old_versions_queued(server: &TestServer) -> i64 {
+    count(
+        &server.db(),
+        "SELECT count(*) FROM picoshare_deleted_objects WHERE not_before IS NOT NULL",
+        [],
+    )
+}
+
+/// A download streaming from one instance keeps the version it started
+/// with when the file is replaced through the other, for longer than a
+/// lease (its instance renews its hold on the old object); the old object
+/// is deleted a lease after the download ends.
+#[tokio::test]
+async fn a_replaced_version_is_kept_while_another_instance_streams_it() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(
+        &dir.path().join("store.db"),
+        &[("--instance-lease-secs", "3")],
+    )
+    .await;
+    let ca = a.admin_client().await;
+    let old = random_bytes(mib(12), 95);
+    let id = a
+        .upload(&ca, "v1.bin", &old, "application/octet-stream", None, None)
+        .await;
+    let resp = plain_client()
+        .get(b.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut stream = Box::pin(resp.bytes_stream());
+    let mut got = Vec::new();
+    while got.len() < 64 * 1024 {
+        got.extend_from_slice(&stream.next().await.unwrap().unwrap());
+    }
+    let new = random_bytes(mib(6), 96);
+    let form = Multipart::new().file("file", "v2.bin", Some("application/x-new"), &new);
+    let ct = form.content_type();
+    let resp = ca
+        .put(a.url(&format!("/api/entry/{id}/content")))
+        .header(CONTENT_TYPE, ct)
+        .body(form.finish())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    for server in [&a, &b] {
+        let body = plain_client()
+            .get(server.url(&format!("/-{id}")))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(body[..] == new[..], "new downloads get the new version");
+    }
+    // Two leases: only b's renewed hold keeps the old object.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert_eq!(old_versions_queued(&a), 1, "kept while b streams it");
+    while let Some(piece) = stream.next().await {
+        got.extend_from_slice(&piece.expect("the download is not cut"));
+    }
+    assert!(got == old, "the old version, whole ({} bytes)", got.len());
+    drop(stream);
+    assert!(
+        eventually(std::time::Duration::from_secs(15), || {
+            old_versions_queued(&a) == 0
+        })
+        .await,
+        "deleted once the download ended"
+    );
+    assert_eq!(a.orphan_chunks(), 0);
+}
+
 #[tokio::test]
 async fn a_session_is_valid_on_both_and_logout_ends_it_on_both() {
     let dir = tempfile::tempdir().unwrap();

@@ -468,26 +468,24 @@ pub(crate) async fn file_info(
                         (qr_figure(&view, "Preview page"))
                     }
                 }
-                @if state.store.can_replace() {
-                    form #replace-form.stack data-entry-id=(id) aria-labelledby="replace-heading" {
-                        h2 #replace-heading { "Replace file" }
-                        p.hint {
-                            "Upload a new version: every link, QR code and share keeps pointing at this file. "
-                            "Downloads already running finish with the current version."
-                        }
-                        div.form-row {
-                            label for="replace-file" { "New file" }
-                            input #replace-file name="file" type="file" required;
-                        }
-                        div.form-row.check {
-                            input #replace-keep-name type="checkbox" name="keepName";
-                            label for="replace-keep-name" { "Keep the name “" (entry.filename) "”" }
-                        }
-                        progress #replace-progress max="100" value="0" aria-label="Replacement upload progress" hidden {}
-                        p.error #replace-error role="alert" hidden {}
-                        div.actions {
-                            button.button.primary type="submit" { "Replace file" }
-                        }
+                form #replace-form.stack data-entry-id=(id) aria-labelledby="replace-heading" {
+                    h2 #replace-heading { "Replace file" }
+                    p.hint {
+                        "Upload a new version: every link, QR code and share keeps pointing at this file. "
+                        "Downloads already running finish with the current version."
+                    }
+                    div.form-row {
+                        label for="replace-file" { "New file" }
+                        input #replace-file name="file" type="file" required;
+                    }
+                    div.form-row.check {
+                        input #replace-keep-name type="checkbox" name="keepName";
+                        label for="replace-keep-name" { "Keep the name “" (entry.filename) "”" }
+                    }
+                    progress #replace-progress max="100" value="0" aria-label="Replacement upload progress" hidden {}
+                    p.error #replace-error role="alert" hidden {}
+                    div.actions {
+                        button.button.primary type="submit" { "Replace file" }
                     }
                 }
             }

@@ -90,7 +90,7 @@ impl RemoteStore {
     }
 
     /// The lease's length in seconds, as a statement parameter.
-    fn lease_secs(&self) -> i64 {
+    pub(super) fn lease_secs(&self) -> i64 {
         i64::try_from(self.inner.cfg.instance_lease_secs).unwrap_or(i64::MAX)
     }
 
@@ -153,7 +153,8 @@ impl RemoteStore {
         if n == 0 {
             self.reregister(&me).await?;
         }
-        Ok(())
+        // The replaced objects this instance's downloads still read.
+        self.renew_holds(self.lease_secs()).await
     }
 
     /// Takes back the leases that ran out, in the caller's transaction:
