@@ -140,6 +140,23 @@ impl TusSink {
         dispatch!(TusSink, self, s => s.complete(entry, expires).await)
     }
 
+    /// Completes the upload, whose last byte has arrived, as the new content
+    /// of entry `target` (one atomic switch, as
+    /// [`UploadSink::finish_replace`]), durable when this returns.
+    ///
+    /// # Errors
+    /// Storage failures, the upload keeping its last recorded offset;
+    /// [`StoreError::EntryGone`] if the entry was deleted meanwhile (the
+    /// upload is then dropped with its bytes).
+    pub(crate) async fn complete_replace(
+        self,
+        target: EntryId,
+        change: Replacement,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(TusSink, self, s => s.complete_replace(target, change, expires).await)
+    }
+
     /// Ends the session, dropping what it wrote (a checksum mismatch): the
     /// upload keeps the offset it had before.
     pub(crate) async fn discard(self) {

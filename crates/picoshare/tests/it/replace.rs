@@ -482,3 +482,227 @@ async fn a_stale_cached_range_is_answered_with_the_whole_new_version() {
     assert_eq!(resp.status().as_u16(), 206);
     assert_eq!(resp.bytes().await.unwrap().to_vec(), &new[..12]);
 }
+
+/// `Upload-Metadata` from pairs (values base64-encoded, as tus wants).
+fn tus_metadata(pairs: &[(&str, &str)]) -> String {
+    use base64::Engine;
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let v = base64::engine::general_purpose::STANDARD.encode(v.as_bytes());
+            format!("{k} {v}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `POST`s a tus creation to `endpoint` for `length` bytes.
+async fn tus_create(
+    server: &TestServer,
+    c: &Client,
+    endpoint: &str,
+    length: usize,
+    meta: &[(&str, &str)],
+) -> reqwest::Response {
+    c.post(server.url(endpoint))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", length.to_string())
+        .header("Upload-Metadata", tus_metadata(meta))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `PATCH`es `data` at `offset` of the upload at `url`.
+async fn tus_patch(
+    server: &TestServer,
+    c: &Client,
+    url: &str,
+    offset: usize,
+    data: &[u8],
+) -> reqwest::Response {
+    c.patch(server.url(url))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", offset.to_string())
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A resumable upload created with `replaces` becomes the file's new
+/// content when its last byte arrives: until then the old one is served;
+/// then the same link serves the new bytes under the new name (or the old
+/// one, without `filename` or with `keepName`), and no file is added.
+#[tokio::test]
+async fn a_resumable_upload_with_replaces_switches_the_content_when_it_completes() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let old = random_bytes(700_000, 50);
+    let id = server
+        .upload(&c, "old.txt", &old, "text/plain", Some("kept note"), None)
+        .await;
+    let (h0, _) = fetch(&id, &server).await;
+    // More than one 5 MiB part of the scale-out store's multipart upload.
+    let new = random_bytes((7 << 20) + 3, 51);
+    let resp = tus_create(
+        &server,
+        &c,
+        "/api/tus",
+        new.len(),
+        &[
+            ("replaces", id.as_str()),
+            ("filename", "new.bin"),
+            ("filetype", "application/x-new"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 201, "{:?}", resp.text().await);
+    let url = header_str(resp.headers(), "location");
+    let half = 3 << 20;
+    let resp = tus_patch(&server, &c, &url, 0, &new[..half]).await;
+    assert_eq!(resp.status().as_u16(), 204);
+    let (h, body) = fetch(&id, &server).await;
+    assert_eq!(
+        body, old,
+        "the old content is served until the upload completes"
+    );
+    assert_eq!(header_str(&h, "etag"), header_str(&h0, "etag"));
+    let resp = tus_patch(&server, &c, &url, half, &new[half..]).await;
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(header_str(resp.headers(), "picoshare-entry-id"), id);
+    let (h1, body) = fetch(&id, &server).await;
+    assert!(body == new, "the same link serves the new bytes");
+    assert!(header_str(&h1, "content-disposition").contains("new.bin"));
+    assert_eq!(header_str(&h1, "content-type"), "application/x-new");
+    assert_ne!(header_str(&h0, "etag"), header_str(&h1, "etag"));
+    assert_eq!(server.entry_count(), 1, "no file was added");
+    let entries: serde_json::Value = c
+        .get(server.url("/api/entries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(entries[0]["note"], "kept note");
+    // The completed upload names the file it replaced.
+    let resp = c
+        .head(server.url(&url))
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(header_str(resp.headers(), "picoshare-entry-id"), id);
+
+    // Without a filename (creation-with-upload, in one request) the name stays.
+    for meta in [
+        vec![("replaces", id.as_str())],
+        vec![
+            ("replaces", id.as_str()),
+            ("filename", "ignored.bin"),
+            ("keepName", "true"),
+        ],
+    ] {
+        let data = random_bytes(1234, 52);
+        let resp = c
+            .post(server.url("/api/tus"))
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", data.len().to_string())
+            .header("Upload-Metadata", tus_metadata(&meta))
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(data.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "{:?}", resp.text().await);
+        let (h, body) = fetch(&id, &server).await;
+        assert_eq!(body, data);
+        assert!(
+            header_str(&h, "content-disposition").contains("new.bin"),
+            "{meta:?}"
+        );
+    }
+    assert_eq!(server.entry_count(), 1);
+}
+
+/// `replaces` is the owner's: a guest link's upload with it is 403, an
+/// unknown file 404, limits or a note with it 400; a file deleted before
+/// the upload completes makes the last request 404 and drops the upload.
+#[tokio::test]
+async fn resumable_replacements_are_refused_where_they_must_be() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let id = server
+        .upload(&c, "a.txt", b"original", "text/plain", None, None)
+        .await;
+    let link: serde_json::Value = c
+        .post(server.url("/api/guest-links"))
+        .json(&serde_json::json!({
+            "label": "tus", "urlExpirationTime": FAR_FUTURE, "fileLifetime": "876000h0m0s",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let guest = format!("/api/guest/{}/tus", link["id"].as_str().unwrap());
+    let meta = [("replaces", id.as_str()), ("filename", "b.txt")];
+    let resp = tus_create(&server, &plain_client(), &guest, 10, &meta).await;
+    assert_eq!(resp.status().as_u16(), 403);
+    assert!(resp.text().await.unwrap().contains("cannot replace a file"));
+    let resp = tus_create(
+        &server,
+        &c,
+        "/api/tus",
+        10,
+        &[("replaces", "AAAAAAAAAA"), ("filename", "b.txt")],
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 404);
+    for extra in [("note", "x"), ("maxDownloads", "1")] {
+        let resp = tus_create(
+            &server,
+            &c,
+            "/api/tus",
+            10,
+            &[("replaces", id.as_str()), extra],
+        )
+        .await;
+        assert_eq!(resp.status().as_u16(), 400, "{extra:?}");
+    }
+    let (_, body) = fetch(&id, &server).await;
+    assert_eq!(body, b"original");
+
+    // The file goes while its replacement is uploaded.
+    let resp = tus_create(&server, &c, "/api/tus", 10, &[("replaces", id.as_str())]).await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let url = header_str(resp.headers(), "location");
+    let resp = tus_patch(&server, &c, &url, 0, b"01234").await;
+    assert_eq!(resp.status().as_u16(), 204);
+    let resp = c
+        .delete(server.url(&format!("/api/entry/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let resp = tus_patch(&server, &c, &url, 5, b"56789").await;
+    assert_eq!(resp.status().as_u16(), 404);
+    assert!(resp.text().await.unwrap().contains("has been deleted"));
+    let resp = c
+        .head(server.url(&url))
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404, "the upload was dropped");
+    assert_eq!(server.entry_count(), 0);
+    assert!(
+        eventually(Duration::from_secs(10), || server.orphan_chunks() == 0).await,
+        "its bytes were deleted: {}",
+        server.orphan_chunks()
+    );
+}

@@ -174,16 +174,6 @@ impl RemoteSink {
         {
             return Err(StoreError::LeaseLost);
         }
-        let Some(old) = tx
-            .query_opt(
-                "SELECT filename, upload_time, size, coalesce(content_id, id)
-                 FROM entries WHERE id = $1 FOR UPDATE",
-                &[&target.as_str()],
-            )
-            .await?
-        else {
-            return Ok(false);
-        };
         let claimed = tx
             .execute(
                 "DELETE FROM picoshare_pending_uploads WHERE entry_id = $1 AND instance_id = $2",
@@ -193,60 +183,99 @@ impl RemoteSink {
         if claimed != 1 {
             return Err(StoreError::LeaseLost);
         }
-        let old_filename: String = old.try_get(0)?;
-        let old_time: String = old.try_get(1)?;
-        let old_size: i64 = old.try_get(2)?;
-        let old_content: String = old.try_get(3)?;
-        // Strictly later than the old upload time: it names the version.
-        let new_time = db_time(
-            change
-                .now
-                .max(db_time_to_utc(&old_time) + chrono::Duration::seconds(1)),
-        );
-        let filename = change.filename.clone().unwrap_or(old_filename.clone());
-        let new_size = signed(self.0.bytes);
-        tx.execute(
-            "UPDATE entries SET filename = $2, content_type = $3, upload_time = $4, size = $5,
-                part_size = $6, content_id = $7, sha256 = NULL
-             WHERE id = $1",
-            &[
-                &target.as_str(),
-                &filename,
-                &change.content_type,
-                &new_time,
-                &new_size,
-                &signed(self.0.pieces.size() as u64),
-                &self.0.id.as_str(),
-            ],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO picoshare_replacements (entry_id, replaced_time, old_upload_time,
-                old_filename, old_size, new_filename, new_size, old_content_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &target.as_str(),
-                &db_time(change.now),
-                &old_time,
-                &old_filename,
-                &old_size,
-                &filename,
-                &new_size,
-                &old_content,
-            ],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO picoshare_deleted_objects (key, multipart_id, not_before)
-             VALUES ($1, '', clock_timestamp() + make_interval(secs => $2::BIGINT))
-             ON CONFLICT (key, multipart_id) DO UPDATE SET not_before = EXCLUDED.not_before",
-            &[&store.object_key(&old_content), &store.lease_secs()],
-        )
-        .await?;
+        let sink = &self.0;
+        let content = Content {
+            id: &sink.id,
+            size: sink.bytes,
+            part_size: sink.pieces.size() as u64,
+        };
+        if !switch_content(&store, &tx, &content, target, change).await? {
+            // Rolled back: the claim stays, and Drop abandons the upload.
+            return Ok(false);
+        }
         tx.commit().await?;
         let c = &store.inner.counters;
         Counters::add(&c.commits, 1);
         Counters::add(&c.commit_ns, started.elapsed().as_nanos() as u64);
         Ok(true)
     }
+}
+
+/// A content just stored in object `entries/{id}`.
+pub(super) struct Content<'a> {
+    pub(super) id: &'a EntryId,
+    pub(super) size: u64,
+    pub(super) part_size: u64,
+}
+
+/// The switch (see the module header), in the caller's transaction:
+/// `false`, changing nothing, if entry `target` is gone.
+pub(super) async fn switch_content(
+    store: &RemoteStore,
+    tx: &tokio_postgres::Transaction<'_>,
+    content: &Content<'_>,
+    target: &EntryId,
+    change: &Replacement,
+) -> Result<bool, StoreError> {
+    let Some(old) = tx
+        .query_opt(
+            "SELECT filename, upload_time, size, coalesce(content_id, id)
+             FROM entries WHERE id = $1 FOR UPDATE",
+            &[&target.as_str()],
+        )
+        .await?
+    else {
+        return Ok(false);
+    };
+    let old_filename: String = old.try_get(0)?;
+    let old_time: String = old.try_get(1)?;
+    let old_size: i64 = old.try_get(2)?;
+    let old_content: String = old.try_get(3)?;
+    // Strictly later than the old upload time: it names the version.
+    let new_time = db_time(
+        change
+            .now
+            .max(db_time_to_utc(&old_time) + chrono::Duration::seconds(1)),
+    );
+    let filename = change.filename.clone().unwrap_or(old_filename.clone());
+    let new_size = signed(content.size);
+    tx.execute(
+        "UPDATE entries SET filename = $2, content_type = $3, upload_time = $4, size = $5,
+            part_size = $6, content_id = $7, sha256 = NULL
+         WHERE id = $1",
+        &[
+            &target.as_str(),
+            &filename,
+            &change.content_type,
+            &new_time,
+            &new_size,
+            &signed(content.part_size),
+            &content.id.as_str(),
+        ],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO picoshare_replacements (entry_id, replaced_time, old_upload_time,
+            old_filename, old_size, new_filename, new_size, old_content_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &target.as_str(),
+            &db_time(change.now),
+            &old_time,
+            &old_filename,
+            &old_size,
+            &filename,
+            &new_size,
+            &old_content,
+        ],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO picoshare_deleted_objects (key, multipart_id, not_before)
+         VALUES ($1, '', clock_timestamp() + make_interval(secs => $2::BIGINT))
+         ON CONFLICT (key, multipart_id) DO UPDATE SET not_before = EXCLUDED.not_before",
+        &[&store.object_key(&old_content), &store.lease_secs()],
+    )
+    .await?;
+    Ok(true)
 }
