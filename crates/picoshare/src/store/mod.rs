@@ -77,7 +77,8 @@ use model::sessions::{NewSession, Session};
 use model::{
     ApiToken, Change, CreateOutcome, DatabaseSpace, DownloadPage, DownloadQuery, DownloadRecord,
     Entry, EntryLimits, EntryPage, EntryQuery, GcOutcome, GuestLink, NewApiToken, NewGuestLink,
-    NewShare, NewTusUpload, Reservation, Settings, Share, StorageUsage, TusUpload,
+    NewShare, NewTusUpload, ReplacementRecord, Reservation, Settings, Share, StorageUsage,
+    TusUpload,
 };
 use remote::RemoteStore;
 use sqlite::SqliteStore;
@@ -329,6 +330,13 @@ impl Store {
         /// # Errors
         /// Storage failures.
         async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError>;
+
+        /// Entry `id`'s content replacements, newest first (empty for a
+        /// file never replaced, or one that does not exist).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn replacements(&self, id: &EntryId) -> Result<Vec<ReplacementRecord>, StoreError>;
 
         /// Changes an entry's filename, expiration and note. Returns whether it exists.
         ///

@@ -706,3 +706,116 @@ async fn resumable_replacements_are_refused_where_they_must_be() {
         server.orphan_chunks()
     );
 }
+
+/// Each replacement is in the file's history: `GET
+/// /api/entry/{id}/replacements` (newest first) and its downloads page.
+/// The download count, limit and downloads used stay as they were: the
+/// link is the same.
+#[tokio::test]
+async fn the_history_notes_each_replacement_and_counts_stay() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let id = crate::limits::upload_with(&server, &[("maxDownloads", "3")], "", b"8 bytes!").await;
+    let (_, body) = fetch(&id, &server).await;
+    assert_eq!(body, b"8 bytes!");
+    let replacements = |c: Client| {
+        let url = server.url(&format!("/api/entry/{id}/replacements"));
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let resp = replacements(c.clone()).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!([])
+    );
+
+    let resp = put_multipart(&server, &c, &id, "", "b.bin", &[7; 1000]).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let resp = put_content(
+        &server,
+        &c,
+        &id,
+        "?keepName=true",
+        b"five!".to_vec().into(),
+        "a/b",
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 200);
+
+    let rows: serde_json::Value = replacements(c.clone()).await.json().await.unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let facts = |r: &serde_json::Value| {
+        (
+            r["oldFilename"].as_str().unwrap().to_owned(),
+            r["oldSize"].as_u64().unwrap(),
+            r["newFilename"].as_str().unwrap().to_owned(),
+            r["newSize"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(facts(&rows[0]), ("b.bin".into(), 1000, "b.bin".into(), 5));
+    assert_eq!(
+        facts(&rows[1]),
+        ("limited.bin".into(), 8, "b.bin".into(), 1000)
+    );
+    for r in rows {
+        let time = r["time"].as_str().unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(time).is_ok(),
+            "an RFC 3339 time: {time}"
+        );
+    }
+
+    let html = c
+        .get(server.url(&format!("/files/{id}/downloads")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Content replaced"), "{html}");
+    assert!(
+        html.contains("Content replaced: limited.bin, 8 B → b.bin, 1000 B"),
+        "{html}"
+    );
+    assert!(html.contains("Content replaced: b.bin, 1000 B → b.bin, 5 B"));
+
+    // The download made before is still counted, against the same limit
+    // (download records are gathered for about a second before they are written).
+    assert!(
+        eventually(Duration::from_secs(10), || server.download_rows(&id).len()
+            == 1)
+        .await,
+        "the download is recorded"
+    );
+    let downloads: serde_json::Value = c
+        .get(server.url(&format!("/api/entry/{id}/downloads")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(downloads.as_array().unwrap().len(), 1);
+    let entries: serde_json::Value = c
+        .get(server.url("/api/entries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(entries[0]["downloads"], 1);
+    assert_eq!(entries[0]["maxDownloads"], 3);
+    assert_eq!(entries[0]["downloadsUsed"], 1);
+
+    // The owner's only; an unknown file is 404.
+    assert_eq!(replacements(plain_client()).await.status().as_u16(), 401);
+    let resp = c
+        .get(server.url("/api/entry/AAAAAAAAAA/replacements"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+}

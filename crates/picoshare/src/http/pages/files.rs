@@ -635,6 +635,11 @@ pub(crate) async fn file_downloads(
         .await
         .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?
         .ok_or_else(|| fail(&page, AppError::not_found("entry not found")))?;
+    let replacements = state
+        .store
+        .replacements(&id)
+        .await
+        .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?;
     // Whether there is any download at all (the unique view counts addresses).
     let any = found.total > 0;
     let total = found.total;
@@ -688,6 +693,18 @@ pub(crate) async fn file_downloads(
                     }
                 } @else {
                     p.empty { "No downloads yet." }
+                }
+                @if !replacements.is_empty() {
+                    h2 #replacements-heading { "Content replaced" }
+                    ul.replacements aria-labelledby="replacements-heading" {
+                        @for r in &replacements {
+                            li {
+                                "Content replaced: " (r.old_filename) ", " (human_size(r.old_size))
+                                " → " (r.new_filename) ", " (human_size(r.new_size)) ", "
+                                time datetime=(db_time(r.time)) { (date_time(r.time)) }
+                            }
+                        }
+                    }
                 }
                 div.actions {
                     a.button.secondary href=(format!("/files/{id}/info")) { "Close" }
