@@ -37,8 +37,10 @@ pub(crate) struct Entry {
     /// Size of every chunk (SQLite) or part (object storage) but the last.
     pub(crate) chunk_size: u64,
     /// A download's hold on the version of the content it looked up, so that
-    /// a replacement does not free it while the download reads it (SQLite's
-    /// `content.rs`); `None` outside downloads.
+    /// a replacement does not free it while the download reads it: on SQLite
+    /// a pin (`sqlite/content.rs`), taken for downloads only (`None`
+    /// elsewhere); on the scale-out store the key of the object it was read
+    /// with, held by every entry read (`remote/replace.rs`).
     pub(crate) pin: Option<ContentPin>,
 }
 
