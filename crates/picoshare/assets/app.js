@@ -28,6 +28,7 @@ import { copyLinkButtons } from "./js/clipboard.js";
 import { init as fileDelete } from "./js/pages/file-delete.js";
 import { init as fileDownloads } from "./js/pages/file-downloads.js";
 import { init as fileEdit } from "./js/pages/file-edit.js";
+import { init as fileInfo } from "./js/pages/file-info.js";
 import { init as files } from "./js/pages/files.js";
 import { init as guestLinkNew } from "./js/pages/guest-link-new.js";
 import { init as guestLinks } from "./js/pages/guest-links.js";
@@ -48,7 +49,7 @@ const pages = {
   login,
   upload,
   files,
-  "file-info": copyLinkButtons,
+  "file-info": fileInfo,
   "file-edit": fileEdit,
   "file-delete": fileDelete,
   "file-downloads": fileDownloads,

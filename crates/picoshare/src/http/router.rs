@@ -22,7 +22,7 @@ use super::api::{
 use super::downloads;
 use super::layers::{self, body_timeout, csrf, redirects, security_headers};
 use super::pages;
-use super::uploads::{guest, owner, tus};
+use super::uploads::{guest, owner, replace, tus};
 use super::{AppError, AppState, JSON_LIMIT};
 
 /// Builds the router: the routes of each kind of caller, then the layers.
@@ -143,6 +143,10 @@ fn owner() -> Router<AppState> {
         )
         .route("/api/entry/{id}/downloads", get(history::entry_downloads))
         .route(
+            "/api/entry/{id}/replacements",
+            get(history::entry_replacements),
+        )
+        .route(
             "/api/shares",
             get(shares::list_shares).post(shares::create_share),
         )
@@ -206,6 +210,10 @@ fn uploader() -> Router<AppState> {
         .route(
             "/api/upload/{filename}",
             put(owner::upload_raw).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/entry/{id}/content",
+            put(replace::replace_content).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/upload", put(owner::upload_raw_unnamed))
         .route("/api/upload/", put(owner::upload_raw_unnamed))

@@ -77,7 +77,8 @@ use model::sessions::{NewSession, Session};
 use model::{
     ApiToken, Change, CreateOutcome, DatabaseSpace, DownloadPage, DownloadQuery, DownloadRecord,
     Entry, EntryLimits, EntryPage, EntryQuery, GcOutcome, GuestLink, NewApiToken, NewGuestLink,
-    NewShare, NewTusUpload, Reservation, Settings, Share, StorageUsage, TusUpload,
+    NewShare, NewTusUpload, ReplacementRecord, Reservation, Settings, Share, StorageUsage,
+    TusUpload,
 };
 use remote::RemoteStore;
 use sqlite::SqliteStore;
@@ -210,6 +211,25 @@ impl Store {
         }
     }
 
+    /// `entries` made safe to read later as they are now: on SQLite each is
+    /// pinned and read again in one snapshot, so a replacement of its
+    /// content meanwhile leaves the version returned readable until the
+    /// entry is dropped (`None` for one that is gone). On the scale-out
+    /// store they come back as they are: each already holds the object it
+    /// was read with (`remote/replace.rs`).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) async fn pinned_entries(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Option<Entry>>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.pinned_entries(entries).await,
+            Store::Remote(_) => Ok(entries.into_iter().map(Some).collect()),
+        }
+    }
+
     /// Opens bytes `start..=end` of `entry` for reading in batches.
     pub(crate) fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RangeReader {
         match self {
@@ -310,6 +330,13 @@ impl Store {
         /// # Errors
         /// Storage failures.
         async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError>;
+
+        /// Entry `id`'s content replacements, newest first (empty for a
+        /// file never replaced, or one that does not exist).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn replacements(&self, id: &EntryId) -> Result<Vec<ReplacementRecord>, StoreError>;
 
         /// Changes an entry's filename, expiration and note. Returns whether it exists.
         ///

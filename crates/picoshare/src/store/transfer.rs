@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use super::model::NewEntry;
+use super::model::{NewEntry, Replacement};
 use super::remote::{RemoteRange, RemoteSink, RemoteTusSink, SlotLease};
 use super::sqlite::{LocalSlot, SqliteRange, SqliteSink, SqliteTusSink};
 use super::StoreError;
@@ -76,6 +76,20 @@ impl UploadSink {
     pub(crate) async fn finish(self, entry: NewEntry) -> Result<(), StoreError> {
         dispatch!(UploadSink, self, s => s.finish(entry).await)
     }
+
+    /// Makes the bytes received the new content of entry `target`, in one
+    /// atomic switch, and returns once it is durable: `false` if the entry
+    /// is gone. Downloads that started before keep reading the old content.
+    ///
+    /// # Errors
+    /// Storage failures; the entry keeps its old content then.
+    pub(crate) async fn finish_replace(
+        self,
+        target: EntryId,
+        change: Replacement,
+    ) -> Result<bool, StoreError> {
+        dispatch!(UploadSink, self, s => s.finish_replace(target, change).await)
+    }
 }
 
 /// One writing session on a resumable upload, continuing it from its
@@ -124,6 +138,23 @@ impl TusSink {
         expires: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         dispatch!(TusSink, self, s => s.complete(entry, expires).await)
+    }
+
+    /// Completes the upload, whose last byte has arrived, as the new content
+    /// of entry `target` (one atomic switch, as
+    /// [`UploadSink::finish_replace`]), durable when this returns.
+    ///
+    /// # Errors
+    /// Storage failures, the upload keeping its last recorded offset;
+    /// [`StoreError::EntryGone`] if the entry was deleted meanwhile (the
+    /// upload is then dropped with its bytes).
+    pub(crate) async fn complete_replace(
+        self,
+        target: EntryId,
+        change: Replacement,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(TusSink, self, s => s.complete_replace(target, change, expires).await)
     }
 
     /// Ends the session, dropping what it wrote (a checksum mismatch): the

@@ -11,6 +11,8 @@ mod helpers;
 
 // Login, logout, session cookies, admin-only routes.
 mod auth;
+// PUT /api/entry/{id}/content: replacing a file behind its link.
+mod replace;
 // Startup configuration: secret sources, database path flags.
 mod config;
 // POST /api/entry: what is stored and every way an upload is refused.

@@ -22,7 +22,7 @@ async fn create(s: &TestServer, c: &reqwest::Client, body: Value) -> reqwest::Re
         .expect("POST /api/shares")
 }
 
-async fn create_ok(s: &TestServer, c: &reqwest::Client, body: Value) -> Value {
+pub(crate) async fn create_ok(s: &TestServer, c: &reqwest::Client, body: Value) -> Value {
     let resp = create(s, c, body).await;
     assert_eq!(resp.status().as_u16(), 200);
     resp.json().await.unwrap()
@@ -56,7 +56,7 @@ async fn get_zip(s: &TestServer, id: &str) -> Vec<u8> {
 
 /// What Python's `zipfile` reads from `path`: `testzip()` must find no bad
 /// member; returns `(name, size, sha256)` per member, in order.
-fn python_members(path: &Path) -> Vec<(String, u64, String)> {
+pub(crate) fn python_members(path: &Path) -> Vec<(String, u64, String)> {
     let script = r#"
 import hashlib, json, sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
@@ -98,7 +98,7 @@ fn unzip_test(path: &Path) {
     assert!(text.contains("No errors detected"), "{text}");
 }
 
-fn write_temp(data: &[u8]) -> tempfile::NamedTempFile {
+pub(crate) fn write_temp(data: &[u8]) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     std::io::Write::write_all(&mut f, data).unwrap();
     f

@@ -74,7 +74,21 @@ pub(crate) async fn download_zip(
     headers: HeaderMap,
     Path(raw_id): Path<String>,
 ) -> Result<Response, AppError> {
-    let share = public_share(&state, &raw_id).await?;
+    let mut share = public_share(&state, &raw_id).await?;
+    // The sizes laid out below must be the bytes read: the files are
+    // pinned to the versions they have now, even if one is replaced while
+    // the archive streams (`store/sqlite/content.rs`).
+    let current = state
+        .store
+        .pinned_entries(share.files.iter().map(|f| f.entry.clone()).collect())
+        .await
+        .map_err(|e| AppError::store("failed to read the share's files", e))?;
+    let files = std::mem::take(&mut share.files);
+    share.files = files
+        .into_iter()
+        .zip(current)
+        .filter_map(|(f, entry)| Some(ShareFile { entry: entry?, ..f }))
+        .collect();
     let limits = all_limits(&state).await?;
     let now = state.clock.now();
     let files: Vec<&ShareFile> = share

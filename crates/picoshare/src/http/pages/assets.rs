@@ -86,6 +86,7 @@ const ASSETS: &[Asset] = assets![
     "js/pages/file-delete.js",
     "js/pages/file-downloads.js",
     "js/pages/file-edit.js",
+    "js/pages/file-info.js",
     "js/pages/files.js",
     "js/pages/guest-link-new.js",
     "js/pages/guest-links.js",

@@ -6,6 +6,7 @@
 pub(crate) mod guest;
 pub(crate) mod multipart;
 pub(crate) mod owner;
+pub(crate) mod replace;
 pub(crate) mod tus;
 
 use std::future::Future;
@@ -23,12 +24,12 @@ pub(crate) const STORE_FAILED: &str = "failed to insert file into database";
 /// `stored {what}` with its entry ID. How a client that goes away meanwhile
 /// is handled is `commit`'s own (a guest upload's runs in a task of its own,
 /// so that its slot outlives the commit).
-pub(crate) async fn finish<E>(
+pub(crate) async fn finish<T, E>(
     metrics: &HttpMetrics,
     entry_id: &EntryId,
     what: &str,
-    commit: impl Future<Output = Result<(), E>>,
-) -> Result<(), E> {
+    commit: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     let started = Instant::now();
     let stored = commit.await;
     HttpMetrics::add(

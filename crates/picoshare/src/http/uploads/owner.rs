@@ -187,6 +187,27 @@ pub(crate) async fn upload_raw(
     let raw_max = query.get("maxDownloads").map(String::as_str);
     let limits = protect::new_limits(raw_max, None, invalid).await?;
     let content_type = raw_content_type(req.headers());
+    let sink = receive_raw(&state, req).await?;
+    let id = sink.id().clone();
+    let entry = NewEntry {
+        filename,
+        content_type,
+        upload_time: now,
+        expiration,
+        note,
+        guest_link_id: None,
+        limits,
+    };
+    finish(&state, sink, entry).await?;
+    Ok(link_reply.reply(&id))
+}
+
+/// Streams a raw request body into a new upload, as it arrives; refuses an
+/// empty one.
+pub(crate) async fn receive_raw(
+    state: &AppState,
+    req: Request,
+) -> Result<crate::store::UploadSink, AppError> {
     let mut sink = state
         .store
         .begin_upload(EntryId::generate(), content_length(req.headers()));
@@ -210,20 +231,11 @@ pub(crate) async fn upload_raw(
         HttpMetrics::add(&m.upload_store_wait_ns, t.elapsed().as_nanos() as u64);
     }
     if sink.bytes_received() == 0 {
-        return Err(invalid("file must be non-empty".into()));
+        return Err(AppError::bad_request(
+            "invalid request: file must be non-empty",
+        ));
     }
-    let id = sink.id().clone();
-    let entry = NewEntry {
-        filename,
-        content_type,
-        upload_time: now,
-        expiration,
-        note,
-        guest_link_id: None,
-        limits,
-    };
-    finish(&state, sink, entry).await?;
-    Ok(link_reply.reply(&id))
+    Ok(sink)
 }
 
 /// `PUT /api/upload` and `PUT /api/upload/`: no file name in the URL (curl
@@ -238,7 +250,7 @@ pub(crate) async fn upload_raw_unnamed(_uploader: Uploader) -> AppError {
 /// The stored type of a raw upload: the request's `Content-Type`, unless it
 /// says nothing about the file (absent, or the form type `curl --data-binary`
 /// sends by default); downloads then infer one from the file name.
-fn raw_content_type(headers: &axum::http::HeaderMap) -> String {
+pub(crate) fn raw_content_type(headers: &axum::http::HeaderMap) -> String {
     let given = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

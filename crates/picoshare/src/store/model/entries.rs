@@ -36,6 +36,31 @@ pub(crate) struct Entry {
     pub(crate) size: u64,
     /// Size of every chunk (SQLite) or part (object storage) but the last.
     pub(crate) chunk_size: u64,
+    /// A download's hold on the version of the content it looked up, so that
+    /// a replacement does not free it while the download reads it: on SQLite
+    /// a pin (`sqlite/content.rs`), taken for downloads only (`None`
+    /// elsewhere); on the scale-out store the key of the object it was read
+    /// with, held by every entry read (`remote/replace.rs`).
+    pub(crate) pin: Option<ContentPin>,
+}
+
+/// A backend's hold on one version of a file's content, released when the
+/// last clone of its [`Entry`] is dropped.
+pub(crate) type ContentPin = std::sync::Arc<dyn std::any::Any + Send + Sync>;
+
+/// What replacing a file's content changes besides its bytes (the size
+/// follows from them).
+#[derive(Debug, Clone)]
+pub(crate) struct Replacement {
+    /// The new filename, or `None` to keep the entry's.
+    pub(crate) filename: Option<String>,
+    /// The new content's type.
+    pub(crate) content_type: String,
+    /// When the replacement is made. The entry's upload time becomes this,
+    /// or one second after the old one if that is later, so that it always
+    /// moves forward (`Last-Modified`, the `ETag`, and the version a
+    /// download reads are taken from it).
+    pub(crate) now: DateTime<Utc>,
 }
 
 impl Entry {
@@ -70,6 +95,7 @@ impl Entry {
             guest_link_id: r.opt_text(at + 6)?.filter(|g| !g.is_empty()),
             size: unsigned(size),
             chunk_size: unsigned(chunk_size).max(1),
+            pin: None,
         }))
     }
 }

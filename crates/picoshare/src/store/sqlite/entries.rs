@@ -11,6 +11,9 @@ use crate::ids::EntryId;
 use crate::store::model::entries::{DELETE_DOWNLOADS, DELETE_ENTRY, INSERT_DOWNLOAD, UPDATE_ENTRY};
 use crate::store::model::limits::DELETE_LIMITS;
 use crate::store::model::time::{db_time, expiration_to_db};
+use std::sync::Arc;
+
+use crate::store::model::entries::ContentPin;
 use crate::store::model::{DownloadRecord, Entry, EntryLimits, NewEntry};
 use crate::store::DownloadLookup;
 use crate::store::StoreError;
@@ -34,6 +37,18 @@ pub(super) fn delete_entry_rows(conn: &Connection, id: &str) -> Result<usize, St
     })?;
     conn.execute(DELETE_ENTRY.sqlite(), [id])?;
     conn.execute(DELETE_LIMITS.sqlite(), [id])?;
+    // Retired contents go with the entry, as its current one does.
+    super::freeing_pages(conn, || {
+        conn.execute(
+            "DELETE FROM entries_data WHERE id IN (SELECT old_content_id
+             FROM picoshare_replacements WHERE entry_id = ?1 AND old_content_id IS NOT NULL)",
+            [id],
+        )
+    })?;
+    conn.execute(
+        "DELETE FROM picoshare_replacements WHERE entry_id = ?1",
+        [id],
+    )?;
     super::shares::leave_shares(conn, id)
 }
 
@@ -65,6 +80,25 @@ pub(super) fn insert_entry(
 }
 
 impl SqliteStore {
+    /// Entry `id`'s content replacements, newest first.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn replacements(
+        &self,
+        id: &EntryId,
+    ) -> Result<Vec<crate::store::model::ReplacementRecord>, StoreError> {
+        use crate::store::model::history::REPLACEMENTS;
+        use crate::store::model::ReplacementRecord;
+        let id = id.clone();
+        self.read(move |conn| {
+            super::query_all(conn, REPLACEMENTS.sqlite(), [id.as_str()], |r| {
+                ReplacementRecord::decode(r)
+            })
+        })
+        .await
+    }
+
     /// Looks up an entry's metadata and size. Entries without any data are
     /// treated as missing, as in the original.
     ///
@@ -74,6 +108,46 @@ impl SqliteStore {
         let id = id.clone();
         self.read(move |conn| {
             Ok(query_opt(conn, ENTRY, [id.as_str()], |r| Entry::decode(r, 0))?.flatten())
+        })
+        .await
+    }
+
+    /// `entries` read again in one snapshot, each pinned before it
+    /// (`content.rs`), so that reading them later gets the versions
+    /// returned even if they are replaced meanwhile; `None` for one that is
+    /// gone. A share's ZIP reads its files this way.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn pinned_entries(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<Option<Entry>>, StoreError> {
+        let pinned: Vec<(EntryId, ContentPin)> = entries
+            .into_iter()
+            .map(|e| {
+                let pin: ContentPin = Arc::new(
+                    self.inner
+                        .shared
+                        .pins
+                        .pin(&e.id, self.inner.writer.sender()),
+                );
+                (e.id, pin)
+            })
+            .collect();
+        self.read(move |conn| {
+            let txn = conn.unchecked_transaction()?;
+            let mut out = Vec::with_capacity(pinned.len());
+            for (id, pin) in pinned {
+                let entry = query_opt(&txn, ENTRY, [id.as_str()], |r| Entry::decode(r, 0))?
+                    .flatten()
+                    .map(|mut e| {
+                        e.pin = Some(pin);
+                        e
+                    });
+                out.push(entry);
+            }
+            Ok(out)
         })
         .await
     }
@@ -90,14 +164,18 @@ impl SqliteStore {
     ) -> Result<Option<DownloadLookup>, StoreError> {
         let id = id.clone();
         let counters = self.inner.counters.clone();
+        // Taken before the snapshot, so that a replacement committed after
+        // it keeps the version this download sees (`content.rs`).
+        let pin: ContentPin = Arc::new(self.inner.shared.pins.pin(&id, self.inner.writer.sender()));
         self.read(move |conn| {
             // One snapshot for the entry, its limits and its data.
             let txn = conn.unchecked_transaction()?;
-            let Some(entry) =
+            let Some(mut entry) =
                 query_opt(&txn, ENTRY, [id.as_str()], |r| Entry::decode(r, 0))?.flatten()
             else {
                 return Ok(None);
             };
+            entry.pin = Some(pin);
             let limits = query_opt(&txn, super::limits::ENTRY_LIMITS, [id.as_str()], |r| {
                 EntryLimits::decode(r)
             })?;

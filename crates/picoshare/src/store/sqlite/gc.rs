@@ -27,7 +27,8 @@ fn not_in_progress(column: &str, in_progress: &[String], first: usize) -> String
 }
 
 /// Deletes every chunk that belongs to no entry, no unfinished resumable
-/// upload and none of the uploads `in_progress`. Returns how many.
+/// upload, no retired content a download may still read and none of the
+/// uploads `in_progress`. Returns how many.
 pub(super) fn delete_orphan_chunks(
     conn: &Connection,
     in_progress: &[String],
@@ -35,6 +36,8 @@ pub(super) fn delete_orphan_chunks(
     let sql = format!(
         "DELETE FROM entries_data WHERE id NOT IN (SELECT id FROM entries)
          AND id NOT IN (SELECT entry_id FROM picoshare_tus_uploads WHERE completed = 0)
+         AND id NOT IN (SELECT old_content_id FROM picoshare_replacements
+                        WHERE old_content_id IS NOT NULL)
          {}",
         not_in_progress("id", in_progress, 1)
     );

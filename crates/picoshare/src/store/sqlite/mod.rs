@@ -15,6 +15,7 @@
 
 pub(crate) mod backup;
 mod checkpoint;
+mod content;
 mod convert;
 mod entries;
 mod files;
@@ -266,6 +267,12 @@ impl SqliteStore {
         // without an entry belongs to an upload that a previous run never finished.
         // Unfinished resumable uploads keep their chunks, except any stored
         // past their recorded offset by a session that never ended.
+        // Nor downloaded: the old contents of replaced files go with them.
+        conn.execute(
+            "UPDATE picoshare_replacements SET old_content_id = NULL
+             WHERE old_content_id IS NOT NULL",
+            [],
+        )?;
         let orphans = freeing_pages(&conn, || {
             Ok::<_, rusqlite::Error>(
                 gc::delete_orphan_chunks(&conn, &[])?

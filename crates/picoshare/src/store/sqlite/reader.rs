@@ -11,6 +11,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{configure_connection, stats, SqliteStore, StoreConfig};
 use crate::ids::EntryId;
+use crate::store::model::entries::ContentPin;
+use crate::store::model::time::db_time;
 use crate::store::model::Entry;
 use crate::store::StoreError;
 
@@ -129,22 +131,48 @@ pub(super) fn read_chunks(
     Ok(out)
 }
 
+/// Where the chunks of version `version` (its upload time) of entry `id`
+/// are: under the entry's id while it is current, under the id its content
+/// was retired to once replaced (`content.rs`).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] if that version's chunks were freed, which no
+/// download holding its pin sees; SQLite failures.
+fn version_content(conn: &Connection, id: &EntryId, version: &str) -> Result<String, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT old_content_id FROM picoshare_replacements
+         WHERE entry_id = ?1 AND old_upload_time = ?2",
+    )?;
+    let mut rows = stmt.query([id.as_str(), version])?;
+    match rows.next()? {
+        None => Ok(id.as_str().to_owned()),
+        Some(row) => row.get::<_, Option<String>>(0)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("entry {id}: the version being read was freed"))
+        }),
+    }
+}
+
 impl SqliteStore {
-    /// Reads chunks `first..=last` of entry `id`, in order.
+    /// Reads chunks `first..=last` of version `version` of entry `id`, in order.
     ///
     /// # Errors
     /// [`StoreError::Corrupt`] if a chunk is missing; SQLite failures.
     async fn read_chunks(
         &self,
         id: &EntryId,
+        version: &str,
         first: u64,
         last: u64,
     ) -> Result<Vec<Bytes>, StoreError> {
         let id = id.clone();
+        let version = version.to_owned();
         let counters = self.inner.counters.clone();
         self.read(move |conn| {
             let started = std::time::Instant::now();
-            let chunks = read_chunks(conn, id.as_str(), first, last)?;
+            // One snapshot for where the version is and its chunks.
+            let txn = conn.unchecked_transaction()?;
+            let content = version_content(&txn, &id, &version)?;
+            let chunks = read_chunks(&txn, &content, first, last)?;
             stats::Counters::add(&counters.read_ns, started.elapsed().as_nanos() as u64);
             Ok(chunks)
         })
@@ -156,6 +184,8 @@ impl SqliteStore {
         SqliteRange {
             store: self.clone(),
             id: entry.id.clone(),
+            version: db_time(entry.upload_time),
+            _pin: entry.pin.clone(),
             chunk_size: entry.chunk_size.max(1),
             next: start,
             end,
@@ -168,6 +198,10 @@ impl SqliteStore {
 pub(crate) struct SqliteRange {
     store: SqliteStore,
     id: EntryId,
+    /// The version read: the entry's upload time as the download saw it.
+    version: String,
+    /// Keeps that version's chunks while the download runs.
+    _pin: Option<ContentPin>,
     chunk_size: u64,
     next: u64,
     end: u64,
@@ -191,7 +225,10 @@ impl SqliteRange {
         let last_chunk = self.end / cs;
         let per_batch = (batch_bytes / cs).max(1);
         let last = (first + per_batch - 1).min(last_chunk);
-        let chunks = self.store.read_chunks(&self.id, first, last).await?;
+        let chunks = self
+            .store
+            .read_chunks(&self.id, &self.version, first, last)
+            .await?;
         let mut out = Vec::with_capacity(chunks.len());
         for (i, data) in chunks.into_iter().enumerate() {
             let base = (first + i as u64) * cs;

@@ -222,6 +222,29 @@ const ADDITIVE: &[(i64, &str)] = &[
         // upload one more random page written to the WAL.
         "CREATE INDEX IF NOT EXISTS idx_entries_upload_time ON entries (upload_time);",
     ),
+    (
+        10,
+        // Replacements of a file's content (`PUT /api/entry/{id}/content`):
+        // one row per switch, for the download history, and the id the old
+        // chunks were moved to (`old_content_id`) while a download that
+        // started before the switch may still read them; NULL once they are
+        // freed. A download finds its version by the upload time it looked up
+        // (`old_upload_time`; replacing always moves `entries.upload_time`
+        // forward).
+        "CREATE TABLE IF NOT EXISTS picoshare_replacements (
+            entry_id TEXT NOT NULL,
+            replaced_time TEXT NOT NULL,
+            old_upload_time TEXT NOT NULL,
+            old_filename TEXT NOT NULL,
+            old_size INTEGER NOT NULL,
+            new_filename TEXT NOT NULL,
+            new_size INTEGER NOT NULL,
+            old_content_id TEXT,
+            PRIMARY KEY (entry_id, old_upload_time)
+        ) STRICT;
+        CREATE INDEX IF NOT EXISTS idx_replacements_content
+            ON picoshare_replacements (old_content_id) WHERE old_content_id IS NOT NULL;",
+    ),
 ];
 
 /// Settings that only take effect when a database file is created.

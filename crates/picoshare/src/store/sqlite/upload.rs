@@ -10,11 +10,11 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use super::writer::Cmd;
+use super::writer::{Cmd, TusCompletion};
 use super::{LocalSlot, SqliteStore};
 use crate::ids::EntryId;
 use crate::store::model::time::db_time;
-use crate::store::model::{NewEntry, Pieces, TusUpload};
+use crate::store::model::{NewEntry, Pieces, Replacement, TusUpload};
 use crate::store::StoreError;
 
 /// Cuts an upload's bytes into chunks ([`Pieces`]) and sends each full one
@@ -143,6 +143,34 @@ impl SqliteSink {
     }
 }
 
+impl SqliteSink {
+    /// Makes the bytes received the new content of entry `target` (see
+    /// `Cmd::Replace`) and returns once the switch is durable: `false` if
+    /// the entry is gone (the bytes are then deleted). The caller must have
+    /// checked that the file is not empty.
+    ///
+    /// # Errors
+    /// [`StoreError::DiskFull`] and other storage failures; the entry keeps
+    /// its old content then.
+    pub(crate) async fn finish_replace(
+        mut self,
+        target: EntryId,
+        change: Replacement,
+    ) -> Result<bool, StoreError> {
+        self.chunks.flush().await?;
+        let (reply, rx) = oneshot::channel();
+        let cmd = Cmd::Replace {
+            id: self.chunks.id.clone(),
+            target,
+            change,
+            reply,
+        };
+        self.chunks.send(cmd).await?;
+        self.done = true;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
 impl Drop for SqliteSink {
     fn drop(&mut self) {
         if self.done || self.chunks.next_index == 0 {
@@ -223,14 +251,34 @@ impl SqliteTusSink {
         expires: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.chunks.flush().await?;
-        self.end(Bytes::new(), expires, Some(entry)).await
+        self.end(Bytes::new(), expires, Some(TusCompletion::Entry(entry)))
+            .await
+    }
+
+    /// Completes the upload as the new content of entry `target`: the last
+    /// chunk, the switch (`Writer::replace`'s) and the upload marked
+    /// complete, in one durable commit.
+    ///
+    /// # Errors
+    /// Storage failures, the upload keeping its last recorded offset;
+    /// [`StoreError::EntryGone`] if the entry was deleted (the upload is
+    /// dropped with its chunks).
+    pub(crate) async fn complete_replace(
+        mut self,
+        target: EntryId,
+        change: Replacement,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.chunks.flush().await?;
+        let completion = TusCompletion::Replace { target, change };
+        self.end(Bytes::new(), expires, Some(completion)).await
     }
 
     async fn end(
         &mut self,
         tail: Bytes,
         expires: DateTime<Utc>,
-        complete: Option<NewEntry>,
+        complete: Option<TusCompletion>,
     ) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Cmd::TusSave {

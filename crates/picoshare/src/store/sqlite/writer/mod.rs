@@ -39,7 +39,7 @@ use tokio::sync::oneshot;
 use super::checkpoint::Checkpointer;
 use super::StoreConfig;
 use crate::ids::{EntryId, TusUploadId};
-use crate::store::model::{NewEntry, TusUpload};
+use crate::store::model::{NewEntry, Replacement, TusUpload};
 use crate::store::stats::Counters;
 use crate::store::StoreError;
 
@@ -58,6 +58,17 @@ type Job =
 /// Where the writer answers a request whose outcome is a commit.
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
+/// How a resumable upload's completing save completes it.
+pub(super) enum TusCompletion {
+    /// As a new entry.
+    Entry(NewEntry),
+    /// As the new content of entry `target` ([`Writer::replace`]'s switch).
+    Replace {
+        target: EntryId,
+        change: crate::store::model::Replacement,
+    },
+}
+
 /// A message to the writer thread.
 pub(super) enum Cmd {
     /// One chunk of an upload (`index` counts from 0).
@@ -74,6 +85,17 @@ pub(super) enum Cmd {
     },
     /// Abandons an upload: deletes its chunks.
     Abort { id: EntryId },
+    /// Makes the chunks of upload `id` (all sent) the content of entry
+    /// `target`, retiring its old content (`uploads.rs`). Replies whether
+    /// the entry was there.
+    Replace {
+        id: EntryId,
+        target: EntryId,
+        change: Replacement,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    /// Frees retired contents that no download reads any more (`content.rs`).
+    FreeContent { ids: Vec<EntryId> },
     /// Runs a job in the running transaction. `detached`: nobody waits for
     /// its commit (download records, a token's last use), so it may wait for
     /// company in the transaction for up to [`DETACHED_COMMIT_AFTER`].
@@ -97,7 +119,7 @@ pub(super) enum Cmd {
         offset: u64,
         tail: Bytes,
         expires: String,
-        complete: Option<NewEntry>,
+        complete: Option<TusCompletion>,
         reply: Reply,
     },
     /// Ends a session without saving its tail: keeps what the transactions
@@ -119,6 +141,11 @@ pub(crate) struct Shared {
     /// Set when pages were freed (deletes): the writer then returns them to the
     /// filesystem with small incremental-vacuum steps whenever it is idle.
     pub(crate) vacuum_wanted: AtomicBool,
+    /// The downloads' pins on versions of a file's content (`content.rs`).
+    pub(crate) pins: Arc<super::content::Pins>,
+    /// Retired contents to free once the running commit is done: their
+    /// switch committed with no download left that may read them.
+    pub(crate) free_after_commit: std::sync::Mutex<Vec<EntryId>>,
 }
 
 /// The async side's handle on the writer thread.
@@ -443,6 +470,13 @@ impl Writer {
             Cmd::Chunk { id, index, data } => self.chunk(id, index, data),
             Cmd::Finish { id, entry, reply } => self.finish(id, entry, reply),
             Cmd::Abort { id } => self.abort(&id),
+            Cmd::Replace {
+                id,
+                target,
+                change,
+                reply,
+            } => self.replace(id, target, change, reply),
+            Cmd::FreeContent { ids } => self.free_content(&ids),
             Cmd::Exec {
                 job,
                 durable,
@@ -536,6 +570,17 @@ impl Writer {
                 self.reset_txn();
                 for done in std::mem::take(&mut self.txn.pending) {
                     done(Ok(()));
+                }
+                let free = std::mem::take(
+                    &mut *self
+                        .shared
+                        .free_after_commit
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+                if !free.is_empty() {
+                    // In a transaction of its own, committed like any other.
+                    self.free_content(&free);
                 }
             }
             Err(e) => self.fail_txn(e),

@@ -6,13 +6,15 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use rusqlite::params;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
 
 use super::super::entries::insert_entry;
 use super::resumable::TusTrack;
 use super::{Reply, Writer};
 use crate::ids::EntryId;
-use crate::store::model::NewEntry;
+use crate::store::model::time::db_time;
+use crate::store::model::{NewEntry, Replacement};
 use crate::store::StoreError;
 
 /// Early writeback starts once this many bytes await a durable commit. Smaller
@@ -230,5 +232,176 @@ impl Writer {
         }
         self.txn.durable = true;
         self.commit();
+    }
+}
+
+impl Writer {
+    /// Makes upload `id`'s chunks the content of entry `target` in one
+    /// transaction: the entry's chunks move to a fresh id (retired, still
+    /// readable by the downloads that started before), the upload's move
+    /// under the entry's id, the entry row takes the new name, type and
+    /// upload time, and `picoshare_replacements` records the switch. The
+    /// retired content is freed after the commit if no download needs it,
+    /// else when the last one that may read it ends (`content.rs`).
+    pub(super) fn replace(
+        &mut self,
+        id: EntryId,
+        target: EntryId,
+        change: Replacement,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    ) {
+        let failed = match self.uploads.by_id.get(&id) {
+            Some(s) => s.failed,
+            None => Some(FailKind::Other),
+        };
+        if let Some(kind) = failed {
+            self.abort(&id);
+            let _ = reply.send(Err(kind.error("an earlier chunk could not be stored")));
+            return;
+        }
+        let retired = EntryId::generate();
+        let result = self
+            .begin()
+            .and_then(|()| switch_content(&self.conn, &id, &target, &retired, &change));
+        match result {
+            Ok(true) => {
+                self.forget(&id);
+                self.txn.durable = true;
+                self.txn.waiters += 1;
+                self.after_switch(target, retired, move |r| {
+                    let _ = reply.send(r.map(|()| true));
+                });
+            }
+            Ok(false) => {
+                self.abort(&id);
+                let _ = reply.send(Ok(false));
+            }
+            Err(e) => {
+                self.txn.uploads.insert(id.clone());
+                let kind = FailKind::of(&e);
+                self.fail_txn(e);
+                self.abort(&id);
+                let _ = reply.send(Err(kind.error("the file could not be replaced")));
+            }
+        }
+    }
+}
+
+impl Writer {
+    /// After the commit that holds a switch of `target`'s content: its
+    /// retired content `retired` is freed if no download pins it, else when
+    /// the last one ends (`content.rs`); then `reply` gets the outcome.
+    pub(super) fn after_switch(
+        &mut self,
+        target: EntryId,
+        retired: EntryId,
+        reply: impl FnOnce(Result<(), StoreError>) + Send + 'static,
+    ) {
+        let shared = self.shared.clone();
+        self.txn
+            .pending
+            .push(Box::new(move |r: Result<(), StoreError>| {
+                if r.is_ok() && shared.pins.retire(&target, retired.clone()) {
+                    shared
+                        .free_after_commit
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(retired);
+                }
+                reply(r);
+            }));
+    }
+}
+
+/// The switch of [`Writer::replace`], in the running transaction. Returns
+/// `false`, changing nothing, if entry `target` is gone.
+pub(super) fn switch_content(
+    conn: &Connection,
+    id: &EntryId,
+    target: &EntryId,
+    retired: &EntryId,
+    change: &Replacement,
+) -> Result<bool, StoreError> {
+    let old: Option<(String, String)> = conn
+        .query_row(
+            "SELECT filename, upload_time FROM entries WHERE id = ?1",
+            [target.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((old_filename, old_time)) = old else {
+        return Ok(false);
+    };
+    let size = |of: &EntryId| -> Result<i64, StoreError> {
+        Ok(conn.query_row(
+            "SELECT coalesce(sum(length(chunk)), 0) FROM entries_data WHERE id = ?1",
+            [of.as_str()],
+            |r| r.get(0),
+        )?)
+    };
+    let (old_size, new_size) = (size(target)?, size(id)?);
+    // Strictly later than the old upload time: it names the version.
+    let old_utc = crate::store::model::time::db_time_to_utc(&old_time);
+    let new_time = db_time(change.now.max(old_utc + chrono::Duration::seconds(1)));
+    let filename = change.filename.clone().unwrap_or(old_filename.clone());
+    // Ids of one length keep every row's record the same size, so SQLite
+    // rewrites only each row's first page, not the overflow pages of its
+    // chunk.
+    conn.execute(
+        "UPDATE entries_data SET id = ?2 WHERE id = ?1",
+        [target.as_str(), retired.as_str()],
+    )
+    .map_err(StoreError::classify)?;
+    conn.execute(
+        "UPDATE entries_data SET id = ?2 WHERE id = ?1",
+        [id.as_str(), target.as_str()],
+    )
+    .map_err(StoreError::classify)?;
+    conn.execute(
+        "UPDATE entries SET filename = ?2, content_type = ?3, upload_time = ?4 WHERE id = ?1",
+        params![target.as_str(), filename, change.content_type, new_time],
+    )
+    .map_err(StoreError::classify)?;
+    conn.execute(
+        "INSERT INTO picoshare_replacements (entry_id, replaced_time, old_upload_time,
+            old_filename, old_size, new_filename, new_size, old_content_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            target.as_str(),
+            db_time(change.now),
+            old_time,
+            old_filename,
+            old_size,
+            filename,
+            new_size,
+            retired.as_str()
+        ],
+    )
+    .map_err(StoreError::classify)?;
+    Ok(true)
+}
+
+impl Writer {
+    /// Deletes the chunks of retired contents no download reads any more.
+    pub(super) fn free_content(&mut self, ids: &[EntryId]) {
+        let result = self.begin().and_then(|()| {
+            for id in ids {
+                super::super::freeing_pages(&self.conn, || {
+                    self.conn
+                        .execute("DELETE FROM entries_data WHERE id = ?1", [id.as_str()])
+                })?;
+                self.conn.execute(
+                    "UPDATE picoshare_replacements SET old_content_id = NULL
+                     WHERE old_content_id = ?1",
+                    [id.as_str()],
+                )?;
+            }
+            Ok(())
+        });
+        self.shared.vacuum_wanted.store(true, Ordering::Relaxed);
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not free a replaced file's old content; the next start frees it");
+            self.fail_txn(e);
+        }
     }
 }
