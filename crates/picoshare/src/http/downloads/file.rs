@@ -102,9 +102,14 @@ async fn serve_parts(
     let headers = &req.headers;
     let is_get = req.method == Method::GET;
     let client = ClientView::new(state.config.proxy.as_ref(), headers, &req.uri, peer);
+    let mut viewer = Viewer {
+        state,
+        headers,
+        owner: None,
+    };
     // The owner is never asked for a password, and owner downloads never count.
     let owner = match &limits {
-        Some(_) => is_admin(state, headers).await?,
+        Some(_) => viewer.is_owner().await?,
         None => false,
     };
     let protected = Protected {
@@ -122,6 +127,7 @@ async fn serve_parts(
             .map_err(|_| AppError::bad_request("the password form could not be read"))?;
         return protect::submit(state, &protected, hash, &form).await;
     }
+    let plan = Plan::new(&entry, headers);
     let mut counter = None;
     if let (Some(l), false) = (&limits, owner) {
         if let Some(hash) = &l.password_hash {
@@ -132,7 +138,7 @@ async fn serve_parts(
         if l.used_up() {
             return Err(used_up());
         }
-        if l.max_downloads.is_some() && is_get && wants_full_body(&entry, headers) {
+        if l.max_downloads.is_some() && is_get && plan.full_body() {
             let reserved = state
                 .store
                 .reserve_download(&entry.id)
@@ -156,7 +162,7 @@ async fn serve_parts(
         &state.store,
         &state.metrics,
         &entry,
-        headers,
+        plan,
         is_get,
         counter,
         data,
@@ -166,7 +172,7 @@ async fn serve_parts(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, cache_control(restricted));
-    if is_get && !owner_preview(state, headers).await {
+    if is_get && !owner_preview(&mut viewer).await {
         state.store.record_download(DownloadRecord {
             entry_id: entry.id.clone(),
             time: now,
@@ -196,25 +202,58 @@ pub(crate) fn cache_control(restricted: bool) -> HeaderValue {
     })
 }
 
-/// Whether a GET would be answered with the whole file (200): no failed or
-/// 304 precondition, and no satisfiable range that If-Range allows.
-fn wants_full_body(entry: &Entry, headers: &HeaderMap) -> bool {
-    let etag = etag(entry);
-    precondition(entry, &etag, headers) == Precondition::Proceed
-        && matches!(requested_range(entry, &etag, headers), RangeRequest::Full)
+/// What a `GET` or `HEAD` asks of an entry, worked out once from its
+/// headers: the entry's `ETag`, what the conditional headers say, and the
+/// ranges to send.
+struct Plan {
+    etag: String,
+    precondition: Precondition,
+    range: RangeRequest,
 }
 
-/// What the conditional headers (`If-Match`, `If-None-Match` and the dates)
-/// say of `entry`, whose `ETag` is `etag`.
-fn precondition(entry: &Entry, etag: &str, headers: &HeaderMap) -> Precondition {
-    evaluate(
-        header_str(headers, header::IF_MATCH),
-        header_str(headers, header::IF_UNMODIFIED_SINCE),
-        header_str(headers, header::IF_NONE_MATCH),
-        header_str(headers, header::IF_MODIFIED_SINCE),
-        etag,
-        entry.upload_time,
-    )
+impl Plan {
+    fn new(entry: &Entry, headers: &HeaderMap) -> Self {
+        let etag = etag(entry);
+        let precondition = evaluate(
+            header_str(headers, header::IF_MATCH),
+            header_str(headers, header::IF_UNMODIFIED_SINCE),
+            header_str(headers, header::IF_NONE_MATCH),
+            header_str(headers, header::IF_MODIFIED_SINCE),
+            &etag,
+            entry.upload_time,
+        );
+        let range = requested_range(entry, &etag, headers);
+        Plan {
+            etag,
+            precondition,
+            range,
+        }
+    }
+
+    /// Whether a GET would be answered with the whole file (200): no failed
+    /// or 304 precondition, and no satisfiable range that If-Range allows.
+    fn full_body(&self) -> bool {
+        self.precondition == Precondition::Proceed && matches!(self.range, RangeRequest::Full)
+    }
+}
+
+/// Who asks, as far as a download needs to know: whether the request
+/// carries the owner's session, looked up at most once.
+struct Viewer<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    owner: Option<bool>,
+}
+
+impl Viewer<'_> {
+    async fn is_owner(&mut self) -> Result<bool, AppError> {
+        if let Some(owner) = self.owner {
+            return Ok(owner);
+        }
+        let owner = is_admin(self.state, self.headers).await?;
+        self.owner = Some(owner);
+        Ok(owner)
+    }
 }
 
 /// The ranges asked for: those of `Range` if `If-Range` (when sent) still
@@ -288,7 +327,8 @@ impl Drop for CountGuard {
 /// the session looked up. Navigations (`document`), other sites' embeds,
 /// visitors without a session and clients that send no such headers are
 /// recorded as before.
-async fn owner_preview(state: &AppState, headers: &HeaderMap) -> bool {
+async fn owner_preview(viewer: &mut Viewer<'_>) -> bool {
+    let headers = viewer.headers;
     let embedded = matches!(
         header_str(headers, header::HeaderName::from_static("sec-fetch-dest")),
         Some("image" | "video" | "audio" | "track" | "iframe" | "empty")
@@ -298,7 +338,7 @@ async fn owner_preview(state: &AppState, headers: &HeaderMap) -> bool {
     embedded
         && same_origin
         && headers.contains_key(header::COOKIE)
-        && is_admin(state, headers).await.unwrap_or(false)
+        && viewer.is_owner().await.unwrap_or(false)
 }
 
 /// The entity tag: the entry, its size and its upload time, which a
@@ -327,19 +367,18 @@ async fn build_response(
     store: &Store,
     metrics: &Arc<HttpMetrics>,
     entry: &Entry,
-    headers: &HeaderMap,
+    plan: Plan,
     with_body: bool,
     counter: Option<CountGuard>,
     data: Option<Bytes>,
 ) -> Result<Response, AppError> {
-    let etag = etag(entry);
     let mut out = HeaderMap::new();
     let set = |out: &mut HeaderMap, name: header::HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             out.insert(name, v);
         }
     };
-    set(&mut out, header::ETAG, &etag);
+    set(&mut out, header::ETAG, &plan.etag);
     set(
         &mut out,
         header::LAST_MODIFIED,
@@ -348,7 +387,7 @@ async fn build_response(
     set(&mut out, header::CONTENT_SECURITY_POLICY, "sandbox");
     set(&mut out, header::ACCEPT_RANGES, "bytes");
 
-    match precondition(entry, &etag, headers) {
+    match plan.precondition {
         Precondition::Proceed => {}
         Precondition::NotModified => return Ok((StatusCode::NOT_MODIFIED, out).into_response()),
         Precondition::Failed => {
@@ -363,7 +402,7 @@ async fn build_response(
         &content_disposition(&entry.filename),
     );
 
-    let (status, segments, length) = match requested_range(entry, &etag, headers) {
+    let (status, segments, length) = match plan.range {
         RangeRequest::Full => {
             set(&mut out, header::CONTENT_TYPE, &content_type);
             let all = ByteRange {
