@@ -353,14 +353,33 @@ const DEPENDENT: &[Mirror] = &[
     },
 ];
 
+/// Makes the destination equal to the source (see the module header), step
+/// by step, and says what it did.
 async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::Result<()> {
     let started = Instant::now();
     eprintln!(
         "copying {} into PostgreSQL and object storage",
         db.display()
     );
+    copy_settings(src, store).await?;
+    mirror_tables(src, store, &independent(src)?).await?;
+    let summary = copy_entries(db, src, store).await?;
+    // Rows that refer to entries: only for entries that now exist.
+    mirror_tables(src, store, DEPENDENT).await?;
+    tell_unfinished_uploads(src)?;
+    record_copy(db, store).await?;
+    summary.tell(started);
+    if summary.failed > 0 {
+        bail!(
+            "{} files could not be copied; run the command again to retry them",
+            summary.failed
+        );
+    }
+    Ok(())
+}
 
-    // Settings: the destination takes the source's.
+/// Settings: the destination takes the source's.
+async fn copy_settings(src: &Connection, store: &RemoteStore) -> anyhow::Result<()> {
     if let Some(days) = src
         .query_row(SETTINGS.sqlite(), [], |r| r.get::<_, Option<i64>>(0))
         .optional()?
@@ -372,93 +391,146 @@ async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::R
             )
             .await?;
     }
-    for m in &independent(src)? {
+    Ok(())
+}
+
+/// Makes each of `tables` equal to the source's, in order.
+async fn mirror_tables(
+    src: &Connection,
+    store: &RemoteStore,
+    tables: &[Mirror],
+) -> anyhow::Result<()> {
+    for m in tables {
         let n = mirror_table(src, store, m).await?;
         if n > 0 {
             eprintln!("  {}: {n} rows", m.table);
         }
     }
+    Ok(())
+}
 
-    let entries = read_rows(
-        src,
-        "SELECT e.id, e.filename, e.content_type, e.upload_time, e.expiration_time, e.note,
-            e.guest_link_id,
-            (SELECT coalesce(sum(length(chunk)), 0) FROM entries_data d WHERE d.id = e.id)
-         FROM entries e ORDER BY e.upload_time, e.rowid",
-    )?;
+/// What became of one of the source's files.
+enum Outcome {
+    /// Copied and verified, this many bytes.
+    Copied(u64),
+    /// Copied before; `true` if its details were updated.
+    Present(bool),
+    /// It has no data.
+    Empty,
+    Failed,
+}
+
+impl Summary {
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Copied(bytes) => {
+                self.copied += 1;
+                self.bytes += bytes;
+            }
+            Outcome::Present(updated) => {
+                self.skipped_present += 1;
+                self.updated += u64::from(updated);
+            }
+            Outcome::Empty => self.skipped_empty += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+
+    fn tell(&self, started: Instant) {
+        eprintln!(
+            "done in {:.1} s: {} files copied ({}), {} already there ({} updated), {} removed, \
+             {} without data skipped, {} failed",
+            started.elapsed().as_secs_f64(),
+            self.copied,
+            human(self.bytes),
+            self.skipped_present,
+            self.updated,
+            self.removed,
+            self.skipped_empty,
+            self.failed
+        );
+    }
+}
+
+/// The columns of the source's entries [`copy_one`] reads.
+const ENTRIES: &str = "SELECT e.id, e.filename, e.content_type, e.upload_time, e.expiration_time,
+        e.note, e.guest_link_id,
+        (SELECT coalesce(sum(length(chunk)), 0) FROM entries_data d WHERE d.id = e.id)
+     FROM entries e ORDER BY e.upload_time, e.rowid";
+
+/// Deletes the files the source no longer has, then copies each of the
+/// source's files not copied yet (updating the details of those that are).
+async fn copy_entries(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::Result<Summary> {
+    let entries = read_rows(src, ENTRIES)?;
     let total = entries.len();
     let mut summary = Summary {
         removed: remove_deleted_entries(store, &entries).await?,
         ..Summary::default()
     };
     for (n, row) in entries.iter().enumerate() {
-        let text = |i: usize| match &row[i] {
-            rusqlite::types::Value::Text(t) => Some(t.clone()),
-            _ => None,
-        };
-        let id_text = text(0).unwrap_or_default();
-        let Ok(id) = EntryId::parse(&id_text) else {
-            eprintln!(
-                "  [{}/{total}] skipped {id_text:?}: not a valid entry ID",
-                n + 1
-            );
-            summary.failed += 1;
-            continue;
-        };
-        let size = match row[7] {
-            rusqlite::types::Value::Integer(i) => u64::try_from(i).unwrap_or(0),
-            _ => 0,
-        };
-        let filename = text(1).unwrap_or_default();
-        let label = format!("[{}/{total}] {id} {filename:?} ({})", n + 1, human(size));
-        if size == 0 {
-            // The server treats entries without data as missing.
-            eprintln!("  {label}: skipped, it has no data");
-            summary.skipped_empty += 1;
-            continue;
-        }
-        let entry = NewEntry {
-            filename,
-            content_type: text(2).unwrap_or_default(),
-            upload_time: db_time_to_utc(&text(3).unwrap_or_default()),
-            expiration: expiration_from_db(text(4)),
-            note: text(5),
-            guest_link_id: text(6).filter(|g| !g.is_empty()),
-            limits: None,
-        };
-        if let Some(hash) = store.copied_sha256(&id).await? {
-            if store.update_copied_entry(&id, &entry).await? {
-                eprintln!(
-                    "  {label}: already copied (sha256 {}), details updated",
-                    &hash[..16]
-                );
-                summary.updated += 1;
-            } else {
-                eprintln!("  {label}: already copied (sha256 {})", &hash[..16]);
-            }
-            summary.skipped_present += 1;
-            continue;
-        }
-        match copy_entry(db, store, &id, entry, size).await {
-            Ok(hash) => {
-                eprintln!("  {label}: copied, sha256 {} verified", &hash[..16]);
-                summary.copied += 1;
-                summary.bytes += size;
-            }
-            Err(e) => {
-                eprintln!("  {label}: FAILED: {e:#}");
-                summary.failed += 1;
-            }
-        }
+        let place = format!("[{}/{total}]", n + 1);
+        summary.add(copy_one(db, store, row, &place).await?);
     }
+    Ok(summary)
+}
 
-    // Rows that refer to entries: only for entries that now exist.
-    for m in DEPENDENT {
-        let n = mirror_table(src, store, m).await?;
-        if n > 0 {
-            eprintln!("  {}: {n} rows", m.table);
-        }
+/// Copies one row of [`ENTRIES`] unless it is there already, saying what
+/// became of it; `place` is its place in the list, for the log.
+async fn copy_one(
+    db: &Path,
+    store: &RemoteStore,
+    row: &Row,
+    place: &str,
+) -> anyhow::Result<Outcome> {
+    let text = |i: usize| match &row[i] {
+        rusqlite::types::Value::Text(t) => Some(t.clone()),
+        _ => None,
+    };
+    let id_text = text(0).unwrap_or_default();
+    let Ok(id) = EntryId::parse(&id_text) else {
+        eprintln!("  {place} skipped {id_text:?}: not a valid entry ID");
+        return Ok(Outcome::Failed);
+    };
+    let size = match row[7] {
+        rusqlite::types::Value::Integer(i) => u64::try_from(i).unwrap_or(0),
+        _ => 0,
+    };
+    let filename = text(1).unwrap_or_default();
+    let label = format!("{place} {id} {filename:?} ({})", human(size));
+    if size == 0 {
+        // The server treats entries without data as missing.
+        eprintln!("  {label}: skipped, it has no data");
+        return Ok(Outcome::Empty);
     }
+    let entry = NewEntry {
+        filename,
+        content_type: text(2).unwrap_or_default(),
+        upload_time: db_time_to_utc(&text(3).unwrap_or_default()),
+        expiration: expiration_from_db(text(4)),
+        note: text(5),
+        guest_link_id: text(6).filter(|g| !g.is_empty()),
+        limits: None,
+    };
+    if let Some(hash) = store.copied_sha256(&id).await? {
+        let updated = store.update_copied_entry(&id, &entry).await?;
+        let also = if updated { ", details updated" } else { "" };
+        eprintln!("  {label}: already copied (sha256 {}){also}", &hash[..16]);
+        return Ok(Outcome::Present(updated));
+    }
+    Ok(match copy_entry(db, store, &id, entry, size).await {
+        Ok(hash) => {
+            eprintln!("  {label}: copied, sha256 {} verified", &hash[..16]);
+            Outcome::Copied(size)
+        }
+        Err(e) => {
+            eprintln!("  {label}: FAILED: {e:#}");
+            Outcome::Failed
+        }
+    })
+}
+
+/// Says how many resumable uploads were left behind: they are not copied.
+fn tell_unfinished_uploads(src: &Connection) -> anyhow::Result<()> {
     if table_exists(src, "picoshare_tus_uploads")? {
         let unfinished: i64 = src.query_row(
             "SELECT count(*) FROM picoshare_tus_uploads WHERE completed = 0",
@@ -471,33 +543,21 @@ async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::R
             );
         }
     }
+    Ok(())
+}
+
+/// Records in the destination what it is a copy of, and when it was made.
+async fn record_copy(db: &Path, store: &RemoteStore) -> anyhow::Result<()> {
+    let from = std::fs::canonicalize(db)
+        .unwrap_or_else(|_| db.to_owned())
+        .display()
+        .to_string();
     store
         .execute(
             "UPDATE picoshare_store_state SET copied_from = $1, copied = now()",
-            &[&std::fs::canonicalize(db)
-                .unwrap_or_else(|_| db.to_owned())
-                .display()
-                .to_string()],
+            &[&from],
         )
         .await?;
-    eprintln!(
-        "done in {:.1} s: {} files copied ({}), {} already there ({} updated), {} removed, \
-         {} without data skipped, {} failed",
-        started.elapsed().as_secs_f64(),
-        summary.copied,
-        human(summary.bytes),
-        summary.skipped_present,
-        summary.updated,
-        summary.removed,
-        summary.skipped_empty,
-        summary.failed
-    );
-    if summary.failed > 0 {
-        bail!(
-            "{} files could not be copied; run the command again to retry them",
-            summary.failed
-        );
-    }
     Ok(())
 }
 
