@@ -107,6 +107,11 @@ impl AppError {
                 )
             }
             StoreError::TooLarge(msg) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, msg),
+            StoreError::TakenOver => Self::new(
+                StatusCode::CONFLICT,
+                "Another request continued this upload; this one stopped.",
+            ),
+            StoreError::Unsupported(msg) => Self::new(StatusCode::NOT_IMPLEMENTED, msg),
             StoreError::Contended => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server is busy; please try again in a moment.",
@@ -211,6 +216,39 @@ where
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(e) => Err(AppError::new(e.status(), e.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each store error that is not the server's fault says so with its
+    /// status; what is a bug or a failed task stays a 500.
+    #[test]
+    fn store_errors_map_to_what_they_are() {
+        let status = |e| AppError::store("failed", e).status();
+        assert_eq!(status(StoreError::TakenOver), StatusCode::CONFLICT);
+        assert_eq!(
+            status(StoreError::Unsupported("not here")),
+            StatusCode::NOT_IMPLEMENTED
+        );
+        assert_eq!(
+            status(StoreError::DiskFull),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        assert_eq!(
+            status(StoreError::WriterGone),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        for internal in [
+            StoreError::Task("panicked".into()),
+            StoreError::WriteFailed("an earlier chunk could not be stored".into()),
+            StoreError::Hashing("argon2".into()),
+            StoreError::Invariant("multipart upload missing"),
+        ] {
+            assert_eq!(status(internal), StatusCode::INTERNAL_SERVER_ERROR);
         }
     }
 }
