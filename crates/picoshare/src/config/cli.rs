@@ -8,6 +8,25 @@ use clap::Parser;
 
 use crate::store::JournalMode;
 
+/// `--journal-mode`: the command line's spelling of [`JournalMode`] (the
+/// store's types know nothing of the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum JournalModeArg {
+    /// Write-ahead log: readers never wait for the writer; works with Litestream.
+    Wal,
+    /// Rollback journal: fewer bytes written, but readers wait while the writer commits.
+    Delete,
+}
+
+impl From<JournalModeArg> for JournalMode {
+    fn from(arg: JournalModeArg) -> Self {
+        match arg {
+            JournalModeArg::Wal => JournalMode::Wal,
+            JournalModeArg::Delete => JournalMode::Delete,
+        }
+    }
+}
+
 /// Raw command line.
 #[derive(Debug, Parser)]
 #[command(
@@ -140,7 +159,7 @@ pub struct Cli {
         default_value = "wal",
         help_heading = "Storage tuning"
     )]
-    pub(super) journal_mode: JournalMode,
+    pub(super) journal_mode: JournalModeArg,
 
     /// Commit the upload transaction every this many MiB.
     #[arg(

@@ -173,7 +173,7 @@ impl Config {
         let mut store = StoreConfig::new(cli.db);
         store.chunk_size = cli.chunk_size;
         store.page_size = cli.page_size;
-        store.journal_mode = cli.journal_mode;
+        store.journal_mode = cli.journal_mode.into();
         store.commit_bytes = cli.commit_mib.max(1) << 20;
         store.cache_kib = cli.cache_kib.max(64);
         store.reader_cache_kib = cli.reader_cache_kib.max(64);
