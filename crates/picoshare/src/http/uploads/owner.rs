@@ -108,6 +108,12 @@ pub(crate) async fn upload_entry(
     let invalid = |e: String| AppError::bad_request(format!("invalid request: {e}"));
     let now = state.clock.now();
     let expiration = expiration_param(&state, &query, now).await?;
+    // Refused before a byte of the body is read (it would be stored first).
+    if query.contains_key("password") {
+        return Err(invalid(
+            "send the password as a form field, not in the URL".into(),
+        ));
+    }
     let received = receive(&state, req, None).await.map_err(receive_error)?;
     // As in the original, `?note=` in the URL also counts.
     let raw_note = received
@@ -115,11 +121,6 @@ pub(crate) async fn upload_entry(
         .or_else(|| query.get("note").cloned())
         .unwrap_or_default();
     let note = validate::note(&raw_note).map_err(invalid)?;
-    if query.contains_key("password") {
-        return Err(invalid(
-            "send the password as a form field, not in the URL".into(),
-        ));
-    }
     let raw_max = received
         .max_downloads
         .as_deref()
