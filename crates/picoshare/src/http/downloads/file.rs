@@ -214,14 +214,7 @@ struct Plan {
 impl Plan {
     fn new(entry: &Entry, headers: &HeaderMap) -> Self {
         let etag = etag(entry);
-        let precondition = evaluate(
-            header_str(headers, header::IF_MATCH),
-            header_str(headers, header::IF_UNMODIFIED_SINCE),
-            header_str(headers, header::IF_NONE_MATCH),
-            header_str(headers, header::IF_MODIFIED_SINCE),
-            &etag,
-            entry.upload_time,
-        );
+        let precondition = evaluate(headers, &etag, entry.upload_time);
         let range = requested_range(entry, &etag, headers);
         Plan {
             etag,
@@ -269,14 +262,7 @@ fn requested_range(entry: &Entry, etag: &str, headers: &HeaderMap) -> RangeReque
     let revalidates = header_str(headers, header::IF_NONE_MATCH).is_some()
         || header_str(headers, header::IF_MODIFIED_SINCE).is_some();
     match header_str(headers, header::RANGE) {
-        Some(r)
-            if !revalidates
-                && if_range_allows(
-                    header_str(headers, header::IF_RANGE),
-                    etag,
-                    entry.upload_time,
-                ) =>
-        {
+        Some(r) if !revalidates && if_range_allows(headers, etag, entry.upload_time) => {
             parse_range(r, entry.size)
         }
         _ => RangeRequest::Full,
