@@ -111,7 +111,6 @@ impl AppError {
                 StatusCode::CONFLICT,
                 "Another request continued this upload; this one stopped.",
             ),
-            StoreError::Unsupported(msg) => Self::new(StatusCode::NOT_IMPLEMENTED, msg),
             StoreError::Contended => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server is busy; please try again in a moment.",
@@ -230,10 +229,6 @@ mod tests {
     fn store_errors_map_to_what_they_are() {
         let status = |e| AppError::store("failed", e).status();
         assert_eq!(status(StoreError::TakenOver), StatusCode::CONFLICT);
-        assert_eq!(
-            status(StoreError::Unsupported("not here")),
-            StatusCode::NOT_IMPLEMENTED
-        );
         assert_eq!(
             status(StoreError::DiskFull),
             StatusCode::INSUFFICIENT_STORAGE

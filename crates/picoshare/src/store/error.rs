@@ -1,7 +1,7 @@
 //! The store's one error type, whichever backend is in use. The HTTP layer
 //! maps each kind to its status (`http::error`): a full disk is the
 //! client's 507, an unreachable storage service a 503, an upload another
-//! request took over a 409, what the store cannot do a 501, the rest a 500.
+//! request took over a 409, the rest a 500.
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -30,9 +30,6 @@ pub(crate) enum StoreError {
     /// request wrote through has ended.
     #[error("another request took over this upload")]
     TakenOver,
-    /// The store in use cannot do this (yet); the text says what, for people.
-    #[error("{0}")]
-    Unsupported(&'static str),
     /// A passphrase or password could not be hashed.
     #[error("hashing failed: {0}")]
     Hashing(String),

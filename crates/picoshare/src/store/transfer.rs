@@ -91,8 +91,8 @@ impl UploadSink {
     ) -> Result<bool, StoreError> {
         match self {
             UploadSink::Sqlite(s) => s.finish_replace(target, change).await,
-            UploadSink::Remote(_) => Err(StoreError::Unsupported(
-                "replacing a file's content is not available with the PostgreSQL and S3 store yet",
+            UploadSink::Remote(_) => Err(StoreError::Task(
+                "the scale-out store cannot replace a file's content yet".into(),
             )),
         }
     }
