@@ -143,15 +143,14 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, format!("{}\n", self.message)).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
         // A refusal is about this request at this moment (a 429 about one
         // client, a 401 before a password): no cache may keep it for others.
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let mut resp = super::uncached(
+            self.status,
+            "text/plain; charset=utf-8",
+            format!("{}\n", self.message),
+        );
+        let h = resp.headers_mut();
         if self.clear_cookie {
             h.insert(header::SET_COOKIE, super::auth::session::clearing_cookie());
         }
