@@ -158,6 +158,18 @@ pub(super) fn copy_button(path: &str, label: Option<&str>) -> Markup {
     }
 }
 
+/// A field of the information page that is one of the file's links
+/// (`path`, shown absolute by the page's script), with its copy button.
+fn link_field(name: &str, path: &str, copy_label: &str) -> Markup {
+    html! {
+        p.field {
+            span.field-name { (name) } " "
+            a.field-value href=(path) data-absolute { (path) } " "
+            (copy_button(path, Some(copy_label)))
+        }
+    }
+}
+
 /// `GET /files/{id}/info`.
 pub(crate) async fn file_info(
     State(state): State<AppState>,
@@ -220,21 +232,9 @@ pub(crate) async fn file_info(
                 }
                 (preview(&entry))
                 div.fields {
-                    p.field {
-                        span.field-name { "Full link:" } " "
-                        a.field-value href=(full) data-absolute { (full) } " "
-                        (copy_button(&full, Some("Copy full link")))
-                    }
-                    p.field {
-                        span.field-name { "Short link:" } " "
-                        a.field-value href=(short) data-absolute { (short) } " "
-                        (copy_button(&short, Some("Copy short link")))
-                    }
-                    p.field {
-                        span.field-name { "Preview page:" } " "
-                        a.field-value href=(view) data-absolute { (view) } " "
-                        (copy_button(&view, Some("Copy preview page link")))
-                    }
+                    (link_field("Full link:", &full, "Copy full link"))
+                    (link_field("Short link:", &short, "Copy short link"))
+                    (link_field("Preview page:", &view, "Copy preview page link"))
                     p.field {
                         span.field-name { "Downloads:" } " "
                         span.field-value { (downloads) " (" a href=(format!("/files/{id}/downloads")) { "History" } ")" }
