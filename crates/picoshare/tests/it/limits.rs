@@ -398,6 +398,19 @@ async fn limits_set_by_tus_metadata_and_by_edit() {
     assert_used_up(get_settled(&server, &id2, &[]).await).await;
 }
 
+/// Creates a guest link without limits and returns its ID.
+async fn new_guest_link(server: &TestServer, admin: &reqwest::Client) -> String {
+    let r = admin
+        .post(server.url("/api/guest-links"))
+        .json(&serde_json::json!({"label": "g", "urlExpirationTime": FAR_FUTURE, "fileLifetime": "168h0m0s", "maxFileBytes": null, "maxFileUploads": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let link: serde_json::Value = r.json().await.unwrap();
+    link["id"].as_str().unwrap().to_owned()
+}
+
 /// Sends the head of a multipart upload to `path` that promises 64 MiB,
 /// then the file part's head and its first 64 KiB, and returns what the
 /// server answers without the rest being sent. Panics if no whole answer
@@ -464,15 +477,7 @@ async fn reply_to_a_partial_upload(s: &TestServer, path: &str, cookie: Option<&s
 async fn uploads_refused_by_their_url_are_refused_before_the_body_is_read() {
     let s = TestServer::start_with(ServerOptions::new().env("PS_METRICS_PUBLIC", "1")).await;
     let admin = s.admin_client().await;
-    let r = admin
-        .post(s.url("/api/guest-links"))
-        .json(&serde_json::json!({"label": "g", "urlExpirationTime": FAR_FUTURE, "fileLifetime": "168h0m0s", "maxFileBytes": null, "maxFileUploads": null}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-    let link: serde_json::Value = r.json().await.unwrap();
-    let gid = link["id"].as_str().unwrap().to_owned();
+    let gid = new_guest_link(&s, &admin).await;
     let cookie = s.session_cookie().await;
     let guest_refusal = "invalid request: guest uploads cannot have download limits or passwords";
     for (path, cookie, refusal) in [
@@ -534,15 +539,7 @@ async fn bad_limits_are_refused_and_guests_cannot_set_them() {
     )
     .await;
 
-    let r = admin
-        .post(server.url("/api/guest-links"))
-        .json(&serde_json::json!({"label": "g", "urlExpirationTime": FAR_FUTURE, "fileLifetime": "168h0m0s", "maxFileBytes": null, "maxFileUploads": null}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-    let link: serde_json::Value = r.json().await.unwrap();
-    let gid = link["id"].as_str().unwrap().to_owned();
+    let gid = new_guest_link(&server, &admin).await;
     let form = Multipart::new().text("maxDownloads", "1").file(
         "file",
         "a.txt",
