@@ -15,8 +15,8 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
 
+use super::counted::{CountGuard, Counting};
 use super::pump::{self, Reading};
 use crate::http::auth::protect::{self, Access, Protected};
 use crate::http::auth::session::is_admin;
@@ -29,7 +29,6 @@ use crate::http::proto::mime::effective_content_type;
 use crate::http::proto::multipart_ranges::MultipartLayout;
 use crate::http::proto::ranges::{parse_range, ByteRange, RangeRequest};
 use crate::http::{AppError, AppState};
-use crate::ids::EntryId;
 use crate::store::model::{DownloadRecord, Entry, EntryLimits, Reservation};
 use crate::store::{DownloadLookup, RangeReader, Store};
 
@@ -269,43 +268,6 @@ fn requested_range(entry: &Entry, etag: &str, headers: &HeaderMap) -> RangeReque
     }
 }
 
-/// One reserved download of a limited entry. It is counted, durably, once
-/// every byte of the body but the last has been handed to the connection,
-/// and only then is the last byte sent: so a crash or power cut can never
-/// give a download back. Dropped before that (the client went away, reading
-/// failed, the reply is not a full body, counting failed), it releases the
-/// reservation.
-struct CountGuard {
-    store: Store,
-    id: EntryId,
-    done: bool,
-}
-
-impl CountGuard {
-    /// Counts the download; false (and the reservation released) if that
-    /// failed, in which case the last byte must not be sent.
-    async fn count(mut self) -> bool {
-        match self.store.count_download(&self.id).await {
-            Ok(()) => {
-                self.done = true;
-                true
-            }
-            Err(e) => {
-                tracing::error!(entry = %crate::ids::log_ref(self.id.as_str()), error = %e, "could not count a limited download; its last byte is not sent");
-                false
-            }
-        }
-    }
-}
-
-impl Drop for CountGuard {
-    fn drop(&mut self) {
-        if !self.done {
-            self.store.release_download(&self.id);
-        }
-    }
-}
-
 /// Whether this is a load the owner's own pages made to show a preview (an
 /// image, a media element, a frame, the text preview's fetch), which is not a
 /// download by a recipient and stays out of the history. Browsers mark such
@@ -531,64 +493,6 @@ fn stream_body(
         last: None,
     };
     Body::from_stream(futures_util::stream::unfold(state, Counting::next))
-}
-
-/// A download body on its way out, and the count of a limited download:
-/// the piece that holds the last byte is sent without it, then the download
-/// is counted, then the last byte goes.
-struct Counting {
-    pieces: pump::Pieces,
-    counter: Option<CountGuard>,
-    total: u64,
-    sent: u64,
-    /// The last byte, held back until the download is counted.
-    last: Option<Bytes>,
-}
-
-impl Counting {
-    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Self)> {
-        if let Some(last) = self.last.take() {
-            return Some((self.count_then(last).await, self));
-        }
-        match self.pieces.next().await {
-            Some(Ok(piece)) => {
-                self.sent += piece.len() as u64;
-                if self.counter.is_some() && self.sent >= self.total && !piece.is_empty() {
-                    let split = piece.len() - 1;
-                    self.last = Some(piece.slice(split..));
-                    return Some((Ok(piece.slice(..split)), self));
-                }
-                Some((Ok(piece), self))
-            }
-            // An error: the download does not count.
-            Some(Err(e)) => {
-                drop(self.counter.take());
-                Some((Err(e), self))
-            }
-            // The end. An empty file's full body counts here.
-            None => {
-                if self.counter.is_some() && self.sent >= self.total {
-                    return Some((self.count_then(Bytes::new()).await, self));
-                }
-                drop(self.counter.take());
-                None
-            }
-        }
-    }
-
-    /// Counts the download, then gives `last` to send; an error instead if
-    /// counting failed, which cuts the connection before the last byte.
-    async fn count_then(&mut self, last: Bytes) -> Result<Bytes, std::io::Error> {
-        let counted = match self.counter.take() {
-            Some(c) => c.count().await,
-            None => true,
-        };
-        if counted {
-            Ok(last)
-        } else {
-            Err(std::io::Error::other("the download could not be counted"))
-        }
-    }
 }
 
 /// Counts a download body as streaming while it lives.
