@@ -100,7 +100,9 @@ impl Application {
             }
         };
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
-        let limiter_capacity = config.limiter_capacity;
+        let limiter_capacity = config
+            .limiter_capacity
+            .unwrap_or(http::auth::login_limit::DEFAULT_CAPACITY);
         let state = AppState::new(AppStateInner {
             store,
             secret_digest: http::auth::session::secret_digest(&config.shared_secret),

@@ -8,6 +8,25 @@ use clap::Parser;
 
 use crate::store::JournalMode;
 
+/// `--journal-mode`: the command line's spelling of [`JournalMode`] (the
+/// store's types know nothing of the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum JournalModeArg {
+    /// Write-ahead log: readers never wait for the writer; works with Litestream.
+    Wal,
+    /// Rollback journal: fewer bytes written, but readers wait while the writer commits.
+    Delete,
+}
+
+impl From<JournalModeArg> for JournalMode {
+    fn from(arg: JournalModeArg) -> Self {
+        match arg {
+            JournalModeArg::Wal => JournalMode::Wal,
+            JournalModeArg::Delete => JournalMode::Delete,
+        }
+    }
+}
+
 /// Raw command line.
 #[derive(Debug, Parser)]
 #[command(
@@ -111,13 +130,13 @@ pub struct Cli {
 
     /// Testing aid: sizes and offsets from which share ZIPs use ZIP64 records
     /// (0 forces them on every archive).
-    #[arg(long, env = "PS_ZIP64_THRESHOLD", hide = true, default_value_t = crate::http::proto::zipstream::ZIP64_LIMIT)]
-    pub(super) zip64_threshold: u64,
+    #[arg(long, env = "PS_ZIP64_THRESHOLD", hide = true)]
+    pub(super) zip64_threshold: Option<u64>,
 
     /// Testing aid: keys each rate limit holds at most (client addresses,
     /// files).
-    #[arg(long, env = "PS_LIMITER_CAPACITY", hide = true, default_value_t = crate::http::auth::login_limit::DEFAULT_CAPACITY)]
-    pub(super) limiter_capacity: usize,
+    #[arg(long, env = "PS_LIMITER_CAPACITY", hide = true)]
+    pub(super) limiter_capacity: Option<usize>,
 
     /// Bytes per stored chunk for new uploads.
     #[arg(long, env = "PS_CHUNK_SIZE", default_value_t = crate::store::DEFAULT_CHUNK_SIZE, help_heading = "Storage tuning")]
@@ -140,7 +159,7 @@ pub struct Cli {
         default_value = "wal",
         help_heading = "Storage tuning"
     )]
-    pub(super) journal_mode: JournalMode,
+    pub(super) journal_mode: JournalModeArg,
 
     /// Commit the upload transaction every this many MiB.
     #[arg(

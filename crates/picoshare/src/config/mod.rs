@@ -16,10 +16,11 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 
-use crate::http::proto::proxy::{ClientHeader, ProxyTrust};
 use crate::store::StoreConfig;
+use proxy::{ClientHeader, ProxyTrust};
 
 mod cli;
+pub(crate) mod proxy;
 mod remote;
 
 pub use cli::{normalize_args, BackupArgs, Cli, Command, LogFormat};
@@ -52,10 +53,12 @@ pub struct Config {
     pub(crate) metrics_public: bool,
     /// Testing aid: the file the clock reads "now" from.
     pub(crate) clock_file: Option<PathBuf>,
-    /// Sizes and offsets from which share ZIPs use ZIP64 records.
-    pub(crate) zip64_threshold: u64,
-    /// Keys each rate limit holds at most.
-    pub(crate) limiter_capacity: usize,
+    /// Sizes and offsets from which share ZIPs use ZIP64 records, when
+    /// lower than the format's own limit (testing aid; `None`: that limit).
+    pub(crate) zip64_threshold: Option<u64>,
+    /// Keys each rate limit holds at most (testing aid; `None`: the
+    /// limiter's default).
+    pub(crate) limiter_capacity: Option<usize>,
     /// Time between garbage collections.
     pub(crate) gc_interval: std::time::Duration,
     /// How long an unfinished resumable upload lives without progress.
@@ -173,7 +176,7 @@ impl Config {
         let mut store = StoreConfig::new(cli.db);
         store.chunk_size = cli.chunk_size;
         store.page_size = cli.page_size;
-        store.journal_mode = cli.journal_mode;
+        store.journal_mode = cli.journal_mode.into();
         store.commit_bytes = cli.commit_mib.max(1) << 20;
         store.cache_kib = cli.cache_kib.max(64);
         store.reader_cache_kib = cli.reader_cache_kib.max(64);
@@ -196,9 +199,7 @@ impl Config {
             shutdown_grace: std::time::Duration::from_secs(cli.shutdown_grace),
             metrics_public: false,
             clock_file: cli.clock_file,
-            zip64_threshold: cli
-                .zip64_threshold
-                .min(crate::http::proto::zipstream::ZIP64_LIMIT),
+            zip64_threshold: cli.zip64_threshold,
             limiter_capacity: cli.limiter_capacity,
             gc_interval: std::time::Duration::from_secs(cli.gc_interval.max(1)),
             tus_expiry: chrono::Duration::hours(

@@ -4,7 +4,8 @@
 use std::net::IpAddr;
 
 use super::lines;
-use crate::http::proto::proxy::{Forwarded, ProxyHeaders, ProxyTrust};
+use crate::config::proxy::ProxyTrust;
+use crate::http::proto::proxy::{Forwarded, ProxyHeaders};
 
 /// The forwarding headers of a reverse proxy, one per line: `X-Forwarded-For`,
 /// `X-Real-IP`, `X-Forwarded-Proto`, `X-Forwarded-Host`, then `Forwarded`

@@ -28,7 +28,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Uri};
 
-use crate::http::proto::proxy::{Forwarded, ProxyHeaders, ProxyTrust};
+use crate::config::proxy::ProxyTrust;
+use crate::http::proto::proxy::{Forwarded, ProxyHeaders};
 use crate::http::{AppError, AppState};
 
 /// Longest text kept of a client "address" that a proxy wrote and that is not

@@ -107,6 +107,10 @@ impl AppError {
                 )
             }
             StoreError::TooLarge(msg) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, msg),
+            StoreError::TakenOver => Self::new(
+                StatusCode::CONFLICT,
+                "Another request continued this upload; this one stopped.",
+            ),
             StoreError::Contended => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The server is busy; please try again in a moment.",
@@ -142,15 +146,14 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let mut resp = (self.status, format!("{}\n", self.message)).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
         // A refusal is about this request at this moment (a 429 about one
         // client, a 401 before a password): no cache may keep it for others.
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let mut resp = super::uncached(
+            self.status,
+            "text/plain; charset=utf-8",
+            format!("{}\n", self.message),
+        );
+        let h = resp.headers_mut();
         if self.clear_cookie {
             h.insert(header::SET_COOKIE, super::auth::session::clearing_cookie());
         }
@@ -214,6 +217,35 @@ where
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
             Err(e) => Err(AppError::new(e.status(), e.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each store error that is not the server's fault says so with its
+    /// status; what is a bug or a failed task stays a 500.
+    #[test]
+    fn store_errors_map_to_what_they_are() {
+        let status = |e| AppError::store("failed", e).status();
+        assert_eq!(status(StoreError::TakenOver), StatusCode::CONFLICT);
+        assert_eq!(
+            status(StoreError::DiskFull),
+            StatusCode::INSUFFICIENT_STORAGE
+        );
+        assert_eq!(
+            status(StoreError::WriterGone),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        for internal in [
+            StoreError::Task("panicked".into()),
+            StoreError::WriteFailed("an earlier chunk could not be stored".into()),
+            StoreError::Hashing("argon2".into()),
+            StoreError::Invariant("multipart upload missing"),
+        ] {
+            assert_eq!(status(internal), StatusCode::INTERNAL_SERVER_ERROR);
         }
     }
 }

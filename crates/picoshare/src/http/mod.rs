@@ -110,12 +110,15 @@ impl axum::extract::FromRef<AppState> for Store {
 fn json_reply(value: &serde_json::Value) -> Response {
     let mut body = value.to_string();
     body.push('\n');
-    let mut resp = (StatusCode::OK, body).into_response();
+    uncached(StatusCode::OK, "application/json", body)
+}
+
+/// A reply of `content_type` that no cache may keep (`Cache-Control:
+/// no-store`).
+pub(crate) fn uncached(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

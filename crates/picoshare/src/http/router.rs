@@ -120,7 +120,7 @@ fn guest() -> Router<AppState> {
 /// with an API token).
 fn owner() -> Router<AppState> {
     let pages = Router::new()
-        .route("/files", get(pages::files::files))
+        .route("/files", get(pages::file_list::files))
         .route("/files/{id}/info", get(pages::files::file_info))
         .route("/files/{id}/edit", get(pages::files::file_edit))
         .route(

@@ -1,6 +1,7 @@
 //! The store's one error type, whichever backend is in use. The HTTP layer
 //! maps each kind to its status (`http::error`): a full disk is the
-//! client's 507, an unreachable storage service a 503, the rest a 500.
+//! client's 507, an unreachable storage service a 503, an upload another
+//! request took over a 409, the rest a 500.
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,22 @@ pub(crate) enum StoreError {
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Task(String),
+    /// A write to the database failed earlier in this upload or
+    /// transaction (with the error logged then), so this step cannot
+    /// succeed either; the text says which step.
+    #[error("write failed: {0}")]
+    WriteFailed(String),
+    /// Another request took this resumable upload over: the session this
+    /// request wrote through has ended.
+    #[error("another request took over this upload")]
+    TakenOver,
+    /// A passphrase or password could not be hashed.
+    #[error("hashing failed: {0}")]
+    Hashing(String),
+    /// The store's own bookkeeping is not what the code expects (a bug):
+    /// the text says what is missing.
+    #[error("internal error: {0}")]
+    Invariant(&'static str),
     /// The stored data is inconsistent (for example a missing chunk).
     #[error("corrupt entry data: {0}")]
     Corrupt(String),

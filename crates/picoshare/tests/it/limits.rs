@@ -398,6 +398,118 @@ async fn limits_set_by_tus_metadata_and_by_edit() {
     assert_used_up(get_settled(&server, &id2, &[]).await).await;
 }
 
+/// Creates a guest link without limits and returns its ID.
+async fn new_guest_link(server: &TestServer, admin: &reqwest::Client) -> String {
+    let r = admin
+        .post(server.url("/api/guest-links"))
+        .json(&serde_json::json!({"label": "g", "urlExpirationTime": FAR_FUTURE, "fileLifetime": "168h0m0s", "maxFileBytes": null, "maxFileUploads": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let link: serde_json::Value = r.json().await.unwrap();
+    link["id"].as_str().unwrap().to_owned()
+}
+
+/// Sends the head of a multipart upload to `path` that promises 64 MiB,
+/// then the file part's head and its first 64 KiB, and returns what the
+/// server answers without the rest being sent. Panics if no whole answer
+/// comes within 20 s: the server is waiting for the body.
+async fn reply_to_a_partial_upload(s: &TestServer, path: &str, cookie: Option<&str>) -> String {
+    let boundary = "----picoshare-it-refused";
+    let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\n\
+         Host: {}\r\n\
+         {cookie}\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n\
+         Content-Length: {}\r\n\
+         \r\n\
+         --{boundary}\r\n\
+         Content-Disposition: form-data; name=\"file\"; filename=\"refused.bin\"\r\n\
+         Content-Type: application/octet-stream\r\n\
+         \r\n",
+        s.addr,
+        64 << 20
+    );
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer and close before all of it is taken.
+    let _ = stream.write_all(&vec![7u8; 64 << 10]).await;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 << 10];
+    let answered = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_owned)
+                    })
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                if len.is_some_and(|n| body.len() >= n) {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        answered.is_ok(),
+        "no answer to {path} within 20 s with 64 KiB of 64 MiB sent (got {:?}): the server waits for the body",
+        String::from_utf8_lossy(&got)
+    );
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// An upload that will be refused for what its URL asks (the owner's
+/// password in the URL; a guest's download limit or password) is refused
+/// before its body is read: the answer comes while the client has sent 64
+/// KiB of a promised 64 MiB, and not a byte was received or stored.
+#[tokio::test]
+async fn uploads_refused_by_their_url_are_refused_before_the_body_is_read() {
+    let s = TestServer::start_with(ServerOptions::new().env("PS_METRICS_PUBLIC", "1")).await;
+    let admin = s.admin_client().await;
+    let gid = new_guest_link(&s, &admin).await;
+    let cookie = s.session_cookie().await;
+    let guest_refusal = "invalid request: guest uploads cannot have download limits or passwords";
+    for (path, cookie, refusal) in [
+        (
+            format!("/api/entry?expiration={FAR_FUTURE}&password=x"),
+            Some(cookie.as_str()),
+            "invalid request: send the password as a form field, not in the URL",
+        ),
+        (
+            format!("/api/guest/{gid}?maxDownloads=1"),
+            None,
+            guest_refusal,
+        ),
+        (format!("/api/guest/{gid}?password=x"), None, guest_refusal),
+    ] {
+        let reply = reply_to_a_partial_upload(&s, &path, cookie).await;
+        assert!(reply.starts_with("HTTP/1.1 400"), "{path}: {reply}");
+        assert!(reply.contains(refusal), "{path}: {reply}");
+    }
+    assert_eq!(s.metric("picoshare_upload_bytes_total").await, Some(0.0));
+    assert_eq!(s.metric("picoshare_uploads_total").await, Some(0.0));
+    let list: serde_json::Value = admin
+        .get(s.url("/api/entries"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}
+
 #[tokio::test]
 async fn bad_limits_are_refused_and_guests_cannot_set_them() {
     let server = TestServer::start().await;
@@ -427,15 +539,7 @@ async fn bad_limits_are_refused_and_guests_cannot_set_them() {
     )
     .await;
 
-    let r = admin
-        .post(server.url("/api/guest-links"))
-        .json(&serde_json::json!({"label": "g", "urlExpirationTime": FAR_FUTURE, "fileLifetime": "168h0m0s", "maxFileBytes": null, "maxFileUploads": null}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
-    let link: serde_json::Value = r.json().await.unwrap();
-    let gid = link["id"].as_str().unwrap().to_owned();
+    let gid = new_guest_link(&server, &admin).await;
     let form = Multipart::new().text("maxDownloads", "1").file(
         "file",
         "a.txt",

@@ -12,8 +12,8 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
 use crate::store::{Store, StoreError};
 
@@ -37,14 +37,7 @@ pub(crate) async fn healthz(State(store): State<Store>) -> Response {
             ),
         ),
     };
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    crate::http::uncached(status, "text/plain; charset=utf-8", body)
 }
 
 /// One line per dependency that failed, naming it.

@@ -41,178 +41,69 @@ fn peak_rss_bytes() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// A metric's kind in the text format.
+const COUNTER: &str = "counter";
+const GAUGE: &str = "gauge";
+
 /// Renders every metric; `space` is the database's size, when it could be read.
 pub(crate) fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
     let m = &state.metrics;
     let s = state.store.stats();
-    let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let n = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let secs = |a: &AtomicU64| seconds(a.load(Ordering::Relaxed));
+    // Name, kind, help and value of each metric with one value, in the order
+    // they are written.
+    #[rustfmt::skip]
+    let mut table: Vec<(&str, &str, &str, f64)> = vec![
+        ("picoshare_uploads_total", COUNTER, "Uploads stored.", n(&m.uploads)),
+        ("picoshare_upload_bytes_total", COUNTER, "File bytes received by uploads.", n(&m.upload_bytes)),
+        ("picoshare_upload_receive_seconds_total", COUNTER, "Time spent waiting for upload bytes from clients.", secs(&m.upload_receive_ns)),
+        ("picoshare_upload_store_wait_seconds_total", COUNTER, "Time uploads waited for the database writer (backpressure).", secs(&m.upload_store_wait_ns)),
+        ("picoshare_upload_finish_seconds_total", COUNTER, "Time from the end of upload bodies to their durable commit.", secs(&m.upload_finish_ns)),
+        ("picoshare_uploads_in_progress", GAUGE, "Uploads being received now.", s.uploads_in_progress as f64),
+        ("picoshare_downloads_in_progress", GAUGE, "Download bodies being streamed now.", n(&m.downloads_streaming)),
+        ("picoshare_uploads_aborted_total", COUNTER, "Uploads abandoned (client gone, error, shutdown).", s.aborted_uploads as f64),
+        ("picoshare_store_chunks_total", COUNTER, "Chunk rows inserted.", s.chunks as f64),
+        ("picoshare_store_bytes_written_total", COUNTER, "File bytes inserted into the database.", s.bytes as f64),
+        ("picoshare_store_insert_seconds_total", COUNTER, "Time the writer spent inserting chunk rows.", seconds(s.insert_ns)),
+        ("picoshare_store_commits_total", COUNTER, "Write transactions committed.", s.commits as f64),
+        ("picoshare_store_commit_seconds_total", COUNTER, "Time the writer spent committing (incl. fsync and checkpoint waits).", seconds(s.commit_ns)),
+        ("picoshare_store_checkpoints_total", COUNTER, "Background WAL checkpoints run.", s.checkpoints as f64),
+        ("picoshare_store_checkpoint_seconds_total", COUNTER, "Time spent in background WAL checkpoints.", seconds(s.checkpoint_ns)),
+        ("picoshare_downloads_total", COUNTER, "Downloads served.", n(&m.downloads)),
+        ("picoshare_download_bytes_total", COUNTER, "File bytes sent by downloads.", n(&m.download_bytes)),
+        ("picoshare_store_read_seconds_total", COUNTER, "Time spent reading chunks for downloads.", seconds(s.read_ns)),
+        ("picoshare_download_send_wait_seconds_total", COUNTER, "Time downloads waited for clients to take data.", secs(&m.download_send_wait_ns)),
+        ("picoshare_http_request_bytes_total", COUNTER, "HTTP request body bytes received (all routes).", n(&m.requests.bytes_in)),
+        ("picoshare_http_response_bytes_total", COUNTER, "HTTP response body bytes sent (all routes).", n(&m.requests.bytes_out)),
+    ];
+    if let Some(space) = space {
+        #[rustfmt::skip]
+        table.extend([
+            ("picoshare_database_bytes", GAUGE, "Size of the database file with its -wal and -shm files.", space.database as f64),
+            ("picoshare_database_reclaimable_bytes", GAUGE, "Free pages inside the database file (space deleted files left, reused by new uploads).", space.reclaimable as f64),
+        ]);
+    }
+    if let Some((rss, hwm)) = peak_rss_bytes() {
+        #[rustfmt::skip]
+        table.extend([
+            ("process_resident_memory_bytes", GAUGE, "Resident memory.", rss as f64),
+            ("picoshare_process_peak_resident_memory_bytes", GAUGE, "Peak resident memory (VmHWM).", hwm as f64),
+        ]);
+    }
+    table.push((
+        "picoshare_password_checks_total",
+        COUNTER,
+        "Passwords of protected files checked against their argon2id hash.",
+        n(&PASSWORD_CHECKS),
+    ));
     let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+    for (name, kind, help, value) in table {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
-    };
-    metric(
-        "picoshare_uploads_total",
-        "counter",
-        "Uploads stored.",
-        l(&m.uploads) as f64,
-    );
-    metric(
-        "picoshare_upload_bytes_total",
-        "counter",
-        "File bytes received by uploads.",
-        l(&m.upload_bytes) as f64,
-    );
-    metric(
-        "picoshare_upload_receive_seconds_total",
-        "counter",
-        "Time spent waiting for upload bytes from clients.",
-        seconds(l(&m.upload_receive_ns)),
-    );
-    metric(
-        "picoshare_upload_store_wait_seconds_total",
-        "counter",
-        "Time uploads waited for the database writer (backpressure).",
-        seconds(l(&m.upload_store_wait_ns)),
-    );
-    metric(
-        "picoshare_upload_finish_seconds_total",
-        "counter",
-        "Time from the end of upload bodies to their durable commit.",
-        seconds(l(&m.upload_finish_ns)),
-    );
-    metric(
-        "picoshare_uploads_in_progress",
-        "gauge",
-        "Uploads being received now.",
-        s.uploads_in_progress as f64,
-    );
-    metric(
-        "picoshare_downloads_in_progress",
-        "gauge",
-        "Download bodies being streamed now.",
-        l(&m.downloads_streaming) as f64,
-    );
-    metric(
-        "picoshare_uploads_aborted_total",
-        "counter",
-        "Uploads abandoned (client gone, error, shutdown).",
-        s.aborted_uploads as f64,
-    );
-    metric(
-        "picoshare_store_chunks_total",
-        "counter",
-        "Chunk rows inserted.",
-        s.chunks as f64,
-    );
-    metric(
-        "picoshare_store_bytes_written_total",
-        "counter",
-        "File bytes inserted into the database.",
-        s.bytes as f64,
-    );
-    metric(
-        "picoshare_store_insert_seconds_total",
-        "counter",
-        "Time the writer spent inserting chunk rows.",
-        seconds(s.insert_ns),
-    );
-    metric(
-        "picoshare_store_commits_total",
-        "counter",
-        "Write transactions committed.",
-        s.commits as f64,
-    );
-    metric(
-        "picoshare_store_commit_seconds_total",
-        "counter",
-        "Time the writer spent committing (incl. fsync and checkpoint waits).",
-        seconds(s.commit_ns),
-    );
-    metric(
-        "picoshare_store_checkpoints_total",
-        "counter",
-        "Background WAL checkpoints run.",
-        s.checkpoints as f64,
-    );
-    metric(
-        "picoshare_store_checkpoint_seconds_total",
-        "counter",
-        "Time spent in background WAL checkpoints.",
-        seconds(s.checkpoint_ns),
-    );
-    metric(
-        "picoshare_downloads_total",
-        "counter",
-        "Downloads served.",
-        l(&m.downloads) as f64,
-    );
-    metric(
-        "picoshare_download_bytes_total",
-        "counter",
-        "File bytes sent by downloads.",
-        l(&m.download_bytes) as f64,
-    );
-    metric(
-        "picoshare_store_read_seconds_total",
-        "counter",
-        "Time spent reading chunks for downloads.",
-        seconds(s.read_ns),
-    );
-    metric(
-        "picoshare_download_send_wait_seconds_total",
-        "counter",
-        "Time downloads waited for clients to take data.",
-        seconds(l(&m.download_send_wait_ns)),
-    );
-    metric(
-        "picoshare_http_request_bytes_total",
-        "counter",
-        "HTTP request body bytes received (all routes).",
-        m.requests.bytes_in.load(Ordering::Relaxed) as f64,
-    );
-    metric(
-        "picoshare_http_response_bytes_total",
-        "counter",
-        "HTTP response body bytes sent (all routes).",
-        m.requests.bytes_out.load(Ordering::Relaxed) as f64,
-    );
-    if let Some(space) = space {
-        metric(
-            "picoshare_database_bytes",
-            "gauge",
-            "Size of the database file with its -wal and -shm files.",
-            space.database as f64,
-        );
-        metric(
-            "picoshare_database_reclaimable_bytes",
-            "gauge",
-            "Free pages inside the database file (space deleted files left, reused by new uploads).",
-            space.reclaimable as f64,
-        );
     }
-    if let Some((rss, hwm)) = peak_rss_bytes() {
-        metric(
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory.",
-            rss as f64,
-        );
-        metric(
-            "picoshare_process_peak_resident_memory_bytes",
-            "gauge",
-            "Peak resident memory (VmHWM).",
-            hwm as f64,
-        );
-    }
-    metric(
-        "picoshare_password_checks_total",
-        "counter",
-        "Passwords of protected files checked against their argon2id hash.",
-        PASSWORD_CHECKS.load(Ordering::Relaxed) as f64,
-    );
     let name = "picoshare_rate_limit_keys";
     let (addresses, files) = state.file_access.limiter_sizes();
     let _ = writeln!(

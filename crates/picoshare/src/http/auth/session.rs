@@ -58,10 +58,10 @@ const TAG_SALT_KEY: &str = "session-passphrase-salt";
 pub(crate) async fn passphrase_tag(store: &Store, secret: &str) -> Result<String, StoreError> {
     let salt = store.server_key(TAG_SALT_KEY).await?;
     let params = Params::new(19 * 1024, 2, 1, Some(32))
-        .map_err(|e| StoreError::Task(format!("argon2 parameters: {e}")))?;
+        .map_err(|e| StoreError::Hashing(format!("argon2 parameters: {e}")))?;
     let tag = super::hashing::raw(secret.to_owned(), salt, params)
         .await
-        .map_err(|e| StoreError::Task(format!("the passphrase's tag: {e}")))?;
+        .map_err(|e| StoreError::Hashing(format!("the passphrase's tag: {e}")))?;
     Ok(crate::ids::hex(&tag))
 }
 

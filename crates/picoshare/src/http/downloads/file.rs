@@ -15,8 +15,8 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
 
+use super::counted::{CountGuard, Counting};
 use super::pump::{self, Reading};
 use crate::http::auth::protect::{self, Access, Protected};
 use crate::http::auth::session::is_admin;
@@ -29,7 +29,6 @@ use crate::http::proto::mime::effective_content_type;
 use crate::http::proto::multipart_ranges::MultipartLayout;
 use crate::http::proto::ranges::{parse_range, ByteRange, RangeRequest};
 use crate::http::{AppError, AppState};
-use crate::ids::EntryId;
 use crate::store::model::{DownloadRecord, Entry, EntryLimits, Reservation};
 use crate::store::{DownloadLookup, RangeReader, Store};
 
@@ -102,9 +101,14 @@ async fn serve_parts(
     let headers = &req.headers;
     let is_get = req.method == Method::GET;
     let client = ClientView::new(state.config.proxy.as_ref(), headers, &req.uri, peer);
+    let mut viewer = Viewer {
+        state,
+        headers,
+        owner: None,
+    };
     // The owner is never asked for a password, and owner downloads never count.
     let owner = match &limits {
-        Some(_) => is_admin(state, headers).await?,
+        Some(_) => viewer.is_owner().await?,
         None => false,
     };
     let protected = Protected {
@@ -122,6 +126,7 @@ async fn serve_parts(
             .map_err(|_| AppError::bad_request("the password form could not be read"))?;
         return protect::submit(state, &protected, hash, &form).await;
     }
+    let plan = Plan::new(&entry, headers);
     let mut counter = None;
     if let (Some(l), false) = (&limits, owner) {
         if let Some(hash) = &l.password_hash {
@@ -132,7 +137,7 @@ async fn serve_parts(
         if l.used_up() {
             return Err(used_up());
         }
-        if l.max_downloads.is_some() && is_get && wants_full_body(&entry, headers) {
+        if l.max_downloads.is_some() && is_get && plan.full_body() {
             let reserved = state
                 .store
                 .reserve_download(&entry.id)
@@ -156,7 +161,7 @@ async fn serve_parts(
         &state.store,
         &state.metrics,
         &entry,
-        headers,
+        plan,
         is_get,
         counter,
         data,
@@ -166,7 +171,7 @@ async fn serve_parts(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, cache_control(restricted));
-    if is_get && !owner_preview(state, headers).await {
+    if is_get && !owner_preview(&mut viewer).await {
         state.store.record_download(DownloadRecord {
             entry_id: entry.id.clone(),
             time: now,
@@ -196,25 +201,51 @@ pub(crate) fn cache_control(restricted: bool) -> HeaderValue {
     })
 }
 
-/// Whether a GET would be answered with the whole file (200): no failed or
-/// 304 precondition, and no satisfiable range that If-Range allows.
-fn wants_full_body(entry: &Entry, headers: &HeaderMap) -> bool {
-    let etag = etag(entry);
-    precondition(entry, &etag, headers) == Precondition::Proceed
-        && matches!(requested_range(entry, &etag, headers), RangeRequest::Full)
+/// What a `GET` or `HEAD` asks of an entry, worked out once from its
+/// headers: the entry's `ETag`, what the conditional headers say, and the
+/// ranges to send.
+struct Plan {
+    etag: String,
+    precondition: Precondition,
+    range: RangeRequest,
 }
 
-/// What the conditional headers (`If-Match`, `If-None-Match` and the dates)
-/// say of `entry`, whose `ETag` is `etag`.
-fn precondition(entry: &Entry, etag: &str, headers: &HeaderMap) -> Precondition {
-    evaluate(
-        header_str(headers, header::IF_MATCH),
-        header_str(headers, header::IF_UNMODIFIED_SINCE),
-        header_str(headers, header::IF_NONE_MATCH),
-        header_str(headers, header::IF_MODIFIED_SINCE),
-        etag,
-        entry.upload_time,
-    )
+impl Plan {
+    fn new(entry: &Entry, headers: &HeaderMap) -> Self {
+        let etag = etag(entry);
+        let precondition = evaluate(headers, &etag, entry.upload_time);
+        let range = requested_range(entry, &etag, headers);
+        Plan {
+            etag,
+            precondition,
+            range,
+        }
+    }
+
+    /// Whether a GET would be answered with the whole file (200): no failed
+    /// or 304 precondition, and no satisfiable range that If-Range allows.
+    fn full_body(&self) -> bool {
+        self.precondition == Precondition::Proceed && matches!(self.range, RangeRequest::Full)
+    }
+}
+
+/// Who asks, as far as a download needs to know: whether the request
+/// carries the owner's session, looked up at most once.
+struct Viewer<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    owner: Option<bool>,
+}
+
+impl Viewer<'_> {
+    async fn is_owner(&mut self) -> Result<bool, AppError> {
+        if let Some(owner) = self.owner {
+            return Ok(owner);
+        }
+        let owner = is_admin(self.state, self.headers).await?;
+        self.owner = Some(owner);
+        Ok(owner)
+    }
 }
 
 /// The ranges asked for: those of `Range` if `If-Range` (when sent) still
@@ -230,54 +261,10 @@ fn requested_range(entry: &Entry, etag: &str, headers: &HeaderMap) -> RangeReque
     let revalidates = header_str(headers, header::IF_NONE_MATCH).is_some()
         || header_str(headers, header::IF_MODIFIED_SINCE).is_some();
     match header_str(headers, header::RANGE) {
-        Some(r)
-            if !revalidates
-                && if_range_allows(
-                    header_str(headers, header::IF_RANGE),
-                    etag,
-                    entry.upload_time,
-                ) =>
-        {
+        Some(r) if !revalidates && if_range_allows(headers, etag, entry.upload_time) => {
             parse_range(r, entry.size)
         }
         _ => RangeRequest::Full,
-    }
-}
-
-/// One reserved download of a limited entry. It is counted, durably, once
-/// every byte of the body but the last has been handed to the connection,
-/// and only then is the last byte sent: so a crash or power cut can never
-/// give a download back. Dropped before that (the client went away, reading
-/// failed, the reply is not a full body, counting failed), it releases the
-/// reservation.
-struct CountGuard {
-    store: Store,
-    id: EntryId,
-    done: bool,
-}
-
-impl CountGuard {
-    /// Counts the download; false (and the reservation released) if that
-    /// failed, in which case the last byte must not be sent.
-    async fn count(mut self) -> bool {
-        match self.store.count_download(&self.id).await {
-            Ok(()) => {
-                self.done = true;
-                true
-            }
-            Err(e) => {
-                tracing::error!(entry = %crate::ids::log_ref(self.id.as_str()), error = %e, "could not count a limited download; its last byte is not sent");
-                false
-            }
-        }
-    }
-}
-
-impl Drop for CountGuard {
-    fn drop(&mut self) {
-        if !self.done {
-            self.store.release_download(&self.id);
-        }
     }
 }
 
@@ -288,7 +275,8 @@ impl Drop for CountGuard {
 /// the session looked up. Navigations (`document`), other sites' embeds,
 /// visitors without a session and clients that send no such headers are
 /// recorded as before.
-async fn owner_preview(state: &AppState, headers: &HeaderMap) -> bool {
+async fn owner_preview(viewer: &mut Viewer<'_>) -> bool {
+    let headers = viewer.headers;
     let embedded = matches!(
         header_str(headers, header::HeaderName::from_static("sec-fetch-dest")),
         Some("image" | "video" | "audio" | "track" | "iframe" | "empty")
@@ -298,7 +286,7 @@ async fn owner_preview(state: &AppState, headers: &HeaderMap) -> bool {
     embedded
         && same_origin
         && headers.contains_key(header::COOKIE)
-        && is_admin(state, headers).await.unwrap_or(false)
+        && viewer.is_owner().await.unwrap_or(false)
 }
 
 /// The entity tag: the entry, its size and its upload time, which a
@@ -327,19 +315,18 @@ async fn build_response(
     store: &Store,
     metrics: &Arc<HttpMetrics>,
     entry: &Entry,
-    headers: &HeaderMap,
+    plan: Plan,
     with_body: bool,
     counter: Option<CountGuard>,
     data: Option<Bytes>,
 ) -> Result<Response, AppError> {
-    let etag = etag(entry);
     let mut out = HeaderMap::new();
     let set = |out: &mut HeaderMap, name: header::HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             out.insert(name, v);
         }
     };
-    set(&mut out, header::ETAG, &etag);
+    set(&mut out, header::ETAG, &plan.etag);
     set(
         &mut out,
         header::LAST_MODIFIED,
@@ -348,7 +335,7 @@ async fn build_response(
     set(&mut out, header::CONTENT_SECURITY_POLICY, "sandbox");
     set(&mut out, header::ACCEPT_RANGES, "bytes");
 
-    match precondition(entry, &etag, headers) {
+    match plan.precondition {
         Precondition::Proceed => {}
         Precondition::NotModified => return Ok((StatusCode::NOT_MODIFIED, out).into_response()),
         Precondition::Failed => {
@@ -363,7 +350,7 @@ async fn build_response(
         &content_disposition(&entry.filename),
     );
 
-    let (status, segments, length) = match requested_range(entry, &etag, headers) {
+    let (status, segments, length) = match plan.range {
         RangeRequest::Full => {
             set(&mut out, header::CONTENT_TYPE, &content_type);
             let all = ByteRange {
@@ -506,64 +493,6 @@ fn stream_body(
         last: None,
     };
     Body::from_stream(futures_util::stream::unfold(state, Counting::next))
-}
-
-/// A download body on its way out, and the count of a limited download:
-/// the piece that holds the last byte is sent without it, then the download
-/// is counted, then the last byte goes.
-struct Counting {
-    pieces: pump::Pieces,
-    counter: Option<CountGuard>,
-    total: u64,
-    sent: u64,
-    /// The last byte, held back until the download is counted.
-    last: Option<Bytes>,
-}
-
-impl Counting {
-    async fn next(mut self) -> Option<(Result<Bytes, std::io::Error>, Self)> {
-        if let Some(last) = self.last.take() {
-            return Some((self.count_then(last).await, self));
-        }
-        match self.pieces.next().await {
-            Some(Ok(piece)) => {
-                self.sent += piece.len() as u64;
-                if self.counter.is_some() && self.sent >= self.total && !piece.is_empty() {
-                    let split = piece.len() - 1;
-                    self.last = Some(piece.slice(split..));
-                    return Some((Ok(piece.slice(..split)), self));
-                }
-                Some((Ok(piece), self))
-            }
-            // An error: the download does not count.
-            Some(Err(e)) => {
-                drop(self.counter.take());
-                Some((Err(e), self))
-            }
-            // The end. An empty file's full body counts here.
-            None => {
-                if self.counter.is_some() && self.sent >= self.total {
-                    return Some((self.count_then(Bytes::new()).await, self));
-                }
-                drop(self.counter.take());
-                None
-            }
-        }
-    }
-
-    /// Counts the download, then gives `last` to send; an error instead if
-    /// counting failed, which cuts the connection before the last byte.
-    async fn count_then(&mut self, last: Bytes) -> Result<Bytes, std::io::Error> {
-        let counted = match self.counter.take() {
-            Some(c) => c.count().await,
-            None => true,
-        };
-        if counted {
-            Ok(last)
-        } else {
-            Err(std::io::Error::other("the download could not be counted"))
-        }
-    }
 }
 
 /// Counts a download body as streaming while it lives.

@@ -18,7 +18,7 @@ use crate::http::api::shares::{all_limits, is_protected, member_name, public_sha
 use crate::http::client::ClientView;
 use crate::http::error::Path;
 use crate::http::proto::disposition::content_disposition;
-use crate::http::proto::zipstream::{Member, ZipLayout, ZipStream};
+use crate::http::proto::zipstream::{Member, ZipLayout, ZipStream, ZIP64_LIMIT};
 use crate::http::{AppError, AppState};
 use crate::store::model::{DownloadRecord, Entry, Share, ShareFile};
 use crate::store::Store;
@@ -117,7 +117,11 @@ pub(crate) async fn download_zip(
             modified: f.entry.upload_time,
         })
         .collect();
-    let layout = ZipLayout::new(members, state.config.zip64_threshold);
+    let zip64_from = state
+        .config
+        .zip64_threshold
+        .map_or(ZIP64_LIMIT, |t| t.min(ZIP64_LIMIT));
+    let layout = ZipLayout::new(members, zip64_from);
     let length = layout.total_len();
     let agent = headers
         .get(header::USER_AGENT)

@@ -1,5 +1,7 @@
-//! The admin's file pages: the list (`/files`), one file's information, edit
-//! form, delete confirmation and download history.
+//! The admin's pages of one file: its information, edit form, delete
+//! confirmation and download history; and what every file page shares
+//! (sizes and dates as shown, the copy button, the error page). The list
+//! of files is [`super::file_list`].
 //!
 //! Everything a page shows is rendered on the server, so the pages read well
 //! without JavaScript; the page modules (`assets/js/pages/files.js`,
@@ -24,12 +26,12 @@ use crate::http::listing;
 use crate::http::params::entry_named;
 use crate::http::{AppError, AppState};
 use crate::ids::{EntryId, GuestLinkId};
-use crate::store::model::{DownloadQuery, Entry, EntryLimits, EntryQuery, EntrySort};
+use crate::store::model::{DownloadQuery, Entry};
 use crate::useragent;
 use crate::validate::db_time;
 
 /// What `encodeURIComponent` leaves alone.
-const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(super) const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')
@@ -122,7 +124,7 @@ pub(crate) fn lookup_message(status: StatusCode) -> &'static str {
 }
 
 /// Turns an [`AppError`] into its page.
-fn fail(page: &Page, err: AppError) -> PageError {
+pub(super) fn fail(page: &Page, err: AppError) -> PageError {
     error_page(page, &err, lookup_message(err.status()))
 }
 
@@ -149,195 +151,23 @@ impl FromRequestParts<AppState> for EntryPage {
 }
 
 /// A `Copy` button that copies the absolute form of `path`.
-fn copy_button(path: &str, label: Option<&str>) -> Markup {
+pub(super) fn copy_button(path: &str, label: Option<&str>) -> Markup {
     html! {
         button.button.secondary type="button" data-action="copy-link" data-path=(path)
             aria-label=[label] { "Copy" }
     }
 }
 
-/// The badges of a file with limits: locked, one-shot, downloads used.
-fn limit_badges(l: &EntryLimits) -> Markup {
+/// A field of the information page that is one of the file's links
+/// (`path`, shown absolute by the page's script), with its copy button.
+fn link_field(name: &str, path: &str, copy_label: &str) -> Markup {
     html! {
-        @if l.password_hash.is_some() {
-            " " span.badge.badge-locked title="Protected by a password" { "🔒 locked" }
-        }
-        @match l.max_downloads {
-            Some(1) if l.downloads_used == 0 => { " " span.badge.badge-limit title="One download allowed" { "one-shot" } }
-            Some(m) => {
-                " " span.badge.badge-limit.used-up[l.downloads_used >= m]
-                    title="Complete downloads used of those allowed" {
-                    (l.downloads_used) "/" (m) " downloads"
-                }
-            }
-            None => {}
+        p.field {
+            span.field-name { (name) } " "
+            a.field-value href=(path) data-absolute { (path) } " "
+            (copy_button(path, Some(copy_label)))
         }
     }
-}
-
-/// A link to the file list with `q`'s sort, order and filter, on `page`.
-fn list_url(q: &EntryQuery, page: u64) -> String {
-    let mut url = format!(
-        "/files?sort={}&order={}",
-        q.sort.as_str(),
-        if q.descending { "desc" } else { "asc" }
-    );
-    if !q.filter.is_empty() {
-        url.push_str("&q=");
-        url.push_str(&utf8_percent_encode(&q.filter, URI_COMPONENT).to_string());
-    }
-    if page > 1 {
-        url.push_str(&format!("&page={page}"));
-    }
-    url
-}
-
-/// A column heading that sorts by `sort`: a link to the first page in that
-/// order (the other direction when it is the current order), with
-/// `aria-sort` on the current one.
-fn sort_heading(q: &EntryQuery, sort: EntrySort, label: &str) -> Markup {
-    let current = q.sort == sort;
-    let mut next = q.clone();
-    next.sort = sort;
-    next.descending = if current {
-        !q.descending
-    } else {
-        matches!(sort, EntrySort::Uploaded)
-    };
-    let aria = current.then_some(if q.descending {
-        "descending"
-    } else {
-        "ascending"
-    });
-    html! {
-        th scope="col" aria-sort=[aria] {
-            a.sort href=(list_url(&next, 1)) data-sort=(sort.as_str()) { (label) }
-        }
-    }
-}
-
-/// Links to the previous and next pages, and where this one is.
-fn pager(q: &EntryQuery, page: u64, pages: u64) -> Markup {
-    html! {
-        nav.pager aria-label="Pages" {
-            @if page > 1 {
-                a.button.secondary rel="prev" href=(list_url(q, page - 1)) { "Previous" }
-            }
-            span.pager-position { "Page " (page) " of " (pages) }
-            @if page < pages {
-                a.button.secondary rel="next" href=(list_url(q, page + 1)) { "Next" }
-            }
-        }
-    }
-}
-
-/// `GET /files[?sort=&order=&q=&page=]`: the files, a page of
-/// [`listing::PAGE_SIZE`] at a time, newest first unless sorted otherwise,
-/// filtered by name (see [`listing`]). Sorting, filtering and paging are
-/// links and a form, so the page works without its script, which only
-/// swaps the results in place (`assets/js/pages/files.js`).
-pub(crate) async fn files(
-    AdminPage(page): AdminPage,
-    State(state): State<AppState>,
-    Query(query): Query<Vec<(String, String)>>,
-) -> Result<Response, PageError> {
-    let bad = |e: AppError| {
-        let message = e.message().to_owned();
-        error_page(&page, &e, &message)
-    };
-    let q = listing::entry_query(&query).map_err(bad)?;
-    let number = listing::page_number(&query).map_err(bad)?;
-    let index_failed = |e| fail(&page, AppError::store("failed to retrieve file index", e));
-    let found = state
-        .store
-        .entries_page(listing::page_window(q.clone(), number))
-        .await
-        .map_err(index_failed)?;
-    let limits = state.store.all_limits().await.map_err(index_failed)?;
-    let now = state.clock.now();
-    let pages = listing::page_count(found.total);
-    let first = (number - 1) * listing::PAGE_SIZE + 1;
-    let summary = if found.entries.is_empty() {
-        String::new()
-    } else {
-        let last = first + found.entries.len() as u64 - 1;
-        let what = if q.filter.is_empty() {
-            "files"
-        } else {
-            "matching files"
-        };
-        format!("Showing {first}–{last} of {} {what}", found.total)
-    };
-    Ok(page.render(
-        "Files",
-        html! {
-            section data-page="files" {
-                h1 { "Files" }
-                form.toolbar #files-filter-form method="get" action="/files" role="search" {
-                    label for="files-filter" { "Filter by name" }
-                    input #files-filter type="search" name="q" autocomplete="off" value=(q.filter);
-                    input type="hidden" name="sort" value=(q.sort.as_str());
-                    input type="hidden" name="order" value=(if q.descending { "desc" } else { "asc" });
-                    button.button.secondary type="submit" { "Filter" }
-                    p.status #files-status role="status" aria-live="polite" { (summary) }
-                }
-                div #files-results data-total=(found.total) data-summary=(summary) {
-                    @if found.entries.is_empty() {
-                        @if q.filter.is_empty() && number == 1 {
-                            p.empty { "No files yet. " a href="/" { "Upload one" } "." }
-                        } @else if q.filter.is_empty() {
-                            p.empty { "There is no page " (number) ". " a href="/files" { "First page" } }
-                        } @else {
-                            p.empty { "No file name contains “" (q.filter) "”." }
-                        }
-                    } @else {
-                        div.table-scroll {
-                            table.data-table.files-table {
-                                thead {
-                                    tr {
-                                        (sort_heading(&q, EntrySort::Filename, "Filename"))
-                                        th scope="col" { span.visually-hidden { "Note" } }
-                                        (sort_heading(&q, EntrySort::Size, "Size"))
-                                        (sort_heading(&q, EntrySort::Uploaded, "Uploaded"))
-                                        (sort_heading(&q, EntrySort::Expires, "Expires"))
-                                        th scope="col" { span.visually-hidden { "Actions" } }
-                                    }
-                                }
-                                tbody {
-                                    @for e in &found.entries {
-                                        tr data-filename=(e.filename) {
-                                            td.filename {
-                                                a href=(full_link(&e.id, &e.filename)) { (e.filename) }
-                                                @if let Some(l) = limits.get(&e.id) {
-                                                    (limit_badges(l))
-                                                }
-                                            }
-                                            td.note {
-                                                @if let Some(note) = e.note.as_deref().filter(|n| !n.is_empty()) {
-                                                    span.note-indicator role="img" title=(note) aria-label=(format!("Note: {note}")) { "✎" }
-                                                }
-                                            }
-                                            td.num { (human_size(e.size)) }
-                                            td { (date(e.upload_time)) }
-                                            td { (expiry(e.expiration, now, false)) }
-                                            td.actions {
-                                                a.button.secondary href=(format!("/files/{}/info", e.id)) { "Information" }
-                                                a.button.secondary href=(format!("/files/{}/edit", e.id)) { "Edit" }
-                                                (copy_button(&format!("/-{}", e.id), None))
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        @if pages > 1 {
-                            (pager(&q, number, pages))
-                        }
-                    }
-                }
-            }
-        },
-    ))
 }
 
 /// `GET /files/{id}/info`.
@@ -402,21 +232,9 @@ pub(crate) async fn file_info(
                 }
                 (preview(&entry))
                 div.fields {
-                    p.field {
-                        span.field-name { "Full link:" } " "
-                        a.field-value href=(full) data-absolute { (full) } " "
-                        (copy_button(&full, Some("Copy full link")))
-                    }
-                    p.field {
-                        span.field-name { "Short link:" } " "
-                        a.field-value href=(short) data-absolute { (short) } " "
-                        (copy_button(&short, Some("Copy short link")))
-                    }
-                    p.field {
-                        span.field-name { "Preview page:" } " "
-                        a.field-value href=(view) data-absolute { (view) } " "
-                        (copy_button(&view, Some("Copy preview page link")))
-                    }
+                    (link_field("Full link:", &full, "Copy full link"))
+                    (link_field("Short link:", &short, "Copy short link"))
+                    (link_field("Preview page:", &view, "Copy preview page link"))
                     p.field {
                         span.field-name { "Downloads:" } " "
                         span.field-value { (downloads) " (" a href=(format!("/files/{id}/downloads")) { "History" } ")" }

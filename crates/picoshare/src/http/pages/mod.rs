@@ -7,6 +7,7 @@
 //! nonce, and nothing is loaded from another origin.
 
 pub(crate) mod assets;
+pub(crate) mod file_list;
 pub(crate) mod files;
 pub(crate) mod guest_links;
 pub(crate) mod login;

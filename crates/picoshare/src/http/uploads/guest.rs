@@ -158,6 +158,11 @@ pub(crate) async fn upload_guest_file(
         .map_err(|e| AppError::bad_request(format!("Invalid expiration: {e}")))?;
     let json = wants_json(req.headers());
     let base = client.base_url();
+    let invalid = |e: &str| AppError::bad_request(format!("invalid request: {e}"));
+    // Refused before a byte of the body is read (it would be stored first).
+    if query.contains_key("maxDownloads") || query.contains_key("password") {
+        return Err(invalid(GUEST_NO_LIMITS));
+    }
 
     let received = receive(&state, req, link.max_file_bytes)
         .await
@@ -168,18 +173,13 @@ pub(crate) async fn upload_guest_file(
         .note
         .or_else(|| query.get("note").cloned())
         .unwrap_or_default();
-    let invalid = |e: &str| AppError::bad_request(format!("invalid request: {e}"));
     if validate::note(&raw_note)
         .map_err(|e| invalid(&e))?
         .is_some()
     {
         return Err(invalid("guest uploads cannot have file notes"));
     }
-    if received.max_downloads.is_some()
-        || received.password.is_some()
-        || query.contains_key("maxDownloads")
-        || query.contains_key("password")
-    {
+    if received.max_downloads.is_some() || received.password.is_some() {
         return Err(invalid(GUEST_NO_LIMITS));
     }
 

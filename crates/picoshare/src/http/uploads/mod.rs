@@ -1,11 +1,13 @@
 //! Uploads, streamed into the store as they arrive: the owner's
 //! ([`owner`]: multipart and raw), a guest's through a guest link
 //! ([`guest`]), and resumable uploads of both ([`tus`]); [`multipart`] reads
-//! the multipart bodies.
+//! the multipart bodies, and [`receive`] is the loop all of them stream
+//! their bytes into the store with.
 
 pub(crate) mod guest;
 pub(crate) mod multipart;
 pub(crate) mod owner;
+pub(crate) mod receive;
 pub(crate) mod replace;
 pub(crate) mod tus;
 

@@ -9,14 +9,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderMap};
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::http::layers::metrics::HttpMetrics;
 use crate::http::proto::part_filename::extended_filename;
+use crate::http::uploads::receive::{receive_into, Stopped, Take};
 use crate::http::{AppError, AppState};
 use crate::ids::EntryId;
 use crate::validate;
@@ -185,20 +184,16 @@ pub(crate) async fn receive(
                     .unwrap_or("")
                     .to_owned();
                 let mut sink = state.store.begin_upload(EntryId::generate(), expected_len);
-                let m = &state.metrics;
-                loop {
-                    let t = Instant::now();
-                    let Some(bytes) = field.chunk().await.map_err(cut_off)? else {
-                        break;
-                    };
+                let chunks = (&mut field).map_err(cut_off);
+                receive_into(&state.metrics, chunks, &mut sink, |bytes, held| {
                     progress.output();
-                    HttpMetrics::add(&m.upload_receive_ns, t.elapsed().as_nanos() as u64);
-                    HttpMetrics::add(&m.upload_bytes, bytes.len() as u64);
-                    within_limit(sink.bytes_received() + bytes.len() as u64)?;
-                    let t = Instant::now();
-                    sink.write(bytes).await.map_err(ReceiveError::Store)?;
-                    HttpMetrics::add(&m.upload_store_wait_ns, t.elapsed().as_nanos() as u64);
-                }
+                    within_limit(held + bytes.len() as u64).map(|()| Take::Store)
+                })
+                .await
+                .map_err(|stopped| match stopped {
+                    Stopped::By(e) => e,
+                    Stopped::Store(e) => ReceiveError::Store(e),
+                })?;
                 file = Some((sink, name, ctype));
             }
             FieldRole::Note => {
@@ -316,7 +311,7 @@ pub(crate) fn receive_error(e: ReceiveError) -> AppError {
                 crate::http::pages::files::human_size(limit)
             ),
         ),
-        ReceiveError::Store(e) => AppError::store("failed to insert file into database", e),
+        ReceiveError::Store(e) => AppError::store(super::STORE_FAILED, e),
     }
 }
 

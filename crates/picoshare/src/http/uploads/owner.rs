@@ -4,20 +4,18 @@
 //! is sent only once the entry is durable.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 
 use crate::http::auth::protect;
 use crate::http::auth::session::Uploader;
 use crate::http::client::ClientView;
 use crate::http::error::Path;
-use crate::http::layers::metrics::HttpMetrics;
 use crate::http::uploads::multipart::{content_length, receive, receive_error};
+use crate::http::uploads::receive::{receive_into, Stopped, Take};
 use crate::http::uploads::STORE_FAILED;
 use crate::http::{json_reply, AppError, AppState};
 use crate::ids::EntryId;
@@ -110,6 +108,12 @@ pub(crate) async fn upload_entry(
     let invalid = |e: String| AppError::bad_request(format!("invalid request: {e}"));
     let now = state.clock.now();
     let expiration = expiration_param(&state, &query, now).await?;
+    // Refused before a byte of the body is read (it would be stored first).
+    if query.contains_key("password") {
+        return Err(invalid(
+            "send the password as a form field, not in the URL".into(),
+        ));
+    }
     let received = receive(&state, req, None).await.map_err(receive_error)?;
     // As in the original, `?note=` in the URL also counts.
     let raw_note = received
@@ -117,11 +121,6 @@ pub(crate) async fn upload_entry(
         .or_else(|| query.get("note").cloned())
         .unwrap_or_default();
     let note = validate::note(&raw_note).map_err(invalid)?;
-    if query.contains_key("password") {
-        return Err(invalid(
-            "send the password as a form field, not in the URL".into(),
-        ));
-    }
     let raw_max = received
         .max_downloads
         .as_deref()
@@ -211,25 +210,13 @@ pub(crate) async fn receive_raw(
     let mut sink = state
         .store
         .begin_upload(EntryId::generate(), content_length(req.headers()));
-    let mut body = req.into_body().into_data_stream();
-    let m = &state.metrics;
-    loop {
-        let t = Instant::now();
-        let Some(frame) = body.next().await else {
-            break;
-        };
-        let bytes = frame.map_err(body_error)?;
-        HttpMetrics::add(&m.upload_receive_ns, t.elapsed().as_nanos() as u64);
-        if bytes.is_empty() {
-            continue;
-        }
-        HttpMetrics::add(&m.upload_bytes, bytes.len() as u64);
-        let t = Instant::now();
-        sink.write(bytes)
-            .await
-            .map_err(|e| AppError::store("failed to insert file into database", e))?;
-        HttpMetrics::add(&m.upload_store_wait_ns, t.elapsed().as_nanos() as u64);
-    }
+    let body = req.into_body().into_data_stream();
+    receive_into(&state.metrics, body, &mut sink, |_, _| Ok(Take::Store))
+        .await
+        .map_err(|stopped| match stopped {
+            Stopped::By(e) => body_error(e),
+            Stopped::Store(e) => AppError::store(STORE_FAILED, e),
+        })?;
     if sink.bytes_received() == 0 {
         return Err(AppError::bad_request(
             "invalid request: file must be non-empty",

@@ -16,35 +16,30 @@
 //! what a server changed there would be undone (its uploads deleted): once
 //! one has (`picoshare_store_state.served_since`, set when a server opens the
 //! store), the command refuses to run and says why.
+//!
+//! Here: the command and its steps; a file's copy and check is
+//! [`object`], rows as parameters [`rows`], the report [`summary`].
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension};
-use sha2::{Digest, Sha256};
 
 use super::{RemoteConfig, RemoteStore};
-use crate::ids::{hex, EntryId};
+use crate::ids::EntryId;
 use crate::store::model::settings::SETTINGS;
 use crate::store::model::time::{db_time, db_time_to_utc, expiration_from_db, expiration_to_db};
-use crate::store::model::{Entry, NewEntry};
+use crate::store::model::NewEntry;
 use crate::store::sqlite::open_read_only;
 
-/// What the copy did.
-#[derive(Debug, Default)]
-struct Summary {
-    copied: u64,
-    bytes: u64,
-    skipped_present: u64,
-    /// Files already copied whose details (name, note, expiration…) changed.
-    updated: u64,
-    /// Files deleted from the source since the last copy.
-    removed: u64,
-    skipped_empty: u64,
-    failed: u64,
-}
+mod object;
+mod rows;
+mod summary;
+
+use object::copy_entry;
+use rows::{insert_row, read_rows, Row};
+use summary::{human, Outcome, Summary};
 
 /// Copies the database at `db` into the scale-out store described by `remote`.
 ///
@@ -127,73 +122,6 @@ fn column_exists(conn: &Connection, table: &str, column: &str) -> rusqlite::Resu
         )
         .optional()?
         .is_some())
-}
-
-/// One row of any table, as text, integers, blobs or nulls.
-type Row = Vec<rusqlite::types::Value>;
-
-fn read_rows(conn: &Connection, sql: &str) -> anyhow::Result<Vec<Row>> {
-    let mut stmt = conn.prepare(sql)?;
-    let n = stmt.column_count();
-    let rows = stmt
-        .query_map([], |r| {
-            (0..n)
-                .map(|i| r.get::<_, rusqlite::types::Value>(i))
-                .collect::<rusqlite::Result<Row>>()
-        })?
-        .collect::<rusqlite::Result<Vec<Row>>>()?;
-    Ok(rows)
-}
-
-/// SQL NULL for a parameter of any type.
-#[derive(Debug)]
-struct Null;
-
-impl tokio_postgres::types::ToSql for Null {
-    fn to_sql(
-        &self,
-        _: &tokio_postgres::types::Type,
-        _: &mut bytes::BytesMut,
-    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(tokio_postgres::types::IsNull::Yes)
-    }
-
-    fn accepts(_: &tokio_postgres::types::Type) -> bool {
-        true
-    }
-
-    tokio_postgres::types::to_sql_checked!();
-}
-
-/// Turns SQLite values into PostgreSQL parameters (TEXT, BIGINT, BYTEA, NULL).
-fn to_params(row: &Row) -> Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> {
-    use rusqlite::types::Value;
-    row.iter()
-        .map(|v| -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
-            match v {
-                Value::Null => Box::new(Null),
-                Value::Integer(i) => Box::new(*i),
-                // No column of PicoShare's holds a real; keep it as text.
-                Value::Real(f) => Box::new(f.to_string()),
-                Value::Text(t) => Box::new(t.clone()),
-                Value::Blob(b) => Box::new(b.clone()),
-            }
-        })
-        .collect()
-}
-
-/// Runs a prepared statement with one source row's values as parameters.
-async fn insert_row(
-    tx: &tokio_postgres::Transaction<'_>,
-    stmt: &tokio_postgres::Statement,
-    row: &Row,
-) -> Result<u64, tokio_postgres::Error> {
-    let params = to_params(row);
-    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-        .collect();
-    tx.execute(stmt, &refs).await
 }
 
 /// How one table is made equal to the source's.
@@ -364,14 +292,33 @@ const DEPENDENT: &[Mirror] = &[
     },
 ];
 
+/// Makes the destination equal to the source (see the module header), step
+/// by step, and says what it did.
 async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::Result<()> {
     let started = Instant::now();
     eprintln!(
         "copying {} into PostgreSQL and object storage",
         db.display()
     );
+    copy_settings(src, store).await?;
+    mirror_tables(src, store, &independent(src)?).await?;
+    let summary = copy_entries(db, src, store).await?;
+    // Rows that refer to entries: only for entries that now exist.
+    mirror_tables(src, store, DEPENDENT).await?;
+    tell_unfinished_uploads(src)?;
+    record_copy(db, store).await?;
+    summary.tell(started);
+    if summary.failed > 0 {
+        bail!(
+            "{} files could not be copied; run the command again to retry them",
+            summary.failed
+        );
+    }
+    Ok(())
+}
 
-    // Settings: the destination takes the source's.
+/// Settings: the destination takes the source's.
+async fn copy_settings(src: &Connection, store: &RemoteStore) -> anyhow::Result<()> {
     if let Some(days) = src
         .query_row(SETTINGS.sqlite(), [], |r| r.get::<_, Option<i64>>(0))
         .optional()?
@@ -383,96 +330,106 @@ async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::R
             )
             .await?;
     }
-    for m in &independent(src)? {
+    Ok(())
+}
+
+/// Makes each of `tables` equal to the source's, in order.
+async fn mirror_tables(
+    src: &Connection,
+    store: &RemoteStore,
+    tables: &[Mirror],
+) -> anyhow::Result<()> {
+    for m in tables {
         let n = mirror_table(src, store, m).await?;
         if n > 0 {
             eprintln!("  {}: {n} rows", m.table);
         }
     }
+    Ok(())
+}
 
-    let entries = read_rows(
-        src,
-        "SELECT e.id, e.filename, e.content_type, e.upload_time, e.expiration_time, e.note,
-            e.guest_link_id,
-            (SELECT coalesce(sum(length(chunk)), 0) FROM entries_data d WHERE d.id = e.id)
-         FROM entries e ORDER BY e.upload_time, e.rowid",
-    )?;
+/// The columns of the source's entries [`copy_one`] reads.
+const ENTRIES: &str = "SELECT e.id, e.filename, e.content_type, e.upload_time, e.expiration_time,
+        e.note, e.guest_link_id,
+        (SELECT coalesce(sum(length(chunk)), 0) FROM entries_data d WHERE d.id = e.id)
+     FROM entries e ORDER BY e.upload_time, e.rowid";
+
+/// Deletes the files the source no longer has, then copies each of the
+/// source's files not copied yet (updating the details of those that are).
+async fn copy_entries(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::Result<Summary> {
+    let entries = read_rows(src, ENTRIES)?;
     let total = entries.len();
     let mut summary = Summary {
         removed: remove_deleted_entries(store, &entries).await?,
         ..Summary::default()
     };
     for (n, row) in entries.iter().enumerate() {
-        let text = |i: usize| match &row[i] {
-            rusqlite::types::Value::Text(t) => Some(t.clone()),
-            _ => None,
-        };
-        let id_text = text(0).unwrap_or_default();
-        let Ok(id) = EntryId::parse(&id_text) else {
-            eprintln!(
-                "  [{}/{total}] skipped {id_text:?}: not a valid entry ID",
-                n + 1
-            );
-            summary.failed += 1;
-            continue;
-        };
-        let size = match row[7] {
-            rusqlite::types::Value::Integer(i) => u64::try_from(i).unwrap_or(0),
-            _ => 0,
-        };
-        let filename = text(1).unwrap_or_default();
-        let label = format!("[{}/{total}] {id} {filename:?} ({})", n + 1, human(size));
-        if size == 0 {
-            // The server treats entries without data as missing.
-            eprintln!("  {label}: skipped, it has no data");
-            summary.skipped_empty += 1;
-            continue;
-        }
-        let entry = NewEntry {
-            filename,
-            content_type: text(2).unwrap_or_default(),
-            upload_time: db_time_to_utc(&text(3).unwrap_or_default()),
-            expiration: expiration_from_db(text(4)),
-            note: text(5),
-            guest_link_id: text(6).filter(|g| !g.is_empty()),
-            limits: None,
-        };
-        if let Some(hash) = store
-            .copied_sha256(&id, &db_time(entry.upload_time))
-            .await?
-        {
-            if store.update_copied_entry(&id, &entry).await? {
-                eprintln!(
-                    "  {label}: already copied (sha256 {}), details updated",
-                    &hash[..16]
-                );
-                summary.updated += 1;
-            } else {
-                eprintln!("  {label}: already copied (sha256 {})", &hash[..16]);
-            }
-            summary.skipped_present += 1;
-            continue;
-        }
-        match copy_entry(db, store, &id, entry, size).await {
-            Ok(hash) => {
-                eprintln!("  {label}: copied, sha256 {} verified", &hash[..16]);
-                summary.copied += 1;
-                summary.bytes += size;
-            }
-            Err(e) => {
-                eprintln!("  {label}: FAILED: {e:#}");
-                summary.failed += 1;
-            }
-        }
+        let place = format!("[{}/{total}]", n + 1);
+        summary.add(copy_one(db, store, row, &place).await?);
     }
+    Ok(summary)
+}
 
-    // Rows that refer to entries: only for entries that now exist.
-    for m in DEPENDENT {
-        let n = mirror_table(src, store, m).await?;
-        if n > 0 {
-            eprintln!("  {}: {n} rows", m.table);
-        }
+/// Copies one row of [`ENTRIES`] unless it is there already, saying what
+/// became of it; `place` is its place in the list, for the log.
+async fn copy_one(
+    db: &Path,
+    store: &RemoteStore,
+    row: &Row,
+    place: &str,
+) -> anyhow::Result<Outcome> {
+    let text = |i: usize| match &row[i] {
+        rusqlite::types::Value::Text(t) => Some(t.clone()),
+        _ => None,
+    };
+    let id_text = text(0).unwrap_or_default();
+    let Ok(id) = EntryId::parse(&id_text) else {
+        eprintln!("  {place} skipped {id_text:?}: not a valid entry ID");
+        return Ok(Outcome::Failed);
+    };
+    let size = match row[7] {
+        rusqlite::types::Value::Integer(i) => u64::try_from(i).unwrap_or(0),
+        _ => 0,
+    };
+    let filename = text(1).unwrap_or_default();
+    let label = format!("{place} {id} {filename:?} ({})", human(size));
+    if size == 0 {
+        // The server treats entries without data as missing.
+        eprintln!("  {label}: skipped, it has no data");
+        return Ok(Outcome::Empty);
     }
+    let entry = NewEntry {
+        filename,
+        content_type: text(2).unwrap_or_default(),
+        upload_time: db_time_to_utc(&text(3).unwrap_or_default()),
+        expiration: expiration_from_db(text(4)),
+        note: text(5),
+        guest_link_id: text(6).filter(|g| !g.is_empty()),
+        limits: None,
+    };
+    if let Some(hash) = store
+        .copied_sha256(&id, &db_time(entry.upload_time))
+        .await?
+    {
+        let updated = store.update_copied_entry(&id, &entry).await?;
+        let also = if updated { ", details updated" } else { "" };
+        eprintln!("  {label}: already copied (sha256 {}){also}", &hash[..16]);
+        return Ok(Outcome::Present(updated));
+    }
+    Ok(match copy_entry(db, store, &id, entry, size).await {
+        Ok(hash) => {
+            eprintln!("  {label}: copied, sha256 {} verified", &hash[..16]);
+            Outcome::Copied(size)
+        }
+        Err(e) => {
+            eprintln!("  {label}: FAILED: {e:#}");
+            Outcome::Failed
+        }
+    })
+}
+
+/// Says how many resumable uploads were left behind: they are not copied.
+fn tell_unfinished_uploads(src: &Connection) -> anyhow::Result<()> {
     if table_exists(src, "picoshare_tus_uploads")? {
         let unfinished: i64 = src.query_row(
             "SELECT count(*) FROM picoshare_tus_uploads WHERE completed = 0",
@@ -485,114 +442,22 @@ async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::R
             );
         }
     }
-    store
-        .execute(
-            "UPDATE picoshare_store_state SET copied_from = $1, copied = now()",
-            &[&std::fs::canonicalize(db)
-                .unwrap_or_else(|_| db.to_owned())
-                .display()
-                .to_string()],
-        )
-        .await?;
-    eprintln!(
-        "done in {:.1} s: {} files copied ({}), {} already there ({} updated), {} removed, \
-         {} without data skipped, {} failed",
-        started.elapsed().as_secs_f64(),
-        summary.copied,
-        human(summary.bytes),
-        summary.skipped_present,
-        summary.updated,
-        summary.removed,
-        summary.skipped_empty,
-        summary.failed
-    );
-    if summary.failed > 0 {
-        bail!(
-            "{} files could not be copied; run the command again to retry them",
-            summary.failed
-        );
-    }
     Ok(())
 }
 
-/// Streams one entry's chunks into a new object (computing its SHA-256),
-/// writes its row and download history, reads the object back and compares
-/// checksums. On a mismatch the entry is deleted again. Returns the hex SHA-256.
-async fn copy_entry(
-    db: &Path,
-    store: &RemoteStore,
-    id: &EntryId,
-    entry: NewEntry,
-    size: u64,
-) -> anyhow::Result<String> {
-    // Chunks are read on a blocking thread, a few at a time (bounded memory).
-    let (tx, rx) = flume::bounded::<anyhow::Result<Bytes>>(4);
-    let path = db.to_owned();
-    let id_text = id.as_str().to_owned();
-    let reader = tokio::task::spawn_blocking(move || {
-        let run = || -> anyhow::Result<()> {
-            let conn = open_read_only(&path)?;
-            let mut stmt =
-                conn.prepare("SELECT chunk FROM entries_data WHERE id = ?1 ORDER BY chunk_index")?;
-            let mut rows = stmt.query([&id_text])?;
-            while let Some(r) = rows.next()? {
-                let chunk: Vec<u8> = r.get(0)?;
-                if tx.send(Ok(Bytes::from(chunk))).is_err() {
-                    return Ok(());
-                }
-            }
-            Ok(())
-        };
-        if let Err(e) = run() {
-            let _ = tx.send(Err(e));
-        }
-    });
-    store.clear_interrupted_copy(id).await?;
-    let mut sink = store.begin_upload(id.clone(), Some(size));
-    let mut hasher = Sha256::new();
-    while let Ok(chunk) = rx.recv_async().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        sink.write(chunk).await?;
-    }
-    reader.await?;
-    if sink.bytes_received() != size {
-        bail!(
-            "read {} bytes but the database says {size}",
-            sink.bytes_received()
-        );
-    }
-    let source_hash = hex(&hasher.finalize());
-    let upload_time = entry.upload_time;
-    sink.finish(entry).await?;
-
-    // Read the object back.
-    let stored = Entry {
-        id: id.clone(),
-        filename: String::new(),
-        content_type: String::new(),
-        upload_time,
-        expiration: None,
-        note: None,
-        guest_link_id: None,
-        size,
-        chunk_size: 0,
-        pin: None,
-    };
-    let mut range = store.read_range(&stored, 0, size - 1);
-    let mut check = Sha256::new();
-    let mut read = 0u64;
-    while let Some(b) = range.next().await? {
-        read += b.len() as u64;
-        check.update(&b);
-    }
-    let stored_hash = hex(&check.finalize());
-    if read != size || stored_hash != source_hash {
-        store.delete_entry(id).await?;
-        bail!("the stored object differs from the database (sha256 {stored_hash} after the copy, {source_hash} before); it was removed");
-    }
-    store.set_copied_sha256(id, &source_hash).await?;
-    Ok(source_hash)
+/// Records in the destination what it is a copy of, and when it was made.
+async fn record_copy(db: &Path, store: &RemoteStore) -> anyhow::Result<()> {
+    let from = std::fs::canonicalize(db)
+        .unwrap_or_else(|_| db.to_owned())
+        .display()
+        .to_string();
+    store
+        .execute(
+            "UPDATE picoshare_store_state SET copied_from = $1, copied = now()",
+            &[&from],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Deletes the files of the destination that the source no longer has
@@ -718,18 +583,5 @@ impl RemoteStore {
         )
         .await?;
         Ok(())
-    }
-}
-
-fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= f64::from(1u32 << 30) {
-        format!("{:.2} GiB", b / f64::from(1u32 << 30))
-    } else if b >= f64::from(1u32 << 20) {
-        format!("{:.1} MiB", b / f64::from(1u32 << 20))
-    } else if b >= 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{bytes} B")
     }
 }

@@ -368,7 +368,7 @@ impl RemoteTusSink {
         self.0
             .tus
             .as_ref()
-            .ok_or_else(|| StoreError::Task("the upload's session is gone".into()))
+            .ok_or_else(|| StoreError::Invariant("the upload's session is gone"))
     }
 
     /// The upload's offset: bytes stored before this session and received in it.

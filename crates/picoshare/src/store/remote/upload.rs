@@ -445,7 +445,7 @@ impl PartSink {
         }
         self.wait_inflight().await?;
         let Some(m) = self.multipart.clone() else {
-            return Err(StoreError::Task("multipart upload missing".into()));
+            return Err(StoreError::Invariant("multipart upload missing"));
         };
         let parts = match &self.tus {
             None => std::mem::take(&mut self.parts),

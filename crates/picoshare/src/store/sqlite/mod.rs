@@ -49,8 +49,9 @@ use super::model::sql::Row;
 use super::stats::{self, StoreStats};
 use super::StoreError;
 
-/// SQLite journal mode for the database file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// SQLite journal mode for the database file. (The command line's
+/// `--journal-mode` is `config::cli::JournalModeArg`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JournalMode {
     /// Write-ahead log: readers never wait for the writer; works with Litestream.
     Wal,

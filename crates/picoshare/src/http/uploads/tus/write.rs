@@ -3,8 +3,6 @@
 //! the store, the checksum, and how the request ends (saved, completed, cut
 //! short).
 
-use std::time::Instant;
-
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -12,8 +10,8 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::{conflict, gone, header_str, no_such_upload, status, Owner};
-use crate::http::layers::metrics::HttpMetrics;
 use crate::http::proto::tus_headers::{self as th, Checksum, ChecksumError, Hasher};
+use crate::http::uploads::receive::{receive_into, Stopped, Take};
 use crate::http::uploads::STORE_FAILED;
 use crate::http::{AppError, AppState};
 use crate::ids::TusUploadId;
@@ -239,41 +237,46 @@ async fn receive(
     wanted: &mut watch::Receiver<u64>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(TusSink, Option<Cut>), AppError> {
-    let mut stream = body.into_data_stream();
-    let m = &state.metrics;
     if *shutdown.borrow() {
         return Ok((sink, Some(Cut::ShuttingDown)));
     }
-    loop {
-        let t = Instant::now();
-        let next = tokio::select! {
-            biased;
-            _ = wanted.changed() => return Ok((sink, Some(Cut::TakenOver))),
-            _ = shutdown.changed() => return Ok((sink, Some(Cut::ShuttingDown))),
-            next = stream.next() => next,
-        };
-        let mut bytes = match next {
-            None => return Ok((sink, None)),
-            Some(Err(_)) => return Ok((sink, Some(Cut::BodyFailed))),
-            Some(Ok(b)) => b,
-        };
-        HttpMetrics::add(&m.upload_receive_ns, t.elapsed().as_nanos() as u64);
-        let left = length - sink.bytes_received();
+    // The body's chunks, ended by a takeover or a shutdown as soon as
+    // either happens.
+    let stream = body.into_data_stream();
+    let chunks = futures_util::stream::unfold(
+        (stream, wanted, shutdown),
+        |(mut stream, wanted, shutdown)| async move {
+            let next = tokio::select! {
+                biased;
+                _ = wanted.changed() => Err(Cut::TakenOver),
+                _ = shutdown.changed() => Err(Cut::ShuttingDown),
+                next = stream.next() => match next? {
+                    Ok(bytes) => Ok(bytes),
+                    Err(_) => Err(Cut::BodyFailed),
+                },
+            };
+            Some((next, (stream, wanted, shutdown)))
+        },
+    );
+    let received = receive_into(&state.metrics, chunks, &mut sink, |bytes, held| {
+        let left = length - held;
         let too_long = bytes.len() as u64 > left;
         if too_long {
             bytes.truncate(left as usize);
         }
         if let Some(h) = hasher.as_deref_mut() {
-            h.update(&bytes);
+            h.update(bytes);
         }
-        HttpMetrics::add(&m.upload_bytes, bytes.len() as u64);
-        let t = Instant::now();
-        sink.write(bytes)
-            .await
-            .map_err(|e| store_error("failed to store the upload's bytes", e))?;
-        HttpMetrics::add(&m.upload_store_wait_ns, t.elapsed().as_nanos() as u64);
-        if too_long {
-            return Ok((sink, Some(Cut::TooLong)));
-        }
+        Ok(if too_long {
+            Take::StoreThenStop(Cut::TooLong)
+        } else {
+            Take::Store
+        })
+    })
+    .await;
+    match received {
+        Ok(()) => Ok((sink, None)),
+        Err(Stopped::By(cut)) => Ok((sink, Some(cut))),
+        Err(Stopped::Store(e)) => Err(store_error("failed to store the upload's bytes", e)),
     }
 }

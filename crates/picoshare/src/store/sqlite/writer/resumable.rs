@@ -146,9 +146,7 @@ impl Writer {
         reply: Reply,
     ) {
         if !self.in_session(id, session) {
-            let _ = reply.send(Err(StoreError::Task(
-                "another request took over this upload".into(),
-            )));
+            let _ = reply.send(Err(StoreError::TakenOver));
             return;
         }
         if let Some(kind) = self.uploads.by_id.get(id).and_then(|s| s.failed) {

@@ -70,7 +70,7 @@ impl FailKind {
     pub(super) fn error(self, context: &str) -> StoreError {
         match self {
             FailKind::DiskFull => StoreError::DiskFull,
-            FailKind::Other => StoreError::Task(format!("write failed: {context}")),
+            FailKind::Other => StoreError::WriteFailed(context.to_owned()),
         }
     }
 }
