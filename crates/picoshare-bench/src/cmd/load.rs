@@ -1,13 +1,12 @@
 //! `picoshare-bench load`: many parallel clients for a bounded time
 //! ([`crate::run::load`]).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
+use super::{checked_machine, default_out};
 use crate::cli::LoadArgs;
-use crate::cmd::doctor;
 use crate::plan::units;
 use crate::run::load;
 
@@ -19,20 +18,9 @@ pub(crate) async fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
     let data_dir = a.data_dir.canonicalize()?;
     let binary = super::given_binary(&a.binary)?;
     let need = units::parse_size(&a.need, units::Bare::Bytes)?;
-    let environment = doctor::inspect(&data_dir, need);
-    if !a.quiet {
-        eprint!("{}", doctor::print(&environment));
-    }
-    if doctor::has_failures(&environment) && !a.force {
-        bail!("the doctor found a problem that makes this run impossible or meaningless (see above); fix it, or pass --force");
-    }
+    let environment = checked_machine(&data_dir, need, a.quiet, a.force)?;
     let seed = super::seed_or_clock(a.seed);
-    let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("bench-results").join(format!(
-            "load-{}",
-            chrono::Utc::now().format("%Y%m%d-%H%M%S")
-        ))
-    });
+    let out = a.out.clone().unwrap_or_else(|| default_out("load"));
     let result = load::run(load::LoadOptions {
         binary,
         server_args: a.server_args.split_whitespace().map(String::from).collect(),

@@ -69,12 +69,7 @@ fn block_setup(c: &BlockArgs, kind: &str) -> anyhow::Result<BlockSetup> {
     let variants = parse_variants(&specs, &c.binary, &data_dir)?;
     anyhow::ensure!(c.blocks >= 1, "--blocks must be at least 1");
     let environment = doctor::inspect(&data_dir, 1 << 30);
-    let out = c.out.clone().unwrap_or_else(|| {
-        PathBuf::from("bench-results").join(format!(
-            "{kind}-{}",
-            chrono::Utc::now().format("%Y%m%d-%H%M%S")
-        ))
-    });
+    let out = c.out.clone().unwrap_or_else(|| default_out(kind));
     Ok(BlockSetup {
         variants,
         data_dir,
@@ -114,6 +109,32 @@ fn seed_or_clock(seed: Option<u64>) -> u64 {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
     })
+}
+
+/// Where results go by default: `bench-results/<kind>-<date-time>`.
+fn default_out(kind: &str) -> PathBuf {
+    PathBuf::from("bench-results").join(format!(
+        "{kind}-{}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+    ))
+}
+
+/// The doctor's findings on `data_dir` for a run needing `need` bytes there,
+/// printed unless `quiet`; an error when one is a failure, unless `force`.
+fn checked_machine(
+    data_dir: &Path,
+    need: u64,
+    quiet: bool,
+    force: bool,
+) -> anyhow::Result<results::Environment> {
+    let environment = doctor::inspect(data_dir, need);
+    if !quiet {
+        eprint!("{}", doctor::print(&environment));
+    }
+    if doctor::has_failures(&environment) && !force {
+        bail!("the doctor found a problem that makes this run impossible or meaningless (see above); fix it, or pass --force");
+    }
+    Ok(environment)
 }
 
 /// The server binary of `load` and `stall`, made absolute: built with cargo

@@ -2,14 +2,12 @@
 //! runs ([`crate::run::stall`]); the figures go into `results.json` and the
 //! report.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
-use super::given_binary;
+use super::{checked_machine, default_out, given_binary};
 use crate::cli::StallArgs;
-use crate::cmd::doctor;
 use crate::plan::units;
 use crate::run::stall;
 
@@ -26,19 +24,8 @@ pub(crate) async fn run(a: StallArgs) -> anyhow::Result<ExitCode> {
     let binary = given_binary(&a.binary)?;
     // The test files (if not made yet) and the database holding both.
     let need = (upload_mib + download_mib) << 21;
-    let environment = doctor::inspect(&data_dir, need);
-    if !a.quiet {
-        eprint!("{}", doctor::print(&environment));
-    }
-    if doctor::has_failures(&environment) && !a.force {
-        bail!("the doctor found a problem that makes this run impossible or meaningless (see above); fix it, or pass --force");
-    }
-    let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("bench-results").join(format!(
-            "stall-{}",
-            chrono::Utc::now().format("%Y%m%d-%H%M%S")
-        ))
-    });
+    let environment = checked_machine(&data_dir, need, a.quiet, a.force)?;
+    let out = a.out.clone().unwrap_or_else(|| default_out("stall"));
     let results = stall::run(stall::StallOptions {
         binary,
         server_args: a.server_args.split_whitespace().map(String::from).collect(),
