@@ -1,27 +1,21 @@
-//! picoshare-bench as a library: the result format, statistics, reports,
-//! charts and comparisons, shared by the binary and the integration tests.
+//! picoshare-bench as a library: everything the binary runs, laid out by
+//! role (see ARCHITECTURE.md): [`cli`] and [`cmd`] (the subcommands),
+//! `plan` (what to run), [`run`] (running it), `sut` (the server under
+//! test and the machine), [`results`] (the result file), `stats`,
+//! `analysis` (a result file into rows) and [`report`].
 #![warn(missing_docs)]
+//!
+//! Public is what the binary and the integration tests use: the command
+//! line and its dispatch, the doctor, the result file, the load's result,
+//! and the report and comparison of result files. Everything else is
+//! `pub(crate)`.
 
-pub mod analysis;
-pub mod calibrate;
-pub mod cgroup;
-pub mod client;
-pub mod compare;
-pub mod counting;
-pub mod disk;
-pub mod doctor;
-pub mod entries;
-pub mod files;
-pub mod load;
-pub mod paired;
-pub mod plan;
+pub(crate) mod analysis;
+pub mod cli;
+pub mod cmd;
+pub(crate) mod plan;
 pub mod report;
 pub mod results;
-pub mod runner;
-pub mod sections;
-pub mod server;
-pub mod small;
-pub mod stats;
-pub mod sut;
-pub mod svg;
-pub mod variants;
+pub mod run;
+pub(crate) mod stats;
+pub(crate) mod sut;

@@ -4,8 +4,8 @@
 //!
 //! | Metric | Evidence from | p-value (must be < 0.05) | 95 % interval of the ratio must exclude 1 | \|ratio − 1\| must exceed |
 //! |---|---|---|---|---|
-//! | Throughput within a run, paired by block (the report's headline) | [`crate::paired::paired_compare`] | Wilcoxon signed-rank on the per-block log ratios from six blocks on, paired t below | yes (bootstrap over blocks, t-interval below six) | — (its MDE is reported beside it) |
-//! | Counted costs (instructions, system calls, disk bytes), paired by block | [`crate::paired::compare_counts`] | paired t on the log ratios | — (counts barely move) | the noise floor (largest spread of repeated counts) |
+//! | Throughput within a run, paired by block (the report's headline) | [`crate::stats::paired::paired_compare`] | Wilcoxon signed-rank on the per-block log ratios from six blocks on, paired t below | yes (bootstrap over blocks, t-interval below six) | — (its MDE is reported beside it) |
+//! | Counted costs (instructions, system calls, disk bytes), paired by block | [`crate::stats::paired::compare_counts`] | paired t on the log ratios | — (counts barely move) | the noise floor (largest spread of repeated counts) |
 //! | Throughput of two result files, unpaired (`compare`, and the report's unpaired view) | [`crate::stats::compare`] | Mann–Whitney U | yes (bootstrap of the ratio of medians) | the larger MDE of the two samples |
 //!
 //! A called difference is "faster" when the ratio moves the way that is
