@@ -133,6 +133,10 @@ struct Inner {
     /// Download records waiting to be handed to the writer together
     /// (`entries.rs`, `record_download`).
     downloads: Arc<std::sync::Mutex<Vec<crate::store::model::DownloadRecord>>>,
+    /// Whether every entry row had data at start-up (`history.rs`,
+    /// `every_entry_has_data`): the file list then counts and filters
+    /// without looking up each entry's chunks.
+    every_entry_has_data: bool,
 }
 
 /// Applies the pragmas every connection needs.
@@ -283,6 +287,7 @@ impl SqliteStore {
         // Nothing is being downloaded before the server starts.
         limits::reset_reservations(&conn)?;
         let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let every_entry_has_data = history::every_entry_has_data(&conn)?;
         let counters = Arc::new(stats::Counters::default());
         let shared = Arc::new(writer::Shared::default());
         if free_pages > 0 {
@@ -300,6 +305,7 @@ impl SqliteStore {
                 writer,
                 slots: Arc::default(),
                 downloads: Arc::default(),
+                every_entry_has_data,
             }),
         })
     }
