@@ -165,8 +165,9 @@ const STORED_BYTES_SQL: &str = "SELECT coalesce(sum(length(chunk)), 0) FROM entr
 /// The page cache of a reader while it reads a window of the file list, in
 /// KiB (only the pages read take memory).
 ///
-/// Counting the files that match, and sorting by anything but the upload
-/// time, visits every entry and looks up its data in an index; with 64 KiB
+/// Counting the files that match a filter, and sorting by anything but the
+/// upload time, visits every entry (and, in a database with entry rows
+/// without data, looks up each one's data in an index); with 64 KiB
 /// pages the reader's usual cache (4 MiB, sized for download batches) could
 /// not hold what one pass visits at 100,000 files, and every lookup read
 /// its pages again from the file: 200,000 reads of 64 KiB for one window,
