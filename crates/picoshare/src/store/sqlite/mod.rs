@@ -119,9 +119,9 @@ impl StoreConfig {
 /// the chunk row, its key and the chunk-length index): 476 KB per 4 KiB
 /// upload with 64 KiB pages, 248 KB with 32 KiB. Against 64 KiB pages,
 /// 32 KiB measured the same CPU per GiB for 1 GiB uploads and downloads and
-/// 12-44 % less per small upload (small uploads 5-28 % faster at 8
-/// connections, downloads of 64 KiB to 1 MiB files 6-21 % slower, still
-/// over 4 times the original's); 16 KiB cost 23 % more CPU per GiB uploaded
+/// 12-44 % less per small upload (small uploads 1.05-1.9 times as fast at
+/// 8 connections in three runs, downloads of 64 KiB to 1 MiB files 6-21 %
+/// slower, still over 4 times the original's); 16 KiB cost 23 % more CPU per GiB uploaded
 /// and 4.4 times the system calls; 4 KiB halved large transfers
 /// (docs/benchmarks.md, issues 2 and 21). Existing databases keep theirs.
 pub(crate) const DEFAULT_PAGE_SIZE: u32 = 32_768;
