@@ -146,7 +146,7 @@ pub struct Cli {
     #[arg(
         long,
         env = "PS_PAGE_SIZE",
-        default_value_t = 65536,
+        default_value_t = crate::store::DEFAULT_PAGE_SIZE,
         help_heading = "Storage tuning"
     )]
     pub(super) page_size: u32,

@@ -68,7 +68,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 pub(crate) use error::StoreError;
-pub(crate) use sqlite::{JournalMode, StoreConfig, DEFAULT_CHUNK_SIZE};
+pub(crate) use sqlite::{JournalMode, StoreConfig, DEFAULT_CHUNK_SIZE, DEFAULT_PAGE_SIZE};
 pub(crate) use stats::StoreStats;
 pub(crate) use transfer::{GuestSlot, RangeReader, TusSink, UploadSink};
 

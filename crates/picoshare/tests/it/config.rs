@@ -142,3 +142,48 @@ async fn stdout_carries_only_the_ready_line() {
         "stdout: {stdout:?}"
     );
 }
+
+/// New databases get 32 KiB pages (small uploads write one page per B-tree
+/// they touch; docs/benchmarks.md, issue 21); a database created with
+/// another page size (64 KiB, the default before) keeps it and works.
+#[tokio::test]
+async fn new_databases_get_32_kib_pages_and_older_ones_keep_theirs() {
+    let page_size = |db: &std::path::Path| -> i64 {
+        open_db_read_write(db)
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let new_db = dir.path().join("new.db");
+    let s = TestServer::start_on_db(&new_db).await;
+    let c = s.admin_client().await;
+    s.upload(&c, "x.txt", b"new", "text/plain", None, None)
+        .await;
+    assert_eq!(page_size(&new_db), 32_768);
+    drop(s);
+    let old_db = dir.path().join("old.db");
+    let mut s = TestServer::start_with(
+        ServerOptions::new()
+            .db(&old_db)
+            .arg("--page-size")
+            .arg("65536"),
+    )
+    .await;
+    let c = s.admin_client().await;
+    let first = s
+        .upload(&c, "a.txt", b"older", "text/plain", None, None)
+        .await;
+    s.stop();
+    drop(s);
+    assert_eq!(page_size(&old_db), 65_536);
+    let s = TestServer::start_on_db(&old_db).await;
+    let c = s.admin_client().await;
+    let second = s
+        .upload(&c, "b.txt", b"newer", "text/plain", None, None)
+        .await;
+    for (id, want) in [(first, &b"older"[..]), (second, &b"newer"[..])] {
+        let got = c.get(s.url(&format!("/-{id}"))).send().await.unwrap();
+        assert_eq!(got.bytes().await.unwrap(), want);
+    }
+    assert_eq!(page_size(&old_db), 65_536);
+}

@@ -4,7 +4,7 @@
 //!
 //! SQLite can only switch a database to `auto_vacuum = INCREMENTAL` by
 //! rewriting it. We write the converted copy next to the original with
-//! `VACUUM INTO` (which also applies the 64 KiB page size measured best, and
+//! `VACUUM INTO` (which also applies the page size of new databases, and
 //! drops the free pages the original left behind), check it, and atomically
 //! rename it over the original. The original is untouched until the rename, so
 //! a crash at any point leaves one complete database. It costs one read and one

@@ -42,9 +42,36 @@ const EXPIRES_KEY: &str =
 
 /// Which files match a filter: `?1` is the filter (empty for all), `?2` the
 /// `LIKE` pattern made of it. A file without data is not listed (as in
-/// [`ENTRIES_SQL`]).
-const PAGE_WHERE: &str = "EXISTS (SELECT 1 FROM entries_data d WHERE d.id = e.id)
-     AND (?1 = '' OR e.filename LIKE ?2 ESCAPE '\\')";
+/// [`ENTRIES_SQL`]); with `all_have_data` (no entry row without chunks, see
+/// [`every_entry_has_data`]) that test is left out, and with it one index
+/// lookup per entry the query visits.
+fn page_where(all_have_data: bool) -> &'static str {
+    if all_have_data {
+        "(?1 = '' OR e.filename LIKE ?2 ESCAPE '\\')"
+    } else {
+        "EXISTS (SELECT 1 FROM entries_data d WHERE d.id = e.id)
+     AND (?1 = '' OR e.filename LIKE ?2 ESCAPE '\\')"
+    }
+}
+
+/// Whether every entry row has at least one chunk row. This server never
+/// writes an entry without its data (the row goes in the transaction that
+/// stores the last chunk, and a delete takes both), so once true at start-up
+/// it stays true while this server is the database's only writer; a
+/// database that has such rows (left by another program, or made by hand)
+/// keeps the exact queries until the next start.
+/// Visits every entry once (about 20 ms of CPU at 100,000 entries).
+///
+/// # Errors
+/// SQLite failures.
+pub(super) fn every_entry_has_data(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM entries e
+            WHERE NOT EXISTS (SELECT 1 FROM entries_data d WHERE d.id = e.id))",
+        [],
+        |r| r.get(0),
+    )
+}
 
 /// One listed file by rowid, with its size and download count (each from
 /// its index).
@@ -59,12 +86,13 @@ const PAGE_ROW_SQL: &str =
 /// limit (-1 for none), `?4` the offset. The upload order reads its index
 /// (schema migration 9) and stops after the window; the others sort, with
 /// only the window's rows kept; ties go newest upload first.
-fn page_sql(q: &EntryQuery) -> String {
+fn page_sql(q: &EntryQuery, all_have_data: bool) -> String {
+    let page_where = page_where(all_have_data);
     let dir = if q.descending { "DESC" } else { "ASC" };
     let (from, key) = match q.sort {
         EntrySort::Uploaded => {
             return format!(
-                "SELECT e.rowid FROM entries e WHERE {PAGE_WHERE}
+                "SELECT e.rowid FROM entries e WHERE {page_where}
                  ORDER BY e.upload_time {dir}, e.rowid {dir} LIMIT ?3 OFFSET ?4"
             )
         }
@@ -77,14 +105,25 @@ fn page_sql(q: &EntryQuery) -> String {
         ),
     };
     format!(
-        "SELECT e.rowid FROM {from} WHERE {PAGE_WHERE}
+        "SELECT e.rowid FROM {from} WHERE {page_where}
          ORDER BY {key} {dir}, e.upload_time DESC, e.rowid DESC LIMIT ?3 OFFSET ?4"
     )
 }
 
-/// How many files match the filter (`?1`, `?2` as in [`PAGE_WHERE`]).
-fn count_sql() -> String {
-    format!("SELECT count(*) FROM entries e WHERE {PAGE_WHERE}")
+/// How many files match the filter (`?1`, `?2` as in [`page_where`]).
+/// Without a filter and with `all_have_data`, the number of entry rows,
+/// which SQLite counts from the smallest index without decoding a row
+/// (a millisecond at 100,000 entries, against 20-50 ms for the query that
+/// looks up each entry's data); it then takes no parameters.
+fn count_sql(all_have_data: bool, filtered: bool) -> String {
+    if all_have_data && !filtered {
+        "SELECT count(*) FROM entries".to_owned()
+    } else {
+        format!(
+            "SELECT count(*) FROM entries e WHERE {}",
+            page_where(all_have_data)
+        )
+    }
 }
 
 /// A `LIKE` pattern that finds `needle` anywhere, its own `%`, `_` and `\`
@@ -126,8 +165,9 @@ const STORED_BYTES_SQL: &str = "SELECT coalesce(sum(length(chunk)), 0) FROM entr
 /// The page cache of a reader while it reads a window of the file list, in
 /// KiB (only the pages read take memory).
 ///
-/// Counting the files that match, and sorting by anything but the upload
-/// time, visits every entry and looks up its data in an index; with 64 KiB
+/// Counting the files that match a filter, and sorting by anything but the
+/// upload time, visits every entry (and, in a database with entry rows
+/// without data, looks up each one's data in an index); with 64 KiB
 /// pages the reader's usual cache (4 MiB, sized for download batches) could
 /// not hold what one pass visits at 100,000 files, and every lookup read
 /// its pages again from the file: 200,000 reads of 64 KiB for one window,
@@ -171,18 +211,24 @@ impl SqliteStore {
             let total = entries.len() as u64;
             return Ok(EntryPage { entries, total });
         }
+        let all_have_data = self.inner.every_entry_has_data;
         self.read(move |conn| {
             with_list_cache(conn, || {
                 let tx = conn.unchecked_transaction()?;
                 let pattern = like_pattern(&q.filter);
                 let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
                 let offset = i64::try_from(q.offset).unwrap_or(i64::MAX);
-                let total: i64 = tx
-                    .prepare_cached(&count_sql())?
-                    .query_row(rusqlite::params![q.filter, pattern], |r| r.get(0))?;
+                let filtered = !q.filter.is_empty();
+                let mut count = tx.prepare_cached(&count_sql(all_have_data, filtered))?;
+                let total: i64 = if count.parameter_count() == 0 {
+                    count.query_row([], |r| r.get(0))?
+                } else {
+                    count.query_row(rusqlite::params![q.filter, pattern], |r| r.get(0))?
+                };
+                drop(count);
                 let rowids = query_all(
                     &tx,
-                    &page_sql(&q),
+                    &page_sql(&q, all_have_data),
                     rusqlite::params![q.filter, pattern, limit, offset],
                     |r| Ok(r.get::<_, i64>(0)?),
                 )?;
@@ -457,9 +503,44 @@ mod tests {
             limit: Some(100),
             ..EntryQuery::default()
         };
-        let p = plan(&conn, &page_sql(&q));
-        assert!(p.contains("idx_entries_upload_time"), "{p}");
-        assert!(!p.contains("TEMP B-TREE"), "{p}");
+        for all_have_data in [false, true] {
+            let p = plan(&conn, &page_sql(&q, all_have_data));
+            assert!(p.contains("idx_entries_upload_time"), "{p}");
+            assert!(!p.contains("TEMP B-TREE"), "{p}");
+        }
+        // The count of all files reads no entry's data.
+        let p = plan(&conn, &count_sql(true, false));
+        assert!(!p.contains("entries_data"), "{p}");
+    }
+
+    /// With an entry row without data, only the exact queries leave it out;
+    /// the check at start-up tells the two cases apart.
+    #[test]
+    fn an_entry_without_data_keeps_the_exact_count() {
+        let conn = new_db();
+        conn.execute_batch(
+            "INSERT INTO entries VALUES ('aaaaaaaaaa', 'a.txt', '', '2026-01-01T00:00:00Z', NULL, NULL, NULL);
+             INSERT INTO entries_data VALUES ('aaaaaaaaaa', 0, x'01');",
+        )
+        .unwrap();
+        assert!(every_entry_has_data(&conn).unwrap());
+        let count = |sql: &str| -> i64 {
+            let mut stmt = conn.prepare(sql).unwrap();
+            if stmt.parameter_count() == 0 {
+                stmt.query_row([], |r| r.get(0)).unwrap()
+            } else {
+                stmt.query_row(rusqlite::params!["", "%%"], |r| r.get(0))
+                    .unwrap()
+            }
+        };
+        assert_eq!(count(&count_sql(true, false)), 1);
+        conn.execute_batch(
+            "INSERT INTO entries VALUES ('bbbbbbbbbb', 'b.txt', '', '2026-01-02T00:00:00Z', NULL, NULL, NULL);",
+        )
+        .unwrap();
+        assert!(!every_entry_has_data(&conn).unwrap());
+        assert_eq!(count(&count_sql(false, false)), 1);
+        assert_eq!(count(&count_sql(false, true)), 1);
     }
 
     /// Every window the SQL reads is the model's rule applied to the whole
@@ -507,34 +588,40 @@ mod tests {
                         };
                         let pattern = like_pattern(filter);
                         let l = limit.map_or(-1, |l| l as i64);
-                        let rowids = query_all(
-                            &conn,
-                            &page_sql(&q),
-                            rusqlite::params![filter, pattern, l, offset as i64],
-                            |r| Ok(r.get::<_, i64>(0)?),
-                        )
-                        .unwrap();
-                        let got: Vec<String> = rowids
-                            .iter()
-                            .map(|r| {
-                                conn.query_row(
-                                    "SELECT id FROM entries WHERE rowid = ?1",
-                                    [r],
-                                    |r| r.get(0),
-                                )
-                                .unwrap()
-                            })
-                            .collect();
-                        let total: i64 = conn
-                            .query_row(&count_sql(), rusqlite::params![filter, pattern], |r| {
-                                r.get(0)
-                            })
+                        for all_have_data in [false, true] {
+                            let rowids = query_all(
+                                &conn,
+                                &page_sql(&q, all_have_data),
+                                rusqlite::params![filter, pattern, l, offset as i64],
+                                |r| Ok(r.get::<_, i64>(0)?),
+                            )
                             .unwrap();
-                        let want = q.apply(all.clone());
-                        let want_ids: Vec<String> =
-                            want.entries.iter().map(|e| e.id.clone()).collect();
-                        assert_eq!(got, want_ids, "{q:?}");
-                        assert_eq!(total as u64, want.total, "{q:?}");
+                            let got: Vec<String> = rowids
+                                .iter()
+                                .map(|r| {
+                                    conn.query_row(
+                                        "SELECT id FROM entries WHERE rowid = ?1",
+                                        [r],
+                                        |r| r.get(0),
+                                    )
+                                    .unwrap()
+                                })
+                                .collect();
+                            let mut stmt = conn
+                                .prepare(&count_sql(all_have_data, !filter.is_empty()))
+                                .unwrap();
+                            let total: i64 = if stmt.parameter_count() == 0 {
+                                stmt.query_row([], |r| r.get(0)).unwrap()
+                            } else {
+                                stmt.query_row(rusqlite::params![filter, pattern], |r| r.get(0))
+                                    .unwrap()
+                            };
+                            let want = q.apply(all.clone());
+                            let want_ids: Vec<String> =
+                                want.entries.iter().map(|e| e.id.clone()).collect();
+                            assert_eq!(got, want_ids, "{q:?} {all_have_data}");
+                            assert_eq!(total as u64, want.total, "{q:?} {all_have_data}");
+                        }
                     }
                 }
             }

@@ -100,7 +100,7 @@ impl StoreConfig {
         Self {
             path: path.into(),
             chunk_size: DEFAULT_CHUNK_SIZE,
-            page_size: 65536,
+            page_size: DEFAULT_PAGE_SIZE,
             journal_mode: JournalMode::Wal,
             commit_bytes: 64 << 20,
             cache_kib: 256,
@@ -114,6 +114,19 @@ impl StoreConfig {
         }
     }
 }
+
+/// The page size of new databases (32 KiB). A commit writes every page it
+/// changed whole, and a small upload changes one page in each of about
+/// seven B-trees (the entry row, its ID, guest-link and upload-time indexes,
+/// the chunk row, its key and the chunk-length index): 476 KB per 4 KiB
+/// upload with 64 KiB pages, 248 KB with 32 KiB. Against 64 KiB pages,
+/// 32 KiB measured the same CPU per GiB for 1 GiB uploads and downloads and
+/// 12-44 % less per small upload (small uploads 1.05-1.9 times as fast at
+/// 8 connections in three runs, downloads of 64 KiB to 1 MiB files 6-21 %
+/// slower, still over 4 times the original's); 16 KiB cost 23 % more CPU per GiB uploaded
+/// and 4.4 times the system calls; 4 KiB halved large transfers
+/// (docs/benchmarks.md, issues 2 and 21). Existing databases keep theirs.
+pub(crate) const DEFAULT_PAGE_SIZE: u32 = 32_768;
 
 /// The original's chunk size (320 KiB).
 pub(crate) const DEFAULT_CHUNK_SIZE: usize = 327_680;
@@ -135,6 +148,10 @@ struct Inner {
     /// Download records waiting to be handed to the writer together
     /// (`entries.rs`, `record_download`).
     downloads: Arc<std::sync::Mutex<Vec<crate::store::model::DownloadRecord>>>,
+    /// Whether every entry row had data at start-up (`history.rs`,
+    /// `every_entry_has_data`): the file list then counts and filters
+    /// without looking up each entry's chunks.
+    every_entry_has_data: bool,
 }
 
 /// Applies the pragmas every connection needs.
@@ -148,7 +165,7 @@ fn configure_connection(conn: &Connection, cfg: &StoreConfig) -> rusqlite::Resul
         )?;
     }
     // Temporary files (the sub-journal of a job's savepoint, sorts) stay in
-    // memory: on disk, every download record created, filled with two 64 KiB
+    // memory: on disk, every download record created, filled with two large
     // pages and unlinked one in the system's temp folder.
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -{};",
@@ -163,7 +180,7 @@ fn configure_connection(conn: &Connection, cfg: &StoreConfig) -> rusqlite::Resul
 /// (incremental vacuum). A vacuum step takes pages off the freelist as if
 /// allocating them, which makes them dirty; if they stay in the cache until
 /// the step commits, SQLite drops them with the end of the file, but with the
-/// writer's usual cache, sized for streaming chunks (four 64 KiB pages), they
+/// writer's usual cache, sized for streaming chunks, they
 /// are spilled to the WAL first: returning a deleted 100 MiB file's space
 /// wrote 98 MiB. So the cache holds a whole step
 /// ([`VACUUM_STEP_BYTES`](writer::VACUUM_STEP_BYTES)) and a margin for the
@@ -291,6 +308,7 @@ impl SqliteStore {
         // Nothing is being downloaded before the server starts.
         limits::reset_reservations(&conn)?;
         let free_pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let every_entry_has_data = history::every_entry_has_data(&conn)?;
         let counters = Arc::new(stats::Counters::default());
         let shared = Arc::new(writer::Shared::default());
         if free_pages > 0 {
@@ -308,6 +326,7 @@ impl SqliteStore {
                 writer,
                 slots: Arc::default(),
                 downloads: Arc::default(),
+                every_entry_has_data,
             }),
         })
     }
