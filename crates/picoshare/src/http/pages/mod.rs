@@ -10,6 +10,7 @@ pub(crate) mod assets;
 pub(crate) mod files;
 pub(crate) mod guest_links;
 pub(crate) mod login;
+pub(crate) mod notifications;
 pub(crate) mod preview;
 pub(crate) mod qr;
 pub(crate) mod sessions;

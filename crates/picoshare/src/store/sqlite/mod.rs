@@ -22,6 +22,7 @@ mod files;
 mod gc;
 mod guest_links;
 mod history;
+pub(crate) mod hooks;
 mod limits;
 mod reader;
 pub(crate) mod rollback;
@@ -134,6 +135,9 @@ struct Inner {
     /// Download records waiting to be handed to the writer together
     /// (`entries.rs`, `record_download`).
     downloads: Arc<std::sync::Mutex<Vec<crate::store::model::DownloadRecord>>>,
+    /// Downloads whose body was sent whole, waiting with the records for
+    /// their notifications (`hooks.rs`).
+    completed_downloads: Arc<std::sync::Mutex<Vec<crate::store::model::DownloadRecord>>>,
 }
 
 /// Applies the pragmas every connection needs.
@@ -307,6 +311,7 @@ impl SqliteStore {
                 writer,
                 slots: Arc::default(),
                 downloads: Arc::default(),
+                completed_downloads: Arc::default(),
             }),
         })
     }
