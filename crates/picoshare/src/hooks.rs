@@ -252,17 +252,26 @@ pub(crate) fn watch_download(store: &Store, response: Response, rec: &DownloadRe
     }
     let store = store.clone();
     let rec = rec.clone();
+    let announced = response
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     response.map(|inner| {
         Body::new(Watched {
+            remaining: inner.size_hint().exact().or(announced),
             inner,
             done: Some(Box::new(move || store.download_completed(rec))),
         })
     })
 }
 
-/// A body that runs `done` when its last frame was taken.
+/// A body that runs `done` when its last byte was taken.
 struct Watched {
     inner: Body,
+    /// Bytes still to come, when the length is known: the connection stops
+    /// polling a body once it wrote `Content-Length` bytes, so the end is
+    /// seen by counting, not by a last empty poll.
+    remaining: Option<u64>,
     done: Option<Box<dyn FnOnce() + Send>>,
 }
 
@@ -284,8 +293,17 @@ impl HttpBody for Watched {
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
-            // The connection stops asking once the body says it ended.
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.finish(),
+            Poll::Ready(Some(Ok(frame))) => {
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if let Some(r) = self.remaining.as_mut() {
+                    *r = r.saturating_sub(len);
+                }
+                // The connection stops asking once the body says it ended,
+                // or once it has all the bytes it announced.
+                if self.remaining == Some(0) || self.inner.is_end_stream() {
+                    self.finish();
+                }
+            }
             Poll::Ready(None) => self.finish(),
             _ => {}
         }

@@ -322,7 +322,9 @@ pub(super) fn download_counted(conn: &Connection, id: &EntryId) -> Result<(), St
 /// Called in the job that writes the download history, after its records:
 /// writes a "download" event for each download whose body was sent whole
 /// (`completed`), with the facts the history has and the file's number of
-/// recorded downloads (1: its first).
+/// recorded downloads. It is the file's first download when the file is
+/// not yet in `picoshare_hook_downloaded` (filled from the history when a
+/// destination is saved, then by this job, one download after the other).
 pub(super) fn downloads_completed(
     conn: &Connection,
     completed: &[DownloadRecord],
@@ -341,10 +343,15 @@ pub(super) fn downloads_completed(
         data["clientIp"] = json!(rec.client_ip);
         data["userAgent"] = json!(rec.user_agent);
         data["downloadCount"] = json!(count);
+        let first = conn.execute(
+            "INSERT OR IGNORE INTO picoshare_hook_downloaded (entry_id) VALUES (?1)",
+            [id],
+        )? == 1;
+        data["firstDownload"] = json!(first);
         let facts = EventFacts {
             kind: EventType::Download,
             entry_id: Some(id),
-            first_download: count <= 1,
+            first_download: first,
             only_destination: None,
         };
         enqueue(conn, EventType::Download, data, &facts)?;
@@ -357,10 +364,11 @@ pub(super) fn downloads_completed(
 /// [`EXPIRY_NOTICE`] (again if its expiration is changed), and forgets the
 /// notices of files that are gone.
 pub(super) fn expiring(conn: &Connection, now: DateTime<Utc>) -> Result<(), StoreError> {
-    conn.execute(
+    conn.execute_batch(
         "DELETE FROM picoshare_hook_expiry_notices
-         WHERE entry_id NOT IN (SELECT id FROM entries)",
-        [],
+         WHERE entry_id NOT IN (SELECT id FROM entries);
+         DELETE FROM picoshare_hook_downloaded
+         WHERE entry_id NOT IN (SELECT id FROM entries);",
     )?;
     let wanted: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM picoshare_hook_destinations
@@ -396,6 +404,17 @@ pub(super) fn expiring(conn: &Connection, now: DateTime<Utc>) -> Result<(), Stor
             enqueue(conn, EventType::ExpiringSoon, data, &facts)?;
         }
     }
+    Ok(())
+}
+
+/// Marks every file with a download in its history as downloaded already
+/// (before a destination that wants only first downloads is saved).
+fn mark_downloaded(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO picoshare_hook_downloaded (entry_id)
+         SELECT DISTINCT entry_id FROM downloads",
+        [],
+    )?;
     Ok(())
 }
 
@@ -469,6 +488,7 @@ impl SqliteStore {
         let row_id = id.clone();
         self.write(move |conn| {
             let (events, entries) = spec_params(&spec);
+            mark_downloaded(conn)?;
             conn.execute(
                 "INSERT INTO picoshare_hook_destinations (id, name, kind, url, secret, events,
                     first_download_only, entry_ids, enabled, created_time)
@@ -506,6 +526,7 @@ impl SqliteStore {
         let found = self
             .write(move |conn| {
                 let (events, entries) = spec_params(&spec);
+                mark_downloaded(conn)?;
                 Ok(conn.execute(
                     "UPDATE picoshare_hook_destinations SET name = ?2, kind = ?3, url = ?4,
                         secret = ?5, events = ?6, first_download_only = ?7, entry_ids = ?8,

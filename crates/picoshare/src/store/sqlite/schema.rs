@@ -252,7 +252,8 @@ const ADDITIVE: &[(i64, &str)] = &[
         // is written in the transaction of the change it reports, and marked
         // delivered, never sent again, once its receiver answered 2xx), and
         // the files whose "expiring soon" event was written (once per
-        // expiration time).
+        // expiration time), and the files that were downloaded already (for
+        // "only the first download").
         "CREATE TABLE IF NOT EXISTS picoshare_hook_destinations (
             id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
@@ -285,6 +286,9 @@ const ADDITIVE: &[(i64, &str)] = &[
         CREATE TABLE IF NOT EXISTS picoshare_hook_expiry_notices (
             entry_id TEXT PRIMARY KEY,
             expiration_time TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS picoshare_hook_downloaded (
+            entry_id TEXT PRIMARY KEY
         ) STRICT;",
     ),
 ];
