@@ -105,6 +105,9 @@ pub(crate) struct Attempt {
     pub(crate) outcome: Result<(), (String, i64)>,
 }
 
+/// Events of one destination sent per round at most.
+const PER_DESTINATION: i64 = 8;
+
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
@@ -596,7 +599,9 @@ impl SqliteStore {
         Ok(event)
     }
 
-    /// Up to `limit` events due for delivery now, oldest first.
+    /// Up to `limit` events due for delivery now, oldest first, at most
+    /// [`PER_DESTINATION`] of each destination (so that one slow receiver
+    /// does not hold up the others' events for long).
     ///
     /// # Errors
     /// SQLite failures.
@@ -606,11 +611,15 @@ impl SqliteStore {
                 conn,
                 "SELECT o.seq, o.event_id, o.event_type, o.body, o.attempts,
                     d.id, d.kind, d.url, d.secret
-                 FROM picoshare_hook_outbox o
+                 FROM (SELECT seq, event_id, event_type, body, attempts, destination_id,
+                          next_try_ms, row_number() OVER (PARTITION BY destination_id
+                              ORDER BY next_try_ms, seq) AS nth
+                       FROM picoshare_hook_outbox
+                       WHERE delivered_time IS NULL AND next_try_ms <= ?1) o
                  JOIN picoshare_hook_destinations d ON d.id = o.destination_id
-                 WHERE o.delivered_time IS NULL AND o.next_try_ms <= ?1
+                 WHERE o.nth <= ?3
                  ORDER BY o.next_try_ms, o.seq LIMIT ?2",
-                params![now_ms(), limit as i64],
+                params![now_ms(), limit as i64, PER_DESTINATION],
                 |r| {
                     let kind: String = r.get(2)?;
                     let dest_kind: String = r.get(6)?;
@@ -678,6 +687,15 @@ impl SqliteStore {
                             "UPDATE picoshare_hook_outbox SET attempts = attempts + 1,
                                 next_try_ms = ?2 WHERE seq = ?1",
                             params![a.seq, next],
+                        )?;
+                        // The destination's other events wait as long: a
+                        // receiver that is down gets one round of tries per
+                        // retry, not one per event.
+                        conn.execute(
+                            "UPDATE picoshare_hook_outbox SET next_try_ms = ?2
+                             WHERE destination_id = ?1 AND delivered_time IS NULL
+                               AND next_try_ms < ?2",
+                            params![a.destination_id, next],
                         )?;
                         conn.execute(
                             "UPDATE picoshare_hook_destinations SET last_error = ?2,
