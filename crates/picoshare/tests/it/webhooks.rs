@@ -609,3 +609,51 @@ async fn notifications_on_this_store() {
         assert_eq!(resp.status().as_u16(), 201);
     }
 }
+
+#[tokio::test]
+async fn a_full_outbox_drops_the_oldest_events() {
+    // A bound of 3 (the hidden test setting; 10,000 by default).
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .env("PS_HOOKS_OUTBOX_MAX", "3")
+            .env("PS_HOOKS_RETRY_INITIAL_MS", "200"),
+    )
+    .await;
+    let c = s.admin_client().await;
+    let down = closed_port();
+    let d = create_destination(
+        &s,
+        &c,
+        json!({"name": "down", "url": format!("http://{down}/hook"), "secret": SECRET}),
+    )
+    .await;
+    let id = d["id"].as_str().unwrap().to_owned();
+    let mut events = Vec::new();
+    for _ in 0..5 {
+        events.push(send_test(&s, &c, &id).await);
+    }
+    let list: Value = c
+        .get(s.url("/api/notifications"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["dropped"], 2, "{list}");
+    assert_eq!(list["destinations"][0]["state"]["queued"], 3, "{list}");
+    assert!(s.stderr_text().contains("the notification outbox is full"));
+    // The receiver comes up: the three newest arrive, each once.
+    let rx = Receiver::start_on(down, 0).await;
+    let got = rx.wait_for("/hook", "test", 3).await;
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|r| r.header("x-picoshare-event-id"))
+        .collect();
+    ids.sort();
+    let mut newest = events[2..].to_vec();
+    newest.sort();
+    assert_eq!(ids, newest);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(rx.all().len(), 3);
+}

@@ -105,6 +105,19 @@ pub(crate) struct Attempt {
     pub(crate) outcome: Result<(), (String, i64)>,
 }
 
+/// The outbox's bound: [`OUTBOX_MAX`], or `PS_HOOKS_OUTBOX_MAX` (a hidden
+/// setting, for the test of the bound).
+fn outbox_max() -> i64 {
+    static MAX: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::env::var("PS_HOOKS_OUTBOX_MAX")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(OUTBOX_MAX)
+    })
+}
+
 /// Events of one destination sent per round at most.
 const PER_DESTINATION: i64 = 8;
 
@@ -199,17 +212,18 @@ fn enqueue(
         [],
         |r| r.get(0),
     )?;
-    if waiting > OUTBOX_MAX {
+    let max = outbox_max();
+    if waiting > max {
         let dropped = conn.execute(
             "DELETE FROM picoshare_hook_outbox WHERE seq IN (SELECT seq FROM picoshare_hook_outbox
                 WHERE delivered_time IS NULL ORDER BY seq LIMIT ?1)",
-            [waiting - OUTBOX_MAX],
+            [waiting - max],
         )?;
         let total = DROPPED.fetch_add(dropped as u64, Ordering::Relaxed) + dropped as u64;
         tracing::warn!(
             dropped,
             total,
-            "the notification outbox is full ({OUTBOX_MAX} undelivered events): dropped the oldest"
+            "the notification outbox is full ({max} undelivered events): dropped the oldest"
         );
     }
     QUEUED.with(|q| q.set(true));
