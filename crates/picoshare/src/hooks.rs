@@ -20,6 +20,7 @@
 //! can prove retries in seconds.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -33,6 +34,11 @@ use crate::store::model::hooks::{backoff, push_text, signature, DestinationKind}
 use crate::store::model::DownloadRecord;
 use crate::store::sqlite::hooks::{Attempt, Due};
 use crate::store::Store;
+
+/// Deliveries a receiver accepted, since the process started (`/metrics`).
+pub(crate) static DELIVERED: AtomicU64 = AtomicU64::new(0);
+/// Delivery attempts that failed, since the process started (`/metrics`).
+pub(crate) static FAILED: AtomicU64 = AtomicU64::new(0);
 
 /// Events sent per round at most.
 const BATCH: usize = 32;
@@ -152,8 +158,12 @@ async fn round(
 async fn send(client: &reqwest::Client, due: &Due, delivery: &Delivery) -> Attempt {
     let result = post(client, due).await;
     let outcome = match result {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            DELIVERED.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
         Err(error) => {
+            FAILED.fetch_add(1, Ordering::Relaxed);
             let wait = backoff(
                 due.attempts + 1,
                 delivery.initial,

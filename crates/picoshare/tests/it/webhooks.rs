@@ -430,8 +430,12 @@ async fn files_about_to_expire_are_announced_once() {
 #[tokio::test]
 async fn failed_deliveries_are_retried_with_backoff() {
     let rx = Receiver::start(2).await;
-    let s =
-        TestServer::start_with(ServerOptions::new().env("PS_HOOKS_RETRY_INITIAL_MS", "400")).await;
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .env("PS_HOOKS_RETRY_INITIAL_MS", "400")
+            .env("PS_METRICS_PUBLIC", "1"),
+    )
+    .await;
     let c = s.admin_client().await;
     let d = create_destination(
         &s,
@@ -462,6 +466,14 @@ async fn failed_deliveries_are_retried_with_backoff() {
         st["lastSuccess"].is_string() && st["queued"] == 0
     })
     .await;
+    assert_eq!(
+        s.metric("picoshare_notifications_failed_total").await,
+        Some(2.0)
+    );
+    assert_eq!(
+        s.metric("picoshare_notifications_delivered_total").await,
+        Some(1.0)
+    );
     assert_eq!(
         d["state"]["lastError"], "the receiver answered 500 Internal Server Error",
         "{d}"
@@ -615,6 +627,7 @@ async fn a_full_outbox_drops_the_oldest_events() {
     // A bound of 3 (the hidden test setting; 10,000 by default).
     let s = TestServer::start_with(
         ServerOptions::new()
+            .env("PS_METRICS_PUBLIC", "1")
             .env("PS_HOOKS_OUTBOX_MAX", "3")
             .env("PS_HOOKS_RETRY_INITIAL_MS", "200"),
     )
@@ -643,6 +656,10 @@ async fn a_full_outbox_drops_the_oldest_events() {
     assert_eq!(list["dropped"], 2, "{list}");
     assert_eq!(list["destinations"][0]["state"]["queued"], 3, "{list}");
     assert!(s.stderr_text().contains("the notification outbox is full"));
+    assert_eq!(
+        s.metric("picoshare_notifications_dropped_total").await,
+        Some(2.0)
+    );
     // The receiver comes up: the three newest arrive, each once.
     let rx = Receiver::start_on(down, 0).await;
     let got = rx.wait_for("/hook", "test", 3).await;

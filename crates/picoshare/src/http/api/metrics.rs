@@ -213,6 +213,24 @@ pub(crate) fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
         "Passwords of protected files checked against their argon2id hash.",
         PASSWORD_CHECKS.load(Ordering::Relaxed) as f64,
     );
+    metric(
+        "picoshare_notifications_delivered_total",
+        "counter",
+        "Notifications a receiver accepted (2xx).",
+        crate::hooks::DELIVERED.load(Ordering::Relaxed) as f64,
+    );
+    metric(
+        "picoshare_notifications_failed_total",
+        "counter",
+        "Notification attempts that failed (each is retried).",
+        crate::hooks::FAILED.load(Ordering::Relaxed) as f64,
+    );
+    metric(
+        "picoshare_notifications_dropped_total",
+        "counter",
+        "Undelivered notifications dropped because the outbox was full.",
+        crate::store::sqlite::hooks::dropped() as f64,
+    );
     let name = "picoshare_rate_limit_keys";
     let (addresses, files) = state.file_access.limiter_sizes();
     let _ = writeln!(
