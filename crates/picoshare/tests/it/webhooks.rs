@@ -674,3 +674,23 @@ async fn a_full_outbox_drops_the_oldest_events() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(rx.all().len(), 3);
 }
+
+#[test]
+fn a_bad_notification_setting_stops_the_server_at_start_up() {
+    let report = run_until_exit(
+        ServerOptions::new().env("PS_HOOKS_RETRY_INITIAL_MS", "soon"),
+        Duration::from_secs(30),
+    );
+    assert!(
+        report.status.is_some_and(|s| !s.success()),
+        "{:?}",
+        report.status
+    );
+    assert!(
+        report.stderr.contains(
+            "PS_HOOKS_RETRY_INITIAL_MS must be a positive number of milliseconds, not \"soon\""
+        ),
+        "{}",
+        report.stderr
+    );
+}
