@@ -156,6 +156,25 @@ fn report(db: &Path, f: &RollbackFindings) -> String {
             ": the original has its own login cookie; log in again"
         }
     );
+    let (destinations, waiting) = &f.notifications;
+    let _ = writeln!(
+        out,
+        "  Notification destinations: {}{}",
+        destinations.len(),
+        if destinations.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({}): the original sends no notifications; {} waiting are sent if you come back",
+                destinations
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                count(*waiting as usize, "event", "events")
+            )
+        }
+    );
     let _ = writeln!(
         out,
         "  Preview pages (/v/ links): they answer 404 there; the download links work"
@@ -180,6 +199,7 @@ mod tests {
         assert!(text.contains("never opened this database"), "{text}");
         assert!(text.contains("without their password or download limit: 0"));
         assert!(text.contains("API tokens: 0\n"), "{text}");
+        assert!(text.contains("Notification destinations: 0\n"), "{text}");
     }
 
     #[test]
@@ -215,6 +235,7 @@ mod tests {
                 guest: true,
             }],
             sessions: 2,
+            notifications: (vec!["phone".into()], 3),
             ..RollbackFindings::default()
         };
         let text = report(Path::new("x.db"), &f);
@@ -227,6 +248,7 @@ mod tests {
             "/s/abcdefghijklmn  (no title)  (1 file)",
             "big.iso  3.0 MiB of 10.0 MiB received, by a guest",
             "Login sessions: 2: ",
+            "Notification destinations: 1 (\"phone\"): the original sends no notifications; 3 events waiting",
         ] {
             assert!(text.contains(want), "{want:?} missing in:\n{text}");
         }

@@ -86,6 +86,8 @@ pub(crate) struct RollbackFindings {
     pub(crate) unfinished_uploads: Vec<UnfinishedUpload>,
     /// Login sessions not yet expired.
     pub(crate) sessions: u64,
+    /// Names of the notification destinations, and the events waiting.
+    pub(crate) notifications: (Vec<String>, u64),
 }
 
 /// Reads the findings from the SQLite database at `path`, opened read-only;
@@ -151,6 +153,21 @@ pub(crate) fn inspect(path: &Path, now: &str) -> Result<RollbackFindings, StoreE
             [],
             |r| r.get(0),
         )?;
+    }
+    if has_table(&conn, "picoshare_hook_destinations")? {
+        f.notifications.0 = rows(
+            &conn,
+            "SELECT name FROM picoshare_hook_destinations ORDER BY created_time, id",
+            [],
+            |r| r.get(0),
+        )?;
+        f.notifications.1 = conn
+            .query_row(
+                "SELECT count(*) FROM picoshare_hook_outbox WHERE delivered_time IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?
+            .max(0) as u64;
     }
     if has_table(&conn, "picoshare_shares")? {
         f.shares = rows(
