@@ -44,6 +44,12 @@ describe("accessibility (axe-core)", () => {
     ids.file = await apiUpload(seed, "holiday-notes.txt", "Remember the sun cream.\n", { expiration: iso(30 * day), note: "For the family" });
     await apiUpload(seed, "report.pdf", Buffer.alloc(20_000, 1), { expiration: NEVER });
     await seed.request.get(`/-${ids.file}`);
+    // Its content replaced once: its downloads page lists the replacement.
+    const replaced = await seed.request.put(`/api/entry/${ids.file}/content?keepName=true`, {
+      headers: { "Content-Type": "text/plain" },
+      data: "Remember the sun cream and the hats.\n",
+    });
+    assert.equal(replaced.status(), 200, await replaced.text());
     // A file with a password, and one whose single download is used up.
     let resp = await seed.request.post("/api/entry", {
       multipart: { file: { name: "secret.txt", mimeType: "text/plain", buffer: Buffer.from("secret\n") }, password: "open sesame" },

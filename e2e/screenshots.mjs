@@ -28,7 +28,13 @@ try {
   const iso = (ms) => new Date(Date.now() + ms).toISOString().replace(/\.\d+Z$/, "Z");
   const id = await apiUpload(seed, "holiday-photos.zip", Buffer.alloc(3_400_000, 7), { expiration: iso(30 * day), note: "For the family" });
   await apiUpload(seed, "quarterly-report.pdf", Buffer.alloc(820_000, 1), { expiration: iso(6 * day) });
-  await apiUpload(seed, "notes.txt", "Shopping list\n", { expiration: NEVER });
+  const notes = await apiUpload(seed, "notes.txt", "Shopping list\n", { expiration: NEVER });
+  // Its content replaced once: its downloads page lists the replacement.
+  const replaced = await seed.request.put(`/api/entry/${notes}/content?keepName=true`, {
+    headers: { "Content-Type": "text/plain" },
+    data: "Shopping list\n- bread\n- apples\n",
+  });
+  if (!replaced.ok()) throw new Error(`replace: HTTP ${replaced.status()}`);
   const guest = await apiGuestLink(seed, { label: "Photos from Alice", urlExpirationTime: iso(7 * day), fileLifetime: "720h0m0s", maxFileBytes: 50 * 1024 * 1024, maxFileUploads: 10 });
   await apiGuestLink(seed, { label: "", urlExpirationTime: NEVER, fileLifetime: "876000h0m0s" });
   await seed.request.get(`/-${id}`);
@@ -61,6 +67,7 @@ try {
     ["missing-link", "/-abcdefghij", false, 404],
     ["files", "/files", true],
     ["file-info", `/files/${id}/info`, true],
+    ["file-downloads", `/files/${notes}/downloads`, true],
     ["guest-links", "/guest-links", true],
     ["view", `/v/${id}`, false],
     ["tokens", "/tokens", true],

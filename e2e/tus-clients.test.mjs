@@ -1,7 +1,8 @@
 // Resumable uploads (tus 1.0.0) with the unmodified tus-js-client from the npm
 // registry, against the real server binary: a large upload in several PATCH
 // requests, resuming after the client gave up half-way, resuming on its own
-// across a server restart (graceful and crash), and guest-link limits.
+// across a server restart (graceful and crash), guest-link limits, and a
+// file's content replaced by an upload created with `replaces`.
 //
 // No browser: tus-js-client runs in Node here, with its Node HTTP stack. It sends
 // an fs.ReadStream's slices with a Content-Length and a Buffer's slices with
@@ -232,6 +233,41 @@ describe("tus-js-client against one server", () => {
     assert.equal(entries.length, 1, "one entry for the resumed upload");
     assert.equal(entries[0].id, id);
     assert.equal(entries[0].size, SIZE);
+  });
+
+  test("metadata `replaces`: the file's content is replaced when the resumed upload completes", { timeout: TEST_TIMEOUT }, async () => {
+    const form = new FormData();
+    form.append("file", new Blob([bytes(100_000, 31)], { type: "text/plain" }), "tus-js-old.txt");
+    const created = await fetch(`${server.url}/api/entry`, { method: "POST", headers: { Cookie: cookie }, body: form });
+    assert.equal(created.status, 200, `upload the original: ${await created.clone().text()}`);
+    const { id } = await created.json();
+    const old = await download(server.url, id);
+    const before = (await listEntries(server.url, cookie)).length;
+
+    const size = 16 * MiB;
+    const data = bytes(size, 32);
+    const options = {
+      endpoint: `${server.url}/api/tus`,
+      chunkSize: 4 * MiB,
+      metadata: { replaces: id, filename: "tus-js-new.bin", filetype: "application/x-replaced" },
+      headers: { Cookie: cookie },
+      retryDelays: null,
+    };
+    const first = await runUpload(data, options, { abortWhen: (sent) => sent >= size / 2 });
+    assert.equal(first.aborted, true, "stopped half-way");
+    const halfway = await download(server.url, id);
+    assert.equal(sha256(halfway.body), sha256(old.body), "the old content is served until the upload completes");
+
+    const second = await runUpload(data, { uploadUrl: first.upload.url, chunkSize: 4 * MiB, headers: { Cookie: cookie }, retryDelays: null });
+    assert.equal(entryIdOf(second), id, "the completing reply names the replaced file");
+    const got = await download(server.url, id);
+    assert.equal(sha256(got.body), sha256(data), "the same link serves the new bytes");
+    assert.equal(got.type.split(";")[0], "application/x-replaced");
+    const entries = await listEntries(server.url, cookie);
+    assert.equal(entries.length, before, "no file was added");
+    const entry = entries.find((e) => e.id === id);
+    assert.equal(entry.filename, "tus-js-new.bin");
+    assert.equal(entry.size, size);
   });
 
   test("guest link limits hold for tus-js-client", { timeout: TEST_TIMEOUT }, async () => {

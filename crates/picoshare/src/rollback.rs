@@ -146,6 +146,39 @@ fn report(db: &Path, f: &RollbackFindings) -> String {
             if u.guest { ", by a guest" } else { "" }
         );
     }
+    let replacements: u64 = f.replaced.iter().map(|r| r.replacements).sum();
+    let _ = writeln!(
+        out,
+        "  Content replacements: {}{}",
+        replacements,
+        if f.replaced.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({}): their history is lost (each file keeps its current content at its \
+                 link, and cannot go back to an earlier one){}",
+                count(f.replaced.len(), "file", "files"),
+                if f.old_contents_kept == 0 {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} kept for downloads in progress here {} deleted by its garbage collection",
+                        count(f.old_contents_kept as usize, "old content", "old contents"),
+                        if f.old_contents_kept == 1 { "is" } else { "are" }
+                    )
+                }
+            )
+        }
+    );
+    for r in &f.replaced {
+        let _ = writeln!(
+            out,
+            "    /-{}  {}  (replaced {})",
+            r.id,
+            r.filename,
+            count(r.replacements as usize, "time", "times")
+        );
+    }
     let _ = writeln!(
         out,
         "  Login sessions: {}{}",
@@ -191,7 +224,7 @@ fn report(db: &Path, f: &RollbackFindings) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::rollback::{ExposedFile, ShareRow, UnfinishedUpload};
+    use crate::store::sqlite::rollback::{ExposedFile, ReplacedFile, ShareRow, UnfinishedUpload};
 
     #[test]
     fn an_empty_finding_says_nothing_is_lost() {
@@ -199,6 +232,7 @@ mod tests {
         assert!(text.contains("never opened this database"), "{text}");
         assert!(text.contains("without their password or download limit: 0"));
         assert!(text.contains("API tokens: 0\n"), "{text}");
+        assert!(text.contains("Content replacements: 0\n"), "{text}");
         assert!(text.contains("Notification destinations: 0\n"), "{text}");
     }
 
@@ -235,6 +269,12 @@ mod tests {
                 guest: true,
             }],
             sessions: 2,
+            replaced: vec![ReplacedFile {
+                id: "uvwxyzabcd".into(),
+                filename: "report.pdf".into(),
+                replacements: 3,
+            }],
+            old_contents_kept: 1,
             notifications: (vec!["phone".into()], 3),
             ..RollbackFindings::default()
         };
@@ -248,6 +288,9 @@ mod tests {
             "/s/abcdefghijklmn  (no title)  (1 file)",
             "big.iso  3.0 MiB of 10.0 MiB received, by a guest",
             "Login sessions: 2: ",
+            "Content replacements: 3 (1 file): their history is lost",
+            "; 1 old content kept for downloads in progress here is deleted by its garbage collection\n",
+            "/-uvwxyzabcd  report.pdf  (replaced 3 times)\n",
             "Notification destinations: 1 (\"phone\"): the original sends no notifications; 3 events waiting",
         ] {
             assert!(text.contains(want), "{want:?} missing in:\n{text}");

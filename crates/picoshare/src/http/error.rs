@@ -118,6 +118,9 @@ impl AppError {
                     format!("{public}: the storage service did not answer; please try again in a moment."),
                 )
             }
+            StoreError::EntryGone => Self::not_found(
+                "The file this upload was to replace has been deleted: nothing was replaced, and the upload was dropped.",
+            ),
             other => Self::internal(public, other),
         }
     }

@@ -147,6 +147,10 @@ fn owner() -> Router<AppState> {
         )
         .route("/api/entry/{id}/downloads", get(history::entry_downloads))
         .route(
+            "/api/entry/{id}/replacements",
+            get(history::entry_replacements),
+        )
+        .route(
             "/api/shares",
             get(shares::list_shares).post(shares::create_share),
         )

@@ -52,6 +52,10 @@ pub(crate) enum StoreError {
     /// request may be tried again.
     #[error("the server is busy")]
     Contended,
+    /// The file a resumable upload was to replace was deleted before the
+    /// upload completed; the upload was dropped.
+    #[error("the file this upload replaces was deleted")]
+    EntryGone,
 }
 
 impl StoreError {

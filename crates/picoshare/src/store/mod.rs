@@ -78,7 +78,8 @@ use model::sessions::{NewSession, Session};
 use model::{
     ApiToken, Change, CreateOutcome, DatabaseSpace, DownloadPage, DownloadQuery, DownloadRecord,
     Entry, EntryLimits, EntryPage, EntryQuery, GcOutcome, GuestLink, NewApiToken, NewGuestLink,
-    NewShare, NewTusUpload, Reservation, Settings, Share, StorageUsage, TusUpload,
+    NewShare, NewTusUpload, ReplacementRecord, Reservation, Settings, Share, StorageUsage,
+    TusUpload,
 };
 use remote::RemoteStore;
 use sqlite::SqliteStore;
@@ -180,14 +181,6 @@ impl Store {
         }
     }
 
-    /// Whether this store can replace a file's content
-    /// ([`UploadSink::finish_replace`]): the SQLite store can; the
-    /// scale-out store cannot yet, and its callers are told so before any
-    /// byte is sent.
-    pub(crate) fn can_replace(&self) -> bool {
-        matches!(self, Store::Sqlite(_))
-    }
-
     /// What a download needs to start: entry `id` (`None` when it is
     /// missing or has no data), its limits, and, when the file is at most
     /// `prefetch` bytes, all of its data. On SQLite all three come from one
@@ -222,8 +215,9 @@ impl Store {
     /// `entries` made safe to read later as they are now: on SQLite each is
     /// pinned and read again in one snapshot, so a replacement of its
     /// content meanwhile leaves the version returned readable until the
-    /// entry is dropped (`None` for one that is gone). The scale-out store
-    /// replaces nothing: they come back as they are.
+    /// entry is dropped (`None` for one that is gone). On the scale-out
+    /// store they come back as they are: each already holds the object it
+    /// was read with (`remote/replace.rs`).
     ///
     /// # Errors
     /// Storage failures.
@@ -337,6 +331,13 @@ impl Store {
         /// # Errors
         /// Storage failures.
         async fn entry(&self, id: &EntryId) -> Result<Option<Entry>, StoreError>;
+
+        /// Entry `id`'s content replacements, newest first (empty for a
+        /// file never replaced, or one that does not exist).
+        ///
+        /// # Errors
+        /// Storage failures.
+        async fn replacements(&self, id: &EntryId) -> Result<Vec<ReplacementRecord>, StoreError>;
 
         /// Changes an entry's filename, expiration and note. Returns whether it exists.
         ///

@@ -80,7 +80,6 @@ impl UploadSink {
     /// Makes the bytes received the new content of entry `target`, in one
     /// atomic switch, and returns once it is durable: `false` if the entry
     /// is gone. Downloads that started before keep reading the old content.
-    /// Only the SQLite store can ([`Store::can_replace`](super::Store::can_replace)).
     ///
     /// # Errors
     /// Storage failures; the entry keeps its old content then.
@@ -89,12 +88,7 @@ impl UploadSink {
         target: EntryId,
         change: Replacement,
     ) -> Result<bool, StoreError> {
-        match self {
-            UploadSink::Sqlite(s) => s.finish_replace(target, change).await,
-            UploadSink::Remote(_) => Err(StoreError::Task(
-                "the scale-out store cannot replace a file's content yet".into(),
-            )),
-        }
+        dispatch!(UploadSink, self, s => s.finish_replace(target, change).await)
     }
 }
 
@@ -144,6 +138,23 @@ impl TusSink {
         expires: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         dispatch!(TusSink, self, s => s.complete(entry, expires).await)
+    }
+
+    /// Completes the upload, whose last byte has arrived, as the new content
+    /// of entry `target` (one atomic switch, as
+    /// [`UploadSink::finish_replace`]), durable when this returns.
+    ///
+    /// # Errors
+    /// Storage failures, the upload keeping its last recorded offset;
+    /// [`StoreError::EntryGone`] if the entry was deleted meanwhile (the
+    /// upload is then dropped with its bytes).
+    pub(crate) async fn complete_replace(
+        self,
+        target: EntryId,
+        change: Replacement,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(TusSink, self, s => s.complete_replace(target, change, expires).await)
     }
 
     /// Ends the session, dropping what it wrote (a checksum mismatch): the

@@ -120,8 +120,36 @@ async fn rollback_check_lists_what_would_become_public_and_what_would_be_lost() 
         .unwrap();
     assert_eq!(resp.status().as_u16(), 204);
 
+    // A file replaced twice (its name kept).
+    let notes = upload("notes.txt", vec![]).await;
+    for body in ["second", "third"] {
+        let resp = c
+            .put(s.url(&format!("/api/entry/{notes}/content?keepName=true")))
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    // The old contents are freed by a writer job right after the switch.
+    let freed = eventually(std::time::Duration::from_secs(10), || {
+        let sql = "SELECT count(*) FROM picoshare_replacements WHERE old_content_id IS NOT NULL";
+        count(&s.db(), sql, []) == 0
+    })
+    .await;
+    assert!(freed, "the old contents were not freed");
+
     // While the server runs.
     let text = report(&s.db_path);
+    assert_has(
+        &text,
+        "Content replacements: 2 (1 file): their history is lost (each file keeps its current content at its link, and cannot go back to an earlier one)\n",
+    );
+    assert_has(
+        &text,
+        &format!("/-{notes}  notes.txt  (replaced 2 times)\n"),
+    );
     assert!(!text.contains("never opened"), "{text}");
     assert_has(
         &text,

@@ -101,6 +101,84 @@ async fn a_file_uploaded_through_one_downloads_through_the_other() {
     );
 }
 
+/// Old objects of replaced files still waiting for their deletion.
+fn old_versions_queued(server: &TestServer) -> i64 {
+    count(
+        &server.db(),
+        "SELECT count(*) FROM picoshare_deleted_objects WHERE not_before IS NOT NULL",
+        [],
+    )
+}
+
+/// A download streaming from one instance keeps the version it started
+/// with when the file is replaced through the other, for longer than a
+/// lease (its instance renews its hold on the old object); the old object
+/// is deleted a lease after the download ends.
+#[tokio::test]
+async fn a_replaced_version_is_kept_while_another_instance_streams_it() {
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = pair(
+        &dir.path().join("store.db"),
+        &[("--instance-lease-secs", "3")],
+    )
+    .await;
+    let ca = a.admin_client().await;
+    let old = random_bytes(mib(12), 95);
+    let id = a
+        .upload(&ca, "v1.bin", &old, "application/octet-stream", None, None)
+        .await;
+    let resp = plain_client()
+        .get(b.url(&format!("/-{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut stream = Box::pin(resp.bytes_stream());
+    let mut got = Vec::new();
+    while got.len() < 64 * 1024 {
+        got.extend_from_slice(&stream.next().await.unwrap().unwrap());
+    }
+    let new = random_bytes(mib(6), 96);
+    let form = Multipart::new().file("file", "v2.bin", Some("application/x-new"), &new);
+    let ct = form.content_type();
+    let resp = ca
+        .put(a.url(&format!("/api/entry/{id}/content")))
+        .header(CONTENT_TYPE, ct)
+        .body(form.finish())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    for server in [&a, &b] {
+        let body = plain_client()
+            .get(server.url(&format!("/-{id}")))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(body[..] == new[..], "new downloads get the new version");
+    }
+    // Two leases: only b's renewed hold keeps the old object.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert_eq!(old_versions_queued(&a), 1, "kept while b streams it");
+    while let Some(piece) = stream.next().await {
+        got.extend_from_slice(&piece.expect("the download is not cut"));
+    }
+    assert!(got == old, "the old version, whole ({} bytes)", got.len());
+    drop(stream);
+    assert!(
+        eventually(std::time::Duration::from_secs(15), || {
+            old_versions_queued(&a) == 0
+        })
+        .await,
+        "deleted once the download ended"
+    );
+    assert_eq!(a.orphan_chunks(), 0);
+}
+
 #[tokio::test]
 async fn a_session_is_valid_on_both_and_logout_ends_it_on_both() {
     let dir = tempfile::tempdir().unwrap();
@@ -487,8 +565,8 @@ async fn postgres_over_tls_checks_the_certificate() {
 }
 
 /// `--copy-to-remote` also carries this server's own additions over: a
-/// file's download limit with the downloads used, its password, API tokens
-/// and shares.
+/// file's download limit with the downloads used, its password, API tokens,
+/// shares and the history of a replaced file.
 #[tokio::test]
 async fn copy_to_remote_keeps_limits_passwords_tokens_and_shares() {
     use base64::Engine;
@@ -504,8 +582,15 @@ async fn copy_to_remote_keeps_limits_passwords_tokens_and_shares() {
         let c = s.admin_client().await;
         let limited_id = upload_with(&s, &[("maxDownloads", "3")], "", &limited).await;
         assert_eq!(s.download(&limited_id).await, limited);
-        let locked_id =
-            upload_with(&s, &[("password", "open sesame")], "", b"behind a password").await;
+        let locked_id = upload_with(&s, &[("password", "open sesame")], "", b"first").await;
+        // Its content replaced: the replacement history is copied too.
+        let resp = c
+            .put(s.url(&format!("/api/entry/{locked_id}/content?keepName=true")))
+            .body("behind a password")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
         let token: Value = c
             .post(s.url("/api/tokens"))
             .json(&json!({ "name": "laptop" }))
@@ -586,11 +671,19 @@ async fn copy_to_remote_keeps_limits_passwords_tokens_and_shares() {
     // The share lists both files.
     let share: Value = get_json(&c, s.url(&format!("/api/shares/{share_id}"))).await;
     assert_eq!(share["files"].as_array().unwrap().len(), 2, "{share}");
+    // The replacement is in the file's history.
+    let replaced: Value =
+        get_json(&c, s.url(&format!("/api/entry/{locked_id}/replacements"))).await;
+    let replaced = replaced.as_array().unwrap();
+    assert_eq!(replaced.len(), 1, "{replaced:?}");
+    assert_eq!(replaced[0]["oldSize"], 5);
+    assert_eq!(replaced[0]["newSize"], 17);
 }
 
 /// D4: running `--copy-to-remote` again (the README's way to catch up
 /// before the move) makes the destination equal to the source once more:
-/// a file deleted since is deleted, an edit carries over, and so do a used
+/// a file deleted since is deleted, an edit carries over, a replaced
+/// content is copied again, and so do a used
 /// download with its history, a new file, a revoked token, a logout and a
 /// disabled guest link. Once a server has used the destination, the copy
 /// refuses to run, saying why, and changes nothing.
@@ -611,11 +704,21 @@ async fn copy_to_remote_again_carries_every_change_then_refuses_once_served() {
     };
     let limited = random_bytes(300_000, 61);
     // The SQLite server as it was at the first copy.
-    let (gone, kept, token_id, token, cookie, link) = {
+    let (gone, kept, swapped, token_id, token, cookie, link) = {
         let s = sqlite().await;
         let c = s.admin_client().await;
         let gone = s
             .upload(&c, "gone.txt", b"deleted later", "text/plain", None, None)
+            .await;
+        let swapped = s
+            .upload(
+                &c,
+                "swapped.txt",
+                b"first version",
+                "text/plain",
+                None,
+                None,
+            )
             .await;
         let kept = upload_with(&s, &[("maxDownloads", "2")], "", &limited).await;
         let token: Value = c
@@ -645,6 +748,7 @@ async fn copy_to_remote_again_carries_every_change_then_refuses_once_served() {
         (
             gone,
             kept,
+            swapped,
             token["id"].as_str().unwrap().to_owned(),
             token["token"].as_str().unwrap().to_owned(),
             s.session_cookie().await,
@@ -672,6 +776,12 @@ async fn copy_to_remote_again_carries_every_change_then_refuses_once_served() {
             .await
             .unwrap());
         assert_eq!(s.download(&kept).await, limited);
+        // A content replaced after the first copy is copied again.
+        ok(c.put(s.url(&format!("/api/entry/{swapped}/content")))
+            .body("swapped v2!")
+            .send()
+            .await
+            .unwrap());
         ok(c.delete(s.url(&format!("/api/tokens/{token_id}")))
             .send()
             .await
@@ -711,6 +821,11 @@ async fn copy_to_remote_again_carries_every_change_then_refuses_once_served() {
         "a deleted file came back"
     );
     assert_eq!(s.download(&added).await, b"added later");
+    assert_eq!(
+        s.download(&swapped).await,
+        b"swapped v2!",
+        "the replaced content"
+    );
     let listed: Value = get_json(&c, s.url("/api/entries")).await;
     let row = listed
         .as_array()
@@ -749,7 +864,7 @@ async fn copy_to_remote_again_carries_every_change_then_refuses_once_served() {
     assert!(
         again
             .stderr
-            .contains("1 files copied (11 B), 1 already there (1 updated), 1 removed"),
+            .contains("2 files copied (22 B), 1 already there (1 updated), 1 removed"),
         "{}",
         again.stderr
     );

@@ -44,6 +44,17 @@ impl From<Download> for DownloadJson {
     }
 }
 
+/// One row of `GET /api/entry/{id}/replacements`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplacementJson {
+    time: String,
+    old_filename: String,
+    old_size: u64,
+    new_filename: String,
+    new_size: u64,
+}
+
 /// One element of `GET /api/entries`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -123,6 +134,36 @@ pub(crate) async fn entry_downloads(
         .ok_or_else(|| AppError::not_found("entry not found"))?;
     let rows: Vec<DownloadJson> = page.rows.into_iter().map(DownloadJson::from).collect();
     list_reply(&rows, page.total)
+}
+
+/// `GET /api/entry/{id}/replacements`: the times the entry's content was
+/// replaced, newest first, with the name and size before and after. A
+/// sibling of the download history rather than rows in it: that reply is a
+/// bare list shaped as the original's, counted and paged by downloads.
+pub(crate) async fn entry_replacements(
+    _admin: Admin,
+    State(store): State<Store>,
+    Path(raw_id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = parse_entry_id(&raw_id)?;
+    let failed = |e| AppError::store("failed to retrieve the replacements", e);
+    if store.entry(&id).await.map_err(failed)?.is_none() {
+        return Err(AppError::not_found("entry not found"));
+    }
+    let rows: Vec<ReplacementJson> = store
+        .replacements(&id)
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .map(|r| ReplacementJson {
+            time: db_time(r.time),
+            old_filename: r.old_filename,
+            old_size: r.old_size,
+            new_filename: r.new_filename,
+            new_size: r.new_size,
+        })
+        .collect();
+    to_json(&rows)
 }
 
 /// `GET /api/entries[?sort=&order=&q=&limit=&offset=]`: the entries, newest

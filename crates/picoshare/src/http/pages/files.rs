@@ -468,26 +468,24 @@ pub(crate) async fn file_info(
                         (qr_figure(&view, "Preview page"))
                     }
                 }
-                @if state.store.can_replace() {
-                    form #replace-form.stack data-entry-id=(id) aria-labelledby="replace-heading" {
-                        h2 #replace-heading { "Replace file" }
-                        p.hint {
-                            "Upload a new version: every link, QR code and share keeps pointing at this file. "
-                            "Downloads already running finish with the current version."
-                        }
-                        div.form-row {
-                            label for="replace-file" { "New file" }
-                            input #replace-file name="file" type="file" required;
-                        }
-                        div.form-row.check {
-                            input #replace-keep-name type="checkbox" name="keepName";
-                            label for="replace-keep-name" { "Keep the name “" (entry.filename) "”" }
-                        }
-                        progress #replace-progress max="100" value="0" aria-label="Replacement upload progress" hidden {}
-                        p.error #replace-error role="alert" hidden {}
-                        div.actions {
-                            button.button.primary type="submit" { "Replace file" }
-                        }
+                form #replace-form.stack data-entry-id=(id) aria-labelledby="replace-heading" {
+                    h2 #replace-heading { "Replace file" }
+                    p.hint {
+                        "Upload a new version: every link, QR code and share keeps pointing at this file. "
+                        "Downloads already running finish with the current version."
+                    }
+                    div.form-row {
+                        label for="replace-file" { "New file" }
+                        input #replace-file name="file" type="file" required;
+                    }
+                    div.form-row.check {
+                        input #replace-keep-name type="checkbox" name="keepName";
+                        label for="replace-keep-name" { "Keep the name “" (entry.filename) "”" }
+                    }
+                    progress #replace-progress max="100" value="0" aria-label="Replacement upload progress" hidden {}
+                    p.error #replace-error role="alert" hidden {}
+                    div.actions {
+                        button.button.primary type="submit" { "Replace file" }
                     }
                 }
             }
@@ -637,6 +635,11 @@ pub(crate) async fn file_downloads(
         .await
         .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?
         .ok_or_else(|| fail(&page, AppError::not_found("entry not found")))?;
+    let replacements = state
+        .store
+        .replacements(&id)
+        .await
+        .map_err(|e| fail(&page, AppError::store("failed to retrieve downloads", e)))?;
     // Whether there is any download at all (the unique view counts addresses).
     let any = found.total > 0;
     let total = found.total;
@@ -690,6 +693,18 @@ pub(crate) async fn file_downloads(
                     }
                 } @else {
                     p.empty { "No downloads yet." }
+                }
+                @if !replacements.is_empty() {
+                    h2 #replacements-heading { "Content replaced" }
+                    ul.replacements aria-labelledby="replacements-heading" {
+                        @for r in &replacements {
+                            li {
+                                "Content replaced: " (r.old_filename) ", " (human_size(r.old_size))
+                                " → " (r.new_filename) ", " (human_size(r.new_size)) ", "
+                                time datetime=(db_time(r.time)) { (date_time(r.time)) }
+                            }
+                        }
+                    }
                 }
                 div.actions {
                     a.button.secondary href=(format!("/files/{id}/info")) { "Close" }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::Response;
 
 use crate::http::auth::session::Uploader;
@@ -33,12 +33,6 @@ pub(crate) async fn replace_content(
     Query(query): Query<HashMap<String, String>>,
     req: Request,
 ) -> Result<Response, AppError> {
-    if !state.store.can_replace() {
-        return Err(AppError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "replacing a file's content is not available with the PostgreSQL and S3 store yet",
-        ));
-    }
     let invalid = |e: String| AppError::bad_request(format!("invalid request: {e}"));
     let keep_name = match query.get("keepName").map(String::as_str) {
         None | Some("false") => false,

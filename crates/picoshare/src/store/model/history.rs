@@ -19,6 +19,44 @@ pub(crate) struct Download {
     pub(crate) user_agent: String,
 }
 
+/// A replacement of an entry's content, as its history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReplacementRecord {
+    /// When the content was replaced.
+    pub(crate) time: DateTime<Utc>,
+    /// The name and size before.
+    pub(crate) old_filename: String,
+    pub(crate) old_size: u64,
+    /// The name and size after.
+    pub(crate) new_filename: String,
+    pub(crate) new_size: u64,
+}
+
+impl ReplacementRecord {
+    /// Reads the columns of [`REPLACEMENTS`].
+    ///
+    /// # Errors
+    /// A column of the wrong type.
+    pub(crate) fn decode(r: &impl Row) -> Result<ReplacementRecord, StoreError> {
+        Ok(ReplacementRecord {
+            time: db_time_to_utc(&r.text(0)?),
+            old_filename: r.text(1)?,
+            old_size: unsigned(r.int(2)?),
+            new_filename: r.text(3)?,
+            new_size: unsigned(r.int(4)?),
+        })
+    }
+}
+
+super::sql::shared_sql! {
+    /// Entry `$1`'s replacements, newest first (the old upload times order
+    /// two made in one second).
+    pub(crate) const REPLACEMENTS =
+        "SELECT replaced_time, old_filename, old_size, new_filename, new_size
+         FROM picoshare_replacements WHERE entry_id = $1
+         ORDER BY replaced_time DESC, old_upload_time DESC";
+}
+
 /// An entry as the file list shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EntrySummary {

@@ -34,7 +34,7 @@ pub(crate) use gc::GcOutcome;
 pub(crate) use guest_links::{GuestFileLifetime, GuestLink, NewGuestLink};
 pub(crate) use history::{
     DatabaseSpace, Download, DownloadPage, DownloadQuery, EntryPage, EntryQuery, EntrySort,
-    EntrySummary, StorageUsage,
+    EntrySummary, ReplacementRecord, StorageUsage,
 };
 pub(crate) use limits::{Change, EntryLimits, NewLimits, Reservation};
 pub(crate) use settings::{DefaultLifetime, Settings, DEFAULT_LIFETIME_DAYS, MAX_LIFETIME_DAYS};

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::RemoteStore;
 use crate::ids::EntryId;
-use crate::store::model::entries::{DELETE_DOWNLOADS, DELETE_ENTRY, INSERT_DOWNLOAD, UPDATE_ENTRY};
+use crate::store::model::entries::{DELETE_DOWNLOADS, INSERT_DOWNLOAD, UPDATE_ENTRY};
 use crate::store::model::limits::DELETE_LIMITS;
 use crate::store::model::shares::{DELETE_SHARE_IF_EMPTY, LEAVE_SHARES, SHARES_OF_ENTRY};
 use crate::store::model::sql::signed;
@@ -14,24 +14,40 @@ use crate::store::model::time::{db_time, expiration_to_db};
 use crate::store::model::{DownloadRecord, Entry, NewEntry};
 use crate::store::StoreError;
 
-/// The columns [`Entry::decode`] reads, of `entries e`.
+/// The columns [`Entry::decode`] reads, of `entries e`, and a tenth: the ID
+/// of the object holding its content ([`RemoteStore::decode_entry`]).
 macro_rules! entry_columns {
     () => {
         "e.id, e.filename, e.content_type, e.upload_time, e.expiration_time, e.note,
-         e.guest_link_id, e.size, e.part_size"
+         e.guest_link_id, e.size, e.part_size, coalesce(e.content_id, e.id)"
     };
 }
 pub(super) use entry_columns;
 
 /// Deletes every row of an entry (not its object), in the caller's transaction:
-/// the entry, its download history, limits and reservations, and its places
-/// in shares (with a share left empty).
+/// the entry, its download history and replacements, limits and
+/// reservations, and its places in shares (with a share left empty).
+/// Returns the ID of the object holding its content (its own ID if it has
+/// no row): the one to queue for deletion.
 pub(super) async fn delete_entry_rows(
     tx: &tokio_postgres::Transaction<'_>,
     id: &str,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     tx.execute(DELETE_DOWNLOADS.pg(), &[&id]).await?;
-    tx.execute(DELETE_ENTRY.pg(), &[&id]).await?;
+    // The content a replacement committed just before is the one deleted
+    // (the row lock orders the two).
+    let content: String = tx
+        .query_opt(
+            "DELETE FROM entries WHERE id = $1 RETURNING coalesce(content_id, id)",
+            &[&id],
+        )
+        .await?
+        .map_or_else(|| Ok(id.to_owned()), |r| r.try_get(0))?;
+    tx.execute(
+        "DELETE FROM picoshare_replacements WHERE entry_id = $1",
+        &[&id],
+    )
+    .await?;
     tx.execute(DELETE_LIMITS.pg(), &[&id]).await?;
     tx.execute(
         "DELETE FROM picoshare_download_reservations WHERE entry_id = $1",
@@ -45,7 +61,7 @@ pub(super) async fn delete_entry_rows(
         .map(|r| r.get(0))
         .collect();
     if shares.is_empty() {
-        return Ok(());
+        return Ok(content);
     }
     // The shares are locked (always before their entry rows, in ID order)
     // before the entry leaves them: otherwise two transactions deleting a
@@ -60,7 +76,7 @@ pub(super) async fn delete_entry_rows(
     for share in &shares {
         tx.execute(DELETE_SHARE_IF_EMPTY.pg(), &[share]).await?;
     }
-    Ok(())
+    Ok(content)
 }
 
 /// Inserts an entry's row (and its limits), in the caller's transaction.
@@ -110,7 +126,25 @@ impl RemoteStore {
                 &[&id.as_str()],
             )
             .await?;
-        Ok(row.map(|r| Entry::decode(&r, 0)).transpose()?.flatten())
+        Ok(row.map(|r| self.decode_entry(&r, 0)).transpose()?.flatten())
+    }
+
+    /// [`Entry::decode`] of the columns of `entry_columns!` from `at`, with
+    /// a hold on the object it was read with (`replace.rs`).
+    ///
+    /// # Errors
+    /// As [`Entry::decode`].
+    pub(super) fn decode_entry(
+        &self,
+        r: &tokio_postgres::Row,
+        at: usize,
+    ) -> Result<Option<Entry>, StoreError> {
+        let Some(mut entry) = Entry::decode(r, at)? else {
+            return Ok(None);
+        };
+        let content: &str = r.try_get(at + 9)?;
+        entry.pin = Some(self.hold_content(content));
+        Ok(Some(entry))
     }
 
     /// Changes an entry's filename, expiration and note. Returns whether it exists.
@@ -144,14 +178,14 @@ impl RemoteStore {
     /// PostgreSQL failures (the object is deleted later by garbage
     /// collection if only its deletion fails).
     pub(crate) async fn delete_entry(&self, id: &EntryId) -> Result<(), StoreError> {
-        let key = self.object_key(id.as_str());
-        {
+        let key = {
             let mut client = self.pg().await?;
             let tx = client.transaction().await?;
-            delete_entry_rows(&tx, id.as_str()).await?;
+            let key = self.object_key(&delete_entry_rows(&tx, id.as_str()).await?);
             super::gc::queue_deletion(&tx, &key, "").await?;
             tx.commit().await?;
-        }
+            key
+        };
         self.drain_deletions(Some(key)).await;
         Ok(())
     }

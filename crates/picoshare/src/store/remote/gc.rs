@@ -30,7 +30,8 @@ use crate::store::model::GcOutcome;
 use crate::store::StoreError;
 
 impl RemoteStore {
-    /// Deletes queued objects (only `only` if given), and their queue rows.
+    /// Deletes queued objects (only `only` if given), and their queue rows;
+    /// a replaced content waits for its `not_before` (`replace.rs`).
     /// Failures are logged; the queue keeps them for the next collection.
     /// Returns how many were deleted.
     pub(super) async fn drain_deletions(&self, only: Option<String>) -> u64 {
@@ -39,7 +40,8 @@ impl RemoteStore {
             let rows = match &only {
                 Some(k) => client
                     .query(
-                        "SELECT key, multipart_id FROM picoshare_deleted_objects WHERE key = $1",
+                        "SELECT key, multipart_id FROM picoshare_deleted_objects
+                         WHERE key = $1 AND (not_before IS NULL OR not_before <= clock_timestamp())",
                         &[k],
                     )
                     .await?,
@@ -47,6 +49,7 @@ impl RemoteStore {
                     client
                         .query(
                             "SELECT key, multipart_id FROM picoshare_deleted_objects
+                             WHERE not_before IS NULL OR not_before <= clock_timestamp()
                              ORDER BY since LIMIT 10000",
                             &[],
                         )
@@ -126,8 +129,8 @@ impl RemoteStore {
                 .await?;
             for row in &expired {
                 let id: String = row.get(0);
-                super::entries::delete_entry_rows(&tx, &id).await?;
-                queue_deletion(&tx, &self.object_key(&id), "").await?;
+                let content = super::entries::delete_entry_rows(&tx, &id).await?;
+                queue_deletion(&tx, &self.object_key(&content), "").await?;
                 outcome.expired_entries += 1;
             }
             let uploads = tx

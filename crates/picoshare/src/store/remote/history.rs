@@ -5,8 +5,9 @@
 use super::RemoteStore;
 use crate::ids::EntryId;
 use crate::store::model::entries::ENTRY_EXISTS;
+use crate::store::model::history::REPLACEMENTS;
 use crate::store::model::sql::unsigned;
-use crate::store::model::{DatabaseSpace, Download, EntrySummary, StorageUsage};
+use crate::store::model::{DatabaseSpace, Download, EntrySummary, ReplacementRecord, StorageUsage};
 use crate::store::StoreError;
 
 impl RemoteStore {
@@ -42,6 +43,21 @@ impl RemoteStore {
             .map(Download::decode)
             .collect::<Result<_, _>>()
             .map(Some)
+    }
+
+    /// Entry `id`'s content replacements, newest first.
+    ///
+    /// # Errors
+    /// PostgreSQL failures.
+    pub(crate) async fn replacements(
+        &self,
+        id: &EntryId,
+    ) -> Result<Vec<ReplacementRecord>, StoreError> {
+        self.query(REPLACEMENTS.pg(), &[&id.as_str()])
+            .await?
+            .iter()
+            .map(ReplacementRecord::decode)
+            .collect()
     }
 
     /// Every entry with its size and number of downloads, newest upload first.

@@ -90,7 +90,7 @@ impl RemoteStore {
     }
 
     /// The lease's length in seconds, as a statement parameter.
-    fn lease_secs(&self) -> i64 {
+    pub(super) fn lease_secs(&self) -> i64 {
         i64::try_from(self.inner.cfg.instance_lease_secs).unwrap_or(i64::MAX)
     }
 
@@ -152,6 +152,11 @@ impl RemoteStore {
             .await?;
         if n == 0 {
             self.reregister(&me).await?;
+        }
+        // The replaced objects this instance's downloads still read. A
+        // failure is retried at the next renewal, well within the lease.
+        if let Err(e) = self.renew_holds(self.lease_secs()).await {
+            tracing::warn!(error = %e, "could not postpone the deletion of replaced files' old contents still being downloaded");
         }
         Ok(())
     }

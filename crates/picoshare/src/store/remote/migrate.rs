@@ -351,6 +351,17 @@ const DEPENDENT: &[Mirror] = &[
              SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM entries WHERE id = $1)",
         prune: None,
     },
+    // The history of replaced contents; the old contents themselves are
+    // not copied (SQLite frees them when no download reads them).
+    Mirror {
+        table: "picoshare_replacements",
+        select: "SELECT entry_id, replaced_time, old_upload_time, old_filename, old_size,
+            new_filename, new_size FROM picoshare_replacements",
+        upsert: "INSERT INTO picoshare_replacements (entry_id, replaced_time, old_upload_time,
+                old_filename, old_size, new_filename, new_size)
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM entries WHERE id = $1)",
+        prune: None,
+    },
 ];
 
 async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::Result<()> {
@@ -426,7 +437,10 @@ async fn copy_all(db: &Path, src: &Connection, store: &RemoteStore) -> anyhow::R
             guest_link_id: text(6).filter(|g| !g.is_empty()),
             limits: None,
         };
-        if let Some(hash) = store.copied_sha256(&id).await? {
+        if let Some(hash) = store
+            .copied_sha256(&id, &db_time(entry.upload_time))
+            .await?
+        {
             if store.update_copied_entry(&id, &entry).await? {
                 eprintln!(
                     "  {label}: already copied (sha256 {}), details updated",
@@ -607,15 +621,31 @@ async fn remove_deleted_entries(store: &RemoteStore, source: &[Row]) -> anyhow::
 }
 
 impl RemoteStore {
-    /// The recorded SHA-256 of an entry the migration already copied.
-    async fn copied_sha256(&self, id: &EntryId) -> anyhow::Result<Option<String>> {
+    /// The recorded SHA-256 of an entry the migration already copied, if
+    /// its copy is of the source's content (`upload_time` as stored here).
+    async fn copied_sha256(
+        &self,
+        id: &EntryId,
+        upload_time: &str,
+    ) -> anyhow::Result<Option<String>> {
         let row = self
-            .query_opt("SELECT sha256 FROM entries WHERE id = $1", &[&id.as_str()])
+            .query_opt(
+                "SELECT sha256, upload_time FROM entries WHERE id = $1",
+                &[&id.as_str()],
+            )
             .await?;
         match row {
             None => Ok(None),
             Some(r) => match r.get::<_, Option<String>>(0) {
-                Some(h) => Ok(Some(h)),
+                // The same upload time: the same content (replacing a
+                // file's content moves it forward; nothing else changes it).
+                Some(h) if r.get::<_, &str>(1) == upload_time => Ok(Some(h)),
+                // Its content was replaced in the source since the last
+                // copy: copy it again.
+                Some(_) => {
+                    self.delete_entry(id).await?;
+                    Ok(None)
+                }
                 // Present but never verified (an earlier run stopped between
                 // the copy and the check): copy it again.
                 None => {

@@ -11,6 +11,10 @@
 //!   multipart upload ID, server instance) before the first byte goes out, so
 //!   that the multipart upload of a server that crashed is aborted by garbage
 //!   collection on any instance;
+//! - replacing an entry's content uploads the new bytes to an object of
+//!   their own and points the entry at it (`entries.content_id`) in one
+//!   transaction; the old object is deleted once no download reads it
+//!   (`replace.rs`);
 //! - deleting an entry deletes its rows and queues its object in
 //!   `picoshare_deleted_objects` in one transaction; the object is deleted
 //!   right after, and the queue is retried by garbage collection, so a crash
@@ -40,6 +44,7 @@ mod lease;
 mod limits;
 pub(crate) mod migrate;
 mod reader;
+mod replace;
 mod schema;
 mod sessions;
 mod settings;
@@ -149,6 +154,8 @@ struct Inner {
     /// when the instance registers again).
     process: String,
     counters: Arc<Counters>,
+    /// Object keys this instance's downloads read (`replace.rs`).
+    holds: Arc<replace::Holds>,
     stopping: AtomicBool,
     heartbeat: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -246,6 +253,7 @@ impl RemoteStore {
                 instance: std::sync::RwLock::new(instance),
                 reregistering: tokio::sync::Mutex::new(()),
                 counters: Arc::default(),
+                holds: Arc::default(),
                 stopping: AtomicBool::new(false),
                 heartbeat: std::sync::Mutex::new(None),
             }),

@@ -22,9 +22,16 @@ use crate::store::StoreError;
 impl RemoteStore {
     /// Opens bytes `start..=end` of `entry` (one ranged GET, sent when first read).
     pub(crate) fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RemoteRange {
+        // The object the entry was read with: a replacement since then
+        // points the entry at another, and keeps this one while it is held.
+        let path = match super::replace::held_key(entry.pin.as_ref()) {
+            Some(key) => ObjectPath::from(key),
+            None => self.object_path(&entry.id),
+        };
         RemoteRange {
             store: self.clone(),
-            path: self.object_path(&entry.id),
+            _hold: entry.pin.clone(),
+            path,
             start,
             end,
             stream: None,
@@ -37,6 +44,8 @@ impl RemoteStore {
 /// network delivers it.
 pub(crate) struct RemoteRange {
     store: RemoteStore,
+    /// The entry's hold on its object, kept while the range is read.
+    _hold: Option<crate::store::model::entries::ContentPin>,
     path: ObjectPath,
     start: u64,
     end: u64,

@@ -217,6 +217,31 @@ INSERT INTO picoshare_store_state (id, served_since)
         OR EXISTS (SELECT 1 FROM picoshare_shares) THEN now() END;
 ",
     ),
+    (
+        4,
+        r"
+-- Replacing a file's content (store/remote/replace.rs). The new bytes are
+-- uploaded to an object of their own, `entries/{content_id}`; NULL means the
+-- entry's first content, `entries/{id}`.
+ALTER TABLE entries ADD COLUMN content_id TEXT;
+-- A queued object is not deleted before `not_before` (NULL: at once): a
+-- replaced content waits until no instance streams it any more.
+ALTER TABLE picoshare_deleted_objects ADD COLUMN not_before TIMESTAMPTZ;
+-- One row per replacement, as in SQLite; `old_content_id` names the object
+-- the old content was in (`entries/{old_content_id}`), kept for the record.
+CREATE TABLE picoshare_replacements (
+    entry_id TEXT NOT NULL,
+    replaced_time TEXT NOT NULL,
+    old_upload_time TEXT NOT NULL,
+    old_filename TEXT NOT NULL,
+    old_size BIGINT NOT NULL,
+    new_filename TEXT NOT NULL,
+    new_size BIGINT NOT NULL,
+    old_content_id TEXT,
+    PRIMARY KEY (entry_id, old_upload_time)
+);
+",
+    ),
 ];
 
 /// Creates the schema if needed and applies the migrations not yet applied.

@@ -78,7 +78,12 @@ impl RemoteStore {
             .await?;
         let mut files = Vec::with_capacity(rows.len());
         for r in &rows {
-            files.extend(ShareFile::decode(r)?);
+            if let Some(mut file) = ShareFile::decode(r)? {
+                // Holds the object it was read with (`replace.rs`).
+                let content: &str = r.try_get(10)?;
+                file.entry.pin = Some(self.hold_content(content));
+                files.push(file);
+            }
         }
         Share::decode(id, &row, files).map(Some)
     }

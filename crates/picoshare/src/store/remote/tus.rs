@@ -24,11 +24,11 @@ use super::entries::insert_entry;
 use super::guest_links::{SlotLease, DELETE_SLOT};
 use super::upload::{PartSink, RemoteTusSink, TusSession};
 use super::RemoteStore;
-use crate::ids::TusUploadId;
+use crate::ids::{EntryId, TusUploadId};
 use crate::store::model::sql::{signed, Row};
 use crate::store::model::time::{db_time, expiration_to_db};
 use crate::store::model::tus::{tus_columns, INSERT_TUS};
-use crate::store::model::{NewEntry, NewTusUpload, Pieces, TusUpload};
+use crate::store::model::{NewEntry, NewTusUpload, Pieces, Replacement, TusUpload};
 use crate::store::stats::Counters;
 use crate::store::StoreError;
 
@@ -467,6 +467,75 @@ impl RemoteTusSink {
         insert_entry(&tx, &sink.id, entry, sink.bytes, sink.pieces.size() as u64).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Completes the upload as the new content of entry `target` (a
+    /// resumable upload created to replace it): the last part, the object,
+    /// then the switch (`replace.rs`) with the upload marked complete.
+    ///
+    /// # Errors
+    /// Storage failures, the upload keeping its last recorded offset;
+    /// [`StoreError::EntryGone`] if the entry was deleted: the upload is
+    /// dropped and its object deleted.
+    pub(crate) async fn complete_replace(
+        mut self,
+        target: EntryId,
+        change: Replacement,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let result = self.complete_replace_inner(&target, &change, expires).await;
+        self.finish_session();
+        result
+    }
+
+    async fn complete_replace_inner(
+        &mut self,
+        target: &EntryId,
+        change: &Replacement,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.0.store_object().await?;
+        let t = self.session()?;
+        let store = self.0.store.clone();
+        let mut client = store.pg().await?;
+        let tx = client.transaction().await?;
+        let n = tx
+            .execute(
+                "UPDATE picoshare_tus_uploads
+                 SET upload_offset = upload_length, tail = NULL, completed = 1, expires_time = $3,
+                     lease_owner = NULL, lease_until = NULL
+                 WHERE id = $1 AND lease_owner = $2",
+                &[&t.upload_id.as_str(), &t.lease, &db_time(expires)],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::Busy);
+        }
+        tx.execute(DELETE_PARTS, &[&t.upload_id.as_str()]).await?;
+        let sink = &self.0;
+        let content = super::replace::Content {
+            id: &sink.id,
+            size: sink.bytes,
+            part_size: sink.pieces.size() as u64,
+        };
+        if super::replace::switch_content(&store, &tx, &content, target, change).await? {
+            tx.commit().await?;
+            return Ok(());
+        }
+        // The entry is gone: so is the upload, its object queued.
+        tx.rollback().await?;
+        let key = store.object_key(sink.id.as_str());
+        let tx = client.transaction().await?;
+        tx.execute(
+            "DELETE FROM picoshare_tus_uploads WHERE id = $1",
+            &[&t.upload_id.as_str()],
+        )
+        .await?;
+        tx.execute(DELETE_PARTS, &[&t.upload_id.as_str()]).await?;
+        super::gc::queue_deletion(&tx, &key, "").await?;
+        tx.commit().await?;
+        store.drain_deletions(Some(key)).await;
+        Err(StoreError::EntryGone)
     }
 
     /// Ends the session without recording anything it stored (a checksum

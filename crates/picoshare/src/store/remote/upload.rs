@@ -93,7 +93,7 @@ pub(super) struct PartSink {
 ///
 /// Dropping it before [`RemoteSink::finish`] abandons the upload: the
 /// multipart upload is aborted (or the object deleted) and nothing is visible.
-pub(crate) struct RemoteSink(PartSink);
+pub(crate) struct RemoteSink(pub(super) PartSink);
 
 /// One writing session on a resumable upload, holding its lease; its
 /// methods are in `tus.rs`. Dropping it gives up the lease, keeping what

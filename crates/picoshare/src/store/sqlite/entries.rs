@@ -80,6 +80,25 @@ pub(super) fn insert_entry(
 }
 
 impl SqliteStore {
+    /// Entry `id`'s content replacements, newest first.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn replacements(
+        &self,
+        id: &EntryId,
+    ) -> Result<Vec<crate::store::model::ReplacementRecord>, StoreError> {
+        use crate::store::model::history::REPLACEMENTS;
+        use crate::store::model::ReplacementRecord;
+        let id = id.clone();
+        self.read(move |conn| {
+            super::query_all(conn, REPLACEMENTS.sqlite(), [id.as_str()], |r| {
+                ReplacementRecord::decode(r)
+            })
+        })
+        .await
+    }
+
     /// Looks up an entry's metadata and size. Entries without any data are
     /// treated as missing, as in the original.
     ///

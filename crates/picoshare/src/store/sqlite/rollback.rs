@@ -9,7 +9,9 @@
 //! `entries` row, which are the bytes of unfinished resumable uploads.
 //! [`inspect`] reads what follows from that: files whose password or download
 //! limit the original would not know, expired files it would serve until its
-//! garbage collection, and the rows of the features it lacks.
+//! garbage collection, and the rows of the features it lacks (among them the
+//! history of replaced contents; the old contents still kept for downloads
+//! in progress are chunks its garbage collection deletes).
 
 use std::path::Path;
 
@@ -68,6 +70,17 @@ pub(crate) struct UnfinishedUpload {
     pub(crate) guest: bool,
 }
 
+/// A file whose content was replaced (`picoshare_replacements`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReplacedFile {
+    /// Entry ID.
+    pub(crate) id: String,
+    /// Its current name.
+    pub(crate) filename: String,
+    /// How many times its content was replaced.
+    pub(crate) replacements: u64,
+}
+
 /// What [`inspect`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RollbackFindings {
@@ -86,6 +99,12 @@ pub(crate) struct RollbackFindings {
     pub(crate) unfinished_uploads: Vec<UnfinishedUpload>,
     /// Login sessions not yet expired.
     pub(crate) sessions: u64,
+    /// Files whose content was replaced: the original keeps each one's
+    /// current content, but not the history of its replacements.
+    pub(crate) replaced: Vec<ReplacedFile>,
+    /// Old contents still kept for downloads in progress (chunks under an
+    /// ID no entry has: the original's garbage collection deletes them).
+    pub(crate) old_contents_kept: u64,
     /// Names of the notification destinations, and the events waiting.
     pub(crate) notifications: (Vec<String>, u64),
 }
@@ -202,6 +221,29 @@ pub(crate) fn inspect(path: &Path, now: &str) -> Result<RollbackFindings, StoreE
                 })
             },
         )?;
+    }
+    if has_table(&conn, "picoshare_replacements")? {
+        f.replaced = rows(
+            &conn,
+            "SELECT e.id, e.filename, count(*) FROM picoshare_replacements r
+             JOIN entries e ON e.id = r.entry_id
+             GROUP BY e.id ORDER BY max(r.replaced_time), e.id",
+            [],
+            |r| {
+                Ok(ReplacedFile {
+                    id: r.get(0)?,
+                    filename: r.get(1)?,
+                    replacements: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            },
+        )?;
+        f.old_contents_kept = conn
+            .query_row(
+                "SELECT count(*) FROM picoshare_replacements WHERE old_content_id IS NOT NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?
+            .max(0) as u64;
     }
     if has_table(&conn, "picoshare_sessions")? {
         f.sessions = conn

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use super::writer::Cmd;
+use super::writer::{Cmd, TusCompletion};
 use super::{LocalSlot, SqliteStore};
 use crate::ids::EntryId;
 use crate::store::model::time::db_time;
@@ -251,14 +251,34 @@ impl SqliteTusSink {
         expires: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.chunks.flush().await?;
-        self.end(Bytes::new(), expires, Some(entry)).await
+        self.end(Bytes::new(), expires, Some(TusCompletion::Entry(entry)))
+            .await
+    }
+
+    /// Completes the upload as the new content of entry `target`: the last
+    /// chunk, the switch (`Writer::replace`'s) and the upload marked
+    /// complete, in one durable commit.
+    ///
+    /// # Errors
+    /// Storage failures, the upload keeping its last recorded offset;
+    /// [`StoreError::EntryGone`] if the entry was deleted (the upload is
+    /// dropped with its chunks).
+    pub(crate) async fn complete_replace(
+        mut self,
+        target: EntryId,
+        change: Replacement,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.chunks.flush().await?;
+        let completion = TusCompletion::Replace { target, change };
+        self.end(Bytes::new(), expires, Some(completion)).await
     }
 
     async fn end(
         &mut self,
         tail: Bytes,
         expires: DateTime<Utc>,
-        complete: Option<NewEntry>,
+        complete: Option<TusCompletion>,
     ) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         let cmd = Cmd::TusSave {

@@ -265,6 +265,7 @@ const SNAPSHOT_TABLES: &[(&str, &str)] = &[
     ("picoshare_share_entries", "position"),
     ("picoshare_pending_uploads", "started"),
     ("picoshare_deleted_objects", "since"),
+    ("picoshare_replacements", "replaced_time"),
 ];
 
 /// An in-memory SQLite database holding a copy of the scale-out store's

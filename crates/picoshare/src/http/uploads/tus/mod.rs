@@ -11,6 +11,16 @@
 //! (or `type`, `contentType`), `note` and `expiration`, with the same rules as
 //! the multipart upload's fields.
 //!
+//! With `replaces` (an entry's ID; the owner's uploads only) the upload is a
+//! new content for that file, as `PUT /api/entry/{id}/content`: its
+//! completion switches the file's content instead of creating an entry
+//! (`TusSink::complete_replace`). The name follows `filename` unless it is
+//! left out or `keepName` is `true`; note, expiration and limits stay the
+//! file's own and may not be sent. A guest link's upload with `replaces` is
+//! refused (403), an unknown file is 404 at creation, and a file deleted
+//! before the upload completes makes its last request 404 (the upload is
+//! dropped).
+//!
 //! Bytes go through the same writer and chunk table as a multipart upload. A
 //! request's bytes are recorded as they are committed (every 64 MiB), and its
 //! end records the exact offset durably before the reply, so the offset a
@@ -180,7 +190,9 @@ fn status(code: u16) -> StatusCode {
 fn describe(resp: &mut Response, row: &TusUpload, offset: u64) {
     set(resp, "upload-offset", &offset.to_string());
     if row.completed {
-        set(resp, ENTRY_ID_HEADER, row.entry_id.as_str());
+        // The file it became, or the one whose content it replaced.
+        let entry = replacing(row).map_or_else(|| row.entry_id.clone(), |(target, _)| target);
+        set(resp, ENTRY_ID_HEADER, entry.as_str());
     } else {
         set(resp, "upload-expires", &http_date(row.expires));
     }
@@ -259,6 +271,52 @@ pub(crate) async fn create_guest(
     create(state, owner, req).await
 }
 
+/// The file an upload created with `replaces` will replace: the owner's
+/// uploads only, and the file must exist and not have expired.
+async fn entry_to_replace(
+    state: &AppState,
+    owner: &Owner,
+    raw: &str,
+    now: DateTime<Utc>,
+) -> Result<crate::store::model::Entry, AppError> {
+    if matches!(owner, Owner::Guest(_)) {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "A guest link's uploads cannot replace a file (Upload-Metadata `replaces`): \
+             only the file's owner can.",
+        ));
+    }
+    let (_, entry) = crate::http::params::entry_named(state, raw).await?;
+    if entry.is_expired(now) {
+        return Err(AppError::not_found("entry not found"));
+    }
+    Ok(entry)
+}
+
+/// `keepName` of an upload's metadata: absent is `false`.
+fn keep_name_flag(pairs: &[MetadataPair]) -> Result<bool, String> {
+    match th::metadata_text(pairs, &["keepName"])?.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(format!("keepName must be true or false, not {other:?}")),
+    }
+}
+
+/// The file upload `row` replaces (created with `replaces`), and whether it
+/// keeps its name (`keepName`, or no `filename` sent); `None` for an
+/// upload that becomes a new file. The metadata was checked at creation.
+pub(super) fn replacing(row: &TusUpload) -> Option<(crate::ids::EntryId, bool)> {
+    let pairs = th::parse_metadata(&row.metadata).ok()?;
+    let target = th::metadata_text(&pairs, &["replaces"]).ok()??;
+    let target = crate::ids::EntryId::parse(&target).ok()?;
+    let named = th::metadata_text(&pairs, &["filename", "name"])
+        .ok()
+        .flatten()
+        .is_some();
+    let keep = keep_name_flag(&pairs).unwrap_or(false) || !named;
+    Some((target, keep))
+}
+
 /// What `Upload-Metadata` and the owner's rules make of a new upload.
 async fn new_upload(
     state: &AppState,
@@ -301,8 +359,27 @@ async fn new_upload(
     };
     let pairs: Vec<MetadataPair> = th::parse_metadata(&raw_metadata).map_err(|e| invalid(&e))?;
     let text = |keys: &[&str]| th::metadata_text(&pairs, keys).map_err(|e| invalid(&e));
-    let raw_name =
-        text(&["filename", "name"])?.ok_or_else(|| invalid("Upload-Metadata needs a filename"))?;
+    let replaced = match text(&["replaces"])? {
+        Some(raw) => Some(entry_to_replace(state, owner, &raw, now).await?),
+        None => None,
+    };
+    if replaced.is_some() {
+        if ["note", "expiration", "maxDownloads", "password"]
+            .iter()
+            .any(|k| pairs.iter().any(|p| p.key == *k))
+        {
+            return Err(invalid(
+                "a replacement keeps the file's note, expiration, download limit and password: \
+                 with `replaces`, send only filename, filetype and keepName",
+            ));
+        }
+        keep_name_flag(&pairs).map_err(|e| invalid(&e))?;
+    }
+    let raw_name = match (text(&["filename", "name"])?, &replaced) {
+        (Some(name), _) => name,
+        (None, Some(entry)) => entry.filename.clone(),
+        (None, None) => return Err(invalid("Upload-Metadata needs a filename")),
+    };
     let filename = validate::filename(validate::upload_basename(&raw_name))
         .map_err(|e| invalid(&e))?
         .to_owned();

@@ -17,7 +17,7 @@ use crate::http::proto::tus_headers::{self as th, Checksum, ChecksumError, Hashe
 use crate::http::uploads::STORE_FAILED;
 use crate::http::{AppError, AppState};
 use crate::ids::TusUploadId;
-use crate::store::model::{NewEntry, TusUpload};
+use crate::store::model::{NewEntry, Replacement, TusUpload};
 use crate::store::TusSink;
 
 /// The status tus defines for a checksum mismatch.
@@ -141,29 +141,49 @@ pub(super) async fn write(
 
     let reached = sink.bytes_received();
     let mut row = row;
-    if reached == row.length {
-        let entry = NewEntry {
-            filename: row.filename.clone(),
-            content_type: row.content_type.clone(),
-            upload_time: state.clock.now(),
-            expiration: row.expiration,
-            note: row.note.clone(),
-            guest_link_id: row.guest_link_id.clone(),
-            // Stored with the upload's row when it was created.
-            limits: None,
-        };
-        let commit = async {
-            let completed = sink.complete(entry, expires).await;
-            completed.map_err(|e| store_error(STORE_FAILED, e))
-        };
-        let metrics = &state.metrics;
-        crate::http::uploads::finish(metrics, &row.entry_id, "resumable upload", commit).await?;
-        row.completed = true;
-    } else {
-        sink.save(expires)
-            .await
-            .map_err(|e| store_error("failed to record the upload's progress", e))?;
-        row.expires = expires;
+    // The last byte arrived: the upload becomes a file, or a file's new content.
+    let completes = (reached == row.length).then(|| super::replacing(&row));
+    match completes {
+        Some(Some((target, keep))) => {
+            let change = Replacement {
+                filename: (!keep).then(|| row.filename.clone()),
+                content_type: row.content_type.clone(),
+                now: state.clock.now(),
+            };
+            let commit = async {
+                let completed = sink.complete_replace(target.clone(), change, expires).await;
+                completed.map_err(|e| store_error(STORE_FAILED, e))
+            };
+            let metrics = &state.metrics;
+            crate::http::uploads::finish(metrics, &target, "resumable replacement", commit).await?;
+            row.completed = true;
+        }
+        Some(None) => {
+            let entry = NewEntry {
+                filename: row.filename.clone(),
+                content_type: row.content_type.clone(),
+                upload_time: state.clock.now(),
+                expiration: row.expiration,
+                note: row.note.clone(),
+                guest_link_id: row.guest_link_id.clone(),
+                // Stored with the upload's row when it was created.
+                limits: None,
+            };
+            let commit = async {
+                let completed = sink.complete(entry, expires).await;
+                completed.map_err(|e| store_error(STORE_FAILED, e))
+            };
+            let metrics = &state.metrics;
+            crate::http::uploads::finish(metrics, &row.entry_id, "resumable upload", commit)
+                .await?;
+            row.completed = true;
+        }
+        None => {
+            sink.save(expires)
+                .await
+                .map_err(|e| store_error("failed to record the upload's progress", e))?;
+            row.expires = expires;
+        }
     }
     row.offset = reached;
     match cut {

@@ -58,6 +58,17 @@ type Job =
 /// Where the writer answers a request whose outcome is a commit.
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
+/// How a resumable upload's completing save completes it.
+pub(super) enum TusCompletion {
+    /// As a new entry.
+    Entry(NewEntry),
+    /// As the new content of entry `target` ([`Writer::replace`]'s switch).
+    Replace {
+        target: EntryId,
+        change: crate::store::model::Replacement,
+    },
+}
+
 /// A message to the writer thread.
 pub(super) enum Cmd {
     /// One chunk of an upload (`index` counts from 0).
@@ -108,7 +119,7 @@ pub(super) enum Cmd {
         offset: u64,
         tail: Bytes,
         expires: String,
-        complete: Option<NewEntry>,
+        complete: Option<TusCompletion>,
         reply: Reply,
     },
     /// Ends a session without saving its tail: keeps what the transactions

@@ -11,10 +11,11 @@ use rusqlite::params;
 
 use super::super::entries::insert_entry;
 use super::super::tus;
+use super::uploads::switch_content;
 use super::uploads::UploadState;
-use super::{Reply, Writer};
+use super::{Reply, TusCompletion, Writer};
 use crate::ids::{EntryId, TusUploadId};
-use crate::store::model::{NewEntry, TusUpload};
+use crate::store::model::TusUpload;
 use crate::store::StoreError;
 
 /// The writer's view of a resumable upload's session.
@@ -141,7 +142,7 @@ impl Writer {
         offset: u64,
         tail: &[u8],
         expires: &str,
-        complete: Option<NewEntry>,
+        complete: Option<TusCompletion>,
         reply: Reply,
     ) {
         if !self.in_session(id, session) {
@@ -155,18 +156,18 @@ impl Writer {
             let _ = reply.send(Err(kind.error("an earlier chunk could not be stored")));
             return;
         }
+        let retired = EntryId::generate();
         let result = self.begin().and_then(|()| {
             match &complete {
-                Some(entry) => {
+                Some(TusCompletion::Entry(entry)) => {
                     insert_entry(&self.conn, id, entry)?;
-                    self.conn
-                        .execute(
-                            "UPDATE picoshare_tus_uploads
-                             SET upload_offset = upload_length, tail = NULL, completed = 1, expires_time = ?2
-                             WHERE entry_id = ?1",
-                            params![id.as_str(), expires],
-                        )
-                        .map_err(StoreError::classify)?;
+                    self.mark_completed(id, expires)?;
+                }
+                Some(TusCompletion::Replace { target, change }) => {
+                    if !switch_content(&self.conn, id, target, &retired, change)? {
+                        return Err(StoreError::EntryGone);
+                    }
+                    self.mark_completed(id, expires)?;
                 }
                 None => {
                     let tail = (!tail.is_empty()).then_some(tail);
@@ -182,9 +183,61 @@ impl Writer {
             }
             Ok(())
         });
-        // On success this save supersedes any progress not yet recorded.
-        let failed = "the upload's progress could not be recorded";
-        self.conclude(id, result, false, failed, reply);
+        match (result, complete) {
+            (Err(StoreError::EntryGone), _) => {
+                // Nothing was changed; the upload has nowhere to go. The
+                // reply waits for the commit that drops it.
+                self.drop_tus_upload(id);
+                self.txn.waiters += 1;
+                self.txn.pending.push(Box::new(move |r| {
+                    let _ = reply.send(r.and(Err(StoreError::EntryGone)));
+                }));
+            }
+            (Ok(()), Some(TusCompletion::Replace { target, .. })) => {
+                self.forget(id);
+                self.txn.durable = true;
+                self.txn.waiters += 1;
+                self.after_switch(target, retired, move |r| {
+                    let _ = reply.send(r);
+                });
+            }
+            (result, _) => {
+                // On success this save supersedes any progress not yet recorded.
+                let failed = "the upload's progress could not be recorded";
+                self.conclude(id, result, false, failed, reply);
+            }
+        }
+    }
+
+    /// Marks the upload of entry-to-be `id` complete, in the running transaction.
+    fn mark_completed(&self, id: &EntryId, expires: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE picoshare_tus_uploads
+                 SET upload_offset = upload_length, tail = NULL, completed = 1, expires_time = ?2
+                 WHERE entry_id = ?1",
+                params![id.as_str(), expires],
+            )
+            .map_err(StoreError::classify)?;
+        Ok(())
+    }
+
+    /// Deletes the resumable upload of entry-to-be `id` with its chunks (the
+    /// file it was to replace is gone).
+    fn drop_tus_upload(&mut self, id: &EntryId) {
+        let result = self.begin().and_then(|()| {
+            self.conn
+                .execute(
+                    "DELETE FROM picoshare_tus_uploads WHERE entry_id = ?1",
+                    [id.as_str()],
+                )
+                .map_err(StoreError::classify)?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            self.fail_txn(e);
+        }
+        self.abort(id);
     }
 
     /// Ends a resumable session (any session when `session` is `None`).

@@ -268,19 +268,9 @@ impl Writer {
                 self.forget(&id);
                 self.txn.durable = true;
                 self.txn.waiters += 1;
-                let shared = self.shared.clone();
-                self.txn
-                    .pending
-                    .push(Box::new(move |r: Result<(), StoreError>| {
-                        if r.is_ok() && shared.pins.retire(&target, retired.clone()) {
-                            shared
-                                .free_after_commit
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push(retired);
-                        }
-                        let _ = reply.send(r.map(|()| true));
-                    }));
+                self.after_switch(target, retired, move |r| {
+                    let _ = reply.send(r.map(|()| true));
+                });
             }
             Ok(false) => {
                 self.abort(&id);
@@ -297,9 +287,35 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// After the commit that holds a switch of `target`'s content: its
+    /// retired content `retired` is freed if no download pins it, else when
+    /// the last one ends (`content.rs`); then `reply` gets the outcome.
+    pub(super) fn after_switch(
+        &mut self,
+        target: EntryId,
+        retired: EntryId,
+        reply: impl FnOnce(Result<(), StoreError>) + Send + 'static,
+    ) {
+        let shared = self.shared.clone();
+        self.txn
+            .pending
+            .push(Box::new(move |r: Result<(), StoreError>| {
+                if r.is_ok() && shared.pins.retire(&target, retired.clone()) {
+                    shared
+                        .free_after_commit
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(retired);
+                }
+                reply(r);
+            }));
+    }
+}
+
 /// The switch of [`Writer::replace`], in the running transaction. Returns
 /// `false`, changing nothing, if entry `target` is gone.
-fn switch_content(
+pub(super) fn switch_content(
     conn: &Connection,
     id: &EntryId,
     target: &EntryId,
