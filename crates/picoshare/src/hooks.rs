@@ -85,11 +85,8 @@ impl Delivery {
 }
 
 /// Delivers the outbox's events until the task is aborted (see the module
-/// header). Returns at once on a store without notifications.
+/// header).
 pub(crate) async fn run(store: Store, delivery: Delivery) {
-    if !store.supports_hooks() {
-        return;
-    }
     let client = match reqwest::Client::builder()
         .timeout(delivery.timeout)
         .connect_timeout(delivery.timeout)
@@ -115,9 +112,7 @@ pub(crate) async fn run(store: Store, delivery: Delivery) {
                 Some(Duration::from_secs(60))
             }
         };
-        let Some(state) = store.hook_state() else {
-            return;
-        };
+        let state = store.hook_state();
         match wait {
             Some(Duration::ZERO) => {}
             Some(d) => {
@@ -138,7 +133,9 @@ async fn round(
     client: &reqwest::Client,
     delivery: &Delivery,
 ) -> Result<Option<Option<Duration>>, crate::store::StoreError> {
-    let due = store.hooks_due(BATCH).await?;
+    // Claimed (scale-out) for longer than the round can take.
+    let claim = delivery.timeout * 2 + Duration::from_secs(30);
+    let due = store.hooks_due(BATCH, claim).await?;
     if !due.is_empty() {
         let sends = due.iter().map(|d| send(client, d, delivery));
         let attempts = futures_util::future::join_all(sends).await;

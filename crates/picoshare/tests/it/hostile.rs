@@ -402,8 +402,7 @@ async fn bad_ids_are_refused_on_every_route() {
             ("download", plain_client().get(s.url(&format!("/-{id}")))),
             ("legacy download", plain_client().get(s.url(&format!("/!{id}/name.txt")))),
         ];
-        if remote_storage().is_none() {
-            // Notifications (the scale-out store answers them 501).
+        {
             api.extend([
                 (
                     "PUT notification",
@@ -461,10 +460,7 @@ async fn oversized_and_pathological_json_is_refused_on_every_route() {
         ("POST", "/api/guest-links".to_owned()),
         ("POST", "/api/tokens".to_owned()),
     ];
-    if remote_storage().is_none() {
-        // The scale-out store answers the notification routes 501.
-        routes.push(("POST", "/api/notifications".to_owned()));
-    }
+    routes.push(("POST", "/api/notifications".to_owned()));
     let oversized = format!(
         "{{\"label\": \"{}\", \"filename\": \"a\", \"sharedSecretKey\": \"b\"}}",
         "z".repeat(70 * 1024)

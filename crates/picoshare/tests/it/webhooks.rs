@@ -21,11 +21,11 @@ use sha2::Sha256;
 
 use crate::helpers::*;
 
-const SECRET: &str = "webhook-secret-for-tests";
+pub(crate) const SECRET: &str = "webhook-secret-for-tests";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     path: String,
     headers: HeaderMap,
     body: Bytes,
@@ -33,7 +33,7 @@ struct Received {
 }
 
 impl Received {
-    fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .map(|v| v.to_str().unwrap().to_owned())
@@ -52,14 +52,14 @@ impl Received {
 
 /// A receiver on loopback that records every request and answers 500 to
 /// the first `fail_first` of them, 200 after.
-struct Receiver {
+pub(crate) struct Receiver {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Received>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
-    async fn start(fail_first: usize) -> Receiver {
+    pub(crate) async fn start(fail_first: usize) -> Receiver {
         Self::start_on("127.0.0.1:0".parse().unwrap(), fail_first).await
     }
 
@@ -92,11 +92,11 @@ impl Receiver {
         Receiver { addr, got, task }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    fn all(&self) -> Vec<Received> {
+    pub(crate) fn all(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 
@@ -109,7 +109,7 @@ impl Receiver {
     }
 
     /// Waits (up to 20 s) until `path` got `n` requests of type `kind`.
-    async fn wait_for(&self, path: &str, kind: &str, n: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, path: &str, kind: &str, n: usize) -> Vec<Received> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let got = self.of(path, kind);
@@ -160,7 +160,7 @@ fn check_signature(r: &Received) {
     assert_eq!(r.json()["id"], r.header("x-picoshare-event-id"));
 }
 
-async fn create_destination(s: &TestServer, c: &Client, body: Value) -> Value {
+pub(crate) async fn create_destination(s: &TestServer, c: &Client, body: Value) -> Value {
     let resp = c
         .post(s.url("/api/notifications"))
         .json(&body)
@@ -180,7 +180,7 @@ async fn destinations(s: &TestServer, c: &Client) -> Vec<Value> {
     v["destinations"].as_array().unwrap().clone()
 }
 
-async fn send_test(s: &TestServer, c: &Client, id: &str) -> String {
+pub(crate) async fn send_test(s: &TestServer, c: &Client, id: &str) -> String {
     let resp = c
         .post(s.url(&format!("/api/notifications/{id}/test")))
         .send()
@@ -601,25 +601,6 @@ async fn the_api_checks_requests_and_hides_secrets() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 204);
     assert!(destinations(&s, &c).await.is_empty());
-}
-
-/// Runs on both stores: the scale-out store has no notifications yet and
-/// says so with 501; the SQLite store takes the destination.
-#[tokio::test]
-async fn notifications_on_this_store() {
-    let s = TestServer::start().await;
-    let c = s.admin_client().await;
-    let resp = c
-        .post(s.url("/api/notifications"))
-        .json(&json!({"name": "a", "url": "http://127.0.0.1:9/"}))
-        .send()
-        .await
-        .unwrap();
-    if remote_storage().is_some() {
-        assert_error_prefix(resp, 501, "notifications are not available").await;
-    } else {
-        assert_eq!(resp.status().as_u16(), 201);
-    }
 }
 
 #[tokio::test]

@@ -5,8 +5,7 @@
 //! A destination is a generic webhook (signed JSON) or a push topic URL in
 //! the style of ntfy (plain text); see `store/model/hooks.rs`. Its secret is
 //! shown once, in the reply that creates it (generated when none is given
-//! for a webhook), and kept when an update leaves it out. On the scale-out
-//! store every route answers 501: it has no notifications yet.
+//! for a webhook), and kept when an update leaves it out.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -37,21 +36,6 @@ const MAX_ENTRY_IDS: usize = 1_000;
 /// demand, not subscribed to).
 fn subscribable() -> impl Iterator<Item = EventType> {
     EVENT_TYPES.into_iter().filter(|t| *t != EventType::Test)
-}
-
-fn unavailable() -> AppError {
-    AppError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "notifications are not available with the PostgreSQL and S3 store yet",
-    )
-}
-
-fn check_store(state: &AppState) -> Result<(), AppError> {
-    if state.store.supports_hooks() {
-        Ok(())
-    } else {
-        Err(unavailable())
-    }
 }
 
 fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
@@ -203,7 +187,6 @@ pub(crate) async fn list(
     _admin: Admin,
     State(state): State<AppState>,
 ) -> Result<Response, AppError> {
-    check_store(&state)?;
     let dests = state
         .store
         .hook_destinations()
@@ -225,7 +208,6 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
-    check_store(&state)?;
     let (mut spec, secret) = parse_body(&body)?;
     spec.secret = match (secret, spec.kind) {
         (Some(s), _) => s,
@@ -265,7 +247,6 @@ pub(crate) async fn update(
     Path(raw_id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
-    check_store(&state)?;
     let id = destination_id(&raw_id)?;
     let (mut spec, secret) = parse_body(&body)?;
     let failed = |e| AppError::store("failed to save the notification destination", e);
@@ -302,7 +283,6 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
 ) -> Result<Response, AppError> {
-    check_store(&state)?;
     let id = destination_id(&raw_id)?;
     let found = state
         .store
@@ -326,7 +306,6 @@ pub(crate) async fn test(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
 ) -> Result<Response, AppError> {
-    check_store(&state)?;
     let id = destination_id(&raw_id)?;
     let event = state
         .store

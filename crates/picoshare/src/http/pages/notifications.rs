@@ -2,8 +2,7 @@
 //! events (webhooks, push topics) with their delivery state, the form that
 //! adds one, and a "Send test event" button for each.
 //! `assets/js/pages/notifications.js` talks to `/api/notifications…` and
-//! shows the state it reads back. On the scale-out store the page says that
-//! notifications are not available there yet.
+//! shows the state it reads back.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -32,17 +31,6 @@ pub(crate) async fn notifications(
     AdminPage(page): AdminPage,
     State(state): State<AppState>,
 ) -> Result<Response, PageError> {
-    if !state.store.supports_hooks() {
-        return Ok(page.render(
-            "Notifications",
-            html! {
-                section {
-                    h1 { "Notifications" }
-                    p { "Notifications are not available with the PostgreSQL and S3 store yet." }
-                }
-            },
-        ));
-    }
     let dests = state.store.hook_destinations().await.map_err(|e| {
         let err = AppError::store("failed to read the notification destinations", e);
         error_page(

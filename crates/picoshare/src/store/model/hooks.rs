@@ -9,6 +9,7 @@
 //! `crate::hooks`. The signature is computed with the `hmac` and `sha2`
 //! crates; the jitter with `rand`.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -283,6 +284,72 @@ pub(crate) fn backoff(attempts: u32, initial: Duration, max: Duration, unit: f64
     let doubling = 2f64.powi(attempts.saturating_sub(1).min(40) as i32);
     let base = (initial.as_secs_f64() * doubling).min(max.as_secs_f64());
     Duration::from_secs_f64(base * (0.5 + 0.5 * unit.clamp(0.0, 1.0)))
+}
+
+/// Events dropped because the outbox was full, since the process started.
+pub(crate) static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Events dropped because the outbox was full, since the process started.
+pub(crate) fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// What the store and the delivery task share in memory.
+#[derive(Debug, Default)]
+pub(crate) struct HookState {
+    /// Woken after a commit that wrote events, and when destinations change.
+    pub(crate) wake: tokio::sync::Notify,
+    /// Whether some enabled destination wants downloads (so a download
+    /// costs nothing more when none does).
+    pub(crate) downloads_wanted: AtomicBool,
+}
+
+/// One event for one destination, due for delivery.
+#[derive(Debug, Clone)]
+pub(crate) struct Due {
+    /// The outbox row.
+    pub(crate) seq: i64,
+    /// The event's ID.
+    pub(crate) event_id: String,
+    /// Its type.
+    pub(crate) kind: EventType,
+    /// The stored JSON (what a webhook gets).
+    pub(crate) body: String,
+    /// Failed attempts so far.
+    pub(crate) attempts: u32,
+    /// The destination.
+    pub(crate) destination_id: String,
+    /// Its format.
+    pub(crate) dest_kind: DestinationKind,
+    /// Its URL.
+    pub(crate) url: String,
+    /// Its secret.
+    pub(crate) secret: String,
+}
+
+/// How one delivery attempt went.
+#[derive(Debug, Clone)]
+pub(crate) struct Attempt {
+    /// The outbox row.
+    pub(crate) seq: i64,
+    /// Its destination.
+    pub(crate) destination_id: String,
+    /// `Ok` when the receiver answered 2xx; else what went wrong and when to
+    /// try again (milliseconds since the epoch).
+    pub(crate) outcome: Result<(), (String, i64)>,
+}
+
+/// The outbox's bound: [`OUTBOX_MAX`], or `PS_HOOKS_OUTBOX_MAX` (a hidden
+/// setting, for the test of the bound).
+pub(crate) fn outbox_max() -> i64 {
+    static MAX: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::env::var("PS_HOOKS_OUTBOX_MAX")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(OUTBOX_MAX)
+    })
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! (`crate::hooks`) after the commit that holds it, so the task never reads
 //! before the event is visible and never polls.
 //!
-//! **Bounded.** At most [`OUTBOX_MAX`] undelivered rows: writing more drops the
+//! **Bounded.** At most [`OUTBOX_MAX`](crate::store::model::hooks::OUTBOX_MAX) undelivered rows: writing more drops the
 //! oldest, counted in [`dropped`] and logged. Delivered rows are kept for
 //! the record, the newest [`DELIVERED_KEPT`] only.
 //!
@@ -24,7 +24,7 @@
 //! commit sends the event again: receivers de-duplicate by the event ID.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -32,9 +32,10 @@ use serde_json::{json, Value};
 
 use super::{query_all, query_opt, SqliteStore};
 use crate::ids::EntryId;
+pub(crate) use crate::store::model::hooks::{dropped, Attempt, Due, HookState};
 use crate::store::model::hooks::{
     envelope, Destination, DestinationKind, DestinationSpec, EventFacts, EventType, DELIVERED_KEPT,
-    EXPIRY_NOTICE, OUTBOX_MAX,
+    EXPIRY_NOTICE,
 };
 use crate::store::model::time::{db_time, db_time_to_utc};
 use crate::store::model::{DownloadRecord, NewEntry};
@@ -46,76 +47,10 @@ thread_local! {
     static QUEUED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Events dropped because the outbox was full, since the process started.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
 /// Whether a job on this (the writer's) thread wrote an event since the
 /// last call; the writer asks after each commit.
 pub(super) fn take_queued() -> bool {
     QUEUED.with(|q| q.replace(false))
-}
-
-/// Events dropped because the outbox was full, since the process started.
-pub(crate) fn dropped() -> u64 {
-    DROPPED.load(Ordering::Relaxed)
-}
-
-/// What the store and the delivery task share in memory.
-#[derive(Debug, Default)]
-pub(crate) struct HookState {
-    /// Woken after a commit that wrote events, and when destinations change.
-    pub(crate) wake: tokio::sync::Notify,
-    /// Whether some enabled destination wants downloads (so a download
-    /// costs nothing more when none does).
-    pub(crate) downloads_wanted: AtomicBool,
-}
-
-/// One event for one destination, due for delivery.
-#[derive(Debug, Clone)]
-pub(crate) struct Due {
-    /// The outbox row.
-    pub(crate) seq: i64,
-    /// The event's ID.
-    pub(crate) event_id: String,
-    /// Its type.
-    pub(crate) kind: EventType,
-    /// The stored JSON (what a webhook gets).
-    pub(crate) body: String,
-    /// Failed attempts so far.
-    pub(crate) attempts: u32,
-    /// The destination.
-    pub(crate) destination_id: String,
-    /// Its format.
-    pub(crate) dest_kind: DestinationKind,
-    /// Its URL.
-    pub(crate) url: String,
-    /// Its secret.
-    pub(crate) secret: String,
-}
-
-/// How one delivery attempt went.
-#[derive(Debug, Clone)]
-pub(crate) struct Attempt {
-    /// The outbox row.
-    pub(crate) seq: i64,
-    /// Its destination.
-    pub(crate) destination_id: String,
-    /// `Ok` when the receiver answered 2xx; else what went wrong and when to
-    /// try again (milliseconds since the epoch).
-    pub(crate) outcome: Result<(), (String, i64)>,
-}
-
-/// The outbox's bound: [`OUTBOX_MAX`], or `PS_HOOKS_OUTBOX_MAX` (a hidden
-/// setting, for the test of the bound).
-fn outbox_max() -> i64 {
-    static MAX: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *MAX.get_or_init(|| {
-        std::env::var("PS_HOOKS_OUTBOX_MAX")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(OUTBOX_MAX)
-    })
 }
 
 /// Events of one destination sent per round at most.
@@ -212,14 +147,16 @@ fn enqueue(
         [],
         |r| r.get(0),
     )?;
-    let max = outbox_max();
+    let max = crate::store::model::hooks::outbox_max();
     if waiting > max {
         let dropped = conn.execute(
             "DELETE FROM picoshare_hook_outbox WHERE seq IN (SELECT seq FROM picoshare_hook_outbox
                 WHERE delivered_time IS NULL ORDER BY seq LIMIT ?1)",
             [waiting - max],
         )?;
-        let total = DROPPED.fetch_add(dropped as u64, Ordering::Relaxed) + dropped as u64;
+        let total = crate::store::model::hooks::DROPPED
+            .fetch_add(dropped as u64, Ordering::Relaxed)
+            + dropped as u64;
         tracing::warn!(
             dropped,
             total,
