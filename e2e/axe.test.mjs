@@ -74,6 +74,12 @@ describe("accessibility (axe-core)", () => {
     resp = await seed.request.post("/api/shares", { data: { entries: [ids.file, ids.usedUp] } });
     assert.ok(resp.ok(), await resp.text());
     ids.share = (await resp.json()).id;
+    // A notification destination whose receiver is not there (its state
+    // shows an error once the test event was tried).
+    resp = await seed.request.post("/api/notifications", { data: { name: "phone", kind: "ntfy", url: "http://127.0.0.1:9/topic" } });
+    assert.equal(resp.status(), 201, await resp.text());
+    resp = await seed.request.post(`/api/notifications/${(await resp.json()).id}/test`);
+    assert.equal(resp.status(), 202, await resp.text());
     await seed.close();
   });
   after(() => teardown(ctx));
@@ -129,6 +135,13 @@ describe("accessibility (axe-core)", () => {
       ["tokens", "/tokens", true],
       ["sessions", "/sessions", true],
       ["settings", "/settings", true],
+      ["notifications", "/settings/notifications", true],
+      ["notification secret shown", "/settings/notifications", true, async (p) => {
+        await p.getByLabel("Name").fill("hook");
+        await p.getByLabel("URL").fill("http://127.0.0.1:9/hook");
+        await p.getByRole("button", { name: "Add destination" }).click();
+        await p.getByLabel("Secret", { exact: true }).waitFor();
+      }],
       ["information", "/information", true],
       ["view", `/v/${ids.file}`, false],
       ["view, protected", `/v/${ids.protected}`, false],

@@ -33,6 +33,7 @@ import { init as files } from "./js/pages/files.js";
 import { init as guestLinkNew } from "./js/pages/guest-link-new.js";
 import { init as guestLinks } from "./js/pages/guest-links.js";
 import { init as login } from "./js/pages/login.js";
+import { init as notifications } from "./js/pages/notifications.js";
 import { init as sessions } from "./js/pages/sessions.js";
 import { init as settings } from "./js/pages/settings.js";
 import { init as shares } from "./js/pages/shares.js";
@@ -58,6 +59,7 @@ const pages = {
   "guest-link-new": guestLinkNew,
   sessions,
   settings,
+  notifications,
   tokens,
   share: copyLinkButtons,
   shares,

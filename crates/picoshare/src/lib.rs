@@ -13,6 +13,7 @@
 //!   User-Agent classifier of the download history; pure functions.
 //! - `clock`: the injectable source of "now".
 //! - `gc`: the periodic garbage collection of expired files.
+//! - `hooks`: delivery of notifications (webhooks, pushes) from the outbox.
 //! - `rollback`: `picoshare rollback-check`, what going back to the original
 //!   would expose and lose.
 //! - `fuzz_targets` (tests and the `fuzzing` feature only): the fuzz targets of
@@ -32,6 +33,7 @@ pub mod config;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_targets;
 pub(crate) mod gc;
+pub(crate) mod hooks;
 pub(crate) mod http;
 pub(crate) mod ids;
 pub(crate) mod rollback;

@@ -189,6 +189,25 @@ fn report(db: &Path, f: &RollbackFindings) -> String {
             ": the original has its own login cookie; log in again"
         }
     );
+    let (destinations, waiting) = &f.notifications;
+    let _ = writeln!(
+        out,
+        "  Notification destinations: {}{}",
+        destinations.len(),
+        if destinations.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({}): the original sends no notifications; {} waiting are sent if you come back",
+                destinations
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                count(*waiting as usize, "event", "events")
+            )
+        }
+    );
     let _ = writeln!(
         out,
         "  Preview pages (/v/ links): they answer 404 there; the download links work"
@@ -214,6 +233,7 @@ mod tests {
         assert!(text.contains("without their password or download limit: 0"));
         assert!(text.contains("API tokens: 0\n"), "{text}");
         assert!(text.contains("Content replacements: 0\n"), "{text}");
+        assert!(text.contains("Notification destinations: 0\n"), "{text}");
     }
 
     #[test]
@@ -255,6 +275,7 @@ mod tests {
                 replacements: 3,
             }],
             old_contents_kept: 1,
+            notifications: (vec!["phone".into()], 3),
             ..RollbackFindings::default()
         };
         let text = report(Path::new("x.db"), &f);
@@ -270,6 +291,7 @@ mod tests {
             "Content replacements: 3 (1 file): their history is lost",
             "; 1 old content kept for downloads in progress here is deleted by its garbage collection\n",
             "/-uvwxyzabcd  report.pdf  (replaced 3 times)\n",
+            "Notification destinations: 1 (\"phone\"): the original sends no notifications; 3 events waiting",
         ] {
             assert!(text.contains(want), "{want:?} missing in:\n{text}");
         }

@@ -27,6 +27,8 @@ pub struct Application {
     state: AppState,
     /// Tells long requests that the server is shutting down.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// How notifications are retried (`crate::hooks`).
+    delivery: crate::hooks::Delivery,
 }
 
 impl Application {
@@ -53,6 +55,7 @@ impl Application {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
+        let delivery = crate::hooks::Delivery::from_env()?;
         let store = match &config.remote {
             None => {
                 let store_cfg = config.store.clone();
@@ -123,6 +126,7 @@ impl Application {
             listener,
             state,
             stopping,
+            delivery,
         })
     }
 
@@ -170,6 +174,7 @@ impl Application {
             clock_for_gc,
             gc_interval,
         ));
+        let hooks = tokio::spawn(crate::hooks::run(store.clone(), self.delivery));
         // Resumable uploads save what they have and reply at once when the
         // server starts shutting down.
         let stopping = self.stopping;
@@ -183,6 +188,7 @@ impl Application {
             tracing::warn!("grace period over: abandoning requests still in flight");
         }
         gc.abort();
+        hooks.abort();
         store.shutdown().await;
         tracing::info!("stopped");
         Ok(())

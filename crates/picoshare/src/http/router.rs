@@ -16,8 +16,8 @@ use axum::routing::{delete, get, head, post, put};
 use axum::Router;
 
 use super::api::{
-    admin, entries, guest_links, health, history, login, metrics, sessions, settings, shares,
-    system, tokens,
+    admin, entries, guest_links, health, history, login, metrics, notifications, sessions,
+    settings, shares, system, tokens,
 };
 use super::downloads;
 use super::layers::{self, body_timeout, csrf, redirects, security_headers};
@@ -134,6 +134,10 @@ fn owner() -> Router<AppState> {
         .route("/tokens", get(pages::tokens::tokens))
         .route("/sessions", get(pages::sessions::sessions))
         .route("/settings", get(pages::settings::settings))
+        .route(
+            "/settings/notifications",
+            get(pages::notifications::notifications),
+        )
         .route("/information", get(pages::system::information));
     let api = Router::new()
         .route("/api/entries", get(history::list_entries))
@@ -181,6 +185,15 @@ fn owner() -> Router<AppState> {
             "/api/settings",
             get(settings::get_settings).put(settings::put_settings),
         )
+        .route(
+            "/api/notifications",
+            get(notifications::list).post(notifications::create),
+        )
+        .route(
+            "/api/notifications/{id}",
+            put(notifications::update).delete(notifications::delete),
+        )
+        .route("/api/notifications/{id}/test", post(notifications::test))
         .route("/api/system", get(system::system_info))
         .route("/api/admin/gc", post(admin::collect_garbage));
     pages.merge(api)

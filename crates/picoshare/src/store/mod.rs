@@ -56,6 +56,7 @@
 //! forwarded to the backend in use by the `forward!` macro.
 
 mod error;
+mod hooks;
 pub(crate) mod model;
 pub(crate) mod remote;
 pub(crate) mod sqlite;

@@ -385,7 +385,7 @@ async fn bad_ids_are_refused_on_every_route() {
     ];
     for id in ids {
         let shown: String = id.chars().take(30).collect();
-        let api: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        let mut api: Vec<(&str, reqwest::RequestBuilder)> = vec![
             ("PUT entry", c.put(s.url(&format!("/api/entry/{id}"))).json(&json!({"filename": "x.txt"}))),
             ("DELETE entry", c.delete(s.url(&format!("/api/entry/{id}")))),
             ("entry downloads", c.get(s.url(&format!("/api/entry/{id}/downloads")))),
@@ -402,6 +402,23 @@ async fn bad_ids_are_refused_on_every_route() {
             ("download", plain_client().get(s.url(&format!("/-{id}")))),
             ("legacy download", plain_client().get(s.url(&format!("/!{id}/name.txt")))),
         ];
+        {
+            api.extend([
+                (
+                    "PUT notification",
+                    c.put(s.url(&format!("/api/notifications/{id}")))
+                        .json(&json!({"name": "a", "url": "http://127.0.0.1:9/"})),
+                ),
+                (
+                    "DELETE notification",
+                    c.delete(s.url(&format!("/api/notifications/{id}"))),
+                ),
+                (
+                    "test notification",
+                    c.post(s.url(&format!("/api/notifications/{id}/test"))),
+                ),
+            ]);
+        }
         for (what, req) in api {
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
@@ -436,13 +453,14 @@ async fn oversized_and_pathological_json_is_refused_on_every_route() {
     let id = s
         .upload(&c, "j.txt", b"json", "text/plain", None, None)
         .await;
-    let routes = [
+    let mut routes = vec![
         ("POST", "/api/auth".to_owned()),
         ("PUT", format!("/api/entry/{id}")),
         ("PUT", "/api/settings".to_owned()),
         ("POST", "/api/guest-links".to_owned()),
         ("POST", "/api/tokens".to_owned()),
     ];
+    routes.push(("POST", "/api/notifications".to_owned()));
     let oversized = format!(
         "{{\"label\": \"{}\", \"filename\": \"a\", \"sharedSecretKey\": \"b\"}}",
         "z".repeat(70 * 1024)

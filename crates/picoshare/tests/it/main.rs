@@ -13,6 +13,8 @@ mod helpers;
 mod auth;
 // PUT /api/entry/{id}/content: replacing a file behind its link.
 mod replace;
+// Notifications: webhooks and pushes to a receiver on loopback, retries, restarts.
+mod webhooks;
 // Startup configuration: secret sources, database path flags.
 mod config;
 // POST /api/entry: what is stored and every way an upload is refused.

@@ -884,3 +884,65 @@ async fn copy_to_remote_again_carries_every_change_then_refuses_once_served() {
         third.stderr
     );
 }
+
+#[tokio::test]
+async fn notifications_are_sent_once_by_either_instance() {
+    use crate::webhooks::{create_destination, send_test, Receiver, SECRET};
+    assert!(
+        remote_storage().is_some(),
+        "needs PICOSHARE_TEST_STORAGE=remote"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let opts = || {
+        ServerOptions::new()
+            .db(&db)
+            .env("PS_HOOKS_RETRY_INITIAL_MS", "300")
+    };
+    let a = TestServer::start_with(opts()).await;
+    let b = TestServer::start_with(opts()).await;
+    let ca = a.admin_client().await;
+    let cb = b.admin_client().await;
+    // The first answer is a 500: its event is retried, by whichever
+    // instance comes to it first.
+    let rx = Receiver::start(1).await;
+    let d = create_destination(
+        &a,
+        &ca,
+        json!({"name": "hook", "url": rx.url("/hook"), "secret": SECRET}),
+    )
+    .await;
+    let id = d["id"].as_str().unwrap().to_owned();
+    // Events written through both instances at once: both delivery tasks
+    // run, claiming rows with SKIP LOCKED.
+    let (ids_a, ids_b) = tokio::join!(
+        async {
+            let mut v = Vec::new();
+            for _ in 0..15 {
+                v.push(send_test(&a, &ca, &id).await);
+            }
+            v
+        },
+        async {
+            let mut v = Vec::new();
+            for _ in 0..15 {
+                v.push(send_test(&b, &cb, &id).await);
+            }
+            v
+        }
+    );
+    let got = rx.wait_for("/hook", "test", 31).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let mut seen: Vec<String> = rx
+        .all()
+        .iter()
+        .map(|r| r.header("x-picoshare-event-id"))
+        .collect();
+    assert_eq!(got.len(), 31);
+    assert_eq!(seen.len(), 31, "30 events, one of them twice (the 500)");
+    seen.sort();
+    seen.dedup();
+    let mut want: Vec<String> = ids_a.into_iter().chain(ids_b).collect();
+    want.sort();
+    assert_eq!(seen, want, "every event, and each delivered once");
+}

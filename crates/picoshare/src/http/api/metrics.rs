@@ -97,6 +97,12 @@ pub(crate) fn render(state: &AppState, space: Option<DatabaseSpace>) -> String {
         "Passwords of protected files checked against their argon2id hash.",
         n(&PASSWORD_CHECKS),
     ));
+    #[rustfmt::skip]
+    table.extend([
+        ("picoshare_notifications_delivered_total", COUNTER, "Notifications a receiver accepted (2xx).", n(&crate::hooks::DELIVERED)),
+        ("picoshare_notifications_failed_total", COUNTER, "Notification attempts that failed (each is retried).", n(&crate::hooks::FAILED)),
+        ("picoshare_notifications_dropped_total", COUNTER, "Undelivered notifications dropped because the outbox was full.", crate::store::sqlite::hooks::dropped() as f64),
+    ]);
     let mut out = String::new();
     for (name, kind, help, value) in table {
         let _ = writeln!(

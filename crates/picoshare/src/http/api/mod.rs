@@ -9,6 +9,7 @@ pub(crate) mod health;
 pub(crate) mod history;
 pub(crate) mod login;
 pub(crate) mod metrics;
+pub(crate) mod notifications;
 pub(crate) mod sessions;
 pub(crate) mod settings;
 pub(crate) mod shares;

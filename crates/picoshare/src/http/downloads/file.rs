@@ -172,7 +172,7 @@ async fn serve_parts(
         .headers_mut()
         .insert(header::CACHE_CONTROL, cache_control(restricted));
     if is_get && !owner_preview(&mut viewer).await {
-        state.store.record_download(DownloadRecord {
+        let record = DownloadRecord {
             entry_id: entry.id.clone(),
             time: now,
             client_ip: client.ip,
@@ -180,7 +180,10 @@ async fn serve_parts(
                 .get(header::USER_AGENT)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .unwrap_or_default(),
-        });
+        };
+        // Notifications: told when the whole body was sent.
+        response = crate::hooks::watch_download(&state.store, response, &record);
+        state.store.record_download(record);
     }
     Ok(response)
 }

@@ -91,6 +91,7 @@ const ASSETS: &[Asset] = assets![
     "js/pages/guest-link-new.js",
     "js/pages/guest-links.js",
     "js/pages/login.js",
+    "js/pages/notifications.js",
     "js/pages/sessions.js",
     "js/pages/settings.js",
     "js/pages/shares.js",

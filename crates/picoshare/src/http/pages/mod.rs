@@ -11,6 +11,7 @@ pub(crate) mod file_list;
 pub(crate) mod files;
 pub(crate) mod guest_links;
 pub(crate) mod login;
+pub(crate) mod notifications;
 pub(crate) mod preview;
 pub(crate) mod qr;
 pub(crate) mod sessions;

@@ -64,6 +64,11 @@ pub(crate) async fn settings(
                         button.button type="submit" { "Save" }
                     }
                 }
+                h2 { "Notifications" }
+                p {
+                    "Be told when a guest uploads or a file is downloaded: "
+                    a href="/settings/notifications" { "notification settings" } "."
+                }
             }
         },
     ))

@@ -18,6 +18,7 @@ pub(crate) mod entries;
 pub(crate) mod gc;
 pub(crate) mod guest_links;
 pub(crate) mod history;
+pub(crate) mod hooks;
 pub(crate) mod limits;
 pub(crate) mod sessions;
 pub(crate) mod settings;

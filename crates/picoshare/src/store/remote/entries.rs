@@ -107,7 +107,7 @@ pub(super) async fn insert_entry(
     if let Some(l) = &entry.limits {
         super::limits::insert_limits(tx, id.as_str(), l).await?;
     }
-    Ok(())
+    super::hooks::entry_inserted(tx, id, entry).await
 }
 
 impl RemoteStore {

@@ -118,6 +118,7 @@ impl RemoteStore {
         {
             let mut client = self.pg().await?;
             let tx = client.transaction().await?;
+            super::hooks::expiring(&tx, now).await?;
             let expired = tx
                 .query(
                     "SELECT id FROM entries
@@ -150,6 +151,7 @@ impl RemoteStore {
             self.revoke_expired(&tx).await?;
             outcome.orphan_chunks += self.queue_orphaned_uploads(&tx).await? as u64;
             tx.commit().await?;
+            self.hooks_written();
         }
         self.drain_deletions(None).await;
         Ok(outcome)

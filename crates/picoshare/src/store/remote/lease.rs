@@ -235,6 +235,9 @@ impl RemoteStore {
     async fn upkeep(&self) -> Result<(), StoreError> {
         self.reclaim().await?;
         self.drain_deletions(None).await;
+        // Destinations changed through another instance, and events left by
+        // an instance that stopped, are seen here at the latest.
+        self.refresh_hooks().await?;
         Ok(())
     }
 

@@ -286,8 +286,12 @@ impl RemoteStore {
                 &[&id.as_str()],
             )
             .await?;
+            super::hooks::download_counted(&tx, id).await?;
         }
         tx.commit().await?;
+        if used {
+            self.hooks_written();
+        }
         Ok(())
     }
 

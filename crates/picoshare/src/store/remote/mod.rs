@@ -40,6 +40,7 @@ mod entries;
 mod gc;
 mod guest_links;
 mod history;
+pub(crate) mod hooks;
 mod lease;
 mod limits;
 pub(crate) mod migrate;
@@ -158,6 +159,8 @@ struct Inner {
     holds: Arc<replace::Holds>,
     stopping: AtomicBool,
     heartbeat: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Notifications: the delivery task's wake-up (`hooks.rs`).
+    hooks: crate::store::model::hooks::HookState,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -256,6 +259,7 @@ impl RemoteStore {
                 holds: Arc::default(),
                 stopping: AtomicBool::new(false),
                 heartbeat: std::sync::Mutex::new(None),
+                hooks: Default::default(),
             }),
         };
         store.register().await?;

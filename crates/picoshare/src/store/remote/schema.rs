@@ -242,6 +242,52 @@ CREATE TABLE picoshare_replacements (
 );
 ",
     ),
+    (
+        5,
+        r"
+-- Notifications (store/remote/hooks.rs), the same tables as SQLite's
+-- (sqlite/schema.rs, migration 11): destinations, the outbox (one row per
+-- event and destination; an instance claims rows with FOR UPDATE SKIP LOCKED
+-- and moves their next try ahead while it sends), the files whose
+-- 'expiring soon' event was written, and the files already downloaded.
+CREATE TABLE picoshare_hook_destinations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('webhook', 'ntfy')),
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    events TEXT NOT NULL,
+    first_download_only BIGINT NOT NULL DEFAULT 0,
+    entry_ids TEXT,
+    enabled BIGINT NOT NULL DEFAULT 1,
+    created_time TEXT NOT NULL,
+    last_success_time TEXT,
+    last_error TEXT,
+    last_error_time TEXT
+);
+CREATE TABLE picoshare_hook_outbox (
+    seq BIGSERIAL PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_time TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_try_ms BIGINT NOT NULL,
+    delivered_time TEXT,
+    UNIQUE (event_id, destination_id)
+);
+CREATE INDEX idx_hook_outbox_due
+    ON picoshare_hook_outbox (next_try_ms) WHERE delivered_time IS NULL;
+CREATE TABLE picoshare_hook_expiry_notices (
+    entry_id TEXT PRIMARY KEY,
+    expiration_time TEXT NOT NULL
+);
+CREATE TABLE picoshare_hook_downloaded (
+    entry_id TEXT PRIMARY KEY
+);
+",
+    ),
 ];
 
 /// Creates the schema if needed and applies the migrations not yet applied.

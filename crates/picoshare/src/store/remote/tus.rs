@@ -255,6 +255,7 @@ impl RemoteStore {
         )
         .await?;
         tx.commit().await?;
+        self.hooks_written();
         tracing::info!(entry = %crate::ids::log_ref(upload.entry_id.as_str()), "recorded a resumable upload whose object was already complete");
         let mut done = upload.clone();
         done.offset = upload.length;
@@ -466,6 +467,7 @@ impl RemoteTusSink {
         let sink = &self.0;
         insert_entry(&tx, &sink.id, entry, sink.bytes, sink.pieces.size() as u64).await?;
         tx.commit().await?;
+        sink.store.hooks_written();
         Ok(())
     }
 

@@ -242,6 +242,7 @@ impl RemoteSink {
         )
         .await?;
         tx.commit().await?;
+        store.hooks_written();
         let c = &store.inner.counters;
         Counters::add(&c.commits, 1);
         Counters::add(&c.commit_ns, started.elapsed().as_nanos() as u64);

@@ -76,7 +76,7 @@ pub(super) fn insert_entry(
     if let Some(l) = &entry.limits {
         super::limits::insert(conn, id.as_str(), l).map_err(StoreError::classify)?;
     }
-    Ok(())
+    super::hooks::entry_inserted(conn, id, entry)
 }
 
 impl SqliteStore {
@@ -273,16 +273,50 @@ impl SqliteStore {
         }
     }
 
-    /// Hands the gathered download records to the writer as one job.
-    pub(super) fn flush_downloads(&self) {
-        let records = std::mem::take(
-            &mut *self
+    /// Notes that the body of the download `rec` was sent whole, for the
+    /// notifications (`hooks.rs`): it waits with the download records and
+    /// its event is written by their job, after them. Nothing happens when
+    /// no destination wants downloads.
+    pub(crate) fn download_completed(&self, rec: DownloadRecord) {
+        if !self.downloads_wanted() {
+            return;
+        }
+        let first = {
+            let mut q = self
                 .inner
-                .downloads
+                .completed_downloads
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        if records.is_empty() {
+                .unwrap_or_else(|e| e.into_inner());
+            q.push(rec);
+            q.len() == 1
+        };
+        if first {
+            let store = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(DOWNLOADS_GATHER).await;
+                store.flush_downloads();
+            });
+        }
+    }
+
+    /// Whether some notification destination wants downloads.
+    pub(crate) fn downloads_wanted(&self) -> bool {
+        self.inner
+            .shared
+            .hooks
+            .downloads_wanted
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hands the gathered download records (and completed downloads) to the
+    /// writer as one job.
+    pub(super) fn flush_downloads(&self) {
+        let take = |q: &std::sync::Mutex<Vec<DownloadRecord>>| {
+            std::mem::take(&mut *q.lock().unwrap_or_else(|e| e.into_inner()))
+        };
+        let records = take(&self.inner.downloads);
+        let completed = take(&self.inner.completed_downloads);
+        if records.is_empty() && completed.is_empty() {
             return;
         }
         self.inner.writer.exec_detached(move |conn| {
@@ -300,7 +334,7 @@ impl SqliteStore {
                     tracing::warn!(error = %e, "a download record could not be written");
                 }
             }
-            Ok(())
+            super::hooks::downloads_completed(conn, &completed)
         });
     }
 }

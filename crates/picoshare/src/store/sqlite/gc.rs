@@ -52,6 +52,7 @@ fn collect(
     now: DateTime<Utc>,
     in_progress: &[String],
 ) -> Result<GcOutcome, StoreError> {
+    super::hooks::expiring(conn, now)?;
     let now = db_time(now);
     // Text comparison works: every stored time has the same format.
     let expired = query_all(

@@ -161,8 +161,11 @@ impl SqliteStore {
     /// SQLite failures.
     pub(crate) async fn count_download(&self, id: &EntryId) -> Result<(), StoreError> {
         let id = id.clone();
-        self.write(move |conn| Ok(end_reservation(conn, &id, true)?))
-            .await
+        self.write(move |conn| {
+            end_reservation(conn, &id, true)?;
+            super::hooks::download_counted(conn, &id)
+        })
+        .await
     }
 
     /// Releases a reserved download. Fire-and-forget, not durable

@@ -22,6 +22,7 @@ mod files;
 mod gc;
 mod guest_links;
 mod history;
+pub(crate) mod hooks;
 mod limits;
 mod reader;
 pub(crate) mod rollback;
@@ -152,6 +153,9 @@ struct Inner {
     /// `every_entry_has_data`): the file list then counts and filters
     /// without looking up each entry's chunks.
     every_entry_has_data: bool,
+    /// Downloads whose body was sent whole, waiting with the records for
+    /// their notifications (`hooks.rs`).
+    completed_downloads: Arc<std::sync::Mutex<Vec<crate::store::model::DownloadRecord>>>,
 }
 
 /// Applies the pragmas every connection needs.
@@ -327,6 +331,7 @@ impl SqliteStore {
                 slots: Arc::default(),
                 downloads: Arc::default(),
                 every_entry_has_data,
+                completed_downloads: Arc::default(),
             }),
         })
     }

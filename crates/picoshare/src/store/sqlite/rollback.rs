@@ -105,6 +105,8 @@ pub(crate) struct RollbackFindings {
     /// Old contents still kept for downloads in progress (chunks under an
     /// ID no entry has: the original's garbage collection deletes them).
     pub(crate) old_contents_kept: u64,
+    /// Names of the notification destinations, and the events waiting.
+    pub(crate) notifications: (Vec<String>, u64),
 }
 
 /// Reads the findings from the SQLite database at `path`, opened read-only;
@@ -170,6 +172,21 @@ pub(crate) fn inspect(path: &Path, now: &str) -> Result<RollbackFindings, StoreE
             [],
             |r| r.get(0),
         )?;
+    }
+    if has_table(&conn, "picoshare_hook_destinations")? {
+        f.notifications.0 = rows(
+            &conn,
+            "SELECT name FROM picoshare_hook_destinations ORDER BY created_time, id",
+            [],
+            |r| r.get(0),
+        )?;
+        f.notifications.1 = conn
+            .query_row(
+                "SELECT count(*) FROM picoshare_hook_outbox WHERE delivered_time IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?
+            .max(0) as u64;
     }
     if has_table(&conn, "picoshare_shares")? {
         f.shares = rows(

@@ -245,6 +245,52 @@ const ADDITIVE: &[(i64, &str)] = &[
         CREATE INDEX IF NOT EXISTS idx_replacements_content
             ON picoshare_replacements (old_content_id) WHERE old_content_id IS NOT NULL;",
     ),
+    (
+        11,
+        // Notifications (`hooks.rs`): where events go, the outbox of events
+        // waiting for delivery (one row per event and destination; an event
+        // is written in the transaction of the change it reports, and marked
+        // delivered, never sent again, once its receiver answered 2xx), and
+        // the files whose "expiring soon" event was written (once per
+        // expiration time), and the files that were downloaded already (for
+        // "only the first download").
+        "CREATE TABLE IF NOT EXISTS picoshare_hook_destinations (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('webhook', 'ntfy')),
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            events TEXT NOT NULL,
+            first_download_only INTEGER NOT NULL DEFAULT 0,
+            entry_ids TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created_time TEXT NOT NULL,
+            last_success_time TEXT,
+            last_error TEXT,
+            last_error_time TEXT
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS picoshare_hook_outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL,
+            destination_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_time TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_try_ms INTEGER NOT NULL,
+            delivered_time TEXT,
+            UNIQUE (event_id, destination_id)
+        ) STRICT;
+        CREATE INDEX IF NOT EXISTS idx_hook_outbox_due
+            ON picoshare_hook_outbox (next_try_ms) WHERE delivered_time IS NULL;
+        CREATE TABLE IF NOT EXISTS picoshare_hook_expiry_notices (
+            entry_id TEXT PRIMARY KEY,
+            expiration_time TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE IF NOT EXISTS picoshare_hook_downloaded (
+            entry_id TEXT PRIMARY KEY
+        ) STRICT;",
+    ),
 ];
 
 /// Settings that only take effect when a database file is created.

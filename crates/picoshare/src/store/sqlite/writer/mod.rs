@@ -146,6 +146,8 @@ pub(crate) struct Shared {
     /// Retired contents to free once the running commit is done: their
     /// switch committed with no download left that may read them.
     pub(crate) free_after_commit: std::sync::Mutex<Vec<EntryId>>,
+    /// Notifications: the delivery task's wake-up (`hooks.rs`).
+    pub(crate) hooks: super::hooks::HookState,
 }
 
 /// The async side's handle on the writer thread.
@@ -571,6 +573,9 @@ impl Writer {
                 for done in std::mem::take(&mut self.txn.pending) {
                     done(Ok(()));
                 }
+                if super::hooks::take_queued() {
+                    self.shared.hooks.wake.notify_one();
+                }
                 let free = std::mem::take(
                     &mut *self
                         .shared
@@ -605,6 +610,8 @@ impl Writer {
                 tracing::error!(error = %re, "rollback failed");
             }
         }
+        // Events written in the transaction are gone with it.
+        super::hooks::take_queued();
         let kind = FailKind::of(&e);
         for id in &self.txn.uploads {
             if let Some(state) = self.uploads.by_id.get_mut(id) {

@@ -1,0 +1,166 @@
+// Notifications (`/settings/notifications`): add a destination
+// (POST /api/notifications; the reply holds its secret, shown once), send it
+// a test event (POST /api/notifications/{id}/test, then the delivery state
+// is read back until it changes), delete it (DELETE /api/notifications/{id}).
+
+import * as api from "../api.js";
+import { confirmAction, h, showError } from "../dom.js";
+
+/** A date as the server renders it: `YYYY-MM-DD HH:MM:SS UTC`. */
+function serverDate(iso) {
+  return `${iso.replace("T", " ").replace("Z", "")} UTC`;
+}
+
+/** The delivery state of destination `d` (as the API gives it). */
+function stateList(d) {
+  const s = d.state;
+  const items = [h("li", { text: `Last delivered: ${s.lastSuccess ? serverDate(s.lastSuccess) : "never"}` })];
+  if (s.lastError) {
+    items.push(h("li", { text: `Last error: ${s.lastError} (${serverDate(s.lastErrorTime)})` }));
+  }
+  items.push(h("li", { text: `Waiting: ${s.queued}` }));
+  return h("ul", { class: "plain" }, ...items);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function init(section) {
+  const form = section.querySelector("#hook-form");
+  const error = section.querySelector("#hook-error");
+  const status = section.querySelector("#hooks-status");
+  const created = section.querySelector("#hook-created");
+  const secretOut = section.querySelector("#hook-created-secret");
+  const empty = section.querySelector("#hooks-empty");
+  const tableBox = section.querySelector(".table-scroll");
+  const tbody = section.querySelector("tbody");
+
+  const row = (d) =>
+    h(
+      "tr",
+      { "data-hook-id": d.id },
+      h("td", { class: "name", text: d.name }),
+      h("td", { text: d.kind }),
+      h("td", {}, h("code", { text: d.url })),
+      h("td", { class: "hook-state" }, stateList(d)),
+      h(
+        "td",
+        { class: "actions" },
+        h("button", { class: "button secondary", type: "button", "data-action": "hook-test", text: "Send test event" }),
+        " ",
+        h("button", { class: "button danger", type: "button", "data-action": "hook-delete", text: "Delete" }),
+      ),
+    );
+
+  /** The destinations as the server has them now. */
+  const list = async () => {
+    const resp = await api.send("GET", "/api/notifications");
+    if (!resp.ok) throw new Error(await api.errorText(resp));
+    return (await resp.json()).destinations;
+  };
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(error, "");
+    status.textContent = "";
+    const data = new FormData(form);
+    const body = {
+      name: data.get("name"),
+      kind: data.get("kind"),
+      url: data.get("url"),
+      events: data.getAll("events"),
+      firstDownloadOnly: data.get("firstDownloadOnly") !== null,
+      entryIds: String(data.get("entryIds") || "")
+        .split(/[\s,]+/)
+        .filter((s) => s),
+    };
+    if (data.get("secret")) body.secret = data.get("secret");
+    let resp;
+    try {
+      resp = await api.send("POST", "/api/notifications", body);
+    } catch (e) {
+      showError(error, `Could not reach the server: ${e.message}`);
+      return;
+    }
+    if (!resp.ok) {
+      showError(error, await api.errorText(resp));
+      return;
+    }
+    const d = await resp.json();
+    tbody.append(row(d));
+    empty.hidden = true;
+    tableBox.hidden = false;
+    form.reset();
+    status.textContent = `Destination “${d.name}” added`;
+    if (d.secret) {
+      secretOut.value = d.secret;
+      created.hidden = false;
+      secretOut.focus();
+      secretOut.select();
+    }
+  });
+
+  section.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-action]");
+    if (!button) return;
+    const tr = button.closest("tr");
+    const id = tr?.dataset.hookId;
+    switch (button.dataset.action) {
+      case "hook-done":
+        secretOut.value = "";
+        created.hidden = true;
+        break;
+      case "hook-test": {
+        button.disabled = true;
+        status.textContent = "Sending a test event…";
+        try {
+          const before = (await list()).find((d) => d.id === id);
+          const resp = await api.send("POST", `/api/notifications/${encodeURIComponent(id)}/test`);
+          if (!resp.ok) throw new Error(await api.errorText(resp));
+          // Read the state back until this attempt shows in it.
+          let now = before;
+          for (let i = 0; i < 40; i += 1) {
+            await sleep(250);
+            now = (await list()).find((d) => d.id === id);
+            if (!now) break;
+            const s = now.state;
+            const b = before.state;
+            if (s.lastSuccess !== b.lastSuccess || s.lastErrorTime !== b.lastErrorTime) break;
+          }
+          if (now) {
+            tr.querySelector(".hook-state").replaceChildren(stateList(now));
+            const ok = now.state.lastSuccess !== before.state.lastSuccess;
+            status.textContent = ok
+              ? "Test event delivered"
+              : now.state.lastError
+                ? `Test event not delivered yet: ${now.state.lastError}`
+                : "Test event queued";
+          }
+        } catch (e) {
+          status.textContent = e.message;
+        }
+        button.disabled = false;
+        break;
+      }
+      case "hook-delete": {
+        const name = tr.querySelector("td")?.textContent.trim();
+        if (!(await confirmAction(`Delete the destination “${name}” and the events waiting for it?`, "Delete"))) break;
+        button.disabled = true;
+        try {
+          const resp = await api.send("DELETE", `/api/notifications/${encodeURIComponent(id)}`);
+          if (!resp.ok) throw new Error(await api.errorText(resp));
+          tr.remove();
+          if (!tbody.rows.length) {
+            empty.hidden = false;
+            tableBox.hidden = true;
+          }
+          status.textContent = "Destination deleted";
+        } catch (e) {
+          status.textContent = e.message;
+          button.disabled = false;
+        }
+        break;
+      }
+      default:
+    }
+  });
+}

@@ -1,0 +1,153 @@
+//! The notifications page (`/settings/notifications`): the destinations of
+//! events (webhooks, push topics) with their delivery state, the form that
+//! adds one, and a "Send test event" button for each.
+//! `assets/js/pages/notifications.js` talks to `/api/notifications…` and
+//! shows the state it reads back.
+
+use axum::extract::State;
+use axum::response::Response;
+use maud::{html, Markup};
+
+use super::files::{date_time, error_page};
+use super::{AdminPage, PageError};
+use crate::http::{AppError, AppState};
+use crate::store::model::hooks::{Destination, EventType, EVENT_TYPES};
+
+/// The delivery state of `d` in words.
+fn state_cell(d: &Destination) -> Markup {
+    html! {
+        ul.plain {
+            li { "Last delivered: " (d.last_success.map_or_else(|| "never".to_owned(), date_time)) }
+            @if let Some((e, t)) = &d.last_error {
+                li { "Last error: " (e) " (" (date_time(*t)) ")" }
+            }
+            li { "Waiting: " (d.queued) }
+        }
+    }
+}
+
+/// `GET /settings/notifications`.
+pub(crate) async fn notifications(
+    AdminPage(page): AdminPage,
+    State(state): State<AppState>,
+) -> Result<Response, PageError> {
+    let dests = state.store.hook_destinations().await.map_err(|e| {
+        let err = AppError::store("failed to read the notification destinations", e);
+        error_page(
+            &page,
+            &err,
+            "The server could not read the notification destinations.",
+        )
+    })?;
+    Ok(page.render(
+        "Notifications",
+        html! {
+            section data-page="notifications" {
+                h1 { "Notifications" }
+                p.explainer {
+                    "PicoShare can tell you when a guest uploads a file, a file is downloaded, "
+                    "a download limit or a guest link is used up, or a file is about to expire. "
+                    "Events go to a webhook (a signed JSON POST) or to a push topic URL such as "
+                    "ntfy's (plain text). Events wait in the database until they are delivered, "
+                    "and are retried for as long as the receiver is down."
+                }
+                form #hook-form.stack {
+                    div.form-row {
+                        label for="hook-name" { "Name" }
+                        input #hook-name name="name" type="text" maxlength="100" required
+                            placeholder="e.g. phone, CI webhook" autocomplete="off";
+                    }
+                    div.form-row {
+                        label for="hook-kind" { "Format" }
+                        select #hook-kind name="kind" {
+                            option value="webhook" { "Webhook (signed JSON)" }
+                            option value="ntfy" { "Push topic (ntfy-style plain text)" }
+                        }
+                    }
+                    div.form-row {
+                        label for="hook-url" { "URL" }
+                        input #hook-url name="url" type="url" required maxlength="2000"
+                            placeholder="https://ntfy.sh/my-topic" autocomplete="off";
+                    }
+                    div.form-row {
+                        label for="hook-secret" { "Secret (optional)" }
+                        input #hook-secret name="secret" type="text" maxlength="256"
+                            autocomplete="off" spellcheck="false" aria-describedby="hook-secret-hint";
+                        p.hint #hook-secret-hint {
+                            "A webhook's signing key (one is made if you leave it empty), or a push "
+                            "service's access token."
+                        }
+                    }
+                    fieldset {
+                        legend { "Events" }
+                        @for t in EVENT_TYPES.iter().filter(|t| **t != EventType::Test) {
+                            div.form-row.check {
+                                input id={"hook-event-" (t.as_str())} type="checkbox" name="events"
+                                    value=(t.as_str()) checked;
+                                label for={"hook-event-" (t.as_str())} { (t.title()) }
+                            }
+                        }
+                        div.form-row.check {
+                            input #hook-first type="checkbox" name="firstDownloadOnly";
+                            label for="hook-first" { "Downloads: only a file's first download" }
+                        }
+                    }
+                    div.form-row {
+                        label for="hook-entries" { "Only these files (optional)" }
+                        input #hook-entries name="entryIds" type="text" autocomplete="off"
+                            spellcheck="false" aria-describedby="hook-entries-hint";
+                        p.hint #hook-entries-hint {
+                            "File IDs separated by spaces (the ID is the part of a file's link after "
+                            "the dash). Empty: every file."
+                        }
+                    }
+                    p.error #hook-error role="alert" hidden {}
+                    div.actions {
+                        button.button type="submit" { "Add destination" }
+                    }
+                }
+                div #hook-created.card hidden {
+                    h2 { "Destination added" }
+                    p { strong { "Copy the secret now: it is shown only this once." } }
+                    div.form-row {
+                        label for="hook-created-secret" { "Secret" }
+                        input #hook-created-secret type="text" readonly spellcheck="false";
+                    }
+                    div.actions {
+                        button.button type="button" data-action="hook-done" { "Done" }
+                    }
+                }
+                p.status #hooks-status role="status" aria-live="polite" {}
+                p.empty #hooks-empty hidden[!dests.is_empty()] { "No destinations yet." }
+                div.table-scroll hidden[dests.is_empty()] {
+                    table.data-table.hooks-table {
+                        thead {
+                            tr {
+                                th scope="col" { "Name" }
+                                th scope="col" { "Format" }
+                                th scope="col" { "URL" }
+                                th scope="col" { "Delivery" }
+                                th scope="col" { span.visually-hidden { "Actions" } }
+                            }
+                        }
+                        tbody {
+                            @for d in &dests {
+                                tr data-hook-id=(d.id) {
+                                    td.name { (d.spec.name) }
+                                    td { (d.spec.kind.as_str()) }
+                                    td { code { (d.spec.url) } }
+                                    td.hook-state { (state_cell(d)) }
+                                    td.actions {
+                                        button.button.secondary type="button" data-action="hook-test" { "Send test event" }
+                                        " "
+                                        button.button.danger type="button" data-action="hook-delete" { "Delete" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}

@@ -1,0 +1,669 @@
+//! Notifications on SQLite: the destinations, and the outbox of events
+//! waiting to be delivered (tables of migration 11, `schema.rs`).
+//!
+//! **Same transaction.** An event is written by the writer job that makes
+//! the change it reports: a guest upload's entry row (`insert_entry`, for
+//! multipart and resumable uploads alike), the count of a limited download
+//! (`limits.rs`), the download records (`entries.rs`, the job that writes the
+//! history), garbage collection (files about to expire). So an event exists
+//! exactly when its change committed: never one for a rolled-back change,
+//! never a change without its event.
+//!
+//! **Waking the delivery.** Writing an event sets a flag of the writer
+//! thread ([`take_queued`]); the writer wakes the delivery task
+//! (`crate::hooks`) after the commit that holds it, so the task never reads
+//! before the event is visible and never polls.
+//!
+//! **Bounded.** At most [`OUTBOX_MAX`](crate::store::model::hooks::OUTBOX_MAX) undelivered rows: writing more drops the
+//! oldest, counted in [`dropped`] and logged. Delivered rows are kept for
+//! the record, the newest [`DELIVERED_KEPT`] only.
+//!
+//! **Once.** A row is marked delivered (`delivered_time`) in a durable commit
+//! after its receiver answered 2xx; rows so marked are never sent again,
+//! after a restart neither. A crash between the receiver's answer and that
+//! commit sends the event again: receivers de-duplicate by the event ID.
+
+use std::cell::Cell;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+use super::{query_all, query_opt, SqliteStore};
+use crate::ids::EntryId;
+pub(crate) use crate::store::model::hooks::{dropped, Attempt, Due, HookState};
+use crate::store::model::hooks::{
+    envelope, Destination, DestinationKind, DestinationSpec, EventFacts, EventType, DELIVERED_KEPT,
+    EXPIRY_NOTICE,
+};
+use crate::store::model::time::{db_time, db_time_to_utc};
+use crate::store::model::{DownloadRecord, NewEntry};
+use crate::store::StoreError;
+use crate::validate::NEVER_EXPIRE;
+
+thread_local! {
+    /// Set on the writer thread when a job wrote an event.
+    static QUEUED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a job on this (the writer's) thread wrote an event since the
+/// last call; the writer asks after each commit.
+pub(super) fn take_queued() -> bool {
+    QUEUED.with(|q| q.replace(false))
+}
+
+/// Events of one destination sent per round at most.
+const PER_DESTINATION: i64 = 8;
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+const DEST_COLUMNS: &str = "d.id, d.name, d.kind, d.url, d.secret, d.events,
+    d.first_download_only, d.entry_ids, d.enabled, d.created_time, d.last_success_time,
+    d.last_error, d.last_error_time";
+
+fn decode_spec(r: &rusqlite::Row<'_>) -> Result<(String, DestinationSpec), StoreError> {
+    let kind: String = r.get(2)?;
+    let events: String = r.get(5)?;
+    let entry_ids: Option<String> = r.get(7)?;
+    Ok((
+        r.get(0)?,
+        DestinationSpec {
+            name: r.get(1)?,
+            kind: DestinationKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown destination kind {kind:?}")))?,
+            url: r.get(3)?,
+            secret: r.get(4)?,
+            events: events.split(' ').filter_map(EventType::parse).collect(),
+            first_download_only: r.get::<_, i64>(6)? != 0,
+            entry_ids: entry_ids.map(|s| s.split(' ').map(str::to_owned).collect()),
+            enabled: r.get::<_, i64>(8)? != 0,
+        },
+    ))
+}
+
+fn decode_destination(r: &rusqlite::Row<'_>) -> Result<Destination, StoreError> {
+    let (id, spec) = decode_spec(r)?;
+    let created: String = r.get(9)?;
+    let success: Option<String> = r.get(10)?;
+    let error: Option<String> = r.get(11)?;
+    let error_time: Option<String> = r.get(12)?;
+    let queued: i64 = r.get(13)?;
+    Ok(Destination {
+        id,
+        spec,
+        created: db_time_to_utc(&created),
+        last_success: success.as_deref().map(db_time_to_utc),
+        last_error: error.zip(error_time.as_deref().map(db_time_to_utc)),
+        queued: queued as u64,
+    })
+}
+
+/// Writes event `kind` with `data` for every destination that wants it
+/// (`facts`), in the caller's transaction; keeps the outbox within its bound.
+/// Returns the event's ID, or `None` when no destination wanted it.
+fn enqueue(
+    conn: &Connection,
+    kind: EventType,
+    data: Value,
+    facts: &EventFacts<'_>,
+) -> Result<Option<String>, StoreError> {
+    let dests = query_all(
+        conn,
+        &format!("SELECT {DEST_COLUMNS} FROM picoshare_hook_destinations d"),
+        [],
+        decode_spec,
+    )?;
+    let wanted: Vec<&String> = dests
+        .iter()
+        .filter(|(id, spec)| spec.wants(id, facts))
+        .map(|(id, _)| id)
+        .collect();
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let event_id = crate::ids::random_hex(16);
+    let now = Utc::now();
+    let body = envelope(&event_id, kind, now, data).to_string();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO picoshare_hook_outbox
+            (event_id, destination_id, event_type, body, created_time, attempts, next_try_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+    )?;
+    for dest in &wanted {
+        insert.execute(params![
+            event_id,
+            dest,
+            kind.as_str(),
+            body,
+            db_time(now),
+            now.timestamp_millis()
+        ])?;
+    }
+    let waiting: i64 = conn.query_row(
+        "SELECT count(*) FROM picoshare_hook_outbox WHERE delivered_time IS NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    let max = crate::store::model::hooks::outbox_max();
+    if waiting > max {
+        let dropped = conn.execute(
+            "DELETE FROM picoshare_hook_outbox WHERE seq IN (SELECT seq FROM picoshare_hook_outbox
+                WHERE delivered_time IS NULL ORDER BY seq LIMIT ?1)",
+            [waiting - max],
+        )?;
+        let total = crate::store::model::hooks::DROPPED
+            .fetch_add(dropped as u64, Ordering::Relaxed)
+            + dropped as u64;
+        tracing::warn!(
+            dropped,
+            total,
+            "the notification outbox is full ({max} undelivered events): dropped the oldest"
+        );
+    }
+    QUEUED.with(|q| q.set(true));
+    Ok(Some(event_id))
+}
+
+/// The facts of entry `id` every event about a file carries: ID, name,
+/// type and size.
+fn entry_facts(conn: &Connection, id: &str) -> Result<Option<Value>, StoreError> {
+    query_opt(
+        conn,
+        "SELECT filename, content_type, expiration_time,
+            (SELECT coalesce(sum(length(chunk)), 0) FROM entries_data d WHERE d.id = e.id)
+         FROM entries e WHERE e.id = ?1",
+        [id],
+        |r| {
+            let expiration: Option<String> = r.get(2)?;
+            Ok(json!({
+                "entryId": id,
+                "filename": r.get::<_, String>(0)?,
+                "contentType": r.get::<_, String>(1)?,
+                "size": r.get::<_, i64>(3)?,
+                "expiration": expiration.filter(|t| t != NEVER_EXPIRE),
+            }))
+        },
+    )
+}
+
+/// Called where a finished upload's entry row is written: for a guest's
+/// upload, writes the "guest upload" event, and "guest link used up" when
+/// it was the link's last allowed file.
+pub(super) fn entry_inserted(
+    conn: &Connection,
+    id: &EntryId,
+    entry: &NewEntry,
+) -> Result<(), StoreError> {
+    let Some(link) = entry.guest_link_id.as_deref() else {
+        return Ok(());
+    };
+    let Some(mut data) = entry_facts(conn, id.as_str())? else {
+        return Ok(());
+    };
+    // The files that count against the link, this one included (a
+    // resumable upload's row is marked complete after its entry row).
+    let row: Option<(Option<String>, Option<i64>, i64)> = conn
+        .query_row(
+            "SELECT label, max_file_uploads,
+                (SELECT count(*) FROM entries e WHERE e.guest_link_id = g.id)
+                + (SELECT count(*) FROM picoshare_tus_uploads t
+                   WHERE t.guest_link_id = g.id AND t.completed = 0 AND t.entry_id <> ?2)
+             FROM guest_links g WHERE g.id = ?1",
+            params![link, id.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let (label, max, count) = row.unwrap_or((None, None, 0));
+    data["guestLinkId"] = json!(link);
+    data["guestLinkLabel"] = json!(label);
+    data["note"] = json!(entry.note);
+    let facts = EventFacts {
+        kind: EventType::GuestUpload,
+        entry_id: Some(id.as_str()),
+        first_download: false,
+        only_destination: None,
+    };
+    enqueue(conn, EventType::GuestUpload, data, &facts)?;
+    if max.is_some_and(|m| count == m) {
+        let data = json!({
+            "guestLinkId": link,
+            "guestLinkLabel": label,
+            "maxUploads": max,
+            "lastEntryId": id.as_str(),
+        });
+        let facts = EventFacts {
+            kind: EventType::GuestLinkUsedUp,
+            ..facts
+        };
+        enqueue(conn, EventType::GuestLinkUsedUp, data, &facts)?;
+    }
+    Ok(())
+}
+
+/// Called in the job that counts a limited download of `id`: writes
+/// "download limit used up" when that was its last allowed download.
+pub(super) fn download_counted(conn: &Connection, id: &EntryId) -> Result<(), StoreError> {
+    let row: Option<(Option<i64>, i64)> = conn
+        .query_row(
+            "SELECT max_downloads, downloads_used FROM picoshare_entry_limits WHERE entry_id = ?1",
+            [id.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((Some(max), used)) = row else {
+        return Ok(());
+    };
+    if used != max {
+        return Ok(());
+    }
+    let Some(mut data) = entry_facts(conn, id.as_str())? else {
+        return Ok(());
+    };
+    data["maxDownloads"] = json!(max);
+    let facts = EventFacts {
+        kind: EventType::DownloadLimitReached,
+        entry_id: Some(id.as_str()),
+        first_download: false,
+        only_destination: None,
+    };
+    enqueue(conn, EventType::DownloadLimitReached, data, &facts)?;
+    Ok(())
+}
+
+/// Called in the job that writes the download history, after its records:
+/// writes a "download" event for each download whose body was sent whole
+/// (`completed`), with the facts the history has and the file's number of
+/// recorded downloads. It is the file's first download when the file is
+/// not yet in `picoshare_hook_downloaded` (filled from the history when a
+/// destination is saved, then by this job, one download after the other).
+pub(super) fn downloads_completed(
+    conn: &Connection,
+    completed: &[DownloadRecord],
+) -> Result<(), StoreError> {
+    for rec in completed {
+        let id = rec.entry_id.as_str();
+        let Some(mut data) = entry_facts(conn, id)? else {
+            continue;
+        };
+        let count: i64 = conn.query_row(
+            "SELECT count(*) FROM downloads WHERE entry_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        data["downloadTime"] = json!(rec.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        data["clientIp"] = json!(rec.client_ip);
+        data["userAgent"] = json!(rec.user_agent);
+        data["downloadCount"] = json!(count);
+        let first = conn.execute(
+            "INSERT OR IGNORE INTO picoshare_hook_downloaded (entry_id) VALUES (?1)",
+            [id],
+        )? == 1;
+        data["firstDownload"] = json!(first);
+        let facts = EventFacts {
+            kind: EventType::Download,
+            entry_id: Some(id),
+            first_download: first,
+            only_destination: None,
+        };
+        enqueue(conn, EventType::Download, data, &facts)?;
+    }
+    Ok(())
+}
+
+/// Called by garbage collection (its job, at `now` by the server's clock):
+/// writes "expiring soon" once for each file that expires within
+/// [`EXPIRY_NOTICE`] (again if its expiration is changed), and forgets the
+/// notices of files that are gone.
+pub(super) fn expiring(conn: &Connection, now: DateTime<Utc>) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "DELETE FROM picoshare_hook_expiry_notices
+         WHERE entry_id NOT IN (SELECT id FROM entries);
+         DELETE FROM picoshare_hook_downloaded
+         WHERE entry_id NOT IN (SELECT id FROM entries);",
+    )?;
+    let wanted: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM picoshare_hook_destinations
+            WHERE enabled = 1 AND (' ' || events || ' ') LIKE '% expiring_soon %')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !wanted {
+        return Ok(());
+    }
+    let soon = query_all(
+        conn,
+        "SELECT e.id, e.expiration_time FROM entries e
+         WHERE e.expiration_time <> ?1 AND e.expiration_time > ?2 AND e.expiration_time <= ?3
+           AND NOT EXISTS (SELECT 1 FROM picoshare_hook_expiry_notices n
+                           WHERE n.entry_id = e.id AND n.expiration_time = e.expiration_time)",
+        params![NEVER_EXPIRE, db_time(now), db_time(now + EXPIRY_NOTICE)],
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+    )?;
+    for (id, expiration) in soon {
+        conn.execute(
+            "INSERT OR REPLACE INTO picoshare_hook_expiry_notices (entry_id, expiration_time)
+             VALUES (?1, ?2)",
+            params![id, expiration],
+        )?;
+        if let Some(data) = entry_facts(conn, &id)? {
+            let facts = EventFacts {
+                kind: EventType::ExpiringSoon,
+                entry_id: Some(&id),
+                first_download: false,
+                only_destination: None,
+            };
+            enqueue(conn, EventType::ExpiringSoon, data, &facts)?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks every file with a download in its history as downloaded already
+/// (before a destination that wants only first downloads is saved).
+fn mark_downloaded(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO picoshare_hook_downloaded (entry_id)
+         SELECT DISTINCT entry_id FROM downloads",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Stores `spec` as destination `id`'s columns.
+fn spec_params(spec: &DestinationSpec) -> (String, Option<String>) {
+    let events: Vec<&str> = spec.events.iter().map(|e| e.as_str()).collect();
+    (
+        events.join(" "),
+        spec.entry_ids.as_ref().map(|v| v.join(" ")),
+    )
+}
+
+impl SqliteStore {
+    /// The notification state the delivery task shares.
+    pub(crate) fn hook_state(&self) -> &HookState {
+        &self.inner.shared.hooks
+    }
+
+    /// Re-reads whether some destination wants downloads, and wakes the
+    /// delivery task.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn refresh_hooks(&self) -> Result<(), StoreError> {
+        let wanted = self
+            .read(|conn| {
+                Ok(conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM picoshare_hook_destinations
+                        WHERE enabled = 1 AND (' ' || events || ' ') LIKE '% download %')",
+                    [],
+                    |r| r.get::<_, bool>(0),
+                )?)
+            })
+            .await?;
+        let state = self.hook_state();
+        state.downloads_wanted.store(wanted, Ordering::Relaxed);
+        state.wake.notify_one();
+        Ok(())
+    }
+
+    /// Every destination, oldest first, with its delivery state.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn hook_destinations(&self) -> Result<Vec<Destination>, StoreError> {
+        self.read(|conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {DEST_COLUMNS}, (SELECT count(*) FROM picoshare_hook_outbox o
+                        WHERE o.destination_id = d.id AND o.delivered_time IS NULL)
+                     FROM picoshare_hook_destinations d ORDER BY d.created_time, d.id"
+                ),
+                [],
+                decode_destination,
+            )
+        })
+        .await
+    }
+
+    /// Adds a destination; returns its ID.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn create_hook_destination(
+        &self,
+        spec: DestinationSpec,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        let id = crate::ids::random_hex(8);
+        let row_id = id.clone();
+        self.write(move |conn| {
+            let (events, entries) = spec_params(&spec);
+            mark_downloaded(conn)?;
+            conn.execute(
+                "INSERT INTO picoshare_hook_destinations (id, name, kind, url, secret, events,
+                    first_download_only, entry_ids, enabled, created_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    row_id,
+                    spec.name,
+                    spec.kind.as_str(),
+                    spec.url,
+                    spec.secret,
+                    events,
+                    spec.first_download_only,
+                    entries,
+                    spec.enabled,
+                    db_time(now)
+                ],
+            )?;
+            Ok(())
+        })
+        .await?;
+        self.refresh_hooks().await?;
+        Ok(id)
+    }
+
+    /// Changes destination `id`; false if there is none. Its queued events
+    /// stay queued (and go to the new URL).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn update_hook_destination(
+        &self,
+        id: String,
+        spec: DestinationSpec,
+    ) -> Result<bool, StoreError> {
+        let found = self
+            .write(move |conn| {
+                let (events, entries) = spec_params(&spec);
+                mark_downloaded(conn)?;
+                Ok(conn.execute(
+                    "UPDATE picoshare_hook_destinations SET name = ?2, kind = ?3, url = ?4,
+                        secret = ?5, events = ?6, first_download_only = ?7, entry_ids = ?8,
+                        enabled = ?9
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        spec.name,
+                        spec.kind.as_str(),
+                        spec.url,
+                        spec.secret,
+                        events,
+                        spec.first_download_only,
+                        entries,
+                        spec.enabled
+                    ],
+                )? > 0)
+            })
+            .await?;
+        self.refresh_hooks().await?;
+        Ok(found)
+    }
+
+    /// Deletes destination `id` and its events; false if there is none.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn delete_hook_destination(&self, id: String) -> Result<bool, StoreError> {
+        let found = self
+            .write(move |conn| {
+                conn.execute(
+                    "DELETE FROM picoshare_hook_outbox WHERE destination_id = ?1",
+                    [&id],
+                )?;
+                Ok(conn.execute(
+                    "DELETE FROM picoshare_hook_destinations WHERE id = ?1",
+                    [&id],
+                )? > 0)
+            })
+            .await?;
+        self.refresh_hooks().await?;
+        Ok(found)
+    }
+
+    /// Queues a test event for destination `id` (enabled or not): its
+    /// event ID, or `None` if there is no such destination.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn send_hook_test(&self, id: String) -> Result<Option<String>, StoreError> {
+        let event = self
+            .write(move |conn| {
+                let facts = EventFacts {
+                    kind: EventType::Test,
+                    entry_id: None,
+                    first_download: false,
+                    only_destination: Some(&id),
+                };
+                enqueue(
+                    conn,
+                    EventType::Test,
+                    json!({"message": "A test event from PicoShare."}),
+                    &facts,
+                )
+            })
+            .await?;
+        Ok(event)
+    }
+
+    /// Up to `limit` events due for delivery now, oldest first, at most
+    /// [`PER_DESTINATION`] of each destination (so that one slow receiver
+    /// does not hold up the others' events for long).
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn hooks_due(&self, limit: usize) -> Result<Vec<Due>, StoreError> {
+        self.read(move |conn| {
+            query_all(
+                conn,
+                "SELECT o.seq, o.event_id, o.event_type, o.body, o.attempts,
+                    d.id, d.kind, d.url, d.secret
+                 FROM (SELECT seq, event_id, event_type, body, attempts, destination_id,
+                          next_try_ms, row_number() OVER (PARTITION BY destination_id
+                              ORDER BY next_try_ms, seq) AS nth
+                       FROM picoshare_hook_outbox
+                       WHERE delivered_time IS NULL AND next_try_ms <= ?1) o
+                 JOIN picoshare_hook_destinations d ON d.id = o.destination_id
+                 WHERE o.nth <= ?3
+                 ORDER BY o.next_try_ms, o.seq LIMIT ?2",
+                params![now_ms(), limit as i64, PER_DESTINATION],
+                |r| {
+                    let kind: String = r.get(2)?;
+                    let dest_kind: String = r.get(6)?;
+                    Ok(Due {
+                        seq: r.get(0)?,
+                        event_id: r.get(1)?,
+                        kind: EventType::parse(&kind).unwrap_or(EventType::Test),
+                        body: r.get(3)?,
+                        attempts: r.get::<_, i64>(4)? as u32,
+                        destination_id: r.get(5)?,
+                        dest_kind: DestinationKind::parse(&dest_kind)
+                            .unwrap_or(DestinationKind::Webhook),
+                        url: r.get(7)?,
+                        secret: r.get(8)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    /// When the next undelivered event is due (milliseconds since the
+    /// epoch), if there is one.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn hooks_next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|conn| {
+            Ok(conn.query_row(
+                "SELECT min(next_try_ms) FROM picoshare_hook_outbox WHERE delivered_time IS NULL",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// Records how attempts went, durably: delivered rows are marked (and
+    /// the oldest delivered ones beyond [`DELIVERED_KEPT`] deleted), failed
+    /// ones get their next try; the destinations' last success or error.
+    ///
+    /// # Errors
+    /// SQLite failures.
+    pub(crate) async fn record_hook_attempts(
+        &self,
+        attempts: Vec<Attempt>,
+    ) -> Result<(), StoreError> {
+        let now = db_time(Utc::now());
+        self.write(move |conn| {
+            for a in &attempts {
+                match &a.outcome {
+                    Ok(()) => {
+                        conn.execute(
+                            "UPDATE picoshare_hook_outbox SET delivered_time = ?2 WHERE seq = ?1",
+                            params![a.seq, now],
+                        )?;
+                        conn.execute(
+                            "UPDATE picoshare_hook_destinations SET last_success_time = ?2
+                             WHERE id = ?1",
+                            params![a.destination_id, now],
+                        )?;
+                    }
+                    Err((error, next)) => {
+                        conn.execute(
+                            "UPDATE picoshare_hook_outbox SET attempts = attempts + 1,
+                                next_try_ms = ?2 WHERE seq = ?1",
+                            params![a.seq, next],
+                        )?;
+                        // The destination's other events wait as long: a
+                        // receiver that is down gets one round of tries per
+                        // retry, not one per event.
+                        conn.execute(
+                            "UPDATE picoshare_hook_outbox SET next_try_ms = ?2
+                             WHERE destination_id = ?1 AND delivered_time IS NULL
+                               AND next_try_ms < ?2",
+                            params![a.destination_id, next],
+                        )?;
+                        conn.execute(
+                            "UPDATE picoshare_hook_destinations SET last_error = ?2,
+                                last_error_time = ?3 WHERE id = ?1",
+                            params![a.destination_id, error, now],
+                        )?;
+                    }
+                }
+            }
+            conn.execute(
+                "DELETE FROM picoshare_hook_outbox WHERE delivered_time IS NOT NULL
+                 AND seq < (SELECT seq FROM picoshare_hook_outbox WHERE delivered_time IS NOT NULL
+                            ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
+                [DELIVERED_KEPT - 1],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}

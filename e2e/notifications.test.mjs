@@ -1,0 +1,101 @@
+// Notifications: from Settings, add a webhook destination on the page (the
+// receiver is a small HTTP server in this test, on loopback), press "Send
+// test event", see the delivery state change on the page, and check that the
+// receiver got the event signed with the secret shown once; a destination
+// whose receiver is down shows the error.
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import crypto from "node:crypto";
+import { setup, teardown, adminPage, visible, eventually } from "./helpers.mjs";
+
+/** A receiver that records every request (answers 200). */
+async function startReceiver() {
+  const got = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      got.push({ url: req.url, headers: req.headers, body: Buffer.concat(chunks) });
+      res.end("ok");
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { got, server, url: `http://127.0.0.1:${server.address().port}` };
+}
+
+describe("notifications", () => {
+  let ctx;
+  let receiver;
+  before(async () => {
+    ctx = await setup();
+    receiver = await startReceiver();
+  });
+  after(async () => {
+    receiver?.server.close();
+    await teardown(ctx);
+  });
+
+  it("adds a webhook, sends a test event and shows its delivery", async () => {
+    const page = await adminPage(ctx);
+    await page.goto("/settings");
+    await page.getByRole("link", { name: "notification settings" }).click();
+    await visible(page.getByRole("heading", { name: "Notifications", level: 1 }));
+    await visible(page.getByText("No destinations yet."));
+
+    await page.getByLabel("Name").fill("CI hook");
+    await page.getByLabel("Format").selectOption("webhook");
+    await page.getByLabel("URL").fill(`${receiver.url}/hook`);
+    await page.getByRole("button", { name: "Add destination" }).click();
+    const secretField = page.getByLabel("Secret", { exact: true });
+    await visible(secretField, "the new secret");
+    const secret = await secretField.inputValue();
+    assert.match(secret, /^[0-9a-f]{64}$/);
+    await page.getByRole("button", { name: "Done" }).click();
+
+    const row = page.locator("tr[data-hook-id]").filter({ hasText: "CI hook" });
+    await visible(row.getByText("Last delivered: never"));
+    await row.getByRole("button", { name: "Send test event" }).click();
+    await visible(page.getByRole("status").filter({ hasText: "Test event delivered" }));
+    await visible(row.getByText(/^Last delivered: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/));
+    await visible(row.getByText("Waiting: 0"));
+
+    assert.equal(receiver.got.length, 1);
+    const r = receiver.got[0];
+    assert.equal(r.url, "/hook");
+    assert.equal(r.headers["x-picoshare-event"], "test");
+    const mac = crypto.createHmac("sha256", secret).update(r.body).digest("hex");
+    assert.equal(r.headers["x-picoshare-signature"], `sha256=${mac}`);
+    assert.equal(JSON.parse(r.body.toString()).id, r.headers["x-picoshare-event-id"]);
+
+    // A reload shows the same state from the server, never the secret.
+    await page.reload();
+    await visible(row.getByText(/^Last delivered: \d{4}/));
+    assert.ok(!(await page.content()).includes(secret), "the page shows the secret after a reload");
+    ctx.checkPage(page);
+    await page.context().close();
+  });
+
+  it("shows why a destination whose receiver is down was not reached", async () => {
+    const page = await adminPage(ctx);
+    // A port with nothing listening.
+    const closed = http.createServer();
+    await new Promise((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = closed.address().port;
+    await new Promise((resolve) => closed.close(resolve));
+    await page.goto("/settings/notifications");
+    await page.getByLabel("Name").fill("phone");
+    await page.getByLabel("Format").selectOption("ntfy");
+    await page.getByLabel("URL").fill(`http://127.0.0.1:${port}/topic`);
+    await page.getByRole("button", { name: "Add destination" }).click();
+    const row = page.locator("tr[data-hook-id]").filter({ hasText: "phone" });
+    await visible(row);
+    await row.getByRole("button", { name: "Send test event" }).click();
+    await visible(page.getByRole("status").filter({ hasText: /Test event not delivered yet: could not connect/ }));
+    await visible(row.getByText(/^Last error: could not connect/));
+    await visible(row.getByText("Waiting: 1"));
+    await eventually(async () => receiver.got.length === 1, { message: "nothing else reached the first receiver" });
+    ctx.checkPage(page);
+    await page.context().close();
+  });
+});
