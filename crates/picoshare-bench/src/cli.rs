@@ -130,7 +130,9 @@ pub struct RunArgs {
     /// `args:ARGS` (default build with extra arguments; `NAME=` for none),
     /// `bin:PATH [ARGS]`, `git:REV [ARGS]`, `url:http://HOST:PORT`, or
     /// `tus:[MIB] [ARGS]` (default build, uploads sent with the tus protocol in
-    /// one PATCH or in PATCHes of MIB MiB).
+    /// one PATCH or in PATCHes of MIB MiB), or `ref:` (the machine's
+    /// reference: write + fsync for uploads, a static file server for
+    /// downloads; no limits, ranges or concurrency).
     #[arg(long = "variant", value_name = "NAME=SPEC")]
     pub(crate) variants: Vec<String>,
     #[command(flatten)]

@@ -40,6 +40,7 @@ pub(crate) async fn run(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
         &p.data_dir,
     )?
     .remove(0);
+    super::no_reference(std::slice::from_ref(&base), "calibrate")?;
     if base.info.kind == "url" {
         bail!("calibrate starts its own servers: give a build (args:, bin: or git:), not a url:");
     }

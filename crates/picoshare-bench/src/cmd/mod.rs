@@ -67,6 +67,7 @@ fn block_setup(c: &BlockArgs, kind: &str) -> anyhow::Result<BlockSetup> {
         c.variants.clone()
     };
     let variants = parse_variants(&specs, &c.binary, &data_dir)?;
+    no_reference(&variants, kind)?;
     anyhow::ensure!(c.blocks >= 1, "--blocks must be at least 1");
     let environment = doctor::inspect(&data_dir, 1 << 30);
     let out = c.out.clone().unwrap_or_else(|| default_out(kind));
@@ -176,7 +177,9 @@ fn parse_variants(
 ) -> anyhow::Result<Vec<variants::Variant>> {
     let needs_default = specs.iter().any(|s| {
         let spec = s.split_once('=').map_or("", |(_, v)| v.trim());
-        !(spec.starts_with("bin:") || spec.starts_with("git:") || spec.starts_with("url:"))
+        !["bin:", "git:", "url:", "ref:"]
+            .iter()
+            .any(|k| spec.starts_with(k))
     });
     let binary = if needs_default {
         ensure_default_binary(binary)?
@@ -201,6 +204,17 @@ fn parse_variants(
         vs.push(v);
     }
     Ok(vs)
+}
+
+/// Refuses `ref:` variants in a command other than `run`.
+fn no_reference(vs: &[variants::Variant], command: &str) -> anyhow::Result<()> {
+    if let Some(v) = vs.iter().find(|v| v.target == variants::Target::Reference) {
+        bail!(
+            "variant {}: a ref: reference is measured by `run` only, not by `{command}`",
+            v.info.name
+        );
+    }
+    Ok(())
 }
 
 /// The calibration record kept in a data directory, if any.

@@ -90,6 +90,9 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if vs.iter().any(|v| v.info.kind == "url") && a.url_passphrase.is_none() {
         bail!("url: variants need --url-passphrase (or PICOSHARE_BENCH_PASSPHRASE)");
     }
+    if vs.iter().any(|v| v.target == variants::Target::Reference) {
+        check_reference(&a, &configs, &vs)?;
+    }
     if a.self_check {
         let twins = variants::self_check(&vs[0], a.plant / 100.0);
         vs.extend(twins);
@@ -155,4 +158,29 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A `ref:` variant runs outside limits, alone, and only uploads and
+/// downloads whole files: refuses a run that asks it for more.
+fn check_reference(
+    a: &RunArgs,
+    configs: &[crate::results::ConfigKey],
+    vs: &[variants::Variant],
+) -> anyhow::Result<()> {
+    if configs
+        .iter()
+        .any(|c| c.memory_limit_mib.is_some() || c.disk_limit_mbps.is_some())
+    {
+        bail!("a ref: variant runs outside memory and disk limits: run it without --memory-limits, --disk-limits and --extra-matrix limits");
+    }
+    if a.concurrency > 1 {
+        bail!("a ref: variant has one client: run it without --concurrency");
+    }
+    if a.common.workloads.contains(&options::Workload::Range) {
+        bail!("a ref: variant's static file server answers no ranges: drop the range workload");
+    }
+    if a.self_check && vs[0].target == variants::Target::Reference {
+        bail!("--self-check needs a server as the first variant, not a ref: reference");
+    }
+    Ok(())
 }

@@ -10,7 +10,14 @@
 //! - `NAME=url:http://host:port` — an already running server that speaks
 //!   PicoShare's API, logged into with `--url-passphrase`;
 //! - `NAME=tus:[MIB] [ARGS…]` — the default build (with extra arguments), with
-//!   uploads sent as resumable tus uploads: one PATCH, or PATCHes of MIB MiB.
+//!   uploads sent as resumable tus uploads: one PATCH, or PATCHes of MIB MiB;
+//! - `NAME=ref:` — not a PicoShare server but the machine's reference, for
+//!   `run` only: its upload is a plain write + fsync of the file's bytes into
+//!   a fresh directory on the data disk, its download a GET of that file from
+//!   a static file server (`python3 -m http.server`) over loopback. Measured
+//!   in the same blocks as the servers and paired like any variant, so a
+//!   server's ratio to it says how close it comes to the disk and the network
+//!   stack themselves.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +38,8 @@ pub enum Target {
     },
     /// Use this running server.
     Url(String),
+    /// The machine's reference: write + fsync, and a static file server.
+    Reference,
 }
 
 /// How a variant's uploads are sent.
@@ -139,7 +148,7 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
     }
     let spec = spec.trim();
     let (kind, rest) = match spec.split_once(':') {
-        Some((k @ ("args" | "bin" | "git" | "url" | "tus"), rest)) => (k, rest.trim()),
+        Some((k @ ("args" | "bin" | "git" | "url" | "tus" | "ref"), rest)) => (k, rest.trim()),
         _ => ("args", spec),
     };
     let info =
@@ -215,6 +224,18 @@ pub fn parse(raw: &str, default_binary: &Path, cache: &Path) -> anyhow::Result<V
             Variant {
                 info: v,
                 target: Target::Binary { path, args: words },
+                upload: UploadVia::Multipart,
+            }
+        }
+        "ref" => {
+            if !rest.is_empty() {
+                bail!("variant {name}: ref: takes no arguments");
+            }
+            let mut v = info("reference", None, Vec::new(), None);
+            v.upload = Some("write + fsync; downloads from python3 -m http.server".to_owned());
+            Variant {
+                info: v,
+                target: Target::Reference,
                 upload: UploadVia::Multipart,
             }
         }
@@ -340,6 +361,12 @@ mod tests {
         );
         let v = parse("ext=url:http://127.0.0.1:4001/", bin, cache).unwrap();
         assert_eq!(v.target, Target::Url("http://127.0.0.1:4001".into()));
+        let v = parse("disk=ref:", bin, cache).unwrap();
+        assert_eq!(
+            (v.target, v.info.kind.as_str()),
+            (Target::Reference, "reference")
+        );
+        assert!(parse("disk=ref:x", bin, cache).is_err());
         assert!(parse("noequals", bin, cache).is_err());
         assert!(parse("=x", bin, cache).is_err());
         assert!(parse("u=url:ftp://x", bin, cache).is_err());

@@ -25,6 +25,7 @@ pub(crate) mod counting;
 pub(crate) mod entries;
 pub(crate) mod gates;
 pub mod load;
+pub(crate) mod reference;
 pub(crate) mod small;
 pub(crate) mod stall;
 pub(crate) mod unit;

@@ -37,7 +37,8 @@ enum Running {
 }
 
 impl Unit<'_> {
-    fn sample(&self, seq: u64, workload: &str) -> Sample {
+    /// A sample of this unit, before it is measured.
+    pub(crate) fn sample(&self, seq: u64, workload: &str) -> Sample {
         Sample {
             seq,
             timestamp: chrono::Utc::now().to_rfc3339(),
@@ -80,6 +81,7 @@ impl Unit<'_> {
                     }
                 }
             }
+            Target::Reference => return super::reference::run(&self, first_seq).await,
             Target::Url(url) => (
                 Running::External,
                 url.clone(),

@@ -126,6 +126,17 @@ impl Api {
         })
     }
 
+    /// A client of a plain HTTP server at `base`, without logging in.
+    ///
+    /// # Errors
+    /// If the HTTP client cannot be built.
+    pub fn anonymous(base: &str) -> anyhow::Result<Api> {
+        Ok(Api {
+            http: reqwest::Client::builder().build()?,
+            base: base.to_owned(),
+        })
+    }
+
     /// Uploads `file` (of `size` bytes) as a multipart `file` part.
     ///
     /// # Errors
@@ -396,7 +407,12 @@ impl Api {
         })
     }
 
-    async fn get(&self, path: &str, range: Option<(u64, u64)>) -> anyhow::Result<u64> {
+    /// GETs `path` (a range of it if given), reads the body to its end and
+    /// returns its length.
+    ///
+    /// # Errors
+    /// Transport errors and a status other than 200 (206 for a range).
+    pub(crate) async fn get(&self, path: &str, range: Option<(u64, u64)>) -> anyhow::Result<u64> {
         let mut req = self.http.get(format!("{}{path}", self.base));
         if let Some((a, b)) = range {
             req = req.header("range", format!("bytes={a}-{b}"));

@@ -1,8 +1,8 @@
 //! The bench's integration tests, one binary: the bench against the real
-//! server (e2e, calibrate, small and entries, load, stall), the doctor on
-//! the real machine, the reports of a fixed result file, and the layout of
-//! the sources (no import cycle, no oversized file). Shared helpers are in
-//! `helpers`.
+//! server (e2e, the `ref:` reference, calibrate, small and entries, load,
+//! stall), the doctor on the real machine, the reports of a fixed result
+//! file, and the layout of the sources (no import cycle, no oversized file).
+//! Shared helpers are in `helpers`.
 
 mod helpers;
 
@@ -11,6 +11,7 @@ mod doctor;
 mod e2e;
 mod layout;
 mod load;
+mod reference;
 mod report;
 mod small;
 mod stall;

@@ -234,6 +234,11 @@ async fn unit(
                 Err(e) => return failed(e),
             }
         }
+        Target::Reference => {
+            return failed(anyhow::anyhow!(
+                "a ref: reference is measured by `run` only"
+            ))
+        }
         Target::Url(url) => (
             Running::External(url.clone()),
             opts.url_passphrase.clone().unwrap_or_default(),
