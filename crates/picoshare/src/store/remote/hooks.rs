@@ -293,29 +293,8 @@ impl RemoteStore {
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
         let id = crate::ids::random_hex(8);
-        let (events, entries) = spec_params(&spec);
-        let mut client = self.pg().await?;
-        let tx = client.transaction().await?;
-        mark_downloaded(&tx).await?;
-        tx.execute(
-            INSERT_DESTINATION.pg(),
-            &[
-                &id,
-                &spec.name,
-                &spec.kind.as_str(),
-                &spec.url,
-                &spec.secret,
-                &events,
-                &i64::from(spec.first_download_only),
-                &entries,
-                &i64::from(spec.enabled),
-                &db_time(now),
-            ],
-        )
-        .await?;
-        tx.commit().await?;
-        drop(client);
-        self.refresh_hooks().await?;
+        self.save_destination(&id, &spec, Some(db_time(now)))
+            .await?;
         Ok(id)
     }
 
@@ -328,26 +307,46 @@ impl RemoteStore {
         id: String,
         spec: DestinationSpec,
     ) -> Result<bool, StoreError> {
-        let (events, entries) = spec_params(&spec);
+        self.save_destination(&id, &spec, None).await
+    }
+
+    /// Writes destination `id`'s settings in a transaction of its own (see
+    /// SQLite's `save_destination`): a new row created at `created`, or the
+    /// row there is (false if there is none).
+    async fn save_destination(
+        &self,
+        id: &str,
+        spec: &DestinationSpec,
+        created: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let (events, entries) = spec_params(spec);
+        let (kind, first, enabled) = (
+            spec.kind.as_str(),
+            i64::from(spec.first_download_only),
+            i64::from(spec.enabled),
+        );
+        let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+            &id,
+            &spec.name,
+            &kind,
+            &spec.url,
+            &spec.secret,
+            &events,
+            &first,
+            &entries,
+            &enabled,
+        ];
+        let sql = match &created {
+            Some(time) => {
+                values.push(time);
+                INSERT_DESTINATION
+            }
+            None => UPDATE_DESTINATION,
+        };
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
         mark_downloaded(&tx).await?;
-        let n = tx
-            .execute(
-                UPDATE_DESTINATION.pg(),
-                &[
-                    &id,
-                    &spec.name,
-                    &spec.kind.as_str(),
-                    &spec.url,
-                    &spec.secret,
-                    &events,
-                    &i64::from(spec.first_download_only),
-                    &entries,
-                    &i64::from(spec.enabled),
-                ],
-            )
-            .await?;
+        let n = tx.execute(sql.pg(), &values).await?;
         tx.commit().await?;
         drop(client);
         self.refresh_hooks().await?;

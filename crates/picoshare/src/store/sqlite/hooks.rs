@@ -247,6 +247,40 @@ fn mark_downloaded(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Writes destination `id`'s settings: a new row created at `created`, or
+/// (`None`) the row there is, false if there is none. Files downloaded
+/// already are marked first, so that a destination that wants only first
+/// downloads is never told of them.
+fn save_destination(
+    conn: &Connection,
+    id: &str,
+    spec: &DestinationSpec,
+    created: Option<String>,
+) -> Result<bool, StoreError> {
+    let (events, entries) = spec_params(spec);
+    mark_downloaded(conn)?;
+    let kind = spec.kind.as_str();
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+        &id,
+        &spec.name,
+        &kind,
+        &spec.url,
+        &spec.secret,
+        &events,
+        &spec.first_download_only,
+        &entries,
+        &spec.enabled,
+    ];
+    let sql = match &created {
+        Some(time) => {
+            values.push(time);
+            INSERT_DESTINATION
+        }
+        None => UPDATE_DESTINATION,
+    };
+    Ok(conn.execute(sql.sqlite(), values.as_slice())? > 0)
+}
+
 impl SqliteStore {
     /// The notification state the delivery task shares.
     pub(crate) fn hook_state(&self) -> &HookState {
@@ -301,27 +335,8 @@ impl SqliteStore {
     ) -> Result<String, StoreError> {
         let id = crate::ids::random_hex(8);
         let row_id = id.clone();
-        self.write(move |conn| {
-            let (events, entries) = spec_params(&spec);
-            mark_downloaded(conn)?;
-            conn.execute(
-                INSERT_DESTINATION.sqlite(),
-                params![
-                    row_id,
-                    spec.name,
-                    spec.kind.as_str(),
-                    spec.url,
-                    spec.secret,
-                    events,
-                    spec.first_download_only,
-                    entries,
-                    spec.enabled,
-                    db_time(now)
-                ],
-            )?;
-            Ok(())
-        })
-        .await?;
+        self.write(move |conn| save_destination(conn, &row_id, &spec, Some(db_time(now))))
+            .await?;
         self.refresh_hooks().await?;
         Ok(id)
     }
@@ -337,24 +352,7 @@ impl SqliteStore {
         spec: DestinationSpec,
     ) -> Result<bool, StoreError> {
         let found = self
-            .write(move |conn| {
-                let (events, entries) = spec_params(&spec);
-                mark_downloaded(conn)?;
-                Ok(conn.execute(
-                    UPDATE_DESTINATION.sqlite(),
-                    params![
-                        id,
-                        spec.name,
-                        spec.kind.as_str(),
-                        spec.url,
-                        spec.secret,
-                        events,
-                        spec.first_download_only,
-                        entries,
-                        spec.enabled
-                    ],
-                )? > 0)
-            })
+            .write(move |conn| save_destination(conn, &id, &spec, None))
             .await?;
         self.refresh_hooks().await?;
         Ok(found)
