@@ -28,6 +28,7 @@
 pub mod check;
 pub mod content;
 pub mod cuts;
+mod expect;
 pub mod fusefs;
 pub mod history;
 pub mod journal;
