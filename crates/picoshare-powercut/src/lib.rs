@@ -28,6 +28,7 @@
 pub mod check;
 pub mod content;
 pub mod cuts;
+pub mod devices;
 mod expect;
 pub mod fusefs;
 pub mod history;
