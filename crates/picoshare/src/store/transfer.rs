@@ -1,5 +1,5 @@
 //! Handles on one transfer in progress, each an enum over the two backends
-//! like [`Store`](super::Store): [`UploadSink`] (the bytes of a new entry),
+//! like [`Store`]: [`UploadSink`] (the bytes of a new entry),
 //! [`TusSink`] (one writing session on a resumable upload), [`RangeReader`]
 //! (a byte range of a file, read in batches) and [`GuestSlot`] (a guest
 //! link's upload slot held by one upload).
