@@ -32,11 +32,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::content::Content;
 use crate::cuts::Cut;
+use crate::expect::Expect;
 use crate::fusefs::{CutImage, Images};
 use crate::journal::Journal;
 use crate::server::{self, Server};
 use crate::system::{Ext4Mount, LoopDevice};
-use crate::workload::{History, Op, UploadKind};
+use crate::workload::{History, Op};
 
 /// How long a restarted server may take to give free pages back and
 /// checkpoint them before that counts as a failure.
@@ -67,113 +68,6 @@ pub struct Outcome {
     pub written: u64,
     /// How long reclamation took after the server started.
     pub reclaim: Duration,
-}
-
-/// What the workload's history requires of a cut: a change acknowledged at
-/// or before its flush (`at`) must be there; a change whose request was sent
-/// after the last event the cut keeps (`horizon`) cannot be; anything
-/// between may or may not be.
-struct Expect<'a> {
-    history: &'a History,
-    at: u64,
-    horizon: u64,
-}
-
-struct FileExpect {
-    kind: UploadKind,
-    content: Content,
-    sent: u64,
-    acked: u64,
-    /// (filename, note) in the order they were set, each with the sequence
-    /// number its request was sent at.
-    states: Vec<(String, Option<String>, u64)>,
-    /// How many of the edits were acknowledged by the cut.
-    edits_required: usize,
-    /// The delete's request: sent, acknowledged.
-    delete: Option<(u64, u64)>,
-    /// For a one-shot file: whether it may be downloaded once, and its one
-    /// download's request (sent, received to the last byte).
-    one_shot: bool,
-    downloaded: Option<(u64, u64)>,
-}
-
-impl FileExpect {
-    /// The (filename, note) pairs the file may show: from the last edit
-    /// acknowledged by the cut to the last one sent before its horizon.
-    fn allowed(&self, horizon: u64) -> Vec<(String, Option<String>)> {
-        self.states
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| *i >= self.edits_required && (*i == 0 || s.2 < horizon))
-            .map(|(_, s)| (s.0.clone(), s.1.clone()))
-            .collect()
-    }
-}
-
-impl Expect<'_> {
-    fn required(&self, acked: u64) -> bool {
-        acked <= self.at
-    }
-
-    fn possible(&self, sent: u64) -> bool {
-        sent < self.horizon
-    }
-
-    fn files(&self) -> HashMap<String, FileExpect> {
-        let mut files: HashMap<String, FileExpect> = HashMap::new();
-        for step in &self.history.steps {
-            match &step.op {
-                Op::Upload {
-                    id,
-                    kind,
-                    content,
-                    filename,
-                    note,
-                    ..
-                } => {
-                    files.insert(
-                        id.clone(),
-                        FileExpect {
-                            kind: *kind,
-                            content: *content,
-                            sent: step.sent,
-                            acked: step.acked,
-                            states: vec![(filename.clone(), note.clone(), step.sent)],
-                            edits_required: 0,
-                            delete: None,
-                            one_shot: false,
-                            downloaded: None,
-                        },
-                    );
-                }
-                Op::Edit { id, filename, note } => {
-                    if let Some(f) = files.get_mut(id) {
-                        f.states.push((filename.clone(), note.clone(), step.sent));
-                        if self.required(step.acked) {
-                            f.edits_required = f.states.len() - 1;
-                        }
-                    }
-                }
-                Op::Delete { id } => {
-                    if let Some(f) = files.get_mut(id) {
-                        f.delete = Some((step.sent, step.acked));
-                    }
-                }
-                Op::OneShot { id } => {
-                    if let Some(f) = files.get_mut(id) {
-                        f.one_shot = true;
-                    }
-                }
-                Op::Downloaded { id } => {
-                    if let Some(f) = files.get_mut(id) {
-                        f.downloaded = Some((step.sent, step.acked));
-                    }
-                }
-                _ => {}
-            }
-        }
-        files
-    }
 }
 
 fn open_db(path: &Path) -> rusqlite::Result<Connection> {

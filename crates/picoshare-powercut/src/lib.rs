@@ -28,8 +28,12 @@
 pub mod check;
 pub mod content;
 pub mod cuts;
+pub mod devices;
+mod expect;
 pub mod fusefs;
+pub mod history;
 pub mod journal;
+mod outside_reader;
 pub mod server;
 pub mod system;
 pub mod workload;

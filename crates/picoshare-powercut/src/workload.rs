@@ -25,8 +25,7 @@
 //! [`Options::big_mib`]: crate::Options::big_mib
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -34,93 +33,12 @@ use base64::Engine;
 use reqwest::blocking::{multipart, Client, Response};
 
 use crate::content::Content;
+pub use crate::history::{History, Op, Step, UploadKind};
+use crate::outside_reader::{wait_for_reader, Reader};
 use crate::server::{self, Server};
 
 /// Far-future expiration: files that never expire.
 pub const NEVER: &str = "2999-12-31T00:00:00Z";
-
-/// How an upload was sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UploadKind {
-    /// `POST /api/entry`, multipart, with the session.
-    Multipart,
-    /// `PUT /api/upload/{name}`, the raw body, with an API token.
-    RawWithToken,
-    /// tus: creation, then PATCHes.
-    Resumable,
-    /// tus creation-with-upload: the whole file in the POST.
-    ResumableInCreation,
-    /// `POST /api/guest/{id}`, multipart, through a guest link.
-    Guest,
-}
-
-/// A change the server acknowledged.
-#[derive(Clone, Debug)]
-pub enum Op {
-    /// A file stored; `resumable` is its tus upload's ID.
-    Upload {
-        id: String,
-        kind: UploadKind,
-        content: Content,
-        filename: String,
-        note: Option<String>,
-        resumable: Option<String>,
-    },
-    /// A file's name and note changed.
-    Edit {
-        id: String,
-        filename: String,
-        note: Option<String>,
-    },
-    /// A file deleted.
-    Delete { id: String },
-    /// The default lifetime set to `days`.
-    Settings { days: u32 },
-    /// A guest link created.
-    GuestLink { id: String },
-    /// An API token created (its 12-character ID).
-    Token { id: String },
-    /// A share created.
-    Share { id: String },
-    /// A resumable upload created, to hold `content`.
-    ResumableCreated { upload: String, content: Content },
-    /// A resumable upload's bytes up to `offset` acknowledged.
-    ResumableProgress { upload: String, offset: u64 },
-    /// File `id` (uploaded just before) may be downloaded once.
-    OneShot { id: String },
-    /// A full download of the one-shot file `id` was received to its last
-    /// byte: the download is used up, durably (the server commits the count
-    /// before it sends the last byte).
-    Downloaded { id: String },
-}
-
-/// One acknowledged change and when it happened, in journal sequence
-/// numbers: `sent` when the request left, `acked` once its reply was read.
-#[derive(Clone, Debug)]
-pub struct Step {
-    pub op: Op,
-    pub sent: u64,
-    pub acked: u64,
-}
-
-/// What the workload did.
-#[derive(Clone, Debug, Default)]
-pub struct History {
-    /// The acknowledged changes, in the order they were acknowledged.
-    pub steps: Vec<Step>,
-    /// The large upload's entry ID.
-    pub big: Option<String>,
-    /// Runs of the outside reader that succeeded, in all and after the
-    /// large upload was acknowledged.
-    pub reader_runs: usize,
-    pub reader_runs_after_big: usize,
-    /// Runs that failed (their messages, the first few).
-    pub reader_failures: Vec<String>,
-    /// The journal's sequence number when the server was killed.
-    pub end: u64,
-    /// How long it took.
-    pub elapsed: Duration,
-}
 
 /// Where the workload runs and what it may take.
 pub struct Setup<'a> {
@@ -563,70 +481,6 @@ impl Run<'_> {
     }
 }
 
-/// The outside reader: another process that opens the database, reads, and
-/// closes it, again and again, as an administrator's `sqlite3` would.
-struct Reader {
-    stop: Arc<AtomicBool>,
-    /// (sequence number after the run, whether it succeeded, message)
-    runs: Arc<Mutex<Vec<(u64, bool, String)>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Reader {
-    fn start(db: PathBuf, seq: Arc<dyn Fn() -> u64 + Send + Sync>) -> Reader {
-        let stop = Arc::new(AtomicBool::new(false));
-        let runs = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (stop.clone(), runs.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                if db.exists() {
-                    let out = crate::system::tool("sqlite3")
-                        .arg(&db)
-                        .arg("SELECT count(*) FROM entries")
-                        .output();
-                    let (ok, msg) = match out {
-                        Ok(o) if o.status.success() => (true, String::new()),
-                        Ok(o) => (false, String::from_utf8_lossy(&o.stderr).trim().to_string()),
-                        Err(e) => (false, e.to_string()),
-                    };
-                    r.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((seq(), ok, msg));
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
-        Reader {
-            stop,
-            runs,
-            thread: Some(thread),
-        }
-    }
-
-    /// Successful runs that ended after sequence number `after`.
-    fn successes_after(&self, after: u64) -> usize {
-        let runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
-        runs.iter().filter(|(s, ok, _)| *ok && *s > after).count()
-    }
-
-    fn stop(mut self) -> Vec<(u64, bool, String)> {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        std::mem::take(&mut *self.runs.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// Runs the workload: starts the server on `setup.db`, makes the changes,
 /// stops the outside reader and kills the server.
 ///
@@ -686,17 +540,6 @@ pub fn run(setup: &Setup<'_>) -> Result<History> {
         end,
         elapsed: started.elapsed(),
     })
-}
-
-fn wait_for_reader(reader: &Reader, after: u64, runs: usize) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reader.successes_after(after) < runs {
-        if Instant::now() > deadline {
-            bail!("the outside reader did not complete {runs} runs within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok(())
 }
 
 /// The three phases; returns the large upload's entry ID.

@@ -37,13 +37,18 @@ pub(crate) fn parse_entry_id(raw: &str) -> Result<EntryId, AppError> {
 /// Expiry is the caller's to check (the owner's pages show expired files).
 pub(crate) async fn entry_named(state: &AppState, raw: &str) -> Result<(EntryId, Entry), AppError> {
     let id = parse_entry_id(raw)?;
-    let entry = state
+    let entry = entry_by_id(state, &id).await?;
+    Ok((id, entry))
+}
+
+/// Entry `id`, read afresh: 404 for an unknown one.
+pub(crate) async fn entry_by_id(state: &AppState, id: &EntryId) -> Result<Entry, AppError> {
+    state
         .store
-        .entry(&id)
+        .entry(id)
         .await
         .map_err(|e| AppError::store("failed to read the entry", e))?
-        .ok_or_else(|| AppError::not_found("entry not found"))?;
-    Ok((id, entry))
+        .ok_or_else(|| AppError::not_found("entry not found"))
 }
 
 /// Parses a guest-link ID from a path, with the original's wording. The

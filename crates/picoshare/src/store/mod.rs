@@ -78,8 +78,7 @@ use model::sessions::{NewSession, Session};
 use model::{
     ApiToken, Change, CreateOutcome, DatabaseSpace, DownloadPage, DownloadQuery, DownloadRecord,
     Entry, EntryLimits, EntryPage, EntryQuery, GcOutcome, GuestLink, NewApiToken, NewGuestLink,
-    NewShare, NewTusUpload, ReplacementRecord, Reservation, Settings, Share, StorageUsage,
-    TusUpload,
+    NewShare, ReplacementRecord, Reservation, Settings, Share, StorageUsage, TusUpload,
 };
 use remote::RemoteStore;
 use sqlite::SqliteStore;
@@ -170,17 +169,6 @@ impl Store {
         }
     }
 
-    /// Starts an upload of a new entry with ID `id`. Nothing is visible until
-    /// [`UploadSink::finish`] returns; dropping the sink abandons the upload.
-    /// `expected_len` is the request's length when known (a hint for the size
-    /// of object-storage parts).
-    pub(crate) fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> UploadSink {
-        match self {
-            Store::Sqlite(s) => UploadSink::Sqlite(s.begin_upload(id)),
-            Store::Remote(s) => UploadSink::Remote(Box::new(s.begin_upload(id, expected_len))),
-        }
-    }
-
     /// What a download needs to start: entry `id` (`None` when it is
     /// missing or has no data), its limits, and, when the file is at most
     /// `prefetch` bytes, all of its data. On SQLite all three come from one
@@ -229,84 +217,6 @@ impl Store {
             Store::Sqlite(s) => s.pinned_entries(entries).await,
             Store::Remote(_) => Ok(entries.into_iter().map(Some).collect()),
         }
-    }
-
-    /// Opens bytes `start..=end` of `entry` for reading in batches.
-    pub(crate) fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RangeReader {
-        match self {
-            Store::Sqlite(s) => RangeReader::Sqlite(s.read_range(entry, start, end)),
-            Store::Remote(s) => RangeReader::Remote(s.read_range(entry, start, end)),
-        }
-    }
-
-    /// Takes one of guest link `link`'s `max` upload slots: counts its
-    /// files, its unfinished resumable uploads and the slots other uploads
-    /// hold, and takes one if any is left, atomically. `None` when every
-    /// slot is taken. The slot is held until the returned guard is dropped,
-    /// or handed to what counts in its place: the upload's sink
-    /// ([`UploadSink::hold_guest_slot`]) or its resumable row
-    /// ([`Store::tus_create`]).
-    ///
-    /// # Errors
-    /// Storage failures; [`StoreError::Contended`] if the count kept changing.
-    pub(crate) async fn reserve_guest_slot(
-        &self,
-        link: &GuestLinkId,
-        max: u64,
-    ) -> Result<Option<GuestSlot>, StoreError> {
-        Ok(match self {
-            Store::Sqlite(s) => s
-                .reserve_guest_slot(link, max)
-                .await?
-                .map(GuestSlot::Sqlite),
-            Store::Remote(s) => s
-                .reserve_guest_slot(link, max)
-                .await?
-                .map(GuestSlot::Remote),
-        })
-    }
-
-    /// Creates a resumable upload; durable when it returns. A guest upload
-    /// hands over its `slot`: the row counts in its place from then on.
-    ///
-    /// # Errors
-    /// Storage failures.
-    pub(crate) async fn tus_create(
-        &self,
-        new: NewTusUpload,
-        slot: Option<GuestSlot>,
-    ) -> Result<TusUpload, StoreError> {
-        match self {
-            Store::Sqlite(s) => s.tus_create(new, slot.and_then(GuestSlot::sqlite)).await,
-            Store::Remote(s) => s.tus_create(new, slot.and_then(GuestSlot::remote)).await,
-        }
-    }
-
-    /// Starts a writing session on a resumable upload: its row and a sink
-    /// that continues it from its offset (none if it is complete), or `None`
-    /// if it does not exist. With `track`, the offset reached is recorded as
-    /// the bytes are stored, so a crash loses at most the last moments;
-    /// without (a request whose checksum is checked at its end), nothing of
-    /// the session counts until it is saved. Within one server a new session
-    /// takes an upload over from an older one at once.
-    ///
-    /// # Errors
-    /// Storage failures; [`StoreError::Busy`] while another server writes to it.
-    pub(crate) async fn tus_open(
-        &self,
-        id: &TusUploadId,
-        track: bool,
-    ) -> Result<Option<(TusUpload, Option<TusSink>)>, StoreError> {
-        Ok(match self {
-            Store::Sqlite(s) => s
-                .tus_open(id, track)
-                .await?
-                .map(|(u, sink)| (u, sink.map(TusSink::Sqlite))),
-            Store::Remote(s) => s
-                .tus_open(id, track)
-                .await?
-                .map(|(u, sink)| (u, sink.map(|s| TusSink::Remote(Box::new(s))))),
-        })
     }
 
     forward! {

@@ -1,21 +1,23 @@
 //! Handles on one transfer in progress, each an enum over the two backends
-//! like [`Store`](super::Store): [`UploadSink`] (the bytes of a new entry),
+//! like [`Store`]: [`UploadSink`] (the bytes of a new entry),
 //! [`TusSink`] (one writing session on a resumable upload), [`RangeReader`]
 //! (a byte range of a file, read in batches) and [`GuestSlot`] (a guest
 //! link's upload slot held by one upload).
 //!
 //! A plain upload and a resumable session are different types, so that
 //! saving or completing a plain upload, or finishing a session as if it were
-//! a new entry, does not compile.
+//! a new entry, does not compile. The [`Store`] methods that open each
+//! handle are here too.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+use super::model::{Entry, NewTusUpload, TusUpload};
 use super::model::{NewEntry, Replacement};
 use super::remote::{RemoteRange, RemoteSink, RemoteTusSink, SlotLease};
 use super::sqlite::{LocalSlot, SqliteRange, SqliteSink, SqliteTusSink};
-use super::StoreError;
-use crate::ids::EntryId;
+use super::{Store, StoreError};
+use crate::ids::{EntryId, GuestLinkId, TusUploadId};
 
 /// Calls the same method on whichever backend's value `$value` holds.
 macro_rules! dispatch {
@@ -25,6 +27,97 @@ macro_rules! dispatch {
             $enum::Remote($s) => $call,
         }
     };
+}
+
+impl Store {
+    /// Starts an upload of a new entry with ID `id`. Nothing is visible until
+    /// [`UploadSink::finish`] returns; dropping the sink abandons the upload.
+    /// `expected_len` is the request's length when known (a hint for the size
+    /// of object-storage parts).
+    pub(crate) fn begin_upload(&self, id: EntryId, expected_len: Option<u64>) -> UploadSink {
+        match self {
+            Store::Sqlite(s) => UploadSink::Sqlite(s.begin_upload(id)),
+            Store::Remote(s) => UploadSink::Remote(Box::new(s.begin_upload(id, expected_len))),
+        }
+    }
+
+    /// Opens bytes `start..=end` of `entry` for reading in batches.
+    pub(crate) fn read_range(&self, entry: &Entry, start: u64, end: u64) -> RangeReader {
+        match self {
+            Store::Sqlite(s) => RangeReader::Sqlite(s.read_range(entry, start, end)),
+            Store::Remote(s) => RangeReader::Remote(s.read_range(entry, start, end)),
+        }
+    }
+
+    /// Takes one of guest link `link`'s `max` upload slots: counts its
+    /// files, its unfinished resumable uploads and the slots other uploads
+    /// hold, and takes one if any is left, atomically. `None` when every
+    /// slot is taken. The slot is held until the returned guard is dropped,
+    /// or handed to what counts in its place: the upload's sink
+    /// ([`UploadSink::hold_guest_slot`]) or its resumable row
+    /// ([`Store::tus_create`]).
+    ///
+    /// # Errors
+    /// Storage failures; [`StoreError::Contended`] if the count kept changing.
+    pub(crate) async fn reserve_guest_slot(
+        &self,
+        link: &GuestLinkId,
+        max: u64,
+    ) -> Result<Option<GuestSlot>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(s) => s
+                .reserve_guest_slot(link, max)
+                .await?
+                .map(GuestSlot::Sqlite),
+            Store::Remote(s) => s
+                .reserve_guest_slot(link, max)
+                .await?
+                .map(GuestSlot::Remote),
+        })
+    }
+
+    /// Creates a resumable upload; durable when it returns. A guest upload
+    /// hands over its `slot`: the row counts in its place from then on.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub(crate) async fn tus_create(
+        &self,
+        new: NewTusUpload,
+        slot: Option<GuestSlot>,
+    ) -> Result<TusUpload, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.tus_create(new, slot.and_then(GuestSlot::sqlite)).await,
+            Store::Remote(s) => s.tus_create(new, slot.and_then(GuestSlot::remote)).await,
+        }
+    }
+
+    /// Starts a writing session on a resumable upload: its row and a sink
+    /// that continues it from its offset (none if it is complete), or `None`
+    /// if it does not exist. With `track`, the offset reached is recorded as
+    /// the bytes are stored, so a crash loses at most the last moments;
+    /// without (a request whose checksum is checked at its end), nothing of
+    /// the session counts until it is saved. Within one server a new session
+    /// takes an upload over from an older one at once.
+    ///
+    /// # Errors
+    /// Storage failures; [`StoreError::Busy`] while another server writes to it.
+    pub(crate) async fn tus_open(
+        &self,
+        id: &TusUploadId,
+        track: bool,
+    ) -> Result<Option<(TusUpload, Option<TusSink>)>, StoreError> {
+        Ok(match self {
+            Store::Sqlite(s) => s
+                .tus_open(id, track)
+                .await?
+                .map(|(u, sink)| (u, sink.map(TusSink::Sqlite))),
+            Store::Remote(s) => s
+                .tus_open(id, track)
+                .await?
+                .map(|(u, sink)| (u, sink.map(|s| TusSink::Remote(Box::new(s))))),
+        })
+    }
 }
 
 /// Receives the bytes of one new entry. Nothing is visible until

@@ -16,7 +16,7 @@ use axum::response::Response;
 
 use crate::http::auth::session::Uploader;
 use crate::http::error::Path;
-use crate::http::params::entry_named;
+use crate::http::params::{entry_by_id, entry_named};
 use crate::http::uploads::multipart::{receive, receive_error};
 use crate::http::uploads::owner::{raw_content_type, receive_raw};
 use crate::http::uploads::STORE_FAILED;
@@ -89,12 +89,7 @@ pub(crate) async fn replace_content(
     if !replaced {
         return Err(AppError::not_found("entry not found"));
     }
-    let entry = state
-        .store
-        .entry(&id)
-        .await
-        .map_err(|e| AppError::store("failed to read the entry", e))?
-        .ok_or_else(|| AppError::not_found("entry not found"))?;
+    let entry = entry_by_id(&state, &id).await?;
     Ok(json_reply(&serde_json::json!({
         "id": id.as_str(),
         "filename": entry.filename,

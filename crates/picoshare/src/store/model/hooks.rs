@@ -17,6 +17,12 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use super::sql::{shared_sql, unsigned, Row};
+use super::time::db_time_to_utc;
+use super::{DownloadRecord, NewEntry};
+use crate::store::StoreError;
+use crate::validate::NEVER_EXPIRE;
+
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EventType {
@@ -350,6 +356,219 @@ pub(crate) fn outbox_max() -> i64 {
             .filter(|n| *n > 0)
             .unwrap_or(OUTBOX_MAX)
     })
+}
+
+// The rows and statements both stores use (each runs them with its own
+// client; `sql.rs` explains the placeholders).
+
+/// The columns [`decode_spec`] and [`decode_destination`] read, in order
+/// (the latter also the count of queued events after them).
+pub(crate) const DEST_COLUMNS: &str = "d.id, d.name, d.kind, d.url, d.secret, d.events,
+    d.first_download_only, d.entry_ids, d.enabled, d.created_time, d.last_success_time,
+    d.last_error, d.last_error_time";
+
+/// A destination's ID and settings from a row of [`DEST_COLUMNS`].
+pub(crate) fn decode_spec(r: &impl Row) -> Result<(String, DestinationSpec), StoreError> {
+    let kind = r.text(2)?;
+    let events = r.text(5)?;
+    Ok((
+        r.text(0)?,
+        DestinationSpec {
+            name: r.text(1)?,
+            kind: DestinationKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown destination kind {kind:?}")))?,
+            url: r.text(3)?,
+            secret: r.text(4)?,
+            events: events.split(' ').filter_map(EventType::parse).collect(),
+            first_download_only: r.int(6)? != 0,
+            entry_ids: r
+                .opt_text(7)?
+                .map(|s| s.split(' ').map(str::to_owned).collect()),
+            enabled: r.int(8)? != 0,
+        },
+    ))
+}
+
+/// A destination from a row of [`DEST_COLUMNS`] and its queued count.
+pub(crate) fn decode_destination(r: &impl Row) -> Result<Destination, StoreError> {
+    let (id, spec) = decode_spec(r)?;
+    let error_time = r.opt_text(12)?;
+    Ok(Destination {
+        id,
+        spec,
+        created: db_time_to_utc(&r.text(9)?),
+        last_success: r.opt_text(10)?.as_deref().map(db_time_to_utc),
+        last_error: r
+            .opt_text(11)?
+            .zip(error_time.as_deref().map(db_time_to_utc)),
+        queued: unsigned(r.int(13)?),
+    })
+}
+
+/// `spec`'s list columns as stored: the events, and the entry IDs if any.
+pub(crate) fn spec_params(spec: &DestinationSpec) -> (String, Option<String>) {
+    let events: Vec<&str> = spec.events.iter().map(|e| e.as_str()).collect();
+    (
+        events.join(" "),
+        spec.entry_ids.as_ref().map(|v| v.join(" ")),
+    )
+}
+
+/// The facts every event about a file carries, from a row of
+/// `filename, content_type, expiration_time, size` of entry `id`.
+pub(crate) fn entry_facts(id: &str, r: &impl Row) -> Result<Value, StoreError> {
+    Ok(json!({
+        "entryId": id,
+        "filename": r.text(0)?,
+        "contentType": r.text(1)?,
+        "size": r.int(3)?,
+        "expiration": r.opt_text(2)?.filter(|t| t != NEVER_EXPIRE),
+    }))
+}
+
+/// Adds to a file's facts what a "download" event tells of download `rec`:
+/// the file's recorded downloads (`count`) and whether it is the first.
+pub(crate) fn add_download(data: &mut Value, rec: &DownloadRecord, count: i64, first: bool) {
+    data["downloadTime"] = json!(rec.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    data["clientIp"] = json!(rec.client_ip);
+    data["userAgent"] = json!(rec.user_agent);
+    data["downloadCount"] = json!(count);
+    data["firstDownload"] = json!(first);
+}
+
+/// The events a guest's upload of entry `id` through `link` writes: "guest
+/// upload" (`data`: the file's facts), and "guest link used up" when the
+/// link's files (`count`, this one included) reached its `max`.
+pub(crate) fn guest_upload_events(
+    mut data: Value,
+    id: &str,
+    entry: &NewEntry,
+    link: &str,
+    label: Option<&str>,
+    max: Option<i64>,
+    count: i64,
+) -> Vec<(EventType, Value)> {
+    data["guestLinkId"] = json!(link);
+    data["guestLinkLabel"] = json!(label);
+    data["note"] = json!(entry.note);
+    let mut events = vec![(EventType::GuestUpload, data)];
+    if max.is_some_and(|m| count == m) {
+        let used_up = json!({
+            "guestLinkId": link,
+            "guestLinkLabel": label,
+            "maxUploads": max,
+            "lastEntryId": id,
+        });
+        events.push((EventType::GuestLinkUsedUp, used_up));
+    }
+    events
+}
+
+/// The facts of an event about file `entry_id` (none for a test event).
+pub(crate) fn facts_of(kind: EventType, entry_id: Option<&str>, first: bool) -> EventFacts<'_> {
+    EventFacts {
+        kind,
+        entry_id,
+        first_download: first,
+        only_destination: None,
+    }
+}
+
+/// A test event's data and facts: for destination `id` alone.
+pub(crate) fn test_event(id: &str) -> (Value, EventFacts<'_>) {
+    let facts = EventFacts {
+        kind: EventType::Test,
+        entry_id: None,
+        first_download: false,
+        only_destination: Some(id),
+    };
+    (json!({"message": "A test event from PicoShare."}), facts)
+}
+
+/// Counts `dropped` events deleted from a full outbox, and says so.
+pub(crate) fn log_dropped(dropped: u64, max: i64) {
+    let total = DROPPED.fetch_add(dropped, Ordering::Relaxed) + dropped;
+    tracing::warn!(
+        dropped,
+        total,
+        "the notification outbox is full ({max} undelivered events): dropped the oldest"
+    );
+}
+
+shared_sql! {
+    /// One event for one destination.
+    pub(crate) const INSERT_EVENT = "INSERT INTO picoshare_hook_outbox
+            (event_id, destination_id, event_type, body, created_time, attempts, next_try_ms)
+         VALUES ($1, $2, $3, $4, $5, 0, $6)";
+    /// The undelivered events.
+    pub(crate) const COUNT_WAITING =
+        "SELECT count(*) FROM picoshare_hook_outbox WHERE delivered_time IS NULL";
+    /// Drops the oldest `$1` undelivered events.
+    pub(crate) const DROP_OLDEST = "DELETE FROM picoshare_hook_outbox WHERE seq IN
+        (SELECT seq FROM picoshare_hook_outbox WHERE delivered_time IS NULL ORDER BY seq LIMIT $1)";
+    /// Guest link `$1`'s label, file limit and files so far (those of
+    /// unfinished resumable uploads other than entry `$2`'s included: a
+    /// resumable upload's row is marked complete after its entry row).
+    pub(crate) const GUEST_LINK_FILES = "SELECT label, max_file_uploads,
+            (SELECT count(*) FROM entries e WHERE e.guest_link_id = g.id)
+            + (SELECT count(*) FROM picoshare_tus_uploads t
+               WHERE t.guest_link_id = g.id AND t.completed = 0 AND t.entry_id <> $2)
+         FROM guest_links g WHERE g.id = $1";
+    /// Entry `$1`'s download limit and downloads used.
+    pub(crate) const DOWNLOAD_LIMIT =
+        "SELECT max_downloads, downloads_used FROM picoshare_entry_limits WHERE entry_id = $1";
+    /// Entry `$1`'s recorded downloads.
+    pub(crate) const DOWNLOAD_COUNT = "SELECT count(*) FROM downloads WHERE entry_id = $1";
+    /// Forgets the notices and first downloads of files that are gone.
+    pub(crate) const FORGET_GONE = "DELETE FROM picoshare_hook_expiry_notices
+         WHERE entry_id NOT IN (SELECT id FROM entries);
+         DELETE FROM picoshare_hook_downloaded
+         WHERE entry_id NOT IN (SELECT id FROM entries);";
+    /// Whether an enabled destination wants "expiring soon".
+    pub(crate) const EXPIRING_WANTED = "SELECT EXISTS (SELECT 1 FROM picoshare_hook_destinations
+        WHERE enabled = 1 AND (' ' || events || ' ') LIKE '% expiring_soon %')";
+    /// Whether an enabled destination wants downloads.
+    pub(crate) const DOWNLOADS_WANTED = "SELECT EXISTS (SELECT 1 FROM picoshare_hook_destinations
+        WHERE enabled = 1 AND (' ' || events || ' ') LIKE '% download %')";
+    /// A new destination.
+    pub(crate) const INSERT_DESTINATION = "INSERT INTO picoshare_hook_destinations (id, name,
+            kind, url, secret, events, first_download_only, entry_ids, enabled, created_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    /// Destination `$1`'s new settings.
+    pub(crate) const UPDATE_DESTINATION = "UPDATE picoshare_hook_destinations SET name = $2,
+            kind = $3, url = $4, secret = $5, events = $6, first_download_only = $7,
+            entry_ids = $8, enabled = $9
+         WHERE id = $1";
+    /// Destination `$1`'s events.
+    pub(crate) const DELETE_DESTINATION_EVENTS =
+        "DELETE FROM picoshare_hook_outbox WHERE destination_id = $1";
+    /// Destination `$1`.
+    pub(crate) const DELETE_DESTINATION = "DELETE FROM picoshare_hook_destinations WHERE id = $1";
+    /// When the next undelivered event is due.
+    pub(crate) const NEXT_DUE =
+        "SELECT min(next_try_ms) FROM picoshare_hook_outbox WHERE delivered_time IS NULL";
+    /// Event `$1` delivered at `$2`.
+    pub(crate) const MARK_DELIVERED =
+        "UPDATE picoshare_hook_outbox SET delivered_time = $2 WHERE seq = $1";
+    /// Destination `$1`'s last success at `$2`.
+    pub(crate) const DESTINATION_SUCCEEDED =
+        "UPDATE picoshare_hook_destinations SET last_success_time = $2 WHERE id = $1";
+    /// Event `$1` failed: its next try at `$2`.
+    pub(crate) const MARK_FAILED = "UPDATE picoshare_hook_outbox SET attempts = attempts + 1,
+        next_try_ms = $2 WHERE seq = $1";
+    /// The other events of destination `$1` wait as long as its failed one
+    /// (`$2`): a receiver that is down gets one round of tries per retry,
+    /// not one per event.
+    pub(crate) const DESTINATION_WAITS = "UPDATE picoshare_hook_outbox SET next_try_ms = $2
+         WHERE destination_id = $1 AND delivered_time IS NULL AND next_try_ms < $2";
+    /// Destination `$1`'s last error `$2` at `$3`.
+    pub(crate) const DESTINATION_FAILED = "UPDATE picoshare_hook_destinations SET last_error = $2,
+        last_error_time = $3 WHERE id = $1";
+    /// Keeps the newest `$1` + 1 delivered events only.
+    pub(crate) const TRIM_DELIVERED = "DELETE FROM picoshare_hook_outbox
+         WHERE delivered_time IS NOT NULL
+         AND seq < (SELECT seq FROM picoshare_hook_outbox WHERE delivered_time IS NOT NULL
+                    ORDER BY seq DESC LIMIT 1 OFFSET $1)";
 }
 
 #[cfg(test)]

@@ -24,62 +24,27 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use tokio_postgres::{Row as PgRow, Transaction};
+use tokio_postgres::Transaction;
 
 use super::RemoteStore;
 use crate::ids::EntryId;
+use crate::store::model::hooks as model;
 use crate::store::model::hooks::{
-    envelope, outbox_max, Attempt, Destination, DestinationKind, DestinationSpec, Due, EventFacts,
-    EventType, HookState, DELIVERED_KEPT, DROPPED, EXPIRY_NOTICE,
+    add_download, decode_destination, decode_spec, envelope, facts_of, guest_upload_events,
+    log_dropped, outbox_max, spec_params, test_event, Attempt, Destination, DestinationKind,
+    DestinationSpec, Due, EventFacts, EventType, HookState, COUNT_WAITING, DELETE_DESTINATION,
+    DELETE_DESTINATION_EVENTS, DELIVERED_KEPT, DESTINATION_FAILED, DESTINATION_SUCCEEDED,
+    DESTINATION_WAITS, DEST_COLUMNS, DOWNLOADS_WANTED, DOWNLOAD_COUNT, DOWNLOAD_LIMIT, DROP_OLDEST,
+    EXPIRING_WANTED, EXPIRY_NOTICE, FORGET_GONE, GUEST_LINK_FILES, INSERT_DESTINATION,
+    INSERT_EVENT, MARK_DELIVERED, MARK_FAILED, NEXT_DUE, TRIM_DELIVERED, UPDATE_DESTINATION,
 };
-use crate::store::model::time::{db_time, db_time_to_utc};
+use crate::store::model::time::db_time;
 use crate::store::model::{DownloadRecord, NewEntry};
 use crate::store::StoreError;
 use crate::validate::NEVER_EXPIRE;
 
 /// Events of one destination sent per round at most.
 const PER_DESTINATION: usize = 8;
-
-const DEST_COLUMNS: &str = "d.id, d.name, d.kind, d.url, d.secret, d.events,
-    d.first_download_only, d.entry_ids, d.enabled, d.created_time, d.last_success_time,
-    d.last_error, d.last_error_time";
-
-fn decode_spec(r: &PgRow) -> Result<(String, DestinationSpec), StoreError> {
-    let kind: String = r.try_get(2)?;
-    let events: String = r.try_get(5)?;
-    let entry_ids: Option<String> = r.try_get(7)?;
-    Ok((
-        r.try_get(0)?,
-        DestinationSpec {
-            name: r.try_get(1)?,
-            kind: DestinationKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown destination kind {kind:?}")))?,
-            url: r.try_get(3)?,
-            secret: r.try_get(4)?,
-            events: events.split(' ').filter_map(EventType::parse).collect(),
-            first_download_only: r.try_get::<_, i64>(6)? != 0,
-            entry_ids: entry_ids.map(|s| s.split(' ').map(str::to_owned).collect()),
-            enabled: r.try_get::<_, i64>(8)? != 0,
-        },
-    ))
-}
-
-fn decode_destination(r: &PgRow) -> Result<Destination, StoreError> {
-    let (id, spec) = decode_spec(r)?;
-    let created: String = r.try_get(9)?;
-    let success: Option<String> = r.try_get(10)?;
-    let error: Option<String> = r.try_get(11)?;
-    let error_time: Option<String> = r.try_get(12)?;
-    let queued: i64 = r.try_get(13)?;
-    Ok(Destination {
-        id,
-        spec,
-        created: db_time_to_utc(&created),
-        last_success: success.as_deref().map(db_time_to_utc),
-        last_error: error.zip(error_time.as_deref().map(db_time_to_utc)),
-        queued: queued as u64,
-    })
-}
 
 /// Writes event `kind` for every destination that wants it, in `tx`; keeps
 /// the outbox within its bound. The event's ID, or `None` if none wanted it.
@@ -110,9 +75,7 @@ async fn enqueue(
     let body = envelope(&event_id, kind, now, data).to_string();
     for dest in &wanted {
         tx.execute(
-            "INSERT INTO picoshare_hook_outbox
-                (event_id, destination_id, event_type, body, created_time, attempts, next_try_ms)
-             VALUES ($1, $2, $3, $4, $5, 0, $6)",
+            INSERT_EVENT.pg(),
             &[
                 &event_id,
                 dest,
@@ -124,28 +87,11 @@ async fn enqueue(
         )
         .await?;
     }
-    let waiting: i64 = tx
-        .query_one(
-            "SELECT count(*) FROM picoshare_hook_outbox WHERE delivered_time IS NULL",
-            &[],
-        )
-        .await?
-        .get(0);
+    let waiting: i64 = tx.query_one(COUNT_WAITING.pg(), &[]).await?.get(0);
     let max = outbox_max();
     if waiting > max {
-        let dropped = tx
-            .execute(
-                "DELETE FROM picoshare_hook_outbox WHERE seq IN (SELECT seq FROM picoshare_hook_outbox
-                    WHERE delivered_time IS NULL ORDER BY seq LIMIT $1)",
-                &[&(waiting - max)],
-            )
-            .await?;
-        let total = DROPPED.fetch_add(dropped, std::sync::atomic::Ordering::Relaxed) + dropped;
-        tracing::warn!(
-            dropped,
-            total,
-            "the notification outbox is full ({max} undelivered events): dropped the oldest"
-        );
+        let dropped = tx.execute(DROP_OLDEST.pg(), &[&(waiting - max)]).await?;
+        log_dropped(dropped, max);
     }
     Ok(Some(event_id))
 }
@@ -158,16 +104,7 @@ async fn entry_facts(tx: &Transaction<'_>, id: &str) -> Result<Option<Value>, St
             &[&id],
         )
         .await?;
-    Ok(row.map(|r| {
-        let expiration: Option<String> = r.get(2);
-        json!({
-            "entryId": id,
-            "filename": r.get::<_, String>(0),
-            "contentType": r.get::<_, String>(1),
-            "size": r.get::<_, i64>(3),
-            "expiration": expiration.filter(|t| t != NEVER_EXPIRE),
-        })
-    }))
+    row.map(|r| model::entry_facts(id, &r)).transpose()
 }
 
 /// Called where a finished upload's entry row is written (see SQLite's).
@@ -179,57 +116,26 @@ pub(super) async fn entry_inserted(
     let Some(link) = entry.guest_link_id.as_deref() else {
         return Ok(());
     };
-    let Some(mut data) = entry_facts(tx, id.as_str()).await? else {
+    let Some(data) = entry_facts(tx, id.as_str()).await? else {
         return Ok(());
     };
     let row = tx
-        .query_opt(
-            "SELECT label, max_file_uploads,
-                (SELECT count(*) FROM entries e WHERE e.guest_link_id = g.id)
-                + (SELECT count(*) FROM picoshare_tus_uploads t
-                   WHERE t.guest_link_id = g.id AND t.completed = 0 AND t.entry_id <> $2)
-             FROM guest_links g WHERE g.id = $1",
-            &[&link, &id.as_str()],
-        )
+        .query_opt(GUEST_LINK_FILES.pg(), &[&link, &id.as_str()])
         .await?;
     let (label, max, count): (Option<String>, Option<i64>, i64) = match &row {
         Some(r) => (r.get(0), r.get(1), r.get(2)),
         None => (None, None, 0),
     };
-    data["guestLinkId"] = json!(link);
-    data["guestLinkLabel"] = json!(label);
-    data["note"] = json!(entry.note);
-    let facts = EventFacts {
-        kind: EventType::GuestUpload,
-        entry_id: Some(id.as_str()),
-        first_download: false,
-        only_destination: None,
-    };
-    enqueue(tx, EventType::GuestUpload, data, &facts).await?;
-    if max.is_some_and(|m| count == m) {
-        let data = json!({
-            "guestLinkId": link,
-            "guestLinkLabel": label,
-            "maxUploads": max,
-            "lastEntryId": id.as_str(),
-        });
-        let facts = EventFacts {
-            kind: EventType::GuestLinkUsedUp,
-            ..facts
-        };
-        enqueue(tx, EventType::GuestLinkUsedUp, data, &facts).await?;
+    let events = guest_upload_events(data, id.as_str(), entry, link, label.as_deref(), max, count);
+    for (kind, data) in events {
+        enqueue(tx, kind, data, &facts_of(kind, Some(id.as_str()), false)).await?;
     }
     Ok(())
 }
 
 /// Called in the transaction that counts a limited download of `id`.
 pub(super) async fn download_counted(tx: &Transaction<'_>, id: &EntryId) -> Result<(), StoreError> {
-    let row = tx
-        .query_opt(
-            "SELECT max_downloads, downloads_used FROM picoshare_entry_limits WHERE entry_id = $1",
-            &[&id.as_str()],
-        )
-        .await?;
+    let row = tx.query_opt(DOWNLOAD_LIMIT.pg(), &[&id.as_str()]).await?;
     let Some(r) = row else { return Ok(()) };
     let (max, used): (Option<i64>, i64) = (r.get(0), r.get(1));
     let Some(max) = max.filter(|m| *m == used) else {
@@ -239,33 +145,15 @@ pub(super) async fn download_counted(tx: &Transaction<'_>, id: &EntryId) -> Resu
         return Ok(());
     };
     data["maxDownloads"] = json!(max);
-    let facts = EventFacts {
-        kind: EventType::DownloadLimitReached,
-        entry_id: Some(id.as_str()),
-        first_download: false,
-        only_destination: None,
-    };
-    enqueue(tx, EventType::DownloadLimitReached, data, &facts).await?;
+    let kind = EventType::DownloadLimitReached;
+    enqueue(tx, kind, data, &facts_of(kind, Some(id.as_str()), false)).await?;
     Ok(())
 }
 
 /// Called by garbage collection, in its transaction (see SQLite's).
 pub(super) async fn expiring(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
-    tx.batch_execute(
-        "DELETE FROM picoshare_hook_expiry_notices
-         WHERE entry_id NOT IN (SELECT id FROM entries);
-         DELETE FROM picoshare_hook_downloaded
-         WHERE entry_id NOT IN (SELECT id FROM entries);",
-    )
-    .await?;
-    let wanted: bool = tx
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM picoshare_hook_destinations
-                WHERE enabled = 1 AND (' ' || events || ' ') LIKE '% expiring_soon %')",
-            &[],
-        )
-        .await?
-        .get(0);
+    tx.batch_execute(FORGET_GONE.pg()).await?;
+    let wanted: bool = tx.query_one(EXPIRING_WANTED.pg(), &[]).await?.get(0);
     if !wanted {
         return Ok(());
     }
@@ -292,24 +180,11 @@ pub(super) async fn expiring(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result
             continue;
         }
         if let Some(data) = entry_facts(tx, &id).await? {
-            let facts = EventFacts {
-                kind: EventType::ExpiringSoon,
-                entry_id: Some(&id),
-                first_download: false,
-                only_destination: None,
-            };
-            enqueue(tx, EventType::ExpiringSoon, data, &facts).await?;
+            let kind = EventType::ExpiringSoon;
+            enqueue(tx, kind, data, &facts_of(kind, Some(&id), false)).await?;
         }
     }
     Ok(())
-}
-
-fn spec_params(spec: &DestinationSpec) -> (String, Option<String>) {
-    let events: Vec<&str> = spec.events.iter().map(|e| e.as_str()).collect();
-    (
-        events.join(" "),
-        spec.entry_ids.as_ref().map(|v| v.join(" ")),
-    )
 }
 
 async fn mark_downloaded(tx: &Transaction<'_>) -> Result<(), StoreError> {
@@ -341,14 +216,7 @@ impl RemoteStore {
     /// # Errors
     /// PostgreSQL failures.
     pub(crate) async fn refresh_hooks(&self) -> Result<(), StoreError> {
-        let wanted: bool = self
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM picoshare_hook_destinations
-                    WHERE enabled = 1 AND (' ' || events || ' ') LIKE '% download %')",
-                &[],
-            )
-            .await?
-            .get(0);
+        let wanted: bool = self.query_one(DOWNLOADS_WANTED.pg(), &[]).await?.get(0);
         self.inner
             .hooks
             .downloads_wanted
@@ -379,10 +247,7 @@ impl RemoteStore {
             let Some(mut data) = entry_facts(&tx, id).await? else {
                 return Ok(());
             };
-            let count: i64 = tx
-                .query_one("SELECT count(*) FROM downloads WHERE entry_id = $1", &[&id])
-                .await?
-                .get(0);
+            let count: i64 = tx.query_one(DOWNLOAD_COUNT.pg(), &[&id]).await?.get(0);
             let first = tx
                 .execute(
                     "INSERT INTO picoshare_hook_downloaded (entry_id) VALUES ($1)
@@ -391,19 +256,9 @@ impl RemoteStore {
                 )
                 .await?
                 == 1;
-            data["downloadTime"] =
-                json!(rec.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-            data["clientIp"] = json!(rec.client_ip);
-            data["userAgent"] = json!(rec.user_agent);
-            data["downloadCount"] = json!(count);
-            data["firstDownload"] = json!(first);
-            let facts = EventFacts {
-                kind: EventType::Download,
-                entry_id: Some(id),
-                first_download: first,
-                only_destination: None,
-            };
-            enqueue(&tx, EventType::Download, data, &facts).await?;
+            add_download(&mut data, &rec, count, first);
+            let kind = EventType::Download;
+            enqueue(&tx, kind, data, &facts_of(kind, Some(id), first)).await?;
             tx.commit().await?;
             store.hooks_written();
             Ok(())
@@ -438,31 +293,8 @@ impl RemoteStore {
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
         let id = crate::ids::random_hex(8);
-        let (events, entries) = spec_params(&spec);
-        let mut client = self.pg().await?;
-        let tx = client.transaction().await?;
-        mark_downloaded(&tx).await?;
-        tx.execute(
-            "INSERT INTO picoshare_hook_destinations (id, name, kind, url, secret, events,
-                first_download_only, entry_ids, enabled, created_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &id,
-                &spec.name,
-                &spec.kind.as_str(),
-                &spec.url,
-                &spec.secret,
-                &events,
-                &i64::from(spec.first_download_only),
-                &entries,
-                &i64::from(spec.enabled),
-                &db_time(now),
-            ],
-        )
-        .await?;
-        tx.commit().await?;
-        drop(client);
-        self.refresh_hooks().await?;
+        self.save_destination(&id, &spec, Some(db_time(now)))
+            .await?;
         Ok(id)
     }
 
@@ -475,29 +307,46 @@ impl RemoteStore {
         id: String,
         spec: DestinationSpec,
     ) -> Result<bool, StoreError> {
-        let (events, entries) = spec_params(&spec);
+        self.save_destination(&id, &spec, None).await
+    }
+
+    /// Writes destination `id`'s settings in a transaction of its own (see
+    /// SQLite's `save_destination`): a new row created at `created`, or the
+    /// row there is (false if there is none).
+    async fn save_destination(
+        &self,
+        id: &str,
+        spec: &DestinationSpec,
+        created: Option<String>,
+    ) -> Result<bool, StoreError> {
+        let (events, entries) = spec_params(spec);
+        let (kind, first, enabled) = (
+            spec.kind.as_str(),
+            i64::from(spec.first_download_only),
+            i64::from(spec.enabled),
+        );
+        let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+            &id,
+            &spec.name,
+            &kind,
+            &spec.url,
+            &spec.secret,
+            &events,
+            &first,
+            &entries,
+            &enabled,
+        ];
+        let sql = match &created {
+            Some(time) => {
+                values.push(time);
+                INSERT_DESTINATION
+            }
+            None => UPDATE_DESTINATION,
+        };
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
         mark_downloaded(&tx).await?;
-        let n = tx
-            .execute(
-                "UPDATE picoshare_hook_destinations SET name = $2, kind = $3, url = $4,
-                    secret = $5, events = $6, first_download_only = $7, entry_ids = $8,
-                    enabled = $9
-                 WHERE id = $1",
-                &[
-                    &id,
-                    &spec.name,
-                    &spec.kind.as_str(),
-                    &spec.url,
-                    &spec.secret,
-                    &events,
-                    &i64::from(spec.first_download_only),
-                    &entries,
-                    &i64::from(spec.enabled),
-                ],
-            )
-            .await?;
+        let n = tx.execute(sql.pg(), &values).await?;
         tx.commit().await?;
         drop(client);
         self.refresh_hooks().await?;
@@ -511,17 +360,8 @@ impl RemoteStore {
     pub(crate) async fn delete_hook_destination(&self, id: String) -> Result<bool, StoreError> {
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
-        tx.execute(
-            "DELETE FROM picoshare_hook_outbox WHERE destination_id = $1",
-            &[&id],
-        )
-        .await?;
-        let n = tx
-            .execute(
-                "DELETE FROM picoshare_hook_destinations WHERE id = $1",
-                &[&id],
-            )
-            .await?;
+        tx.execute(DELETE_DESTINATION_EVENTS.pg(), &[&id]).await?;
+        let n = tx.execute(DELETE_DESTINATION.pg(), &[&id]).await?;
         tx.commit().await?;
         drop(client);
         self.refresh_hooks().await?;
@@ -535,19 +375,8 @@ impl RemoteStore {
     pub(crate) async fn send_hook_test(&self, id: String) -> Result<Option<String>, StoreError> {
         let mut client = self.pg().await?;
         let tx = client.transaction().await?;
-        let facts = EventFacts {
-            kind: EventType::Test,
-            entry_id: None,
-            first_download: false,
-            only_destination: Some(&id),
-        };
-        let event = enqueue(
-            &tx,
-            EventType::Test,
-            json!({"message": "A test event from PicoShare."}),
-            &facts,
-        )
-        .await?;
+        let (data, facts) = test_event(&id);
+        let event = enqueue(&tx, EventType::Test, data, &facts).await?;
         tx.commit().await?;
         self.hooks_written();
         Ok(event)
@@ -629,13 +458,7 @@ impl RemoteStore {
     /// # Errors
     /// PostgreSQL failures.
     pub(crate) async fn hooks_next_due(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .query_one(
-                "SELECT min(next_try_ms) FROM picoshare_hook_outbox WHERE delivered_time IS NULL",
-                &[],
-            )
-            .await?
-            .get(0))
+        Ok(self.query_one(NEXT_DUE.pg(), &[]).await?.get(0))
     }
 
     /// Records how attempts went (see SQLite's).
@@ -652,48 +475,21 @@ impl RemoteStore {
         for a in &attempts {
             match &a.outcome {
                 Ok(()) => {
-                    tx.execute(
-                        "UPDATE picoshare_hook_outbox SET delivered_time = $2 WHERE seq = $1",
-                        &[&a.seq, &now],
-                    )
-                    .await?;
-                    tx.execute(
-                        "UPDATE picoshare_hook_destinations SET last_success_time = $2
-                         WHERE id = $1",
-                        &[&a.destination_id, &now],
-                    )
-                    .await?;
+                    tx.execute(MARK_DELIVERED.pg(), &[&a.seq, &now]).await?;
+                    tx.execute(DESTINATION_SUCCEEDED.pg(), &[&a.destination_id, &now])
+                        .await?;
                 }
                 Err((error, next)) => {
-                    tx.execute(
-                        "UPDATE picoshare_hook_outbox SET attempts = attempts + 1,
-                            next_try_ms = $2 WHERE seq = $1",
-                        &[&a.seq, next],
-                    )
-                    .await?;
-                    tx.execute(
-                        "UPDATE picoshare_hook_outbox SET next_try_ms = $2
-                         WHERE destination_id = $1 AND delivered_time IS NULL
-                           AND next_try_ms < $2",
-                        &[&a.destination_id, next],
-                    )
-                    .await?;
-                    tx.execute(
-                        "UPDATE picoshare_hook_destinations SET last_error = $2,
-                            last_error_time = $3 WHERE id = $1",
-                        &[&a.destination_id, error, &now],
-                    )
-                    .await?;
+                    tx.execute(MARK_FAILED.pg(), &[&a.seq, next]).await?;
+                    tx.execute(DESTINATION_WAITS.pg(), &[&a.destination_id, next])
+                        .await?;
+                    tx.execute(DESTINATION_FAILED.pg(), &[&a.destination_id, error, &now])
+                        .await?;
                 }
             }
         }
-        tx.execute(
-            "DELETE FROM picoshare_hook_outbox WHERE delivered_time IS NOT NULL
-             AND seq < (SELECT seq FROM picoshare_hook_outbox WHERE delivered_time IS NOT NULL
-                        ORDER BY seq DESC LIMIT 1 OFFSET $1)",
-            &[&(DELIVERED_KEPT - 1)],
-        )
-        .await?;
+        tx.execute(TRIM_DELIVERED.pg(), &[&(DELIVERED_KEPT - 1)])
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -164,25 +164,7 @@ impl RemoteSink {
         let mut client = store.pg().await?;
         let tx = client.transaction().await?;
         // The lease's fence, as for a new file (`upload.rs`).
-        if tx
-            .query_opt(
-                "SELECT 1 FROM picoshare_instances WHERE id = $1 FOR KEY SHARE",
-                &[&self.0.registered],
-            )
-            .await?
-            .is_none()
-        {
-            return Err(StoreError::LeaseLost);
-        }
-        let claimed = tx
-            .execute(
-                "DELETE FROM picoshare_pending_uploads WHERE entry_id = $1 AND instance_id = $2",
-                &[&self.0.id.as_str(), &self.0.registered],
-            )
-            .await?;
-        if claimed != 1 {
-            return Err(StoreError::LeaseLost);
-        }
+        self.0.consume_claim(&tx).await?;
         let sink = &self.0;
         let content = Content {
             id: &sink.id,

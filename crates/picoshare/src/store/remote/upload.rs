@@ -201,31 +201,7 @@ impl RemoteSink {
         let started = Instant::now();
         let mut client = store.pg().await?;
         let tx = client.transaction().await?;
-        // The fence (see `lease.rs`): the registration the upload was
-        // claimed under must still exist (held until the commit, so that
-        // it cannot be taken back half-way), and the upload's claim on its
-        // object is consumed here. If either is gone, another instance took
-        // this one's lease back and queued the object for deletion: nothing
-        // is stored.
-        if tx
-            .query_opt(
-                "SELECT 1 FROM picoshare_instances WHERE id = $1 FOR KEY SHARE",
-                &[&self.0.registered],
-            )
-            .await?
-            .is_none()
-        {
-            return Err(StoreError::LeaseLost);
-        }
-        let claimed = tx
-            .execute(
-                "DELETE FROM picoshare_pending_uploads WHERE entry_id = $1 AND instance_id = $2",
-                &[&self.0.id.as_str(), &self.0.registered],
-            )
-            .await?;
-        if claimed != 1 {
-            return Err(StoreError::LeaseLost);
-        }
+        self.0.consume_claim(&tx).await?;
         if let Some(slot) = &self.0.slot {
             // What counts in the slot's place from now on is the entry; a
             // slot taken back may have gone to another upload.
@@ -251,6 +227,39 @@ impl RemoteSink {
 }
 
 impl PartSink {
+    /// The fence (see `lease.rs`), in the transaction that stores the
+    /// upload's object as a file's content (a new entry, or a replacement):
+    /// the registration the upload was claimed under must still exist (held
+    /// until the commit, so that it cannot be taken back half-way), and the
+    /// upload's claim on its object is consumed here. If either is gone,
+    /// another instance took this one's lease back and queued the object for
+    /// deletion: [`StoreError::LeaseLost`], nothing is stored.
+    pub(super) async fn consume_claim(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+    ) -> Result<(), StoreError> {
+        if tx
+            .query_opt(
+                "SELECT 1 FROM picoshare_instances WHERE id = $1 FOR KEY SHARE",
+                &[&self.registered],
+            )
+            .await?
+            .is_none()
+        {
+            return Err(StoreError::LeaseLost);
+        }
+        let claimed = tx
+            .execute(
+                "DELETE FROM picoshare_pending_uploads WHERE entry_id = $1 AND instance_id = $2",
+                &[&self.id.as_str(), &self.registered],
+            )
+            .await?;
+        if claimed != 1 {
+            return Err(StoreError::LeaseLost);
+        }
+        Ok(())
+    }
+
     /// Registers a plain upload as in progress (before its first byte is
     /// stored), once; a resumable upload's row registers it already.
     async fn ensure_registered(&mut self) -> Result<(), StoreError> {

@@ -255,12 +255,14 @@ impl SqliteStore {
     /// share one commit. Only a download starts the wait, so an idle server
     /// stays idle; at shutdown the records still gathering are written.
     pub(crate) fn record_download(&self, rec: DownloadRecord) {
+        self.gather(&self.inner.downloads, rec);
+    }
+
+    /// Adds `rec` to `queue`; the first record to wait there starts the
+    /// wait of [`DOWNLOADS_GATHER`] after which the records go to the writer.
+    fn gather(&self, queue: &std::sync::Mutex<Vec<DownloadRecord>>, rec: DownloadRecord) {
         let first = {
-            let mut q = self
-                .inner
-                .downloads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
             q.push(rec);
             q.len() == 1
         };
@@ -281,22 +283,7 @@ impl SqliteStore {
         if !self.downloads_wanted() {
             return;
         }
-        let first = {
-            let mut q = self
-                .inner
-                .completed_downloads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            q.push(rec);
-            q.len() == 1
-        };
-        if first {
-            let store = self.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(DOWNLOADS_GATHER).await;
-                store.flush_downloads();
-            });
-        }
+        self.gather(&self.inner.completed_downloads, rec);
     }
 
     /// Whether some notification destination wants downloads.

@@ -32,12 +32,18 @@ use serde_json::{json, Value};
 
 use super::{query_all, query_opt, SqliteStore};
 use crate::ids::EntryId;
-pub(crate) use crate::store::model::hooks::{dropped, Attempt, Due, HookState};
+use crate::store::model::hooks as model;
 use crate::store::model::hooks::{
-    envelope, Destination, DestinationKind, DestinationSpec, EventFacts, EventType, DELIVERED_KEPT,
-    EXPIRY_NOTICE,
+    add_download, decode_destination, decode_spec, envelope, facts_of, guest_upload_events,
+    log_dropped, outbox_max, spec_params, test_event, Destination, DestinationKind,
+    DestinationSpec, EventFacts, EventType, COUNT_WAITING, DELETE_DESTINATION,
+    DELETE_DESTINATION_EVENTS, DELIVERED_KEPT, DESTINATION_FAILED, DESTINATION_SUCCEEDED,
+    DESTINATION_WAITS, DEST_COLUMNS, DOWNLOADS_WANTED, DOWNLOAD_COUNT, DOWNLOAD_LIMIT, DROP_OLDEST,
+    EXPIRING_WANTED, EXPIRY_NOTICE, FORGET_GONE, GUEST_LINK_FILES, INSERT_DESTINATION,
+    INSERT_EVENT, MARK_DELIVERED, MARK_FAILED, NEXT_DUE, TRIM_DELIVERED, UPDATE_DESTINATION,
 };
-use crate::store::model::time::{db_time, db_time_to_utc};
+pub(crate) use crate::store::model::hooks::{dropped, Attempt, Due, HookState};
+use crate::store::model::time::db_time;
 use crate::store::model::{DownloadRecord, NewEntry};
 use crate::store::StoreError;
 use crate::validate::NEVER_EXPIRE;
@@ -60,47 +66,6 @@ fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-const DEST_COLUMNS: &str = "d.id, d.name, d.kind, d.url, d.secret, d.events,
-    d.first_download_only, d.entry_ids, d.enabled, d.created_time, d.last_success_time,
-    d.last_error, d.last_error_time";
-
-fn decode_spec(r: &rusqlite::Row<'_>) -> Result<(String, DestinationSpec), StoreError> {
-    let kind: String = r.get(2)?;
-    let events: String = r.get(5)?;
-    let entry_ids: Option<String> = r.get(7)?;
-    Ok((
-        r.get(0)?,
-        DestinationSpec {
-            name: r.get(1)?,
-            kind: DestinationKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("unknown destination kind {kind:?}")))?,
-            url: r.get(3)?,
-            secret: r.get(4)?,
-            events: events.split(' ').filter_map(EventType::parse).collect(),
-            first_download_only: r.get::<_, i64>(6)? != 0,
-            entry_ids: entry_ids.map(|s| s.split(' ').map(str::to_owned).collect()),
-            enabled: r.get::<_, i64>(8)? != 0,
-        },
-    ))
-}
-
-fn decode_destination(r: &rusqlite::Row<'_>) -> Result<Destination, StoreError> {
-    let (id, spec) = decode_spec(r)?;
-    let created: String = r.get(9)?;
-    let success: Option<String> = r.get(10)?;
-    let error: Option<String> = r.get(11)?;
-    let error_time: Option<String> = r.get(12)?;
-    let queued: i64 = r.get(13)?;
-    Ok(Destination {
-        id,
-        spec,
-        created: db_time_to_utc(&created),
-        last_success: success.as_deref().map(db_time_to_utc),
-        last_error: error.zip(error_time.as_deref().map(db_time_to_utc)),
-        queued: queued as u64,
-    })
-}
-
 /// Writes event `kind` with `data` for every destination that wants it
 /// (`facts`), in the caller's transaction; keeps the outbox within its bound.
 /// Returns the event's ID, or `None` when no destination wanted it.
@@ -114,7 +79,7 @@ fn enqueue(
         conn,
         &format!("SELECT {DEST_COLUMNS} FROM picoshare_hook_destinations d"),
         [],
-        decode_spec,
+        |r| decode_spec(r),
     )?;
     let wanted: Vec<&String> = dests
         .iter()
@@ -127,11 +92,7 @@ fn enqueue(
     let event_id = crate::ids::random_hex(16);
     let now = Utc::now();
     let body = envelope(&event_id, kind, now, data).to_string();
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO picoshare_hook_outbox
-            (event_id, destination_id, event_type, body, created_time, attempts, next_try_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
-    )?;
+    let mut insert = conn.prepare_cached(INSERT_EVENT.sqlite())?;
     for dest in &wanted {
         insert.execute(params![
             event_id,
@@ -142,26 +103,11 @@ fn enqueue(
             now.timestamp_millis()
         ])?;
     }
-    let waiting: i64 = conn.query_row(
-        "SELECT count(*) FROM picoshare_hook_outbox WHERE delivered_time IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    let max = crate::store::model::hooks::outbox_max();
+    let waiting: i64 = conn.query_row(COUNT_WAITING.sqlite(), [], |r| r.get(0))?;
+    let max = outbox_max();
     if waiting > max {
-        let dropped = conn.execute(
-            "DELETE FROM picoshare_hook_outbox WHERE seq IN (SELECT seq FROM picoshare_hook_outbox
-                WHERE delivered_time IS NULL ORDER BY seq LIMIT ?1)",
-            [waiting - max],
-        )?;
-        let total = crate::store::model::hooks::DROPPED
-            .fetch_add(dropped as u64, Ordering::Relaxed)
-            + dropped as u64;
-        tracing::warn!(
-            dropped,
-            total,
-            "the notification outbox is full ({max} undelivered events): dropped the oldest"
-        );
+        let dropped = conn.execute(DROP_OLDEST.sqlite(), [waiting - max])?;
+        log_dropped(dropped as u64, max);
     }
     QUEUED.with(|q| q.set(true));
     Ok(Some(event_id))
@@ -176,16 +122,7 @@ fn entry_facts(conn: &Connection, id: &str) -> Result<Option<Value>, StoreError>
             (SELECT coalesce(sum(length(chunk)), 0) FROM entries_data d WHERE d.id = e.id)
          FROM entries e WHERE e.id = ?1",
         [id],
-        |r| {
-            let expiration: Option<String> = r.get(2)?;
-            Ok(json!({
-                "entryId": id,
-                "filename": r.get::<_, String>(0)?,
-                "contentType": r.get::<_, String>(1)?,
-                "size": r.get::<_, i64>(3)?,
-                "expiration": expiration.filter(|t| t != NEVER_EXPIRE),
-            }))
-        },
+        |r| model::entry_facts(id, r),
     )
 }
 
@@ -200,45 +137,18 @@ pub(super) fn entry_inserted(
     let Some(link) = entry.guest_link_id.as_deref() else {
         return Ok(());
     };
-    let Some(mut data) = entry_facts(conn, id.as_str())? else {
+    let Some(data) = entry_facts(conn, id.as_str())? else {
         return Ok(());
     };
-    // The files that count against the link, this one included (a
-    // resumable upload's row is marked complete after its entry row).
     let row: Option<(Option<String>, Option<i64>, i64)> = conn
-        .query_row(
-            "SELECT label, max_file_uploads,
-                (SELECT count(*) FROM entries e WHERE e.guest_link_id = g.id)
-                + (SELECT count(*) FROM picoshare_tus_uploads t
-                   WHERE t.guest_link_id = g.id AND t.completed = 0 AND t.entry_id <> ?2)
-             FROM guest_links g WHERE g.id = ?1",
-            params![link, id.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .query_row(GUEST_LINK_FILES.sqlite(), params![link, id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     let (label, max, count) = row.unwrap_or((None, None, 0));
-    data["guestLinkId"] = json!(link);
-    data["guestLinkLabel"] = json!(label);
-    data["note"] = json!(entry.note);
-    let facts = EventFacts {
-        kind: EventType::GuestUpload,
-        entry_id: Some(id.as_str()),
-        first_download: false,
-        only_destination: None,
-    };
-    enqueue(conn, EventType::GuestUpload, data, &facts)?;
-    if max.is_some_and(|m| count == m) {
-        let data = json!({
-            "guestLinkId": link,
-            "guestLinkLabel": label,
-            "maxUploads": max,
-            "lastEntryId": id.as_str(),
-        });
-        let facts = EventFacts {
-            kind: EventType::GuestLinkUsedUp,
-            ..facts
-        };
-        enqueue(conn, EventType::GuestLinkUsedUp, data, &facts)?;
+    let events = guest_upload_events(data, id.as_str(), entry, link, label.as_deref(), max, count);
+    for (kind, data) in events {
+        enqueue(conn, kind, data, &facts_of(kind, Some(id.as_str()), false))?;
     }
     Ok(())
 }
@@ -247,11 +157,9 @@ pub(super) fn entry_inserted(
 /// "download limit used up" when that was its last allowed download.
 pub(super) fn download_counted(conn: &Connection, id: &EntryId) -> Result<(), StoreError> {
     let row: Option<(Option<i64>, i64)> = conn
-        .query_row(
-            "SELECT max_downloads, downloads_used FROM picoshare_entry_limits WHERE entry_id = ?1",
-            [id.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row(DOWNLOAD_LIMIT.sqlite(), [id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let Some((Some(max), used)) = row else {
         return Ok(());
@@ -263,13 +171,8 @@ pub(super) fn download_counted(conn: &Connection, id: &EntryId) -> Result<(), St
         return Ok(());
     };
     data["maxDownloads"] = json!(max);
-    let facts = EventFacts {
-        kind: EventType::DownloadLimitReached,
-        entry_id: Some(id.as_str()),
-        first_download: false,
-        only_destination: None,
-    };
-    enqueue(conn, EventType::DownloadLimitReached, data, &facts)?;
+    let kind = EventType::DownloadLimitReached;
+    enqueue(conn, kind, data, &facts_of(kind, Some(id.as_str()), false))?;
     Ok(())
 }
 
@@ -288,27 +191,14 @@ pub(super) fn downloads_completed(
         let Some(mut data) = entry_facts(conn, id)? else {
             continue;
         };
-        let count: i64 = conn.query_row(
-            "SELECT count(*) FROM downloads WHERE entry_id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
-        data["downloadTime"] = json!(rec.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        data["clientIp"] = json!(rec.client_ip);
-        data["userAgent"] = json!(rec.user_agent);
-        data["downloadCount"] = json!(count);
+        let count: i64 = conn.query_row(DOWNLOAD_COUNT.sqlite(), [id], |r| r.get(0))?;
         let first = conn.execute(
             "INSERT OR IGNORE INTO picoshare_hook_downloaded (entry_id) VALUES (?1)",
             [id],
         )? == 1;
-        data["firstDownload"] = json!(first);
-        let facts = EventFacts {
-            kind: EventType::Download,
-            entry_id: Some(id),
-            first_download: first,
-            only_destination: None,
-        };
-        enqueue(conn, EventType::Download, data, &facts)?;
+        add_download(&mut data, rec, count, first);
+        let kind = EventType::Download;
+        enqueue(conn, kind, data, &facts_of(kind, Some(id), first))?;
     }
     Ok(())
 }
@@ -318,18 +208,8 @@ pub(super) fn downloads_completed(
 /// [`EXPIRY_NOTICE`] (again if its expiration is changed), and forgets the
 /// notices of files that are gone.
 pub(super) fn expiring(conn: &Connection, now: DateTime<Utc>) -> Result<(), StoreError> {
-    conn.execute_batch(
-        "DELETE FROM picoshare_hook_expiry_notices
-         WHERE entry_id NOT IN (SELECT id FROM entries);
-         DELETE FROM picoshare_hook_downloaded
-         WHERE entry_id NOT IN (SELECT id FROM entries);",
-    )?;
-    let wanted: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM picoshare_hook_destinations
-            WHERE enabled = 1 AND (' ' || events || ' ') LIKE '% expiring_soon %')",
-        [],
-        |r| r.get(0),
-    )?;
+    conn.execute_batch(FORGET_GONE.sqlite())?;
+    let wanted: bool = conn.query_row(EXPIRING_WANTED.sqlite(), [], |r| r.get(0))?;
     if !wanted {
         return Ok(());
     }
@@ -349,13 +229,8 @@ pub(super) fn expiring(conn: &Connection, now: DateTime<Utc>) -> Result<(), Stor
             params![id, expiration],
         )?;
         if let Some(data) = entry_facts(conn, &id)? {
-            let facts = EventFacts {
-                kind: EventType::ExpiringSoon,
-                entry_id: Some(&id),
-                first_download: false,
-                only_destination: None,
-            };
-            enqueue(conn, EventType::ExpiringSoon, data, &facts)?;
+            let kind = EventType::ExpiringSoon;
+            enqueue(conn, kind, data, &facts_of(kind, Some(&id), false))?;
         }
     }
     Ok(())
@@ -372,13 +247,38 @@ fn mark_downloaded(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Stores `spec` as destination `id`'s columns.
-fn spec_params(spec: &DestinationSpec) -> (String, Option<String>) {
-    let events: Vec<&str> = spec.events.iter().map(|e| e.as_str()).collect();
-    (
-        events.join(" "),
-        spec.entry_ids.as_ref().map(|v| v.join(" ")),
-    )
+/// Writes destination `id`'s settings: a new row created at `created`, or
+/// (`None`) the row there is, false if there is none. Files downloaded
+/// already are marked first, so that a destination that wants only first
+/// downloads is never told of them.
+fn save_destination(
+    conn: &Connection,
+    id: &str,
+    spec: &DestinationSpec,
+    created: Option<String>,
+) -> Result<bool, StoreError> {
+    let (events, entries) = spec_params(spec);
+    mark_downloaded(conn)?;
+    let kind = spec.kind.as_str();
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![
+        &id,
+        &spec.name,
+        &kind,
+        &spec.url,
+        &spec.secret,
+        &events,
+        &spec.first_download_only,
+        &entries,
+        &spec.enabled,
+    ];
+    let sql = match &created {
+        Some(time) => {
+            values.push(time);
+            INSERT_DESTINATION
+        }
+        None => UPDATE_DESTINATION,
+    };
+    Ok(conn.execute(sql.sqlite(), values.as_slice())? > 0)
 }
 
 impl SqliteStore {
@@ -394,14 +294,9 @@ impl SqliteStore {
     /// SQLite failures.
     pub(crate) async fn refresh_hooks(&self) -> Result<(), StoreError> {
         let wanted = self
-            .read(|conn| {
-                Ok(conn.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM picoshare_hook_destinations
-                        WHERE enabled = 1 AND (' ' || events || ' ') LIKE '% download %')",
-                    [],
-                    |r| r.get::<_, bool>(0),
-                )?)
-            })
+            .read(
+                |conn| Ok(conn.query_row(DOWNLOADS_WANTED.sqlite(), [], |r| r.get::<_, bool>(0))?),
+            )
             .await?;
         let state = self.hook_state();
         state.downloads_wanted.store(wanted, Ordering::Relaxed);
@@ -423,7 +318,7 @@ impl SqliteStore {
                      FROM picoshare_hook_destinations d ORDER BY d.created_time, d.id"
                 ),
                 [],
-                decode_destination,
+                |r| decode_destination(r),
             )
         })
         .await
@@ -440,29 +335,8 @@ impl SqliteStore {
     ) -> Result<String, StoreError> {
         let id = crate::ids::random_hex(8);
         let row_id = id.clone();
-        self.write(move |conn| {
-            let (events, entries) = spec_params(&spec);
-            mark_downloaded(conn)?;
-            conn.execute(
-                "INSERT INTO picoshare_hook_destinations (id, name, kind, url, secret, events,
-                    first_download_only, entry_ids, enabled, created_time)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    row_id,
-                    spec.name,
-                    spec.kind.as_str(),
-                    spec.url,
-                    spec.secret,
-                    events,
-                    spec.first_download_only,
-                    entries,
-                    spec.enabled,
-                    db_time(now)
-                ],
-            )?;
-            Ok(())
-        })
-        .await?;
+        self.write(move |conn| save_destination(conn, &row_id, &spec, Some(db_time(now))))
+            .await?;
         self.refresh_hooks().await?;
         Ok(id)
     }
@@ -478,27 +352,7 @@ impl SqliteStore {
         spec: DestinationSpec,
     ) -> Result<bool, StoreError> {
         let found = self
-            .write(move |conn| {
-                let (events, entries) = spec_params(&spec);
-                mark_downloaded(conn)?;
-                Ok(conn.execute(
-                    "UPDATE picoshare_hook_destinations SET name = ?2, kind = ?3, url = ?4,
-                        secret = ?5, events = ?6, first_download_only = ?7, entry_ids = ?8,
-                        enabled = ?9
-                     WHERE id = ?1",
-                    params![
-                        id,
-                        spec.name,
-                        spec.kind.as_str(),
-                        spec.url,
-                        spec.secret,
-                        events,
-                        spec.first_download_only,
-                        entries,
-                        spec.enabled
-                    ],
-                )? > 0)
-            })
+            .write(move |conn| save_destination(conn, &id, &spec, None))
             .await?;
         self.refresh_hooks().await?;
         Ok(found)
@@ -511,14 +365,8 @@ impl SqliteStore {
     pub(crate) async fn delete_hook_destination(&self, id: String) -> Result<bool, StoreError> {
         let found = self
             .write(move |conn| {
-                conn.execute(
-                    "DELETE FROM picoshare_hook_outbox WHERE destination_id = ?1",
-                    [&id],
-                )?;
-                Ok(conn.execute(
-                    "DELETE FROM picoshare_hook_destinations WHERE id = ?1",
-                    [&id],
-                )? > 0)
+                conn.execute(DELETE_DESTINATION_EVENTS.sqlite(), [&id])?;
+                Ok(conn.execute(DELETE_DESTINATION.sqlite(), [&id])? > 0)
             })
             .await?;
         self.refresh_hooks().await?;
@@ -533,18 +381,8 @@ impl SqliteStore {
     pub(crate) async fn send_hook_test(&self, id: String) -> Result<Option<String>, StoreError> {
         let event = self
             .write(move |conn| {
-                let facts = EventFacts {
-                    kind: EventType::Test,
-                    entry_id: None,
-                    first_download: false,
-                    only_destination: Some(&id),
-                };
-                enqueue(
-                    conn,
-                    EventType::Test,
-                    json!({"message": "A test event from PicoShare."}),
-                    &facts,
-                )
+                let (data, facts) = test_event(&id);
+                enqueue(conn, EventType::Test, data, &facts)
             })
             .await?;
         Ok(event)
@@ -598,14 +436,8 @@ impl SqliteStore {
     /// # Errors
     /// SQLite failures.
     pub(crate) async fn hooks_next_due(&self) -> Result<Option<i64>, StoreError> {
-        self.read(|conn| {
-            Ok(conn.query_row(
-                "SELECT min(next_try_ms) FROM picoshare_hook_outbox WHERE delivered_time IS NULL",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .await
+        self.read(|conn| Ok(conn.query_row(NEXT_DUE.sqlite(), [], |r| r.get(0))?))
+            .await
     }
 
     /// Records how attempts went, durably: delivered rows are marked (and
@@ -623,45 +455,23 @@ impl SqliteStore {
             for a in &attempts {
                 match &a.outcome {
                     Ok(()) => {
+                        conn.execute(MARK_DELIVERED.sqlite(), params![a.seq, now])?;
                         conn.execute(
-                            "UPDATE picoshare_hook_outbox SET delivered_time = ?2 WHERE seq = ?1",
-                            params![a.seq, now],
-                        )?;
-                        conn.execute(
-                            "UPDATE picoshare_hook_destinations SET last_success_time = ?2
-                             WHERE id = ?1",
+                            DESTINATION_SUCCEEDED.sqlite(),
                             params![a.destination_id, now],
                         )?;
                     }
                     Err((error, next)) => {
+                        conn.execute(MARK_FAILED.sqlite(), params![a.seq, next])?;
+                        conn.execute(DESTINATION_WAITS.sqlite(), params![a.destination_id, next])?;
                         conn.execute(
-                            "UPDATE picoshare_hook_outbox SET attempts = attempts + 1,
-                                next_try_ms = ?2 WHERE seq = ?1",
-                            params![a.seq, next],
-                        )?;
-                        // The destination's other events wait as long: a
-                        // receiver that is down gets one round of tries per
-                        // retry, not one per event.
-                        conn.execute(
-                            "UPDATE picoshare_hook_outbox SET next_try_ms = ?2
-                             WHERE destination_id = ?1 AND delivered_time IS NULL
-                               AND next_try_ms < ?2",
-                            params![a.destination_id, next],
-                        )?;
-                        conn.execute(
-                            "UPDATE picoshare_hook_destinations SET last_error = ?2,
-                                last_error_time = ?3 WHERE id = ?1",
+                            DESTINATION_FAILED.sqlite(),
                             params![a.destination_id, error, now],
                         )?;
                     }
                 }
             }
-            conn.execute(
-                "DELETE FROM picoshare_hook_outbox WHERE delivered_time IS NOT NULL
-                 AND seq < (SELECT seq FROM picoshare_hook_outbox WHERE delivered_time IS NOT NULL
-                            ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
-                [DELIVERED_KEPT - 1],
-            )?;
+            conn.execute(TRIM_DELIVERED.sqlite(), [DELIVERED_KEPT - 1])?;
             Ok(())
         })
         .await

@@ -132,14 +132,21 @@ impl Writer {
         }
     }
 
-    pub(super) fn finish(&mut self, id: EntryId, entry: NewEntry, reply: Reply) {
-        let failed = match self.uploads.by_id.get(&id) {
-            Some(s) => s.failed,
-            None => Some(FailKind::Other),
+    /// Whether upload `id` (unknown counts as failed) lost an earlier
+    /// chunk: if so, abandons it and returns the error its finish or
+    /// replacement answers with.
+    fn take_failed(&mut self, id: &EntryId) -> Option<StoreError> {
+        let kind = match self.uploads.by_id.get(id) {
+            Some(s) => s.failed?,
+            None => FailKind::Other,
         };
-        if let Some(kind) = failed {
-            self.abort(&id);
-            let _ = reply.send(Err(kind.error("an earlier chunk could not be stored")));
+        self.abort(id);
+        Some(kind.error("an earlier chunk could not be stored"))
+    }
+
+    pub(super) fn finish(&mut self, id: EntryId, entry: NewEntry, reply: Reply) {
+        if let Some(e) = self.take_failed(&id) {
+            let _ = reply.send(Err(e));
             return;
         }
         let result = self
@@ -250,13 +257,8 @@ impl Writer {
         change: Replacement,
         reply: oneshot::Sender<Result<bool, StoreError>>,
     ) {
-        let failed = match self.uploads.by_id.get(&id) {
-            Some(s) => s.failed,
-            None => Some(FailKind::Other),
-        };
-        if let Some(kind) = failed {
-            self.abort(&id);
-            let _ = reply.send(Err(kind.error("an earlier chunk could not be stored")));
+        if let Some(e) = self.take_failed(&id) {
+            let _ = reply.send(Err(e));
             return;
         }
         let retired = EntryId::generate();
