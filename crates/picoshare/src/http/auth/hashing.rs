@@ -1,6 +1,6 @@
 //! Every argon2id hash the server computes (file passwords, new and
-//! checked; the passphrase's tag at start-up), a few at a time and in memory
-//! that is reused.
+//! checked; the passphrase's tag at start-up), a few at a time, the
+//! password checks in memory that is reused.
 //!
 //! One hash takes 19 MiB and tens of milliseconds of a core, and a password
 //! check can be asked for by anyone who holds a protected file's link. So:
@@ -190,13 +190,26 @@ pub(crate) async fn raw(
     salt: Vec<u8>,
     params: Params,
 ) -> Result<Vec<u8>, HashError> {
-    with_memory(move |memory| {
+    // A permit, but memory of its own, given back when the hash is done: this
+    // hash runs once, at start-up, and keeping its memory for reuse would
+    // hold it for the server's whole life.
+    let _permit = SEMAPHORE.acquire().await.ok();
+    tokio::task::spawn_blocking(move || {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
-        hash_into(memory, &argon, &params, secret.as_bytes(), &salt, &mut out)?;
+        let mut memory = Vec::new();
+        hash_into(
+            &mut memory,
+            &argon,
+            &params,
+            secret.as_bytes(),
+            &salt,
+            &mut out,
+        )?;
         Ok(out)
     })
-    .await?
+    .await
+    .map_err(|e| HashError::Task(e.to_string()))?
 }
 
 #[cfg(test)]
