@@ -152,6 +152,9 @@ struct Inner {
     /// `every_entry_has_data`): the file list then counts and filters
     /// without looking up each entry's chunks.
     every_entry_has_data: bool,
+    /// Sessions found valid, so that most session checks need no database
+    /// read (`sessions.rs`, whose header says why it is safe).
+    sessions: sessions::SessionCache,
 }
 
 /// Applies the pragmas every connection needs.
@@ -327,6 +330,7 @@ impl SqliteStore {
                 slots: Arc::default(),
                 downloads: Arc::default(),
                 every_entry_has_data,
+                sessions: sessions::SessionCache::default(),
             }),
         })
     }
