@@ -2,7 +2,7 @@
 //! every session (as the original does, whose cookie is made from the
 //! passphrase); the owner lists the sessions and ends any of them.
 
-use reqwest::header::{COOKIE, USER_AGENT};
+use reqwest::header::{CONTENT_TYPE, COOKIE, USER_AGENT};
 use reqwest::StatusCode;
 
 use crate::helpers::*;
@@ -191,6 +191,91 @@ async fn sessions_are_listed_and_ended() {
     assert_eq!(status_with(&s, "/api/settings", &third).await, 401);
     assert_eq!(status_with(&s, "/api/settings", &firefox).await, 200);
     assert_eq!(list(firefox).await.len(), 1);
+}
+
+/// Uploads a small file on `client`'s kept-alive connection with `cookie`
+/// alone; the status.
+async fn upload_with(s: &TestServer, client: &reqwest::Client, cookie: &str) -> u16 {
+    let form = Multipart::new().file("file", "small.txt", Some("text/plain"), b"a small file");
+    client
+        .post(s.url(&format!("/api/entry?expiration={FAR_FUTURE}")))
+        .header(COOKIE, cookie)
+        .header(CONTENT_TYPE, form.content_type())
+        .body(form.finish())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The server remembers the sessions it has found valid (the SQLite store's
+/// cache of look-ups): each way of ending a session — logout, ending it by
+/// its ID, ending every other one — refuses the very next upload made with
+/// its cookie, after uploads that found it valid (the path the cache
+/// serves), while the sessions left keep working.
+#[tokio::test]
+async fn an_ended_session_is_refused_on_its_very_next_upload() {
+    let s = TestServer::start().await;
+    let c = plain_client();
+    let out = s.session_cookie().await;
+    let ended = s.session_cookie().await;
+    let other = s.session_cookie().await;
+    let owner = s.session_cookie().await;
+    for cookie in [&out, &ended, &other, &owner] {
+        for _ in 0..3 {
+            assert_eq!(upload_with(&s, &c, cookie).await, 200);
+        }
+    }
+
+    // Logout.
+    let resp = c
+        .delete(s.url("/api/auth"))
+        .header(COOKIE, &out)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(upload_with(&s, &c, &out).await, 401);
+    assert_eq!(upload_with(&s, &c, &ended).await, 200);
+
+    // Ended by its ID from another session.
+    let sessions: Vec<serde_json::Value> = c
+        .get(s.url("/api/sessions"))
+        .header(COOKIE, &ended)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = sessions.iter().find(|v| v["current"] == true).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = c
+        .delete(s.url(&format!("/api/sessions/{id}")))
+        .header(COOKIE, &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    assert_eq!(upload_with(&s, &c, &ended).await, 401);
+    assert_eq!(upload_with(&s, &c, &other).await, 200);
+
+    // Every other session.
+    let resp = c
+        .delete(s.url("/api/sessions"))
+        .header(COOKIE, &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(upload_with(&s, &c, &other).await, 401);
+    assert_eq!(upload_with(&s, &c, &owner).await, 200);
+    for cookie in [&out, &ended, &other] {
+        assert_eq!(status_with(&s, "/api/settings", cookie).await, 401);
+    }
 }
 
 /// The sessions page lists them, marks this browser's, and offers to end

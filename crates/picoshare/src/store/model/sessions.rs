@@ -118,14 +118,27 @@ pub(crate) fn valid_session(
     found: Option<(String, Option<String>)>,
     now: DateTime<Utc>,
 ) -> Result<Option<SessionId>, StoreError> {
+    Ok(valid_session_until(found, now)?.map(|(id, _)| id))
+}
+
+/// As [`valid_session`], with the time the session expires (for the SQLite
+/// store's cache of look-ups, which must stop answering at that time).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for a malformed ID.
+pub(crate) fn valid_session_until(
+    found: Option<(String, Option<String>)>,
+    now: DateTime<Utc>,
+) -> Result<Option<(SessionId, DateTime<Utc>)>, StoreError> {
     let Some((expiration, id)) = found else {
         return Ok(None);
     };
-    if db_time_to_utc(&expiration) <= now {
+    let expires = db_time_to_utc(&expiration);
+    if expires <= now {
         return Ok(None);
     }
     let id = id.unwrap_or_default();
     SessionId::parse(&id)
-        .map(Some)
+        .map(|id| Some((id, expires)))
         .map_err(|_| StoreError::Corrupt(format!("session ID {id:?}")))
 }

@@ -156,6 +156,9 @@ struct Inner {
     /// Downloads whose body was sent whole, waiting with the records for
     /// their notifications (`hooks.rs`).
     completed_downloads: Arc<std::sync::Mutex<Vec<crate::store::model::DownloadRecord>>>,
+    /// Sessions found valid, so that most session checks need no database
+    /// read (`sessions.rs`, whose header says why it is safe).
+    sessions: sessions::SessionCache,
 }
 
 /// Applies the pragmas every connection needs.
@@ -332,6 +335,7 @@ impl SqliteStore {
                 downloads: Arc::default(),
                 every_entry_has_data,
                 completed_downloads: Arc::default(),
+                sessions: sessions::SessionCache::default(),
             }),
         })
     }
