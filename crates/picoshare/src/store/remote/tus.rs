@@ -451,19 +451,7 @@ impl RemoteTusSink {
         let t = self.session()?;
         let mut client = self.0.store.pg().await?;
         let tx = client.transaction().await?;
-        let n = tx
-            .execute(
-                "UPDATE picoshare_tus_uploads
-                 SET upload_offset = upload_length, tail = NULL, completed = 1, expires_time = $3,
-                     lease_owner = NULL, lease_until = NULL
-                 WHERE id = $1 AND lease_owner = $2",
-                &[&t.upload_id.as_str(), &t.lease, &db_time(expires)],
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::Busy);
-        }
-        tx.execute(DELETE_PARTS, &[&t.upload_id.as_str()]).await?;
+        mark_complete(&tx, t, expires).await?;
         let sink = &self.0;
         insert_entry(&tx, &sink.id, entry, sink.bytes, sink.pieces.size() as u64).await?;
         tx.commit().await?;
@@ -501,19 +489,7 @@ impl RemoteTusSink {
         let store = self.0.store.clone();
         let mut client = store.pg().await?;
         let tx = client.transaction().await?;
-        let n = tx
-            .execute(
-                "UPDATE picoshare_tus_uploads
-                 SET upload_offset = upload_length, tail = NULL, completed = 1, expires_time = $3,
-                     lease_owner = NULL, lease_until = NULL
-                 WHERE id = $1 AND lease_owner = $2",
-                &[&t.upload_id.as_str(), &t.lease, &db_time(expires)],
-            )
-            .await?;
-        if n == 0 {
-            return Err(StoreError::Busy);
-        }
-        tx.execute(DELETE_PARTS, &[&t.upload_id.as_str()]).await?;
+        mark_complete(&tx, t, expires).await?;
         let sink = &self.0;
         let content = super::replace::Content {
             id: &sink.id,
@@ -559,4 +535,31 @@ impl RemoteTusSink {
             Counters::add(&self.0.store.inner.counters.in_progress, u64::MAX);
         }
     }
+}
+
+/// Marks the upload of session `t` complete (to be kept until `expires`)
+/// and deletes its recorded parts, in `tx`, if its lease is still ours.
+///
+/// # Errors
+/// [`StoreError::Busy`] when another request took the upload over;
+/// PostgreSQL failures.
+async fn mark_complete(
+    tx: &tokio_postgres::Transaction<'_>,
+    t: &TusSession,
+    expires: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let n = tx
+        .execute(
+            "UPDATE picoshare_tus_uploads
+             SET upload_offset = upload_length, tail = NULL, completed = 1, expires_time = $3,
+                 lease_owner = NULL, lease_until = NULL
+             WHERE id = $1 AND lease_owner = $2",
+            &[&t.upload_id.as_str(), &t.lease, &db_time(expires)],
+        )
+        .await?;
+    if n == 0 {
+        return Err(StoreError::Busy);
+    }
+    tx.execute(DELETE_PARTS, &[&t.upload_id.as_str()]).await?;
+    Ok(())
 }
