@@ -6,10 +6,10 @@
 
 use serde_json::Value;
 
-use crate::helpers::{bench, busy_machine, server_binary};
+use crate::helpers::{bench, busy_machine, json, server_binary};
 
 fn results(dir: &std::path::Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+    json(&dir.join("results.json"))
 }
 
 /// Two variants (the same build twice, one with a setting), two sizes, two
