@@ -117,6 +117,7 @@ async fn sigterm_abandons_an_upload_that_does_not_finish() {
         "exit status {status:?}"
     );
     drop(stream);
+    let log = format!("{}{}", s.stdout_text(), s.stderr_text());
     drop(s);
 
     let conn = if remote_storage().is_some() {
@@ -136,14 +137,19 @@ async fn sigterm_abandons_an_upload_that_does_not_finish() {
         assert_eq!(integrity, "ok");
         conn
     };
-    assert_eq!(count(&conn, "SELECT count(*) FROM entries", []), 1);
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM entries", []),
+        1,
+        "server log:\n{log}"
+    );
     assert_eq!(
         count(
             &conn,
             "SELECT count(*) FROM entries_data WHERE id <> ?1",
             [&keep]
         ),
-        0
+        0,
+        "server log:\n{log}"
     );
 }
 

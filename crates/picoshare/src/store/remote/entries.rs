@@ -193,7 +193,7 @@ impl RemoteStore {
     /// Records a download. Fire-and-forget.
     pub(crate) fn record_download(&self, rec: DownloadRecord) {
         let store = self.clone();
-        crate::store::detached("record a download", async move {
+        self.spawn_background("record a download", async move {
             store
                 .execute(
                     INSERT_DOWNLOAD.pg(),

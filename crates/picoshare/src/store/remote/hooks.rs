@@ -240,7 +240,7 @@ impl RemoteStore {
             return;
         }
         let store = self.clone();
-        crate::store::detached("write a download notification", async move {
+        self.spawn_background("write a download notification", async move {
             let mut client = store.pg().await?;
             let tx = client.transaction().await?;
             let id = rec.entry_id.as_str();

@@ -324,9 +324,26 @@ impl RemoteStore {
                 }
             }
         };
+        self.spawn_background(what, async move {
+            run.await;
+            Ok(())
+        });
+    }
+
+    /// Runs `job` in the background (failures are logged); shutdown waits
+    /// for it.
+    pub(super) fn spawn_background<Fut>(&self, what: &'static str, job: Fut)
+    where
+        Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
+    {
+        let run = async move {
+            if let Err(e) = job.await {
+                tracing::warn!(error = %e, "could not {what}");
+            }
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(h) => {
-                h.spawn(run);
+                self.inner.background.spawn_on(run, &h);
             }
             Err(_) => tracing::warn!("no runtime to {what}"),
         }

@@ -81,6 +81,9 @@ pub(crate) const MIN_PART_SIZE: usize = 5 << 20;
 /// Most parts one multipart upload may have.
 pub(crate) const MAX_PARTS: u64 = 10_000;
 
+/// How long shutdown waits for background writes and clean-ups.
+const BACKGROUND_WAIT: Duration = Duration::from_secs(10);
+
 /// Where the metadata and the file data live.
 #[derive(Debug, Clone)]
 pub struct RemoteConfig {
@@ -159,6 +162,9 @@ struct Inner {
     holds: Arc<replace::Holds>,
     stopping: AtomicBool,
     heartbeat: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Background writes and clean-ups a request left behind (a download's
+    /// record, an abandoned upload's deletions): shutdown waits for them.
+    background: tokio_util::task::TaskTracker,
     /// Notifications: the delivery task's wake-up (`hooks.rs`).
     hooks: crate::store::model::hooks::HookState,
 }
@@ -259,6 +265,7 @@ impl RemoteStore {
                 holds: Arc::default(),
                 stopping: AtomicBool::new(false),
                 heartbeat: std::sync::Mutex::new(None),
+                background: tokio_util::task::TaskTracker::new(),
                 hooks: Default::default(),
             }),
         };
@@ -409,6 +416,20 @@ impl RemoteStore {
             .take();
         if let Some(h) = handle {
             h.abort();
+        }
+        // The clean-ups of requests the grace period cut short run first:
+        // an abandoned upload's own deletions would otherwise race the ones
+        // below, and be cut short by the exit.
+        let background = &self.inner.background;
+        background.close();
+        if tokio::time::timeout(BACKGROUND_WAIT, background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = background.len(),
+                "background writes still running at exit; the next garbage collection finishes their clean-ups"
+            );
         }
         if let Err(e) = self.abandon_own_uploads().await {
             tracing::warn!(error = %e, "could not abort this server's unfinished uploads");

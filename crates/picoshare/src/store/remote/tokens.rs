@@ -71,7 +71,7 @@ impl RemoteStore {
     pub(crate) fn touch_api_token(&self, id: &ApiTokenId, now: DateTime<Utc>) {
         let store = self.clone();
         let id = id.clone();
-        crate::store::detached("record an API token's use", async move {
+        self.spawn_background("record an API token's use", async move {
             store
                 .execute(TOUCH_TOKEN.pg(), &[&id.as_str(), &db_time(now)])
                 .await?;

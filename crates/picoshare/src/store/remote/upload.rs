@@ -537,9 +537,11 @@ impl Drop for PartSink {
         }
         if let Some(t) = self.tus.take() {
             // A resumable upload keeps what was recorded; only the lease goes.
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move { super::tus::release_lease(&store, &t).await });
-            }
+            let owner = store.clone();
+            store.spawn_background("release a resumable upload's lease", async move {
+                super::tus::release_lease(&owner, &t).await;
+                Ok(())
+            });
             return;
         }
         let Some(instance) = self.registered.take() else {
@@ -553,10 +555,9 @@ impl Drop for PartSink {
         if let (Some(m), false) = (multipart.clone(), stored) {
             // An unfinished multipart upload can never become an entry:
             // aborting it at once is safe, and gives its space back sooner.
-            let store = store.clone();
-            let path = path.clone();
-            crate::store::detached("abort an abandoned multipart upload", async move {
-                match store.s3_call(store.s3().abort_multipart(&path, &m)).await {
+            let (s3, path) = (store.clone(), path.clone());
+            store.spawn_background("abort an abandoned multipart upload", async move {
+                match s3.s3_call(s3.s3().abort_multipart(&path, &m)).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                     Err(e) => Err(e.into()),
                 }
