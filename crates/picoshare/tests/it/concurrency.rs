@@ -132,3 +132,58 @@ async fn slow_downloader_does_not_block_uploads() {
     assert_eq!(raw.rest.len(), big.len(), "stalled download lost bytes");
     assert!(raw.rest == big, "stalled download corrupted");
 }
+
+/// Small uploads that finish together share commits and their fsyncs
+/// (group commit), and each is still answered only once it is stored:
+/// 16 clients uploading 12 small files each in a loop need far fewer
+/// commits than uploads, and every file reads back whole. Not a timing
+/// assertion: on a slower machine more uploads wait together, never fewer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_small_uploads_share_commits() {
+    const CLIENTS: u64 = 16;
+    const EACH: u64 = 12;
+    let s = std::sync::Arc::new(
+        TestServer::start_with(ServerOptions::new().sqlite().env("PS_METRICS_PUBLIC", "1")).await,
+    );
+    let c = s.admin_client().await;
+    let commits_before = s.metric("picoshare_store_commits_total").await.unwrap();
+    let mut clients = Vec::new();
+    for i in 0..CLIENTS {
+        let (s, c) = (std::sync::Arc::clone(&s), c.clone());
+        clients.push(tokio::spawn(async move {
+            let mut stored = Vec::new();
+            for j in 0..EACH {
+                let data = random_bytes(4096 + (j as usize) * 100, i * 1000 + j);
+                let id = s
+                    .upload(
+                        &c,
+                        "small.bin",
+                        &data,
+                        "application/octet-stream",
+                        None,
+                        None,
+                    )
+                    .await;
+                stored.push((id, sha256_hex(&data)));
+            }
+            stored
+        }));
+    }
+    let mut all = Vec::new();
+    for t in clients {
+        all.extend(t.await.expect("client task"));
+    }
+    let commits = s.metric("picoshare_store_commits_total").await.unwrap() - commits_before;
+    let uploads = (CLIENTS * EACH) as f64;
+    assert!(
+        commits <= uploads * 0.75,
+        "{commits} commits for {uploads} uploads: concurrent uploads should share commits"
+    );
+    for (id, sha) in all {
+        assert_eq!(
+            sha256_hex(&s.download(&id).await),
+            sha,
+            "upload {id} changed"
+        );
+    }
+}
