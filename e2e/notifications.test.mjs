@@ -98,4 +98,25 @@ describe("notifications", () => {
     ctx.checkPage(page);
     await page.context().close();
   });
+
+  it("fits a destination with a long URL on a desktop screen, its buttons in view", async () => {
+    const page = await adminPage(ctx, { viewport: { width: 1280, height: 800 } });
+    const url = `http://192.0.2.10:8123/api/webhook/picoshare-${"0123456789".repeat(6)}`;
+    const made = await page.context().request.post("/api/notifications", {
+      data: { name: "Home automation", kind: "webhook", url, events: ["guest_upload"], enabled: true },
+    });
+    assert.equal(made.status(), 201, await made.text());
+    await page.goto("/settings/notifications");
+    const row = page.locator("tr[data-hook-id]").filter({ hasText: "Home automation" });
+    await visible(row);
+    const [scrollWidth, clientWidth] = await page
+      .locator(".table-scroll")
+      .evaluate((el) => [el.scrollWidth, el.clientWidth]);
+    assert.ok(scrollWidth <= clientWidth, `the table needs scrolling: ${scrollWidth} > ${clientWidth}`);
+    const box = await page.locator(".table-scroll").boundingBox();
+    const del = await row.getByRole("button", { name: "Delete" }).boundingBox();
+    assert.ok(del.x + del.width <= box.x + box.width, "the Delete button is cut off");
+    ctx.checkPage(page);
+    await page.context().close();
+  });
 });

@@ -42,6 +42,15 @@ try {
   if (token.status() !== 200 && token.status() !== 201) throw new Error(`token: HTTP ${token.status()}`);
   const share = await seed.request.post("/api/shares", { data: { entries: [id] } });
   if (!share.ok()) throw new Error(`share: HTTP ${share.status()}`);
+  // Two notification destinations (nothing listens at their addresses; the
+  // page shows them as they are before any delivery).
+  for (const data of [
+    { name: "Home automation", kind: "webhook", url: "http://192.0.2.10:8123/api/webhook/picoshare", events: ["guest_upload", "download_limit_reached"], enabled: true },
+    { name: "Phone", kind: "ntfy", url: "http://192.0.2.20/picoshare-alerts", events: ["download"], firstDownloadOnly: true, enabled: true },
+  ]) {
+    const dest = await seed.request.post("/api/notifications", { data });
+    if (dest.status() !== 201) throw new Error(`notification destination: HTTP ${dest.status()} ${await dest.text()}`);
+  }
   await seed.close();
   const sample = path.join(ctx.server.dir, "beach.txt");
   await writeFile(sample, "Sand, sun and sea.\n");
@@ -72,6 +81,7 @@ try {
     ["view", `/v/${id}`, false],
     ["tokens", "/tokens", true],
     ["settings", "/settings", true],
+    ["notifications", "/settings/notifications", true],
     ["information", "/information", true],
   ];
   for (const [device, options] of Object.entries(DEVICES)) {

@@ -40,7 +40,7 @@ export function init(section) {
       { "data-hook-id": d.id },
       h("td", { class: "name", text: d.name }),
       h("td", { text: d.kind }),
-      h("td", {}, h("code", { text: d.url })),
+      h("td", { class: "url" }, h("code", { text: d.url })),
       h("td", { class: "hook-state" }, stateList(d)),
       h(
         "td",

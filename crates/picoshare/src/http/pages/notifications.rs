@@ -135,7 +135,7 @@ pub(crate) async fn notifications(
                                 tr data-hook-id=(d.id) {
                                     td.name { (d.spec.name) }
                                     td { (d.spec.kind.as_str()) }
-                                    td { code { (d.spec.url) } }
+                                    td.url { code { (d.spec.url) } }
                                     td.hook-state { (state_cell(d)) }
                                     td.actions {
                                         button.button.secondary type="button" data-action="hook-test" { "Send test event" }
