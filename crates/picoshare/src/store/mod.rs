@@ -518,9 +518,13 @@ impl Store {
 }
 
 /// Runs `job` on a task of its own, for fire-and-forget writes: its
-/// failure is logged ("could not {what}").
-pub(crate) fn detached<F>(what: &'static str, job: F)
-where
+/// failure is logged ("could not {what}"). With `tracker`, the task is
+/// one of those it tracks (the scale-out store's shutdown waits for them).
+pub(crate) fn detached<F>(
+    what: &'static str,
+    job: F,
+    tracker: Option<&tokio_util::task::TaskTracker>,
+) where
     F: std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
 {
     let run = async move {
@@ -528,10 +532,13 @@ where
             tracing::warn!(error = %e, "could not {what}");
         }
     };
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) => {
+    match (tokio::runtime::Handle::try_current(), tracker) {
+        (Ok(h), Some(t)) => {
+            t.spawn_on(run, &h);
+        }
+        (Ok(h), None) => {
             h.spawn(run);
         }
-        Err(_) => tracing::warn!("no runtime to {what}"),
+        (Err(_), _) => tracing::warn!("no runtime to {what}"),
     }
 }

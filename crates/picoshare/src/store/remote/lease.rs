@@ -336,16 +336,6 @@ impl RemoteStore {
     where
         Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
     {
-        let run = async move {
-            if let Err(e) = job.await {
-                tracing::warn!(error = %e, "could not {what}");
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(h) => {
-                self.inner.background.spawn_on(run, &h);
-            }
-            Err(_) => tracing::warn!("no runtime to {what}"),
-        }
+        crate::store::detached(what, job, Some(&self.inner.background));
     }
 }

@@ -173,13 +173,17 @@ impl SqliteStore {
     pub(crate) fn release_download(&self, id: &EntryId) {
         let id = id.clone();
         let store = self.clone();
-        crate::store::detached("release a limited download", async move {
-            store
-                .inner
-                .writer
-                .exec(move |conn| Ok(end_reservation(conn, &id, false)?), false)
-                .await
-        });
+        crate::store::detached(
+            "release a limited download",
+            async move {
+                store
+                    .inner
+                    .writer
+                    .exec(move |conn| Ok(end_reservation(conn, &id, false)?), false)
+                    .await
+            },
+            None,
+        );
     }
 
     /// The server's key called `name`, created (32 random bytes) on first use.
