@@ -8,7 +8,6 @@
 //! for tests; 10 s by default).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,11 @@ pub(crate) struct Received {
     headers: HeaderMap,
     body: Bytes,
     at: Instant,
+    /// Which attempt at this event this was at this path: 1 for the first
+    /// request with its `X-PicoShare-Event-Id` to the path, 2 for the next.
+    attempt: usize,
+    /// What the receiver answered.
+    status: u16,
 }
 
 impl Received {
@@ -50,8 +54,17 @@ impl Received {
     }
 }
 
+/// Which requests a [`Receiver`] answers 500 (the others get 200).
+#[derive(Debug, Clone, Copy)]
+enum Failing {
+    /// The first `n` requests to each path.
+    FirstPerPath(usize),
+    /// The first `n` attempts at each event (by its ID) at each path.
+    EachEvent(usize),
+}
+
 /// A receiver on loopback that records every request and answers 500 to
-/// the first `fail_first` of them, 200 after.
+/// some of them first (see [`Failing`]), 200 after.
 pub(crate) struct Receiver {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Received>>>,
@@ -59,31 +72,64 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
+    /// Answers 500 to the first `fail_first` requests to each path.
     pub(crate) async fn start(fail_first: usize) -> Receiver {
         Self::start_on("127.0.0.1:0".parse().unwrap(), fail_first).await
     }
 
     async fn start_on(addr: SocketAddr, fail_first: usize) -> Receiver {
+        Self::serve(addr, Failing::FirstPerPath(fail_first)).await
+    }
+
+    /// Answers 500 to the first `n` attempts at each event, at each path.
+    async fn failing_each_event(n: usize) -> Receiver {
+        Self::serve("127.0.0.1:0".parse().unwrap(), Failing::EachEvent(n)).await
+    }
+
+    async fn serve(addr: SocketAddr, failing: Failing) -> Receiver {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let seen = Arc::new(AtomicUsize::new(0));
         let record = got.clone();
         let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let record = record.clone();
-            let seen = seen.clone();
             async move {
-                record.lock().unwrap().push(Received {
-                    path: uri.path().to_owned(),
-                    headers,
-                    body,
-                    at: Instant::now(),
-                });
-                if seen.fetch_add(1, Ordering::SeqCst) < fail_first {
+                let path = uri.path().to_owned();
+                let event = headers
+                    .get("x-picoshare-event-id")
+                    .map(|v| v.as_bytes().to_vec())
+                    .unwrap_or_default();
+                // One lock: counting and recording are one step, so
+                // concurrent requests are numbered one after the other.
+                let mut all = record.lock().unwrap();
+                let to_path = all.iter().filter(|r| r.path == path).count();
+                let attempt = 1 + all
+                    .iter()
+                    .filter(|r| {
+                        r.path == path
+                            && r.headers
+                                .get("x-picoshare-event-id")
+                                .is_some_and(|v| v.as_bytes() == event)
+                    })
+                    .count();
+                let fail = match failing {
+                    Failing::FirstPerPath(n) => to_path < n,
+                    Failing::EachEvent(n) => attempt <= n,
+                };
+                let status = if fail {
                     StatusCode::INTERNAL_SERVER_ERROR
                 } else {
                     StatusCode::OK
-                }
+                };
+                all.push(Received {
+                    path,
+                    headers,
+                    body,
+                    at: Instant::now(),
+                    attempt,
+                    status: status.as_u16(),
+                });
+                status
             }
         });
         let task = tokio::spawn(async move {
@@ -128,6 +174,46 @@ impl Receiver {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+impl Receiver {
+    /// Waits (up to 20 s) until `path` answered 200 to a request of type
+    /// `kind`; returns every request of that type to `path`, in order.
+    async fn wait_delivered(&self, path: &str, kind: &str) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.of(path, kind);
+            if got.iter().any(|r| r.status == 200) {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never accepted a {kind} event; everything received: {:?}",
+                self.all()
+                    .iter()
+                    .map(|r| (r.path.clone(), r.event_type(), r.attempt, r.status))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Asserts that the requests `got` (of one event type, at one path) are one
+/// event tried twice: refused once with 500, then accepted; returns the
+/// accepted one.
+#[track_caller]
+fn failed_then_delivered(got: &[Received]) -> &Received {
+    let seen: Vec<(usize, u16, String)> = got
+        .iter()
+        .map(|r| (r.attempt, r.status, r.header("x-picoshare-event-id")))
+        .collect();
+    assert_eq!(got.len(), 2, "one failed attempt, one delivery: {seen:?}");
+    assert_eq!((seen[0].0, seen[0].1), (1, 500), "{seen:?}");
+    assert_eq!((seen[1].0, seen[1].1), (2, 200), "{seen:?}");
+    assert_eq!(seen[0].2, seen[1].2, "the same event tried again: {seen:?}");
+    assert_eq!(got[0].body, got[1].body, "the same body");
+    &got[1]
 }
 
 impl Drop for Receiver {
@@ -208,10 +294,19 @@ async fn wait_state(s: &TestServer, c: &Client, id: &str, ok: impl Fn(&Value) ->
     }
 }
 
+/// The issue's own case: a guest's upload and a completed download reach a
+/// signed webhook and a push topic, each delivered after its first attempt
+/// failed at both (the receiver answers 500 to each event's first request
+/// at each path; retries start after 300 ms here instead of 10 s).
 #[tokio::test]
 async fn guest_uploads_and_downloads_reach_a_webhook_and_a_push_topic() {
-    let rx = Receiver::start(0).await;
-    let s = TestServer::start().await;
+    let rx = Receiver::failing_each_event(1).await;
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .env("PS_HOOKS_RETRY_INITIAL_MS", "300")
+            .env("PS_METRICS_PUBLIC", "1"),
+    )
+    .await;
     let c = s.admin_client().await;
     let hook = create_destination(
         &s,
@@ -254,30 +349,34 @@ async fn guest_uploads_and_downloads_reach_a_webhook_and_a_push_topic() {
         .unwrap();
     let id = upload_id(resp).await;
 
-    let hooked = rx.wait_for("/hook", "guest_upload", 1).await;
-    check_signature(&hooked[0]);
-    let ev = hooked[0].json();
+    let hooked = rx.wait_delivered("/hook", "guest_upload").await;
+    let hooked = failed_then_delivered(&hooked);
+    check_signature(hooked);
+    let ev = hooked.json();
     assert_eq!(ev["type"], "guest_upload");
     assert_eq!(ev["data"]["entryId"], id.as_str());
     assert_eq!(ev["data"]["filename"], "return.pdf");
     assert_eq!(ev["data"]["size"], 300_000);
     assert_eq!(ev["data"]["guestLinkId"], link.as_str());
     assert_eq!(ev["data"]["guestLinkLabel"], "Tax papers");
-    let pushed = rx.wait_for("/topic", "guest_upload", 1).await;
-    assert_eq!(pushed[0].header("title"), "PicoShare: Guest upload");
-    assert_eq!(pushed[0].header("tags"), "inbox_tray");
+    let pushed = rx.wait_delivered("/topic", "guest_upload").await;
+    let pushed = failed_then_delivered(&pushed);
+    assert_eq!(pushed.header("title"), "PicoShare: Guest upload");
+    assert_eq!(pushed.header("tags"), "inbox_tray");
     assert_eq!(
-        pushed[0].text(),
+        pushed.text(),
         "return.pdf (293.0 KiB) was uploaded through the guest link \"Tax papers\"."
     );
     assert_eq!(
-        pushed[0].header("x-picoshare-event-id"),
-        hooked[0].header("x-picoshare-event-id"),
+        pushed.header("x-picoshare-event-id"),
+        hooked.header("x-picoshare-event-id"),
         "one event, one ID at every destination"
     );
-    let used_up = rx.wait_for("/hook", "guest_link_used_up", 1).await;
-    check_signature(&used_up[0]);
-    assert_eq!(used_up[0].json()["data"]["maxUploads"], 1);
+    let used_up = rx.wait_delivered("/hook", "guest_link_used_up").await;
+    let used_up = failed_then_delivered(&used_up);
+    check_signature(used_up);
+    assert_eq!(used_up.json()["data"]["maxUploads"], 1);
+    failed_then_delivered(&rx.wait_delivered("/topic", "guest_link_used_up").await);
 
     // A range is not a download; the whole file is.
     let resp = plain_client()
@@ -295,9 +394,10 @@ async fn guest_uploads_and_downloads_reach_a_webhook_and_a_push_topic() {
         .await
         .unwrap();
     assert_eq!(resp.bytes().await.unwrap().len(), data.len());
-    let hooked = rx.wait_for("/hook", "download", 1).await;
-    check_signature(&hooked[0]);
-    let d = &hooked[0].json()["data"];
+    let hooked = rx.wait_delivered("/hook", "download").await;
+    let hooked = failed_then_delivered(&hooked);
+    check_signature(hooked);
+    let d = &hooked.json()["data"];
     assert_eq!(d["entryId"], id.as_str());
     assert_eq!(d["filename"], "return.pdf");
     assert_eq!(d["size"], 300_000);
@@ -311,20 +411,42 @@ async fn guest_uploads_and_downloads_reach_a_webhook_and_a_push_topic() {
         assert!(d["downloadCount"].as_i64().unwrap() >= 1, "{d}");
     }
     assert_eq!(d["firstDownload"], true, "the first whole download");
-    let pushed = rx.wait_for("/topic", "download", 1).await;
+    let pushed = rx.wait_delivered("/topic", "download").await;
+    let pushed = failed_then_delivered(&pushed);
     assert!(
-        pushed[0]
+        pushed
             .text()
             .starts_with("return.pdf (293.0 KiB) was downloaded by 127.0.0.1"),
         "{}",
-        pushed[0].text()
+        pushed.text()
+    );
+    assert_eq!(
+        pushed.header("x-picoshare-event-id"),
+        hooked.header("x-picoshare-event-id")
     );
     // Events gather for about a second before they are written: wait for
-    // more than that, then only the whole download was sent.
+    // more than that, then only the whole download was sent, and nothing
+    // delivered was sent again.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(rx.of("/hook", "download").len(), 1);
-    assert_eq!(rx.of("/topic", "download").len(), 1);
-    assert_eq!(rx.of("/hook", "guest_upload").len(), 1);
+    for path in ["/hook", "/topic"] {
+        for kind in ["guest_upload", "guest_link_used_up", "download"] {
+            failed_then_delivered(&rx.of(path, kind));
+        }
+    }
+    assert_eq!(
+        rx.all().len(),
+        12,
+        "3 events, tried twice at 2 destinations"
+    );
+    // The server counted as much.
+    assert_eq!(
+        s.metric("picoshare_notifications_failed_total").await,
+        Some(6.0)
+    );
+    assert_eq!(
+        s.metric("picoshare_notifications_delivered_total").await,
+        Some(6.0)
+    );
 }
 
 #[tokio::test]
