@@ -214,6 +214,90 @@ async fn a_download_racing_a_replacement_gets_the_old_version_whole() {
     }
 }
 
+/// A multi-range download (`multipart/byteranges`) racing a replacement:
+/// read a little, stalled while the content is replaced, then read to the
+/// end, every part holds the old version's bytes. The parts after the first
+/// start 12 MB into the body, more than the loopback socket buffers and the
+/// server's read-ahead hold, so they are read from the store after the
+/// switch (as the single-range case above, whose body is also too big to
+/// sit in the buffers).
+#[tokio::test]
+async fn a_multi_range_download_racing_a_replacement_gets_every_part_from_the_old_version() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let old = random_bytes(24 << 20, 12);
+    let new = random_bytes(24 << 20, 13);
+    let id = server
+        .upload(&c, "v1.bin", &old, "application/octet-stream", None, None)
+        .await;
+    let ranges = [
+        (1000, 11_999_999),
+        (16_000_000, 20_000_000),
+        (24_000_000, old.len() - 1),
+    ];
+    let header = format!(
+        "bytes={}",
+        ranges
+            .iter()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let resp = plain_client()
+        .get(server.url(&format!("/-{id}")))
+        .header("range", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 206);
+    let content_type = header_str(resp.headers(), "content-type");
+    assert!(
+        content_type.starts_with("multipart/byteranges"),
+        "{content_type}"
+    );
+    let length: usize = header_str(resp.headers(), "content-length")
+        .parse()
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut body = Vec::new();
+    // Read a little, then stop reading while the file is replaced.
+    while body.len() < 64 * 1024 {
+        body.extend_from_slice(&stream.next().await.unwrap().unwrap());
+    }
+    let resp = put_multipart(&server, &c, &id, "", "v2.bin", &new).await;
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    assert!(
+        fetch(&id, &server).await.1 == new,
+        "new downloads get the new version"
+    );
+    // A multi-range download started now gets the new version's parts.
+    let now = plain_client()
+        .get(server.url(&format!("/-{id}")))
+        .header("range", &header)
+        .send()
+        .await
+        .unwrap();
+    let now_type = header_str(now.headers(), "content-type");
+    let now_parts = parse_byteranges(&now_type, &now.bytes().await.unwrap()).unwrap();
+    assert!(now_parts[1].data == new[16_000_000..=20_000_000]);
+    // The stalled one goes on with the old version, every part of it.
+    while let Some(piece) = stream.next().await {
+        body.extend_from_slice(&piece.expect("the download is not cut"));
+    }
+    assert_eq!(body.len(), length, "the announced length");
+    let parts = parse_byteranges(&content_type, &body)
+        .unwrap_or_else(|e| panic!("multipart/byteranges: {e}"));
+    assert_eq!(parts.len(), ranges.len());
+    for (part, &(a, b)) in parts.iter().zip(&ranges) {
+        assert_eq!(part.content_range, format!("bytes {a}-{b}/{}", old.len()));
+        assert!(
+            part.data == old[a..=b],
+            "the part {a}-{b} holds the old version's bytes (new ones: {})",
+            part.data == new[a..=b]
+        );
+    }
+}
+
 /// Chunk rows that belong to no entry (retired contents among them), and
 /// how many replacements still name a retired content.
 fn leftovers(server: &TestServer) -> (i64, i64) {
