@@ -803,3 +803,139 @@ fn a_bad_notification_setting_stops_the_server_at_start_up() {
         report.stderr
     );
 }
+
+/// A receiver that accepts connections and never answers: it reads nothing
+/// and writes nothing, and keeps every connection open.
+struct Hanging {
+    addr: SocketAddr,
+    accepted: Arc<Mutex<usize>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hanging {
+    async fn start() -> Hanging {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted: Arc<Mutex<usize>> = Arc::default();
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+                *count.lock().unwrap() += 1;
+            }
+        });
+        Hanging {
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        *self.accepted.lock().unwrap()
+    }
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The destination called `id` as `GET /api/notifications` lists it.
+async fn destination(s: &TestServer, c: &Client, id: &str) -> Value {
+    destinations(s, c)
+        .await
+        .into_iter()
+        .find(|d| d["id"] == id)
+        .expect("the destination")
+}
+
+/// A receiver that takes the connection and never answers delays nothing
+/// but its own events: while the delivery of the first event hangs (a
+/// delivery's timeout set to 10 minutes here), guest uploads and a
+/// download complete, each well within a client timeout of a minute, and
+/// their events wait in the outbox, none delivered nor failed yet.
+#[tokio::test]
+async fn a_receiver_that_never_answers_blocks_no_upload_or_download() {
+    let hang = Hanging::start().await;
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .env("PS_HOOKS_TIMEOUT_MS", "600000")
+            .env("PS_METRICS_PUBLIC", "1"),
+    )
+    .await;
+    let c = s.admin_client().await;
+    let d = create_destination(
+        &s,
+        &c,
+        json!({"name": "hangs", "url": format!("http://{}/hook", hang.addr), "secret": SECRET}),
+    )
+    .await;
+    let dest = d["id"].as_str().unwrap().to_owned();
+    let link: Value = c
+        .post(s.url("/api/guest-links"))
+        .json(&json!({"label": "hang", "urlExpirationTime": FAR_FUTURE,
+            "fileLifetime": "168h0m0s"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = link["id"].as_str().unwrap().to_owned();
+    // Far less than the delivery's own timeout.
+    let visitor = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let guest_upload = |name: &'static str, data: Vec<u8>| {
+        let (s, visitor, link) = (&s, &visitor, &link);
+        async move {
+            let form = Multipart::new().file("file", name, Some("application/pdf"), &data);
+            let resp = visitor
+                .post(s.url(&format!("/api/guest/{link}")))
+                .header("content-type", form.content_type())
+                .header("accept", "application/json")
+                .body(form.finish())
+                .send()
+                .await
+                .expect("the guest upload is answered");
+            upload_id(resp).await
+        }
+    };
+    guest_upload("first.pdf", random_bytes(100_000, 1)).await;
+    // The delivery of its event has started, and hangs.
+    assert!(
+        eventually(Duration::from_secs(20), || hang.accepted() == 1).await,
+        "the delivery never connected"
+    );
+    // Meanwhile: another guest upload, and a whole download.
+    let data = random_bytes(2_000_000, 2);
+    let id = guest_upload("second.pdf", data.clone()).await;
+    let resp = visitor
+        .get(s.url(&format!("/-{id}")))
+        .send()
+        .await
+        .expect("the download is answered");
+    assert_eq!(resp.status().as_u16(), 200);
+    let got = resp.bytes().await.expect("the download completes");
+    assert!(got == data, "the whole file");
+    // Their events wait behind the hanging delivery: three queued (two
+    // uploads, the download), none delivered, no attempt finished.
+    let d = wait_state(&s, &c, &dest, |st| st["queued"] == 3).await;
+    assert!(d["state"]["lastSuccess"].is_null(), "{d}");
+    assert!(d["state"]["lastError"].is_null(), "{d}");
+    assert_eq!(hang.accepted(), 1, "one delivery, still waiting");
+    assert_eq!(
+        s.metric("picoshare_notifications_delivered_total").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        s.metric("picoshare_notifications_failed_total").await,
+        Some(0.0)
+    );
+    let d = destination(&s, &c, &dest).await;
+    assert_eq!(d["state"]["queued"], 3, "{d}");
+}
