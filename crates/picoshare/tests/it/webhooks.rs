@@ -939,3 +939,178 @@ async fn a_receiver_that_never_answers_blocks_no_upload_or_download() {
     let d = destination(&s, &c, &dest).await;
     assert_eq!(d["state"]["queued"], 3, "{d}");
 }
+
+/// A resumable (tus) guest upload, in two requests, is announced as a
+/// multipart one is: "guest_upload" with the file's facts, then
+/// "guest_link_used_up" when it was the link's last file.
+#[tokio::test]
+async fn a_resumable_guest_upload_sends_guest_upload_and_link_used_up() {
+    use base64::Engine;
+    let rx = Receiver::start(0).await;
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    create_destination(
+        &s,
+        &c,
+        json!({"name": "hook", "url": rx.url("/hook"), "secret": SECRET}),
+    )
+    .await;
+    let link: Value = c
+        .post(s.url("/api/guest-links"))
+        .json(
+            &json!({"label": "Resumable", "urlExpirationTime": FAR_FUTURE,
+            "fileLifetime": "168h0m0s", "maxFileUploads": 1}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = link["id"].as_str().unwrap().to_owned();
+    let data = random_bytes(1_500_000, 3);
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    let resp = plain_client()
+        .post(s.url(&format!("/api/guest/{link}/tus")))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header(
+            "Upload-Metadata",
+            format!(
+                "filename {},filetype {}",
+                b64("scan.pdf"),
+                b64("application/pdf")
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let url = header_str(resp.headers(), "location");
+    let half = 700_000;
+    let mut id = String::new();
+    for (offset, piece) in [(0, &data[..half]), (half, &data[half..])] {
+        let resp = plain_client()
+            .patch(s.url(&url))
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", offset.to_string())
+            .body(piece.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 204);
+        id = header_str(resp.headers(), "picoshare-entry-id");
+        if offset == 0 {
+            // Not a file yet: nothing to announce.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert!(rx.all().is_empty(), "{:?}", rx.all());
+        }
+    }
+    assert!(!id.is_empty(), "the completed upload names its file");
+    let got = rx.wait_for("/hook", "guest_upload", 1).await;
+    check_signature(&got[0]);
+    let d = &got[0].json()["data"];
+    assert_eq!(d["entryId"], id.as_str());
+    assert_eq!(d["filename"], "scan.pdf");
+    assert_eq!(d["contentType"], "application/pdf");
+    assert_eq!(d["size"], data.len());
+    assert_eq!(d["guestLinkId"], link.as_str());
+    assert_eq!(d["guestLinkLabel"], "Resumable");
+    let used = rx.wait_for("/hook", "guest_link_used_up", 1).await;
+    check_signature(&used[0]);
+    let d = &used[0].json()["data"];
+    assert_eq!(d["guestLinkId"], link.as_str());
+    assert_eq!(d["maxUploads"], 1);
+    assert_eq!(d["lastEntryId"], id.as_str());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.all().len(), 2, "each once: {:?}", rx.all());
+}
+
+/// A destination saved with `enabled: false` gets no event (its test
+/// event aside, which is the owner's own check of it), while an enabled
+/// one beside it gets them all; enabled later, it gets the next ones.
+#[tokio::test]
+async fn a_disabled_destination_receives_nothing() {
+    let rx = Receiver::start(0).await;
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    create_destination(
+        &s,
+        &c,
+        json!({"name": "on", "url": rx.url("/on"), "secret": SECRET}),
+    )
+    .await;
+    let off = create_destination(
+        &s,
+        &c,
+        json!({"name": "off", "url": rx.url("/off"), "secret": SECRET, "enabled": false}),
+    )
+    .await;
+    let off_id = off["id"].as_str().unwrap().to_owned();
+    assert_eq!(destination(&s, &c, &off_id).await["enabled"], false);
+    let link: Value = c
+        .post(s.url("/api/guest-links"))
+        .json(&json!({"label": "L", "urlExpirationTime": FAR_FUTURE,
+            "fileLifetime": "168h0m0s", "maxFileUploads": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let form = Multipart::new().file("file", "a.txt", Some("text/plain"), b"guest bytes");
+    let resp = plain_client()
+        .post(s.url(&format!("/api/guest/{}", link["id"].as_str().unwrap())))
+        .header("content-type", form.content_type())
+        .header("accept", "application/json")
+        .body(form.finish())
+        .send()
+        .await
+        .unwrap();
+    let id = upload_id(resp).await;
+    let form = Multipart::new().file("file", "once.txt", Some("text/plain"), b"once");
+    let once = upload_id(
+        s.post_entry(
+            &c,
+            &format!("?expiration={FAR_FUTURE}&maxDownloads=1"),
+            form,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s.download(&id).await, b"guest bytes");
+    assert_eq!(s.download(&once).await, b"once");
+    for kind in [
+        "guest_upload",
+        "guest_link_used_up",
+        "download_limit_reached",
+    ] {
+        rx.wait_for("/on", kind, 1).await;
+    }
+    rx.wait_for("/on", "download", 2).await;
+    // Longer than events gather before they are written.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        rx.all().iter().all(|r| r.path == "/on"),
+        "the disabled destination got {:?}",
+        rx.all()
+            .iter()
+            .filter(|r| r.path == "/off")
+            .map(Received::event_type)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(destination(&s, &c, &off_id).await["state"]["queued"], 0);
+
+    // Enabled, it gets what comes next.
+    let resp = c
+        .put(s.url(&format!("/api/notifications/{off_id}")))
+        .json(&json!({"name": "off", "url": rx.url("/off"), "enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    assert_eq!(s.download(&id).await, b"guest bytes");
+    let got = rx.wait_for("/off", "download", 1).await;
+    assert_eq!(got[0].json()["data"]["entryId"], id.as_str());
+}
