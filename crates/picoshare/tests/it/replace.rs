@@ -1179,3 +1179,93 @@ async fn every_link_leads_to_the_new_content_after_a_replacement() {
         }
     }
 }
+
+/// A replacement whose client goes away halfway through the body (the
+/// connection dropped after 5 MiB of a promised 20 MiB), as a raw body and
+/// as a form: the old content is still served, with its validators, no
+/// replacement is recorded, and the new bytes stored so far are deleted
+/// (no chunk rows without a file on SQLite; on the scale-out store no
+/// upload in progress nor object left).
+#[tokio::test]
+async fn a_replacement_cut_off_mid_body_leaves_the_old_content_and_nothing_behind() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let old = random_bytes(3 << 20, 70);
+    let id = server
+        .upload(&c, "old.bin", &old, "application/octet-stream", None, None)
+        .await;
+    let (h0, _) = fetch(&id, &server).await;
+    let chunks = server.chunk_rows(&id);
+    let cookie = server.session_cookie().await;
+    let boundary = "----picoshare-it-replace-cut";
+    for multipart in [false, true] {
+        let (content_type, part_head) = if multipart {
+            (
+                format!("multipart/form-data; boundary={boundary}"),
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                     filename=\"never.bin\"\r\nContent-Type: application/x-never\r\n\r\n"
+                ),
+            )
+        } else {
+            ("application/x-never".to_owned(), String::new())
+        };
+        let head = format!(
+            "PUT /api/entry/{id}/content HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{part_head}",
+            server.addr,
+            20 << 20
+        );
+        let mut conn = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let data = random_bytes(5 << 20, 71);
+        tokio::time::timeout(Duration::from_secs(30), async {
+            for piece in data.chunks(64 * 1024) {
+                conn.write_all(piece)
+                    .await
+                    .expect("the server reads the body");
+            }
+            conn.flush().await.unwrap();
+        })
+        .await
+        .expect("the server took 5 MiB within 30 s");
+        // The new bytes are being stored: the clean-up below has work to do.
+        assert!(
+            eventually(Duration::from_secs(10), || server.orphan_chunks() > 0).await,
+            "nothing of the new content was stored before the cut (multipart: {multipart})"
+        );
+        drop(conn);
+        assert!(
+            eventually(Duration::from_secs(10), || server.orphan_chunks() == 0).await,
+            "10 s after the cut (multipart: {multipart}): {} chunk rows of no file",
+            server.orphan_chunks()
+        );
+        let (h, body) = fetch(&id, &server).await;
+        assert!(
+            body == old,
+            "the old content is served (multipart: {multipart})"
+        );
+        assert_eq!(header_str(&h, "etag"), header_str(&h0, "etag"));
+        assert!(header_str(&h, "content-disposition").contains("old.bin"));
+        assert_eq!(server.chunk_rows(&id), chunks);
+        assert!(
+            server.tmp_files().is_empty(),
+            "temp files: {:?}",
+            server.tmp_files()
+        );
+    }
+    let replacements: serde_json::Value = c
+        .get(server.url(&format!("/api/entry/{id}/replacements")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replacements, serde_json::json!([]), "nothing was replaced");
+    // And the file can still be replaced.
+    let resp = put_multipart(&server, &c, &id, "", "after.bin", b"after the cut").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(fetch(&id, &server).await.1, b"after the cut");
+}
