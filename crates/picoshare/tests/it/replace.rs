@@ -214,6 +214,90 @@ async fn a_download_racing_a_replacement_gets_the_old_version_whole() {
     }
 }
 
+/// A multi-range download (`multipart/byteranges`) racing a replacement:
+/// read a little, stalled while the content is replaced, then read to the
+/// end, every part holds the old version's bytes. The parts after the first
+/// start 12 MB into the body, more than the loopback socket buffers and the
+/// server's read-ahead hold, so they are read from the store after the
+/// switch (as the single-range case above, whose body is also too big to
+/// sit in the buffers).
+#[tokio::test]
+async fn a_multi_range_download_racing_a_replacement_gets_every_part_from_the_old_version() {
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let old = random_bytes(24 << 20, 12);
+    let new = random_bytes(24 << 20, 13);
+    let id = server
+        .upload(&c, "v1.bin", &old, "application/octet-stream", None, None)
+        .await;
+    let ranges = [
+        (1000, 11_999_999),
+        (16_000_000, 20_000_000),
+        (24_000_000, old.len() - 1),
+    ];
+    let header = format!(
+        "bytes={}",
+        ranges
+            .iter()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let resp = plain_client()
+        .get(server.url(&format!("/-{id}")))
+        .header("range", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 206);
+    let content_type = header_str(resp.headers(), "content-type");
+    assert!(
+        content_type.starts_with("multipart/byteranges"),
+        "{content_type}"
+    );
+    let length: usize = header_str(resp.headers(), "content-length")
+        .parse()
+        .unwrap();
+    let mut stream = resp.bytes_stream();
+    let mut body = Vec::new();
+    // Read a little, then stop reading while the file is replaced.
+    while body.len() < 64 * 1024 {
+        body.extend_from_slice(&stream.next().await.unwrap().unwrap());
+    }
+    let resp = put_multipart(&server, &c, &id, "", "v2.bin", &new).await;
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    assert!(
+        fetch(&id, &server).await.1 == new,
+        "new downloads get the new version"
+    );
+    // A multi-range download started now gets the new version's parts.
+    let now = plain_client()
+        .get(server.url(&format!("/-{id}")))
+        .header("range", &header)
+        .send()
+        .await
+        .unwrap();
+    let now_type = header_str(now.headers(), "content-type");
+    let now_parts = parse_byteranges(&now_type, &now.bytes().await.unwrap()).unwrap();
+    assert!(now_parts[1].data == new[16_000_000..=20_000_000]);
+    // The stalled one goes on with the old version, every part of it.
+    while let Some(piece) = stream.next().await {
+        body.extend_from_slice(&piece.expect("the download is not cut"));
+    }
+    assert_eq!(body.len(), length, "the announced length");
+    let parts = parse_byteranges(&content_type, &body)
+        .unwrap_or_else(|e| panic!("multipart/byteranges: {e}"));
+    assert_eq!(parts.len(), ranges.len());
+    for (part, &(a, b)) in parts.iter().zip(&ranges) {
+        assert_eq!(part.content_range, format!("bytes {a}-{b}/{}", old.len()));
+        assert!(
+            part.data == old[a..=b],
+            "the part {a}-{b} holds the old version's bytes (new ones: {})",
+            part.data == new[a..=b]
+        );
+    }
+}
+
 /// Chunk rows that belong to no entry (retired contents among them), and
 /// how many replacements still name a retired content.
 fn leftovers(server: &TestServer) -> (i64, i64) {
@@ -818,4 +902,370 @@ async fn the_history_notes_each_replacement_and_counts_stay() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
+}
+
+/// The `data-qr` paths of a page (the links its QR codes encode, made
+/// absolute by the page's script with the page's origin).
+fn qr_paths(html: &str) -> Vec<String> {
+    html.split("data-qr=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+/// Reads the QR code of an SVG the server drew (`GET /qr.svg`): the
+/// `qrcode` crate draws each run of dark modules as a `M{x} {y}h{w}v{h}H{x}V{y}`
+/// rectangle, which is painted on a white bitmap here and decoded by the
+/// `rqrr` crate, as a phone's camera would.
+fn decode_qr(svg: &str) -> String {
+    let num = |s: &str| -> usize { s.trim().parse().unwrap_or_else(|_| panic!("{s:?}")) };
+    let view = svg.split("viewBox=\"0 0 ").nth(1).expect("a viewBox");
+    let mut dims = view[..view.find('"').unwrap()].split(' ');
+    let (width, height) = (num(dims.next().unwrap()), num(dims.next().unwrap()));
+    let mut dark = vec![false; width * height];
+    let d = svg.split(" d=\"").nth(1).expect("a path");
+    for rect in d[..d.find('"').unwrap()].split('M').skip(1) {
+        let (x, rest) = rect.split_once(' ').unwrap();
+        let (y, rest) = rest.split_once('h').unwrap();
+        let (w, rest) = rest.split_once('v').unwrap();
+        let (h, _) = rest.split_once('H').unwrap();
+        let (x, y, w, h) = (num(x), num(y), num(w), num(h));
+        for row in y..y + h {
+            for col in x..x + w {
+                dark[row * width + col] = true;
+            }
+        }
+    }
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        if dark[y * width + x] {
+            0
+        } else {
+            255
+        }
+    });
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("a readable QR code").1
+}
+
+/// The link each QR code of `page` encodes (their images fetched from the
+/// server and read back), as paths of `server`.
+async fn qr_links(server: &TestServer, c: &Client, page: &str) -> Vec<String> {
+    let html = c
+        .get(server.url(page))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let origin = server.url("");
+    let mut links = Vec::new();
+    for path in qr_paths(&html) {
+        let absolute = server.url(&path);
+        let resp = plain_client()
+            .get(server.url("/qr.svg"))
+            .query(&[("text", &absolute)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        let read = decode_qr(&resp.text().await.unwrap());
+        assert_eq!(read, absolute, "the QR code of {path} on {page}");
+        links.push(
+            read.strip_prefix(origin.trim_end_matches('/'))
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert!(!links.is_empty(), "no QR code on {page}: {html}");
+    links
+}
+
+/// `GET url` as an anonymous visitor with `headers`: the status, the name
+/// in `Content-Disposition` and the body.
+async fn visit(url: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    let mut req = plain_client().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let disposition = header_str(resp.headers(), "content-disposition");
+    (status, disposition, resp.bytes().await.unwrap().to_vec())
+}
+
+/// After a replacement every way to reach the file leads to the new
+/// content: the full link (under the old name or the new one: the name in
+/// it is only for people), the short link, the legacy `/!` links, the view
+/// page, a share's page and ZIP, and the QR codes of the file's pages, which
+/// still encode the same links. A password-protected file keeps its
+/// password: refused without it, served with it (HTTP Basic, the form, or
+/// the access cookie given before the replacement).
+#[tokio::test]
+async fn every_link_leads_to_the_new_content_after_a_replacement() {
+    use base64::Engine;
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let old = random_bytes(700_000, 60);
+    let id = server
+        .upload(&c, "old.txt", &old, "text/plain", None, None)
+        .await;
+    let password = "open sesame 42";
+    let form = Multipart::new().text("password", password).file(
+        "file",
+        "secret-old.bin",
+        Some("application/x-old"),
+        b"old secret",
+    );
+    let locked = upload_id(
+        server
+            .post_entry(&c, &format!("?expiration={FAR_FUTURE}"), form)
+            .await,
+    )
+    .await;
+    let share = crate::shares::create_ok(
+        &server,
+        &c,
+        serde_json::json!({ "entries": [id, locked], "title": "Both" }),
+    )
+    .await;
+    let share_id = share["id"].as_str().unwrap().to_owned();
+    // The links the pages give, and what their QR codes encode, before.
+    let pages = [
+        format!("/files/{id}/info"),
+        format!("/files/{locked}/info"),
+        format!("/v/{id}"),
+        format!("/v/{locked}"),
+        format!("/s/{share_id}"),
+    ];
+    let mut qr_before = Vec::new();
+    for page in &pages {
+        qr_before.push(qr_links(&server, &c, page).await);
+    }
+    assert_eq!(
+        qr_before[0],
+        vec![format!("/-{id}"), format!("/v/{id}")],
+        "the file page's short link and view page"
+    );
+    // The form's cookie, given before the replacement.
+    let body = format!(
+        "password={}",
+        percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let unlock = || {
+        plain_client()
+            .post(server.url(&format!("/-{locked}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "text/html")
+            .body(body.clone())
+            .send()
+    };
+    let resp = unlock().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    let cookie = set_cookies(resp.headers())
+        .into_iter()
+        .find(|k| k.name == format!("ps_file_{locked}"))
+        .expect("the file's access cookie");
+    let old_cookie = format!("{}={}", cookie.name, cookie.value);
+
+    let new = random_bytes(900_001, 61);
+    let resp = put_multipart(&server, &c, &id, "", "new.bin", &new).await;
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    let new_secret = b"the new secret".to_vec();
+    let resp = put_multipart(&server, &c, &locked, "", "secret-new.bin", &new_secret).await;
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+
+    // Every download link of the open file.
+    for path in [
+        format!("/-{id}"),
+        format!("/-{id}/old.txt"),
+        format!("/-{id}/new.bin"),
+        format!("/!{id}"),
+        format!("/!{id}/old.txt"),
+        format!("/!{id}/new.bin"),
+    ] {
+        let (status, disposition, body) = visit(&server.url(&path), &[]).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(disposition.contains("new.bin"), "{path}: {disposition}");
+        assert!(body == new, "{path} serves the new bytes");
+    }
+    // The view page and the share page show the new name and link to it.
+    let view = visit(&server.url(&format!("/v/{id}")), &[]).await;
+    assert_eq!(view.0, 200);
+    let view = String::from_utf8(view.2).unwrap();
+    assert!(view.contains(&format!("href=\"/-{id}/new.bin\"")), "{view}");
+    assert!(!view.contains("old.txt"), "{view}");
+    let page = visit(&server.url(&format!("/s/{share_id}")), &[]).await;
+    assert_eq!(page.0, 200);
+    let page = String::from_utf8(page.2).unwrap();
+    assert!(page.contains(&format!("href=\"/-{id}/new.bin\"")), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/-{locked}/secret-new.bin\"")),
+        "{page}"
+    );
+    assert!(page.contains("protected"), "{page}");
+    // The share's ZIP holds the open file's new version, and not the
+    // protected one (only its own link serves it).
+    let (status, _, zip) = visit(&server.url(&format!("/s/{share_id}/zip")), &[]).await;
+    assert_eq!(status, 200);
+    let members = crate::shares::python_members(crate::shares::write_temp(&zip).path());
+    assert_eq!(
+        members,
+        vec![("new.bin".to_owned(), new.len() as u64, sha256_hex(&new))]
+    );
+    // Same QR codes on every page, and what they encode leads to the new file.
+    for (page, before) in pages.iter().zip(&qr_before) {
+        assert_eq!(&qr_links(&server, &c, page).await, before, "{page}");
+    }
+    let (status, _, body) = visit(&server.url(&qr_before[0][0]), &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        body == new,
+        "the file page's QR code leads to the new bytes"
+    );
+
+    // The protected file: refused without the password on every link...
+    for path in [
+        format!("/-{locked}"),
+        format!("/-{locked}/secret-new.bin"),
+        format!("/!{locked}"),
+        format!("/!{locked}/secret-old.bin"),
+    ] {
+        let (status, _, body) = visit(&server.url(&path), &[]).await;
+        assert_eq!(status, 401, "{path}");
+        assert!(
+            !body.windows(new_secret.len()).any(|w| w == new_secret),
+            "{path}"
+        );
+    }
+    let view = visit(&server.url(&format!("/v/{locked}")), &[]).await;
+    assert_eq!(view.0, 200);
+    let view = String::from_utf8(view.2).unwrap();
+    assert!(view.contains("Protected file"), "{view}");
+    assert!(!view.contains("secret-new.bin"), "{view}");
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("x:wrong password")
+    );
+    let (status, _, _) = visit(
+        &server.url(&format!("/-{locked}")),
+        &[("authorization", &wrong)],
+    )
+    .await;
+    assert_eq!(status, 401, "a wrong password");
+    // ... and served the new bytes with it, by each way of giving it.
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("x:{password}"))
+    );
+    let resp = unlock().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    let cookie = set_cookies(resp.headers())
+        .into_iter()
+        .find(|k| k.name == format!("ps_file_{locked}"))
+        .expect("the file's access cookie");
+    let new_cookie = format!("{}={}", cookie.name, cookie.value);
+    for (how, header) in [
+        ("authorization", basic.as_str()),
+        ("cookie", old_cookie.as_str()),
+        ("cookie", new_cookie.as_str()),
+    ] {
+        for path in [format!("/-{locked}"), format!("/!{locked}/secret-old.bin")] {
+            let (status, disposition, body) = visit(&server.url(&path), &[(how, header)]).await;
+            assert_eq!(status, 200, "{path} with {how}");
+            assert!(disposition.contains("secret-new.bin"), "{disposition}");
+            assert_eq!(body, new_secret, "{path} with {how}");
+        }
+    }
+}
+
+/// A replacement whose client goes away halfway through the body (the
+/// connection dropped after 5 MiB of a promised 20 MiB), as a raw body and
+/// as a form: the old content is still served, with its validators, no
+/// replacement is recorded, and the new bytes stored so far are deleted
+/// (no chunk rows without a file on SQLite; on the scale-out store no
+/// upload in progress nor object left).
+#[tokio::test]
+async fn a_replacement_cut_off_mid_body_leaves_the_old_content_and_nothing_behind() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start().await;
+    let c = server.admin_client().await;
+    let old = random_bytes(3 << 20, 70);
+    let id = server
+        .upload(&c, "old.bin", &old, "application/octet-stream", None, None)
+        .await;
+    let (h0, _) = fetch(&id, &server).await;
+    let chunks = server.chunk_rows(&id);
+    let cookie = server.session_cookie().await;
+    let boundary = "----picoshare-it-replace-cut";
+    for multipart in [false, true] {
+        let (content_type, part_head) = if multipart {
+            (
+                format!("multipart/form-data; boundary={boundary}"),
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                     filename=\"never.bin\"\r\nContent-Type: application/x-never\r\n\r\n"
+                ),
+            )
+        } else {
+            ("application/x-never".to_owned(), String::new())
+        };
+        let head = format!(
+            "PUT /api/entry/{id}/content HTTP/1.1\r\nHost: {}\r\nCookie: {cookie}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{part_head}",
+            server.addr,
+            20 << 20
+        );
+        let mut conn = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        conn.write_all(head.as_bytes()).await.unwrap();
+        let data = random_bytes(5 << 20, 71);
+        tokio::time::timeout(Duration::from_secs(30), async {
+            for piece in data.chunks(64 * 1024) {
+                conn.write_all(piece)
+                    .await
+                    .expect("the server reads the body");
+            }
+            conn.flush().await.unwrap();
+        })
+        .await
+        .expect("the server took 5 MiB within 30 s");
+        // The new bytes are being stored: the clean-up below has work to do.
+        assert!(
+            eventually(Duration::from_secs(10), || server.orphan_chunks() > 0).await,
+            "nothing of the new content was stored before the cut (multipart: {multipart})"
+        );
+        drop(conn);
+        assert!(
+            eventually(Duration::from_secs(10), || server.orphan_chunks() == 0).await,
+            "10 s after the cut (multipart: {multipart}): {} chunk rows of no file",
+            server.orphan_chunks()
+        );
+        let (h, body) = fetch(&id, &server).await;
+        assert!(
+            body == old,
+            "the old content is served (multipart: {multipart})"
+        );
+        assert_eq!(header_str(&h, "etag"), header_str(&h0, "etag"));
+        assert!(header_str(&h, "content-disposition").contains("old.bin"));
+        assert_eq!(server.chunk_rows(&id), chunks);
+        assert!(
+            server.tmp_files().is_empty(),
+            "temp files: {:?}",
+            server.tmp_files()
+        );
+    }
+    let replacements: serde_json::Value = c
+        .get(server.url(&format!("/api/entry/{id}/replacements")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replacements, serde_json::json!([]), "nothing was replaced");
+    // And the file can still be replaced.
+    let resp = put_multipart(&server, &c, &id, "", "after.bin", b"after the cut").await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(fetch(&id, &server).await.1, b"after the cut");
 }

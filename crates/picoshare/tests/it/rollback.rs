@@ -311,3 +311,34 @@ async fn an_unfinished_upload_whose_bytes_the_original_deleted_starts_over() {
     let id = header_str(resp.headers(), "picoshare-entry-id");
     assert_eq!(s.download(&id).await, data);
 }
+
+/// Notification destinations and their undelivered events (the outbox) are
+/// named with what going back would do to them, read from the file while
+/// the server runs. (The outbox's bound itself is tested on both stores,
+/// `webhooks::a_full_outbox_drops_the_oldest_events`.)
+#[tokio::test]
+async fn rollback_check_names_notification_destinations_and_waiting_events() {
+    use crate::webhooks::{closed_port, create_destination, send_test, SECRET};
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    let text = report(&s.db_path);
+    assert_has(&text, "Notification destinations: 0\n");
+    // Nothing listens there: the events wait.
+    let down = closed_port();
+    let d = create_destination(
+        &s,
+        &c,
+        json!({"name": "down", "url": format!("http://{down}/hook"), "secret": SECRET}),
+    )
+    .await;
+    let id = d["id"].as_str().unwrap();
+    for _ in 0..3 {
+        send_test(&s, &c, id).await;
+    }
+    let text = report(&s.db_path);
+    assert_has(
+        &text,
+        "Notification destinations: 1 (\"down\"): the original sends no notifications; \
+         3 events waiting are sent if you come back",
+    );
+}

@@ -590,6 +590,17 @@ async fn tokens_can_only_upload() {
             c.post(s.url("/api/guest-links")).json(&json!({})),
         ),
         ("collect garbage", c.post(s.url("/api/admin/gc"))),
+        // Notifications: a token could otherwise send file names and
+        // visitors' addresses anywhere (README, Notifications).
+        (
+            "list notification destinations",
+            c.get(s.url("/api/notifications")),
+        ),
+        (
+            "add a notification destination",
+            c.post(s.url("/api/notifications"))
+                .json(&json!({ "name": "x", "url": "http://127.0.0.1:9/" })),
+        ),
     ];
     for (what, req) in refused {
         let resp = bearer(req, &token).send().await.unwrap();

@@ -8,7 +8,6 @@
 //! for tests; 10 s by default).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +29,11 @@ pub(crate) struct Received {
     headers: HeaderMap,
     body: Bytes,
     at: Instant,
+    /// Which attempt at this event this was at this path: 1 for the first
+    /// request with its `X-PicoShare-Event-Id` to the path, 2 for the next.
+    attempt: usize,
+    /// What the receiver answered.
+    status: u16,
 }
 
 impl Received {
@@ -50,8 +54,17 @@ impl Received {
     }
 }
 
+/// Which requests a [`Receiver`] answers 500 (the others get 200).
+#[derive(Debug, Clone, Copy)]
+enum Failing {
+    /// The first `n` requests to each path.
+    FirstPerPath(usize),
+    /// The first `n` attempts at each event (by its ID) at each path.
+    EachEvent(usize),
+}
+
 /// A receiver on loopback that records every request and answers 500 to
-/// the first `fail_first` of them, 200 after.
+/// some of them first (see [`Failing`]), 200 after.
 pub(crate) struct Receiver {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Received>>>,
@@ -59,31 +72,64 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
+    /// Answers 500 to the first `fail_first` requests to each path.
     pub(crate) async fn start(fail_first: usize) -> Receiver {
         Self::start_on("127.0.0.1:0".parse().unwrap(), fail_first).await
     }
 
     async fn start_on(addr: SocketAddr, fail_first: usize) -> Receiver {
+        Self::serve(addr, Failing::FirstPerPath(fail_first)).await
+    }
+
+    /// Answers 500 to the first `n` attempts at each event, at each path.
+    async fn failing_each_event(n: usize) -> Receiver {
+        Self::serve("127.0.0.1:0".parse().unwrap(), Failing::EachEvent(n)).await
+    }
+
+    async fn serve(addr: SocketAddr, failing: Failing) -> Receiver {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
-        let seen = Arc::new(AtomicUsize::new(0));
         let record = got.clone();
         let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let record = record.clone();
-            let seen = seen.clone();
             async move {
-                record.lock().unwrap().push(Received {
-                    path: uri.path().to_owned(),
-                    headers,
-                    body,
-                    at: Instant::now(),
-                });
-                if seen.fetch_add(1, Ordering::SeqCst) < fail_first {
+                let path = uri.path().to_owned();
+                let event = headers
+                    .get("x-picoshare-event-id")
+                    .map(|v| v.as_bytes().to_vec())
+                    .unwrap_or_default();
+                // One lock: counting and recording are one step, so
+                // concurrent requests are numbered one after the other.
+                let mut all = record.lock().unwrap();
+                let to_path = all.iter().filter(|r| r.path == path).count();
+                let attempt = 1 + all
+                    .iter()
+                    .filter(|r| {
+                        r.path == path
+                            && r.headers
+                                .get("x-picoshare-event-id")
+                                .is_some_and(|v| v.as_bytes() == event)
+                    })
+                    .count();
+                let fail = match failing {
+                    Failing::FirstPerPath(n) => to_path < n,
+                    Failing::EachEvent(n) => attempt <= n,
+                };
+                let status = if fail {
                     StatusCode::INTERNAL_SERVER_ERROR
                 } else {
                     StatusCode::OK
-                }
+                };
+                all.push(Received {
+                    path,
+                    headers,
+                    body,
+                    at: Instant::now(),
+                    attempt,
+                    status: status.as_u16(),
+                });
+                status
             }
         });
         let task = tokio::spawn(async move {
@@ -130,6 +176,46 @@ impl Receiver {
     }
 }
 
+impl Receiver {
+    /// Waits (up to 20 s) until `path` answered 200 to a request of type
+    /// `kind`; returns every request of that type to `path`, in order.
+    async fn wait_delivered(&self, path: &str, kind: &str) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.of(path, kind);
+            if got.iter().any(|r| r.status == 200) {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never accepted a {kind} event; everything received: {:?}",
+                self.all()
+                    .iter()
+                    .map(|r| (r.path.clone(), r.event_type(), r.attempt, r.status))
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Asserts that the requests `got` (of one event type, at one path) are one
+/// event tried twice: refused once with 500, then accepted; returns the
+/// accepted one.
+#[track_caller]
+fn failed_then_delivered(got: &[Received]) -> &Received {
+    let seen: Vec<(usize, u16, String)> = got
+        .iter()
+        .map(|r| (r.attempt, r.status, r.header("x-picoshare-event-id")))
+        .collect();
+    assert_eq!(got.len(), 2, "one failed attempt, one delivery: {seen:?}");
+    assert_eq!((seen[0].0, seen[0].1), (1, 500), "{seen:?}");
+    assert_eq!((seen[1].0, seen[1].1), (2, 200), "{seen:?}");
+    assert_eq!(seen[0].2, seen[1].2, "the same event tried again: {seen:?}");
+    assert_eq!(got[0].body, got[1].body, "the same body");
+    &got[1]
+}
+
 impl Drop for Receiver {
     fn drop(&mut self) {
         self.task.abort();
@@ -137,7 +223,7 @@ impl Drop for Receiver {
 }
 
 /// A free loopback port with nothing listening on it (for now).
-fn closed_port() -> SocketAddr {
+pub(crate) fn closed_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
 }
@@ -208,10 +294,19 @@ async fn wait_state(s: &TestServer, c: &Client, id: &str, ok: impl Fn(&Value) ->
     }
 }
 
+/// The issue's own case: a guest's upload and a completed download reach a
+/// signed webhook and a push topic, each delivered after its first attempt
+/// failed at both (the receiver answers 500 to each event's first request
+/// at each path; retries start after 300 ms here instead of 10 s).
 #[tokio::test]
 async fn guest_uploads_and_downloads_reach_a_webhook_and_a_push_topic() {
-    let rx = Receiver::start(0).await;
-    let s = TestServer::start().await;
+    let rx = Receiver::failing_each_event(1).await;
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .env("PS_HOOKS_RETRY_INITIAL_MS", "300")
+            .env("PS_METRICS_PUBLIC", "1"),
+    )
+    .await;
     let c = s.admin_client().await;
     let hook = create_destination(
         &s,
@@ -254,30 +349,34 @@ async fn guest_uploads_and_downloads_reach_a_webhook_and_a_push_topic() {
         .unwrap();
     let id = upload_id(resp).await;
 
-    let hooked = rx.wait_for("/hook", "guest_upload", 1).await;
-    check_signature(&hooked[0]);
-    let ev = hooked[0].json();
+    let hooked = rx.wait_delivered("/hook", "guest_upload").await;
+    let hooked = failed_then_delivered(&hooked);
+    check_signature(hooked);
+    let ev = hooked.json();
     assert_eq!(ev["type"], "guest_upload");
     assert_eq!(ev["data"]["entryId"], id.as_str());
     assert_eq!(ev["data"]["filename"], "return.pdf");
     assert_eq!(ev["data"]["size"], 300_000);
     assert_eq!(ev["data"]["guestLinkId"], link.as_str());
     assert_eq!(ev["data"]["guestLinkLabel"], "Tax papers");
-    let pushed = rx.wait_for("/topic", "guest_upload", 1).await;
-    assert_eq!(pushed[0].header("title"), "PicoShare: Guest upload");
-    assert_eq!(pushed[0].header("tags"), "inbox_tray");
+    let pushed = rx.wait_delivered("/topic", "guest_upload").await;
+    let pushed = failed_then_delivered(&pushed);
+    assert_eq!(pushed.header("title"), "PicoShare: Guest upload");
+    assert_eq!(pushed.header("tags"), "inbox_tray");
     assert_eq!(
-        pushed[0].text(),
+        pushed.text(),
         "return.pdf (293.0 KiB) was uploaded through the guest link \"Tax papers\"."
     );
     assert_eq!(
-        pushed[0].header("x-picoshare-event-id"),
-        hooked[0].header("x-picoshare-event-id"),
+        pushed.header("x-picoshare-event-id"),
+        hooked.header("x-picoshare-event-id"),
         "one event, one ID at every destination"
     );
-    let used_up = rx.wait_for("/hook", "guest_link_used_up", 1).await;
-    check_signature(&used_up[0]);
-    assert_eq!(used_up[0].json()["data"]["maxUploads"], 1);
+    let used_up = rx.wait_delivered("/hook", "guest_link_used_up").await;
+    let used_up = failed_then_delivered(&used_up);
+    check_signature(used_up);
+    assert_eq!(used_up.json()["data"]["maxUploads"], 1);
+    failed_then_delivered(&rx.wait_delivered("/topic", "guest_link_used_up").await);
 
     // A range is not a download; the whole file is.
     let resp = plain_client()
@@ -295,9 +394,10 @@ async fn guest_uploads_and_downloads_reach_a_webhook_and_a_push_topic() {
         .await
         .unwrap();
     assert_eq!(resp.bytes().await.unwrap().len(), data.len());
-    let hooked = rx.wait_for("/hook", "download", 1).await;
-    check_signature(&hooked[0]);
-    let d = &hooked[0].json()["data"];
+    let hooked = rx.wait_delivered("/hook", "download").await;
+    let hooked = failed_then_delivered(&hooked);
+    check_signature(hooked);
+    let d = &hooked.json()["data"];
     assert_eq!(d["entryId"], id.as_str());
     assert_eq!(d["filename"], "return.pdf");
     assert_eq!(d["size"], 300_000);
@@ -311,20 +411,42 @@ async fn guest_uploads_and_downloads_reach_a_webhook_and_a_push_topic() {
         assert!(d["downloadCount"].as_i64().unwrap() >= 1, "{d}");
     }
     assert_eq!(d["firstDownload"], true, "the first whole download");
-    let pushed = rx.wait_for("/topic", "download", 1).await;
+    let pushed = rx.wait_delivered("/topic", "download").await;
+    let pushed = failed_then_delivered(&pushed);
     assert!(
-        pushed[0]
+        pushed
             .text()
             .starts_with("return.pdf (293.0 KiB) was downloaded by 127.0.0.1"),
         "{}",
-        pushed[0].text()
+        pushed.text()
+    );
+    assert_eq!(
+        pushed.header("x-picoshare-event-id"),
+        hooked.header("x-picoshare-event-id")
     );
     // Events gather for about a second before they are written: wait for
-    // more than that, then only the whole download was sent.
+    // more than that, then only the whole download was sent, and nothing
+    // delivered was sent again.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(rx.of("/hook", "download").len(), 1);
-    assert_eq!(rx.of("/topic", "download").len(), 1);
-    assert_eq!(rx.of("/hook", "guest_upload").len(), 1);
+    for path in ["/hook", "/topic"] {
+        for kind in ["guest_upload", "guest_link_used_up", "download"] {
+            failed_then_delivered(&rx.of(path, kind));
+        }
+    }
+    assert_eq!(
+        rx.all().len(),
+        12,
+        "3 events, tried twice at 2 destinations"
+    );
+    // The server counted as much.
+    assert_eq!(
+        s.metric("picoshare_notifications_failed_total").await,
+        Some(6.0)
+    );
+    assert_eq!(
+        s.metric("picoshare_notifications_delivered_total").await,
+        Some(6.0)
+    );
 }
 
 #[tokio::test]
@@ -643,16 +765,6 @@ async fn a_full_outbox_drops_the_oldest_events() {
     assert_eq!(list["dropped"], 2, "{list}");
     assert_eq!(list["destinations"][0]["state"]["queued"], 3, "{list}");
     assert!(s.stderr_text().contains("the notification outbox is full"));
-    // What going back to the original would lose (read-only, server running).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_picoshare"))
-        .args(["rollback-check", "--db", s.db_path.to_str().unwrap()])
-        .output()
-        .expect("run picoshare rollback-check");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("Notification destinations: 1 (\"down\"): the original sends no notifications; 3 events waiting"),
-        "{text}"
-    );
     assert_eq!(
         s.metric("picoshare_notifications_dropped_total").await,
         Some(2.0)
@@ -690,4 +802,315 @@ fn a_bad_notification_setting_stops_the_server_at_start_up() {
         "{}",
         report.stderr
     );
+}
+
+/// A receiver that accepts connections and never answers: it reads nothing
+/// and writes nothing, and keeps every connection open.
+struct Hanging {
+    addr: SocketAddr,
+    accepted: Arc<Mutex<usize>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hanging {
+    async fn start() -> Hanging {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted: Arc<Mutex<usize>> = Arc::default();
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+                *count.lock().unwrap() += 1;
+            }
+        });
+        Hanging {
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        *self.accepted.lock().unwrap()
+    }
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The destination called `id` as `GET /api/notifications` lists it.
+async fn destination(s: &TestServer, c: &Client, id: &str) -> Value {
+    destinations(s, c)
+        .await
+        .into_iter()
+        .find(|d| d["id"] == id)
+        .expect("the destination")
+}
+
+/// A receiver that takes the connection and never answers delays nothing
+/// but its own events: while the delivery of the first event hangs (a
+/// delivery's timeout set to 10 minutes here), guest uploads and a
+/// download complete, each well within a client timeout of a minute, and
+/// their events wait in the outbox, none delivered nor failed yet.
+#[tokio::test]
+async fn a_receiver_that_never_answers_blocks_no_upload_or_download() {
+    let hang = Hanging::start().await;
+    let s = TestServer::start_with(
+        ServerOptions::new()
+            .env("PS_HOOKS_TIMEOUT_MS", "600000")
+            .env("PS_METRICS_PUBLIC", "1"),
+    )
+    .await;
+    let c = s.admin_client().await;
+    let d = create_destination(
+        &s,
+        &c,
+        json!({"name": "hangs", "url": format!("http://{}/hook", hang.addr), "secret": SECRET}),
+    )
+    .await;
+    let dest = d["id"].as_str().unwrap().to_owned();
+    let link: Value = c
+        .post(s.url("/api/guest-links"))
+        .json(&json!({"label": "hang", "urlExpirationTime": FAR_FUTURE,
+            "fileLifetime": "168h0m0s"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = link["id"].as_str().unwrap().to_owned();
+    // Far less than the delivery's own timeout.
+    let visitor = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let guest_upload = |name: &'static str, data: Vec<u8>| {
+        let (s, visitor, link) = (&s, &visitor, &link);
+        async move {
+            let form = Multipart::new().file("file", name, Some("application/pdf"), &data);
+            let resp = visitor
+                .post(s.url(&format!("/api/guest/{link}")))
+                .header("content-type", form.content_type())
+                .header("accept", "application/json")
+                .body(form.finish())
+                .send()
+                .await
+                .expect("the guest upload is answered");
+            upload_id(resp).await
+        }
+    };
+    guest_upload("first.pdf", random_bytes(100_000, 1)).await;
+    // The delivery of its event has started, and hangs.
+    assert!(
+        eventually(Duration::from_secs(20), || hang.accepted() == 1).await,
+        "the delivery never connected"
+    );
+    // Meanwhile: another guest upload, and a whole download.
+    let data = random_bytes(2_000_000, 2);
+    let id = guest_upload("second.pdf", data.clone()).await;
+    let resp = visitor
+        .get(s.url(&format!("/-{id}")))
+        .send()
+        .await
+        .expect("the download is answered");
+    assert_eq!(resp.status().as_u16(), 200);
+    let got = resp.bytes().await.expect("the download completes");
+    assert!(got == data, "the whole file");
+    // Their events wait behind the hanging delivery: three queued (two
+    // uploads, the download), none delivered, no attempt finished.
+    let d = wait_state(&s, &c, &dest, |st| st["queued"] == 3).await;
+    assert!(d["state"]["lastSuccess"].is_null(), "{d}");
+    assert!(d["state"]["lastError"].is_null(), "{d}");
+    assert_eq!(hang.accepted(), 1, "one delivery, still waiting");
+    assert_eq!(
+        s.metric("picoshare_notifications_delivered_total").await,
+        Some(0.0)
+    );
+    assert_eq!(
+        s.metric("picoshare_notifications_failed_total").await,
+        Some(0.0)
+    );
+    let d = destination(&s, &c, &dest).await;
+    assert_eq!(d["state"]["queued"], 3, "{d}");
+}
+
+/// A resumable (tus) guest upload, in two requests, is announced as a
+/// multipart one is: "guest_upload" with the file's facts, then
+/// "guest_link_used_up" when it was the link's last file.
+#[tokio::test]
+async fn a_resumable_guest_upload_sends_guest_upload_and_link_used_up() {
+    use base64::Engine;
+    let rx = Receiver::start(0).await;
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    create_destination(
+        &s,
+        &c,
+        json!({"name": "hook", "url": rx.url("/hook"), "secret": SECRET}),
+    )
+    .await;
+    let link: Value = c
+        .post(s.url("/api/guest-links"))
+        .json(
+            &json!({"label": "Resumable", "urlExpirationTime": FAR_FUTURE,
+            "fileLifetime": "168h0m0s", "maxFileUploads": 1}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = link["id"].as_str().unwrap().to_owned();
+    let data = random_bytes(1_500_000, 3);
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    let resp = plain_client()
+        .post(s.url(&format!("/api/guest/{link}/tus")))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header(
+            "Upload-Metadata",
+            format!(
+                "filename {},filetype {}",
+                b64("scan.pdf"),
+                b64("application/pdf")
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let url = header_str(resp.headers(), "location");
+    let half = 700_000;
+    let mut id = String::new();
+    for (offset, piece) in [(0, &data[..half]), (half, &data[half..])] {
+        let resp = plain_client()
+            .patch(s.url(&url))
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", offset.to_string())
+            .body(piece.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 204);
+        id = header_str(resp.headers(), "picoshare-entry-id");
+        if offset == 0 {
+            // Not a file yet: nothing to announce.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert!(rx.all().is_empty(), "{:?}", rx.all());
+        }
+    }
+    assert!(!id.is_empty(), "the completed upload names its file");
+    let got = rx.wait_for("/hook", "guest_upload", 1).await;
+    check_signature(&got[0]);
+    let d = &got[0].json()["data"];
+    assert_eq!(d["entryId"], id.as_str());
+    assert_eq!(d["filename"], "scan.pdf");
+    assert_eq!(d["contentType"], "application/pdf");
+    assert_eq!(d["size"], data.len());
+    assert_eq!(d["guestLinkId"], link.as_str());
+    assert_eq!(d["guestLinkLabel"], "Resumable");
+    let used = rx.wait_for("/hook", "guest_link_used_up", 1).await;
+    check_signature(&used[0]);
+    let d = &used[0].json()["data"];
+    assert_eq!(d["guestLinkId"], link.as_str());
+    assert_eq!(d["maxUploads"], 1);
+    assert_eq!(d["lastEntryId"], id.as_str());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.all().len(), 2, "each once: {:?}", rx.all());
+}
+
+/// A destination saved with `enabled: false` gets no event (its test
+/// event aside, which is the owner's own check of it), while an enabled
+/// one beside it gets them all; enabled later, it gets the next ones.
+#[tokio::test]
+async fn a_disabled_destination_receives_nothing() {
+    let rx = Receiver::start(0).await;
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    create_destination(
+        &s,
+        &c,
+        json!({"name": "on", "url": rx.url("/on"), "secret": SECRET}),
+    )
+    .await;
+    let off = create_destination(
+        &s,
+        &c,
+        json!({"name": "off", "url": rx.url("/off"), "secret": SECRET, "enabled": false}),
+    )
+    .await;
+    let off_id = off["id"].as_str().unwrap().to_owned();
+    assert_eq!(destination(&s, &c, &off_id).await["enabled"], false);
+    let link: Value = c
+        .post(s.url("/api/guest-links"))
+        .json(&json!({"label": "L", "urlExpirationTime": FAR_FUTURE,
+            "fileLifetime": "168h0m0s", "maxFileUploads": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let form = Multipart::new().file("file", "a.txt", Some("text/plain"), b"guest bytes");
+    let resp = plain_client()
+        .post(s.url(&format!("/api/guest/{}", link["id"].as_str().unwrap())))
+        .header("content-type", form.content_type())
+        .header("accept", "application/json")
+        .body(form.finish())
+        .send()
+        .await
+        .unwrap();
+    let id = upload_id(resp).await;
+    let form = Multipart::new().file("file", "once.txt", Some("text/plain"), b"once");
+    let once = upload_id(
+        s.post_entry(
+            &c,
+            &format!("?expiration={FAR_FUTURE}&maxDownloads=1"),
+            form,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s.download(&id).await, b"guest bytes");
+    assert_eq!(s.download(&once).await, b"once");
+    for kind in [
+        "guest_upload",
+        "guest_link_used_up",
+        "download_limit_reached",
+    ] {
+        rx.wait_for("/on", kind, 1).await;
+    }
+    rx.wait_for("/on", "download", 2).await;
+    // Longer than events gather before they are written.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        rx.all().iter().all(|r| r.path == "/on"),
+        "the disabled destination got {:?}",
+        rx.all()
+            .iter()
+            .filter(|r| r.path == "/off")
+            .map(Received::event_type)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(destination(&s, &c, &off_id).await["state"]["queued"], 0);
+
+    // Enabled, it gets what comes next.
+    let resp = c
+        .put(s.url(&format!("/api/notifications/{off_id}")))
+        .json(&json!({"name": "off", "url": rx.url("/off"), "enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    assert_eq!(s.download(&id).await, b"guest bytes");
+    let got = rx.wait_for("/off", "download", 1).await;
+    assert_eq!(got[0].json()["data"]["entryId"], id.as_str());
 }

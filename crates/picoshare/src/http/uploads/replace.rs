@@ -1,8 +1,8 @@
 //! `PUT /api/entry/{id}/content`: replaces a file's content behind the
 //! links it already has. The owner (session or API token) sends the new
-//! file as a multipart form (its part's name and type follow, unless
-//! `keepName=true`) or as a raw body (the type from `Content-Type`; the name
-//! kept, or `?filename=`). The bytes stream into the store like any
+//! file as a multipart form (its part's type follows, and its name unless
+//! `keepName=true`, which keeps the old name only) or as a raw body (the
+//! type from `Content-Type`; the name kept, or `?filename=`). The bytes stream into the store like any
 //! upload; the switch is one durable commit, before which the old content
 //! is served and after which the new one is, while downloads that started
 //! before finish with the old bytes (the store's `UploadSink::finish_replace`).
