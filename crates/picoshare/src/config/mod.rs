@@ -8,6 +8,7 @@
 //!
 //! - `cli.rs`: the raw command line ([`Cli`]), as clap reads it;
 //! - `remote.rs`: the scale-out storage settings ([`remote_config`]);
+//! - `smtp.rs`: the SMTP server of e-mail notifications (`SmtpConfig`);
 //! - here: [`Config`], the settings checked and resolved, the one value the
 //!   server is built from.
 
@@ -22,9 +23,11 @@ use proxy::{ClientHeader, ProxyTrust};
 mod cli;
 pub(crate) mod proxy;
 mod remote;
+mod smtp;
 
 pub use cli::{normalize_args, BackupArgs, Cli, Command, LogFormat};
 pub use remote::remote_config;
+pub(crate) use smtp::{SmtpConfig, SmtpTls};
 
 /// Validated configuration.
 #[derive(Debug, Clone)]
@@ -73,6 +76,8 @@ pub struct Config {
     pub(crate) body_min_rate: u64,
     /// Time a response may wait for a client that reads nothing.
     pub(crate) send_timeout: std::time::Duration,
+    /// The SMTP server of e-mail notifications (`PS_SMTP_*`), if set.
+    pub(crate) smtp: Option<SmtpConfig>,
 }
 
 fn read_secret(secret: Option<String>, secret_file: Option<String>) -> anyhow::Result<String> {
@@ -145,6 +150,7 @@ impl Config {
     /// # Errors
     /// A message naming the setting that is missing or wrong.
     pub fn from_cli(cli: Cli) -> anyhow::Result<Config> {
+        let smtp = smtp::smtp_config(&cli, std::env::var("PS_SMTP_PASSWORD_FILE").ok())?;
         Self::from_parts(
             cli,
             std::env::var("PS_SHARED_SECRET").ok(),
@@ -154,6 +160,7 @@ impl Config {
         )
         .map(|mut c| {
             c.metrics_public = std::env::var("PS_METRICS_PUBLIC").is_ok_and(|v| !v.is_empty());
+            c.smtp = smtp;
             c
         })
     }
@@ -210,6 +217,7 @@ impl Config {
             body_idle_timeout: positive_secs("--body-idle-timeout", cli.body_idle_timeout)?,
             body_min_rate: cli.body_min_rate,
             send_timeout: positive_secs("--send-timeout", cli.send_timeout)?,
+            smtp: None,
         })
     }
 }

@@ -1,5 +1,6 @@
 // Notifications (`/settings/notifications`): add a destination
-// (POST /api/notifications; the reply holds its secret, shown once), send it
+// (POST /api/notifications; the reply holds its secret, shown once; an
+// e-mail destination takes addresses instead of a URL and a secret), send it
 // a test event (POST /api/notifications/{id}/test, then the delivery state
 // is read back until it changes), delete it (DELETE /api/notifications/{id}).
 
@@ -24,6 +25,9 @@ function stateList(d) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Where destination `d` sends its events: its URL, or its addresses. */
+const sendsTo = (d) => (d.kind === "email" ? (d.to || []).join(", ") : d.url);
+
 export function init(section) {
   const form = section.querySelector("#hook-form");
   const error = section.querySelector("#hook-error");
@@ -33,6 +37,24 @@ export function init(section) {
   const empty = section.querySelector("#hooks-empty");
   const tableBox = section.querySelector(".table-scroll");
   const tbody = section.querySelector("tbody");
+  const kind = section.querySelector("#hook-kind");
+  const urlRow = section.querySelector("#hook-url-row");
+  const secretRow = section.querySelector("#hook-secret-row");
+  const toRow = section.querySelector("#hook-to-row");
+
+  // E-mail takes addresses; the other formats a URL and maybe a secret.
+  const showKind = () => {
+    const email = kind.value === "email";
+    urlRow.hidden = email;
+    urlRow.querySelector("input").required = !email;
+    secretRow.hidden = email;
+    if (toRow) {
+      toRow.hidden = !email;
+      toRow.querySelector("input").required = email;
+    }
+  };
+  kind.addEventListener("change", showKind);
+  showKind();
 
   const row = (d) =>
     h(
@@ -40,7 +62,7 @@ export function init(section) {
       { "data-hook-id": d.id },
       h("td", { class: "name", text: d.name }),
       h("td", { text: d.kind }),
-      h("td", { class: "url" }, h("code", { text: d.url })),
+      h("td", { class: "url" }, h("code", { text: sendsTo(d) })),
       h("td", { class: "hook-state" }, stateList(d)),
       h(
         "td",
@@ -66,14 +88,20 @@ export function init(section) {
     const body = {
       name: data.get("name"),
       kind: data.get("kind"),
-      url: data.get("url"),
       events: data.getAll("events"),
       firstDownloadOnly: data.get("firstDownloadOnly") !== null,
       entryIds: String(data.get("entryIds") || "")
         .split(/[\s,]+/)
         .filter((s) => s),
     };
-    if (data.get("secret")) body.secret = data.get("secret");
+    if (body.kind === "email") {
+      body.to = String(data.get("to") || "")
+        .split(/[\s,;]+/)
+        .filter((s) => s);
+    } else {
+      body.url = data.get("url");
+      if (data.get("secret")) body.secret = data.get("secret");
+    }
     let resp;
     try {
       resp = await api.send("POST", "/api/notifications", body);
@@ -90,6 +118,7 @@ export function init(section) {
     empty.hidden = true;
     tableBox.hidden = false;
     form.reset();
+    showKind();
     status.textContent = `Destination “${d.name}” added`;
     if (d.secret) {
       secretOut.value = d.secret;

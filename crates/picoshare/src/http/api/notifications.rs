@@ -2,10 +2,14 @@
 //! `GET`/`POST /api/notifications`, `PUT`/`DELETE /api/notifications/{id}`,
 //! `POST /api/notifications/{id}/test`.
 //!
-//! A destination is a generic webhook (signed JSON) or a push topic URL in
-//! the style of ntfy (plain text); see `store/model/hooks.rs`. Its secret is
-//! shown once, in the reply that creates it (generated when none is given
-//! for a webhook), and kept when an update leaves it out.
+//! A destination is a generic webhook (signed JSON), a push topic URL in
+//! the style of ntfy (plain text), or e-mail addresses (`to`; plain text
+//! through the server's SMTP server, which must be configured); see
+//! `store/model/hooks.rs`. Its secret is shown once, in the reply that
+//! creates it (generated when none is given for a webhook), and kept when
+//! an update leaves it out. An e-mail destination has no secret; its
+//! addresses are stored as a `mailto:` URL, which the API shows as `url`
+//! beside `to`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,7 +21,7 @@ use crate::http::error::{JsonBody, Path};
 use crate::http::{json_reply, AppError, AppState};
 use crate::ids::EntryId;
 use crate::store::model::hooks::{
-    Destination, DestinationKind, DestinationSpec, EventType, EVENT_TYPES,
+    mailto, recipients, Destination, DestinationKind, DestinationSpec, EventType, EVENT_TYPES,
 };
 use crate::validate::db_time;
 
@@ -31,6 +35,10 @@ const MAX_URL_BYTES: usize = 2_000;
 const MAX_SECRET_BYTES: usize = 256;
 /// Files a destination may be limited to at most.
 const MAX_ENTRY_IDS: usize = 1_000;
+/// Recipients of an e-mail destination at most.
+const MAX_RECIPIENTS: usize = 10;
+/// Longest e-mail address (RFC 5321's limit on a path).
+const MAX_ADDRESS_BYTES: usize = 254;
 
 /// The event types a destination may choose (the test event is sent on
 /// demand, not subscribed to).
@@ -44,7 +52,7 @@ fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
 
 /// A destination as the API shows it (never its secret).
 pub(crate) fn destination_json(d: &Destination) -> Value {
-    json!({
+    let mut value = json!({
         "id": d.id,
         "name": d.spec.name,
         "kind": d.spec.kind.as_str(),
@@ -61,7 +69,11 @@ pub(crate) fn destination_json(d: &Destination) -> Value {
             "lastErrorTime": time(d.last_error.as_ref().map(|(_, t)| *t)),
             "queued": d.queued,
         },
-    })
+    });
+    if d.spec.kind == DestinationKind::Email {
+        value["to"] = json!(recipients(&d.spec.url));
+    }
+    value
 }
 
 /// The body of a create or an update.
@@ -71,6 +83,7 @@ struct Request {
     name: Option<String>,
     kind: Option<String>,
     url: Option<String>,
+    to: Option<Vec<String>>,
     secret: Option<String>,
     events: Option<Vec<String>>,
     first_download_only: Option<bool>,
@@ -78,8 +91,77 @@ struct Request {
     enabled: Option<bool>,
 }
 
-/// Checks a request; `secret` is `None` when it gave none.
-fn spec_of(req: Request) -> Result<(DestinationSpec, Option<String>), String> {
+/// One recipient of an e-mail destination, checked: a plain address
+/// (`name@example.com`, no display name), without the characters that a
+/// `mailto:` URL would have to escape.
+fn address(raw: &str) -> Result<String, String> {
+    let a = raw.trim();
+    if a.is_empty() {
+        return Err("an e-mail address is empty".into());
+    }
+    if a.len() > MAX_ADDRESS_BYTES {
+        return Err(format!(
+            "the e-mail address {a:?} is too long: at most {MAX_ADDRESS_BYTES} bytes"
+        ));
+    }
+    if a.contains([',', '?', '#', '%', '<', '>', '"', '(', ')', '\\'])
+        || a.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "{a:?} is not a plain e-mail address (name@example.com, one per entry of \"to\")"
+        ));
+    }
+    a.parse::<lettre::Address>()
+        .map_err(|e| format!("{a:?} is not an e-mail address: {e}"))?;
+    Ok(a.to_owned())
+}
+
+/// The recipients of an e-mail destination, from `to` or a `mailto:` URL.
+fn email_url(to: Option<Vec<String>>, url: &str) -> Result<String, String> {
+    let from_url =
+        |url: &str| -> Vec<String> { recipients(url).into_iter().map(str::to_owned).collect() };
+    let list = match to {
+        Some(list) => {
+            if !url.is_empty() && url != mailto(&list) {
+                return Err(
+                    "give an e-mail destination's addresses once: in \"to\", or as a mailto: \"url\""
+                        .into(),
+                );
+            }
+            list
+        }
+        None if url.starts_with("mailto:") => from_url(url),
+        None if url.is_empty() => Vec::new(),
+        None => {
+            return Err(
+                "an e-mail destination takes its addresses in \"to\" (a list), not a URL".into(),
+            )
+        }
+    };
+    if list.is_empty() {
+        return Err(
+            "an e-mail destination needs at least one address in \"to\" (e.g. [\"me@example.com\"])"
+                .into(),
+        );
+    }
+    if list.len() > MAX_RECIPIENTS {
+        return Err(format!(
+            "an e-mail destination takes at most {MAX_RECIPIENTS} addresses"
+        ));
+    }
+    let mut checked: Vec<String> = Vec::new();
+    for a in &list {
+        let a = address(a)?;
+        if !checked.iter().any(|c| c.eq_ignore_ascii_case(&a)) {
+            checked.push(a);
+        }
+    }
+    Ok(mailto(&checked))
+}
+
+/// Checks a request; `secret` is `None` when it gave none. `smtp`: whether
+/// the server has an SMTP server (without one, e-mail is refused).
+fn spec_of(req: Request, smtp: bool) -> Result<(DestinationSpec, Option<String>), String> {
     let name = req.name.as_deref().unwrap_or("").trim().to_owned();
     if name.is_empty() {
         return Err("a destination needs a name (e.g. \"phone\" or \"CI webhook\")".into());
@@ -90,21 +172,43 @@ fn spec_of(req: Request) -> Result<(DestinationSpec, Option<String>), String> {
         ));
     }
     let kind_text = req.kind.as_deref().unwrap_or("webhook");
-    let kind = DestinationKind::parse(kind_text)
-        .ok_or_else(|| format!("kind must be \"webhook\" or \"ntfy\", not {kind_text:?}"))?;
+    let kind = DestinationKind::parse(kind_text).ok_or_else(|| {
+        format!("kind must be \"webhook\", \"ntfy\" or \"email\", not {kind_text:?}")
+    })?;
     let url = req.url.as_deref().unwrap_or("").trim().to_owned();
-    if url.is_empty() {
-        return Err("a destination needs a URL to send events to".into());
-    }
-    if url.len() > MAX_URL_BYTES {
-        return Err(format!(
-            "the URL is too long: at most {MAX_URL_BYTES} bytes"
-        ));
-    }
-    let parsed = reqwest::Url::parse(&url).map_err(|e| format!("the URL is not valid: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err("the URL must start with http:// or https:// and name a host".into());
-    }
+    let url = if kind == DestinationKind::Email {
+        if !smtp {
+            return Err(
+                "e-mail needs an SMTP server, and this server has none: its owner sets \
+                 PS_SMTP_HOST and PS_SMTP_FROM (see the README's Notifications section)"
+                    .into(),
+            );
+        }
+        if req.secret.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err("an e-mail destination has no secret".into());
+        }
+        email_url(req.to, &url)?
+    } else {
+        if req.to.is_some() {
+            return Err(format!(
+                "only an e-mail destination takes \"to\"; a {} destination takes a \"url\"",
+                kind.as_str()
+            ));
+        }
+        if url.is_empty() {
+            return Err("a destination needs a URL to send events to".into());
+        }
+        if url.len() > MAX_URL_BYTES {
+            return Err(format!(
+                "the URL is too long: at most {MAX_URL_BYTES} bytes"
+            ));
+        }
+        let parsed = reqwest::Url::parse(&url).map_err(|e| format!("the URL is not valid: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err("the URL must start with http:// or https:// and name a host".into());
+        }
+        url
+    };
     let secret = match req.secret {
         Some(s) if !s.is_empty() => {
             if s.len() > MAX_SECRET_BYTES || !s.bytes().all(|b| b.is_ascii_graphic()) {
@@ -164,10 +268,14 @@ fn spec_of(req: Request) -> Result<(DestinationSpec, Option<String>), String> {
     ))
 }
 
-fn parse_body(body: &[u8]) -> Result<(DestinationSpec, Option<String>), AppError> {
+fn parse_body(
+    state: &AppState,
+    body: &[u8],
+) -> Result<(DestinationSpec, Option<String>), AppError> {
     let req: Request = serde_json::from_slice(body)
         .map_err(|e| AppError::bad_request(format!("Invalid request: malformed JSON: {e}")))?;
-    spec_of(req).map_err(|e| AppError::bad_request(format!("Invalid request: {e}")))
+    spec_of(req, state.config.smtp.is_some())
+        .map_err(|e| AppError::bad_request(format!("Invalid request: {e}")))
 }
 
 /// A destination ID from a path (16 hex digits).
@@ -208,11 +316,11 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
-    let (mut spec, secret) = parse_body(&body)?;
+    let (mut spec, secret) = parse_body(&state, &body)?;
     spec.secret = match (secret, spec.kind) {
         (Some(s), _) => s,
         (None, DestinationKind::Webhook) => crate::ids::random_hex(32),
-        (None, DestinationKind::Ntfy) => String::new(),
+        (None, DestinationKind::Ntfy | DestinationKind::Email) => String::new(),
     };
     let failed = |e| AppError::store("failed to save the notification destination", e);
     let existing = state.store.hook_destinations().await.map_err(failed)?;
@@ -248,7 +356,7 @@ pub(crate) async fn update(
     JsonBody(body): JsonBody,
 ) -> Result<Response, AppError> {
     let id = destination_id(&raw_id)?;
-    let (mut spec, secret) = parse_body(&body)?;
+    let (mut spec, secret) = parse_body(&state, &body)?;
     let failed = |e| AppError::store("failed to save the notification destination", e);
     let dests = state.store.hook_destinations().await.map_err(failed)?;
     let Some(old) = dests.iter().find(|d| d.id == id) else {
@@ -256,7 +364,11 @@ pub(crate) async fn update(
             "No destination with ID {raw_id}"
         )));
     };
-    spec.secret = secret.unwrap_or_else(|| old.spec.secret.clone());
+    spec.secret = match spec.kind {
+        // A webhook or push that becomes e-mail keeps no secret.
+        DestinationKind::Email => String::new(),
+        _ => secret.unwrap_or_else(|| old.spec.secret.clone()),
+    };
     if !state
         .store
         .update_hook_destination(id.clone(), spec)
@@ -327,7 +439,7 @@ mod tests {
     use super::*;
 
     fn req(v: Value) -> Result<(DestinationSpec, Option<String>), String> {
-        spec_of(serde_json::from_value(v).unwrap())
+        spec_of(serde_json::from_value(v).unwrap(), true)
     }
 
     #[test]
@@ -353,5 +465,76 @@ mod tests {
         assert_eq!(spec.events, vec![EventType::Download]);
         assert_eq!(spec.entry_ids, Some(vec!["abcdefghij".to_owned()]));
         assert!(spec.first_download_only);
+    }
+
+    #[test]
+    fn email_destinations_are_checked() {
+        let (spec, secret) = req(json!({"name": "me", "kind": "email",
+            "to": [" a@example.com", "b@example.org", "A@example.com"]}))
+        .unwrap();
+        assert_eq!(spec.kind, DestinationKind::Email);
+        assert_eq!(spec.url, "mailto:a@example.com,b@example.org");
+        assert!(secret.is_none());
+        // What the API lists (url and to) comes back unchanged.
+        let (again, _) = req(json!({"name": "me", "kind": "email",
+            "url": spec.url, "to": ["a@example.com", "b@example.org"]}))
+        .unwrap();
+        assert_eq!(again.url, spec.url);
+        let (from_url, _) = req(json!({"name": "me", "kind": "email",
+            "url": "mailto:c@example.com"}))
+        .unwrap();
+        assert_eq!(from_url.url, "mailto:c@example.com");
+        for (body, message) in [
+            (
+                json!({"name": "m", "kind": "email"}),
+                "at least one address",
+            ),
+            (
+                json!({"name": "m", "kind": "email", "to": []}),
+                "at least one address",
+            ),
+            (
+                json!({"name": "m", "kind": "email", "to": ["nobody"]}),
+                "is not an e-mail address",
+            ),
+            (
+                json!({"name": "m", "kind": "email", "to": ["a,b@example.com"]}),
+                "not a plain e-mail address",
+            ),
+            (
+                json!({"name": "m", "kind": "email", "to": ["Me <me@example.com>"]}),
+                "not a plain e-mail address",
+            ),
+            (
+                json!({"name": "m", "kind": "email", "url": "https://x/"}),
+                "not a URL",
+            ),
+            (
+                json!({"name": "m", "kind": "email", "to": ["a@example.com"], "url": "mailto:b@example.com"}),
+                "once",
+            ),
+            (
+                json!({"name": "m", "kind": "email", "to": ["a@example.com"], "secret": "s"}),
+                "no secret",
+            ),
+            (
+                json!({"name": "m", "kind": "email", "to": vec!["a@example.com"; 11]}),
+                "at most 10",
+            ),
+            (
+                json!({"name": "m", "url": "https://x/", "to": ["a@example.com"]}),
+                "only an e-mail destination",
+            ),
+        ] {
+            let err = req(body.clone()).unwrap_err();
+            assert!(err.contains(message), "{body}: {err}");
+        }
+        let err = spec_of(
+            serde_json::from_value(json!({"name": "m", "kind": "email", "to": ["a@example.com"]}))
+                .unwrap(),
+            false,
+        )
+        .unwrap_err();
+        assert!(err.contains("needs an SMTP server"), "{err}");
     }
 }

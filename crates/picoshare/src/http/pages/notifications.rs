@@ -1,6 +1,7 @@
 //! The notifications page (`/settings/notifications`): the destinations of
-//! events (webhooks, push topics) with their delivery state, the form that
-//! adds one, and a "Send test event" button for each.
+//! events (webhooks, push topics, e-mail addresses) with their delivery
+//! state, the form that adds one, and a "Send test event" button for each.
+//! E-mail is offered only when the server has an SMTP server (`PS_SMTP_*`).
 //! `assets/js/pages/notifications.js` talks to `/api/notifications…` and
 //! shows the state it reads back.
 
@@ -10,8 +11,27 @@ use maud::{html, Markup};
 
 use super::files::{date_time, error_page};
 use super::{AdminPage, PageError};
+use crate::config::SmtpConfig;
 use crate::http::{AppError, AppState};
-use crate::store::model::hooks::{Destination, EventType, EVENT_TYPES};
+use crate::store::model::hooks::{
+    recipients, Destination, DestinationKind, EventType, EVENT_TYPES,
+};
+
+/// Where `d` sends its events: its URL, or its e-mail addresses.
+fn sends_to(d: &Destination) -> String {
+    match d.spec.kind {
+        DestinationKind::Email => recipients(&d.spec.url).join(", "),
+        _ => d.spec.url.clone(),
+    }
+}
+
+/// The SMTP server in words, for the hint under the addresses.
+fn smtp_hint(smtp: &SmtpConfig) -> String {
+    format!(
+        "Separated by commas, at most 10. Sent from {} through {}:{}.",
+        smtp.from.email, smtp.host, smtp.port
+    )
+}
 
 /// The delivery state of `d` in words.
 fn state_cell(d: &Destination) -> Markup {
@@ -39,6 +59,7 @@ pub(crate) async fn notifications(
             "The server could not read the notification destinations.",
         )
     })?;
+    let smtp = state.config.smtp.as_ref();
     Ok(page.render(
         "Notifications",
         html! {
@@ -47,9 +68,9 @@ pub(crate) async fn notifications(
                 p.explainer {
                     "PicoShare can tell you when a guest uploads a file, a file is downloaded, "
                     "a download limit or a guest link is used up, or a file is about to expire. "
-                    "Events go to a webhook (a signed JSON POST) or to a push topic URL such as "
-                    "ntfy's (plain text). Events wait in the database until they are delivered, "
-                    "and are retried for as long as the receiver is down."
+                    "Events go to a webhook (a signed JSON POST), to a push topic URL such as "
+                    "ntfy's (plain text), or by e-mail. Events wait in the database until they "
+                    "are delivered, and are retried for as long as the receiver is down."
                 }
                 form #hook-form.stack {
                     div.form-row {
@@ -62,14 +83,30 @@ pub(crate) async fn notifications(
                         select #hook-kind name="kind" {
                             option value="webhook" { "Webhook (signed JSON)" }
                             option value="ntfy" { "Push topic (ntfy-style plain text)" }
+                            @if smtp.is_some() {
+                                option value="email" { "E-mail (plain text)" }
+                            } @else {
+                                option value="email" disabled {
+                                    "E-mail (needs an SMTP server: PS_SMTP_HOST)"
+                                }
+                            }
                         }
                     }
-                    div.form-row {
+                    @if let Some(smtp) = smtp {
+                        div.form-row #hook-to-row hidden {
+                            label for="hook-to" { "E-mail addresses" }
+                            input #hook-to name="to" type="email" multiple maxlength="2600"
+                                placeholder="me@example.com" autocomplete="email"
+                                aria-describedby="hook-to-hint";
+                            p.hint #hook-to-hint { (smtp_hint(smtp)) }
+                        }
+                    }
+                    div.form-row #hook-url-row {
                         label for="hook-url" { "URL" }
                         input #hook-url name="url" type="url" required maxlength="2000"
                             placeholder="https://ntfy.sh/my-topic" autocomplete="off";
                     }
-                    div.form-row {
+                    div.form-row #hook-secret-row {
                         label for="hook-secret" { "Secret (optional)" }
                         input #hook-secret name="secret" type="text" maxlength="256"
                             autocomplete="off" spellcheck="false" aria-describedby="hook-secret-hint";
@@ -125,7 +162,7 @@ pub(crate) async fn notifications(
                             tr {
                                 th scope="col" { "Name" }
                                 th scope="col" { "Format" }
-                                th scope="col" { "URL" }
+                                th scope="col" { "Sends to" }
                                 th scope="col" { "Delivery" }
                                 th scope="col" { span.visually-hidden { "Actions" } }
                             }
@@ -135,7 +172,7 @@ pub(crate) async fn notifications(
                                 tr data-hook-id=(d.id) {
                                     td.name { (d.spec.name) }
                                     td { (d.spec.kind.as_str()) }
-                                    td.url { code { (d.spec.url) } }
+                                    td.url { code { (sends_to(d)) } }
                                     td.hook-state { (state_cell(d)) }
                                     td.actions {
                                         button.button.secondary type="button" data-action="hook-test" { "Send test event" }

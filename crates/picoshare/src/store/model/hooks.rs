@@ -1,8 +1,8 @@
 //! Notifications (issue 26, part 1): the events the server tells the owner
 //! about, the destinations they go to, and the pure rules of delivery that
 //! do not depend on a database: which destination wants which event, the
-//! two wire formats (a signed JSON webhook and a plain-text push in the
-//! style of ntfy), and the retry schedule.
+//! three formats (a signed JSON webhook, a plain-text push in the style of
+//! ntfy, and a plain-text e-mail), and the retry schedule.
 //!
 //! Events are written to a persistent outbox in the transaction of the
 //! change that causes them (`sqlite/hooks.rs`) and delivered by
@@ -112,6 +112,9 @@ pub(crate) enum DestinationKind {
     /// (ntfy and services that read the same headers); the secret, if any,
     /// is sent as a bearer token.
     Ntfy,
+    /// A plain-text e-mail to the addresses of the destination's URL, a
+    /// `mailto:` URI ([`recipients`]), through the server's SMTP server.
+    Email,
 }
 
 impl DestinationKind {
@@ -120,6 +123,7 @@ impl DestinationKind {
         match self {
             DestinationKind::Webhook => "webhook",
             DestinationKind::Ntfy => "ntfy",
+            DestinationKind::Email => "email",
         }
     }
 
@@ -128,6 +132,7 @@ impl DestinationKind {
         match s {
             "webhook" => Some(DestinationKind::Webhook),
             "ntfy" => Some(DestinationKind::Ntfy),
+            "email" => Some(DestinationKind::Email),
             _ => None,
         }
     }
@@ -140,7 +145,8 @@ pub(crate) struct DestinationSpec {
     pub(crate) name: String,
     /// The format.
     pub(crate) kind: DestinationKind,
-    /// Where events are posted (`http` or `https`).
+    /// Where events are posted (`http` or `https`), or for e-mail the
+    /// recipients as `mailto:a@example.com,b@example.com`.
     pub(crate) url: String,
     /// The webhook's signing key, or the push service's access token (may
     /// be empty for a push).
@@ -265,6 +271,113 @@ pub(crate) fn push_text(kind: EventType, event: &Value) -> (String, &'static str
         EventType::Test => "A test event from PicoShare: this destination works.".to_owned(),
     };
     (text, kind.title(), kind.tags())
+}
+
+/// The recipients of an e-mail destination, whose URL is
+/// `mailto:` and the addresses separated by commas.
+pub(crate) fn recipients(url: &str) -> Vec<&str> {
+    url.strip_prefix("mailto:")
+        .unwrap_or(url)
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// The URL an e-mail destination stores for `addresses` (see [`recipients`]).
+pub(crate) fn mailto(addresses: &[String]) -> String {
+    format!("mailto:{}", addresses.join(","))
+}
+
+/// The subject and plain-text body of the e-mail for the stored event
+/// `event` (the envelope above): the push's sentence, then the event's
+/// facts one per line.
+pub(crate) fn mail_text(kind: EventType, event: &Value) -> (String, String) {
+    let d = &event["data"];
+    let s = |k: &str| d[k].as_str().unwrap_or("").to_owned();
+    let size = d["size"].as_u64().map(human_size).unwrap_or_default();
+    let label = s("guestLinkLabel");
+    let link = if label.is_empty() {
+        s("guestLinkId")
+    } else {
+        format!("\"{label}\"")
+    };
+    let what = match kind {
+        EventType::GuestUpload => format!("guest upload of {} ({size})", s("filename")),
+        EventType::Download => format!("{} ({size}) was downloaded", s("filename")),
+        EventType::DownloadLimitReached => {
+            format!("download limit of {} used up", s("filename"))
+        }
+        EventType::GuestLinkUsedUp => format!("guest link {link} used up"),
+        EventType::ExpiringSoon => format!("{} expires soon", s("filename")),
+        EventType::Test => "test e-mail".to_owned(),
+    };
+    let subject = one_line(&format!("PicoShare: {what}"), 200);
+
+    let (sentence, _, _) = push_text(kind, event);
+    let mut body = format!("{sentence}\n\n");
+    let mut line = |name: &str, value: String| {
+        if !value.is_empty() {
+            body.push_str(&format!("{name:<17}{}\n", one_line(&value, 1000)));
+        }
+    };
+    line("File:", s("filename"));
+    if let Some(n) = d["size"].as_u64() {
+        line("Size:", format!("{size} ({n} bytes)"));
+    }
+    line("Type:", s("contentType"));
+    line("File ID:", s("entryId"));
+    if d.get("expiration").is_some() {
+        let when = d["expiration"].as_str().unwrap_or("never");
+        line("Expires:", when.to_owned());
+    }
+    line("Note:", s("note"));
+    if d.get("guestLinkId").is_some() {
+        line("Guest link:", format!("{link} ({})", s("guestLinkId")));
+    }
+    if let Some(n) = d["maxUploads"].as_u64() {
+        line("Upload limit:", format!("{n} files"));
+    }
+    line("Last file ID:", s("lastEntryId"));
+    if let Some(n) = d["maxDownloads"].as_u64() {
+        line("Download limit:", format!("{n} downloads"));
+    }
+    line("Downloaded at:", s("downloadTime"));
+    line("Downloaded by:", s("clientIp"));
+    line("Browser:", s("userAgent"));
+    if let Some(n) = d["downloadCount"].as_u64() {
+        line("Downloads:", n.to_string());
+    }
+    line("Message:", s("message"));
+    line(
+        "Event:",
+        format!(
+            "{} at {}",
+            kind.as_str(),
+            event["time"].as_str().unwrap_or("")
+        ),
+    );
+    line("Event ID:", event["id"].as_str().unwrap_or("").to_owned());
+    body.push_str(
+        "\n-- \nSent by your PicoShare server. Change or delete this destination on its \
+         Notifications page (/settings/notifications).\n",
+    );
+    (subject, body)
+}
+
+/// `text` on one line (control characters as spaces), at most `max`
+/// characters (an ellipsis marks a cut).
+fn one_line(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max {
+        out.pop();
+        out.push('…');
+    }
+    out
 }
 
 /// A size in words (`1.5 MiB`).
@@ -654,5 +767,56 @@ mod tests {
             "a.txt (1.5 KiB) was uploaded through the guest link \"Tax\"."
         );
         assert_eq!(title, "Guest upload");
+    }
+
+    #[test]
+    fn mail_texts() {
+        let ev = envelope(
+            "0123",
+            EventType::GuestUpload,
+            DateTime::parse_from_rfc3339("2026-12-05T10:00:00Z")
+                .unwrap()
+                .into(),
+            json!({"entryId": "abcdefghij", "filename": "tax\r\nBcc: x@y.z.pdf",
+                "contentType": "application/pdf", "size": 1536, "expiration": null,
+                "guestLinkId": "g1", "guestLinkLabel": "Tax", "note": null}),
+        );
+        let (subject, body) = mail_text(EventType::GuestUpload, &ev);
+        assert_eq!(
+            subject, "PicoShare: guest upload of tax  Bcc: x@y.z.pdf (1.5 KiB)",
+            "one line"
+        );
+        assert!(
+            body.starts_with("tax\r\nBcc: x@y.z.pdf (1.5 KiB) was uploaded"),
+            "{body}"
+        );
+        for line in [
+            "File:            tax  Bcc: x@y.z.pdf\n",
+            "Size:            1.5 KiB (1536 bytes)\n",
+            "Expires:         never\n",
+            "Guest link:      \"Tax\" (g1)\n",
+            "Event:           guest_upload at 2026-12-05T10:00:00Z\n",
+            "Event ID:        0123\n",
+        ] {
+            assert!(body.contains(line), "{line:?} in {body}");
+        }
+        assert!(!body.contains("Note:"), "no empty lines: {body}");
+        let long = envelope(
+            "1",
+            EventType::Download,
+            Utc::now(),
+            json!({"filename": "x".repeat(300), "size": 1}),
+        );
+        let (subject, _) = mail_text(EventType::Download, &long);
+        assert_eq!(subject.chars().count(), 200);
+        assert!(subject.ends_with('…'));
+        assert_eq!(
+            recipients("mailto:a@x.org, b@y.org,"),
+            ["a@x.org", "b@y.org"]
+        );
+        assert_eq!(
+            mailto(&["a@x.org".into(), "b@y.org".into()]),
+            "mailto:a@x.org,b@y.org"
+        );
     }
 }

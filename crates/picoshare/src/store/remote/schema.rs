@@ -288,6 +288,17 @@ CREATE TABLE picoshare_hook_downloaded (
 );
 ",
     ),
+    (
+        6,
+        r"
+-- E-mail notification destinations (SQLite's migration 12): kind 'email'.
+ALTER TABLE picoshare_hook_destinations
+    DROP CONSTRAINT picoshare_hook_destinations_kind_check;
+ALTER TABLE picoshare_hook_destinations
+    ADD CONSTRAINT picoshare_hook_destinations_kind_check
+    CHECK (kind IN ('webhook', 'ntfy', 'email'));
+",
+    ),
 ];
 
 /// Creates the schema if needed and applies the migrations not yet applied.

@@ -6,7 +6,10 @@
 //! are *additive* (new tables and indexes, and new columns of our own tables;
 //! never a changed column, nor one in the original's tables) and recorded in
 //! `picoshare_rs_migrations`, leaving `user_version` at 15 so the original server
-//! can still open the file.
+//! can still open the file. One exception, in a table of our own that the
+//! original never reads: migration 12 copies `picoshare_hook_destinations`
+//! into a new table whose `kind` also allows `email` (SQLite cannot change a
+//! `CHECK` in place); its rows and columns stay as they were.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -290,6 +293,35 @@ const ADDITIVE: &[(i64, &str)] = &[
         CREATE TABLE IF NOT EXISTS picoshare_hook_downloaded (
             entry_id TEXT PRIMARY KEY
         ) STRICT;",
+    ),
+    (
+        12,
+        // E-mail notification destinations (`kind` 'email', the addresses
+        // as a `mailto:` URL in `url`): the table again with the wider
+        // CHECK, the rows copied, in the migration's transaction.
+        "CREATE TABLE picoshare_hook_destinations_new (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('webhook', 'ntfy', 'email')),
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            events TEXT NOT NULL,
+            first_download_only INTEGER NOT NULL DEFAULT 0,
+            entry_ids TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created_time TEXT NOT NULL,
+            last_success_time TEXT,
+            last_error TEXT,
+            last_error_time TEXT
+        ) STRICT;
+        INSERT INTO picoshare_hook_destinations_new (id, name, kind, url, secret, events,
+                first_download_only, entry_ids, enabled, created_time, last_success_time,
+                last_error, last_error_time)
+            SELECT id, name, kind, url, secret, events, first_download_only, entry_ids,
+                enabled, created_time, last_success_time, last_error, last_error_time
+            FROM picoshare_hook_destinations;
+        DROP TABLE picoshare_hook_destinations;
+        ALTER TABLE picoshare_hook_destinations_new RENAME TO picoshare_hook_destinations;",
     ),
 ];
 
