@@ -15,6 +15,8 @@ mod auth;
 mod replace;
 // Notifications: webhooks and pushes to a receiver on loopback, retries, restarts.
 mod webhooks;
+// Notifications by e-mail, through a real SMTP server (aiosmtpd) on loopback.
+mod email;
 // Startup configuration: secret sources, database path flags.
 mod config;
 // POST /api/entry: what is stored and every way an upload is refused.
