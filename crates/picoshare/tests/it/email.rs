@@ -290,6 +290,7 @@ async fn guest_uploads_and_downloads_arrive_by_email() {
     assert_eq!(mail["content_type"], "text/plain");
     assert_eq!(mail["charset"], "utf-8");
     assert_eq!(header(mail, "Auto-Submitted"), "auto-generated");
+    assert!(!header(mail, "Date").is_empty(), "{mail}");
     let event = header(mail, "X-PicoShare-Event-Id");
     assert_eq!(event.len(), 32, "{event}");
     assert_eq!(
@@ -358,12 +359,39 @@ async fn guest_uploads_and_downloads_arrive_by_email() {
     // more than that, these three were all.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(sink.messages().len(), 3, "{:?}", sink.messages());
-    let d = wait_destination(&s, &c, d["id"].as_str().unwrap(), |d| {
-        d["state"]["queued"] == 0
-    })
-    .await;
+    let id = d["id"].as_str().unwrap();
+    let d = wait_destination(&s, &c, id, |d| d["state"]["queued"] == 0).await;
     assert!(d["state"]["lastSuccess"].is_string(), "{d}");
     assert!(d["state"]["lastError"].is_null(), "{d}");
+
+    // Changed to another address; becoming a webhook needs a secret.
+    let body = json!({"name": d["name"], "kind": "email", "to": ["new@example.com"],
+        "events": d["events"], "enabled": true});
+    let resp = c
+        .put(s.url(&format!("/api/notifications/{id}")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let put: Value = resp.json().await.unwrap();
+    assert_eq!(put["url"], "mailto:new@example.com");
+    let resp = c
+        .put(s.url(&format!("/api/notifications/{id}")))
+        .json(&json!({"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error_prefix(
+        resp,
+        400,
+        "Invalid request: a webhook needs a secret to sign its events with",
+    )
+    .await;
+    let event = send_test(&s, &c, id).await;
+    let got = sink.wait_for("test", 1).await;
+    assert_eq!(got[0]["rcpt_tos"], json!(["new@example.com"]));
+    assert_eq!(header(&got[0], "X-PicoShare-Event-Id"), event);
 }
 
 #[tokio::test]

@@ -369,6 +369,12 @@ pub(crate) async fn update(
         DestinationKind::Email => String::new(),
         _ => secret.unwrap_or_else(|| old.spec.secret.clone()),
     };
+    if spec.kind == DestinationKind::Webhook && spec.secret.is_empty() {
+        // (An e-mail or push destination without one that becomes a webhook.)
+        return Err(AppError::bad_request(
+            "Invalid request: a webhook needs a secret to sign its events with; give one in \"secret\"",
+        ));
+    }
     if !state
         .store
         .update_hook_destination(id.clone(), spec)
