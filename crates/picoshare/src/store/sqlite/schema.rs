@@ -398,3 +398,78 @@ fn create_new(conn: &mut Connection, opts: NewDatabaseOptions) -> Result<(), Sto
     tracing::info!(page_size = opts.page_size, "created a new database");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPTIONS: NewDatabaseOptions = NewDatabaseOptions { page_size: 4096 };
+
+    fn insert(conn: &Connection, id: &str, kind: &str) -> rusqlite::Result<usize> {
+        conn.execute(
+            "INSERT INTO picoshare_hook_destinations (id, name, kind, url, secret, events,
+                first_download_only, entry_ids, enabled, created_time, last_success_time,
+                last_error, last_error_time)
+             VALUES (?1, 'n', ?2, 'https://example.com/h', 's', 'download', 1, 'abcdefghij', 0,
+                '2026-12-01T00:00:00Z', '2026-12-02T00:00:00Z', 'e', '2026-12-03T00:00:00Z')",
+            params![id, kind],
+        )
+    }
+
+    #[test]
+    fn migration_12_keeps_the_destinations_and_allows_email() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, OPTIONS).unwrap();
+        // The table as migration 11 made it, with a destination, as in a
+        // database of before migration 12.
+        conn.execute_batch(
+            "DROP TABLE picoshare_hook_destinations;
+             DELETE FROM picoshare_rs_migrations WHERE version = 12;",
+        )
+        .unwrap();
+        let v11 = ADDITIVE.iter().find(|(v, _)| *v == 11).unwrap().1;
+        conn.execute_batch(v11).unwrap();
+        insert(&conn, "a", "webhook").unwrap();
+        assert!(insert(&conn, "b", "email").is_err(), "not before");
+
+        migrate(&mut conn, OPTIONS).unwrap();
+        let row: Vec<String> = conn
+            .query_row(
+                "SELECT id, name, kind, url, secret, events, first_download_only, entry_ids,
+                    enabled, created_time, last_success_time, last_error, last_error_time
+                 FROM picoshare_hook_destinations",
+                [],
+                |r| {
+                    (0..13)
+                        .map(|i| {
+                            r.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row.join(" "),
+            "Text(\"a\") Text(\"n\") Text(\"webhook\") Text(\"https://example.com/h\") \
+             Text(\"s\") Text(\"download\") Integer(1) Text(\"abcdefghij\") Integer(0) \
+             Text(\"2026-12-01T00:00:00Z\") Text(\"2026-12-02T00:00:00Z\") Text(\"e\") \
+             Text(\"2026-12-03T00:00:00Z\")"
+        );
+        insert(&conn, "b", "email").unwrap();
+        assert!(
+            insert(&conn, "c", "sms").is_err(),
+            "the CHECK is still there"
+        );
+        // Applied once: a later start changes nothing.
+        migrate(&mut conn, OPTIONS).unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM picoshare_hook_destinations",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 2);
+    }
+}
