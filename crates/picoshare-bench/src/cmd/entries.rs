@@ -20,7 +20,7 @@ pub(crate) async fn run(a: EntriesArgs) -> anyhow::Result<ExitCode> {
         counts,
         history,
         blocks: a.common.blocks,
-        warmup: a.common.warmup,
+        warmup: a.common.pacing.warmup,
         wait_idle: setup.wait_idle,
         seed: setup.seed,
         data_dir: setup.data_dir,
