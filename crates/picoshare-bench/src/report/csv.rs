@@ -37,6 +37,53 @@ pub(crate) fn opt<T: ToString>(x: Option<T>) -> String {
     x.map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// The columns that name what a comparison is of, first in
+/// `comparisons.csv` and `paired.csv` (the latter without `concurrency`).
+const COMPARED_COLUMNS: [&str; 4] = [
+    "workload",
+    "size_bytes",
+    "memory_limit_mib",
+    "disk_limit_mbps",
+];
+
+/// The columns of a ratio and its confidence interval.
+const RATIO_COLUMNS: [&str; 3] = ["ratio", "ratio_ci_low", "ratio_ci_high"];
+
+/// A comparison CSV's header: [`COMPARED_COLUMNS`], then `who` (the
+/// concurrency and the two variants' columns), the ratio's, then `rest`.
+pub(crate) fn comparison_header(out: &mut String, who: &[&str], rest: &[&str]) {
+    csv_line(
+        out,
+        COMPARED_COLUMNS
+            .iter()
+            .chain(who)
+            .chain(&RATIO_COLUMNS)
+            .chain(rest)
+            .map(|h| h.to_string()),
+    );
+}
+
+/// The fields of [`COMPARED_COLUMNS`]: workload, size in bytes, memory limit
+/// and disk limit (empty when none).
+pub(crate) fn compared_fields(
+    workload: &str,
+    size_bytes: u64,
+    memory_limit_mib: Option<u64>,
+    disk_limit_mbps: Option<u64>,
+) -> [String; 4] {
+    [
+        workload.to_owned(),
+        size_bytes.to_string(),
+        opt(memory_limit_mib),
+        opt(disk_limit_mbps),
+    ]
+}
+
+/// The fields of the ratio columns: the ratio and its interval.
+pub(crate) fn ratio_fields(ratio: f64, low: f64, high: f64) -> [String; 3] {
+    [num(ratio), num(low), num(high)]
+}
+
 /// `samples.csv`: one row per sample (warm-ups and failures included), every
 /// field, plus a `phase_<name>_s` column per phase name seen in any sample.
 pub fn samples_csv(results: &ResultFile) -> String {
@@ -205,41 +252,32 @@ pub fn summary_csv(summaries: &Summaries) -> String {
 /// `comparisons.csv`: one row per comparison with the baseline.
 pub fn comparisons_csv(summaries: &Summaries) -> String {
     let mut out = String::new();
-    let header = [
-        "workload",
-        "size_bytes",
-        "memory_limit_mib",
-        "disk_limit_mbps",
-        "concurrency",
-        "baseline",
-        "variant",
-        "ratio",
-        "ratio_ci_low",
-        "ratio_ci_high",
-        "p_value",
-        "noise",
-        "verdict",
-    ];
-    csv_line(&mut out, header.iter().map(|h| h.to_string()));
+    comparison_header(
+        &mut out,
+        &["concurrency", "baseline", "variant"],
+        &["p_value", "noise", "verdict"],
+    );
     for r in &summaries.comparisons {
         let c = &r.comparison;
+        let compared = compared_fields(
+            &r.workload,
+            r.size_bytes,
+            r.memory_limit_mib,
+            r.disk_limit_mbps,
+        );
+        let who = [
+            r.concurrency.to_string(),
+            r.baseline.clone(),
+            r.variant.clone(),
+        ];
+        let rest = [num(c.p_value), num(c.noise), c.verdict.to_string()];
         csv_line(
             &mut out,
-            [
-                r.workload.clone(),
-                r.size_bytes.to_string(),
-                opt(r.memory_limit_mib),
-                opt(r.disk_limit_mbps),
-                r.concurrency.to_string(),
-                r.baseline.clone(),
-                r.variant.clone(),
-                num(c.ratio),
-                num(c.ratio_ci_low),
-                num(c.ratio_ci_high),
-                num(c.p_value),
-                num(c.noise),
-                c.verdict.to_string(),
-            ],
+            compared
+                .into_iter()
+                .chain(who)
+                .chain(ratio_fields(c.ratio, c.ratio_ci_low, c.ratio_ci_high))
+                .chain(rest),
         );
     }
     out

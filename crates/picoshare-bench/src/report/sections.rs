@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::analysis::{Analysis, CountedRow};
-use crate::report::csv::{csv_line, num, opt};
+use crate::report::csv::{compared_fields, comparison_header, csv_line, num, ratio_fields};
 use crate::report::forest::{ratio_chart_file, ratio_chart_workloads};
 use crate::report::format::{
     cell, clients, fixed, p_value, percent, ratio_interval, thousands, verdict,
@@ -419,28 +419,21 @@ fn big(x: f64) -> String {
 /// `paired.csv`: one row per paired comparison.
 pub fn paired_csv(a: &Analysis) -> String {
     let mut out = String::new();
-    let header = [
-        "workload",
-        "size_bytes",
-        "memory_limit_mib",
-        "disk_limit_mbps",
-        "baseline",
-        "variant",
-        "blocks",
-        "ratio",
-        "ratio_ci_low",
-        "ratio_ci_high",
-        "ci",
-        "p_value",
-        "test",
-        "sd_log",
-        "mde",
-        "verdict",
-        "stopped_by",
-        "unpaired_mde",
-        "noise_cut",
-    ];
-    csv_line(&mut out, header.iter().map(|h| h.to_string()));
+    comparison_header(
+        &mut out,
+        &["baseline", "variant", "blocks"],
+        &[
+            "ci",
+            "p_value",
+            "test",
+            "sd_log",
+            "mde",
+            "verdict",
+            "stopped_by",
+            "unpaired_mde",
+            "noise_cut",
+        ],
+    );
     let rows = a.paired.iter().chain(
         a.sensitivity
             .self_check
@@ -449,29 +442,31 @@ pub fn paired_csv(a: &Analysis) -> String {
     );
     for r in rows {
         let c = &r.comparison;
+        let compared = compared_fields(
+            &r.workload,
+            r.config.size_mib << 20,
+            r.config.memory_limit_mib,
+            r.config.disk_limit_mbps,
+        );
+        let who = [r.baseline.clone(), r.variant.clone(), c.blocks.to_string()];
+        let rest = [
+            if c.ci_bootstrap { "bootstrap" } else { "t" }.to_owned(),
+            num(c.p_value),
+            c.test.label().to_owned(),
+            num(c.sd_log),
+            num(c.mde),
+            c.verdict.to_string(),
+            r.stop.label().to_owned(),
+            r.unpaired.map(|u| num(u.noise)).unwrap_or_default(),
+            num(r.noise_cut),
+        ];
         csv_line(
             &mut out,
-            [
-                r.workload.clone(),
-                (r.config.size_mib << 20).to_string(),
-                opt(r.config.memory_limit_mib),
-                opt(r.config.disk_limit_mbps),
-                r.baseline.clone(),
-                r.variant.clone(),
-                c.blocks.to_string(),
-                num(c.ratio),
-                num(c.ratio_ci_low),
-                num(c.ratio_ci_high),
-                if c.ci_bootstrap { "bootstrap" } else { "t" }.to_owned(),
-                num(c.p_value),
-                c.test.label().to_owned(),
-                num(c.sd_log),
-                num(c.mde),
-                c.verdict.to_string(),
-                r.stop.label().to_owned(),
-                r.unpaired.map(|u| num(u.noise)).unwrap_or_default(),
-                num(r.noise_cut),
-            ],
+            compared
+                .into_iter()
+                .chain(who)
+                .chain(ratio_fields(c.ratio, c.ratio_ci_low, c.ratio_ci_high))
+                .chain(rest),
         );
     }
     out
