@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::analysis::{Analysis, CountedRow};
+use crate::report::calibration::LineFigures;
 use crate::report::csv::{compared_fields, comparison_header, csv_line, num, ratio_fields};
 use crate::report::forest::{ratio_chart_file, ratio_chart_workloads};
 use crate::report::format::{
@@ -107,18 +108,12 @@ pub fn sensitivity(w: &mut String, results: &ResultFile, a: &Analysis) {
                     .unwrap_or_default()
             );
             for l in &c.workloads {
+                let f = LineFigures::of(l);
                 let _ = writeln!(
                     w,
-                    "  - {}: plant called \"slower\" in {} of {} runs, A/A clean in {} of {}; median {} blocks, \
+                    "  - {}: plant called \"slower\" in {} runs, A/A clean in {}; median {} blocks, \
                      median MDE {} %, median plant ratio {}.",
-                    l.workload,
-                    l.plant_called,
-                    l.runs,
-                    l.aa_clean,
-                    l.runs,
-                    fixed(l.blocks_median, 1),
-                    percent(l.mde_median),
-                    fixed(l.plant_ratio_median, 3)
+                    l.workload, f.plant_called, f.aa_clean, f.blocks, f.mde, f.plant_ratio
                 );
             }
         }
