@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 
 use crate::cli::{BlockArgs, Cli, Cmd, Common, Guard, Places};
-use crate::plan::options::parse_wait;
+use crate::plan::options::{parse_wait, BlockPlan};
 use crate::plan::variants;
 use crate::results::{self, CalibrationRecord};
 use crate::sut::{cgroup, disk};
@@ -47,17 +47,9 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-/// Variants, the machine and where results go, for `small` and `entries`.
-struct BlockSetup {
-    variants: Vec<variants::Variant>,
-    data_dir: PathBuf,
-    environment: results::Environment,
-    seed: u64,
-    out: PathBuf,
-    wait_idle: std::time::Duration,
-}
-
-fn block_setup(c: &BlockArgs, kind: &str) -> anyhow::Result<BlockSetup> {
+/// The plan of a `small` or `entries` run: variants, blocks, the machine and
+/// where results go.
+fn block_plan(c: &BlockArgs, kind: &str) -> anyhow::Result<BlockPlan> {
     let data_dir = created_data_dir(&c.places)?;
     let specs = if c.variants.is_empty() {
         vec!["default=".to_owned()]
@@ -68,14 +60,16 @@ fn block_setup(c: &BlockArgs, kind: &str) -> anyhow::Result<BlockSetup> {
     no_reference(&variants, kind)?;
     anyhow::ensure!(c.blocks >= 1, "--blocks must be at least 1");
     let environment = doctor::inspect(&data_dir, 1 << 30);
-    let out = out_dir(&c.places, kind);
-    Ok(BlockSetup {
+    Ok(BlockPlan {
         variants,
-        data_dir,
-        environment,
-        seed: seed_or_clock(c.seed.seed),
-        out,
+        blocks: c.blocks,
+        warmup: c.pacing.warmup,
         wait_idle: parse_wait(&c.pacing.wait_idle)?,
+        seed: seed_or_clock(c.seed.seed),
+        data_dir,
+        out_dir: out_dir(&c.places, kind),
+        command: std::env::args().collect(),
+        environment,
     })
 }
 

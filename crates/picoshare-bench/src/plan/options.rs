@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 
 use crate::plan::units;
 use crate::plan::variants::Variant;
-use crate::results::{CalibrationRecord, ConfigKey, Environment};
+use crate::results::{CalibrationRecord, ConfigKey, Environment, ResultFile, RunConfig};
 use crate::sut::cgroup::LimitMethod;
 use crate::sut::disk::DiskMethod;
 
@@ -60,6 +60,57 @@ pub enum Blocks {
         /// Most blocks.
         max: u32,
     },
+}
+
+/// What the block-paired subcommands `small` and `entries` share: the
+/// variants, the blocks, the wait for a quiet machine, the seed, where data
+/// and results go, and what is recorded of the run.
+pub struct BlockPlan {
+    /// Variants; the first is the baseline.
+    pub variants: Vec<Variant>,
+    /// Measured blocks.
+    pub blocks: u32,
+    /// Warm-up blocks (recorded, not counted).
+    pub warmup: u32,
+    /// Longest wait for an idle machine before each unit (zero: none).
+    pub wait_idle: Duration,
+    /// Seed of the block order (and of `small`'s files' bytes).
+    pub seed: u64,
+    /// Where servers' data goes.
+    pub data_dir: PathBuf,
+    /// Where results go.
+    pub out_dir: PathBuf,
+    /// The command line.
+    pub command: Vec<String>,
+    /// The machine.
+    pub environment: Environment,
+}
+
+impl BlockPlan {
+    /// Creates the output directory and starts the result file of a run of
+    /// `workload` on up to `concurrency` connections.
+    ///
+    /// # Errors
+    /// When the output directory cannot be made.
+    pub fn start(&self, workload: &str, concurrency: u32) -> anyhow::Result<ResultFile> {
+        std::fs::create_dir_all(&self.out_dir)
+            .with_context(|| format!("cannot create {}", self.out_dir.display()))?;
+        Ok(ResultFile {
+            config: RunConfig {
+                workloads: vec![workload.into()],
+                iterations: self.blocks,
+                warmup: self.warmup,
+                concurrency,
+                data_dir: self.data_dir.display().to_string(),
+                order: "randomized".into(),
+                wait_idle_s: self.wait_idle.as_secs_f64(),
+                ..RunConfig::default()
+            },
+            environment: self.environment.clone(),
+            variants: self.variants.iter().map(|v| v.info.clone()).collect(),
+            ..ResultFile::started(self.command.clone(), self.seed)
+        })
+    }
 }
 
 /// Everything a run needs.
