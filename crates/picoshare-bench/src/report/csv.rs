@@ -79,9 +79,24 @@ pub(crate) fn compared_fields(
     ]
 }
 
-/// The fields of the ratio columns: the ratio and its interval.
-pub(crate) fn ratio_fields(ratio: f64, low: f64, high: f64) -> [String; 3] {
-    [num(ratio), num(low), num(high)]
+/// A comparison CSV's line, in the order of [`comparison_header`]: the
+/// [`compared_fields`], `who`, the ratio and its interval (`[ratio, low,
+/// high]`), then `rest`.
+pub(crate) fn comparison_line(
+    out: &mut String,
+    compared: [String; 4],
+    who: impl IntoIterator<Item = String>,
+    ratio: [f64; 3],
+    rest: impl IntoIterator<Item = String>,
+) {
+    csv_line(
+        out,
+        compared
+            .into_iter()
+            .chain(who)
+            .chain(ratio.map(num))
+            .chain(rest),
+    );
 }
 
 /// `samples.csv`: one row per sample (warm-ups and failures included), every
@@ -271,14 +286,8 @@ pub fn comparisons_csv(summaries: &Summaries) -> String {
             r.variant.clone(),
         ];
         let rest = [num(c.p_value), num(c.noise), c.verdict.to_string()];
-        csv_line(
-            &mut out,
-            compared
-                .into_iter()
-                .chain(who)
-                .chain(ratio_fields(c.ratio, c.ratio_ci_low, c.ratio_ci_high))
-                .chain(rest),
-        );
+        let ratio = [c.ratio, c.ratio_ci_low, c.ratio_ci_high];
+        comparison_line(&mut out, compared, who, ratio, rest);
     }
     out
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::analysis::{Analysis, CountedRow};
 use crate::report::calibration::LineFigures;
-use crate::report::csv::{compared_fields, comparison_header, csv_line, num, ratio_fields};
+use crate::report::csv::{compared_fields, comparison_header, comparison_line, csv_line, num};
 use crate::report::forest::{ratio_chart_file, ratio_chart_workloads};
 use crate::report::format::{
     cell, clients, fixed, p_value, percent, ratio_interval, thousands, verdict,
@@ -455,14 +455,8 @@ pub fn paired_csv(a: &Analysis) -> String {
             r.unpaired.map(|u| num(u.noise)).unwrap_or_default(),
             num(r.noise_cut),
         ];
-        csv_line(
-            &mut out,
-            compared
-                .into_iter()
-                .chain(who)
-                .chain(ratio_fields(c.ratio, c.ratio_ci_low, c.ratio_ci_high))
-                .chain(rest),
-        );
+        let ratio = [c.ratio, c.ratio_ci_low, c.ratio_ci_high];
+        comparison_line(&mut out, compared, who, ratio, rest);
     }
     out
 }
