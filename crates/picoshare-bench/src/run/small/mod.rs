@@ -33,8 +33,9 @@ use rand::{RngCore, SeedableRng};
 use crate::plan::options::BlockPlan;
 use crate::plan::variants::{Target, Variant};
 use crate::results::{ResultFile, SmallSample};
-use crate::run::gates::{cpu_times, steal_share, wait_for_idle};
+use crate::run::gates::{steal_share, wait_for_idle};
 use crate::run::save;
+use crate::sut::proc::cpu_times;
 use crate::sut::server::{Server, SECRET};
 
 /// What a small-files run needs.
