@@ -185,7 +185,7 @@ pub fn summarize(
 }
 
 /// `calibration.md`.
-pub fn markdown(c: &CalibrationReport) -> String {
+pub(crate) fn markdown(c: &CalibrationReport) -> String {
     let mut md = String::new();
     let w = &mut md;
     let r = &c.record;
@@ -276,7 +276,7 @@ pub fn markdown(c: &CalibrationReport) -> String {
 }
 
 /// How a calibration's disk limit reads in a sentence.
-pub fn disk_limit_words(limit: Option<u64>) -> String {
+pub(crate) fn disk_limit_words(limit: Option<u64>) -> String {
     limit.map_or("the server's disk unthrottled".to_owned(), |mbps| {
         format!("the server's disk limited to {mbps} MB/s")
     })

@@ -101,7 +101,7 @@ pub(crate) fn comparison_line(
 
 /// `samples.csv`: one row per sample (warm-ups and failures included), every
 /// field, plus a `phase_<name>_s` column per phase name seen in any sample.
-pub fn samples_csv(results: &ResultFile) -> String {
+pub(crate) fn samples_csv(results: &ResultFile) -> String {
     let phases: BTreeSet<&String> = results
         .samples
         .iter()
@@ -190,7 +190,7 @@ pub fn samples_csv(results: &ResultFile) -> String {
 
 /// `summary.csv`: one row per configuration (throughput in MB/s; `cv` and
 /// `mde` as fractions; phases as `phase_<name>_median_s`).
-pub fn summary_csv(summaries: &Summaries) -> String {
+pub(crate) fn summary_csv(summaries: &Summaries) -> String {
     let phases: BTreeSet<&String> = summaries
         .groups
         .iter()
@@ -265,7 +265,7 @@ pub fn summary_csv(summaries: &Summaries) -> String {
 }
 
 /// `comparisons.csv`: one row per comparison with the baseline.
-pub fn comparisons_csv(summaries: &Summaries) -> String {
+pub(crate) fn comparisons_csv(summaries: &Summaries) -> String {
     let mut out = String::new();
     comparison_header(
         &mut out,

@@ -215,7 +215,7 @@ fn disturbance_note(results: &ResultFile) -> String {
 }
 
 /// `## Comparisons`: the paired rows.
-pub fn paired_comparisons(w: &mut String, a: &Analysis) {
+pub(crate) fn paired_comparisons(w: &mut String, a: &Analysis) {
     if a.paired.is_empty() {
         return;
     }
@@ -255,7 +255,7 @@ pub fn paired_comparisons(w: &mut String, a: &Analysis) {
 }
 
 /// `### What pairing bought`.
-pub fn pairing_gains(w: &mut String, a: &Analysis) {
+pub(crate) fn pairing_gains(w: &mut String, a: &Analysis) {
     if a.gains.is_empty() {
         return;
     }
@@ -281,7 +281,7 @@ pub fn pairing_gains(w: &mut String, a: &Analysis) {
 }
 
 /// `## Server work`: CPU, system calls and disk bytes from the timed runs.
-pub fn server_work(w: &mut String, a: &Analysis) {
+pub(crate) fn server_work(w: &mut String, a: &Analysis) {
     if a.work.is_empty() {
         return;
     }
@@ -412,7 +412,7 @@ fn big(x: f64) -> String {
 }
 
 /// `paired.csv`: one row per paired comparison.
-pub fn paired_csv(a: &Analysis) -> String {
+pub(crate) fn paired_csv(a: &Analysis) -> String {
     let mut out = String::new();
     comparison_header(
         &mut out,
@@ -462,7 +462,7 @@ pub fn paired_csv(a: &Analysis) -> String {
 }
 
 /// `counted.csv`: one row per counted metric and variant.
-pub fn counted_csv(a: &Analysis) -> String {
+pub(crate) fn counted_csv(a: &Analysis) -> String {
     let mut out = String::new();
     csv_line(
         &mut out,

@@ -31,7 +31,7 @@ const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
 /// unlimited, with `-<limit>mib` for a memory limit and `-disk<limit>mbps`
 /// for a disk limit (characters other than ASCII letters, digits, `-` and
 /// `_` become `_`).
-pub fn throughput_chart_file(
+pub(crate) fn throughput_chart_file(
     workload: &str,
     memory_limit_mib: Option<u64>,
     disk_limit_mbps: Option<u64>,
@@ -52,7 +52,7 @@ pub fn throughput_chart_file(
 }
 
 /// Escapes text for XML content and attribute values.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -176,7 +176,7 @@ fn trim_number(v: f64) -> String {
 /// limit: one line per variant (and per concurrency when several were run),
 /// with markers at the medians and vertical bars for their 95 % CIs. Sizes
 /// are evenly spaced categories labelled in MiB/GiB; the y axis starts at 0.
-pub fn throughput_chart(
+pub(crate) fn throughput_chart(
     summaries: &Summaries,
     workload: &str,
     memory_limit_mib: Option<u64>,
@@ -355,7 +355,7 @@ pub fn throughput_chart(
 /// the largest peak would flatten the bars, so they are only labelled).
 /// Configurations with a disk limit are left out (their peaks are in the
 /// report's tables) unless there are no others.
-pub fn memory_chart(summaries: &Summaries) -> String {
+pub(crate) fn memory_chart(summaries: &Summaries) -> String {
     let any_undisked = summaries
         .groups
         .iter()

@@ -61,7 +61,7 @@ const TOOLS: [(Tool, &str, &str); 2] = [
 ///
 /// # Errors
 /// If it is missing and cannot be installed.
-pub fn ensure_tool(program: &str, package: &str) -> anyhow::Result<()> {
+pub(crate) fn ensure_tool(program: &str, package: &str) -> anyhow::Result<()> {
     let found = || {
         std::process::Command::new(program)
             .arg("--version")
@@ -98,7 +98,7 @@ pub fn ensure_tool(program: &str, package: &str) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// A missing tool that cannot be installed.
-pub async fn run(
+pub(crate) async fn run(
     opts: &RunOptions,
     file: &Path,
     runs_dir: &Path,

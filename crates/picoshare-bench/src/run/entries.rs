@@ -33,7 +33,7 @@ use crate::run::save;
 use crate::sut::server::{Limits, Server, Tool, SECRET};
 
 /// What an entries run needs.
-pub struct EntriesOptions {
+pub(crate) struct EntriesOptions {
     /// Variants (binaries only), blocks, seed, where databases and results go.
     pub plan: BlockPlan,
     /// Numbers of entries.
@@ -65,7 +65,7 @@ fn entry_id(i: u64) -> String {
 ///
 /// # Errors
 /// A variant that is not a binary, or a database that cannot be made.
-pub async fn run(opts: EntriesOptions) -> anyhow::Result<ResultFile> {
+pub(crate) async fn run(opts: EntriesOptions) -> anyhow::Result<ResultFile> {
     if opts
         .plan
         .variants
@@ -335,7 +335,7 @@ async fn measure(base: &str, count: u64, history: u64) -> anyhow::Result<Entries
 ///
 /// # Errors
 /// Anything else.
-pub fn parse_count(raw: &str) -> anyhow::Result<u64> {
+pub(crate) fn parse_count(raw: &str) -> anyhow::Result<u64> {
     let s = raw.trim().to_ascii_lowercase();
     let (num, mult) = if let Some(n) = s.strip_suffix('k') {
         (n, 1_000)

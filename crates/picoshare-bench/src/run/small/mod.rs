@@ -39,7 +39,7 @@ use crate::sut::proc::cpu_times;
 use crate::sut::server::{Server, SECRET};
 
 /// What a small-files run needs.
-pub struct SmallOptions {
+pub(crate) struct SmallOptions {
     /// Variants, blocks, seed (also of the files' bytes), where data and
     /// results go.
     pub plan: BlockPlan,
@@ -71,7 +71,7 @@ const BUSY: f64 = 0.10;
 ///
 /// # Errors
 /// Setup failures; failed phases are recorded as samples with errors.
-pub async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
+pub(crate) async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
     let mut results = opts
         .plan
         .start("small", opts.connections.iter().copied().max().unwrap_or(1))?;
