@@ -7,12 +7,12 @@ use anyhow::Context;
 
 use super::{checked_machine, created_data_dir, out_dir};
 use crate::cli::LoadArgs;
-use crate::plan::units;
+use crate::plan::{options, units};
 use crate::run::load;
 
 pub(crate) async fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
     let duration = units::parse_duration(&a.duration)?;
-    let mix = load::parse_mix(&a.mix)?;
+    let mix = options::parse_mix(&a.mix)?;
     let data_dir = created_data_dir(&a.places)?;
     let binary = super::given_binary(&a.binary.binary)?;
     let need = units::parse_size(&a.need, units::Bare::Bytes)?;

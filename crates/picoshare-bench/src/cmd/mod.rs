@@ -1,5 +1,5 @@
 //! The subcommands: each turns its parsed options ([`crate::cli`]) into a
-//! plan (`crate::plan`), runs it ([`crate::run`]) and writes what it
+//! plan (`crate::plan`), runs it (`crate::run`) and writes what it
 //! measured and the reports ([`crate::report`]). What several subcommands
 //! share (preparing the data directory and the doctor's check, the seed,
 //! the variants) is here.

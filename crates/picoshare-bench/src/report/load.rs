@@ -1,9 +1,9 @@
 //! `load.md`: the load run's report, from its `load.json`
-//! ([`crate::run::load::LoadResult`]).
+//! ([`crate::results::LoadResult`]).
 
 use std::fmt::Write as _;
 
-use crate::run::load::LoadResult;
+use crate::results::LoadResult;
 
 fn size_text(bytes: u64) -> String {
     match bytes {

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::paired::StopReason;
 
+mod load;
 mod samples;
 
+pub use load::{Latency, LoadResult, SizeClass, Totals};
 pub(crate) use samples::COUNTED_RUNS;
 pub use samples::{CountSample, EntriesSample, Sample, SmallSample, StallSample};
 
