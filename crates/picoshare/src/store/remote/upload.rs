@@ -208,14 +208,12 @@ impl RemoteSink {
 }
 
 impl PartSink {
-    /// The commit that makes the upload's object a file's content, a new
-    /// entry's ([`RemoteSink::finish`]) or a replacement's
-    /// ([`RemoteSink::finish_replace`]): stores the rest of the object, then,
-    /// in one PostgreSQL transaction, passes the fence
-    /// ([`PartSink::consume_claim`]) and runs `rows`, which writes the rows;
-    /// commits when `rows` returns `true` (the upload is then done and the
-    /// commit counted), rolls back when it returns `false` or fails (the
-    /// claim stays, and Drop abandons the upload).
+    /// The commit that makes the object a file's content (a new entry's, a
+    /// replacement's): stores the rest of the object, then, in one
+    /// transaction, passes the fence ([`PartSink::consume_claim`]) and runs
+    /// `rows`, which writes the rows; commits when `rows` returns `true` (the
+    /// upload is then done and counted), rolls back when it returns `false`
+    /// or fails (the claim stays, and Drop abandons the upload).
     ///
     /// # Errors
     /// Storage failures, the fence's, `rows`'s.
