@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::run::progress_bar;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::results::{Environment, Latency, LoadResult, SizeClass, Totals};
 use crate::sut::cgroup::LimitMethod;
@@ -84,16 +84,11 @@ pub(crate) async fn run(opts: LoadOptions) -> anyhow::Result<LoadResult> {
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
     let started_at = chrono::Utc::now().to_rfc3339();
-    let bar = if opts.progress {
-        let b = ProgressBar::new(opts.duration.as_secs().max(1));
-        b.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} s — {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(
+        opts.progress,
+        opts.duration.as_secs().max(1),
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} s — {msg}",
+    );
     bar.set_message("making test files");
     let sources = make_sources(&opts.mix, &opts.data_dir.join("files"), opts.seed)?;
     let large_class = (opts.mix.len() > 1).then(|| {
