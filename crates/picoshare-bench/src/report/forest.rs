@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::analysis::{Analysis, PairedRow};
+use crate::report::chart::escape;
 use crate::report::sections::ratio_ci;
-use crate::report::svg::escape;
 use crate::results::{disk_label, memory_label, size_label};
 use crate::stats::verdict::Verdict;
 
