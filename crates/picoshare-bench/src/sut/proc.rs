@@ -347,16 +347,22 @@ mod tests {
             .unwrap();
         let pid = sh.id();
         // The child is `sleep` once sh has forked and it has exec'd.
-        let comm = |c: u32| std::fs::read_to_string(format!("/proc/{c}/comm")).unwrap_or_default();
         let mut child = None;
         for _ in 0..500 {
-            child = first_child(pid).filter(|c| comm(*c).trim() == "sleep");
+            child = first_child(pid).filter(|c| name(*c).as_deref() == Some("sleep"));
             if child.is_some() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         assert!(child.is_some(), "sh's child sleep not found");
+        assert_eq!(name(pid).as_deref(), Some("sh"));
+        assert!(exists(pid) && !own_cgroups().is_empty());
+        assert_eq!(
+            cgroups(pid),
+            own_cgroups(),
+            "a child starts in its parent's cgroups"
+        );
         assert!(peak_rss(pid).unwrap() >= current_rss(pid).unwrap());
         assert!(current_rss(pid).unwrap() > 0);
         assert_eq!(is_zombie(pid), Some(false));
@@ -371,5 +377,6 @@ mod tests {
         assert_eq!(is_zombie(pid), Some(true));
         sh.wait().unwrap();
         assert_eq!(peak_rss(pid), None);
+        assert!(!exists(pid) && name(pid).is_none() && cgroups(pid).is_empty());
     }
 }
