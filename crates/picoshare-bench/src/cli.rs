@@ -4,6 +4,13 @@
 //!
 //! The doc comments here are the `--help` text, read by people in a
 //! terminal: `<date-time>` in them is a placeholder, not an HTML tag.
+//!
+//! Options that several subcommands take (`--binary`, `--warmup` and
+//! `--wait-idle`, `--steal-gap`, `--seed`, `--data-dir` and `--out`,
+//! `--force` and `--quiet`) are declared once, in the small structs below,
+//! and flattened into each subcommand's options; where a subcommand words an
+//! option's help its own way, a `mut_arg` on that subcommand's struct says
+//! so.
 #![allow(rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
@@ -77,10 +84,14 @@ pub enum Cmd {
 
 /// What `run` and `calibrate` share: variants, where data goes, order, seed.
 #[derive(clap::Args)]
+#[command(
+    mut_arg("binary", |a| a.help("The default build (for `args:` variants); built with cargo if missing")),
+    mut_arg("seed", |a| a.help("Seed for every random choice (default: from the clock, and recorded)")),
+    mut_arg("out", |a| a.help("Where results go (default: bench-results/<date-time>)")),
+)]
 pub struct Common {
-    /// The default build (for `args:` variants); built with cargo if missing.
-    #[arg(long, default_value = "target/release/picoshare")]
-    pub(crate) binary: PathBuf,
+    #[command(flatten)]
+    pub(crate) binary: ServerBinary,
     /// Workloads to measure (uploads always run: the others need the file).
     #[arg(
         long,
@@ -89,6 +100,36 @@ pub struct Common {
         default_value = "upload,download"
     )]
     pub(crate) workloads: Vec<Workload>,
+    #[command(flatten)]
+    pub(crate) pacing: Pacing,
+    #[command(flatten)]
+    pub(crate) steal_gap: StealGap,
+    /// Order of variants in each block.
+    #[arg(long, value_enum, default_value = "randomized")]
+    pub(crate) order: Order,
+    #[command(flatten)]
+    pub(crate) seed: Seed,
+    #[command(flatten)]
+    pub(crate) places: Places,
+    #[command(flatten)]
+    pub(crate) guard: Guard,
+}
+
+/// The path of the default build, which the bench builds with cargo when it
+/// is missing.
+pub(crate) const DEFAULT_BINARY: &str = "target/release/picoshare";
+
+/// The server build (`--binary`).
+#[derive(clap::Args)]
+pub struct ServerBinary {
+    /// The server binary; built with cargo if it is the default and missing.
+    #[arg(long, default_value = DEFAULT_BINARY)]
+    pub(crate) binary: PathBuf,
+}
+
+/// Warm-up blocks and the wait for a quiet machine before each unit.
+#[derive(clap::Args)]
+pub struct Pacing {
     /// Warm-up blocks per configuration (recorded, excluded from statistics).
     #[arg(long, default_value_t = 1)]
     pub(crate) warmup: u32,
@@ -97,24 +138,41 @@ pub struct Common {
     /// that bursts of other work on a shared machine do not land in a unit.
     #[arg(long, default_value = "30s")]
     pub(crate) wait_idle: String,
+}
+
+/// Blocks left out for unequal steal (`--steal-gap`).
+#[derive(clap::Args)]
+pub struct StealGap {
     /// On a virtual machine: a block whose units lost unequal shares of the
     /// machine's CPU time to the hypervisor (steal, given to the host's other
     /// guests), the most and the least apart by more than this many percentage
     /// points, is recorded, left out and run again; `none` keeps every block.
     #[arg(long, default_value = "4")]
     pub(crate) steal_gap: String,
-    /// Order of variants in each block.
-    #[arg(long, value_enum, default_value = "randomized")]
-    pub(crate) order: Order,
-    /// Seed for every random choice (default: from the clock, and recorded).
+}
+
+/// The seed of every random choice (`--seed`).
+#[derive(clap::Args)]
+pub struct Seed {
+    /// Seed of every random choice (default: from the clock, and recorded).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
+}
+
+/// Where data and results go (`--data-dir`, `--out`).
+#[derive(clap::Args)]
+pub struct Places {
     /// Where test files and server data go: put it on the disk you care about.
     #[arg(long, default_value = "bench-data")]
     pub(crate) data_dir: PathBuf,
-    /// Where results go (default: bench-results/<date-time>).
+    /// Where results go (default: bench-results/<kind>-<date-time>).
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
+}
+
+/// The doctor's check before a run (`--force`, `--quiet`).
+#[derive(clap::Args)]
+pub struct Guard {
     /// Run even if the doctor reports a failure.
     #[arg(long)]
     pub(crate) force: bool,
@@ -206,36 +264,33 @@ pub struct RunArgs {
 
 /// What `small` and `entries` share.
 #[derive(clap::Args)]
+#[command(
+    mut_arg("binary", |a| a.help("The default build (for `args:` variants)")),
+    mut_arg("warmup", |a| a.help("Warm-up blocks (recorded, not counted)")),
+    mut_arg("wait_idle", |a| a.help("Before each unit, wait up to this long for a quiet machine (`0`: never)")),
+    mut_arg("data_dir", |a| a.help("Where server data goes")),
+)]
 pub struct BlockArgs {
     /// A variant, NAME=SPEC as for `run` (repeatable; the first is the
     /// baseline; `url:` only for `small`).
     #[arg(long = "variant", value_name = "NAME=SPEC")]
     pub(crate) variants: Vec<String>,
-    /// The default build (for `args:` variants).
-    #[arg(long, default_value = "target/release/picoshare")]
-    pub(crate) binary: PathBuf,
+    #[command(flatten)]
+    pub(crate) binary: ServerBinary,
     /// Measured blocks.
     #[arg(long, default_value_t = 5)]
     pub(crate) blocks: u32,
-    /// Warm-up blocks (recorded, not counted).
-    #[arg(long, default_value_t = 1)]
-    pub(crate) warmup: u32,
-    /// Before each unit, wait up to this long for a quiet machine (`0`: never).
-    #[arg(long, default_value = "30s")]
-    pub(crate) wait_idle: String,
-    /// Seed of every random choice (default: from the clock, and recorded).
-    #[arg(long)]
-    pub(crate) seed: Option<u64>,
-    /// Where server data goes.
-    #[arg(long, default_value = "bench-data")]
-    pub(crate) data_dir: PathBuf,
-    /// Where results go (default: bench-results/<kind>-<date-time>).
-    #[arg(long)]
-    pub(crate) out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) pacing: Pacing,
+    #[command(flatten)]
+    pub(crate) seed: Seed,
+    #[command(flatten)]
+    pub(crate) places: Places,
 }
 
 /// Options of `small`.
 #[derive(clap::Args)]
+#[command(mut_arg("steal_gap", |a| a.help("A block whose units lost unequal shares of the CPU to the host (steal), more than this many percentage points apart, is left out and run again; `none` keeps every block")))]
 pub struct SmallArgs {
     #[command(flatten)]
     pub(crate) common: BlockArgs,
@@ -251,11 +306,8 @@ pub struct SmallArgs {
     /// Passphrase of `url:` variants.
     #[arg(long, env = "PICOSHARE_BENCH_PASSPHRASE")]
     pub(crate) url_passphrase: Option<String>,
-    /// A block whose units lost unequal shares of the CPU to the host
-    /// (steal), more than this many percentage points apart, is left out
-    /// and run again; `none` keeps every block.
-    #[arg(long, default_value = "4")]
-    pub(crate) steal_gap: String,
+    #[command(flatten)]
+    pub(crate) steal_gap: StealGap,
 }
 
 /// Options of `entries`.
@@ -305,10 +357,14 @@ pub struct CalibrateArgs {
 
 /// Options of `load`.
 #[derive(clap::Args)]
+#[command(
+    mut_arg("data_dir", |a| a.help("Where test files and server data go")),
+    mut_arg("out", |a| a.help("Where load.json and load.md go (default: bench-results/load-<date-time>)")),
+    mut_arg("quiet", |a| a.help("No progress bar")),
+)]
 pub struct LoadArgs {
-    /// The server binary; built with cargo if it is the default and missing.
-    #[arg(long, default_value = "target/release/picoshare")]
-    pub(crate) binary: PathBuf,
+    #[command(flatten)]
+    pub(crate) binary: ServerBinary,
     /// Extra server arguments, separated by spaces (e.g. `--server-args
     /// "--reader-cache-kib 256"`).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
@@ -337,32 +393,26 @@ pub struct LoadArgs {
     /// Stop starting uploads after this many (downloads go on while uploads run).
     #[arg(long)]
     pub(crate) max_uploads: Option<u32>,
-    /// Seed of every random choice (default: from the clock, and recorded).
-    #[arg(long)]
-    pub(crate) seed: Option<u64>,
-    /// Where test files and server data go.
-    #[arg(long, default_value = "bench-data")]
-    pub(crate) data_dir: PathBuf,
-    /// Where load.json and load.md go (default: bench-results/load-<date-time>).
-    #[arg(long)]
-    pub(crate) out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) seed: Seed,
+    #[command(flatten)]
+    pub(crate) places: Places,
     /// Free space the run needs, checked by the doctor (e.g. 20G).
     #[arg(long, default_value = "4G")]
     pub(crate) need: String,
-    /// Run even if the doctor reports a failure.
-    #[arg(long)]
-    pub(crate) force: bool,
-    /// No progress bar.
-    #[arg(long)]
-    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) guard: Guard,
 }
 
 /// Options of `stall`.
 #[derive(clap::Args)]
+#[command(
+    mut_arg("out", |a| a.help("Where results go (default: bench-results/stall-<date-time>)")),
+    mut_arg("quiet", |a| a.help("Do not print the doctor's findings")),
+)]
 pub struct StallArgs {
-    /// The server binary; built with cargo if it is the default and missing.
-    #[arg(long, default_value = "target/release/picoshare")]
-    pub(crate) binary: PathBuf,
+    #[command(flatten)]
+    pub(crate) binary: ServerBinary,
     /// Extra server arguments, separated by spaces (e.g. `--server-args
     /// "--journal-mode delete"`).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
@@ -373,16 +423,8 @@ pub struct StallArgs {
     /// Size of the file downloaded again and again (a bare number is MiB).
     #[arg(long, default_value = "64M")]
     pub(crate) download_size: String,
-    /// Where test files and server data go: put it on the disk you care about.
-    #[arg(long, default_value = "bench-data")]
-    pub(crate) data_dir: PathBuf,
-    /// Where results go (default: bench-results/stall-<date-time>).
-    #[arg(long)]
-    pub(crate) out: Option<PathBuf>,
-    /// Run even if the doctor reports a failure.
-    #[arg(long)]
-    pub(crate) force: bool,
-    /// Do not print the doctor's findings.
-    #[arg(long)]
-    pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) places: Places,
+    #[command(flatten)]
+    pub(crate) guard: Guard,
 }

@@ -1,6 +1,6 @@
 //! picoshare-bench as a library: everything the binary runs, laid out by
 //! role (see ARCHITECTURE.md): [`cli`] and [`cmd`] (the subcommands),
-//! `plan` (what to run), [`run`] (running it), `sut` (the server under
+//! `plan` (what to run), `run` (running it), `sut` (the server under
 //! test and the machine), [`results`] (the result file), `stats`,
 //! `analysis` (a result file into rows) and [`report`].
 #![warn(missing_docs)]
@@ -16,6 +16,6 @@ pub mod cmd;
 pub(crate) mod plan;
 pub mod report;
 pub mod results;
-pub mod run;
+pub(crate) mod run;
 pub(crate) mod stats;
 pub(crate) mod sut;

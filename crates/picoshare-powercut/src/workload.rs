@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 use reqwest::blocking::{multipart, Client, Response};
+use reqwest::Method;
 
 use crate::content::Content;
 pub use crate::history::{History, Op, Step, UploadKind};
@@ -83,6 +84,14 @@ fn json_id(resp: Response, what: &str) -> Result<String> {
         .with_context(|| format!("{what}: no id in {v}"))
 }
 
+/// A reply header's value, if it is text.
+fn header(r: &Response, name: &str) -> Option<String> {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -109,28 +118,37 @@ impl Run<'_> {
         self.steps.push(Step { op, sent, acked });
     }
 
+    /// Records `op`, acknowledged by the reply of the step recorded last (a
+    /// tus request that completed the upload).
+    fn record_acked_with_last(&mut self, op: Op, sent: u64) {
+        let acked = self.steps.last().map_or(sent, |s| s.acked);
+        self.steps.push(Step { op, sent, acked });
+    }
+
+    /// `method path` with the JSON `body`, if any, on the session; the reply,
+    /// which must be a 200.
+    fn api(&self, method: Method, path: &str, body: Option<serde_json::Value>) -> Result<Response> {
+        let mut req = self.client.request(method.clone(), self.server.url(path));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        expect(req.send()?, 200, &format!("{method} {path}"))
+    }
+
     fn settings(&mut self, days: u32) -> Result<()> {
         let sent = self.seq();
-        let r = self
-            .client
-            .put(self.server.url("/api/settings"))
-            .json(
-                &serde_json::json!({ "defaultExpirationDays": days, "defaultNeverExpire": false }),
-            )
-            .send()?;
-        expect(r, 200, "PUT /api/settings")?.bytes()?;
+        let body =
+            serde_json::json!({ "defaultExpirationDays": days, "defaultNeverExpire": false });
+        self.api(Method::PUT, "/api/settings", Some(body))?
+            .bytes()?;
         self.record(Op::Settings { days }, sent);
         Ok(())
     }
 
     fn create_token(&mut self) -> Result<()> {
         let sent = self.seq();
-        let r = self
-            .client
-            .post(self.server.url("/api/tokens"))
-            .json(&serde_json::json!({ "name": "power cut" }))
-            .send()?;
-        let v: serde_json::Value = expect(r, 200, "POST /api/tokens")?.json()?;
+        let body = serde_json::json!({ "name": "power cut" });
+        let v: serde_json::Value = self.api(Method::POST, "/api/tokens", Some(body))?.json()?;
         self.token = v["token"].as_str().context("token")?.to_string();
         let id = v["id"].as_str().context("token id")?.to_string();
         self.record(Op::Token { id }, sent);
@@ -139,16 +157,15 @@ impl Run<'_> {
 
     fn create_guest_link(&mut self) -> Result<()> {
         let sent = self.seq();
-        let r = self
-            .client
-            .post(self.server.url("/api/guest-links"))
-            .json(&serde_json::json!({
-                "label": "power cut",
-                "urlExpirationTime": NEVER,
-                "fileLifetime": "876000h",
-            }))
-            .send()?;
-        let id = json_id(expect(r, 200, "POST /api/guest-links")?, "guest link")?;
+        let body = serde_json::json!({
+            "label": "power cut",
+            "urlExpirationTime": NEVER,
+            "fileLifetime": "876000h",
+        });
+        let id = json_id(
+            self.api(Method::POST, "/api/guest-links", Some(body))?,
+            "guest link",
+        )?;
         self.guest_link = id.clone();
         self.record(Op::GuestLink { id }, sent);
         Ok(())
@@ -217,18 +234,37 @@ impl Run<'_> {
             .post(self.server.url(&format!("/api/entry?expiration={NEVER}")))
             .multipart(form)
             .send()?;
-        let id = json_id(expect(r, 200, "POST /api/entry")?, "upload")?;
-        self.record(
-            Op::Upload {
-                id: id.clone(),
-                kind: UploadKind::Multipart,
-                content,
-                filename: filename.into(),
-                note: note.map(str::to_string),
-                resumable: None,
-            },
-            sent,
-        );
+        self.acknowledged(r, UploadKind::Multipart, content, filename, note, sent)
+    }
+
+    /// Records the one-request upload whose reply `r` (a 200 with the
+    /// entry's ID) acknowledged `content` as `filename` with `note`, sent
+    /// when the journal was at `sent`; the entry's ID.
+    fn acknowledged(
+        &mut self,
+        r: Response,
+        kind: UploadKind,
+        content: Content,
+        filename: &str,
+        note: Option<&str>,
+        sent: u64,
+    ) -> Result<String> {
+        let what = match kind {
+            UploadKind::Multipart => "POST /api/entry",
+            UploadKind::RawWithToken => "PUT /api/upload",
+            UploadKind::Guest => "POST /api/guest",
+            UploadKind::Resumable | UploadKind::ResumableInCreation => "POST /api/tus",
+        };
+        let id = json_id(expect(r, 200, what)?, what)?;
+        let op = Op::Upload {
+            id: id.clone(),
+            kind,
+            content,
+            filename: filename.into(),
+            note: note.map(str::to_string),
+            resumable: None,
+        };
+        self.record(op, sent);
         Ok(id)
     }
 
@@ -244,19 +280,7 @@ impl Run<'_> {
             .header("Accept", "application/json")
             .body(content.bytes())
             .send()?;
-        let id = json_id(expect(r, 200, "PUT /api/upload")?, "raw upload")?;
-        self.record(
-            Op::Upload {
-                id: id.clone(),
-                kind: UploadKind::RawWithToken,
-                content,
-                filename: filename.into(),
-                note: None,
-                resumable: None,
-            },
-            sent,
-        );
-        Ok(id)
+        self.acknowledged(r, UploadKind::RawWithToken, content, filename, None, sent)
     }
 
     fn guest_upload(&mut self, filename: &str, len: u64) -> Result<String> {
@@ -273,19 +297,7 @@ impl Run<'_> {
             .header("Accept", "application/json")
             .multipart(form)
             .send()?;
-        let id = json_id(expect(r, 200, "POST /api/guest")?, "guest upload")?;
-        self.record(
-            Op::Upload {
-                id: id.clone(),
-                kind: UploadKind::Guest,
-                content,
-                filename: filename.into(),
-                note: None,
-                resumable: None,
-            },
-            sent,
-        );
-        Ok(id)
+        self.acknowledged(r, UploadKind::Guest, content, filename, None, sent)
     }
 
     fn tus_metadata(filename: &str, note: Option<&str>) -> String {
@@ -319,17 +331,8 @@ impl Run<'_> {
         }
         let sent = self.seq();
         let r = expect(req.send()?, 201, "POST /api/tus")?;
-        let location = r
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .context("tus Location")?
-            .to_string();
-        let entry = r
-            .headers()
-            .get("picoshare-entry-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let location = header(&r, "location").context("tus Location")?;
+        let entry = header(&r, "picoshare-entry-id");
         r.bytes()?;
         let upload = location
             .rsplit('/')
@@ -345,19 +348,15 @@ impl Run<'_> {
         );
         if let Some(id) = &entry {
             // The creation request's own acknowledgement also stored the file.
-            let acked = self.steps.last().map_or(sent, |s| s.acked);
-            self.steps.push(Step {
-                op: Op::Upload {
-                    id: id.clone(),
-                    kind: UploadKind::ResumableInCreation,
-                    content,
-                    filename: filename.into(),
-                    note: note.map(str::to_string),
-                    resumable: Some(upload.clone()),
-                },
-                sent,
-                acked,
-            });
+            let op = Op::Upload {
+                id: id.clone(),
+                kind: UploadKind::ResumableInCreation,
+                content,
+                filename: filename.into(),
+                note: note.map(str::to_string),
+                resumable: Some(upload.clone()),
+            };
+            self.record_acked_with_last(op, sent);
         }
         Ok((upload, content, entry))
     }
@@ -382,20 +381,13 @@ impl Run<'_> {
             .body(bytes)
             .send()?;
         let r = expect(r, 204, "PATCH /api/tus")?;
-        let offset: u64 = r
-            .headers()
-            .get("upload-offset")
-            .and_then(|v| v.to_str().ok())
+        let offset: u64 = header(&r, "upload-offset")
             .and_then(|v| v.parse().ok())
             .context("Upload-Offset")?;
         if offset != to {
             bail!("PATCH acknowledged offset {offset}, not {to}");
         }
-        let entry = r
-            .headers()
-            .get("picoshare-entry-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let entry = header(&r, "picoshare-entry-id");
         r.bytes()?;
         self.record(
             Op::ResumableProgress {
@@ -422,30 +414,23 @@ impl Run<'_> {
         let id = self
             .tus_patch(&upload, content, half, len)?
             .context("the last PATCH gave no entry ID")?;
-        let acked = self.steps.last().map_or(sent, |s| s.acked);
-        self.steps.push(Step {
-            op: Op::Upload {
-                id: id.clone(),
-                kind: UploadKind::Resumable,
-                content,
-                filename: filename.into(),
-                note: note.map(str::to_string),
-                resumable: Some(upload),
-            },
-            sent,
-            acked,
-        });
+        let op = Op::Upload {
+            id: id.clone(),
+            kind: UploadKind::Resumable,
+            content,
+            filename: filename.into(),
+            note: note.map(str::to_string),
+            resumable: Some(upload),
+        };
+        self.record_acked_with_last(op, sent);
         Ok(id)
     }
 
     fn edit(&mut self, id: &str, filename: &str, note: Option<&str>) -> Result<()> {
         let sent = self.seq();
-        let r = self
-            .client
-            .put(self.server.url(&format!("/api/entry/{id}")))
-            .json(&serde_json::json!({ "filename": filename, "expiration": NEVER, "note": note }))
-            .send()?;
-        expect(r, 200, "PUT /api/entry")?.bytes()?;
+        let body = serde_json::json!({ "filename": filename, "expiration": NEVER, "note": note });
+        self.api(Method::PUT, &format!("/api/entry/{id}"), Some(body))?
+            .bytes()?;
         self.record(
             Op::Edit {
                 id: id.into(),
@@ -459,23 +444,16 @@ impl Run<'_> {
 
     fn delete(&mut self, id: &str) -> Result<()> {
         let sent = self.seq();
-        let r = self
-            .client
-            .delete(self.server.url(&format!("/api/entry/{id}")))
-            .send()?;
-        expect(r, 200, "DELETE /api/entry")?.bytes()?;
+        self.api(Method::DELETE, &format!("/api/entry/{id}"), None)?
+            .bytes()?;
         self.record(Op::Delete { id: id.into() }, sent);
         Ok(())
     }
 
     fn share(&mut self, entries: &[&str]) -> Result<()> {
         let sent = self.seq();
-        let r = self
-            .client
-            .post(self.server.url("/api/shares"))
-            .json(&serde_json::json!({ "title": "power cut", "entries": entries }))
-            .send()?;
-        let id = json_id(expect(r, 200, "POST /api/shares")?, "share")?;
+        let body = serde_json::json!({ "title": "power cut", "entries": entries });
+        let id = json_id(self.api(Method::POST, "/api/shares", Some(body))?, "share")?;
         self.record(Op::Share { id }, sent);
         Ok(())
     }

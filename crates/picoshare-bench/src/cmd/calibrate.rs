@@ -26,7 +26,7 @@ pub(crate) async fn run(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
         a.min_iterations >= 2 && a.max_iterations >= a.min_iterations,
         "--min-iterations must be at least 2 and at most --max-iterations"
     );
-    let files_dir = a.common.data_dir.join("files");
+    let files_dir = a.common.places.data_dir.join("files");
     let need = options::space_needed(size, 1)
         + if files::path_for(&files_dir, size).exists() {
             0
@@ -36,7 +36,7 @@ pub(crate) async fn run(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
     let p = prepare(&a.common, need, disk.is_some())?;
     let base = parse_variants(
         std::slice::from_ref(&a.variant),
-        &a.common.binary,
+        &a.common.binary.binary,
         &p.data_dir,
     )?
     .remove(0);
@@ -67,9 +67,9 @@ pub(crate) async fn run(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
                 max: a.max_iterations,
             },
             max_time: None,
-            warmup: a.common.warmup,
-            wait_idle: parse_wait(&a.common.wait_idle)?,
-            steal_gap: parse_steal_gap(&a.common.steal_gap)?,
+            warmup: a.common.pacing.warmup,
+            wait_idle: parse_wait(&a.common.pacing.wait_idle)?,
+            steal_gap: parse_steal_gap(&a.common.steal_gap.steal_gap)?,
             concurrency: 1,
             order: a.common.order,
             seed: p.seed.wrapping_add(u64::from(k)),
@@ -85,7 +85,7 @@ pub(crate) async fn run(a: CalibrateArgs) -> anyhow::Result<ExitCode> {
             limit_method: p.limit_method.clone(),
             disk_method: p.disk_method.clone(),
             calibration: None,
-            progress: !a.common.quiet,
+            progress: !a.common.guard.quiet,
         };
         let results = crate::run::run(opts).await?;
         report::write_all(&results, &out)?;

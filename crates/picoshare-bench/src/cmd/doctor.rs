@@ -11,7 +11,6 @@
 //! Everything is read from `/proc` and `/sys`; nothing is changed. The only
 //! side effect is `cgroup::detect`'s probe cgroup, created and removed.
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use crate::results::{Check, Environment};
 use crate::sut::cgroup::{self, LimitMethod};
 use crate::sut::disk::{block_device, BlockDevice};
 use crate::sut::mounts::{absolute, existing_ancestor, mount_of, read_mounts, Mount};
+use crate::sut::{proc, read_trimmed};
 
 /// Check status: nothing to worry about.
 const OK: &str = "ok";
@@ -44,10 +44,7 @@ const BUSY_PERCENT: f64 = 20.0;
 /// Takes a little over 200 ms (CPU use of other processes is sampled).
 pub fn inspect(data_dir: &Path, needed_bytes: u64) -> Environment {
     let dir = existing_ancestor(data_dir);
-    let meminfo = {
-        use procfs::Current as _;
-        procfs::Meminfo::current().ok()
-    };
+    let meminfo = proc::meminfo();
     let cpus = cpu_count();
     let mount = mount_of(&read_mounts(), &dir);
     let disk = mount.as_ref().and_then(block_device);
@@ -55,9 +52,7 @@ pub fn inspect(data_dir: &Path, needed_bytes: u64) -> Environment {
     let rotational = disk.as_ref().and_then(BlockDevice::rotational);
     let free = crate::sut::disk::free_bytes(&dir).unwrap_or(0);
     let governor = read_trimmed("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor");
-    let load = read_trimmed("/proc/loadavg")
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
+    let load = proc::load_average();
     let method = cgroup::detect();
     let filesystem = mount
         .as_ref()
@@ -77,9 +72,9 @@ pub fn inspect(data_dir: &Path, needed_bytes: u64) -> Environment {
     ];
 
     Environment {
-        hostname: read_trimmed("/proc/sys/kernel/hostname").unwrap_or_default(),
-        kernel: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        cpu_model: cpu_model(&fs::read_to_string("/proc/cpuinfo").unwrap_or_default()),
+        hostname: proc::hostname(),
+        kernel: proc::kernel_release(),
+        cpu_model: proc::cpu_model(),
         cpus,
         memory_bytes: meminfo.as_ref().map_or(0, |m| m.mem_total),
         filesystem,
@@ -407,28 +402,6 @@ fn cpu_count() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
-/// The CPU's name from `/proc/cpuinfo` (x86 `model name`, else the ARM and
-/// other spellings).
-fn cpu_model(cpuinfo: &str) -> String {
-    for key in ["model name", "Hardware", "cpu model", "cpu", "uarch"] {
-        let value = cpuinfo.lines().find_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            (k.trim() == key && !v.trim().is_empty()).then(|| v.trim().to_owned())
-        });
-        if let Some(value) = value {
-            return value;
-        }
-    }
-    "unknown".to_owned()
-}
-
-/// A small text file, trimmed; `None` if missing or empty.
-fn read_trimmed(path: impl AsRef<Path>) -> Option<String> {
-    let text = fs::read_to_string(path).ok()?;
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
-}
-
 /// Total size of the files in a tree (symlinks not followed, depth capped).
 fn tree_size(path: &Path, depth: u32) -> u64 {
     let Ok(meta) = fs::symlink_metadata(path) else {
@@ -453,11 +426,11 @@ fn tree_size(path: &Path, depth: u32) -> u64 {
 /// Other processes using more than [`BUSY_PERCENT`] of a CPU over a short
 /// window, busiest first, as (name, percent of one CPU).
 fn busy_processes() -> Vec<(String, f64)> {
-    let ticks = procfs::ticks_per_second() as f64;
-    let before = cpu_times();
+    let ticks = proc::ticks_per_second();
+    let before = proc::all_cpu_ticks();
     let start = Instant::now();
     std::thread::sleep(CPU_SAMPLE);
-    let after = cpu_times();
+    let after = proc::all_cpu_ticks();
     let elapsed = start.elapsed().as_secs_f64();
     let own = std::process::id();
 
@@ -472,22 +445,6 @@ fn busy_processes() -> Vec<(String, f64)> {
         .collect();
     busy.sort_by(|a, b| b.1.total_cmp(&a.1));
     busy
-}
-
-/// User + system CPU ticks of every process, with its name.
-fn cpu_times() -> HashMap<u32, (String, u64)> {
-    let Ok(all) = procfs::process::all_processes() else {
-        return HashMap::new();
-    };
-    all.flatten()
-        .filter_map(|p| {
-            let stat = p.stat().ok()?;
-            Some((
-                u32::try_from(stat.pid).ok()?,
-                (stat.comm, stat.utime + stat.stime),
-            ))
-        })
-        .collect()
 }
 
 /// `picoshare-bench doctor`: prints the checks; fails when one fails.
@@ -529,16 +486,6 @@ mod tests {
             mount_of(&m, Path::new("/datax")).unwrap().source,
             "/dev/vda"
         );
-    }
-
-    #[test]
-    fn reads_cpuinfo() {
-        assert_eq!(
-            cpu_model("processor\t: 0\nmodel name\t: AMD EPYC\n"),
-            "AMD EPYC"
-        );
-        assert_eq!(cpu_model("Hardware\t: BCM2835\n"), "BCM2835");
-        assert_eq!(cpu_model(""), "unknown");
     }
 
     #[test]

@@ -2,32 +2,26 @@
 
 use std::process::ExitCode;
 
-use super::{block_setup, finish_block_run};
+use super::{block_plan, finish_block_run};
 use crate::cli::EntriesArgs;
+use crate::plan::units;
 use crate::run::entries;
 
 pub(crate) async fn run(a: EntriesArgs) -> anyhow::Result<ExitCode> {
     let counts = a
         .counts
         .iter()
-        .map(|s| entries::parse_count(s))
+        .map(|s| units::parse_count(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(counts.iter().all(|&n| n >= 10), "--counts are at least 10");
-    let history = entries::parse_count(&a.history)?;
-    let setup = block_setup(&a.common, "entries")?;
+    let history = units::parse_count(&a.history)?;
+    let plan = block_plan(&a.common, "entries")?;
+    let out = plan.out_dir.clone();
     let results = entries::run(entries::EntriesOptions {
-        variants: setup.variants,
+        plan,
         counts,
         history,
-        blocks: a.common.blocks,
-        warmup: a.common.warmup,
-        wait_idle: setup.wait_idle,
-        seed: setup.seed,
-        data_dir: setup.data_dir,
-        out_dir: setup.out.clone(),
-        command: std::env::args().collect(),
-        environment: setup.environment,
     })
     .await?;
-    finish_block_run(&results, &setup.out)
+    finish_block_run(&results, &out)
 }

@@ -5,22 +5,20 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::{checked_machine, default_out};
+use super::{checked_machine, created_data_dir, out_dir};
 use crate::cli::LoadArgs;
-use crate::plan::units;
+use crate::plan::{options, units};
 use crate::run::load;
 
 pub(crate) async fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
     let duration = units::parse_duration(&a.duration)?;
-    let mix = load::parse_mix(&a.mix)?;
-    std::fs::create_dir_all(&a.data_dir)
-        .with_context(|| format!("cannot create {}", a.data_dir.display()))?;
-    let data_dir = a.data_dir.canonicalize()?;
-    let binary = super::given_binary(&a.binary)?;
+    let mix = options::parse_mix(&a.mix)?;
+    let data_dir = created_data_dir(&a.places)?;
+    let binary = super::given_binary(&a.binary.binary)?;
     let need = units::parse_size(&a.need, units::Bare::Bytes)?;
-    let environment = checked_machine(&data_dir, need, a.quiet, a.force)?;
-    let seed = super::seed_or_clock(a.seed);
-    let out = a.out.clone().unwrap_or_else(|| default_out("load"));
+    let environment = checked_machine(&data_dir, need, &a.guard)?;
+    let seed = super::seed_or_clock(a.seed.seed);
+    let out = out_dir(&a.places, "load");
     let result = load::run(load::LoadOptions {
         binary,
         server_args: a.server_args.split_whitespace().map(String::from).collect(),
@@ -35,7 +33,7 @@ pub(crate) async fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
         out_dir: out.clone(),
         command: std::env::args().collect(),
         environment,
-        progress: !a.quiet,
+        progress: !a.guard.quiet,
     })
     .await?;
     let md = crate::report::load::markdown(&result);

@@ -1,5 +1,5 @@
 //! The subcommands: each turns its parsed options ([`crate::cli`]) into a
-//! plan (`crate::plan`), runs it ([`crate::run`]) and writes what it
+//! plan (`crate::plan`), runs it (`crate::run`) and writes what it
 //! measured and the reports ([`crate::report`]). What several subcommands
 //! share (preparing the data directory and the doctor's check, the seed,
 //! the variants) is here.
@@ -19,8 +19,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use crate::cli::{BlockArgs, Cli, Cmd, Common};
-use crate::plan::options::parse_wait;
+use crate::cli::{BlockArgs, Cli, Cmd, Common, Guard, Places};
+use crate::plan::options::{parse_wait, BlockPlan};
 use crate::plan::variants;
 use crate::results::{self, CalibrationRecord};
 use crate::sut::{cgroup, disk};
@@ -47,37 +47,29 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
     }
 }
 
-/// Variants, the machine and where results go, for `small` and `entries`.
-struct BlockSetup {
-    variants: Vec<variants::Variant>,
-    data_dir: PathBuf,
-    environment: results::Environment,
-    seed: u64,
-    out: PathBuf,
-    wait_idle: std::time::Duration,
-}
-
-fn block_setup(c: &BlockArgs, kind: &str) -> anyhow::Result<BlockSetup> {
-    std::fs::create_dir_all(&c.data_dir)
-        .with_context(|| format!("cannot create {}", c.data_dir.display()))?;
-    let data_dir = c.data_dir.canonicalize()?;
+/// The plan of a `small` or `entries` run: variants, blocks, the machine and
+/// where results go.
+fn block_plan(c: &BlockArgs, kind: &str) -> anyhow::Result<BlockPlan> {
+    let data_dir = created_data_dir(&c.places)?;
     let specs = if c.variants.is_empty() {
         vec!["default=".to_owned()]
     } else {
         c.variants.clone()
     };
-    let variants = parse_variants(&specs, &c.binary, &data_dir)?;
+    let variants = parse_variants(&specs, &c.binary.binary, &data_dir)?;
     no_reference(&variants, kind)?;
     anyhow::ensure!(c.blocks >= 1, "--blocks must be at least 1");
     let environment = doctor::inspect(&data_dir, 1 << 30);
-    let out = c.out.clone().unwrap_or_else(|| default_out(kind));
-    Ok(BlockSetup {
+    Ok(BlockPlan {
         variants,
+        blocks: c.blocks,
+        warmup: c.pacing.warmup,
+        wait_idle: parse_wait(&c.pacing.wait_idle)?,
+        seed: seed_or_clock(c.seed.seed),
         data_dir,
+        out_dir: out_dir(&c.places, kind),
+        command: std::env::args().collect(),
         environment,
-        seed: seed_or_clock(c.seed),
-        out,
-        wait_idle: parse_wait(&c.wait_idle)?,
     })
 }
 
@@ -103,6 +95,18 @@ fn read_results(path: &PathBuf) -> anyhow::Result<results::ResultFile> {
         .with_context(|| format!("{} is not a result file", path.display()))
 }
 
+/// The data directory of `--data-dir`, created if missing, made absolute.
+fn created_data_dir(places: &Places) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(&places.data_dir)
+        .with_context(|| format!("cannot create {}", places.data_dir.display()))?;
+    Ok(places.data_dir.canonicalize()?)
+}
+
+/// Where results go: `--out`, or `bench-results/<kind>-<date-time>`.
+fn out_dir(places: &Places, kind: &str) -> PathBuf {
+    places.out.clone().unwrap_or_else(|| default_out(kind))
+}
+
 fn seed_or_clock(seed: Option<u64>) -> u64 {
     seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -121,21 +125,26 @@ fn default_out(kind: &str) -> PathBuf {
 }
 
 /// The doctor's findings on `data_dir` for a run needing `need` bytes there,
-/// printed unless `quiet`; an error when one is a failure, unless `force`.
+/// printed unless `--quiet`; an error when one is a failure, unless `--force`.
 fn checked_machine(
     data_dir: &Path,
     need: u64,
-    quiet: bool,
-    force: bool,
+    guard: &Guard,
 ) -> anyhow::Result<results::Environment> {
     let environment = doctor::inspect(data_dir, need);
-    if !quiet {
+    if !guard.quiet {
         eprint!("{}", doctor::print(&environment));
     }
-    if doctor::has_failures(&environment) && !force {
+    refuse_failures(&environment, guard.force)?;
+    Ok(environment)
+}
+
+/// An error when the doctor found a failure, unless `force`.
+fn refuse_failures(environment: &results::Environment, force: bool) -> anyhow::Result<()> {
+    if doctor::has_failures(environment) && !force {
         bail!("the doctor found a problem that makes this run impossible or meaningless (see above); fix it, or pass --force");
     }
-    Ok(environment)
+    Ok(())
 }
 
 /// The server binary of `load` and `stall`, made absolute: built with cargo
@@ -239,9 +248,7 @@ struct Prepared {
 
 /// Checks the machine (doctor) and finds how limits are enforced.
 fn prepare(common: &Common, need: u64, any_limit: bool) -> anyhow::Result<Prepared> {
-    std::fs::create_dir_all(&common.data_dir)
-        .with_context(|| format!("cannot create {}", common.data_dir.display()))?;
-    let data_dir = common.data_dir.canonicalize()?;
+    let data_dir = created_data_dir(&common.places)?;
     let mut environment = doctor::inspect(&data_dir, need);
     // Also without limits: a cgroup without a limit still accounts memory.
     let limit_method = cgroup::detect();
@@ -254,10 +261,8 @@ fn prepare(common: &Common, need: u64, any_limit: bool) -> anyhow::Result<Prepar
             disk_method.label()
         );
     }
-    if doctor::has_failures(&environment) && !common.force {
-        bail!("the doctor found a problem that makes this run impossible or meaningless (see above); fix it, or pass --force");
-    }
-    let out = common.out.clone().unwrap_or_else(|| {
+    refuse_failures(&environment, common.guard.force)?;
+    let out = common.places.out.clone().unwrap_or_else(|| {
         PathBuf::from("bench-results").join(chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string())
     });
     Ok(Prepared {
@@ -265,7 +270,7 @@ fn prepare(common: &Common, need: u64, any_limit: bool) -> anyhow::Result<Prepar
         environment,
         limit_method,
         disk_method,
-        seed: seed_or_clock(common.seed),
+        seed: seed_or_clock(common.seed.seed),
         out,
     })
 }

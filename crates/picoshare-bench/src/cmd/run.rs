@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use super::{load_calibration, parse_variants, prepare};
 use crate::cli::RunArgs;
@@ -66,9 +66,7 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     );
 
     let biggest = configs.iter().map(|c| c.size_mib).max().unwrap_or(0);
-    std::fs::create_dir_all(&a.common.data_dir)
-        .with_context(|| format!("cannot create {}", a.common.data_dir.display()))?;
-    let files_dir = a.common.data_dir.join("files");
+    let files_dir = super::created_data_dir(&a.common.places)?.join("files");
     let mut all_sizes: Vec<u64> = configs.iter().map(|c| c.size_mib).collect();
     all_sizes.sort_unstable();
     all_sizes.dedup();
@@ -86,7 +84,7 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         a.variants.clone()
     };
-    let mut vs = parse_variants(&specs, &a.common.binary, &p.data_dir)?;
+    let mut vs = parse_variants(&specs, &a.common.binary.binary, &p.data_dir)?;
     if vs.iter().any(|v| v.info.kind == "url") && a.url_passphrase.is_none() {
         bail!("url: variants need --url-passphrase (or PICOSHARE_BENCH_PASSPHRASE)");
     }
@@ -106,9 +104,9 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         workloads: a.common.workloads.clone(),
         blocks,
         max_time,
-        warmup: a.common.warmup,
-        wait_idle: parse_wait(&a.common.wait_idle)?,
-        steal_gap: parse_steal_gap(&a.common.steal_gap)?,
+        warmup: a.common.pacing.warmup,
+        wait_idle: parse_wait(&a.common.pacing.wait_idle)?,
+        steal_gap: parse_steal_gap(&a.common.steal_gap.steal_gap)?,
         concurrency: a.concurrency.max(1),
         order: a.common.order,
         seed: p.seed,
@@ -128,7 +126,7 @@ pub(crate) async fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         limit_method: p.limit_method,
         disk_method: p.disk_method,
         calibration: load_calibration(&p.data_dir),
-        progress: !a.common.quiet,
+        progress: !a.common.guard.quiet,
     };
     let started = std::time::Instant::now();
     let results = run::run(opts).await?;

@@ -4,9 +4,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-
-use super::{checked_machine, default_out, given_binary};
+use super::{checked_machine, created_data_dir, given_binary, out_dir};
 use crate::cli::StallArgs;
 use crate::plan::units;
 use crate::run::stall;
@@ -18,14 +16,12 @@ pub(crate) async fn run(a: StallArgs) -> anyhow::Result<ExitCode> {
         upload_mib >= 1 && download_mib >= 1,
         "--upload-size and --download-size are at least 1 MiB"
     );
-    std::fs::create_dir_all(&a.data_dir)
-        .with_context(|| format!("cannot create {}", a.data_dir.display()))?;
-    let data_dir = a.data_dir.canonicalize()?;
-    let binary = given_binary(&a.binary)?;
+    let data_dir = created_data_dir(&a.places)?;
+    let binary = given_binary(&a.binary.binary)?;
     // The test files (if not made yet) and the database holding both.
     let need = (upload_mib + download_mib) << 21;
-    let environment = checked_machine(&data_dir, need, a.quiet, a.force)?;
-    let out = a.out.clone().unwrap_or_else(|| default_out("stall"));
+    let environment = checked_machine(&data_dir, need, &a.guard)?;
+    let out = out_dir(&a.places, "stall");
     let results = stall::run(stall::StallOptions {
         binary,
         server_args: a.server_args.split_whitespace().map(String::from).collect(),

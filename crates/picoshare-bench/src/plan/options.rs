@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::plan::units;
+use crate::plan::units::{self, parse_size, Bare};
 use crate::plan::variants::Variant;
-use crate::results::{CalibrationRecord, ConfigKey, Environment};
+use crate::results::{CalibrationRecord, ConfigKey, Environment, ResultFile, RunConfig, SizeClass};
 use crate::sut::cgroup::LimitMethod;
 use crate::sut::disk::DiskMethod;
 
@@ -60,6 +60,57 @@ pub enum Blocks {
         /// Most blocks.
         max: u32,
     },
+}
+
+/// What the block-paired subcommands `small` and `entries` share: the
+/// variants, the blocks, the wait for a quiet machine, the seed, where data
+/// and results go, and what is recorded of the run.
+pub struct BlockPlan {
+    /// Variants; the first is the baseline.
+    pub variants: Vec<Variant>,
+    /// Measured blocks.
+    pub blocks: u32,
+    /// Warm-up blocks (recorded, not counted).
+    pub warmup: u32,
+    /// Longest wait for an idle machine before each unit (zero: none).
+    pub wait_idle: Duration,
+    /// Seed of the block order (and of `small`'s files' bytes).
+    pub seed: u64,
+    /// Where servers' data goes.
+    pub data_dir: PathBuf,
+    /// Where results go.
+    pub out_dir: PathBuf,
+    /// The command line.
+    pub command: Vec<String>,
+    /// The machine.
+    pub environment: Environment,
+}
+
+impl BlockPlan {
+    /// Creates the output directory and starts the result file of a run of
+    /// `workload` on up to `concurrency` connections.
+    ///
+    /// # Errors
+    /// When the output directory cannot be made.
+    pub fn start(&self, workload: &str, concurrency: u32) -> anyhow::Result<ResultFile> {
+        std::fs::create_dir_all(&self.out_dir)
+            .with_context(|| format!("cannot create {}", self.out_dir.display()))?;
+        Ok(ResultFile {
+            config: RunConfig {
+                workloads: vec![workload.into()],
+                iterations: self.blocks,
+                warmup: self.warmup,
+                concurrency,
+                data_dir: self.data_dir.display().to_string(),
+                order: "randomized".into(),
+                wait_idle_s: self.wait_idle.as_secs_f64(),
+                ..RunConfig::default()
+            },
+            environment: self.environment.clone(),
+            variants: self.variants.iter().map(|v| v.info.clone()).collect(),
+            ..ResultFile::started(self.command.clone(), self.seed)
+        })
+    }
 }
 
 /// Everything a run needs.
@@ -232,9 +283,65 @@ pub fn parse_extra_matrix(raw: &str) -> anyhow::Result<Vec<ConfigKey>> {
     ))
 }
 
+/// Parses a size mix: comma-separated `NAME=SIZE[-SIZE]:WEIGHT`, e.g.
+/// `small=4K-1M:80,medium=16M-64M:15,large=256M:5`.
+///
+/// # Errors
+/// A message naming the bad element.
+pub(crate) fn parse_mix(raw: &str) -> anyhow::Result<Vec<SizeClass>> {
+    let mut out = Vec::new();
+    for element in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = || format!("bad size class {element:?}: use NAME=SIZE[-SIZE]:WEIGHT");
+        let (name, rest) = element.split_once('=').with_context(bad)?;
+        let (sizes, weight) = rest.rsplit_once(':').unwrap_or((rest, "1"));
+        let (min, max) = match sizes.split_once('-') {
+            Some((a, b)) => (parse_size(a, Bare::Bytes)?, parse_size(b, Bare::Bytes)?),
+            None => (
+                parse_size(sizes, Bare::Bytes)?,
+                parse_size(sizes, Bare::Bytes)?,
+            ),
+        };
+        anyhow::ensure!(min <= max, "{}: the smaller size comes first", bad());
+        let weight: u32 = weight.trim().parse().with_context(bad)?;
+        let name = name.trim();
+        anyhow::ensure!(!name.is_empty(), "{}", bad());
+        anyhow::ensure!(
+            out.iter().all(|c: &SizeClass| c.name != name),
+            "two size classes are named {name}"
+        );
+        out.push(SizeClass {
+            name: name.to_owned(),
+            min,
+            max,
+            weight,
+        });
+    }
+    anyhow::ensure!(!out.is_empty(), "the size mix is empty");
+    anyhow::ensure!(
+        out.iter().any(|c| c.weight > 0),
+        "every size class has weight 0"
+    );
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_and_mixes_parse() {
+        let mix = parse_mix("small=4K-1M:80, large=1G:5").unwrap();
+        assert_eq!(mix.len(), 2);
+        assert_eq!((mix[0].min, mix[0].max, mix[0].weight), (4096, 1 << 20, 80));
+        assert_eq!(
+            (mix[1].min, mix[1].max, mix[1].weight),
+            (1 << 30, 1 << 30, 5)
+        );
+        assert!(parse_mix("a=2M-1M:1").is_err());
+        assert!(parse_mix("a=1M:1,a=2M:1").is_err());
+        assert!(parse_mix("a=1M:0").is_err());
+        assert!(parse_mix("").is_err());
+    }
 
     #[test]
     fn steal_gap_is_percentage_points_or_none() {

@@ -94,9 +94,37 @@ pub fn parse_duration(raw: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(secs * mult))
 }
 
+/// Parses `1k`, `10k`, `100k`, `1m` or a number.
+///
+/// # Errors
+/// Anything else.
+pub(crate) fn parse_count(raw: &str) -> anyhow::Result<u64> {
+    let s = raw.trim().to_ascii_lowercase();
+    let (num, mult) = if let Some(n) = s.strip_suffix('k') {
+        (n, 1_000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 1_000_000)
+    } else {
+        (s.as_str(), 1)
+    };
+    let n: u64 = num
+        .replace('_', "")
+        .parse()
+        .with_context(|| format!("bad count {raw:?}: write e.g. 1000, 10k, 1m"))?;
+    Ok(n * mult)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_parse() {
+        assert_eq!(parse_count("10k").unwrap(), 10_000);
+        assert_eq!(parse_count("1m").unwrap(), 1_000_000);
+        assert_eq!(parse_count("1_000").unwrap(), 1_000);
+        assert!(parse_count("lots").is_err());
+    }
 
     #[test]
     fn file_sizes_are_mib() {

@@ -27,6 +27,35 @@ use crate::results::{size_label, CalibrationLine, CalibrationRecord, ResultFile}
 use crate::stats::paired::{PairedComparison, StopReason};
 use crate::stats::{self, verdict::Verdict};
 
+/// A workload's calibration figures, written the same way in the
+/// calibration's summary table and in a run's report header
+/// (`crate::report::sections`).
+pub(crate) struct LineFigures {
+    /// Runs that called the plant "slower": `3 of 4`.
+    pub(crate) plant_called: String,
+    /// Runs whose A/A stayed clean: `4 of 4`.
+    pub(crate) aa_clean: String,
+    /// Median blocks per run, one decimal.
+    pub(crate) blocks: String,
+    /// Median paired MDE, in percent.
+    pub(crate) mde: String,
+    /// Median plant ratio, three decimals.
+    pub(crate) plant_ratio: String,
+}
+
+impl LineFigures {
+    /// The figures of one workload's calibration line.
+    pub(crate) fn of(l: &CalibrationLine) -> Self {
+        LineFigures {
+            plant_called: format!("{} of {}", l.plant_called, l.runs),
+            aa_clean: format!("{} of {}", l.aa_clean, l.runs),
+            blocks: fixed(l.blocks_median, 1),
+            mde: percent(l.mde_median),
+            plant_ratio: fixed(l.plant_ratio_median, 3),
+        }
+    }
+}
+
 /// One repeat's result for one workload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CalibrationRun {
@@ -156,7 +185,7 @@ pub fn summarize(
 }
 
 /// `calibration.md`.
-pub fn markdown(c: &CalibrationReport) -> String {
+pub(crate) fn markdown(c: &CalibrationReport) -> String {
     let mut md = String::new();
     let w = &mut md;
     let r = &c.record;
@@ -189,18 +218,17 @@ pub fn markdown(c: &CalibrationReport) -> String {
         fixed(1.0 - r.plant, 3)
     );
     for l in &r.workloads {
+        let f = LineFigures::of(l);
         let _ = writeln!(
             w,
-            "| {} | {} | {} of {} | {} of {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             cell(&l.workload),
             l.runs,
-            l.plant_called,
-            l.runs,
-            l.aa_clean,
-            l.runs,
-            fixed(l.blocks_median, 1),
-            percent(l.mde_median),
-            fixed(l.plant_ratio_median, 3)
+            f.plant_called,
+            f.aa_clean,
+            f.blocks,
+            f.mde,
+            f.plant_ratio
         );
     }
     let _ = writeln!(
@@ -248,7 +276,7 @@ pub fn markdown(c: &CalibrationReport) -> String {
 }
 
 /// How a calibration's disk limit reads in a sentence.
-pub fn disk_limit_words(limit: Option<u64>) -> String {
+pub(crate) fn disk_limit_words(limit: Option<u64>) -> String {
     limit.map_or("the server's disk unthrottled".to_owned(), |mbps| {
         format!("the server's disk limited to {mbps} MB/s")
     })

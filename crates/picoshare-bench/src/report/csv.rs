@@ -37,9 +37,71 @@ pub(crate) fn opt<T: ToString>(x: Option<T>) -> String {
     x.map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// The columns that name what a comparison is of, first in
+/// `comparisons.csv` and `paired.csv` (the latter without `concurrency`).
+const COMPARED_COLUMNS: [&str; 4] = [
+    "workload",
+    "size_bytes",
+    "memory_limit_mib",
+    "disk_limit_mbps",
+];
+
+/// The columns of a ratio and its confidence interval.
+const RATIO_COLUMNS: [&str; 3] = ["ratio", "ratio_ci_low", "ratio_ci_high"];
+
+/// A comparison CSV's header: [`COMPARED_COLUMNS`], then `who` (the
+/// concurrency and the two variants' columns), the ratio's, then `rest`.
+pub(crate) fn comparison_header(out: &mut String, who: &[&str], rest: &[&str]) {
+    csv_line(
+        out,
+        COMPARED_COLUMNS
+            .iter()
+            .chain(who)
+            .chain(&RATIO_COLUMNS)
+            .chain(rest)
+            .map(|h| h.to_string()),
+    );
+}
+
+/// The fields of [`COMPARED_COLUMNS`]: workload, size in bytes, memory limit
+/// and disk limit (empty when none).
+pub(crate) fn compared_fields(
+    workload: &str,
+    size_bytes: u64,
+    memory_limit_mib: Option<u64>,
+    disk_limit_mbps: Option<u64>,
+) -> [String; 4] {
+    [
+        workload.to_owned(),
+        size_bytes.to_string(),
+        opt(memory_limit_mib),
+        opt(disk_limit_mbps),
+    ]
+}
+
+/// A comparison CSV's line, in the order of [`comparison_header`]: the
+/// [`compared_fields`], `who`, the ratio and its interval (`[ratio, low,
+/// high]`), then `rest`.
+pub(crate) fn comparison_line(
+    out: &mut String,
+    compared: [String; 4],
+    who: impl IntoIterator<Item = String>,
+    ratio: [f64; 3],
+    rest: impl IntoIterator<Item = String>,
+) {
+    csv_line(
+        out,
+        compared
+            .into_iter()
+            .chain(who)
+            .chain(ratio.map(num))
+            .chain(rest),
+    );
+}
+
 /// `samples.csv`: one row per sample (warm-ups and failures included), every
 /// field, plus a `phase_<name>_s` column per phase name seen in any sample.
-pub fn samples_csv(results: &ResultFile) -> String {
+pub(crate) fn samples_csv(results: &ResultFile) -> String {
     let phases: BTreeSet<&String> = results
         .samples
         .iter()
@@ -128,7 +190,7 @@ pub fn samples_csv(results: &ResultFile) -> String {
 
 /// `summary.csv`: one row per configuration (throughput in MB/s; `cv` and
 /// `mde` as fractions; phases as `phase_<name>_median_s`).
-pub fn summary_csv(summaries: &Summaries) -> String {
+pub(crate) fn summary_csv(summaries: &Summaries) -> String {
     let phases: BTreeSet<&String> = summaries
         .groups
         .iter()
@@ -203,44 +265,29 @@ pub fn summary_csv(summaries: &Summaries) -> String {
 }
 
 /// `comparisons.csv`: one row per comparison with the baseline.
-pub fn comparisons_csv(summaries: &Summaries) -> String {
+pub(crate) fn comparisons_csv(summaries: &Summaries) -> String {
     let mut out = String::new();
-    let header = [
-        "workload",
-        "size_bytes",
-        "memory_limit_mib",
-        "disk_limit_mbps",
-        "concurrency",
-        "baseline",
-        "variant",
-        "ratio",
-        "ratio_ci_low",
-        "ratio_ci_high",
-        "p_value",
-        "noise",
-        "verdict",
-    ];
-    csv_line(&mut out, header.iter().map(|h| h.to_string()));
+    comparison_header(
+        &mut out,
+        &["concurrency", "baseline", "variant"],
+        &["p_value", "noise", "verdict"],
+    );
     for r in &summaries.comparisons {
         let c = &r.comparison;
-        csv_line(
-            &mut out,
-            [
-                r.workload.clone(),
-                r.size_bytes.to_string(),
-                opt(r.memory_limit_mib),
-                opt(r.disk_limit_mbps),
-                r.concurrency.to_string(),
-                r.baseline.clone(),
-                r.variant.clone(),
-                num(c.ratio),
-                num(c.ratio_ci_low),
-                num(c.ratio_ci_high),
-                num(c.p_value),
-                num(c.noise),
-                c.verdict.to_string(),
-            ],
+        let compared = compared_fields(
+            &r.workload,
+            r.size_bytes,
+            r.memory_limit_mib,
+            r.disk_limit_mbps,
         );
+        let who = [
+            r.concurrency.to_string(),
+            r.baseline.clone(),
+            r.variant.clone(),
+        ];
+        let rest = [num(c.p_value), num(c.noise), c.verdict.to_string()];
+        let ratio = [c.ratio, c.ratio_ci_low, c.ratio_ci_high];
+        comparison_line(&mut out, compared, who, ratio, rest);
     }
     out
 }

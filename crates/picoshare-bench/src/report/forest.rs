@@ -5,13 +5,13 @@
 use std::fmt::Write as _;
 
 use crate::analysis::{Analysis, PairedRow};
+use crate::report::chart::escape;
 use crate::report::sections::ratio_ci;
-use crate::report::svg::escape;
 use crate::results::{disk_label, memory_label, size_label};
 use crate::stats::verdict::Verdict;
 
 /// Workloads with paired comparisons, in order.
-pub fn ratio_chart_workloads(a: &Analysis) -> Vec<String> {
+pub(crate) fn ratio_chart_workloads(a: &Analysis) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for r in &a.paired {
         if !out.contains(&r.workload) {
@@ -22,7 +22,7 @@ pub fn ratio_chart_workloads(a: &Analysis) -> Vec<String> {
 }
 
 /// `ratios-<workload>.svg`.
-pub fn ratio_chart_file(workload: &str) -> String {
+pub(crate) fn ratio_chart_file(workload: &str) -> String {
     let safe: String = workload
         .chars()
         .map(|c| {
@@ -80,7 +80,7 @@ fn ratio_ticks(llo: f64, lhi: f64, xpos: impl Fn(f64) -> f64) -> Vec<(f64, f64)>
 /// comparison, a dot at the ratio and a bar for its 95 % CI on a log axis,
 /// a line at 1 (no difference), called differences filled. Each mark
 /// carries its values in `data-*` attributes.
-pub fn ratio_chart(a: &Analysis, workload: &str) -> String {
+pub(crate) fn ratio_chart(a: &Analysis, workload: &str) -> String {
     let rows: Vec<&PairedRow> = a.paired.iter().filter(|r| r.workload == workload).collect();
     let (row_h, top, left, right) = (22.0, 56.0, 330.0, 40.0);
     let plot_w = 420.0;

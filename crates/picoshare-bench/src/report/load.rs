@@ -1,9 +1,9 @@
 //! `load.md`: the load run's report, from its `load.json`
-//! ([`crate::run::load::LoadResult`]).
+//! ([`crate::results::LoadResult`]).
 
 use std::fmt::Write as _;
 
-use crate::run::load::LoadResult;
+use crate::results::LoadResult;
 
 fn size_text(bytes: u64) -> String {
     match bytes {
@@ -15,7 +15,7 @@ fn size_text(bytes: u64) -> String {
 }
 
 /// The Markdown summary (`load.md`).
-pub fn markdown(r: &LoadResult) -> String {
+pub(crate) fn markdown(r: &LoadResult) -> String {
     let mut md = String::new();
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     let _ = writeln!(md, "# Load test\n");

@@ -10,7 +10,7 @@ use super::format::{bytes_gib, cell, fixed, p_value, percent, ratio_with_ci, ver
 use super::{chart_sets, svg, GroupSummary, Summaries, MIB};
 
 /// `report.md`: the human-readable report of a run.
-pub fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
+pub(crate) fn markdown(results: &ResultFile, summaries: &Summaries) -> String {
     let mut md = String::new();
     let w = &mut md;
     let env = &results.environment;

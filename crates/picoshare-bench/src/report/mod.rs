@@ -8,6 +8,7 @@
 //! second, sizes and memory in MiB = 2^20 bytes.
 
 pub(crate) mod calibration;
+pub(crate) mod chart;
 pub mod compare;
 pub(crate) mod csv;
 pub(crate) mod forest;

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use crate::analysis::{Analysis, CountedRow};
-use crate::report::csv::{csv_line, num, opt};
+use crate::report::calibration::LineFigures;
+use crate::report::csv::{compared_fields, comparison_header, comparison_line, csv_line, num};
 use crate::report::forest::{ratio_chart_file, ratio_chart_workloads};
 use crate::report::format::{
     cell, clients, fixed, p_value, percent, ratio_interval, thousands, verdict,
@@ -107,18 +108,12 @@ pub fn sensitivity(w: &mut String, results: &ResultFile, a: &Analysis) {
                     .unwrap_or_default()
             );
             for l in &c.workloads {
+                let f = LineFigures::of(l);
                 let _ = writeln!(
                     w,
-                    "  - {}: plant called \"slower\" in {} of {} runs, A/A clean in {} of {}; median {} blocks, \
+                    "  - {}: plant called \"slower\" in {} runs, A/A clean in {}; median {} blocks, \
                      median MDE {} %, median plant ratio {}.",
-                    l.workload,
-                    l.plant_called,
-                    l.runs,
-                    l.aa_clean,
-                    l.runs,
-                    fixed(l.blocks_median, 1),
-                    percent(l.mde_median),
-                    fixed(l.plant_ratio_median, 3)
+                    l.workload, f.plant_called, f.aa_clean, f.blocks, f.mde, f.plant_ratio
                 );
             }
         }
@@ -220,7 +215,7 @@ fn disturbance_note(results: &ResultFile) -> String {
 }
 
 /// `## Comparisons`: the paired rows.
-pub fn paired_comparisons(w: &mut String, a: &Analysis) {
+pub(crate) fn paired_comparisons(w: &mut String, a: &Analysis) {
     if a.paired.is_empty() {
         return;
     }
@@ -260,7 +255,7 @@ pub fn paired_comparisons(w: &mut String, a: &Analysis) {
 }
 
 /// `### What pairing bought`.
-pub fn pairing_gains(w: &mut String, a: &Analysis) {
+pub(crate) fn pairing_gains(w: &mut String, a: &Analysis) {
     if a.gains.is_empty() {
         return;
     }
@@ -286,7 +281,7 @@ pub fn pairing_gains(w: &mut String, a: &Analysis) {
 }
 
 /// `## Server work`: CPU, system calls and disk bytes from the timed runs.
-pub fn server_work(w: &mut String, a: &Analysis) {
+pub(crate) fn server_work(w: &mut String, a: &Analysis) {
     if a.work.is_empty() {
         return;
     }
@@ -417,30 +412,23 @@ fn big(x: f64) -> String {
 }
 
 /// `paired.csv`: one row per paired comparison.
-pub fn paired_csv(a: &Analysis) -> String {
+pub(crate) fn paired_csv(a: &Analysis) -> String {
     let mut out = String::new();
-    let header = [
-        "workload",
-        "size_bytes",
-        "memory_limit_mib",
-        "disk_limit_mbps",
-        "baseline",
-        "variant",
-        "blocks",
-        "ratio",
-        "ratio_ci_low",
-        "ratio_ci_high",
-        "ci",
-        "p_value",
-        "test",
-        "sd_log",
-        "mde",
-        "verdict",
-        "stopped_by",
-        "unpaired_mde",
-        "noise_cut",
-    ];
-    csv_line(&mut out, header.iter().map(|h| h.to_string()));
+    comparison_header(
+        &mut out,
+        &["baseline", "variant", "blocks"],
+        &[
+            "ci",
+            "p_value",
+            "test",
+            "sd_log",
+            "mde",
+            "verdict",
+            "stopped_by",
+            "unpaired_mde",
+            "noise_cut",
+        ],
+    );
     let rows = a.paired.iter().chain(
         a.sensitivity
             .self_check
@@ -449,36 +437,32 @@ pub fn paired_csv(a: &Analysis) -> String {
     );
     for r in rows {
         let c = &r.comparison;
-        csv_line(
-            &mut out,
-            [
-                r.workload.clone(),
-                (r.config.size_mib << 20).to_string(),
-                opt(r.config.memory_limit_mib),
-                opt(r.config.disk_limit_mbps),
-                r.baseline.clone(),
-                r.variant.clone(),
-                c.blocks.to_string(),
-                num(c.ratio),
-                num(c.ratio_ci_low),
-                num(c.ratio_ci_high),
-                if c.ci_bootstrap { "bootstrap" } else { "t" }.to_owned(),
-                num(c.p_value),
-                c.test.label().to_owned(),
-                num(c.sd_log),
-                num(c.mde),
-                c.verdict.to_string(),
-                r.stop.label().to_owned(),
-                r.unpaired.map(|u| num(u.noise)).unwrap_or_default(),
-                num(r.noise_cut),
-            ],
+        let compared = compared_fields(
+            &r.workload,
+            r.config.size_mib << 20,
+            r.config.memory_limit_mib,
+            r.config.disk_limit_mbps,
         );
+        let who = [r.baseline.clone(), r.variant.clone(), c.blocks.to_string()];
+        let rest = [
+            if c.ci_bootstrap { "bootstrap" } else { "t" }.to_owned(),
+            num(c.p_value),
+            c.test.label().to_owned(),
+            num(c.sd_log),
+            num(c.mde),
+            c.verdict.to_string(),
+            r.stop.label().to_owned(),
+            r.unpaired.map(|u| num(u.noise)).unwrap_or_default(),
+            num(r.noise_cut),
+        ];
+        let ratio = [c.ratio, c.ratio_ci_low, c.ratio_ci_high];
+        comparison_line(&mut out, compared, who, ratio, rest);
     }
     out
 }
 
 /// `counted.csv`: one row per counted metric and variant.
-pub fn counted_csv(a: &Analysis) -> String {
+pub(crate) fn counted_csv(a: &Analysis) -> String {
     let mut out = String::new();
     csv_line(
         &mut out,

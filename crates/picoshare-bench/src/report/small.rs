@@ -100,7 +100,7 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// The Markdown section of the small-files workload (empty without samples).
-pub fn small_markdown(results: &ResultFile) -> String {
+pub(crate) fn small_markdown(results: &ResultFile) -> String {
     if results.small.is_empty() {
         return String::new();
     }
@@ -193,7 +193,7 @@ pub fn small_markdown(results: &ResultFile) -> String {
 }
 
 /// Every small-files sample as CSV.
-pub fn small_csv(results: &ResultFile) -> String {
+pub(crate) fn small_csv(results: &ResultFile) -> String {
     let mut out = String::from("variant,block,warmup,disturbed,workload,size_bytes,connections,requests,errors,seconds,requests_per_s,p50_ms,p99_ms,p999_ms,server_cpu_s,disk_written_bytes\n");
     let o = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
     for s in &results.small {
@@ -223,7 +223,7 @@ pub fn small_csv(results: &ResultFile) -> String {
 }
 
 /// The Markdown section of the entries workload (empty without samples).
-pub fn entries_markdown(results: &ResultFile) -> String {
+pub(crate) fn entries_markdown(results: &ResultFile) -> String {
     if results.entries.is_empty() {
         return String::new();
     }

@@ -4,16 +4,21 @@
 //! Each plotted mark carries its exact value in `data-*` attributes (and a
 //! `<title>` tooltip), so the charts can be checked against the summaries.
 //! The same variant gets the same colour in every chart of a report.
+//!
+//! Written here rather than with a plotting crate: the charts are small,
+//! and what the bench needs of them, a `data-*` attribute with the exact
+//! value on every mark for tests and readers to check against the CSV, and
+//! text laid out from an estimate of its width so that no two labels
+//! overlap and long legends wrap (tested by reading the SVG back), is
+//! not what the plotting crates of the Rust package registry offer.
 
 use std::fmt::Write as _;
 
+use crate::report::chart::{
+    colour, empty_note, escape, nice_axis, open, text_width, variants, wrap, Frame,
+};
 use crate::report::{GroupSummary, Summaries};
 use crate::results::{memory_label, size_label};
-
-/// Colour-blind-safe palette (Okabe & Ito, without the hard-to-see yellow).
-const COLOURS: [&str; 7] = [
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-];
 
 const MIB: f64 = (1u64 << 20) as f64;
 
@@ -31,7 +36,7 @@ const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
 /// unlimited, with `-<limit>mib` for a memory limit and `-disk<limit>mbps`
 /// for a disk limit (characters other than ASCII letters, digits, `-` and
 /// `_` become `_`).
-pub fn throughput_chart_file(
+pub(crate) fn throughput_chart_file(
     workload: &str,
     memory_limit_mib: Option<u64>,
     disk_limit_mbps: Option<u64>,
@@ -51,132 +56,11 @@ pub fn throughput_chart_file(
     format!("throughput-{safe}{memory}{disk}.svg")
 }
 
-/// Escapes text for XML content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A round axis maximum at or above `x` and its tick step (1, 2, 2.5 or 5 × 10^k, about 5 ticks).
-fn nice_axis(x: f64) -> (f64, f64) {
-    if !(x.is_finite() && x > 0.0) {
-        return (1.0, 0.2);
-    }
-    let raw = x / 5.0;
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * magnitude);
-    ((x / step).ceil() * step, step)
-}
-
-/// Variant names in the order they first appear (the run's order).
-fn variants(summaries: &Summaries) -> Vec<&str> {
-    let mut names: Vec<&str> = Vec::new();
-    for g in &summaries.groups {
-        if !names.contains(&g.key.variant.as_str()) {
-            names.push(&g.key.variant);
-        }
-    }
-    names
-}
-
-fn colour(summaries: &Summaries, variant: &str) -> &'static str {
-    let i = variants(summaries)
-        .iter()
-        .position(|v| *v == variant)
-        .unwrap_or(0);
-    COLOURS[i % COLOURS.len()]
-}
-
-/// Opens an SVG document; `data` is extra attributes for the root element.
-fn open(out: &mut String, width: f64, height: f64, title: &str, data: &str) {
-    let _ = writeln!(
-        out,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\"{data}>\n\
-         <rect x=\"0\" y=\"0\" width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n\
-         <text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">{}</text>",
-        width / 2.0,
-        escape(title)
-    );
-}
-
-/// The plotting area of a chart, in pixels, and the value at its top.
-struct Frame {
-    left: f64,
-    top: f64,
-    width: f64,
-    height: f64,
-    y_max: f64,
-}
-
-impl Frame {
-    /// Vertical pixel of value `v` (0 at the bottom edge).
-    fn y(&self, v: f64) -> f64 {
-        self.top + self.height * (1.0 - v / self.y_max)
-    }
-
-    /// Horizontal grid lines every `step` with value labels, the axes, and the y-axis title.
-    fn y_axis(&self, out: &mut String, step: f64, label: &str) {
-        let Frame {
-            left,
-            top,
-            width,
-            height,
-            y_max,
-        } = *self;
-        for i in 0..=(y_max / step).round() as usize {
-            let v = step * i as f64;
-            let y = self.y(v);
-            let _ = writeln!(
-                out,
-                "<line x1=\"{left}\" y1=\"{y:.2}\" x2=\"{:.2}\" y2=\"{y:.2}\" stroke=\"#ddd\"/>\n\
-                 <text x=\"{:.2}\" y=\"{:.2}\" text-anchor=\"end\">{}</text>",
-                left + width,
-                left - 6.0,
-                y + 4.0,
-                trim_number(v)
-            );
-        }
-        let bottom = top + height;
-        let _ = writeln!(
-            out,
-            "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{bottom}\" stroke=\"black\"/>\n\
-             <line x1=\"{left}\" y1=\"{bottom}\" x2=\"{:.2}\" y2=\"{bottom}\" stroke=\"black\"/>\n\
-             <text transform=\"translate({:.2} {:.2}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
-            left + width,
-            left - 52.0,
-            top + height / 2.0,
-            escape(label)
-        );
-    }
-}
-
-/// A tick value without useless decimals.
-fn trim_number(v: f64) -> String {
-    let s = format!("{v:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_owned()
-}
-
 /// Median throughput (MB/s) against file size for one workload and memory
 /// limit: one line per variant (and per concurrency when several were run),
 /// with markers at the medians and vertical bars for their 95 % CIs. Sizes
 /// are evenly spaced categories labelled in MiB/GiB; the y axis starts at 0.
-pub fn throughput_chart(
+pub(crate) fn throughput_chart(
     summaries: &Summaries,
     workload: &str,
     memory_limit_mib: Option<u64>,
@@ -238,11 +122,27 @@ pub fn throughput_chart(
         "{workload} throughput by file size, memory limit {}{disk}{clients}",
         memory_label(memory_limit_mib)
     );
+    // The legend, right of the plot: each label wrapped to the margin, a
+    // row 20 px below the last line of the one before; a legend longer
+    // than the plot makes the chart taller.
+    let legend_x = WIDTH - RIGHT + 16.0;
+    let mut legend_y = Vec::with_capacity(series.len());
+    let mut next_y = TOP + 10.0;
+    let legend: Vec<Vec<String>> = series
+        .iter()
+        .map(|(label, _, _)| {
+            let lines = wrap(label, WIDTH - legend_x - 34.0, 12.0);
+            legend_y.push(next_y);
+            next_y += 20.0 + 14.0 * (lines.len() - 1) as f64;
+            lines
+        })
+        .collect();
+    let height = HEIGHT.max(next_y);
     let mut out = String::new();
     open(
         &mut out,
         WIDTH,
-        HEIGHT,
+        height,
         &title,
         &format!(" data-y-max=\"{y_max}\""),
     );
@@ -255,12 +155,19 @@ pub fn throughput_chart(
     };
     frame.y_axis(&mut out, step, "median throughput, MB/s (10^6 bytes/s)");
     let slot = PLOT_W / sizes.len().max(1) as f64;
+    // Sizes too wide for their slot take two rows, every other one lower.
+    let widest = sizes
+        .iter()
+        .map(|z| text_width(&size_label(*z), 12.0))
+        .fold(0.0, f64::max);
+    let stagger = widest > slot - 4.0;
     for (i, size) in sizes.iter().enumerate() {
+        let lower = if stagger && i % 2 == 1 { 14.0 } else { 0.0 };
         let _ = writeln!(
             out,
             "<text x=\"{:.2}\" y=\"{:.2}\" text-anchor=\"middle\">{}</text>",
             LEFT + slot * (i as f64 + 0.5),
-            TOP + PLOT_H + 18.0,
+            TOP + PLOT_H + 18.0 + lower,
             escape(&size_label(*size))
         );
     }
@@ -330,19 +237,24 @@ pub fn throughput_chart(
                 t.n
             );
         }
-        let ly = TOP + 10.0 + 20.0 * s as f64;
-        let lx = WIDTH - RIGHT + 16.0;
+        let (lx, ly) = (legend_x, legend_y[s]);
         let _ = writeln!(
             out,
             "<line x1=\"{lx}\" y1=\"{ly}\" x2=\"{:.2}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"2\"/>\n\
-             <circle cx=\"{:.2}\" cy=\"{ly}\" r=\"4\" fill=\"{colour}\"/>\n\
-             <text x=\"{:.2}\" y=\"{:.2}\">{}</text>\n</g>",
+             <circle cx=\"{:.2}\" cy=\"{ly}\" r=\"4\" fill=\"{colour}\"/>",
             lx + 24.0,
             lx + 12.0,
-            lx + 30.0,
-            ly + 4.0,
-            escape(label)
         );
+        for (k, line) in legend[s].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "<text x=\"{:.2}\" y=\"{:.2}\">{}</text>",
+                lx + 30.0,
+                ly + 4.0 + 14.0 * k as f64,
+                escape(line)
+            );
+        }
+        out.push_str("</g>\n");
     }
     out.push_str("</svg>\n");
     out
@@ -355,7 +267,7 @@ pub fn throughput_chart(
 /// the largest peak would flatten the bars, so they are only labelled).
 /// Configurations with a disk limit are left out (their peaks are in the
 /// report's tables) unless there are no others.
-pub fn memory_chart(summaries: &Summaries) -> String {
+pub(crate) fn memory_chart(summaries: &Summaries) -> String {
     let any_undisked = summaries
         .groups
         .iter()
@@ -393,10 +305,54 @@ pub fn memory_chart(summaries: &Summaries) -> String {
         .fold(data_max, f64::max);
     let (y_max, step) = nice_axis(top_value);
 
-    let (left, top, bottom, bar_w) = (76.0, 64.0, 64.0, 18.0);
-    let cat_w = (names.len() as f64 * bar_w).max(110.0) + 14.0;
-    let width = (left + cat_w * categories.len() as f64 + 24.0).max(520.0);
-    let height = 420.0;
+    // Each category's two labels, under its bars.
+    let labels: Vec<(String, String)> = categories
+        .iter()
+        .map(|&(workload, limit, concurrency, size)| {
+            let mut second = memory_label(limit);
+            if limit.is_some() {
+                second = format!("limit {second}");
+            }
+            if many_concurrencies {
+                second.push_str(&format!(", {concurrency} cl."));
+            }
+            (format!("{workload} {}", size_label(size)), second)
+        })
+        .collect();
+    // Bars wide enough for the value above them, categories for their labels.
+    let widest_value = groups
+        .iter()
+        .map(|g| text_width(&format!("{:.0}", peak_mib(g)), 9.0))
+        .fold(0.0, f64::max);
+    let bar_w = (widest_value + 3.0).max(18.0).ceil();
+    let widest_label = labels
+        .iter()
+        .map(|(a, b)| text_width(a, 11.0).max(text_width(b, 11.0)))
+        .fold(0.0, f64::max);
+    let (left, bottom) = (76.0, 64.0);
+    let cat_w = (names.len() as f64 * bar_w)
+        .max(110.0)
+        .max(widest_label + 6.0)
+        .ceil()
+        + 14.0;
+    let legend_item = |v: &str| 16.0 + text_width(v, 12.0) + 24.0;
+    let widest_item = names.iter().map(|v| legend_item(v)).fold(0.0, f64::max);
+    let width = (left + cat_w * categories.len() as f64 + 24.0)
+        .max(520.0)
+        .max((left + widest_item + 24.0).ceil());
+    // The legend above the plot, in as many rows as the width needs; each
+    // row after the first moves the plot down 16 px.
+    let mut legend: Vec<(f64, f64, &str)> = Vec::new();
+    let (mut lx, mut ly) = (left, 46.0);
+    for v in &names {
+        if lx > left && lx + legend_item(v) > width - 10.0 {
+            (lx, ly) = (left, ly + 16.0);
+        }
+        legend.push((lx, ly, v));
+        lx += legend_item(v);
+    }
+    let top = 64.0 + (ly - 46.0);
+    let height = 420.0 + (ly - 46.0);
     let plot_w = width - left - 24.0;
     let plot_h = height - top - bottom;
     let frame = Frame {
@@ -417,16 +373,15 @@ pub fn memory_chart(summaries: &Summaries) -> String {
         &format!(" data-y-max=\"{y_max}\""),
     );
     frame.y_axis(&mut out, step, "peak RSS, MiB");
-    let mut lx = left;
-    for v in &names {
+    for &(lx, ly, v) in &legend {
         let _ = writeln!(
             out,
-            "<rect x=\"{lx:.2}\" y=\"36\" width=\"12\" height=\"12\" fill=\"{}\"/>\n<text x=\"{:.2}\" y=\"46\">{}</text>",
+            "<rect x=\"{lx:.2}\" y=\"{:.2}\" width=\"12\" height=\"12\" fill=\"{}\"/>\n<text x=\"{:.2}\" y=\"{ly:.2}\">{}</text>",
+            ly - 10.0,
             colour(summaries, v),
             lx + 16.0,
             escape(v)
         );
-        lx += 40.0 + 7.0 * v.chars().count() as f64;
     }
     if categories.is_empty() {
         empty_note(
@@ -440,22 +395,16 @@ pub fn memory_chart(summaries: &Summaries) -> String {
         let x0 = left + 7.0 + cat_w * ci as f64;
         let inner = cat_w - 14.0;
         let bars_x = x0 + (inner - names.len() as f64 * bar_w) / 2.0;
-        let mut second = memory_label(limit);
-        if limit.is_some() {
-            second = format!("limit {second}");
-        }
-        if many_concurrencies {
-            second.push_str(&format!(", {concurrency} cl."));
-        }
+        let (first, second) = &labels[ci];
         let _ = writeln!(
             out,
             "<text x=\"{0:.2}\" y=\"{1:.2}\" text-anchor=\"middle\" font-size=\"11\">{2}</text>\n\
              <text x=\"{0:.2}\" y=\"{3:.2}\" text-anchor=\"middle\" font-size=\"11\">{4}</text>",
             x0 + inner / 2.0,
             top + plot_h + 16.0,
-            escape(&format!("{workload} {}", size_label(size))),
+            escape(first),
             top + plot_h + 31.0,
-            escape(&second)
+            escape(second)
         );
         if let Some(m) = drawn_limit(limit) {
             let _ = writeln!(
@@ -496,14 +445,6 @@ pub fn memory_chart(summaries: &Summaries) -> String {
     }
     out.push_str("</svg>\n");
     out
-}
-
-/// The note in the middle of a chart that has nothing to show.
-fn empty_note(out: &mut String, x: f64, y: f64, text: &str) {
-    let _ = writeln!(
-        out,
-        "<text x=\"{x:.2}\" y=\"{y:.2}\" text-anchor=\"middle\">{text}</text>"
-    );
 }
 
 #[cfg(test)]
@@ -710,5 +651,133 @@ mod tests {
             throughput_chart_file("range/x", None, Some(50)),
             "throughput-range_x-disk50mbps.svg"
         );
+    }
+
+    /// A text's box, read back from the SVG: `(left, top, right, bottom)`,
+    /// from its anchor, font size and characters (0.6 em each, as wide as
+    /// the digits and most letters of a sans-serif; ascent 0.8 em, descent
+    /// 0.25 em). Rotated texts (the y axis's title) are left out.
+    fn text_boxes(svg: &str) -> Vec<(String, (f64, f64, f64, f64))> {
+        svg.split("<text ")
+            .skip(1)
+            .filter(|t| !t.split('>').next().unwrap().contains("transform="))
+            .map(|t| {
+                let head = t.split('>').next().unwrap();
+                let attr = |name: &str| {
+                    attr_values(&format!(" {head}"), name)
+                        .first()
+                        .map(|v| v.to_string())
+                };
+                let text = t.split('>').nth(1).unwrap().split('<').next().unwrap();
+                let text = text
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&quot;", "\"")
+                    .replace("&apos;", "'")
+                    .replace("&amp;", "&");
+                let x: f64 = attr("x").unwrap().parse().unwrap();
+                let y: f64 = attr("y").unwrap().parse().unwrap();
+                let size: f64 = attr("font-size").map_or(12.0, |v| v.parse().unwrap());
+                let w = text.chars().count() as f64 * 0.6 * size;
+                let left = match attr("text-anchor").as_deref() {
+                    Some("middle") => x - w / 2.0,
+                    Some("end") => x - w,
+                    _ => x,
+                };
+                (text, (left, y - 0.8 * size, left + w, y + 0.25 * size))
+            })
+            .collect()
+    }
+
+    /// No two texts of a chart overlap, and every one is inside it.
+    fn assert_texts_apart(svg: &str) {
+        let width: f64 = attr_values(svg, "width")[0].parse().unwrap();
+        let height: f64 = attr_values(svg, "height")[0].parse().unwrap();
+        let boxes = text_boxes(svg);
+        assert!(boxes.len() > 3, "{svg}");
+        for (t, (l, top, r, b)) in &boxes {
+            assert!(
+                *l >= 0.0 && *top >= 0.0 && *r <= width && *b <= height,
+                "{t:?} at {l:.0}..{r:.0} × {top:.0}..{b:.0} leaves the {width} × {height} chart"
+            );
+        }
+        for (i, (t1, a)) in boxes.iter().enumerate() {
+            for (t2, b) in &boxes[i + 1..] {
+                let apart = a.2 <= b.0 || b.2 <= a.0 || a.3 <= b.1 || b.3 <= a.1;
+                assert!(apart, "{t1:?} {a:?} and {t2:?} {b:?} overlap");
+            }
+        }
+    }
+
+    /// Many sizes, many variants with long names at several concurrencies,
+    /// neighbouring bars of four-digit peaks: the charts' texts stay apart
+    /// and inside the charts (the legends wrap or grow the chart).
+    #[test]
+    fn chart_texts_never_overlap() {
+        let sample = sample_summaries();
+        assert_texts_apart(&throughput_chart(&sample, "upload", Some(256), None));
+        assert_texts_apart(&memory_chart(&sample));
+
+        let names = [
+            "base",
+            "a-rather-long-variant-name-with-settings",
+            "tus-in-16-mib-patches",
+            "journal-mode-delete-and-a-small-cache",
+            "x",
+            "git-0123456789abcdef",
+            "reader-cache-256k",
+        ];
+        let sizes = [1u64, 4, 16, 64, 100, 256, 500, 1024, 2048, 5120];
+        let mut groups = Vec::new();
+        for (k, name) in names.iter().enumerate() {
+            for c in [1, 8, 64] {
+                for (i, size) in sizes.iter().enumerate() {
+                    let base = 100.0 + (k * 7 + i) as f64;
+                    let mut g = group(
+                        name,
+                        *size,
+                        None,
+                        &[base, base + 1.0, base + 2.0],
+                        1000 + k as u64,
+                    );
+                    g.key.concurrency = c;
+                    groups.push(g);
+                }
+            }
+        }
+        let many = Summaries {
+            groups,
+            comparisons: vec![],
+            analysis: Default::default(),
+        };
+        assert_texts_apart(&throughput_chart(&many, "upload", None, None));
+        assert_texts_apart(&memory_chart(&many));
+
+        // The longest title: a memory limit, a disk limit and one
+        // concurrency above 1; limits in four digits under the bars.
+        let mut limited = group("base", 100, Some(4096), &[90.0, 91.0, 92.0], 3000);
+        limited.key.disk_limit_mbps = Some(150);
+        limited.key.concurrency = 64;
+        let mut other = limited.clone();
+        other.key.variant = "journal-mode-delete-and-a-small-cache".into();
+        other.key.concurrency = 8;
+        let limited = Summaries {
+            groups: vec![limited, other],
+            comparisons: vec![],
+            analysis: Default::default(),
+        };
+        assert_texts_apart(&memory_chart(&limited));
+        let mut one_concurrency = limited;
+        for g in &mut one_concurrency.groups {
+            g.key.concurrency = 8;
+        }
+        let chart = throughput_chart(&one_concurrency, "upload", Some(4096), Some(150));
+        // Too long for one line: the title takes two.
+        assert!(
+            chart.contains("y=\"42\" text-anchor=\"middle\" font-size=\"15\""),
+            "{chart}"
+        );
+        assert!(chart.contains("parallel clients"), "{chart}");
+        assert_texts_apart(&chart);
     }
 }

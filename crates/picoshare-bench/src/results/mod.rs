@@ -11,20 +11,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::paired::StopReason;
 
+mod load;
 mod samples;
 
-pub use samples::{CountSample, EntriesSample, Sample, SmallSample, StallSample, COUNTED_RUNS};
+pub use load::{Latency, LoadResult, SizeClass, Totals};
+pub(crate) use samples::COUNTED_RUNS;
+pub use samples::{CountSample, EntriesSample, Sample, SmallSample, StallSample};
 
 /// Version of this format. Version 2 added blocks (adaptive stopping), disk
 /// limits, server CPU time and system calls per sample, instruction counts,
 /// planted variants and the sensitivity record; files of version 1 still load
 /// (the new fields take their defaults).
-pub const SCHEMA_VERSION: u32 = 2;
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// A whole run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ResultFile {
-    /// [`SCHEMA_VERSION`].
+    /// `SCHEMA_VERSION`.
     pub schema_version: u32,
     /// Version of picoshare-bench that wrote it.
     pub tool_version: String,
@@ -292,17 +295,17 @@ pub struct GroupKey {
 }
 
 /// Formats a memory limit for people: `2048 MiB` or `unlimited`.
-pub fn memory_label(limit: Option<u64>) -> String {
+pub(crate) fn memory_label(limit: Option<u64>) -> String {
     limit.map_or_else(|| "unlimited".to_owned(), |m| format!("{m} MiB"))
 }
 
 /// Formats a disk limit for people: `100 MB/s` or `unlimited`.
-pub fn disk_label(limit: Option<u64>) -> String {
+pub(crate) fn disk_label(limit: Option<u64>) -> String {
     limit.map_or_else(|| "unlimited".to_owned(), |m| format!("{m} MB/s"))
 }
 
 /// Formats a size in bytes as MiB/GiB for people.
-pub fn size_label(bytes: u64) -> String {
+pub(crate) fn size_label(bytes: u64) -> String {
     let mib = bytes as f64 / (1u64 << 20) as f64;
     if mib >= 1024.0 && (mib / 1024.0).fract() == 0.0 {
         format!("{} GiB", mib / 1024.0)
@@ -329,7 +332,7 @@ impl ResultFile {
 
     /// Samples that count for statistics: measured (not warm-up, not in a
     /// disturbed block) and successful.
-    pub fn measured(&self) -> impl Iterator<Item = &Sample> {
+    pub(crate) fn measured(&self) -> impl Iterator<Item = &Sample> {
         self.samples
             .iter()
             .filter(|s| !s.warmup && !s.disturbed && s.ok)

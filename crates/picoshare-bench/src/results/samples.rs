@@ -128,7 +128,7 @@ pub struct EntriesSample {
 
 /// The lifetimes counted per variant, tool and block, in order (what
 /// `CountSample::run` names; see `crate::run::counting`).
-pub const COUNTED_RUNS: [&str; 6] = [
+pub(crate) const COUNTED_RUNS: [&str; 6] = [
     "empty",
     "empty-reopen",
     "upload",
@@ -145,7 +145,7 @@ pub struct CountSample {
     pub variant: String,
     /// Block number (0, 1, …): variants are paired within a block.
     pub block: u32,
-    /// One of [`COUNTED_RUNS`]: `empty`, `empty-reopen`, `upload`,
+    /// One of `COUNTED_RUNS`: `empty`, `empty-reopen`, `upload`,
     /// `upload-reopen`, `reopen`, `download`.
     pub run: String,
     /// `instructions` (valgrind) or `syscalls` (strace).
@@ -263,7 +263,7 @@ pub struct Sample {
 
 impl Sample {
     /// The key of the configuration this sample belongs to.
-    pub fn group_key(&self) -> GroupKey {
+    pub(crate) fn group_key(&self) -> GroupKey {
         GroupKey {
             variant: self.variant.clone(),
             workload: self.workload.clone(),

@@ -39,8 +39,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::progress_bar;
 use anyhow::{bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 
 use crate::plan::options::RunOptions;
@@ -61,7 +61,7 @@ const TOOLS: [(Tool, &str, &str); 2] = [
 ///
 /// # Errors
 /// If it is missing and cannot be installed.
-pub fn ensure_tool(program: &str, package: &str) -> anyhow::Result<()> {
+pub(crate) fn ensure_tool(program: &str, package: &str) -> anyhow::Result<()> {
     let found = || {
         std::process::Command::new(program)
             .arg("--version")
@@ -98,7 +98,7 @@ pub fn ensure_tool(program: &str, package: &str) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// A missing tool that cannot be installed.
-pub async fn run(
+pub(crate) async fn run(
     opts: &RunOptions,
     file: &Path,
     runs_dir: &Path,
@@ -116,18 +116,11 @@ pub async fn run(
         .filter(|v| matches!(v.target, Target::Binary { .. }))
         .collect();
     let total = u64::from(opts.count_blocks) * variants.len() as u64 * 2 * RUNS.len() as u64;
-    let bar = if opts.progress {
-        let b = ProgressBar::new(total);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{wide_bar}] {pos}/{len} counted lifetimes — {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(
+        opts.progress,
+        total,
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} counted lifetimes — {msg}",
+    );
     let size = opts.count_size_mib << 20;
     let mut out = Vec::new();
     let mut n = 0u64;

@@ -25,36 +25,21 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rusqlite::params;
 
+use crate::plan::options::BlockPlan;
 use crate::plan::variants::{Target, Variant};
-use crate::results::{EntriesSample, ResultFile, RunConfig};
+use crate::results::{EntriesSample, ResultFile};
 use crate::run::gates::wait_for_idle;
 use crate::run::save;
 use crate::sut::server::{Limits, Server, Tool, SECRET};
 
 /// What an entries run needs.
-pub struct EntriesOptions {
-    /// Variants (binaries only); the first is the baseline.
-    pub variants: Vec<Variant>,
+pub(crate) struct EntriesOptions {
+    /// Variants (binaries only), blocks, seed, where databases and results go.
+    pub plan: BlockPlan,
     /// Numbers of entries.
     pub counts: Vec<u64>,
     /// Downloads recorded for the busy file.
     pub history: u64,
-    /// Measured blocks.
-    pub blocks: u32,
-    /// Warm-up blocks.
-    pub warmup: u32,
-    /// Longest wait for an idle machine before each unit.
-    pub wait_idle: Duration,
-    /// Seed of the block order.
-    pub seed: u64,
-    /// Where databases go.
-    pub data_dir: PathBuf,
-    /// Where results go.
-    pub out_dir: PathBuf,
-    /// The command line.
-    pub command: Vec<String>,
-    /// The machine.
-    pub environment: crate::results::Environment,
 }
 
 /// Requests per timed page (the median is kept).
@@ -80,37 +65,24 @@ fn entry_id(i: u64) -> String {
 ///
 /// # Errors
 /// A variant that is not a binary, or a database that cannot be made.
-pub async fn run(opts: EntriesOptions) -> anyhow::Result<ResultFile> {
+pub(crate) async fn run(opts: EntriesOptions) -> anyhow::Result<ResultFile> {
     if opts
+        .plan
         .variants
         .iter()
         .any(|v| !matches!(v.target, Target::Binary { .. }))
     {
         bail!("entries starts its own servers on databases it fills: give builds (args:, bin: or git:), not url:");
     }
-    std::fs::create_dir_all(&opts.out_dir)?;
-    let mut results = ResultFile {
-        config: RunConfig {
-            workloads: vec!["entries".into()],
-            iterations: opts.blocks,
-            warmup: opts.warmup,
-            concurrency: 1,
-            data_dir: opts.data_dir.display().to_string(),
-            order: "randomized".into(),
-            wait_idle_s: opts.wait_idle.as_secs_f64(),
-            ..RunConfig::default()
-        },
-        environment: opts.environment.clone(),
-        variants: opts.variants.iter().map(|v| v.info.clone()).collect(),
-        ..ResultFile::started(opts.command.clone(), opts.seed)
-    };
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut results = opts.plan.start("entries", 1)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.plan.seed);
     let work = opts
+        .plan
         .data_dir
         .join(format!("picoshare-bench-entries-{}", std::process::id()));
     for &count in &opts.counts {
         let mut templates = Vec::new();
-        for (k, v) in opts.variants.iter().enumerate() {
+        for (k, v) in opts.plan.variants.iter().enumerate() {
             eprintln!("making a database of {count} entries for {}", v.info.name);
             templates.push(
                 template(
@@ -123,14 +95,14 @@ pub async fn run(opts: EntriesOptions) -> anyhow::Result<ResultFile> {
                 .await?,
             );
         }
-        for block in 0..opts.warmup + opts.blocks {
-            let mut order: Vec<usize> = (0..opts.variants.len()).collect();
+        for block in 0..opts.plan.warmup + opts.plan.blocks {
+            let mut order: Vec<usize> = (0..opts.plan.variants.len()).collect();
             order.shuffle(&mut rng);
             for k in order {
-                if !opts.wait_idle.is_zero() {
-                    wait_for_idle(opts.wait_idle).await;
+                if !opts.plan.wait_idle.is_zero() {
+                    wait_for_idle(opts.plan.wait_idle).await;
                 }
-                let v = &opts.variants[k];
+                let v = &opts.plan.variants[k];
                 let dir = work.join(format!("unit-{count}-{block}-{k}"));
                 let mut s = match unit(v, &templates[k], count, opts.history, &dir).await {
                     Ok(s) => s,
@@ -142,7 +114,7 @@ pub async fn run(opts: EntriesOptions) -> anyhow::Result<ResultFile> {
                 let _ = std::fs::remove_dir_all(&dir);
                 s.variant = v.info.name.clone();
                 s.block = block;
-                s.warmup = block < opts.warmup;
+                s.warmup = block < opts.plan.warmup;
                 s.entries = count;
                 s.history = opts.history;
                 eprintln!(
@@ -152,7 +124,7 @@ pub async fn run(opts: EntriesOptions) -> anyhow::Result<ResultFile> {
                     if s.ok { "done" } else { "failed" }
                 );
                 results.entries.push(s);
-                save(&results, &opts.out_dir)?;
+                save(&results, &opts.plan.out_dir)?;
             }
         }
         // This count's databases are no longer needed.
@@ -160,7 +132,7 @@ pub async fn run(opts: EntriesOptions) -> anyhow::Result<ResultFile> {
     }
     let _ = std::fs::remove_dir_all(&work);
     results.finished_at = Some(chrono::Utc::now().to_rfc3339());
-    save(&results, &opts.out_dir)?;
+    save(&results, &opts.plan.out_dir)?;
     Ok(results)
 }
 
@@ -359,26 +331,6 @@ async fn measure(base: &str, count: u64, history: u64) -> anyhow::Result<Entries
     Ok(s)
 }
 
-/// Parses `1k`, `10k`, `100k`, `1m` or a number.
-///
-/// # Errors
-/// Anything else.
-pub fn parse_count(raw: &str) -> anyhow::Result<u64> {
-    let s = raw.trim().to_ascii_lowercase();
-    let (num, mult) = if let Some(n) = s.strip_suffix('k') {
-        (n, 1_000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 1_000_000)
-    } else {
-        (s.as_str(), 1)
-    };
-    let n: u64 = num
-        .replace('_', "")
-        .parse()
-        .with_context(|| format!("bad count {raw:?}: write e.g. 1000, 10k, 1m"))?;
-    Ok(n * mult)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,9 +343,5 @@ mod tests {
             assert_eq!(id.len(), 10);
             assert!(id.bytes().all(|c| ID_ALPHABET.contains(&c)));
         }
-        assert_eq!(parse_count("10k").unwrap(), 10_000);
-        assert_eq!(parse_count("1m").unwrap(), 1_000_000);
-        assert_eq!(parse_count("1_000").unwrap(), 1_000);
-        assert!(parse_count("lots").is_err());
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::results::Sample;
+use crate::sut::proc::{cpu_times, dirty_bytes, CpuTimes};
 
 /// Reads a test file once so that its pages are cached before the first
 /// unit: no variant pays for reading it from disk.
@@ -35,14 +36,6 @@ pub(crate) fn recall_page_cache(file: &Path) {
     }
 }
 
-/// Dirty page-cache bytes (written but not yet on disk), from /proc/meminfo.
-fn dirty_bytes() -> Option<u64> {
-    use procfs::Current as _;
-    let m = procfs::Meminfo::current().ok()?;
-    Some(m.dirty + m.writeback)
-}
-
-/// Dirty page-cache bytes (written but not yet on disk), from /proc/meminfo.
 /// Lets the disk finish the previous unit's writes before the next unit starts:
 /// without this, a large upload's writeback lands in the next measurement
 /// (whichever variant that is) and inflates the noise. After `sync`, waits
@@ -73,44 +66,6 @@ pub(crate) async fn settle_disk(device: Option<&str>) {
 
 /// The machine counts as idle when its CPUs are at most this busy (a fraction).
 const IDLE_BUSY: f64 = 0.10;
-
-/// The machine's CPU time so far, in jiffies, from the first line of `/proc/stat`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CpuTimes {
-    /// Everything but idle and I/O wait (steal included: it is time the
-    /// machine wanted to run and could not).
-    pub busy: u64,
-    /// All time.
-    pub total: u64,
-    /// Time the hypervisor gave this virtual machine's CPUs to someone else.
-    pub steal: u64,
-}
-
-pub(crate) fn cpu_times() -> Option<CpuTimes> {
-    use procfs::CurrentSI as _;
-    let t = procfs::KernelStats::current().ok()?.total;
-    Some(cpu_times_from([
-        t.user,
-        t.nice,
-        t.system,
-        t.idle,
-        t.iowait?,
-        t.irq.unwrap_or(0),
-        t.softirq.unwrap_or(0),
-        t.steal.unwrap_or(0),
-    ]))
-}
-
-/// From `user nice system idle iowait irq softirq steal`, in jiffies (a
-/// kernel without a steal column counts it as none).
-fn cpu_times_from(f: [u64; 8]) -> CpuTimes {
-    let total: u64 = f.iter().sum();
-    CpuTimes {
-        busy: total - (f[3] + f[4]),
-        total,
-        steal: f[7],
-    }
-}
 
 /// The share of the machine's CPU time stolen by the hypervisor between two readings.
 pub(crate) fn steal_share(a: CpuTimes, b: CpuTimes) -> Option<f64> {
@@ -234,23 +189,6 @@ pub(crate) fn too_busy_to_go_on(disturbed: u32, max_blocks: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_busy_total_and_steal_from_proc_stat() {
-        // user nice system idle iowait irq softirq steal guest guest_nice
-        let t = cpu_times_from([100, 5, 50, 800, 20, 0, 10, 15]);
-        assert_eq!(
-            t,
-            CpuTimes {
-                busy: 100 + 5 + 50 + 10 + 15,
-                total: 1000,
-                steal: 15,
-            }
-        );
-        let live = cpu_times().expect("/proc/stat is readable");
-        assert!(live.total > 0 && live.busy <= live.total && live.steal <= live.busy);
-        assert!(dirty_bytes().is_some());
-    }
 
     #[test]
     fn steal_is_a_share_of_all_cpu_time() {

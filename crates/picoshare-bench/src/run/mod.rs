@@ -152,18 +152,11 @@ pub(crate) async fn run(opts: RunOptions) -> anyhow::Result<ResultFile> {
 
     let per_block = opts.variants.len() as u64;
     let planned_blocks = opts.configs.len() as u64 * u64::from(opts.warmup + opts.min_blocks());
-    let bar = if opts.progress {
-        let b = ProgressBar::new(planned_blocks * per_block);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{wide_bar}] {pos}/{len} units, ETA {eta} — {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(
+        opts.progress,
+        planned_blocks * per_block,
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} units, ETA {eta} — {msg}",
+    );
 
     let device = crate::sut::disk::device_for(&opts.data_dir).map(|d| d.name);
     let started = Instant::now();
@@ -380,4 +373,17 @@ pub(crate) fn save(results: &ResultFile, out: &Path) -> anyhow::Result<()> {
     std::fs::write(&tmp, serde_json::to_vec_pretty(results)?)?;
     std::fs::rename(&tmp, out.join("results.json"))?;
     Ok(())
+}
+
+/// A progress bar of `len` steps drawn with `template` (indicatif's), or a
+/// hidden one when `show` is false.
+pub(crate) fn progress_bar(show: bool, len: u64, template: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }

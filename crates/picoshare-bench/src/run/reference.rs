@@ -27,8 +27,9 @@ use crate::results::Sample;
 use crate::sut::client::Api;
 use crate::sut::proc;
 
-use super::gates::{cpu_times, steal_share};
+use super::gates::steal_share;
 use super::unit::Unit;
+use crate::sut::proc::{cpu_times, CpuTimes};
 
 /// Name of the copy in the unit's directory.
 const COPY: &str = "ref.bin";
@@ -94,7 +95,7 @@ pub(crate) async fn run(unit: &Unit<'_>, first_seq: u64) -> Vec<Sample> {
 
 /// Marks `s` ok when it has no error, with its throughput and the steal
 /// during it.
-fn finish(s: &mut Sample, machine: Option<super::gates::CpuTimes>) {
+fn finish(s: &mut Sample, machine: Option<CpuTimes>) {
     s.ok = s.error.is_none();
     if s.ok && s.seconds > 0.0 {
         s.throughput_mbps = s.bytes as f64 / s.seconds / 1e6;

@@ -15,7 +15,8 @@ use crate::sut::client::{phase_deltas, Api, RequestError};
 use crate::sut::proc::ProcCounters;
 use crate::sut::server::{Limits, Server, Tool, SECRET};
 
-use super::gates::{cpu_times, steal_share, CpuTimes};
+use super::gates::steal_share;
+use crate::sut::proc::{cpu_times, ticks_per_second, CpuTimes};
 
 /// One variant in one block.
 pub(crate) struct Unit<'a> {
@@ -292,12 +293,6 @@ impl Before {
 /// CPU seconds (user + system, all threads) of this bench process so far.
 fn own_cpu_seconds() -> Option<f64> {
     crate::sut::proc::counters(std::process::id()).map(|c| c.cpu_seconds)
-}
-
-/// Clock ticks per second of `/proc/stat`.
-fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as f64
 }
 
 fn record_error(s: &mut Sample, e: &anyhow::Error) {

@@ -109,12 +109,8 @@ pub fn paired_compare(
     higher_is_better: bool,
     seed: u64,
 ) -> Option<PairedComparison> {
-    let logs = log_ratios(baseline, variant);
+    let (logs, mean, sd) = paired_logs(baseline, variant)?;
     let n = logs.len();
-    if n < 2 {
-        return None;
-    }
-    let (mean, sd) = mean_sd(&logs);
     let (p_value, test) = if n >= MIN_BLOCKS_NONPARAMETRIC {
         let w = wilcoxon_signed_rank(&logs);
         (
@@ -165,6 +161,17 @@ fn log_ratios(baseline: &[f64], variant: &[f64]) -> Vec<f64> {
         .filter(|(a, b)| a.is_finite() && b.is_finite() && **a > 0.0 && **b > 0.0)
         .map(|(a, b)| (b / a).ln())
         .collect()
+}
+
+/// The [`log_ratios`] of the pairs with their mean and sample standard
+/// deviation; `None` with fewer than two pairs.
+fn paired_logs(baseline: &[f64], variant: &[f64]) -> Option<(Vec<f64>, f64, f64)> {
+    let logs = log_ratios(baseline, variant);
+    if logs.len() < 2 {
+        return None;
+    }
+    let (mean, sd) = mean_sd(&logs);
+    Some((logs, mean, sd))
 }
 
 /// Mean and sample standard deviation (0 for one value).
@@ -408,12 +415,8 @@ pub fn compare_counts(
     variant: &[f64],
     run_floor: f64,
 ) -> Option<CountComparison> {
-    let logs = log_ratios(baseline, variant);
+    let (logs, mean, sd) = paired_logs(baseline, variant)?;
     let n = logs.len();
-    if n < 2 {
-        return None;
-    }
-    let (mean, sd) = mean_sd(&logs);
     let noise_floor = relative_spread(baseline)
         .max(relative_spread(variant))
         .max(run_floor);

@@ -204,7 +204,7 @@ pub fn detect(data_dir: &Path, memory: &LimitMethod) -> DiskMethod {
     if matches!(memory, LimitMethod::SystemdRun) {
         return DiskMethod::SystemdRun { device };
     }
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own = crate::sut::proc::own_cgroups();
     let parent = cgroup::v1_controller_dir(&read_mounts(), &own, "blkio")
         .filter(|d| d.join("blkio.throttle.write_bps_device").exists())
         .filter(|d| cgroup::dir_lists_pid(d, std::process::id()));

@@ -1,9 +1,13 @@
-//! Mounts: `/proc/self/mountinfo` parsed, and which mount holds a path. The
-//! cgroup hierarchies are found through it ([`super::cgroup`]), and so is
-//! the disk behind the data directory ([`super::disk::device_for`]).
+//! Mounts: `/proc/self/mountinfo` (parsed by procfs, through
+//! [`super::proc`]), and which mount holds a path. The cgroup hierarchies
+//! are found through it ([`super::cgroup`]), and so is the disk behind the
+//! data directory ([`super::disk::device_for`]).
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use procfs::process::MountInfo;
 
 /// One line of `/proc/self/mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,41 +22,45 @@ pub(crate) struct Mount {
     pub(crate) fstype: String,
     /// Mount source (`/dev/vda1`, `tmpfs`…).
     pub(crate) source: String,
-    /// Superblock options (for v1 cgroups, the controllers).
-    pub(crate) super_options: String,
+    /// Superblock options (for v1 cgroups, the controllers), with their
+    /// values.
+    pub(crate) super_options: HashMap<String, Option<String>>,
 }
 
-/// Reads and parses `/proc/self/mountinfo`; empty if unreadable.
-pub(crate) fn read_mounts() -> Vec<Mount> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .map(|t| parse_mountinfo(&t))
-        .unwrap_or_default()
+impl From<MountInfo> for Mount {
+    fn from(m: MountInfo) -> Self {
+        Mount {
+            dev: m.majmin,
+            root: PathBuf::from(unescape_octal(&m.root)),
+            mount_point: PathBuf::from(unescape_octal(&m.mount_point.to_string_lossy())),
+            fstype: m.fs_type,
+            // procfs reads `none` as no source; it is kept as written.
+            source: unescape_octal(m.mount_source.as_deref().unwrap_or("none")),
+            super_options: m.super_options,
+        }
+    }
 }
 
-/// Parses mountinfo text, skipping malformed lines. Order is kept: a later
+/// This process's mounts; empty if unreadable. Order is kept: a later
 /// mount on the same point hides an earlier one.
-pub(crate) fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let (before, after) = line.split_once(" - ")?;
-            let fields: Vec<&str> = before.split(' ').collect();
-            let tail: Vec<&str> = after.split(' ').collect();
-            if fields.len() < 5 || tail.len() < 2 {
-                return None;
-            }
-            Some(Mount {
-                dev: fields[2].to_owned(),
-                root: PathBuf::from(unescape_octal(fields[3])),
-                mount_point: PathBuf::from(unescape_octal(fields[4])),
-                fstype: tail[0].to_owned(),
-                source: unescape_octal(tail[1]),
-                super_options: tail.get(2).copied().unwrap_or("").to_owned(),
-            })
-        })
+pub(crate) fn read_mounts() -> Vec<Mount> {
+    super::proc::own_mounts()
+        .into_iter()
+        .map(Mount::from)
         .collect()
 }
 
-/// Undoes mountinfo's `\ooo` escapes (space, tab, newline, backslash).
+/// Parses mountinfo text, skipping malformed lines (for tests).
+#[cfg(test)]
+pub(crate) fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    super::proc::parse_mountinfo(text)
+        .into_iter()
+        .map(Mount::from)
+        .collect()
+}
+
+/// Undoes mountinfo's `\ooo` escapes (space, tab, newline, backslash),
+/// which procfs leaves in.
 fn unescape_octal(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use picoshare_bench::run::load::LoadResult;
+use picoshare_bench::results::LoadResult;
 
 use crate::helpers::{busy_machine, server_binary};
 

@@ -470,9 +470,9 @@ async fn reply_to_a_partial_upload(s: &TestServer, path: &str, cookie: Option<&s
 }
 
 /// An upload that will be refused for what its URL asks (the owner's
-/// password in the URL; a guest's download limit or password) is refused
-/// before its body is read: the answer comes while the client has sent 64
-/// KiB of a promised 64 MiB, and not a byte was received or stored.
+/// password in the URL; a guest's download limit, password or note) is
+/// refused before its body is read: the answer comes while the client has
+/// sent 64 KiB of a promised 64 MiB, and not a byte was received or stored.
 #[tokio::test]
 async fn uploads_refused_by_their_url_are_refused_before_the_body_is_read() {
     let s = TestServer::start_with(ServerOptions::new().env("PS_METRICS_PUBLIC", "1")).await;
@@ -492,6 +492,16 @@ async fn uploads_refused_by_their_url_are_refused_before_the_body_is_read() {
             guest_refusal,
         ),
         (format!("/api/guest/{gid}?password=x"), None, guest_refusal),
+        (
+            format!("/api/guest/{gid}?note=hello"),
+            None,
+            "invalid request: guest uploads cannot have file notes",
+        ),
+        (
+            format!("/api/guest/{gid}?note=null"),
+            None,
+            "invalid request: value of 'null' is not allowed",
+        ),
     ] {
         let reply = reply_to_a_partial_upload(&s, &path, cookie).await;
         assert!(reply.starts_with("HTTP/1.1 400"), "{path}: {reply}");

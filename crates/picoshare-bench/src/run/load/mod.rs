@@ -23,12 +23,10 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::run::progress_bar;
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
-use crate::plan::units::{parse_size, Bare};
-use crate::results::Environment;
+use crate::results::{Environment, Latency, LoadResult, SizeClass, Totals};
 use crate::sut::cgroup::LimitMethod;
 use crate::sut::disk::DiskMethod;
 use crate::sut::server::{Limits, Server, Tool};
@@ -40,61 +38,6 @@ const IN_MEMORY_MAX: u64 = 8 << 20;
 const SIZES_PER_CLASS: usize = 6;
 /// Error messages kept in the result (all are counted).
 const ERRORS_KEPT: usize = 20;
-
-/// One class of the size mix: sizes between `min` and `max`, drawn with
-/// relative weight `weight`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SizeClass {
-    /// Name in reports (`small`, `medium`, `large`).
-    pub name: String,
-    /// Smallest size, bytes.
-    pub min: u64,
-    /// Largest size, bytes.
-    pub max: u64,
-    /// Relative share of uploads.
-    pub weight: u32,
-}
-
-/// Parses a size mix: comma-separated `NAME=SIZE[-SIZE]:WEIGHT`, e.g.
-/// `small=4K-1M:80,medium=16M-64M:15,large=256M:5`.
-///
-/// # Errors
-/// A message naming the bad element.
-pub(crate) fn parse_mix(raw: &str) -> anyhow::Result<Vec<SizeClass>> {
-    let mut out = Vec::new();
-    for element in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let bad = || format!("bad size class {element:?}: use NAME=SIZE[-SIZE]:WEIGHT");
-        let (name, rest) = element.split_once('=').with_context(bad)?;
-        let (sizes, weight) = rest.rsplit_once(':').unwrap_or((rest, "1"));
-        let (min, max) = match sizes.split_once('-') {
-            Some((a, b)) => (parse_size(a, Bare::Bytes)?, parse_size(b, Bare::Bytes)?),
-            None => (
-                parse_size(sizes, Bare::Bytes)?,
-                parse_size(sizes, Bare::Bytes)?,
-            ),
-        };
-        anyhow::ensure!(min <= max, "{}: the smaller size comes first", bad());
-        let weight: u32 = weight.trim().parse().with_context(bad)?;
-        let name = name.trim();
-        anyhow::ensure!(!name.is_empty(), "{}", bad());
-        anyhow::ensure!(
-            out.iter().all(|c: &SizeClass| c.name != name),
-            "two size classes are named {name}"
-        );
-        out.push(SizeClass {
-            name: name.to_owned(),
-            min,
-            max,
-            weight,
-        });
-    }
-    anyhow::ensure!(!out.is_empty(), "the size mix is empty");
-    anyhow::ensure!(
-        out.iter().any(|c| c.weight > 0),
-        "every size class has weight 0"
-    );
-    Ok(out)
-}
 
 /// Everything a load run needs.
 pub(crate) struct LoadOptions {
@@ -128,87 +71,6 @@ pub(crate) struct LoadOptions {
     pub progress: bool,
 }
 
-/// Count, bytes and errors of one kind of request.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Totals {
-    /// Requests that succeeded.
-    pub ok: u64,
-    /// Payload bytes of those.
-    pub bytes: u64,
-    /// Requests that failed.
-    pub errors: u64,
-}
-
-/// Latency percentiles of one group of requests, in milliseconds.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Latency {
-    /// What was measured, e.g. `download small, during a large upload`.
-    pub label: String,
-    /// Requests in the group.
-    pub count: usize,
-    /// Median.
-    pub p50_ms: f64,
-    /// 95th percentile.
-    pub p95_ms: f64,
-    /// 99th percentile.
-    pub p99_ms: f64,
-    /// Slowest.
-    pub max_ms: f64,
-}
-
-/// The result of a load run (`load.json`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct LoadResult {
-    /// `picoshare-bench-load/1`.
-    pub schema: String,
-    /// Version of the bench.
-    pub tool_version: String,
-    /// Start, RFC 3339.
-    pub started_at: String,
-    /// End, RFC 3339.
-    pub finished_at: String,
-    /// The command line.
-    pub command: Vec<String>,
-    /// Seed of every random choice.
-    pub seed: u64,
-    /// The server binary and its extra arguments.
-    pub server: Vec<String>,
-    /// Parallel uploaders.
-    pub uploaders: u32,
-    /// Parallel downloaders.
-    pub downloaders: u32,
-    /// Seconds during which new requests started.
-    pub duration_s: f64,
-    /// The size mix.
-    pub mix: Vec<SizeClass>,
-    /// Entries uploaded before the timed phase.
-    pub preload: u32,
-    /// Upload limit of the timed phase.
-    pub max_uploads: Option<u32>,
-    /// The machine.
-    pub environment: Environment,
-    /// Seconds from the start of the timed phase until the last transfer ended.
-    pub wall_s: f64,
-    /// False if the run was interrupted (Ctrl-C).
-    pub completed: bool,
-    /// Whether the server was still running at the end.
-    pub server_alive_at_end: bool,
-    /// The server's peak resident memory (VmHWM), bytes.
-    pub peak_rss_bytes: Option<u64>,
-    /// Uploads (preload included).
-    pub uploads: Totals,
-    /// Downloads.
-    pub downloads: Totals,
-    /// Downloaded bytes compared with the uploaded bytes and found equal.
-    pub verified_bytes: u64,
-    /// Every failed request.
-    pub error_count: u64,
-    /// The first failures' messages.
-    pub errors: Vec<String>,
-    /// Latency percentiles per group.
-    pub latency: Vec<Latency>,
-}
-
 /// Runs the load test; returns the result (also written to `out_dir`).
 ///
 /// # Errors
@@ -222,16 +84,11 @@ pub(crate) async fn run(opts: LoadOptions) -> anyhow::Result<LoadResult> {
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
     let started_at = chrono::Utc::now().to_rfc3339();
-    let bar = if opts.progress {
-        let b = ProgressBar::new(opts.duration.as_secs().max(1));
-        b.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} s — {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(
+        opts.progress,
+        opts.duration.as_secs().max(1),
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} s — {msg}",
+    );
     bar.set_message("making test files");
     let sources = make_sources(&opts.mix, &opts.data_dir.join("files"), opts.seed)?;
     let large_class = (opts.mix.len() > 1).then(|| {
@@ -371,21 +228,7 @@ fn latencies(mix: &[SizeClass], large: Option<usize>, ops: &[Op]) -> Vec<Latency
 mod tests {
     use super::sources::*;
     use super::*;
-
-    #[test]
-    fn sizes_and_mixes_parse() {
-        let mix = parse_mix("small=4K-1M:80, large=1G:5").unwrap();
-        assert_eq!(mix.len(), 2);
-        assert_eq!((mix[0].min, mix[0].max, mix[0].weight), (4096, 1 << 20, 80));
-        assert_eq!(
-            (mix[1].min, mix[1].max, mix[1].weight),
-            (1 << 30, 1 << 30, 5)
-        );
-        assert!(parse_mix("a=2M-1M:1").is_err());
-        assert!(parse_mix("a=1M:1,a=2M:1").is_err());
-        assert!(parse_mix("a=1M:0").is_err());
-        assert!(parse_mix("").is_err());
-    }
+    use crate::plan::options::parse_mix;
 
     /// Every byte of a download is compared: a changed, missing or extra
     /// byte fails, for sources in memory and on disk alike.

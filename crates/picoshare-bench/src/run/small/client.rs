@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 
 /// What one phase measured.
 #[derive(Debug, Default)]
-pub struct PhaseResult {
+pub(crate) struct PhaseResult {
     /// Requests answered as expected.
     pub ok: u64,
     /// Requests that failed (transport errors, unexpected status or length).
@@ -38,7 +38,7 @@ pub struct PhaseResult {
 
 /// One kind of request, prepared once.
 #[derive(Clone)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// `POST /api/entry?expiration=…` of a multipart body; the reply's `id`
     /// is kept.
     Upload {
@@ -62,7 +62,7 @@ pub enum Kind {
 }
 
 /// A multipart body with one `file` part of `content`, named `name`.
-pub fn multipart(name: &str, content: &[u8]) -> (Bytes, String) {
+pub(crate) fn multipart(name: &str, content: &[u8]) -> (Bytes, String) {
     let boundary = "picoshare-bench-boundary-7d1f9c2a";
     let mut body = Vec::with_capacity(content.len() + 256);
     body.extend_from_slice(
@@ -103,7 +103,7 @@ async fn connect(addr: &str) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 ///
 /// # Errors
 /// The server cannot be reached or refuses the passphrase.
-pub async fn login(base: &str, passphrase: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(base: &str, passphrase: &str) -> anyhow::Result<String> {
     let addr = authority(base)?;
     let mut send = connect(&addr).await?;
     let body = serde_json::json!({ "sharedSecretKey": passphrase }).to_string();
@@ -131,7 +131,7 @@ pub async fn login(base: &str, passphrase: &str) -> anyhow::Result<String> {
 ///
 /// # Errors
 /// Connections that cannot be opened at all.
-pub async fn run(
+pub(crate) async fn run(
     base: &str,
     cookie: &str,
     kind: Kind,
@@ -268,7 +268,7 @@ async fn request(
 }
 
 /// The `q`-quantile (0..1) of sorted latencies, in milliseconds.
-pub fn quantile_ms(sorted_us: &[u32], q: f64) -> Option<f64> {
+pub(crate) fn quantile_ms(sorted_us: &[u32], q: f64) -> Option<f64> {
     if sorted_us.is_empty() {
         return None;
     }

@@ -23,51 +23,37 @@
 
 pub mod client;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use rand::seq::SliceRandom;
 use rand::{RngCore, SeedableRng};
 
+use crate::plan::options::BlockPlan;
 use crate::plan::variants::{Target, Variant};
-use crate::results::{ResultFile, RunConfig, SmallSample};
-use crate::run::gates::{cpu_times, steal_share, wait_for_idle};
+use crate::results::{ResultFile, SmallSample};
+use crate::run::gates::{steal_share, wait_for_idle};
 use crate::run::save;
+use crate::sut::proc::cpu_times;
 use crate::sut::server::{Server, SECRET};
 
 /// What a small-files run needs.
-pub struct SmallOptions {
-    /// Variants; the first is the baseline.
-    pub variants: Vec<Variant>,
+pub(crate) struct SmallOptions {
+    /// Variants, blocks, seed (also of the files' bytes), where data and
+    /// results go.
+    pub plan: BlockPlan,
     /// File sizes in bytes.
     pub sizes: Vec<u64>,
     /// Connection counts.
     pub connections: Vec<u32>,
     /// How long each phase sends requests.
     pub phase: Duration,
-    /// Measured blocks.
-    pub blocks: u32,
-    /// Warm-up blocks (recorded, not counted).
-    pub warmup: u32,
-    /// Longest wait for an idle machine before each unit (zero: none).
-    pub wait_idle: Duration,
     /// A block whose units lost shares of the CPU to the host more than this
     /// far apart (a fraction) is left out and run again (`None`: kept).
     pub steal_gap: Option<f64>,
-    /// Seed of the block order and the files' bytes.
-    pub seed: u64,
-    /// Where servers' data goes.
-    pub data_dir: PathBuf,
-    /// Where results go.
-    pub out_dir: PathBuf,
     /// Passphrase of `url:` variants.
     pub url_passphrase: Option<String>,
-    /// The command line.
-    pub command: Vec<String>,
-    /// The machine.
-    pub environment: crate::results::Environment,
     /// Print a line per unit.
     pub progress: bool,
 }
@@ -85,25 +71,11 @@ const BUSY: f64 = 0.10;
 ///
 /// # Errors
 /// Setup failures; failed phases are recorded as samples with errors.
-pub async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
-    std::fs::create_dir_all(&opts.out_dir)
-        .with_context(|| format!("cannot create {}", opts.out_dir.display()))?;
-    let mut results = ResultFile {
-        config: RunConfig {
-            workloads: vec!["small".into()],
-            iterations: opts.blocks,
-            warmup: opts.warmup,
-            concurrency: opts.connections.iter().copied().max().unwrap_or(1),
-            data_dir: opts.data_dir.display().to_string(),
-            order: "randomized".into(),
-            wait_idle_s: opts.wait_idle.as_secs_f64(),
-            ..RunConfig::default()
-        },
-        environment: opts.environment.clone(),
-        variants: opts.variants.iter().map(|v| v.info.clone()).collect(),
-        ..ResultFile::started(opts.command.clone(), opts.seed)
-    };
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
+pub(crate) async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
+    let mut results = opts
+        .plan
+        .start("small", opts.connections.iter().copied().max().unwrap_or(1))?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.plan.seed);
     let files: Vec<Vec<u8>> = opts
         .sizes
         .iter()
@@ -114,21 +86,22 @@ pub async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
         })
         .collect();
     let runs_dir = opts
+        .plan
         .data_dir
         .join(format!("picoshare-bench-small-{}", std::process::id()));
     let mut block = 0u32;
     let mut measured = 0u32;
     let mut disturbed = 0u32;
-    while measured < opts.blocks {
-        let warm = block < opts.warmup;
+    while measured < opts.plan.blocks {
+        let warm = block < opts.plan.warmup;
         let first = results.small.len();
-        let mut order: Vec<&Variant> = opts.variants.iter().collect();
+        let mut order: Vec<&Variant> = opts.plan.variants.iter().collect();
         order.shuffle(&mut rng);
         for (k, variant) in order.into_iter().enumerate() {
-            let busy = if opts.wait_idle.is_zero() {
+            let busy = if opts.plan.wait_idle.is_zero() {
                 None
             } else {
-                wait_for_idle(opts.wait_idle).await.1
+                wait_for_idle(opts.plan.wait_idle).await.1
             };
             let dir = runs_dir.join(format!("block-{block}-{k}"));
             let cpu_before = cpu_times();
@@ -153,7 +126,7 @@ pub async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
                 );
             }
             results.small.extend(samples);
-            save(&results, &opts.out_dir)?;
+            save(&results, &opts.plan.out_dir)?;
         }
         block += 1;
         if warm {
@@ -175,7 +148,7 @@ pub async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
             }
             disturbed += 1;
             eprintln!("block {block} ran while the machine was busy with other work, or lost CPU time to the host unequally: it does not count and runs again");
-            if disturbed > opts.blocks.max(3) {
+            if disturbed > opts.plan.blocks.max(3) {
                 eprintln!("the machine stayed too busy to measure on; stopping");
                 break;
             }
@@ -185,7 +158,7 @@ pub async fn run(opts: SmallOptions) -> anyhow::Result<ResultFile> {
     }
     let _ = std::fs::remove_dir_all(&runs_dir);
     results.finished_at = Some(chrono::Utc::now().to_rfc3339());
-    save(&results, &opts.out_dir)?;
+    save(&results, &opts.plan.out_dir)?;
     Ok(results)
 }
 

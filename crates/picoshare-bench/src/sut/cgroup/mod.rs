@@ -42,6 +42,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::sut::mounts::{read_mounts, Mount};
+use crate::sut::proc::{self, Cgroup};
 pub use memory::MemoryCgroup;
 
 /// Which hierarchy a [`MemoryCgroup`] lives in.
@@ -105,7 +106,7 @@ impl LimitMethod {
 /// Takes a few milliseconds with cgroups, up to a few seconds with systemd.
 pub fn detect() -> LimitMethod {
     let mounts = read_mounts();
-    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own = proc::own_cgroups();
     let own_pid = std::process::id();
 
     if let Some(parent) = v2_dir(&mounts, &own).filter(|d| dir_lists_pid(d, own_pid)) {
@@ -166,13 +167,13 @@ pub fn systemd_run_prefix(limit_mib: u64) -> Vec<String> {
 /// limit really applies to the server it started (with any method).
 pub fn memory_limit_of_pid(pid: u32) -> Option<u64> {
     let mounts = read_mounts();
-    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    if let Some(dir) = v2_dir(&mounts, &text) {
+    let cgroups = proc::cgroups(pid);
+    if let Some(dir) = v2_dir(&mounts, &cgroups) {
         if let Some(limit) = read_limit(&dir.join("memory.max")) {
             return Some(limit);
         }
     }
-    let dir = v1_memory_dir(&mounts, &text)?;
+    let dir = v1_memory_dir(&mounts, &cgroups)?;
     read_limit(&dir.join("memory.limit_in_bytes"))
 }
 
@@ -310,7 +311,7 @@ pub(crate) fn remove_stale_in(parent: &Path) {
         let Some(Ok(pid)) = rest.split('-').next().map(str::parse::<u32>) else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if !proc::exists(pid) {
             let _ = fs::remove_dir(entry.path());
         }
     }
@@ -318,8 +319,7 @@ pub(crate) fn remove_stale_in(parent: &Path) {
 
 /// Whether systemd is the init system (as `sd_booted` decides, plus PID 1's name).
 pub(crate) fn systemd_is_init() -> bool {
-    Path::new("/run/systemd/system").is_dir()
-        && fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd")
+    Path::new("/run/systemd/system").is_dir() && proc::name(1).is_some_and(|c| c == "systemd")
 }
 
 /// Starts `sleep` under [`systemd_run_prefix`] and checks that the scope it
@@ -346,7 +346,7 @@ fn systemd_run_works() -> bool {
             break;
         }
         // Once systemd-run has exec'd, the process is `sleep` in its scope.
-        if fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep") {
+        if proc::name(pid).is_some_and(|c| c == "sleep") {
             works = memory_limit_of_pid(pid) == Some(PROBE_MIB << 20);
             break;
         }
@@ -381,7 +381,7 @@ pub(crate) fn dir_lists_pid(dir: &Path, pid: u32) -> bool {
         .is_ok_and(|procs| procs.split_whitespace().any(|p| p == wanted))
 }
 
-/// The directory of a cgroup `path` (as in `/proc/<pid>/cgroup`) inside a
+/// The directory of a cgroup `path` (as in [`proc::Cgroup`]) inside a
 /// cgroupfs mount, which may show only a subtree (`root`).
 fn cgroup_dir(mount: &Mount, path: &str) -> PathBuf {
     let path = Path::new(path);
@@ -390,10 +390,13 @@ fn cgroup_dir(mount: &Mount, path: &str) -> PathBuf {
     mount.mount_point.join(relative)
 }
 
-/// The v2 cgroup directory in `proc_cgroup` (text of `/proc/<pid>/cgroup`),
-/// on a unified mount whose cgroup there offers the memory controller.
-fn v2_dir(mounts: &[Mount], proc_cgroup: &str) -> Option<PathBuf> {
-    let path = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+/// The v2 cgroup directory among a process's `cgroups`, on a unified mount
+/// whose cgroup there offers the memory controller.
+fn v2_dir(mounts: &[Mount], cgroups: &[Cgroup]) -> Option<PathBuf> {
+    let path = &cgroups
+        .iter()
+        .find(|c| c.hierarchy == 0 && c.controllers.is_empty())?
+        .path;
     mounts
         .iter()
         .filter(|m| m.fstype == "cgroup2")
@@ -404,32 +407,28 @@ fn v2_dir(mounts: &[Mount], proc_cgroup: &str) -> Option<PathBuf> {
         })
 }
 
-/// The v1 memory cgroup directory in `proc_cgroup`, if a v1 memory
-/// hierarchy is mounted.
-fn v1_memory_dir(mounts: &[Mount], proc_cgroup: &str) -> Option<PathBuf> {
-    v1_controller_dir(mounts, proc_cgroup, "memory")
+/// The v1 memory cgroup directory among a process's `cgroups`, if a v1
+/// memory hierarchy is mounted.
+fn v1_memory_dir(mounts: &[Mount], cgroups: &[Cgroup]) -> Option<PathBuf> {
+    v1_controller_dir(mounts, cgroups, "memory")
 }
 
 /// The directory of the v1 cgroup of `controller` (e.g. `memory`, `blkio`)
-/// in `proc_cgroup` (text of `/proc/<pid>/cgroup`), if a v1 hierarchy with
-/// that controller is mounted.
+/// among a process's `cgroups`, if a v1 hierarchy with that controller is
+/// mounted.
 pub(crate) fn v1_controller_dir(
     mounts: &[Mount],
-    proc_cgroup: &str,
+    cgroups: &[Cgroup],
     controller: &str,
 ) -> Option<PathBuf> {
-    let path = proc_cgroup.lines().find_map(|line| {
-        let mut parts = line.splitn(3, ':');
-        let (_id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-        controllers
-            .split(',')
-            .any(|c| c == controller)
-            .then_some(path)
-    })?;
+    let path = &cgroups
+        .iter()
+        .find(|c| c.controllers.iter().any(|c| c == controller))?
+        .path;
     let mount = mounts
         .iter()
         .rev()
-        .find(|m| m.fstype == "cgroup" && m.super_options.split(',').any(|o| o == controller))?;
+        .find(|m| m.fstype == "cgroup" && m.super_options.contains_key(controller))?;
     Some(cgroup_dir(mount, path))
 }
 
@@ -454,8 +453,7 @@ mod tests {
     /// the development VM): cgroup v1 at /sys/fs/cgroup/memory, tests run as
     /// root. Elsewhere the cgroup tests say why they do not apply.
     fn cgroup_v1_expected() -> bool {
-        let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        let Some(dir) = v1_memory_dir(&read_mounts(), &own) else {
+        let Some(dir) = v1_memory_dir(&read_mounts(), &proc::own_cgroups()) else {
             return false;
         };
         let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
@@ -539,12 +537,17 @@ mod tests {
     fn finds_v1_memory_dir_respecting_mount_root() {
         let mounts = parse_mountinfo(MOUNTINFO);
         // The last memory mount (with root /docker/abc) wins.
-        let dir = v1_memory_dir(&mounts, "4:cpu,memory:/docker/abc/sub\n0::/\n").unwrap();
+        let cgroups = |text| proc::parse_cgroups(text);
+        let dir = v1_memory_dir(&mounts, &cgroups("4:cpu,memory:/docker/abc/sub\n0::/\n")).unwrap();
         assert_eq!(dir, Path::new("/sys/fs/cgroup/cpu,memory/sub"));
         let only_first = &mounts[..3];
-        let dir = v1_memory_dir(only_first, "9:name=systemd:/\n4:memory:/process_api/x\n").unwrap();
+        let systemd_and_memory = cgroups("9:name=systemd:/\n4:memory:/process_api/x\n");
+        let dir = v1_memory_dir(only_first, &systemd_and_memory).unwrap();
         assert_eq!(dir, Path::new("/sys/fs/cgroup/memory/process_api/x"));
-        assert_eq!(v1_memory_dir(only_first, "0::/user.slice\n"), None);
+        assert_eq!(
+            v1_memory_dir(only_first, &cgroups("0::/user.slice\n")),
+            None
+        );
     }
 
     #[test]
@@ -672,8 +675,8 @@ mod tests {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        let own = fs::read_to_string(format!("/proc/{}/cgroup", sleep.id())).unwrap();
-        assert!(own.contains(&name), "{own}");
+        let own = proc::cgroups(sleep.id());
+        assert!(own.iter().any(|c| c.path.contains(&name)), "{own:?}");
         let path = cgroup.path().to_path_buf();
         cgroup.remove().unwrap();
         assert!(!path.exists());

@@ -24,7 +24,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex};
 
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 
@@ -80,16 +80,15 @@ async fn with_memory<T: Send + 'static>(
 }
 
 /// `argon` of `password` and `salt` into `out`, in `memory` (grown to what
-/// `params` need, at most [`MAX_BLOCKS`]).
+/// its parameters need, at most [`MAX_BLOCKS`]).
 fn hash_into(
     memory: &mut Vec<Block>,
     argon: &Argon2<'_>,
-    params: &Params,
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
 ) -> Result<(), HashError> {
-    let need = params.block_count();
+    let need = argon.params().block_count();
     if need > MAX_BLOCKS {
         return Err(HashError::Argon2(format!(
             "{need} KiB of memory asked for, more than {MAX_BLOCKS}"
@@ -103,6 +102,22 @@ fn hash_into(
         .map_err(|e| HashError::Argon2(e.to_string()))
 }
 
+/// [`hash_into`] with the salt of a PHC string (base64), as a new
+/// password's hash is written and a stored one is checked.
+fn hash_phc_salt(
+    memory: &mut Vec<Block>,
+    argon: &Argon2<'_>,
+    password: &[u8],
+    salt: Salt<'_>,
+    out: &mut [u8],
+) -> Result<(), HashError> {
+    let mut salt_bytes = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| HashError::Argon2(e.to_string()))?;
+    hash_into(memory, argon, password, salt, out)
+}
+
 /// A new password's PHC string: argon2id at the crate's default cost, a
 /// random salt.
 ///
@@ -110,26 +125,20 @@ fn hash_into(
 /// The hash could not be computed.
 pub(crate) async fn hash_new(password: String) -> Result<String, HashError> {
     with_memory(move |memory| {
-        let params = Params::default();
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default());
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        let mut salt_bytes = [0u8; 64];
-        let salt_raw = salt
-            .decode_b64(&mut salt_bytes)
-            .map_err(|e| HashError::Argon2(e.to_string()))?;
         let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-        hash_into(
+        hash_phc_salt(
             memory,
             &argon,
-            &params,
             password.as_bytes(),
-            salt_raw,
+            salt.as_salt(),
             &mut out,
         )?;
         let phc = PasswordHash {
             algorithm: argon2::ARGON2ID_IDENT,
             version: Some(Version::V0x13.into()),
-            params: ParamsString::try_from(&params)
+            params: ParamsString::try_from(argon.params())
                 .map_err(|e| HashError::Argon2(e.to_string()))?,
             salt: Some(salt.as_salt()),
             hash: Some(Output::new(&out).map_err(|e| HashError::Argon2(e.to_string()))?),
@@ -159,21 +168,9 @@ pub(crate) async fn verify(stored: String, password: String) -> bool {
             .version
             .map_or(Ok(Version::default()), Version::try_from)
             .unwrap_or(Version::V0x13);
-        let mut salt_bytes = [0u8; 64];
-        let Ok(salt_raw) = salt.decode_b64(&mut salt_bytes) else {
-            return false;
-        };
-        let argon = Argon2::new(algorithm, version, params.clone());
+        let argon = Argon2::new(algorithm, version, params);
         let mut out = vec![0u8; expected.len()];
-        hash_into(
-            memory,
-            &argon,
-            &params,
-            password.as_bytes(),
-            salt_raw,
-            &mut out,
-        )
-        .is_ok()
+        hash_phc_salt(memory, &argon, password.as_bytes(), salt, &mut out).is_ok()
             && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
     })
     .await
@@ -198,14 +195,7 @@ pub(crate) async fn raw(
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
         let mut memory = Vec::new();
-        hash_into(
-            &mut memory,
-            &argon,
-            &params,
-            secret.as_bytes(),
-            &salt,
-            &mut out,
-        )?;
+        hash_into(&mut memory, &argon, secret.as_bytes(), &salt, &mut out)?;
         Ok(out)
     })
     .await

@@ -16,6 +16,13 @@
 //!   directory record and locator. The limit is a parameter so that tests can
 //!   force ZIP64 records on small archives.
 //! - Names are UTF-8 (flag bit 11).
+//!
+//! Written here rather than with a ZIP crate: the reply states the archive's
+//! exact length (`Content-Length`) before its first byte, which needs every
+//! header's size computed up front ([`ZipStream`]'s length), and the members'
+//! bytes are streamed from the store between headers made without buffering
+//! or seeking; the ZIP writers of the Rust package registry (`zip`,
+//! `async_zip`) learn an archive's length only by writing it.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Datelike, Timelike, Utc};

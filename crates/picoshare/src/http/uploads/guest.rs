@@ -159,26 +159,26 @@ pub(crate) async fn upload_guest_file(
     let json = wants_json(req.headers());
     let base = client.base_url();
     let invalid = |e: &str| AppError::bad_request(format!("invalid request: {e}"));
-    // Refused before a byte of the body is read (it would be stored first).
+    // As in the original, a note is checked like the owner's (so `null` gets
+    // its own message) and then refused.
+    let refuse_note = |raw: &str| match validate::note(raw) {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(invalid("guest uploads cannot have file notes")),
+        Err(e) => Err(invalid(&e)),
+    };
+    // What the URL asks that is refused is refused before a byte of the
+    // body is read (it would be stored first). A `?note=` is refused
+    // whatever the form holds: the original reads a note with Go's
+    // `FormValue`, which gives the URL's value before the form's.
     if query.contains_key("maxDownloads") || query.contains_key("password") {
         return Err(invalid(GUEST_NO_LIMITS));
     }
+    refuse_note(query.get("note").map_or("", String::as_str))?;
 
     let received = receive(&state, req, link.max_file_bytes)
         .await
         .map_err(receive_error)?;
-    // As in the original, a note is checked like the owner's (so `null` gets
-    // its own message) and then refused; `?note=` in the URL counts too.
-    let raw_note = received
-        .note
-        .or_else(|| query.get("note").cloned())
-        .unwrap_or_default();
-    if validate::note(&raw_note)
-        .map_err(|e| invalid(&e))?
-        .is_some()
-    {
-        return Err(invalid("guest uploads cannot have file notes"));
-    }
+    refuse_note(received.note.as_deref().unwrap_or(""))?;
     if received.max_downloads.is_some() || received.password.is_some() {
         return Err(invalid(GUEST_NO_LIMITS));
     }

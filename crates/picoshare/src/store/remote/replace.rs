@@ -36,7 +36,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use super::upload::RemoteSink;
 use super::RemoteStore;
@@ -45,7 +44,6 @@ use crate::store::model::entries::ContentPin;
 use crate::store::model::sql::signed;
 use crate::store::model::time::{db_time, db_time_to_utc};
 use crate::store::model::Replacement;
-use crate::store::stats::Counters;
 use crate::store::StoreError;
 
 /// The object keys this instance's downloads read, with how many read each.
@@ -144,42 +142,19 @@ impl RemoteSink {
         target: EntryId,
         change: Replacement,
     ) -> Result<bool, StoreError> {
-        let result = self.replace_inner(&target, &change).await;
-        if matches!(result, Ok(true)) {
-            self.0.done = true;
-            Counters::add(&self.0.store.inner.counters.in_progress, u64::MAX);
-        }
-        // Otherwise Drop abandons the upload: its object is queued and deleted.
-        result
-    }
-
-    async fn replace_inner(
-        &mut self,
-        target: &EntryId,
-        change: &Replacement,
-    ) -> Result<bool, StoreError> {
-        self.0.store_object().await?;
-        let store = self.0.store.clone();
-        let started = Instant::now();
-        let mut client = store.pg().await?;
-        let tx = client.transaction().await?;
-        // The lease's fence, as for a new file (`upload.rs`).
-        self.0.consume_claim(&tx).await?;
-        let sink = &self.0;
-        let content = Content {
-            id: &sink.id,
-            size: sink.bytes,
-            part_size: sink.pieces.size() as u64,
-        };
-        if !switch_content(&store, &tx, &content, target, change).await? {
-            // Rolled back: the claim stays, and Drop abandons the upload.
-            return Ok(false);
-        }
-        tx.commit().await?;
-        let c = &store.inner.counters;
-        Counters::add(&c.commits, 1);
-        Counters::add(&c.commit_ns, started.elapsed().as_nanos() as u64);
-        Ok(true)
+        // Fenced by the lease as a new file's commit is; unless it commits,
+        // Drop abandons the upload: its object is queued and deleted.
+        let (target, change) = (&target, &change);
+        self.0
+            .commit_content(async |sink, tx| {
+                let content = Content {
+                    id: &sink.id,
+                    size: sink.bytes,
+                    part_size: sink.pieces.size() as u64,
+                };
+                switch_content(&sink.store, tx, &content, target, change).await
+            })
+            .await
     }
 }
 

@@ -394,7 +394,7 @@ impl RemoteTusSink {
     /// Storage failures; [`StoreError::Busy`] if the lease was lost.
     pub(crate) async fn save(mut self, expires: DateTime<Utc>) -> Result<(), StoreError> {
         let result = self.save_inner(expires).await;
-        self.finish_session();
+        self.0.finish_session();
         result
     }
 
@@ -438,7 +438,7 @@ impl RemoteTusSink {
         expires: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let result = self.complete_inner(&entry, expires).await;
-        self.finish_session();
+        self.0.finish_session();
         result
     }
 
@@ -474,7 +474,7 @@ impl RemoteTusSink {
         expires: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let result = self.complete_replace_inner(&target, &change, expires).await;
-        self.finish_session();
+        self.0.finish_session();
         result
     }
 
@@ -526,14 +526,7 @@ impl RemoteTusSink {
         if let Some(t) = self.0.tus.take() {
             release_lease(&self.0.store, &t).await;
         }
-        self.finish_session();
-    }
-
-    fn finish_session(&mut self) {
-        if !self.0.done {
-            self.0.done = true;
-            Counters::add(&self.0.store.inner.counters.in_progress, u64::MAX);
-        }
+        self.0.finish_session();
     }
 }
 

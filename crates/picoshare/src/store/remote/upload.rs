@@ -186,47 +186,67 @@ impl RemoteSink {
     /// # Errors
     /// Storage failures; nothing is visible then.
     pub(crate) async fn finish(mut self, entry: NewEntry) -> Result<(), StoreError> {
-        let result = self.finish_inner(&entry).await;
-        if result.is_ok() {
-            self.0.done = true;
-            Counters::add(&self.0.store.inner.counters.in_progress, u64::MAX);
-        }
+        let entry = &entry;
+        self.0
+            .commit_content(async |sink, tx| {
+                if let Some(slot) = &sink.slot {
+                    // What counts in the slot's place from now on is the
+                    // entry; a slot taken back may have gone to another upload.
+                    if tx.execute(DELETE_SLOT, &[&slot.id()]).await? != 1 {
+                        return Err(StoreError::LeaseLost);
+                    }
+                }
+                let part_size = sink.pieces.size() as u64;
+                insert_entry(tx, &sink.id, entry, sink.bytes, part_size).await?;
+                Ok(true)
+            })
+            .await?;
         // On failure, Drop aborts the multipart upload or deletes the object.
-        result
-    }
-
-    async fn finish_inner(&mut self, entry: &NewEntry) -> Result<(), StoreError> {
-        self.0.store_object().await?;
-        let store = self.0.store.clone();
-        let started = Instant::now();
-        let mut client = store.pg().await?;
-        let tx = client.transaction().await?;
-        self.0.consume_claim(&tx).await?;
-        if let Some(slot) = &self.0.slot {
-            // What counts in the slot's place from now on is the entry; a
-            // slot taken back may have gone to another upload.
-            if tx.execute(DELETE_SLOT, &[&slot.id()]).await? != 1 {
-                return Err(StoreError::LeaseLost);
-            }
-        }
-        insert_entry(
-            &tx,
-            &self.0.id,
-            entry,
-            self.0.bytes,
-            self.0.pieces.size() as u64,
-        )
-        .await?;
-        tx.commit().await?;
-        store.hooks_written();
-        let c = &store.inner.counters;
-        Counters::add(&c.commits, 1);
-        Counters::add(&c.commit_ns, started.elapsed().as_nanos() as u64);
+        self.0.store.hooks_written();
         Ok(())
     }
 }
 
 impl PartSink {
+    /// The commit that makes the object a file's content (a new entry's, a
+    /// replacement's): stores the rest of the object, then, in one
+    /// transaction, passes the fence ([`PartSink::consume_claim`]) and runs
+    /// `rows`, which writes the rows; commits when `rows` returns `true` (the
+    /// upload is then done and counted), rolls back when it returns `false`
+    /// or fails (the claim stays, and Drop abandons the upload).
+    ///
+    /// # Errors
+    /// Storage failures, the fence's, `rows`'s.
+    pub(super) async fn commit_content(
+        &mut self,
+        rows: impl AsyncFnOnce(&PartSink, &tokio_postgres::Transaction<'_>) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
+        self.store_object().await?;
+        let store = self.store.clone();
+        let started = Instant::now();
+        let mut client = store.pg().await?;
+        let tx = client.transaction().await?;
+        self.consume_claim(&tx).await?;
+        if !rows(self, &tx).await? {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        let c = &store.inner.counters;
+        Counters::add(&c.commits, 1);
+        Counters::add(&c.commit_ns, started.elapsed().as_nanos() as u64);
+        self.finish_session();
+        Ok(true)
+    }
+
+    /// Marks the upload done (Drop then leaves it alone), once: it no
+    /// longer counts as in progress.
+    pub(super) fn finish_session(&mut self) {
+        if !self.done {
+            self.done = true;
+            Counters::add(&self.store.inner.counters.in_progress, u64::MAX);
+        }
+    }
+
     /// The fence (see `lease.rs`), in the transaction that stores the
     /// upload's object as a file's content (a new entry, or a replacement):
     /// the registration the upload was claimed under must still exist (held
