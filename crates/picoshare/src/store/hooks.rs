@@ -1,4 +1,4 @@
-//! Notifications through the [`Store`] handle (see `model/hooks.rs` for the
+//! Notifications through the [`Store`] handle (see `model/hooks/` for the
 //! events and formats, `sqlite/hooks.rs` for the outbox).
 //!
 //! Both stores have them: the same tables, in SQLite and in PostgreSQL (where

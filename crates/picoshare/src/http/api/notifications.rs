@@ -5,7 +5,7 @@
 //! A destination is a generic webhook (signed JSON), a push topic URL in
 //! the style of ntfy (plain text), or e-mail addresses (`to`; plain text
 //! through the server's SMTP server, which must be configured); see
-//! `store/model/hooks.rs`. Its secret is shown once, in the reply that
+//! `store/model/hooks/`. Its secret is shown once, in the reply that
 //! creates it (generated when none is given for a webhook), and kept when
 //! an update leaves it out. An e-mail destination has no secret; its
 //! addresses are stored as a `mailto:` URL, which the API shows as `url`
