@@ -80,6 +80,11 @@ describe("accessibility (axe-core)", () => {
     assert.equal(resp.status(), 201, await resp.text());
     resp = await seed.request.post(`/api/notifications/${(await resp.json()).id}/test`);
     assert.equal(resp.status(), 202, await resp.text());
+    // A paused one whose row shows its filters (first downloads, chosen files).
+    resp = await seed.request.post("/api/notifications", {
+      data: { name: "paused hook", kind: "webhook", url: "http://127.0.0.1:9/hook", events: ["download"], firstDownloadOnly: true, entryIds: [ids.file], enabled: false },
+    });
+    assert.equal(resp.status(), 201, await resp.text());
     await seed.close();
   });
   after(() => teardown(ctx));
@@ -141,6 +146,10 @@ describe("accessibility (axe-core)", () => {
         await p.getByLabel("URL").fill("http://127.0.0.1:9/hook");
         await p.getByRole("button", { name: "Add destination" }).click();
         await p.getByLabel("Secret", { exact: true }).waitFor();
+      }],
+      ["notification edited", "/settings/notifications", true, async (p) => {
+        await p.locator("tr[data-hook-id]").first().getByRole("button", { name: "Edit" }).click();
+        await p.getByRole("heading", { name: /^Edit “/ }).waitFor();
       }],
       ["information", "/information", true],
       ["view", `/v/${ids.file}`, false],
