@@ -42,11 +42,12 @@ try {
   if (token.status() !== 200 && token.status() !== 201) throw new Error(`token: HTTP ${token.status()}`);
   const share = await seed.request.post("/api/shares", { data: { entries: [id] } });
   if (!share.ok()) throw new Error(`share: HTTP ${share.status()}`);
-  // Two notification destinations (nothing listens at their addresses; the
-  // page shows them as they are before any delivery).
+  // Three notification destinations, one paused (nothing listens at their
+  // addresses; the page shows them as they are before any delivery).
   for (const data of [
     { name: "Home automation", kind: "webhook", url: "http://192.0.2.10:8123/api/webhook/picoshare", events: ["guest_upload", "download_limit_reached"], enabled: true },
-    { name: "Phone", kind: "ntfy", url: "http://192.0.2.20/picoshare-alerts", events: ["download"], firstDownloadOnly: true, enabled: true },
+    { name: "Phone", kind: "ntfy", url: "http://192.0.2.20/picoshare-alerts", events: ["download"], firstDownloadOnly: true, entryIds: [id], enabled: true },
+    { name: "Old tablet", kind: "ntfy", url: "http://192.0.2.30/picoshare", enabled: false },
   ]) {
     const dest = await seed.request.post("/api/notifications", { data });
     if (dest.status() !== 201) throw new Error(`notification destination: HTTP ${dest.status()} ${await dest.text()}`);
