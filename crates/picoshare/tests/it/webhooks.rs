@@ -731,6 +731,91 @@ async fn the_api_checks_requests_and_hides_secrets() {
     assert!(destinations(&s, &c).await.is_empty());
 }
 
+/// An edit that leaves the secret out keeps it only for the same kind of
+/// destination and, for a push topic (whose token travels with every
+/// event), the same origin: a webhook's signing key never becomes a push
+/// token, and a token never goes to another host.
+#[tokio::test]
+async fn an_edit_never_sends_a_kept_secret_somewhere_new() {
+    let s = TestServer::start().await;
+    let c = s.admin_client().await;
+    let here = Receiver::start(0).await;
+    let there = Receiver::start(0).await;
+    let put = |id: String, body: Value| {
+        let c = c.clone();
+        let url = s.url(&format!("/api/notifications/{id}"));
+        async move {
+            let resp = c.put(url).json(&body).send().await.unwrap();
+            assert_eq!(
+                resp.status().as_u16(),
+                200,
+                "{}",
+                resp.text().await.unwrap()
+            );
+        }
+    };
+    async fn auth_of_test(
+        s: &TestServer,
+        c: &Client,
+        r: &Receiver,
+        path: &str,
+        id: &str,
+    ) -> String {
+        send_test(s, c, id).await;
+        let got = r.wait_for(path, "test", 1).await;
+        got.last().unwrap().header("authorization")
+    }
+    // A webhook turned into a push topic: no token.
+    let hook = create_destination(
+        &s,
+        &c,
+        json!({"name": "w", "url": here.url("/hook"), "secret": "signing-key"}),
+    )
+    .await;
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    put(
+        hook_id.clone(),
+        json!({"name": "w", "kind": "ntfy", "url": here.url("/from-hook")}),
+    )
+    .await;
+    assert_eq!(
+        auth_of_test(&s, &c, &here, "/from-hook", &hook_id).await,
+        ""
+    );
+    // A push topic with a token: kept on the same origin...
+    let push = create_destination(
+        &s,
+        &c,
+        json!({"name": "p", "kind": "ntfy", "url": here.url("/topic"), "secret": "tk_secret"}),
+    )
+    .await;
+    let push_id = push["id"].as_str().unwrap().to_owned();
+    put(
+        push_id.clone(),
+        json!({"name": "p", "kind": "ntfy", "url": here.url("/other-topic")}),
+    )
+    .await;
+    assert_eq!(
+        auth_of_test(&s, &c, &here, "/other-topic", &push_id).await,
+        "Bearer tk_secret"
+    );
+    // ...dropped for another host or port...
+    put(
+        push_id.clone(),
+        json!({"name": "p", "kind": "ntfy", "url": there.url("/topic")}),
+    )
+    .await;
+    assert_eq!(auth_of_test(&s, &c, &there, "/topic", &push_id).await, "");
+    // ...and a push topic turned webhook must be given a secret.
+    let resp = c
+        .put(s.url(&format!("/api/notifications/{push_id}")))
+        .json(&json!({"name": "p", "url": there.url("/hook")}))
+        .send()
+        .await
+        .unwrap();
+    assert_error_prefix(resp, 400, "Invalid request: a webhook needs a secret").await;
+}
+
 #[tokio::test]
 async fn a_full_outbox_drops_the_oldest_events() {
     // A bound of 3 (the hidden test setting; 10,000 by default).

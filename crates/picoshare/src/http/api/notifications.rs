@@ -7,7 +7,9 @@
 //! through the server's SMTP server, which must be configured); see
 //! `store/model/hooks/`. Its secret is shown once, in the reply that
 //! creates it (generated when none is given for a webhook), and kept when
-//! an update leaves it out. An e-mail destination has no secret; its
+//! an update leaves it out, unless the update changes the destination's
+//! kind, or a push topic's scheme, host or port (then a push has no token
+//! and a webhook must be given a secret). An e-mail destination has no secret; its
 //! addresses are stored as a `mailto:` URL, which the API shows as `url`
 //! beside `to`.
 
@@ -347,8 +349,17 @@ pub(crate) async fn create(
     Ok(resp)
 }
 
+/// Whether two destination URLs have the same scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
+}
+
 /// `PUT /api/notifications/{id}`: changes a destination (its secret only
-/// if the request gives one).
+/// if the request gives one; see `keeps_old` for when a left-out secret is
+/// kept).
 pub(crate) async fn update(
     _admin: Admin,
     State(state): State<AppState>,
@@ -364,10 +375,23 @@ pub(crate) async fn update(
             "No destination with ID {raw_id}"
         )));
     };
+    // The secret left out is kept only where it goes on meaning the same:
+    // the same kind of destination and, for a push topic, whose token is
+    // sent along with every event, the same origin. An edit never turns a
+    // webhook's signing key into a token sent in the clear, nor sends a
+    // token to a host it was not given for.
+    let keeps_old = old.spec.kind == spec.kind
+        && (spec.kind != DestinationKind::Ntfy || same_origin(&old.spec.url, &spec.url));
     spec.secret = match spec.kind {
         // A webhook or push that becomes e-mail keeps no secret.
         DestinationKind::Email => String::new(),
-        _ => secret.unwrap_or_else(|| old.spec.secret.clone()),
+        _ => secret.unwrap_or_else(|| {
+            if keeps_old {
+                old.spec.secret.clone()
+            } else {
+                String::new()
+            }
+        }),
     };
     if spec.kind == DestinationKind::Webhook && spec.secret.is_empty() {
         // (An e-mail or push destination without one that becomes a webhook.)
