@@ -12,7 +12,10 @@
 //! server's bare request handling allow, measured in the same run. Each
 //! phase records requests per second, latency percentiles (p50, p99,
 //! p99.9), and for servers the bench started their CPU time and the bytes
-//! they caused to be written to storage (`/proc/PID/stat`, `/proc/PID/io`).
+//! they caused to be written to storage (`/proc/PID/stat`, `/proc/PID/io`);
+//! a download phase's counters are read 4.5 s after its last request, so
+//! that the writes of download records a server gathers before writing
+//! (this one: up to 4 s) count for the downloads that caused them.
 //! Before each unit the bench waits for a quiet machine (`--wait-idle`); a
 //! block with a unit that started on a busy machine, or whose units lost
 //! shares of the CPU to the host (steal) more than `--steal-gap` apart, is
@@ -62,6 +65,12 @@ pub(crate) struct SmallOptions {
 /// the uploads leave behind: this server checkpoints its WAL after a second
 /// without requests, and confirms a second later.
 const SETTLE: Duration = Duration::from_secs(3);
+
+/// The wait after a download phase for the writes of its download records:
+/// this server gathers them for 1 s, or 4 s while it records hundreds a
+/// second, and their writes are the phase's (the original writes each
+/// record before its reply).
+const RECORDS_GATHER: Duration = Duration::from_millis(4_500);
 
 /// A unit that starts while the machine's CPUs are busier than this
 /// (a fraction) spoils its block.
@@ -299,10 +308,16 @@ async fn phase(
     let server = running.server();
     let before = server.and_then(Server::counters);
     let r = client::run(running.base(), cookie, kind, connections, duration).await?;
-    // Writes the server delays a little (grouped commits of download
-    // records) belong to this phase.
+    // Writes the server delays (grouped commits of download records)
+    // belong to this phase: this server gathers a download's record for up
+    // to RECORDS_GATHER before writing it.
     if server.is_some() {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        let wait = if workload == "download" {
+            RECORDS_GATHER
+        } else {
+            Duration::from_millis(250)
+        };
+        tokio::time::sleep(wait).await;
     }
     let after = server.and_then(Server::counters);
     let mut lat = r.latencies_us;

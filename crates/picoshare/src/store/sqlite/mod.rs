@@ -174,6 +174,9 @@ struct Inner {
     /// Download records waiting to be handed to the writer together
     /// (`entries.rs`, `record_download`).
     downloads: Arc<std::sync::Mutex<Vec<crate::store::model::DownloadRecord>>>,
+    /// How many download records the last of those jobs wrote: many make
+    /// the next gathering longer (`entries.rs`, `gather_for`).
+    downloads_last_batch: std::sync::atomic::AtomicUsize,
     /// Whether every entry row had data at start-up (`history.rs`,
     /// `every_entry_has_data`): the file list then counts and filters
     /// without looking up each entry's chunks.
@@ -358,6 +361,7 @@ impl SqliteStore {
                 writer,
                 slots: Arc::default(),
                 downloads: Arc::default(),
+                downloads_last_batch: Default::default(),
                 every_entry_has_data,
                 completed_downloads: Arc::default(),
                 sessions: sessions::SessionCache::default(),
