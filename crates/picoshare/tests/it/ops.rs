@@ -56,7 +56,7 @@ async fn healthz_is_503_when_the_database_is_unusable() {
     assert_eq!(resp.status(), 503);
     let text = resp.text().await.unwrap();
     assert!(
-        text.starts_with("database unavailable: ") && text.contains("not a database"),
+        text.starts_with("database unavailable: ") && text.contains("was replaced"),
         "{text}"
     );
 

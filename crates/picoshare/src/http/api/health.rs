@@ -2,7 +2,8 @@
 //! balancers, container health checks and service monitors.
 //!
 //! No session is needed and nothing about the files is revealed: `200 ok` when
-//! the database file at the configured path opens and answers a trivial query
+//! the database file at the configured path is still the one the server
+//! opened (its inode), opens and answers a trivial query
 //! (on the scale-out store: PostgreSQL answers a query and the bucket a HEAD),
 //! `503` with one line per dependency that failed, naming it, otherwise
 //! (`database unavailable: …` for the SQLite file deleted, replaced or

@@ -177,6 +177,9 @@ struct Inner {
     /// How many download records the last of those jobs wrote: many make
     /// the next gathering longer (`entries.rs`, `gather_for`).
     downloads_last_batch: std::sync::atomic::AtomicUsize,
+    /// The device and inode of the database file when the store opened it,
+    /// for the health check (`ping`).
+    file_id: Option<(u64, u64)>,
     /// Whether every entry row had data at start-up (`history.rs`,
     /// `every_entry_has_data`): the file list then counts and filters
     /// without looking up each entry's chunks.
@@ -352,6 +355,7 @@ impl SqliteStore {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let writer = writer::spawn(conn, cfg.clone(), counters.clone(), shared.clone())?;
+        let opened_file = std::fs::metadata(&cfg.path).ok().map(|m| file_id(&m));
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 counters,
@@ -362,6 +366,7 @@ impl SqliteStore {
                 slots: Arc::default(),
                 downloads: Arc::default(),
                 downloads_last_batch: Default::default(),
+                file_id: opened_file,
                 every_entry_has_data,
                 completed_downloads: Arc::default(),
                 sessions: sessions::SessionCache::default(),
@@ -416,7 +421,30 @@ impl SqliteStore {
     /// The database cannot be opened or read.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         let path = self.path().to_owned();
+        let opened = self.inner.file_id;
         tokio::task::spawn_blocking(move || {
+            // A file put in the database's place (a careless restore) is
+            // told apart by its inode, not by opening it: a new connection
+            // would find the old WAL and its index beside it and read the
+            // old database's pages from there. `stat` opens nothing, so
+            // SQLite's locks are safe (see files.rs).
+            if let Some(opened) = opened {
+                match std::fs::metadata(&path) {
+                    Ok(m) if file_id(&m) != opened => {
+                        return Err(StoreError::Schema(format!(
+                            "the file at {} was replaced: it is not the database the server opened",
+                            path.display()
+                        )));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Err(StoreError::Schema(format!(
+                            "unable to open {}: {e}",
+                            path.display()
+                        )));
+                    }
+                }
+            }
             let conn = open_read_only(&path)?;
             conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
                 r.get::<_, i64>(0)
@@ -439,6 +467,12 @@ impl SqliteStore {
         self.flush_downloads();
         self.inner.writer.shutdown().await;
     }
+}
+
+/// The device and inode of a file.
+fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
 }
 
 /// Opens a read-only connection for tools and tests.
